@@ -1,0 +1,25 @@
+package main
+
+import (
+	"io"
+
+	"github.com/schollz/progressbar/v3"
+)
+
+// progress returns a callback that draws a progress bar on a terminal and does nothing
+// otherwise (CI logs and pipes get the final summary only). done is the finisher.
+func (m *Main) progress(desc string, total int64) (update func(n int64), done func()) {
+	if !m.Interactive {
+		return func(int64) {}, func() {}
+	}
+	bar := progressbar.NewOptions64(total,
+		progressbar.OptionSetWriter(m.Stderr),
+		progressbar.OptionSetDescription(desc),
+		progressbar.OptionShowCount(),
+		progressbar.OptionShowIts(),
+		progressbar.OptionSetItsString("rec"),
+		progressbar.OptionThrottle(100_000_000),
+		progressbar.OptionClearOnFinish(),
+	)
+	return func(n int64) { _ = bar.Set64(n) }, func() { _ = bar.Finish(); io.WriteString(m.Stderr, "") }
+}
