@@ -1,0 +1,241 @@
+package ingest
+
+import (
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	duckdb "github.com/duckdb/duckdb-go/v2"
+
+	"github.com/velo-fse/velo/fse"
+	"github.com/velo-fse/velo/pseudonymize"
+)
+
+// bookingColumns is the CUP booking extract's header (DOMAIN.md §2). Columns may come in
+// any order; extra columns are never read (default-deny).
+var bookingColumns = []string{
+	"booking_id", "rx_id", "patient_cf", "service_code", "priority", "first_access",
+	"d_prescription", "d_contact", "d_first_available", "d_appointment", "d_delivered",
+	"garanzia", "provider_id", "asl", "region", "channel", "status",
+}
+
+func isBookingHeader(line string) bool {
+	have := map[string]bool{}
+	for _, f := range strings.Split(line, ",") {
+		have[strings.TrimSpace(strings.Trim(f, `"`))] = true
+	}
+	for _, c := range bookingColumns {
+		if !have[c] {
+			return false
+		}
+	}
+	return true
+}
+
+type csvRecord struct {
+	line   int
+	fields []string
+	err    error
+}
+
+const chunkRecords = 2048
+
+// produceCSVWith reads CSV records in chunks; onHeader gets the header's column
+// positions and width before any record is emitted.
+func produceCSVWith(r io.Reader, onHeader func(map[string]int, int), emit func(unit) error) (colIdx map[string]int, err error) {
+	cr := csv.NewReader(r)
+	cr.FieldsPerRecord = -1
+	cr.ReuseRecord = false
+	header, err := cr.Read()
+	if err != nil {
+		return nil, fmt.Errorf("read CSV header: %w", err)
+	}
+	colIdx = map[string]int{}
+	for i, h := range header {
+		colIdx[strings.TrimSpace(strings.TrimPrefix(h, "\ufeff"))] = i
+	}
+	onHeader(colIdx, len(header))
+	var u unit
+	for {
+		fields, err := cr.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		line, _ := cr.FieldPos(0)
+		var pe *csv.ParseError
+		if errors.As(err, &pe) {
+			u.csv = append(u.csv, csvRecord{line: pe.StartLine, err: err})
+		} else if err != nil {
+			return colIdx, err
+		} else {
+			u.csv = append(u.csv, csvRecord{line: line, fields: fields})
+		}
+		if len(u.csv) == chunkRecords {
+			if err := emit(u); err != nil {
+				return colIdx, err
+			}
+			u = unit{}
+		}
+	}
+	if len(u.csv) > 0 {
+		return colIdx, emit(u)
+	}
+	return colIdx, nil
+}
+
+// bookingMapper maps CUP booking records.
+type bookingMapper struct {
+	*mapper
+	col     map[string]int
+	ncols   int
+	aslSet  map[string]bool
+	regions map[string]bool
+}
+
+func newBookingMapper(m *mapper, col map[string]int, ncols int) *bookingMapper {
+	bm := &bookingMapper{mapper: m, col: col, ncols: ncols, aslSet: map[string]bool{}, regions: map[string]bool{}}
+	for _, a := range fse.ASLCodes() {
+		bm.aslSet[a] = true
+	}
+	for _, r := range fse.RegionCodes() {
+		bm.regions[r] = true
+	}
+	return bm
+}
+
+func (bm *bookingMapper) work(u unit) []record {
+	recs := make([]record, len(u.csv))
+	for i, cr := range u.csv {
+		recs[i] = bm.mapBooking(cr)
+		recs[i].pos = fmt.Sprintf("line %d", cr.line)
+	}
+	return recs
+}
+
+// fieldError is a validation failure naming the column, never the value.
+type fieldError struct{ col, what string }
+
+func (e fieldError) Error() string { return e.col + ": " + e.what }
+
+func (bm *bookingMapper) mapBooking(cr csvRecord) record {
+	rec := record{table: "booking", docLocal: -1}
+	if cr.err != nil {
+		return quarantine(rec, "malformed CSV record")
+	}
+	if len(cr.fields) != bm.ncols {
+		return quarantine(rec, fmt.Sprintf("expected %d fields, got %d (truncated or extra fields)", bm.ncols, len(cr.fields)))
+	}
+	f := func(name string) string { return strings.TrimSpace(cr.fields[bm.col[name]]) }
+	id, err := pseudonymize.ParseIdentifier(f("patient_cf"))
+	if err != nil {
+		return quarantine(rec, "patient_cf: "+err.Error())
+	}
+	pid := bm.ps.PID(id)
+	if bm.optOut.Contains(id) {
+		rec.outcome = outOptedOut
+		rec.patient = patientRef{pid: pid, state: outOptedOut}
+		return rec
+	}
+	if id.Omocode {
+		rec.warnings = append(rec.warnings, "identifier_omocode")
+	}
+	var bad error
+	date := func(name string, required bool) any {
+		s := f(name)
+		if s == "" {
+			if required && bad == nil {
+				bad = fieldError{name, "missing"}
+			}
+			return nil
+		}
+		t, err := time.Parse(time.DateOnly, s)
+		if err != nil && bad == nil {
+			bad = fieldError{name, "malformed date (want YYYY-MM-DD)"}
+		}
+		if err != nil {
+			return nil
+		}
+		return t
+	}
+	boolean := func(name string) any {
+		switch strings.ToLower(f(name)) {
+		case "true", "1", "s", "si", "y":
+			return true
+		case "false", "0", "n", "no":
+			return false
+		case "":
+			return nil
+		}
+		if bad == nil {
+			bad = fieldError{name, "not a boolean"}
+		}
+		return nil
+	}
+	code := func(name string, ok func(string) bool, required bool) any {
+		s := f(name)
+		if s == "" {
+			if required && bad == nil {
+				bad = fieldError{name, "missing"}
+			}
+			return nil
+		}
+		if !ok(s) && bad == nil {
+			bad = fieldError{name, "unknown code"}
+		}
+		return s
+	}
+	svc, svcOK := fse.ServiceByCode(f("service_code"))
+	if !svcOK {
+		return quarantine(rec, fieldError{"service_code", "unknown code"}.Error())
+	}
+	priority := code("priority", func(s string) bool { return slicesContains(fse.Priorities, fse.Priority(s)) }, false)
+	firstAccess := boolean("first_access")
+	dPrescription := date("d_prescription", false)
+	dContact := date("d_contact", true)
+	dFirst := date("d_first_available", false)
+	dAppointment := date("d_appointment", false)
+	dDelivered := date("d_delivered", false)
+	garanzia := boolean("garanzia")
+	asl := code("asl", func(s string) bool { return bm.aslSet[s] }, false)
+	region := code("region", func(s string) bool { return bm.regions[s] }, true)
+	channel := code("channel", func(s string) bool { return slicesContains(fse.Channels, s) }, false)
+	status := code("status", func(s string) bool { return slicesContains(fse.BookingStatuses, s) }, true)
+	if bad != nil {
+		return quarantine(rec, bad.Error())
+	}
+	var waitDays, withinTarget any
+	if dContact != nil && dAppointment != nil {
+		w := int32(dAppointment.(time.Time).Sub(dContact.(time.Time)).Hours() / 24)
+		if w < 0 {
+			return quarantine(rec, "d_appointment is before d_contact")
+		}
+		waitDays = w
+		// Ex-ante monitoring: first-access bookings with a class where the patient took
+		// the first date offered; everything else is excluded (null), not "late".
+		if firstAccess == true && priority != nil && garanzia == true {
+			max, _ := fse.MaxWaitDays(fse.Priority(priority.(string)), svc.Kind)
+			withinTarget = int(w) <= max
+		}
+	}
+	if bm.period != nil && !bm.period.Contains(dContact.(time.Time)) {
+		rec.outcome = outOutsidePeriod
+		return rec
+	}
+	var rxKey any
+	if rx := f("rx_id"); rx != "" {
+		rxKey = bm.ps.PrescriptionKey(rx)
+	}
+	var bookingKey any
+	if b := f("booking_id"); b != "" {
+		bookingKey = bm.ps.BookingKey(b)
+	}
+	rec.row = []any{
+		duckdb.UUID(pid), bookingKey, rxKey, svc.Code, string(svc.Kind), priority, firstAccess,
+		dPrescription, dContact, dFirst, dAppointment, dDelivered, garanzia,
+		nullable(f("provider_id")), asl, region, channel, status, waitDays, withinTarget,
+	}
+	return rec
+}

@@ -1,0 +1,147 @@
+package ingest
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+func quote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+func columnList(t Table, prefix string) string {
+	names := make([]string, len(t.Columns))
+	for i, c := range t.Columns {
+		names[i] = prefix + c.Name
+	}
+	return strings.Join(names, ", ")
+}
+
+// parquetGlob is where a table's Parquet files live under DATA.
+func parquetGlob(dataDir, table string) string {
+	return filepath.Join(dataDir, table, "*.parquet")
+}
+
+// finalSelect is the SELECT that turns a table's staged rows (and, for an append, the
+// dataset's existing rows) into its final content. Superseded document versions and
+// their facts are dropped; the person table keeps one row per pid (the most recent
+// document's facts; on a tie the last read); a booking sent twice is kept once. Its
+// result has the table's columns and _seq (-1 for rows already in the dataset).
+func finalSelect(t Table, dataDir string, withExisting bool) string {
+	cols := columnList(t, "")
+	outCols := cols + ", " + stagingSeq
+	src := fmt.Sprintf("SELECT %s, %s, %s%s FROM stage_%s WHERE %s", cols, stagingSeq, stagingDocSeq,
+		map[bool]string{true: ", " + stagingAsOf, false: ""}[t.Name == "person"], t.Name,
+		notSuperseded(t))
+	if withExisting {
+		src += fmt.Sprintf(" UNION ALL BY NAME SELECT %s, -1::BIGINT AS %s, NULL::BIGINT AS %s%s FROM read_parquet(%s)",
+			cols, stagingSeq, stagingDocSeq,
+			map[bool]string{true: ", NULL::DATE AS " + stagingAsOf, false: ""}[t.Name == "person"],
+			quote(parquetGlob(dataDir, t.Name)))
+	}
+	switch t.Name {
+	case "person":
+		return fmt.Sprintf("SELECT %s FROM (%s) QUALIFY row_number() OVER (PARTITION BY pid ORDER BY %s DESC NULLS LAST, %s DESC) = 1",
+			outCols, src, stagingAsOf, stagingSeq)
+	case "booking":
+		return fmt.Sprintf("SELECT %s FROM (%s) QUALIFY booking_key IS NULL OR row_number() OVER (PARTITION BY pid, booking_key ORDER BY %s DESC) = 1",
+			outCols, src, stagingSeq)
+	case "document":
+		return fmt.Sprintf("SELECT %s FROM (%s) QUALIFY row_number() OVER (PARTITION BY pid, doc_key, doc_type ORDER BY version DESC, doc_date DESC NULLS LAST, %s DESC) = 1",
+			outCols, src, stagingSeq)
+	}
+	return fmt.Sprintf("SELECT %s FROM (%s)", outCols, src)
+}
+
+func notSuperseded(t Table) string {
+	if t.Name == "document" {
+		return fmt.Sprintf("%s NOT IN (SELECT s FROM superseded)", stagingSeq)
+	}
+	return fmt.Sprintf("(%s IS NULL OR %s NOT IN (SELECT s FROM superseded))", stagingDocSeq, stagingDocSeq)
+}
+
+// finalize writes every table as pid-sorted, zstd Parquet under DATA/.next, then swaps
+// the new tables in. It fills Written, Superseded and Merged of this batch's counts.
+func (st *stage) finalize(ctx context.Context, dataDir string, withExisting bool) error {
+	db := st.db
+	if _, err := db.ExecContext(ctx, fmt.Sprintf(`CREATE OR REPLACE TEMP TABLE superseded AS
+		SELECT %[1]s AS s FROM (SELECT %[1]s, row_number() OVER (PARTITION BY pid, doc_key, doc_type ORDER BY version DESC, doc_date DESC NULLS LAST, %[1]s DESC) AS rn FROM stage_document) WHERE rn > 1`, stagingSeq)); err != nil {
+		return fmt.Errorf("find superseded documents: %w", err)
+	}
+	next := filepath.Join(dataDir, ".next")
+	if err := os.RemoveAll(next); err != nil {
+		return err
+	}
+	for _, t := range Tables {
+		tc := st.tables[t.Name]
+		if err := os.MkdirAll(filepath.Join(next, t.Name), 0o755); err != nil {
+			return err
+		}
+		var superseded int64
+		if err := db.QueryRowContext(ctx, fmt.Sprintf("SELECT count(*) FROM stage_%s WHERE NOT %s", t.Name, notSuperseded(t))).Scan(&superseded); err != nil {
+			return fmt.Errorf("count superseded %s: %w", t.Name, err)
+		}
+		final := finalSelect(t, dataDir, withExisting && tableExists(dataDir, t.Name))
+		out := filepath.Join(next, t.Name, "part-0.parquet")
+		if _, err := db.ExecContext(ctx, fmt.Sprintf("CREATE OR REPLACE TEMP TABLE final AS %s", final)); err != nil {
+			return fmt.Errorf("prepare %s: %w", t.Name, err)
+		}
+		copySQL := fmt.Sprintf("COPY (SELECT %s FROM final ORDER BY pid) TO %s (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)", columnList(t, ""), quote(out))
+		if _, err := db.ExecContext(ctx, copySQL); err != nil {
+			return fmt.Errorf("write %s: %w", t.Name, err)
+		}
+		// Written counts this batch's surviving rows; existing rows of an append are
+		// counted by earlier batches.
+		var staged, written int64
+		if err := db.QueryRowContext(ctx, fmt.Sprintf("SELECT count(*) FROM stage_%s", t.Name)).Scan(&staged); err != nil {
+			return err
+		}
+		if err := db.QueryRowContext(ctx, fmt.Sprintf("SELECT count(*) FROM final WHERE %s >= 0", stagingSeq)).Scan(&written); err != nil {
+			return fmt.Errorf("count %s: %w", t.Name, err)
+		}
+		tc.Written = written
+		tc.Superseded = superseded
+		tc.Merged = staged - superseded - written
+		if _, err := db.ExecContext(ctx, "DROP TABLE final"); err != nil {
+			return err
+		}
+	}
+	return swapTables(dataDir, next)
+}
+
+func tableExists(dataDir, table string) bool {
+	m, _ := filepath.Glob(parquetGlob(dataDir, table))
+	return len(m) > 0
+}
+
+// swapTables moves DATA/.next/<table> into place, table by table.
+func swapTables(dataDir, next string) error {
+	for _, t := range Tables {
+		dst := filepath.Join(dataDir, t.Name)
+		old := filepath.Join(dataDir, ".old-"+t.Name)
+		if err := os.RemoveAll(old); err != nil {
+			return err
+		}
+		if _, err := os.Stat(dst); err == nil {
+			if err := os.Rename(dst, old); err != nil {
+				return fmt.Errorf("replace %s: %w", t.Name, err)
+			}
+		}
+		if err := os.Rename(filepath.Join(next, t.Name), dst); err != nil {
+			return fmt.Errorf("replace %s: %w", t.Name, err)
+		}
+		if err := os.RemoveAll(old); err != nil {
+			return err
+		}
+	}
+	return os.RemoveAll(next)
+}
+
+// countRows counts a table's rows in DATA.
+func countRows(ctx context.Context, db *sql.DB, dataDir, table string) (int64, error) {
+	var n int64
+	err := db.QueryRowContext(ctx, fmt.Sprintf("SELECT count(*) FROM read_parquet(%s)", quote(parquetGlob(dataDir, table)))).Scan(&n)
+	return n, err
+}

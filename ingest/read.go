@@ -1,0 +1,353 @@
+package ingest
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+
+	"github.com/velo-fse/velo/fse"
+)
+
+// Input formats, detected by content.
+const (
+	formatNDJSON = "fhir-ndjson"
+	formatBundle = "fhir-bundle"
+	formatCSV    = "cup-csv"
+	formatCDA    = "cda-r2"
+)
+
+// sniff detects a file's format from its first bytes. firstType is the resourceType of
+// an NDJSON file's first line (Patient files are read first).
+func sniff(head []byte) (format, firstType string) {
+	s := bytes.TrimLeft(bytes.TrimPrefix(head, []byte("\xef\xbb\xbf")), " \t\r\n")
+	switch {
+	case len(s) == 0:
+		return "", ""
+	case s[0] == '{':
+		line, _, _ := bytes.Cut(s, []byte("\n"))
+		var probe struct {
+			ResourceType string `json:"resourceType"`
+		}
+		if json.Unmarshal(line, &probe) == nil && probe.ResourceType != "" {
+			return formatNDJSON, probe.ResourceType
+		}
+		if bytes.Contains(s, []byte(`"resourceType"`)) && bytes.Contains(s, []byte(`"Bundle"`)) {
+			return formatBundle, "Bundle"
+		}
+	case s[0] == '<':
+		if bytes.Contains(s, []byte("ClinicalDocument")) && bytes.Contains(s, []byte("urn:hl7-org:v3")) {
+			return formatCDA, ""
+		}
+	default:
+		header, _, _ := bytes.Cut(s, []byte("\n"))
+		if isBookingHeader(strings.TrimRight(string(header), "\r")) {
+			return formatCSV, ""
+		}
+	}
+	return "", ""
+}
+
+// unit is one piece of parallel work: a chunk of NDJSON lines or CSV records, or a
+// bundle. Its records are applied to the stage in unit order, so output is the same
+// whatever the number of workers.
+type unit struct {
+	idx     int
+	lines   [][]byte
+	lineNos []int // 1-based line number of each of lines
+	csv     []csvRecord
+}
+
+// runPipeline reads units with produce, maps them with work on several goroutines and
+// applies the results in order. At most 2×workers units are in flight, so memory does
+// not grow with the input.
+func runPipeline(ctx context.Context, workers int, produce func(emit func(unit) error) error, work func(unit) []record, apply func([]record) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type result struct {
+		idx  int
+		recs []record
+	}
+	units := make(chan unit, workers)
+	results := make(chan result, workers)
+	slots := make(chan struct{}, 2*workers)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for u := range units {
+				results <- result{u.idx, work(u)}
+			}
+		}()
+	}
+	prodErr := make(chan error, 1)
+	go func() {
+		n := 0
+		err := produce(func(u unit) error {
+			select {
+			case slots <- struct{}{}:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			u.idx = n
+			n++
+			select {
+			case units <- u:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		})
+		close(units)
+		prodErr <- err
+	}()
+	go func() { wg.Wait(); close(results) }()
+
+	pending := map[int][]record{}
+	next := 0
+	var applyErr error
+	for r := range results {
+		pending[r.idx] = r.recs
+		for {
+			recs, ok := pending[next]
+			if !ok {
+				break
+			}
+			delete(pending, next)
+			next++
+			<-slots
+			if applyErr == nil {
+				if applyErr = apply(recs); applyErr != nil {
+					cancel()
+				}
+			}
+		}
+	}
+	if err := <-prodErr; err != nil && applyErr == nil {
+		return err
+	}
+	return applyErr
+}
+
+const chunkLines = 1024
+
+// produceLines splits r into chunks of lines. Blank lines are skipped but counted in
+// line numbers.
+func produceLines(r io.Reader, emit func(unit) error) error {
+	br := bufio.NewReaderSize(r, 1<<20)
+	var u unit
+	lineNo := 0
+	for {
+		line, err := br.ReadBytes('\n')
+		if len(line) > 0 {
+			lineNo++
+			if t := bytes.TrimSpace(line); len(t) > 0 {
+				u.lines = append(u.lines, t)
+				u.lineNos = append(u.lineNos, lineNo)
+				if len(u.lines) == chunkLines {
+					if err := emit(u); err != nil {
+						return err
+					}
+					u = unit{}
+				}
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if len(u.lines) > 0 {
+		return emit(u)
+	}
+	return nil
+}
+
+// ndjsonWork maps a chunk of NDJSON lines.
+func (m *mapper) ndjsonWork(u unit, resolve patientResolver) []record {
+	recs := make([]record, 0, len(u.lines))
+	for i, line := range u.lines {
+		pos := fmt.Sprintf("line %d", u.lineNos[i])
+		recs = append(recs, m.mapLine(line, pos, resolve)...)
+	}
+	return recs
+}
+
+// mapLine maps one NDJSON line: a resource, or a whole Bundle on one line.
+func (m *mapper) mapLine(line []byte, pos string, resolve patientResolver) []record {
+	var r resource
+	if err := json.Unmarshal(line, &r); err != nil {
+		return []record{m.undecodable(line, pos, err)}
+	}
+	if r.ResourceType == "Bundle" {
+		return m.mapBundle(line, pos, resolve)
+	}
+	var rec record
+	if r.ResourceType == "Patient" {
+		rec = m.mapPatient(&r, nil)
+		rec.patientKey = "Patient/" + r.ID
+	} else {
+		rec = m.mapClinical(&r, resolve, nil, -1)
+	}
+	rec.pos = pos
+	return []record{rec}
+}
+
+// undecodable classifies a record that did not decode: quarantined when it is (or may
+// be) a resource Velo maps, ignored when it is a type Velo never reads.
+func (m *mapper) undecodable(raw []byte, pos string, err error) record {
+	var probe struct {
+		ResourceType string `json:"resourceType"`
+	}
+	if json.Unmarshal(raw, &probe) == nil && probe.ResourceType != "" {
+		if t := tableOfType(probe.ResourceType); t == "" {
+			return record{outcome: outIgnored, reason: "resource type not mapped: " + probe.ResourceType, pos: pos, docLocal: -1}
+		} else {
+			return record{outcome: outQuarantined, table: t, reason: "malformed " + probe.ResourceType + ": " + jsonErrorKind(err), pos: pos, docLocal: -1}
+		}
+	}
+	return record{outcome: outQuarantined, reason: "malformed JSON: " + jsonErrorKind(err), pos: pos, docLocal: -1}
+}
+
+// jsonErrorKind describes a JSON error without quoting the input.
+func jsonErrorKind(err error) string {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &se):
+		return fmt.Sprintf("syntax error at byte %d", se.Offset)
+	case errors.As(err, &te):
+		return fmt.Sprintf("field %s has the wrong type", te.Field)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return "truncated"
+	}
+	return "invalid"
+}
+
+func tableOfType(t string) string {
+	switch t {
+	case "Patient":
+		return "person"
+	case "Observation":
+		return "lab_result"
+	case "Condition":
+		return "diagnosis"
+	case "Procedure":
+		return "procedure"
+	case "MedicationRequest", "MedicationStatement", "MedicationAdministration":
+		return "medication"
+	case "Immunization":
+		return "vaccination"
+	case "ServiceRequest":
+		return "prescription"
+	case "DocumentReference", "Composition":
+		return "document"
+	}
+	return ""
+}
+
+// mapBundle maps a FHIR document or transaction Bundle. References inside it resolve by
+// fullUrl or Type/id first, then against the Patients read from NDJSON.
+func (m *mapper) mapBundle(raw []byte, pos string, global patientResolver) []record {
+	var b bundle
+	if err := json.Unmarshal(raw, &b); err != nil {
+		return []record{{outcome: outQuarantined, reason: "malformed Bundle: " + jsonErrorKind(err), pos: pos, docLocal: -1}}
+	}
+	type decoded struct {
+		r   *resource
+		err error
+	}
+	entries := make([]decoded, len(b.Entry))
+	byRef := map[string]*resource{}
+	for i, e := range b.Entry {
+		var r resource
+		if err := json.Unmarshal(e.Resource, &r); err != nil {
+			entries[i].err = err
+			continue
+		}
+		entries[i].r = &r
+		if e.FullURL != "" {
+			byRef[e.FullURL] = &r
+		}
+		if r.ID != "" {
+			byRef[r.ResourceType+"/"+r.ID] = &r
+		}
+	}
+	// The document's date (Composition.date) dates the person facts it carries.
+	var asOf any
+	docIdx := -1
+	for i, d := range entries {
+		if d.r != nil && d.r.ResourceType == "Composition" {
+			if t, err := parseEventDate(d.r.Date); err == nil {
+				asOf = t
+			}
+			docIdx = i
+			break
+		}
+	}
+	recs := make([]record, len(entries))
+	patients := map[*resource]patientRef{}
+	// Patients first: their outcome decides their facts'.
+	for i, d := range entries {
+		if d.r != nil && d.r.ResourceType == "Patient" {
+			recs[i] = m.mapPatient(d.r, asOf)
+			p := recs[i].patient
+			if recs[i].outcome == outQuarantined {
+				p.state = outQuarantined
+			}
+			patients[d.r] = p
+		}
+	}
+	resolve := func(ref string) (patientRef, bool) {
+		if r, ok := byRef[ref]; ok && r.ResourceType == "Patient" {
+			return patients[r], true
+		}
+		return global(ref)
+	}
+	meds := map[string]*resource{}
+	for ref, r := range byRef {
+		if r.ResourceType == "Medication" {
+			meds[ref] = r
+		}
+	}
+	for i, d := range entries {
+		epos := fmt.Sprintf("%s entry %d", pos, i)
+		switch {
+		case d.err != nil:
+			recs[i] = m.undecodable(b.Entry[i].Resource, epos, d.err)
+		case d.r.ResourceType == "Patient":
+			// mapped above
+		case d.r.ResourceType == "DocumentReference" && docIdx >= 0:
+			recs[i] = record{outcome: outIgnored, reason: "DocumentReference of a document bundle (its Composition is the document)", docLocal: -1}
+		default:
+			local := -1
+			if docIdx >= 0 && i != docIdx {
+				local = docIdx
+			}
+			recs[i] = m.mapClinical(d.r, resolve, meds, local)
+		}
+		recs[i].pos = epos
+	}
+	return recs
+}
+
+// globalPatients resolves references against the Patients read from NDJSON files.
+func globalPatients(p map[string]patientRef) patientResolver {
+	return func(ref string) (patientRef, bool) {
+		if i := strings.LastIndex(ref, "Patient/"); i >= 0 {
+			ref = ref[i:]
+		}
+		r, ok := p[ref]
+		return r, ok
+	}
+}
+
+var _ = fse.Date

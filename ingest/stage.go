@@ -1,0 +1,244 @@
+package ingest
+
+import (
+	"bufio"
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	duckdb "github.com/duckdb/duckdb-go/v2"
+
+	"github.com/velo-fse/velo/pseudonymize"
+)
+
+// stage collects one batch's rows in a scratch DuckDB database on disk (so memory stays
+// bounded whatever the input size) before they are rewritten as pid-sorted Parquet.
+type stage struct {
+	connector *duckdb.Connector
+	db        *sql.DB
+	conn      driver.Conn
+	apps      map[string]*duckdb.Appender
+	seq       int64
+
+	tables   map[string]*TableCounts
+	warnings map[string]int64
+	optedOut map[pseudonymize.PID]struct{}
+	optedRec int64
+	unparsed int64
+
+	qfile *os.File
+	qbuf  *bufio.Writer
+	qenc  *json.Encoder
+	qname string
+
+	patients map[string]patientRef
+}
+
+// duckDBSettings are the resource limits of Velo's own DuckDB work (never user SQL).
+type duckDBSettings struct {
+	MemoryLimit string
+	Threads     int
+	TempDir     string
+}
+
+func openDuckDB(ctx context.Context, path string, s duckDBSettings) (*duckdb.Connector, *sql.DB, error) {
+	connector, err := duckdb.NewConnector(path, func(execer driver.ExecerContext) error {
+		stmts := []string{
+			fmt.Sprintf("SET memory_limit = '%s'", s.MemoryLimit),
+			fmt.Sprintf("SET threads = %d", s.Threads),
+			fmt.Sprintf("SET temp_directory = '%s'", strings.ReplaceAll(s.TempDir, "'", "''")),
+			"SET preserve_insertion_order = true",
+			"SET autoinstall_known_extensions = false",
+			"SET autoload_known_extensions = false",
+		}
+		for _, q := range stmts {
+			if _, err := execer.ExecContext(ctx, q, nil); err != nil {
+				return fmt.Errorf("%s: %w", q, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("open duckdb: %w", err)
+	}
+	db := sql.OpenDB(connector)
+	db.SetMaxOpenConns(1)
+	return connector, db, nil
+}
+
+func newStage(ctx context.Context, dir string, s duckDBSettings, quarantinePath string) (*stage, error) {
+	connector, db, err := openDuckDB(ctx, filepath.Join(dir, "stage.duckdb"), s)
+	if err != nil {
+		return nil, err
+	}
+	st := &stage{
+		connector: connector, db: db, apps: map[string]*duckdb.Appender{},
+		tables: map[string]*TableCounts{}, warnings: map[string]int64{},
+		optedOut: map[pseudonymize.PID]struct{}{}, patients: map[string]patientRef{},
+		qname: quarantinePath,
+	}
+	for _, t := range Tables {
+		if _, err := db.ExecContext(ctx, stagingDDL(t)); err != nil {
+			st.close()
+			return nil, fmt.Errorf("create staging table %s: %w", t.Name, err)
+		}
+		st.tables[t.Name] = &TableCounts{}
+	}
+	st.conn, err = connector.Connect(ctx)
+	if err != nil {
+		st.close()
+		return nil, fmt.Errorf("connect duckdb: %w", err)
+	}
+	for _, t := range Tables {
+		app, err := duckdb.NewAppenderFromConn(st.conn, "", "stage_"+t.Name)
+		if err != nil {
+			st.close()
+			return nil, fmt.Errorf("appender %s: %w", t.Name, err)
+		}
+		st.apps[t.Name] = app
+	}
+	if err := os.MkdirAll(filepath.Dir(quarantinePath), 0o755); err != nil {
+		st.close()
+		return nil, err
+	}
+	st.qfile, err = os.Create(quarantinePath)
+	if err != nil {
+		st.close()
+		return nil, fmt.Errorf("create quarantine file: %w", err)
+	}
+	st.qbuf = bufio.NewWriterSize(st.qfile, 1<<16)
+	st.qenc = json.NewEncoder(st.qbuf)
+	return st, nil
+}
+
+// quarantined is one line of DATA/quarantine/*.ndjson: where and why, never what.
+type quarantined struct {
+	File     string `json:"file"`
+	Position string `json:"position"`
+	Table    string `json:"table,omitempty"`
+	Reason   string `json:"reason"`
+}
+
+// apply adds one unit's records to the stage and to the counts, in order.
+func (st *stage) apply(file *InputFile, recs []record) error {
+	docSeq := make(map[int]int64)
+	for i := range recs {
+		rec := &recs[i]
+		file.Records++
+		for _, w := range rec.warnings {
+			st.warnings[w]++
+		}
+		if rec.patientKey != "" {
+			p := rec.patient
+			if rec.outcome == outQuarantined {
+				p.state = outQuarantined
+			}
+			st.patients[rec.patientKey] = p
+		}
+		var tc *TableCounts
+		if rec.table != "" {
+			tc = st.tables[rec.table]
+			tc.Read++
+		}
+		switch rec.outcome {
+		case outRow:
+			st.seq++
+			file.Rows++
+			if rec.isDoc {
+				docSeq[i] = st.seq
+			}
+			var ds any
+			if s, ok := docSeq[rec.docLocal]; ok {
+				ds = s
+			}
+			vals := append(rec.row, st.seq, ds)
+			if rec.table == "person" {
+				vals = append(vals, rec.asOf)
+			}
+			if err := st.apps[rec.table].AppendRow(toDriver(vals)...); err != nil {
+				return fmt.Errorf("stage %s row (%s %s): %w", rec.table, file.Path, rec.pos, err)
+			}
+		case outQuarantined:
+			file.Quarantined++
+			if tc != nil {
+				tc.Quarantined++
+			} else {
+				st.unparsed++
+			}
+			if err := st.qenc.Encode(quarantined{File: file.Path, Position: rec.pos, Table: rec.table, Reason: rec.reason}); err != nil {
+				return fmt.Errorf("write quarantine: %w", err)
+			}
+		case outOptedOut:
+			file.OptedOut++
+			tc.OptedOut++
+			st.optedRec++
+			if rec.table == "person" || rec.table == "booking" {
+				st.optedOut[rec.patient.pid] = struct{}{}
+			}
+		case outOutsidePeriod:
+			file.OutsidePeriod++
+			tc.OutsidePeriod++
+		case outIgnored:
+			file.Ignored++
+			if file.IgnoredWhy == nil {
+				file.IgnoredWhy = map[string]int64{}
+			}
+			file.IgnoredWhy[rec.reason]++
+		}
+	}
+	return nil
+}
+
+func toDriver(vals []any) []driver.Value {
+	out := make([]driver.Value, len(vals))
+	for i, v := range vals {
+		out[i] = v
+	}
+	return out
+}
+
+// flush closes the appenders and the quarantine file; the stage stays queryable.
+func (st *stage) flush() error {
+	for name, app := range st.apps {
+		if err := app.Close(); err != nil {
+			return fmt.Errorf("flush staging %s: %w", name, err)
+		}
+		delete(st.apps, name)
+	}
+	if st.qbuf != nil {
+		if err := st.qbuf.Flush(); err != nil {
+			return err
+		}
+		if err := st.qfile.Sync(); err != nil {
+			return err
+		}
+		if err := st.qfile.Close(); err != nil {
+			return err
+		}
+		st.qbuf = nil
+	}
+	return nil
+}
+
+func (st *stage) close() {
+	for _, app := range st.apps {
+		app.Close()
+	}
+	if st.qfile != nil {
+		st.qfile.Close()
+	}
+	if st.conn != nil {
+		st.conn.Close()
+	}
+	if st.db != nil {
+		st.db.Close()
+	}
+	if st.connector != nil {
+		st.connector.Close()
+	}
+}

@@ -1,0 +1,100 @@
+// Package pseudonymize turns personal identifiers into keyed pseudonyms and decides which
+// identifiers are acceptable at all (DESIGN.md §4, DOMAIN.md §3).
+//
+// Invariant: nothing this package returns or prints contains an identifier or key
+// material. Pseudonyms are HMAC-SHA256 under a secret key, never an unkeyed hash (the
+// space of plausible codici fiscali is small enough to enumerate), and every omocode
+// variant of one code yields one pseudonym.
+package pseudonymize
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"hash"
+	"sync"
+)
+
+// PID is a person's pseudonym: the first 16 bytes of the keyed HMAC, stored in Parquet
+// with the UUID logical type.
+type PID [16]byte
+
+// String renders the pid as a UUID.
+func (p PID) String() string {
+	var b [36]byte
+	hex.Encode(b[0:8], p[0:4])
+	b[8] = '-'
+	hex.Encode(b[9:13], p[4:6])
+	b[13] = '-'
+	hex.Encode(b[14:18], p[6:8])
+	b[18] = '-'
+	hex.Encode(b[19:23], p[8:10])
+	b[23] = '-'
+	hex.Encode(b[24:], p[10:])
+	return string(b[:])
+}
+
+// Domain tags keep the pseudonyms of different kinds of value apart: the same string
+// used as a person id and as a document id yields unrelated pseudonyms.
+const (
+	domainPID      = "velo/pid/v1"
+	domainDocument = "velo/doc/v1"
+	domainRx       = "velo/rx/v1"
+	domainBooking  = "velo/booking/v1"
+)
+
+// Pseudonymizer computes keyed pseudonyms. It is safe for concurrent use.
+type Pseudonymizer struct {
+	keyID string
+	pool  sync.Pool
+}
+
+// New returns a Pseudonymizer for the key.
+func New(k Key) *Pseudonymizer {
+	secret := k.secret
+	return &Pseudonymizer{
+		keyID: k.ID,
+		pool:  sync.Pool{New: func() any { return hmac.New(sha256.New, secret[:]) }},
+	}
+}
+
+// KeyID is the id of the key in use (recorded in the manifest; it reveals nothing).
+func (p *Pseudonymizer) KeyID() string { return p.keyID }
+
+func (p *Pseudonymizer) mac(domain, value string) [32]byte {
+	h := p.pool.Get().(hash.Hash)
+	h.Reset()
+	h.Write([]byte(domain))
+	h.Write([]byte{0})
+	h.Write([]byte(value))
+	var sum [32]byte
+	h.Sum(sum[:0])
+	p.pool.Put(h)
+	return sum
+}
+
+// PID is HMAC-SHA256(key, "velo/pid/v1" || 0 || canonical identifier), cut to 16 bytes.
+func (p *Pseudonymizer) PID(id Identifier) PID {
+	sum := p.mac(domainPID, id.Canonical)
+	var out PID
+	copy(out[:], sum[:16])
+	return out
+}
+
+// Rekey pseudonymizes an identifier that is needed only as a join key: a document id,
+// a set id, an NRE prescription number, a booking id. The result is 32 hex characters.
+func (p *Pseudonymizer) rekey(domain, value string) string {
+	sum := p.mac(domain, value)
+	return hex.EncodeToString(sum[:16])
+}
+
+// DocumentKey re-keys a document identifier (including the OID root it was issued under).
+func (p *Pseudonymizer) DocumentKey(root, value string) string {
+	return p.rekey(domainDocument, root+"\x00"+value)
+}
+
+// PrescriptionKey re-keys an NRE prescription number.
+func (p *Pseudonymizer) PrescriptionKey(nre string) string { return p.rekey(domainRx, nre) }
+
+// BookingKey re-keys a CUP booking id.
+func (p *Pseudonymizer) BookingKey(id string) string { return p.rekey(domainBooking, id) }
