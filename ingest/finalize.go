@@ -70,6 +70,20 @@ func (st *stage) finalize(ctx context.Context, dataDir string, withExisting bool
 		SELECT %[1]s AS s FROM (SELECT %[1]s, row_number() OVER (PARTITION BY pid, doc_key, doc_type ORDER BY version DESC, doc_date DESC NULLS LAST, %[1]s DESC) AS rn FROM stage_document) WHERE rn > 1`, stagingSeq)); err != nil {
 		return fmt.Errorf("find superseded documents: %w", err)
 	}
+	// Data-quality warnings (DOMAIN.md §3): documents that disagree on a person, and
+	// document ids shared by different documents. Both are kept, and counted.
+	for name, q := range map[string]string{
+		"person_conflicting_facts": "SELECT count(*) FROM (SELECT pid FROM stage_person GROUP BY pid HAVING count(DISTINCT (birth_year, sex)) > 1)",
+		"document_id_reused":       "SELECT count(*) FROM (SELECT doc_key FROM stage_document GROUP BY doc_key HAVING count(DISTINCT (pid, doc_type)) > 1)",
+	} {
+		var n int64
+		if err := db.QueryRowContext(ctx, q).Scan(&n); err != nil {
+			return fmt.Errorf("count %s: %w", name, err)
+		}
+		if n > 0 {
+			st.warnings[name] = n
+		}
+	}
 	next := filepath.Join(dataDir, ".next")
 	if err := os.RemoveAll(next); err != nil {
 		return err
@@ -83,7 +97,8 @@ func (st *stage) finalize(ctx context.Context, dataDir string, withExisting bool
 		if err := db.QueryRowContext(ctx, fmt.Sprintf("SELECT count(*) FROM stage_%s WHERE NOT %s", t.Name, notSuperseded(t))).Scan(&superseded); err != nil {
 			return fmt.Errorf("count superseded %s: %w", t.Name, err)
 		}
-		final := finalSelect(t, dataDir, withExisting && tableExists(dataDir, t.Name))
+		appendTo := withExisting && tableExists(dataDir, t.Name)
+		final := finalSelect(t, dataDir, appendTo)
 		out := filepath.Join(next, t.Name, "part-0.parquet")
 		if _, err := db.ExecContext(ctx, fmt.Sprintf("CREATE OR REPLACE TEMP TABLE final AS %s", final)); err != nil {
 			return fmt.Errorf("prepare %s: %w", t.Name, err)
@@ -104,6 +119,16 @@ func (st *stage) finalize(ctx context.Context, dataDir string, withExisting bool
 		tc.Written = written
 		tc.Superseded = superseded
 		tc.Merged = staged - superseded - written
+		if appendTo {
+			var existing, kept int64
+			if err := db.QueryRowContext(ctx, fmt.Sprintf("SELECT count(*) FROM read_parquet(%s)", quote(parquetGlob(dataDir, t.Name)))).Scan(&existing); err != nil {
+				return err
+			}
+			if err := db.QueryRowContext(ctx, fmt.Sprintf("SELECT count(*) FROM final WHERE %s < 0", stagingSeq)).Scan(&kept); err != nil {
+				return err
+			}
+			tc.ReplacedExisting = existing - kept
+		}
 		if _, err := db.ExecContext(ctx, "DROP TABLE final"); err != nil {
 			return err
 		}

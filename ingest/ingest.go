@@ -164,6 +164,14 @@ func Run(ctx context.Context, cfg Config) (*Manifest, error) {
 	man.OptOutRegistrySize = cfg.OptOut.Len()
 	man.CreatedAt = cfg.Now().UTC()
 	man.Tables = map[string]TableCounts{}
+	for _, r := range man.Removals {
+		for name, n := range r.RemovedRows {
+			t := man.Tables[name]
+			t.RemovedLater += n
+			t.Written -= n
+			man.Tables[name] = t
+		}
+	}
 	for _, b := range man.Batches {
 		for name, c := range b.Tables {
 			t := man.Tables[name]
@@ -173,7 +181,8 @@ func Run(ctx context.Context, cfg Config) (*Manifest, error) {
 			t.OptedOut += c.OptedOut
 			t.OutsidePeriod += c.OutsidePeriod
 			t.Superseded += c.Superseded
-			t.Merged += c.Merged
+			t.Merged += c.Merged + c.ReplacedExisting
+			t.Written -= c.ReplacedExisting
 			man.Tables[name] = t
 		}
 	}

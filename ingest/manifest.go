@@ -84,6 +84,10 @@ type TableCounts struct {
 	// Merged rows were folded into another row of the same person (person table: one
 	// row per pid; booking: the same booking sent twice).
 	Merged int64 `json:"merged"`
+	// ReplacedExisting rows of earlier batches were replaced by this batch's (a person's
+	// newer facts, a booking or document sent again): batch-level only; the dataset-level
+	// counts move them from Written to Merged.
+	ReplacedExisting int64 `json:"replaced_existing,omitempty"`
 	// RemovedLater rows were removed from the dataset by a later opt-out (dataset-level
 	// counts only).
 	RemovedLater int64 `json:"removed_later,omitempty"`

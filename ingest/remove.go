@@ -105,6 +105,7 @@ func RemoveOptedOut(ctx context.Context, cfg RemoveConfig) (*Manifest, error) {
 	for name, n := range removal.RemovedRows {
 		t := man.Tables[name]
 		t.RemovedLater += n
+		t.Written -= n
 		man.Tables[name] = t
 	}
 	man.DatasetVersion = datasetVersion(man.DatasetVersion, man.KeyID, nil, man.Tables, fmt.Sprintf("removal:%d", len(man.Removals)))

@@ -1,0 +1,255 @@
+package ingest_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/format"
+
+	"github.com/velo-fse/velo/ingest"
+)
+
+// The nine Gateway example bundles ingest with nothing quarantined and yield the
+// persons and clinical facts they carry.
+func TestGatewayFHIRExamples(t *testing.T) {
+	ps, keyID := testKey(t)
+	dir := filepath.Join(t.TempDir(), "data")
+	man := runIngest(t, ingest.Config{Pseudonymizer: ps, Out: dir, Inputs: []string{filepath.Join(fixtures, "FHIR")}})
+	db := openDB(t)
+	assertReconciles(t, db, dir, man)
+
+	if q := quarantineLines(t, dir, man); len(q) != 0 {
+		t.Fatalf("quarantined %d records, want none: %v", len(q), q)
+	}
+	b := man.Batches[0]
+	if len(b.Inputs) != 9 {
+		t.Fatalf("inputs = %d, want 9", len(b.Inputs))
+	}
+	for _, in := range b.Inputs {
+		if in.Format != "fhir-bundle" || in.Skipped != "" || len(in.SHA256) != 64 {
+			t.Errorf("input %+v", in)
+		}
+	}
+	if man.KeyID != keyID {
+		t.Errorf("manifest key id %s, want %s", man.KeyID, keyID)
+	}
+	// Their test code, their conflicting birth dates and sexes, and their reused document
+	// ids are warnings, not rejections (DOMAIN.md §3).
+	for _, w := range []string{"identifier_structure_odd", "identifier_birthdate_mismatch", "identifier_sex_mismatch", "person_conflicting_facts", "document_id_reused"} {
+		if b.Warnings[w] == 0 {
+			t.Errorf("warning %s not counted: %v", w, b.Warnings)
+		}
+	}
+
+	gtw := pidOf(t, ps, "GTWGWY82B42G920M")
+	rss := pidOf(t, ps, "RSSMRA22A01A399Z")
+	prova := pidOf(t, ps, "PROVAX00X00X000Y")
+
+	// One row per person: the most recent document's facts (PSS, 2022-05-10, for the
+	// person the seven other examples share).
+	got := queryStrings(t, db, "SELECT pid::VARCHAR, birth_year, sex, region, asl, province FROM "+table(dir, "person")+" ORDER BY birth_year, pid")
+	want := sortedLines(
+		gtw+"|1990|F|120|NULL|058",
+		rss+"|1993|M|120|NULL|058",
+		prova+"|1993|M|120|NULL|058",
+	)
+	if diff := cmp.Diff(want, sortedLines(got...)); diff != "" {
+		t.Errorf("person (-want +got):\n%s", diff)
+	}
+
+	got = queryStrings(t, db, "SELECT pid::VARCHAR, loinc, value, unit, interpretation, effective_date::VARCHAR FROM "+table(dir, "lab_result"))
+	want = sortedLines(
+		gtw+"|14957-5|16|mg/L|N|2022-03-30",
+		gtw+"|2161-8|1.1|mg/dL|N|2022-04-12",
+		gtw+"|8480-6|129|mm[Hg]|N|2022-05-10",
+		gtw+"|8462-4|90|mm[Hg]|N|2022-05-10",
+		gtw+"|74013-4|5|{drink}/d|NULL|2022-05-20",
+		gtw+"|70962-6|10|kg|B|NULL",
+		prova+"|33738-6|3|mm|NULL|2023-02-03",
+	)
+	if diff := cmp.Diff(want, sortedLines(got...)); diff != "" {
+		t.Errorf("lab_result (-want +got):\n%s", diff)
+	}
+
+	got = queryStrings(t, db, "SELECT code_system, code FROM "+table(dir, "diagnosis"))
+	want = sortedLines("icd9cm|03.21", "icd9cm|153.5", "icd9cm|153.5", "other|Q13.1", "loinc|60975-0", "loinc|60975-0", "loinc|60975-0", "loinc|11450-4")
+	if diff := cmp.Diff(want, sortedLines(got...)); diff != "" {
+		t.Errorf("diagnosis (-want +got):\n%s", diff)
+	}
+
+	got = queryStrings(t, db, "SELECT pid::VARCHAR, aic, atc, vacc_date::VARCHAR FROM "+table(dir, "vaccination"))
+	want = sortedLines(
+		rss+"|035606033|B01AX05|2022-03-30",
+		rss+"|043348022|C08CA01|2022-04-10",
+		gtw+"|035911015|N01AX10|2021-04-20",
+		gtw+"|035606033|B01AX05|2022-03-30",
+	)
+	if diff := cmp.Diff(want, sortedLines(got...)); diff != "" {
+		t.Errorf("vaccination (-want +got):\n%s", diff)
+	}
+
+	got = queryStrings(t, db, "SELECT doc_type, doc_date::VARCHAR, version FROM "+table(dir, "document"))
+	want = sortedLines(
+		"82593-5|2022-02-10|1", "11502-2|2022-03-30|1", "34105-7|2022-04-17|1",
+		"60591-5|2022-05-10|1", "68604-8|2022-03-30|1", "11526-1|2023-03-30|1",
+		"11488-4|2022-05-09|1", "87273-9|2022-02-10|1", "59258-4|2022-04-18|1",
+	)
+	if diff := cmp.Diff(want, sortedLines(got...)); diff != "" {
+		t.Errorf("document (-want +got):\n%s", diff)
+	}
+	if n := queryStrings(t, db, "SELECT count(*) FROM "+table(dir, "medication")+" WHERE atc IS NOT NULL OR aic IS NOT NULL"); n[0] == "0" {
+		t.Errorf("no coded medication ingested")
+	}
+	// Every table is sorted by pid.
+	for _, tb := range ingest.Tables {
+		rows := queryStrings(t, db, "SELECT pid::VARCHAR FROM "+table(dir, tb.Name))
+		if !slices.IsSorted(rows) {
+			t.Errorf("table %s is not sorted by pid", tb.Name)
+		}
+	}
+}
+
+func sortedLines(s ...string) []string {
+	out := slices.Clone(s)
+	slices.Sort(out)
+	return out
+}
+
+// pid is written as 16 bytes with the Parquet UUID logical type, and those bytes are the
+// HMAC of the canonical identifier: checked with an independent Parquet reader.
+func TestPIDIsUUIDLogicalType(t *testing.T) {
+	ps, _ := testKey(t)
+	dir := filepath.Join(t.TempDir(), "data")
+	runIngest(t, ingest.Config{Pseudonymizer: ps, Out: dir, Inputs: []string{filepath.Join(fixtures, "FHIR", "CERT_VACC.json")}})
+	f, err := os.Open(filepath.Join(dir, "person", "part-0.parquet"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	st, _ := f.Stat()
+	pf, err := parquet.OpenFile(f, st.Size())
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, ok := pf.Schema().Lookup("pid")
+	if !ok {
+		t.Fatal("no pid column")
+	}
+	if lt := leaf.Node.Type().LogicalType(); lt == nil || lt.String() != (&format.UUIDType{}).String() {
+		t.Fatalf("pid logical type = %v, want UUID", lt)
+	}
+	if leaf.Node.Type().Length() != 16 {
+		t.Fatalf("pid length = %d, want 16", leaf.Node.Type().Length())
+	}
+	rows := make([]parquet.Row, 10)
+	r := parquet.NewReader(pf)
+	n, _ := r.ReadRows(rows)
+	if n != 1 {
+		t.Fatalf("person rows = %d, want 1", n)
+	}
+	id := pidOf(t, ps, "RSSMRA22A01A399Z")
+	got := rows[0][leaf.ColumnIndex].ByteArray()
+	want := strings.ReplaceAll(id, "-", "")
+	if hexs := strings.ToLower(strings.TrimSpace(toHex(got))); hexs != want {
+		t.Fatalf("pid bytes %s, want %s", hexs, want)
+	}
+}
+
+func toHex(b []byte) string {
+	const digits = "0123456789abcdef"
+	out := make([]byte, 0, 2*len(b))
+	for _, c := range b {
+		out = append(out, digits[c>>4], digits[c&15])
+	}
+	return string(out)
+}
+
+// No identifier of the inputs appears in any byte of DATA: every string value of 8 or
+// more characters that is not a code, a code system or an event date is searched for in
+// the raw files and in every decoded value.
+func TestNoIdentifierLeavesFromGatewayExamples(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	runIngest(t, ingest.Config{Out: dir, Inputs: []string{filepath.Join(fixtures, "FHIR")}})
+	out := outputText(t, openDB(t), dir)
+	files, _ := filepath.Glob(filepath.Join(fixtures, "FHIR", "*.json"))
+	needles := map[string]bool{}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var v any
+		if err := json.Unmarshal(b, &v); err != nil {
+			t.Fatal(err)
+		}
+		collectSensitive(v, "", needles)
+	}
+	// The examples' identifiers must be among the needles, or the test proves nothing.
+	for _, must := range []string{"GTWGWY82B42G920M", "PROVAX00X00X000Y", "prova.provax@example.com", "Via Aurora 12", "030702.TSTSMN63A01F205H.20220325112426.OQlvTq1J", "1993-06-19"} {
+		if !needles[must] {
+			t.Fatalf("needle %q not collected", must)
+		}
+	}
+	// Velo's own vocabulary (table and column names) is not an identifier even when a
+	// narrative happens to use the same word ("medication").
+	for _, tb := range ingest.Tables {
+		delete(needles, tb.Name)
+		for _, c := range tb.Columns {
+			delete(needles, c.Name)
+		}
+	}
+	for n := range needles {
+		if bytes.Contains(out, []byte(n)) {
+			t.Errorf("identifier-like input value of %d characters found in DATA (%.3s...)", len(n), n)
+		}
+	}
+	// Short values (postcodes, first names) are shown absent by the schema.
+	assertNoSensitiveColumns(t)
+}
+
+// eventDateKeys hold dates of events, which Velo keeps at day precision by design.
+var eventDateKeys = map[string]bool{
+	"effectiveDateTime": true, "onsetDateTime": true, "recordedDate": true, "authoredOn": true,
+	"occurrenceDateTime": true, "date": true, "start": true, "end": true, "performedDateTime": true,
+	"lastUpdated": true, "issued": true, "time": true, "dateAsserted": true, "effectiveInstant": true,
+	"expirationDate": true, // a drug batch's expiry
+}
+
+func collectSensitive(v any, key string, out map[string]bool) {
+	switch v := v.(type) {
+	case map[string]any:
+		for k, x := range v {
+			collectSensitive(x, k, out)
+		}
+	case []any:
+		for _, x := range v {
+			collectSensitive(x, key, out)
+		}
+	case string:
+		switch {
+		case key == "code" || key == "system" || key == "url" || key == "resourceType" || key == "unit" || key == "status":
+		case eventDateKeys[key]:
+		case len(v) >= 8:
+			out[v] = true
+		}
+	}
+}
+
+func assertNoSensitiveColumns(t *testing.T) {
+	t.Helper()
+	banned := []string{"name", "family", "given", "telecom", "phone", "email", "address", "line", "street", "postal", "postcode", "cap", "birth_date", "birthdate", "comune", "text", "narrative", "cf", "codice_fiscale"}
+	for _, tb := range ingest.Tables {
+		for _, c := range tb.Columns {
+			if slices.Contains(banned, c.Name) {
+				t.Errorf("table %s has a column %s", tb.Name, c.Name)
+			}
+		}
+	}
+}

@@ -1,0 +1,196 @@
+package ingest_test
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	_ "github.com/duckdb/duckdb-go/v2"
+
+	"github.com/velo-fse/velo/ingest"
+	"github.com/velo-fse/velo/pseudonymize"
+)
+
+const fixtures = "../../shared/fixtures/fse-gateway-examples"
+
+// testKey is a fixed key so tests can recompute pids.
+func testKey(t *testing.T) (*pseudonymize.Pseudonymizer, string) {
+	t.Helper()
+	k, err := pseudonymize.GenerateKey(bytes.NewReader(bytes.Repeat([]byte{7}, 32)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pseudonymize.New(k), k.ID
+}
+
+func pidOf(t *testing.T, ps *pseudonymize.Pseudonymizer, code string) string {
+	t.Helper()
+	id, err := pseudonymize.ParseIdentifier(code)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ps.PID(id).String()
+}
+
+func runIngest(t *testing.T, cfg ingest.Config) *ingest.Manifest {
+	t.Helper()
+	if cfg.Out == "" {
+		cfg.Out = filepath.Join(t.TempDir(), "data")
+	}
+	if cfg.Pseudonymizer == nil {
+		cfg.Pseudonymizer, _ = testKey(t)
+	}
+	cfg.MemoryLimit = "512MB"
+	man, err := ingest.Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return man
+}
+
+func openDB(t *testing.T) *sql.DB {
+	t.Helper()
+	db, err := sql.Open("duckdb", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// queryStrings runs a query and renders every row as its columns joined by "|".
+func queryStrings(t *testing.T, db *sql.DB, q string, args ...any) []string {
+	t.Helper()
+	rows, err := db.Query(q, args...)
+	if err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	defer rows.Close()
+	cols, _ := rows.Columns()
+	var out []string
+	for rows.Next() {
+		vals := make([]any, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			t.Fatal(err)
+		}
+		parts := make([]string, len(vals))
+		for i, v := range vals {
+			switch v := v.(type) {
+			case nil:
+				parts[i] = "NULL"
+			case []byte:
+				parts[i] = fmt.Sprintf("%x", v)
+			default:
+				parts[i] = fmt.Sprint(v)
+			}
+		}
+		out = append(out, strings.Join(parts, "|"))
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func table(dir, name string) string {
+	return fmt.Sprintf("read_parquet('%s')", filepath.Join(dir, name, "*.parquet"))
+}
+
+// assertReconciles checks every count of the manifest adds up, and that Written equals
+// the rows DuckDB reads back.
+func assertReconciles(t *testing.T, db *sql.DB, dir string, man *ingest.Manifest) {
+	t.Helper()
+	for _, b := range man.Batches {
+		for _, in := range b.Inputs {
+			if !in.Reconciles() {
+				t.Errorf("input %s does not reconcile: %+v", in.Path, in)
+			}
+		}
+		for name, c := range b.Tables {
+			if !c.Reconciles() {
+				t.Errorf("batch %d table %s does not reconcile: %+v", b.Seq, name, c)
+			}
+		}
+	}
+	for name, c := range man.Tables {
+		if !c.Reconciles() {
+			t.Errorf("table %s does not reconcile: %+v", name, c)
+		}
+		var n int64
+		if err := db.QueryRow("SELECT count(*) FROM " + table(dir, name)).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if len(man.Batches) == 1 && n != c.Written {
+			t.Errorf("table %s: manifest says %d written, Parquet holds %d", name, c.Written, n)
+		}
+	}
+	var inputs, tables, unparsed int64
+	b := man.Batches[len(man.Batches)-1]
+	for _, in := range b.Inputs {
+		inputs += in.Records - in.Ignored
+	}
+	for _, c := range b.Tables {
+		tables += c.Read
+	}
+	unparsed = b.Warnings["records_unparsed"]
+	if inputs != tables+unparsed {
+		t.Errorf("records of inputs (%d, less ignored) != records read by tables (%d) + unparsed (%d)", inputs, tables, unparsed)
+	}
+}
+
+// quarantineLines reads the last batch's quarantine file.
+func quarantineLines(t *testing.T, dir string, man *ingest.Manifest) []map[string]string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, man.Batches[len(man.Batches)-1].Quarantine))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []map[string]string
+	for _, line := range bytes.Split(bytes.TrimSpace(b), []byte("\n")) {
+		if len(line) == 0 {
+			continue
+		}
+		var m map[string]string
+		if err := json.Unmarshal(line, &m); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// outputText is everything a reader of DATA could see: the raw bytes of every file
+// (footers, statistics, JSON) and every value of every table decoded by DuckDB.
+func outputText(t *testing.T, db *sql.DB, dir string) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		buf.Write(b)
+		buf.WriteByte(0)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tb := range ingest.Tables {
+		for _, row := range queryStrings(t, db, "SELECT * FROM "+table(dir, tb.Name)) {
+			buf.WriteString(row)
+			buf.WriteByte('\n')
+		}
+	}
+	return buf.Bytes()
+}
