@@ -38,6 +38,9 @@ func commands() []command {
 		{"keys", "manage pseudonymization keys (keys gen)", runKeys},
 		{"ingest", "pseudonymize source extracts into Parquet with catalog and manifest", runIngest},
 		{"risk", "report re-identification risk over the quasi-identifiers of a dataset", runRisk},
+		{"project", "create projects, grant budgets, show budget left (project create|grant|show)", runProject},
+		{"ledger", "verify or export the privacy ledger (ledger verify|export)", runLedger},
+		{"query", "run a differentially private SQL query against a dataset", runQuery},
 		{"version", "print the version", func(_ context.Context, m *Main, _ []string) error {
 			fmt.Fprintln(m.Stdout, "velo", version)
 			return nil

@@ -1,0 +1,8 @@
+package main
+
+import (
+	"context"
+	"errors"
+)
+
+func runLedger(ctx context.Context, m *Main, args []string) error { return errors.New("not implemented yet") }
