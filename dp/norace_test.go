@@ -1,0 +1,5 @@
+//go:build !race
+
+package dp_test
+
+const raceEnabled = false

@@ -1,0 +1,266 @@
+package dp_test
+
+import (
+	"math"
+	"sort"
+	"testing"
+
+	"github.com/velo-fse/velo/dp"
+)
+
+// The library's noise cannot be seeded, so these tests are statistical. Each is sized so that
+// a correct implementation fails with probability below 10⁻⁶ (a z = 5 band, two-sided 5.7·10⁻⁷,
+// or an exact tail bound stated at the test). They are skipped with -short and under the race
+// detector; otherwise they take a few seconds in total.
+func skipLong(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("statistical test: skipped with -short")
+	}
+	if raceEnabled {
+		t.Skip("statistical test: skipped under the race detector")
+	}
+}
+
+// (a) Laplace: X = noisy − exact has E[X²] = 2b² and Var[X²] = E[X⁴] − (2b²)² = 24b⁴ − 4b⁴ =
+// 20b⁴, so the mean of n squares lies within 5·√(20/n)·b² of 2b² except with probability
+// < 10⁻⁶ (CLT; n = 200 000 gives a band of ±2.5%). b = 10 keeps the discretisation of the
+// integer noise (variance 2b² + O(1/12)) far inside the band. The scale is the one Released
+// reports, so this checks Released.Scale against the noise actually drawn.
+func TestLaplaceCountNoiseVariance(t *testing.T) {
+	skipLong(t)
+	const n = 200_000
+	const exact = 1000
+	bd := dp.Bounding{MaxGroups: 1, MaxContributionsPerGroup: 1}
+	b := dp.Budget{Epsilon: 0.1}
+	var sumSq float64
+	var scale float64
+	for range n {
+		r, err := dp.Count(exact, bd, b, 0.5)
+		if err != nil {
+			t.Fatal(err)
+		}
+		x := r.Value - exact
+		sumSq += x * x
+		scale = r.Scale
+	}
+	if scale != 10 {
+		t.Fatalf("Scale = %v, want L0·LInf/ε = 10", scale)
+	}
+	want := 2 * scale * scale
+	band := 5 * math.Sqrt(20.0/n) * scale * scale
+	if got := sumSq / n; math.Abs(got-want) > band {
+		t.Errorf("empirical E[X²] = %.2f, want 2b² = %.2f ± %.2f (z = 5)", got, want, band)
+	}
+}
+
+// (b) Gaussian: E[X²] = σ², Var[X²] = 2σ⁴; n = 100 000 gives a z = 5 band of ±2.2%. With
+// L0 = 4 this also checks that the library's σ follows L2 = LInf·√L0.
+func TestGaussianCountNoiseVariance(t *testing.T) {
+	skipLong(t)
+	const n = 100_000
+	bd := dp.Bounding{MaxGroups: 4, MaxContributionsPerGroup: 2}
+	b := dp.Budget{Epsilon: 0.5, Delta: 1e-6}
+	var sumSq, sigma float64
+	for range n {
+		r, err := dp.Count(0, bd, b, 0.5)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sumSq += r.Value * r.Value
+		sigma = r.Scale
+	}
+	want := sigma * sigma
+	band := 5 * math.Sqrt(2.0/n) * want
+	if got := sumSq / n; math.Abs(got-want) > band {
+		t.Errorf("empirical E[X²] = %.2f, want σ² = %.2f ± %.2f (z = 5)", got, want, band)
+	}
+}
+
+// (c) Coverage of 95% intervals for the exact bounded aggregate. The intervals are
+// conservative, so only a lower bound is tested: with n repetitions the empirical coverage of
+// an interval whose true coverage is ≥ 0.95 falls below 0.95 − 5·√(0.95·0.05/n) with
+// probability < 3·10⁻⁷ (one-sided z = 5). n = 20 000: the bound is 0.9423.
+func TestConfidenceIntervalCoverage(t *testing.T) {
+	skipLong(t)
+	const n = 20_000
+	const conf = 0.95
+	minCoverage := conf - 5*math.Sqrt(conf*(1-conf)/n)
+
+	const (
+		exactCount = 400
+		lo, hi     = 0.0, 50.0
+		scale      = 1000.0
+		exactSum   = 7_654_321 // scaled: Σ values = 7654.321, mean 19.1358…
+	)
+	bd := dp.Bounding{MaxGroups: 2, MaxContributionsPerGroup: 2}
+	for _, b := range []dp.Budget{{Epsilon: 0.5}, {Epsilon: 0.5, Delta: 1e-6}} {
+		mech := string(dp.ChooseMechanism(b))
+		cases := []struct {
+			name  string
+			truth float64
+			draw  func() (dp.Released, error)
+		}{
+			{"count", exactCount, func() (dp.Released, error) { return dp.Count(exactCount, bd, b, conf) }},
+			{"sum", exactSum / scale, func() (dp.Released, error) { return dp.Sum(exactSum, scale, lo, hi, bd, b, conf) }},
+			// A small group, so that the count's interval matters as much as the sum's.
+			{"mean", 3_000_000.0 / scale / 150, func() (dp.Released, error) {
+				return dp.Mean(3_000_000, 150, scale, lo, hi, bd, b, b, conf)
+			}},
+		}
+		for _, tc := range cases {
+			t.Run(mech+"/"+tc.name, func(t *testing.T) {
+				t.Parallel()
+				covered := 0
+				for range n {
+					r, err := tc.draw()
+					if err != nil {
+						t.Fatal(err)
+					}
+					if r.CI == nil {
+						t.Fatal("no interval")
+					}
+					if r.CI.Lower <= tc.truth && tc.truth <= r.CI.Upper {
+						covered++
+					}
+				}
+				if got := float64(covered) / n; got < minCoverage {
+					t.Errorf("coverage %.4f < %.4f (0.95 − 5·SE)", got, minCoverage)
+				} else {
+					t.Logf("coverage %.4f", got)
+				}
+			})
+		}
+	}
+}
+
+// quantileCounts builds the exact node counts of values with NodeOf, as the engine does in SQL.
+func quantileCounts(values []float64, lo, hi float64, tr dp.Tree) func(int, int64) int64 {
+	type key struct {
+		level int
+		index int64
+	}
+	m := make(map[key]int64)
+	for _, v := range values {
+		for level := 1; level <= tr.Height; level++ {
+			m[key{level, dp.NodeOf(v, lo, hi, tr, level)}]++
+		}
+	}
+	return func(level int, index int64) int64 { return m[key{level, index}] }
+}
+
+// (d) With ε = 100 the Laplace scale per node is b = H·G·C/ε = 0.04, so every noisy count the
+// search reads (at most 3 ranks × 4 levels × 16 children = 192) is within ±1 of the exact one
+// except with probability 192·e^(−25) < 3·10⁻⁹. Errors of ±1 on nodes holding hundreds of values
+// move the search by less than one level-3 node (width 100/16³ ≈ 0.024) from the exact
+// quantile, plus interpolation inside it; the stated tolerance, 0.05, is two such nodes.
+func TestQuantilesKnownDistribution(t *testing.T) {
+	skipLong(t)
+	const N = 100_000
+	const lo, hi = 0.0, 100.0
+	values := make([]float64, N)
+	for i := range values {
+		u := (float64(i) + 0.5) / N
+		values[i] = hi * math.Pow(u, 1.5) // quantile function 100·r^1.5
+	}
+	tr := dp.DefaultTree
+	counts := quantileCounts(values, lo, hi, tr)
+	ranks := []float64{0.1, 0.5, 0.9}
+	bd := dp.Bounding{MaxGroups: 1, MaxContributionsPerGroup: 1}
+	const tolerance = 0.05
+	for rep := range 20 {
+		got, r, err := dp.Quantiles(ranks, counts, tr, lo, hi, bd, dp.Budget{Epsilon: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Scale != 0.04 {
+			t.Fatalf("Scale = %v, want 0.04", r.Scale)
+		}
+		for i, rank := range ranks {
+			want := hi * math.Pow(rank, 1.5)
+			if math.Abs(got[i]-want) > tolerance {
+				t.Errorf("rep %d: quantile %.1f = %.4f, want %.4f ± %v", rep, rank, got[i], want, tolerance)
+			}
+		}
+	}
+}
+
+// Monotone and in range whatever the noise: a post-processing guarantee, so no tolerance. With
+// ε = 0.05 and 30 values the noise dominates and the raw search is far from monotone.
+func TestQuantilesMonotoneAndBounded(t *testing.T) {
+	const lo, hi = -10.0, 40.0
+	values := make([]float64, 30)
+	for i := range values {
+		values[i] = lo + float64(i*i)/20
+	}
+	reps := 20
+	if testing.Short() || raceEnabled {
+		reps = 3
+	}
+	for _, tr := range []dp.Tree{dp.DefaultTree, {Branching: 3, Height: 5}} {
+		counts := quantileCounts(values, lo, hi, tr)
+		ranks := []float64{0.9, 0.1, 0.5, 0.5, 0, 1, 0.3, 0.31, 0.7, 0.05, 0.95, 0.6}
+		for _, b := range []dp.Budget{{Epsilon: 0.05}, {Epsilon: 0.05, Delta: 1e-6}} {
+			for range reps {
+				got, _, err := dp.Quantiles(ranks, counts, tr, lo, hi, dp.Bounding{MaxGroups: 1, MaxContributionsPerGroup: 1}, b)
+				if err != nil {
+					t.Fatal(err)
+				}
+				order := make([]int, len(ranks))
+				for i := range order {
+					order[i] = i
+				}
+				sort.SliceStable(order, func(i, j int) bool { return ranks[order[i]] < ranks[order[j]] })
+				for k, i := range order {
+					if got[i] < lo || got[i] > hi {
+						t.Fatalf("quantile %v = %v outside [%v, %v]", ranks[i], got[i], lo, hi)
+					}
+					if k > 0 && got[i] < got[order[k-1]] {
+						t.Fatalf("not monotone: q(%v) = %v < q(%v) = %v", ranks[i], got[i], ranks[order[k-1]], got[order[k-1]])
+					}
+				}
+				if got[2] != got[3] {
+					t.Fatalf("equal ranks gave %v and %v", got[2], got[3])
+				}
+			}
+		}
+	}
+}
+
+// (e) Partition selection at ε = 1, δ = 10⁻⁵. One person: kept with probability δ/maxGroups =
+// 10⁻⁵ (maxGroups = 1, the exact rule) or at most δ/2 (maxGroups = 5, Gaussian thresholding), so
+// in 2 000 trials the number kept is Poisson with mean ≤ 0.02, and ≥ 4 keeps happen with
+// probability < 0.02⁴/24 < 10⁻⁸. 1 000 persons: kept with probability 1 for maxGroups = 1 (past
+// the rule's hard threshold), and for maxGroups = 5 unless Gaussian noise of σ ≈ 10 falls
+// below −900, which has probability far below 10⁻¹⁰⁰. Zero persons: never.
+func TestKeepPartition(t *testing.T) {
+	skipLong(t)
+	b := dp.Budget{Epsilon: 1, Delta: 1e-5}
+	for _, maxGroups := range []int64{1, 5} {
+		kept := 0
+		for range 2000 {
+			k, err := dp.KeepPartition(1, maxGroups, b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if k {
+				kept++
+			}
+		}
+		if kept > 3 {
+			t.Errorf("maxGroups %d: a 1-person group was kept %d times in 2000", maxGroups, kept)
+		}
+		for range 500 {
+			k, err := dp.KeepPartition(1000, maxGroups, b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !k {
+				t.Fatalf("maxGroups %d: a 1000-person group was dropped", maxGroups)
+			}
+			if k, _ := dp.KeepPartition(0, maxGroups, b); k {
+				t.Fatalf("maxGroups %d: an empty group was kept", maxGroups)
+			}
+		}
+	}
+}
