@@ -3,6 +3,100 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+
+	"github.com/velo-fse/velo/ledger"
+	"github.com/velo-fse/velo/query"
 )
 
-func runQuery(ctx context.Context, m *Main, args []string) error { return errors.New("not implemented yet") }
+func runQuery(ctx context.Context, m *Main, args []string) error {
+	fs := m.newFlagSet("query", `query --data DATA --state DIR --project ID [--epsilon E] [--delta D] [--dry-run]
+       [--bound NAME=LO,HI]... [--max-groups-contributed K] [--format table|json|csv] "SQL"
+
+Runs one differentially private query in-process, as the local operator (recorded in the
+ledger as operator:<os user>). The query is charged in the ledger before any data is read;
+the same query again returns the stored release at no cost. --dry-run validates and prices
+the query against the catalog without charging and without touching the data.
+
+Options may also be given in SQL, as in ZetaSQL/BigQuery:
+  SELECT WITH DIFFERENTIAL_PRIVACY OPTIONS(epsilon = 0.5, delta = 1e-6) region, COUNT(*) ...
+  AVG(wait_days, contribution_bounds_per_group => (0, 120))`)
+	data := fs.String("data", "", "dataset directory written by velo ingest")
+	state := fs.String("state", "", "state directory holding the ledger")
+	project := fs.String("project", "", "project the query is charged to")
+	eps := fs.String("epsilon", "", "epsilon for this query (default: the project's)")
+	delta := fs.String("delta", "", "delta for this query (default: the project's)")
+	dry := fs.Bool("dry-run", false, "validate and price only: no charge, no data read")
+	format := fs.String("format", "table", "output: table, json (the release) or csv")
+	maxGroups := fs.Int("max-groups-contributed", 0, "groups one person may contribute to (default: the tables' policy)")
+	var bounds stringList
+	fs.Var(&bounds, "bound", "clamping bounds of an output aggregate: NAME=LO,HI (repeatable)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := required(fs, "data", "state", "project"); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return usageError{errors.New(`query: give the SQL as one argument (quote it)`)}
+	}
+	if *format != "table" && *format != "json" && *format != "csv" {
+		return usageError{fmt.Errorf("query: --format %q: want table, json or csv", *format)}
+	}
+	req := query.Request{SQL: fs.Arg(0), Project: *project, Actor: "operator:" + actorName(""), DryRun: *dry, MaxGroupsContributed: *maxGroups}
+	for _, p := range []struct {
+		s   string
+		dst **float64
+		n   string
+	}{{*eps, &req.Epsilon, "epsilon"}, {*delta, &req.Delta, "delta"}} {
+		if p.s == "" {
+			continue
+		}
+		f, err := strconv.ParseFloat(p.s, 64)
+		if err != nil {
+			return usageError{fmt.Errorf("query: --%s %q is not a number", p.n, p.s)}
+		}
+		*p.dst = &f
+	}
+	for _, b := range bounds {
+		name, rng, ok := strings.Cut(b, "=")
+		lo, hi, ok2 := strings.Cut(rng, ",")
+		l, err1 := strconv.ParseFloat(strings.TrimSpace(lo), 64)
+		h, err2 := strconv.ParseFloat(strings.TrimSpace(hi), 64)
+		if !ok || !ok2 || err1 != nil || err2 != nil {
+			return usageError{fmt.Errorf("query: --bound %q: want NAME=LO,HI", b)}
+		}
+		if req.Bounds == nil {
+			req.Bounds = map[string][2]float64{}
+		}
+		req.Bounds[strings.TrimSpace(name)] = [2]float64{l, h}
+	}
+	led, err := ledger.Open(*state, ledger.Options{Logger: slog.New(slog.NewTextHandler(m.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	if err != nil {
+		return err
+	}
+	defer led.Close()
+	eng, err := query.Open(ctx, query.Config{DataDir: *data, Ledger: led})
+	if err != nil {
+		return err
+	}
+	defer eng.Close()
+	rel, err := eng.Query(ctx, req)
+	if err != nil {
+		var qe *query.Error
+		if errors.As(err, &qe) {
+			return fmt.Errorf("%s: %s", qe.Code, qe.Error())
+		}
+		return err
+	}
+	switch *format {
+	case "json":
+		return writeJSON(m, rel)
+	case "csv":
+		return rel.WriteCSV(m.Stdout)
+	}
+	return rel.WriteTable(m.Stdout)
+}

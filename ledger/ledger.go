@@ -1,0 +1,403 @@
+package ledger
+
+import (
+	"bytes"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"golang.org/x/mod/sumdb/note"
+)
+
+// Errors callers act on; check with errors.Is.
+var (
+	// ErrBudgetExhausted: the charge would take the project's spend above its total.
+	ErrBudgetExhausted = errors.New("privacy budget exhausted")
+	// ErrOverCap: the query asks for more epsilon or delta than the project allows per query.
+	ErrOverCap = errors.New("over the project's per-query cap")
+	// ErrUnknownProject: no project has this ID.
+	ErrUnknownProject = errors.New("unknown project")
+	// ErrProjectExists: CreateProject with an ID already taken.
+	ErrProjectExists = errors.New("project already exists")
+	// ErrProjectExpired: the project's expiry has passed; it can no longer be charged.
+	ErrProjectExpired = errors.New("project expired")
+	// ErrLocked: another process holds the ledger; the message names its pid, host and start.
+	ErrLocked = errors.New("ledger locked")
+	// ErrCorrupt: the ledger or its checkpoints fail a check; the *CorruptError says where.
+	ErrCorrupt = errors.New("ledger corrupt")
+	// ErrAlreadySettled: the charge already has a refund or a release.
+	ErrAlreadySettled = errors.New("charge already settled")
+	// ErrClosed: the ledger was closed.
+	ErrClosed = errors.New("ledger closed")
+)
+
+// CorruptError locates an anomaly in a ledger or checkpoints file. It wraps ErrCorrupt.
+type CorruptError struct {
+	File   string
+	Seq    uint64 // the entry at fault (for a torn tail, the one being appended; for a checkpoint, the last it covers); 0 if none
+	Offset int64  // byte offset in File
+	Reason string
+	Torn   bool // a torn tail: Open cuts it and records a recovery entry
+}
+
+// Error names the file, the entry, the offset and the reason.
+func (e *CorruptError) Error() string {
+	if e.Seq == 0 {
+		return fmt.Sprintf("%v: %s (offset %d): %s", ErrCorrupt, e.File, e.Offset, e.Reason)
+	}
+	return fmt.Sprintf("%v: %s: entry %d (offset %d): %s", ErrCorrupt, e.File, e.Seq, e.Offset, e.Reason)
+}
+
+// Unwrap makes errors.Is(err, ErrCorrupt) hold.
+func (e *CorruptError) Unwrap() error { return ErrCorrupt }
+
+// Files in the state directory.
+const (
+	ledgerFile      = "ledger"
+	lockFile        = "ledger.lock"
+	checkpointsFile = "checkpoints"
+	keyFile         = "checkpoint.key"
+	pubFile         = "checkpoint.pub"
+)
+
+// Options configures Open. The zero value is usable.
+type Options struct {
+	// CheckpointEvery is the number of entries between signed checkpoints (default 64); Close
+	// writes one as well.
+	CheckpointEvery int
+	// Now is the clock for entry times and expiry (default time.Now).
+	Now func() time.Time
+	// Logger receives recovery and checkpoint messages (default: discarded).
+	Logger *slog.Logger
+	// KeyFile is the checkpoint signing key (default STATE/checkpoint.key), created 0600 on
+	// first use. Keeping it outside STATE keeps it apart from the ledger it signs.
+	KeyFile string
+}
+
+// Ledger is an open ledger: the only writer of its state directory. It is safe for concurrent
+// use; appends are serialised and each is fsynced before it returns.
+type Ledger struct {
+	dir  string
+	opts Options
+	log  *slog.Logger
+
+	writeMu sync.Mutex // held for the whole check-append-fsync-apply of an entry
+	f       *os.File
+	cpf     *os.File
+	cpSize  int64
+	lockf   *os.File
+	signer  note.Signer
+	lastCP  uint64 // entries covered by the last checkpoint written or read
+	broken  error  // a write or fsync failed: no further appends
+	closed  bool
+
+	stateMu sync.RWMutex // writers hold writeMu too; readers take only this
+	st      *state
+}
+
+// Open opens the ledger in dir for writing, creating dir, the ledger, the lock and the
+// checkpoint key on first use. It fails with ErrLocked if another process has it open. It
+// replays every entry (rebuilding projects, spend and the release cache), checks the signed
+// checkpoints, and cuts a torn tail, recording a recovery entry; any other anomaly fails with
+// a *CorruptError naming the entry.
+func Open(dir string, opts Options) (*Ledger, error) {
+	if opts.CheckpointEvery <= 0 {
+		opts.CheckpointEvery = 64
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.KeyFile == "" {
+		opts.KeyFile = filepath.Join(dir, keyFile)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("ledger: %w", err)
+	}
+	lockf, err := acquireLock(filepath.Join(dir, lockFile), opts.Now())
+	if err != nil {
+		return nil, err
+	}
+	l := &Ledger{dir: dir, opts: opts, log: opts.Logger, lockf: lockf}
+	ok := false
+	defer func() {
+		if !ok {
+			l.closeFiles()
+		}
+	}()
+	if _, err := os.Stat(opts.KeyFile); errors.Is(err, fs.ErrNotExist) {
+		if fi, err := os.Stat(filepath.Join(dir, checkpointsFile)); err == nil && fi.Size() > 0 {
+			return nil, fmt.Errorf("ledger: checkpoint key %s is missing but %s holds checkpoints it signed: restore the key", opts.KeyFile, filepath.Join(dir, checkpointsFile))
+		}
+	}
+	var verifier note.Verifier
+	if l.signer, verifier, err = loadOrCreateKey(opts.KeyFile, filepath.Join(dir, pubFile), l.log); err != nil {
+		return nil, err
+	}
+
+	path := filepath.Join(dir, ledgerFile)
+	if l.f, err = os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600); err != nil {
+		return nil, fmt.Errorf("ledger: %w", err)
+	}
+	data, err := io.ReadAll(l.f)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: read %s: %w", path, err)
+	}
+	st, tail, err := replay(path, data)
+	if err != nil {
+		return nil, err
+	}
+	l.st = st
+
+	if err := l.openCheckpoints(verifier); err != nil {
+		return nil, err
+	}
+	// The files may have just been created: make their names as durable as their contents.
+	if err := syncDir(dir); err != nil {
+		return nil, err
+	}
+	if tail != nil {
+		if err := l.cutTornTail(path, int64(len(data)), tail); err != nil {
+			return nil, err
+		}
+	}
+	ok = true
+	return l, nil
+}
+
+// openCheckpoints checks STATE/checkpoints against the chain and opens it for appending; a
+// checkpoint append that never finished is cut.
+func (l *Ledger) openCheckpoints(v note.Verifier) error {
+	path := filepath.Join(l.dir, checkpointsFile)
+	var err error
+	if l.cpf, err = os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644); err != nil {
+		return fmt.Errorf("ledger: %w", err)
+	}
+	data, err := io.ReadAll(l.cpf)
+	if err != nil {
+		return fmt.Errorf("ledger: read %s: %w", path, err)
+	}
+	cps, complete, err := parseCheckpoints(data, note.VerifierList(v))
+	if err != nil {
+		return &CorruptError{File: path, Reason: err.Error()}
+	}
+	if err := checkCheckpoints(path, l.st, cps); err != nil {
+		return err
+	}
+	if complete < int64(len(data)) {
+		l.log.Warn("cutting an unfinished checkpoint", "file", path, "offset", complete, "bytes", int64(len(data))-complete)
+		if err := l.cpf.Truncate(complete); err != nil {
+			return fmt.Errorf("ledger: cut %s: %w", path, err)
+		}
+		if err := l.cpf.Sync(); err != nil {
+			return fmt.Errorf("ledger: sync %s: %w", path, err)
+		}
+	}
+	l.cpSize = complete
+	for _, cp := range cps {
+		l.lastCP = max(l.lastCP, cp.size)
+	}
+	return nil
+}
+
+// cutTornTail cuts a torn tail and records the cut. The cut bytes were never acknowledged: an
+// append returns only after its fsync, so no caller was told they were written.
+func (l *Ledger) cutTornTail(path string, size int64, t *torn) error {
+	cut := size - t.offset
+	l.log.Warn("cutting a torn tail", "file", path, "offset", t.offset, "bytes", cut, "reason", t.reason)
+	if err := l.f.Truncate(t.offset); err != nil {
+		return fmt.Errorf("ledger: cut torn tail: %w", err)
+	}
+	if err := l.f.Sync(); err != nil {
+		return fmt.Errorf("ledger: cut torn tail: %w", err)
+	}
+	l.writeMu.Lock()
+	defer l.writeMu.Unlock()
+	_, err := l.appendLocked(&record{Kind: KindRecovery, Actor: "velo", TruncatedAt: t.offset, TruncatedBytes: cut,
+		Reason: "torn tail: " + t.reason})
+	return err
+}
+
+// replay applies every complete frame of data to a new state. A torn tail is returned for the
+// caller to cut (Open) or report (Verify); anything else is a *CorruptError.
+func replay(path string, data []byte) (*state, *torn, error) {
+	st := newState()
+	var off int64
+	for off < int64(len(data)) {
+		body, next, tail, err := readFrame(data, off)
+		if tail != nil {
+			return st, tail, nil
+		}
+		var r *record
+		if err == nil {
+			r, err = decodeBody(body)
+		}
+		if err == nil {
+			err = st.check(r)
+		}
+		if err != nil {
+			return st, nil, &CorruptError{File: path, Seq: st.seq + 1, Offset: off, Reason: err.Error()}
+		}
+		st.apply(r, entryHash(st.head, body), next)
+		off = next
+	}
+	return st, nil, nil
+}
+
+// append checks r against the state, then writes and fsyncs it, then applies it.
+func (l *Ledger) append(r *record) (Entry, error) {
+	l.writeMu.Lock()
+	defer l.writeMu.Unlock()
+	return l.appendLocked(r)
+}
+
+func (l *Ledger) appendLocked(r *record) (Entry, error) {
+	if l.closed {
+		return Entry{}, ErrClosed
+	}
+	if l.broken != nil {
+		return Entry{}, fmt.Errorf("ledger: no appends after a failed write: %w", l.broken)
+	}
+	st := l.st
+	r.Seq, r.Prev, r.Time = st.seq+1, hex.EncodeToString(st.head[:]), l.opts.Now().UTC()
+	body, err := encodeBody(r)
+	if err != nil {
+		return Entry{}, fmt.Errorf("ledger: encode entry: %w", err)
+	}
+	if len(body) > maxFrameBody {
+		return Entry{}, fmt.Errorf("ledger: entry of %d bytes exceeds the %d-byte limit", len(body), maxFrameBody)
+	}
+	// Check what replay will read, not what the caller built: an entry that Open would reject
+	// must never reach the file.
+	dec, err := decodeBody(body)
+	if err != nil {
+		return Entry{}, fmt.Errorf("ledger: entry does not survive a round trip: %w", err)
+	}
+	if err := st.check(dec); err != nil {
+		return Entry{}, err
+	}
+	fr := frame(body)
+	if _, err := l.f.WriteAt(fr, st.size); err != nil {
+		return Entry{}, l.fail(fmt.Errorf("ledger: write entry %d: %w", dec.Seq, err))
+	}
+	if err := l.f.Sync(); err != nil {
+		return Entry{}, l.fail(fmt.Errorf("ledger: sync entry %d: %w", dec.Seq, err))
+	}
+	l.stateMu.Lock()
+	st.apply(dec, entryHash(st.head, body), st.size+int64(len(fr)))
+	e := st.entries[len(st.entries)-1]
+	l.stateMu.Unlock()
+	if dec.Seq%uint64(l.opts.CheckpointEvery) == 0 {
+		if err := l.checkpointLocked(); err != nil {
+			// The entry is durable; a missing checkpoint only delays signing it.
+			l.log.Error("checkpoint failed", "seq", dec.Seq, "err", err)
+		}
+	}
+	return e, nil
+}
+
+// fail stops appends after a failed write or fsync: what the file holds is then unknown, and
+// the next Open decides (a torn tail is cut, anything else is reported).
+func (l *Ledger) fail(err error) error {
+	l.broken = err
+	_ = l.f.Truncate(l.st.size)
+	return err
+}
+
+// checkpointLocked signs (entries, head hash) and appends it to STATE/checkpoints.
+func (l *Ledger) checkpointLocked() error {
+	st := l.st
+	if st.seq == 0 || st.seq == l.lastCP {
+		return nil
+	}
+	msg, err := signCheckpoint(l.signer, st.seq, st.head)
+	if err != nil {
+		return fmt.Errorf("ledger: sign checkpoint: %w", err)
+	}
+	msg = append(msg, '\n')
+	if _, err := l.cpf.WriteAt(msg, l.cpSize); err != nil {
+		_ = l.cpf.Truncate(l.cpSize)
+		return fmt.Errorf("ledger: write checkpoint: %w", err)
+	}
+	if err := l.cpf.Sync(); err != nil {
+		return fmt.Errorf("ledger: sync checkpoint: %w", err)
+	}
+	l.cpSize += int64(len(msg))
+	l.lastCP = st.seq
+	return nil
+}
+
+// Close writes a final checkpoint and releases the lock. Later calls return nil.
+func (l *Ledger) Close() error {
+	l.writeMu.Lock()
+	defer l.writeMu.Unlock()
+	if l.closed {
+		return nil
+	}
+	l.closed = true
+	var err error
+	if l.broken == nil {
+		err = l.checkpointLocked()
+	}
+	return errors.Join(err, l.closeFiles())
+}
+
+func (l *Ledger) closeFiles() error {
+	var errs []error
+	for _, f := range []*os.File{l.f, l.cpf} {
+		if f != nil {
+			errs = append(errs, f.Close())
+		}
+	}
+	if l.lockf != nil {
+		errs = append(errs, releaseLock(l.lockf))
+	}
+	return errors.Join(errs...)
+}
+
+// Entries returns the entries after sinceSeq, of one project or of all (project "").
+func (l *Ledger) Entries(project string, sinceSeq uint64) []Entry {
+	l.stateMu.RLock()
+	defer l.stateMu.RUnlock()
+	var out []Entry
+	for _, e := range l.st.entries[min(sinceSeq, uint64(len(l.st.entries))):] {
+		if project == "" || e.Project == project {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// Cached returns the release recorded for this project, normalised query hash, options and
+// dataset version, if any, at no cost. It is the first release recorded for that key, byte for
+// byte; the caller marks it cached and fills in the current budget_left. Callers ask Cached
+// before Charge; two identical queries racing past it are both charged (correct, only
+// wasteful) unless the caller lets one wait for the other (singleflight on the same key).
+func (l *Ledger) Cached(project, sqlHash, options, datasetVersion string) (json.RawMessage, bool) {
+	l.stateMu.RLock()
+	defer l.stateMu.RUnlock()
+	r, ok := l.st.cache[cacheKey{project, sqlHash, options, datasetVersion}]
+	return bytes.Clone(r), ok
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("ledger: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("ledger: sync %s: %w", dir, err)
+	}
+	return nil
+}

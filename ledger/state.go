@@ -1,0 +1,221 @@
+package ledger
+
+import (
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// state is what the ledger knows, rebuilt by replaying every entry. Writers and Verify share
+// check and apply, so a rule enforced when writing is the rule checked on replay.
+type state struct {
+	seq      uint64
+	head     [32]byte
+	size     int64 // bytes of complete frames
+	projects map[string]*projectState
+	charges  map[uint64]*chargeState
+	cache    map[cacheKey]json.RawMessage
+	entries  []Entry
+}
+
+type projectState struct {
+	id      string
+	def     *definition
+	created time.Time
+	total   amount
+	spent   amount
+	queries int
+}
+
+type chargeState struct {
+	project string
+	cost    amount
+	key     cacheKey
+	settled string // "", KindRefund or KindRelease
+}
+
+type cacheKey struct{ project, sqlHash, options, datasetVersion string }
+
+func newState() *state {
+	return &state{
+		projects: make(map[string]*projectState),
+		charges:  make(map[uint64]*chargeState),
+		cache:    make(map[cacheKey]json.RawMessage),
+	}
+}
+
+func (ps *projectState) status() ProjectStatus {
+	return ProjectStatus{
+		Project: ps.def.project(ps.id, ps.created),
+		Total:   ps.total.budget(),
+		Spent:   ps.spent.budget(),
+		Left:    ps.total.sub(ps.spent).budget(),
+		Queries: ps.queries,
+	}
+}
+
+func (st *state) statuses() []ProjectStatus {
+	out := make([]ProjectStatus, 0, len(st.projects))
+	for _, id := range slices.Sorted(maps.Keys(st.projects)) {
+		out = append(out, st.projects[id].status())
+	}
+	return out
+}
+
+// check reports whether r may follow the entries applied so far. Its errors are the ones
+// callers act on (ErrBudgetExhausted, *FieldError, ...); on replay any error is corruption.
+func (st *state) check(r *record) error {
+	if r.Seq != st.seq+1 {
+		return fmt.Errorf("sequence number %d, expected %d", r.Seq, st.seq+1)
+	}
+	if r.Prev != hex.EncodeToString(st.head[:]) {
+		return errors.New("prev does not match the hash of the previous entry")
+	}
+	if r.Time.IsZero() {
+		return &FieldError{"time", "required"}
+	}
+	if r.Kind != KindRecovery && (strings.TrimSpace(r.Actor) == "" || !utf8.ValidString(r.Actor)) {
+		return &FieldError{"actor", "required"}
+	}
+	switch r.Kind {
+	case KindProject:
+		if _, ok := st.projects[r.Project]; ok {
+			return ErrProjectExists
+		}
+		if r.Definition == nil {
+			return &FieldError{"definition", "required"}
+		}
+		return checkDefinition(r.Project, r.Definition, r.Time)
+
+	case KindGrant:
+		ps, err := st.project(r.Project)
+		if err != nil {
+			return err
+		}
+		if r.Epsilon == 0 && r.Delta == 0 {
+			return &FieldError{"epsilon", "a grant adds epsilon, delta or both"}
+		}
+		total := ps.total.add(r.amount())
+		if total.eps > maxEpsilonUnits {
+			return &FieldError{"epsilon", fmt.Sprintf("the total would be %s, above the 1000000 limit", total.eps)}
+		}
+		if total.delta >= oneDeltaUnits {
+			return &FieldError{"delta", fmt.Sprintf("the total would be %s; delta must stay below 1", total.delta)}
+		}
+		return nil
+
+	case KindCharge:
+		ps, err := st.project(r.Project)
+		if err != nil {
+			return err
+		}
+		d := ps.def
+		if d.Expires != nil && !r.Time.Before(*d.Expires) {
+			return fmt.Errorf("%w on %s", ErrProjectExpired, d.Expires.Format(time.RFC3339))
+		}
+		switch {
+		case r.Epsilon <= 0:
+			return &FieldError{"epsilon", "a query costs epsilon > 0"}
+		case r.SQL == "" || !utf8.ValidString(r.SQL):
+			return &FieldError{"sql", "required, as valid UTF-8"}
+		case r.SQLHash != SQLHash(r.SQL):
+			return &FieldError{"sql_hash", "does not match the SQL text"}
+		case r.DatasetVersion == "":
+			return &FieldError{"dataset_version", "required"}
+		case r.Mechanisms != nil && !json.Valid(r.Mechanisms):
+			return &FieldError{"mechanisms", "not valid JSON"}
+		}
+		if d.MaxEpsilonPerQuery > 0 && r.Epsilon > d.MaxEpsilonPerQuery {
+			return fmt.Errorf("%w: epsilon %s is above the cap of %s", ErrOverCap, r.Epsilon, d.MaxEpsilonPerQuery)
+		}
+		if d.MaxDeltaPerQuery > 0 && r.Delta > d.MaxDeltaPerQuery {
+			return fmt.Errorf("%w: delta %s is above the cap of %s", ErrOverCap, r.Delta, d.MaxDeltaPerQuery)
+		}
+		if left := ps.total.sub(ps.spent); !left.covers(r.amount()) {
+			return fmt.Errorf("%w: the query costs %s, project %s has %s left", ErrBudgetExhausted, r.amount(), r.Project, left)
+		}
+		return nil
+
+	case KindRefund, KindRelease:
+		c, ok := st.charges[r.Charge]
+		if !ok {
+			return fmt.Errorf("entry %d is not a charge", r.Charge)
+		}
+		if c.project != r.Project {
+			return fmt.Errorf("charge %d belongs to project %s, not %s", r.Charge, c.project, r.Project)
+		}
+		if c.settled != "" {
+			return fmt.Errorf("%w: charge %d already has a %s", ErrAlreadySettled, r.Charge, c.settled)
+		}
+		if r.Kind == KindRefund {
+			if r.amount() != c.cost {
+				return fmt.Errorf("refund of %s does not match charge %d of %s", r.amount(), r.Charge, c.cost)
+			}
+			return nil
+		}
+		if len(r.Release) == 0 || !json.Valid(r.Release) {
+			return &FieldError{"release", "required, as JSON"}
+		}
+		if r.ResultHash != resultHash(r.Release) {
+			return &FieldError{"result_hash", "does not match the release"}
+		}
+		return nil
+
+	case KindRecovery:
+		if r.TruncatedBytes <= 0 {
+			return &FieldError{"truncated_bytes", "must be > 0"}
+		}
+		return nil
+	}
+	return fmt.Errorf("unknown entry kind %q", r.Kind)
+}
+
+func (st *state) project(id string) (*projectState, error) {
+	ps, ok := st.projects[id]
+	if !ok {
+		return nil, fmt.Errorf("%w %q", ErrUnknownProject, id)
+	}
+	return ps, nil
+}
+
+// apply adds a checked record, whose frame ends at end and whose hash is h.
+func (st *state) apply(r *record, h [32]byte, end int64) {
+	st.seq, st.head, st.size = r.Seq, h, end
+	switch r.Kind {
+	case KindProject:
+		st.projects[r.Project] = &projectState{
+			id: r.Project, def: r.Definition, created: r.Time,
+			total: amount{r.Definition.EpsilonBudget, r.Definition.DeltaBudget},
+		}
+	case KindGrant:
+		ps := st.projects[r.Project]
+		ps.total = ps.total.add(r.amount())
+	case KindCharge:
+		ps := st.projects[r.Project]
+		ps.spent = ps.spent.add(r.amount())
+		ps.queries++
+		st.charges[r.Seq] = &chargeState{
+			project: r.Project, cost: r.amount(),
+			key: cacheKey{r.Project, r.SQLHash, r.Options, r.DatasetVersion},
+		}
+	case KindRefund:
+		c := st.charges[r.Charge]
+		c.settled = KindRefund
+		ps := st.projects[r.Project]
+		ps.spent = ps.spent.sub(c.cost)
+		ps.queries--
+	case KindRelease:
+		c := st.charges[r.Charge]
+		c.settled = KindRelease
+		if _, ok := st.cache[c.key]; !ok { // the first release stays: a cached release is the same release
+			st.cache[c.key] = r.Release
+		}
+	}
+	st.entries = append(st.entries, entryOf(r, h))
+}

@@ -1,0 +1,376 @@
+package query
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+)
+
+// aggregate checks a DP aggregate of the select list.
+func (c *checker) aggregate(n *node) (Agg, error) {
+	name := strings.ToLower(n.FunctionName)
+	a := Agg{Pos: n.pos(), Name: n.Alias}
+	if nonDPAggregates[name] {
+		return a, rejectf(n.pos(), "%s is not a differentially private aggregate (allowed: COUNT, SUM, AVG, MEDIAN, QUANTILE_CONT, PERCENTILE_CONT, VAR_POP, VAR_SAMP, STDDEV_POP, STDDEV_SAMP)", strings.ToUpper(name))
+	}
+	if n.Filter != nil {
+		return a, rejectf(n.Filter.pos(), "FILTER is not supported: use CASE inside the aggregate or WHERE")
+	}
+	if n.Schema != "" || n.ExportState {
+		return a, rejectf(n.pos(), "qualified aggregate names are not allowed")
+	}
+	args := n.Children
+	var bounds []*node
+	for i := 0; i < len(args); i++ {
+		if strings.EqualFold(args[i].Alias, "contribution_bounds_per_group") {
+			bounds = append(bounds, args[i])
+			args = slices.Delete(slices.Clone(args), i, i+1)
+			i--
+		} else if args[i].Alias != "" {
+			return a, rejectf(args[i].pos(), "unknown named argument %s (contribution_bounds_per_group => (lo, hi) is the only one)", args[i].Alias)
+		}
+	}
+	var within []*node
+	if n.OrderBys != nil {
+		for _, o := range n.OrderBys.Orders {
+			within = append(within, o.Expression)
+		}
+	}
+	if len(within) > 0 && name != "quantile_cont" && name != "percentile_cont" && name != "quantile" {
+		return a, rejectf(n.pos(), "ORDER BY inside %s is not supported", strings.ToUpper(name))
+	}
+	display := func(arg string) string { return strings.ToLower(name) + "(" + arg + ")" }
+	switch name {
+	case "count_star":
+		a.Kind, a.display = AggCountStar, "count(*)"
+	case "count":
+		if len(args) != 1 {
+			return a, rejectf(n.pos(), "COUNT takes one argument")
+		}
+		if ref := args[0]; ref.Class == "COLUMN_REF" && strings.EqualFold(ref.ColumnNames[len(ref.ColumnNames)-1], "pid") {
+			if !n.Distinct {
+				return a, rejectf(n.pos(), "COUNT(pid) counts rows: use COUNT(*) for rows or COUNT(DISTINCT pid) for people")
+			}
+			a.Kind, a.display = AggPersons, "count(DISTINCT pid)"
+			break
+		}
+		if n.Distinct {
+			return a, rejectf(n.pos(), "COUNT(DISTINCT ...) is supported for pid only (people)")
+		}
+		e, err := c.expr(args[0])
+		if err != nil {
+			return a, err
+		}
+		a.Kind, a.Arg, a.display = AggCount, e, display(e.String())
+	case "sum", "avg", "mean", "var_pop", "var_samp", "variance", "stddev_pop", "stddev_samp", "stddev", "median", "quantile_cont", "quantile", "percentile_cont":
+		if n.Distinct {
+			return a, rejectf(n.pos(), "DISTINCT inside %s is not supported", strings.ToUpper(name))
+		}
+		var valueNode *node
+		switch name {
+		case "median":
+			if len(args) != 1 {
+				return a, rejectf(n.pos(), "MEDIAN takes one argument")
+			}
+			valueNode, a.Q = args[0], 0.5
+		case "quantile_cont", "quantile", "percentile_cont":
+			var qNode *node
+			switch {
+			case len(within) == 1 && len(args) == 1:
+				valueNode, qNode = within[0], args[0]
+			case len(within) == 0 && len(args) == 2:
+				valueNode, qNode = args[0], args[1]
+			default:
+				return a, rejectf(n.pos(), "write QUANTILE_CONT(value, q) or PERCENTILE_CONT(q) WITHIN GROUP (ORDER BY value)")
+			}
+			q, err := c.expr(qNode)
+			if err != nil {
+				return a, err
+			}
+			qv, ok := literalValue(q).(float64)
+			if iv, isInt := literalValue(q).(int64); isInt {
+				qv, ok = float64(iv), true
+			}
+			if !ok || qv < 0 || qv > 1 {
+				return a, rejectf(qNode.pos(), "the quantile must be a constant between 0 and 1")
+			}
+			a.Q = qv
+		default:
+			if len(args) != 1 {
+				return a, rejectf(n.pos(), "%s takes one argument", strings.ToUpper(name))
+			}
+			valueNode = args[0]
+		}
+		e, err := c.expr(valueNode)
+		if err != nil {
+			return a, err
+		}
+		if e.Type() != TNum {
+			return a, rejectf(valueNode.pos(), "%s needs a number, got a %s (CAST(flag AS INTEGER) turns a boolean into 0/1)", strings.ToUpper(name), e.Type())
+		}
+		a.Arg = e
+		a.Kind = map[string]AggKind{
+			"sum": AggSum, "avg": AggAvg, "mean": AggAvg, "var_pop": AggVarPop, "var_samp": AggVarSamp, "variance": AggVarSamp,
+			"stddev_pop": AggStdPop, "stddev_samp": AggStdSamp, "stddev": AggStdSamp,
+			"median": AggQuantile, "quantile_cont": AggQuantile, "quantile": AggQuantile, "percentile_cont": AggQuantile,
+		}[name]
+		if a.Kind == AggQuantile {
+			if a.Q == 0.5 {
+				a.display = "median(" + e.String() + ")"
+			} else {
+				a.display = fmt.Sprintf("quantile_cont(%s, %g)", e.String(), a.Q)
+			}
+		} else {
+			a.display = display(e.String())
+		}
+		lo, hi, ok := valueBounds(e)
+		a.BoundsSrc = "catalog"
+		if len(bounds) > 1 {
+			return a, rejectf(bounds[1].pos(), "contribution_bounds_per_group given twice")
+		}
+		if len(bounds) == 1 {
+			b := bounds[0]
+			if b.Class != "FUNCTION" || b.FunctionName != "row" || len(b.Children) != 2 {
+				return a, rejectf(b.pos(), "contribution_bounds_per_group => (lo, hi) takes two numbers")
+			}
+			var vals [2]float64
+			for i, ch := range b.Children {
+				x, err := c.expr(ch)
+				if err != nil {
+					return a, err
+				}
+				switch v := literalValue(x).(type) {
+				case int64:
+					vals[i] = float64(v)
+				case float64:
+					vals[i] = v
+				default:
+					return a, rejectf(ch.pos(), "contribution bounds must be number constants")
+				}
+			}
+			lo, hi, ok = vals[0], vals[1], true
+			a.BoundsSrc = "query"
+		}
+		if !ok {
+			return a, &Error{Code: CodeOptions, Pos: n.pos(), Msg: fmt.Sprintf("%s: no clamping bounds are known for %s; give them with %s(..., contribution_bounds_per_group => (lo, hi)) or in the request's bounds", strings.ToUpper(name), e.String(), strings.ToUpper(name))}
+		}
+		if !finite(lo) || !finite(hi) || lo >= hi || math.Max(math.Abs(lo), math.Abs(hi)) > 1e9 {
+			return a, &Error{Code: CodeOptions, Pos: n.pos(), Msg: fmt.Sprintf("%s: bounds (%g, %g) must be finite, lo < hi, within ±1e9", strings.ToUpper(name), lo, hi)}
+		}
+		a.Lo, a.Hi = lo, hi
+	default:
+		return a, rejectf(n.pos(), "aggregate %s is not supported", strings.ToUpper(name))
+	}
+	if a.Name == "" {
+		a.Name = a.display
+	}
+	return a, nil
+}
+
+// havingExpr is HAVING, evaluated on released (noisy) values: post-processing.
+type havingExpr interface {
+	eval(row []any) any
+}
+
+type hOut struct{ idx int }
+type hLit struct{ v any }
+type hOp struct {
+	op   string
+	args []havingExpr
+}
+
+func (h hOut) eval(row []any) any { return row[h.idx] }
+func (h hLit) eval([]any) any     { return h.v }
+func (h hOp) eval(row []any) any {
+	vals := make([]any, len(h.args))
+	for i, a := range h.args {
+		vals[i] = a.eval(row)
+	}
+	switch h.op {
+	case "AND":
+		for _, v := range vals {
+			if v != true {
+				return false
+			}
+		}
+		return true
+	case "OR":
+		for _, v := range vals {
+			if v == true {
+				return true
+			}
+		}
+		return false
+	case "NOT":
+		b, ok := vals[0].(bool)
+		return ok && !b
+	case "IS NULL":
+		return vals[0] == nil
+	case "IS NOT NULL":
+		return vals[0] != nil
+	}
+	x, xok := toFloat(vals[0])
+	y, yok := toFloat(vals[1])
+	if !xok || !yok {
+		if xs, ok := vals[0].(string); ok {
+			ys, _ := vals[1].(string)
+			return compareStrings(h.op, xs, ys)
+		}
+		return nil
+	}
+	switch h.op {
+	case "=":
+		return x == y
+	case "<>":
+		return x != y
+	case "<":
+		return x < y
+	case "<=":
+		return x <= y
+	case ">":
+		return x > y
+	case ">=":
+		return x >= y
+	case "+":
+		return x + y
+	case "-":
+		return x - y
+	case "*":
+		return x * y
+	case "/":
+		if y == 0 {
+			return nil
+		}
+		return x / y
+	}
+	return nil
+}
+
+func compareStrings(op, x, y string) any {
+	switch op {
+	case "=":
+		return x == y
+	case "<>":
+		return x != y
+	case "<":
+		return x < y
+	case "<=":
+		return x <= y
+	case ">":
+		return x > y
+	case ">=":
+		return x >= y
+	}
+	return nil
+}
+
+func toFloat(v any) (float64, bool) {
+	switch v := v.(type) {
+	case float64:
+		return v, true
+	case int64:
+		return float64(v), true
+	}
+	return 0, false
+}
+
+// having checks HAVING: it may use only released values (outputs) and constants.
+func (c *checker) having(n *node, p *Plan, sel []*node) (havingExpr, error) {
+	switch n.Class {
+	case "CONSTANT":
+		v, _, err := n.Value.literal()
+		if err != nil {
+			return nil, rejectf(n.pos(), "%v", err)
+		}
+		return hLit{v}, nil
+	case "COMPARISON":
+		op := comparisonOps[n.Type]
+		if op == "" || strings.Contains(op, "DISTINCT") {
+			return nil, rejectf(n.pos(), "comparison %s is not supported in HAVING", n.Type)
+		}
+		l, err := c.having(n.Left, p, sel)
+		if err != nil {
+			return nil, err
+		}
+		r, err := c.having(n.Right, p, sel)
+		if err != nil {
+			return nil, err
+		}
+		return hOp{op, []havingExpr{l, r}}, nil
+	case "CONJUNCTION", "OPERATOR":
+		op := map[string]string{"CONJUNCTION_AND": "AND", "CONJUNCTION_OR": "OR", "OPERATOR_NOT": "NOT", "OPERATOR_IS_NULL": "IS NULL", "OPERATOR_IS_NOT_NULL": "IS NOT NULL"}[n.Type]
+		if op == "" {
+			return nil, rejectf(n.pos(), "%s is not supported in HAVING", strings.ToLower(n.Type))
+		}
+		h := hOp{op: op}
+		for _, ch := range n.Children {
+			x, err := c.having(ch, p, sel)
+			if err != nil {
+				return nil, err
+			}
+			h.args = append(h.args, x)
+		}
+		return h, nil
+	case "FUNCTION":
+		if n.IsOperator && len(n.Children) == 2 && strings.Contains("+-*/", n.FunctionName) {
+			l, err := c.having(n.Children[0], p, sel)
+			if err != nil {
+				return nil, err
+			}
+			r, err := c.having(n.Children[1], p, sel)
+			if err != nil {
+				return nil, err
+			}
+			return hOp{n.FunctionName, []havingExpr{l, r}}, nil
+		}
+	}
+	idx, err := c.outputRef(n, p, sel)
+	if err != nil {
+		return nil, err
+	}
+	return hOut{idx}, nil
+}
+
+// outputRef resolves an ORDER BY or HAVING term to a released output column: its name
+// or alias, its position, or the same expression or aggregate as a select item. An
+// aggregate that is not released is refused: it would be a free, un-noised statistic.
+func (c *checker) outputRef(n *node, p *Plan, sel []*node) (int, error) {
+	switch {
+	case n.Class == "CONSTANT" && n.Value != nil && n.Value.Type.ID == "INTEGER":
+		v, _, _ := n.Value.literal()
+		k := int(v.(int64))
+		if k < 1 || k > len(p.Outputs) {
+			return 0, rejectf(n.pos(), "position %d: the select list has %d items", k, len(p.Outputs))
+		}
+		return k - 1, nil
+	case n.Class == "COLUMN_REF" && len(n.ColumnNames) == 1:
+		for i, o := range p.Outputs {
+			if strings.EqualFold(o.Name, n.ColumnNames[0]) {
+				return i, nil
+			}
+		}
+	}
+	if isAggregateCall(n) {
+		a, err := c.aggregate(n)
+		if err != nil {
+			return 0, err
+		}
+		for i, o := range p.Outputs {
+			if o.Agg >= 0 && p.Aggs[o.Agg].display == a.display {
+				return i, nil
+			}
+		}
+		return 0, rejectf(n.pos(), "%s is not a released aggregate: add it to the select list (and refer to it by its alias)", a.display)
+	}
+	e, err := c.expr(n)
+	if err != nil {
+		return 0, err
+	}
+	for i, o := range p.Outputs {
+		if o.Key >= 0 && p.Keys[o.Key].Expr.SQL() == e.SQL() {
+			return i, nil
+		}
+	}
+	return 0, rejectf(n.pos(), "%s is not an output column of the query", e.String())
+}

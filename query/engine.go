@@ -1,0 +1,521 @@
+// Package query is Velo's query engine: it parses a researcher's SQL with DuckDB's own
+// parser, checks it against the allow-list and the project's approved columns, rewrites
+// it into per-person bounded aggregation, runs the rewrite in a sandboxed DuckDB, and has
+// package dp noise every aggregate before anything is released (DESIGN.md §5).
+//
+// Invariants: no exported function returns an un-noised aggregate or a row; the SQL
+// executed is printed from the checked plan, never the user's text; a query is charged
+// in the ledger (durably) before any data is read, and once data has been read its charge
+// stands and its errors are generic.
+package query
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	_ "github.com/duckdb/duckdb-go/v2"
+
+	"github.com/velo-fse/velo/dp"
+	"github.com/velo-fse/velo/ingest"
+	"github.com/velo-fse/velo/ledger"
+)
+
+// Ledger is what the engine needs of the ledger.
+type Ledger interface {
+	Project(id string) (ledger.ProjectStatus, error)
+	Charge(ctx context.Context, req ledger.ChargeRequest) (ledger.Charge, error)
+	Refund(ctx context.Context, c ledger.Charge, reason string) error
+	Release(ctx context.Context, c ledger.Charge, release json.RawMessage) error
+	Cached(project, sqlHash, options, datasetVersion string) (json.RawMessage, bool)
+}
+
+// Engine answers DP queries over one dataset. It is safe for concurrent use.
+type Engine struct {
+	dataDir string
+	cat     *ingest.Catalog
+	version string
+	parser  *sql.DB
+	sb      *sandbox
+	ledger  Ledger
+	log     *slog.Logger
+	tree    dp.Tree
+}
+
+// Config opens an Engine.
+type Config struct {
+	DataDir string
+	Ledger  Ledger
+	Limits  Limits
+	Logger  *slog.Logger
+}
+
+// Open loads the dataset's catalog and opens the parser and the sandbox.
+func Open(ctx context.Context, cfg Config) (*Engine, error) {
+	b, err := os.ReadFile(filepath.Join(cfg.DataDir, "catalog.json"))
+	if err != nil {
+		return nil, fmt.Errorf("open dataset %s: %w", cfg.DataDir, err)
+	}
+	var cat ingest.Catalog
+	if err := json.Unmarshal(b, &cat); err != nil {
+		return nil, fmt.Errorf("catalog %s: %w", filepath.Join(cfg.DataDir, "catalog.json"), err)
+	}
+	man, err := ingest.ReadManifest(cfg.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("open dataset %s: %w", cfg.DataDir, err)
+	}
+	if man.DatasetVersion != cat.DatasetVersion {
+		return nil, fmt.Errorf("dataset %s: catalog is for version %s but the manifest says %s", cfg.DataDir, cat.DatasetVersion, man.DatasetVersion)
+	}
+	parser, err := openParser(ctx)
+	if err != nil {
+		return nil, err
+	}
+	sb, err := openSandbox(ctx, cfg.DataDir, &cat, cfg.Limits)
+	if err != nil {
+		parser.Close()
+		return nil, err
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Engine{dataDir: cfg.DataDir, cat: &cat, version: cat.DatasetVersion, parser: parser, sb: sb, ledger: cfg.Ledger, log: log, tree: dp.DefaultTree}, nil
+}
+
+// Close releases the databases.
+func (e *Engine) Close() error { return errors.Join(e.parser.Close(), e.sb.close()) }
+
+// DatasetVersion is the version of the dataset the engine reads.
+func (e *Engine) DatasetVersion() string { return e.version }
+
+// Catalog is the dataset's catalog.
+func (e *Engine) Catalog() *ingest.Catalog { return e.cat }
+
+// Request is one query.
+type Request struct {
+	SQL     string
+	Project string
+	Actor   string // recorded in the ledger: "user:alice", "operator:root"
+	Epsilon *float64
+	Delta   *float64
+	// Bounds clamp the values of the named output aggregates: [lo, hi].
+	Bounds map[string][2]float64
+	// MaxGroupsContributed overrides the tables' default L0 bound (1..100).
+	MaxGroupsContributed int
+	DryRun               bool
+}
+
+// Sentinel errors callers map to statuses.
+var (
+	// ErrExecution is the generic error of a query that failed after its data was read:
+	// its charge stands and nothing about the failure is revealed.
+	ErrExecution = errors.New("the query failed while running; its privacy charge stands")
+	// ErrInternal is a failure before any data was read; the query was not charged.
+	ErrInternal = errors.New("the query could not be prepared; it was not charged")
+)
+
+// engineVersion is part of the release cache key: a change in how queries are rewritten
+// or noised must not serve releases made the old way.
+const engineVersion = "1"
+
+// Confidence is the level of every released confidence interval.
+const Confidence = 0.95
+
+// Query checks, prices, charges, runs and releases one query.
+func (e *Engine) Query(ctx context.Context, req Request) (*Release, error) {
+	st, err := e.ledger.Project(req.Project)
+	if err != nil {
+		if errors.Is(err, ledger.ErrUnknownProject) {
+			return nil, &Error{Code: CodeForbidden, Msg: fmt.Sprintf("unknown project %s", req.Project), Pos: -1}
+		}
+		return nil, err
+	}
+	plan, err := e.Check(ctx, req.SQL, st.Allow)
+	if err != nil {
+		return nil, err
+	}
+	if err := applyRequest(plan, req); err != nil {
+		return nil, err
+	}
+	total, err := resolveBudget(plan, req, st)
+	if err != nil {
+		return nil, err
+	}
+	per, selection, err := dp.Split(dp.Budget{Epsilon: total.Epsilon, Delta: total.Delta}, plan.Mechanisms(), plan.Selection())
+	if err != nil {
+		return nil, &Error{Code: CodeOptions, Msg: err.Error(), Pos: -1}
+	}
+	maxGroups, maxRows := contributionBounds(plan)
+	rel := &Release{
+		Project: req.Project, DatasetVersion: e.version, Confidence: Confidence,
+		Epsilon: total.Epsilon, Delta: total.Delta, SQL: plan.Normalised,
+		Bounding: BoundingInfo{MaxGroupsContributed: maxGroups, MaxRowsPerGroup: maxRows, PartitionSelection: plan.Selection()},
+		Columns:  columns(plan), BudgetSplit: budgetSplit(plan, per, selection),
+	}
+	options := canonicalOptions(total, maxGroups, maxRows, plan)
+	if req.DryRun {
+		// Priced against the catalog only: no data is touched, nothing is charged.
+		rel.DryRun = true
+		rel.Rows, rel.CI = [][]any{}, [][]any{}
+		rel.BudgetLeft = BudgetAmount{st.Left.Epsilon, st.Left.Delta}
+		return rel, nil
+	}
+	if raw, ok := e.ledger.Cached(req.Project, ledger.SQLHash(plan.Normalised), options, e.version); ok {
+		var cached Release
+		if err := json.Unmarshal(raw, &cached); err != nil {
+			return nil, fmt.Errorf("cached release: %w", err)
+		}
+		cached.Cached = true
+		if st, err := e.ledger.Project(req.Project); err == nil {
+			cached.BudgetLeft = BudgetAmount{st.Left.Epsilon, st.Left.Delta}
+		}
+		return &cached, nil
+	}
+	seed, err := randomUint64()
+	if err != nil {
+		return nil, err
+	}
+	rw := rewrite(plan, seed, maxGroups, maxRows, treeShape{e.tree.Branching, e.tree.Height}, dp.SumScale)
+	if err := e.sb.prepare(ctx, rw); err != nil {
+		e.log.Error("prepare rewrite", "project", req.Project, "err", err)
+		return nil, ErrInternal
+	}
+	mech, _ := json.Marshal(struct {
+		Split    []SplitEntry `json:"budget_split"`
+		Bounding BoundingInfo `json:"bounding"`
+	}{rel.BudgetSplit, rel.Bounding})
+	charge, err := e.ledger.Charge(ctx, ledger.ChargeRequest{
+		Actor: req.Actor, Project: req.Project, SQL: plan.Normalised, Options: options,
+		DatasetVersion: e.version, Cost: ledger.Budget{Epsilon: total.Epsilon, Delta: total.Delta}, Mechanisms: mech,
+	})
+	if err != nil {
+		return nil, err
+	}
+	// From here on the charge stands, whatever happens (DESIGN.md §5).
+	ctx = context.WithoutCancel(ctx)
+	groups, err := e.sb.run(ctx, rw, len(plan.Keys))
+	if err != nil {
+		e.log.Error("query execution failed", "project", req.Project, "charge", charge.Seq)
+		return nil, ErrExecution
+	}
+	rows, cis, err := noiseGroups(plan, rw, groups, per, selection, Confidence, e.tree)
+	if err != nil {
+		e.log.Error("noise failed", "project", req.Project, "charge", charge.Seq, "err", err)
+		return nil, ErrExecution
+	}
+	rel.Rows, rel.CI = rows, cis
+	rel.ReleaseID = "r_" + strconv.FormatUint(charge.Seq, 10) + "_" + randomHex(6)
+	raw, err := json.Marshal(rel)
+	if err != nil {
+		return nil, err
+	}
+	if err := e.ledger.Release(ctx, charge, raw); err != nil {
+		return nil, fmt.Errorf("record release: %w", err)
+	}
+	if st, err := e.ledger.Project(req.Project); err == nil {
+		rel.BudgetLeft = BudgetAmount{st.Left.Epsilon, st.Left.Delta}
+	}
+	return rel, nil
+}
+
+// Check parses and checks a query against the catalog and an allow-list, without
+// pricing or running it.
+func (e *Engine) Check(ctx context.Context, sqlText string, allow map[string][]string) (*Plan, error) {
+	return checkSQL(ctx, e.parser, e.cat, sqlText, allow)
+}
+
+// checkSQL lifts the DP clause, has DuckDB parse the rest, and checks the AST.
+func checkSQL(ctx context.Context, parser *sql.DB, cat *ingest.Catalog, sqlText string, allow map[string][]string) (*Plan, error) {
+	if strings.TrimSpace(sqlText) == "" {
+		return nil, rejectf(-1, "empty query")
+	}
+	if len(sqlText) > 64<<10 {
+		return nil, rejectf(-1, "query longer than 64 KiB")
+	}
+	lifted, opts, at, err := liftDPClause(sqlText)
+	if err != nil {
+		return nil, &Error{Code: CodeRejected, Msg: err.Error(), Pos: at}
+	}
+	var js string
+	if err := parser.QueryRowContext(ctx, "SELECT CAST(json_serialize_sql(CAST(? AS VARCHAR)) AS VARCHAR)", lifted).Scan(&js); err != nil {
+		return nil, rejectf(-1, "the query could not be parsed")
+	}
+	var res astResult
+	dec := json.NewDecoder(strings.NewReader(js))
+	dec.UseNumber()
+	if err := dec.Decode(&res); err != nil {
+		return nil, rejectf(-1, "the query could not be parsed")
+	}
+	plan, err := check(&res, cat, allow)
+	if err != nil {
+		return nil, err
+	}
+	if err := applyClauseOptions(plan, opts); err != nil {
+		return nil, err
+	}
+	plan.Normalised = normalise(lifted)
+	return plan, nil
+}
+
+// openParser opens the database that only serialises SQL: it holds no data and never
+// executes user SQL.
+func openParser(ctx context.Context) (*sql.DB, error) {
+	parser, err := sql.Open("duckdb", "")
+	if err != nil {
+		return nil, err
+	}
+	for _, q := range []string{"SET enable_external_access = false", "SET autoload_known_extensions = false", "SET autoinstall_known_extensions = false", "SET lock_configuration = true"} {
+		if _, err := parser.ExecContext(ctx, q); err != nil {
+			parser.Close()
+			return nil, err
+		}
+	}
+	return parser, nil
+}
+
+func applyClauseOptions(p *Plan, opts map[string]string) error {
+	for name := range opts {
+		switch name {
+		case "epsilon", "delta", "max_groups_contributed":
+		default:
+			return &Error{Code: CodeOptions, Msg: fmt.Sprintf("unknown option %s (epsilon, delta, max_groups_contributed)", name), Pos: -1}
+		}
+	}
+	var err error
+	if p.Epsilon, err = parseFloatOption(opts, "epsilon"); err != nil {
+		return &Error{Code: CodeOptions, Msg: err.Error(), Pos: -1}
+	}
+	if p.Delta, err = parseFloatOption(opts, "delta"); err != nil {
+		return &Error{Code: CodeOptions, Msg: err.Error(), Pos: -1}
+	}
+	g, err := parseFloatOption(opts, "max_groups_contributed")
+	if err != nil {
+		return &Error{Code: CodeOptions, Msg: err.Error(), Pos: -1}
+	}
+	if g != nil {
+		if *g < 1 || *g > 100 || *g != math.Trunc(*g) {
+			return &Error{Code: CodeOptions, Msg: "max_groups_contributed must be an integer from 1 to 100", Pos: -1}
+		}
+		p.MaxGroupsContributed = int(*g)
+	}
+	return nil
+}
+
+// applyRequest applies the request's options over the SQL clause's.
+func applyRequest(p *Plan, req Request) error {
+	if req.MaxGroupsContributed != 0 {
+		if req.MaxGroupsContributed < 1 || req.MaxGroupsContributed > 100 {
+			return &Error{Code: CodeOptions, Msg: "max_groups_contributed must be from 1 to 100", Pos: -1}
+		}
+		p.MaxGroupsContributed = req.MaxGroupsContributed
+	}
+	for name, b := range req.Bounds {
+		found := false
+		for i := range p.Aggs {
+			a := &p.Aggs[i]
+			if a.Name != name {
+				continue
+			}
+			found = true
+			if a.Arg == nil || a.Kind == AggCount {
+				return &Error{Code: CodeOptions, Msg: fmt.Sprintf("bounds for %s: counts take no bounds", name), Pos: -1}
+			}
+			if !finite(b[0]) || !finite(b[1]) || b[0] >= b[1] || math.Max(math.Abs(b[0]), math.Abs(b[1])) > 1e9 {
+				return &Error{Code: CodeOptions, Msg: fmt.Sprintf("bounds for %s must be finite, lo < hi, within ±1e9", name), Pos: -1}
+			}
+			a.Lo, a.Hi, a.BoundsSrc = b[0], b[1], "request"
+		}
+		if !found {
+			return &Error{Code: CodeOptions, Msg: fmt.Sprintf("bounds given for %s, which is not an aggregate of the query", name), Pos: -1}
+		}
+	}
+	return nil
+}
+
+// resolveBudget picks the query's epsilon and delta (request, then SQL clause, then the
+// project's defaults) and checks them against the project's caps.
+func resolveBudget(p *Plan, req Request, st ledger.ProjectStatus) (BudgetAmount, error) {
+	eps, delta := st.DefaultEpsilon, st.DefaultDelta
+	if p.Epsilon != nil {
+		eps = *p.Epsilon
+	}
+	if p.Delta != nil {
+		delta = *p.Delta
+	}
+	if req.Epsilon != nil {
+		eps = *req.Epsilon
+	}
+	if req.Delta != nil {
+		delta = *req.Delta
+	}
+	bad := func(format string, args ...any) (BudgetAmount, error) {
+		return BudgetAmount{}, &Error{Code: CodeOptions, Msg: fmt.Sprintf(format, args...), Pos: -1}
+	}
+	switch {
+	case !(eps > 0) || !finite(eps):
+		return bad("epsilon must be a positive number (the project has no default)")
+	case delta < 0 || delta >= 1 || !finite(delta):
+		return bad("delta must be in [0, 1)")
+	case st.MaxEpsilonPerQuery > 0 && eps > st.MaxEpsilonPerQuery:
+		return bad("epsilon %g is over the project's per-query cap %g", eps, st.MaxEpsilonPerQuery)
+	case st.MaxDeltaPerQuery > 0 && delta > st.MaxDeltaPerQuery:
+		return bad("delta %g is over the project's per-query cap %g", delta, st.MaxDeltaPerQuery)
+	case p.Selection() && delta == 0:
+		return bad("the GROUP BY keys have no public domain, so groups are chosen by DP partition selection, which needs delta > 0 (e.g. delta = 1e-6)")
+	}
+	return BudgetAmount{eps, delta}, nil
+}
+
+// contributionBounds picks the L0 and per-group row bounds: the request's or clause's
+// max_groups_contributed, else the largest default of the tables used (the fact table's,
+// in a join with person); rows per group likewise. The rewrite enforces whatever is
+// chosen, so the choice affects accuracy, never the guarantee.
+func contributionBounds(p *Plan) (maxGroups, maxRows int) {
+	maxGroups, maxRows = 1, 1
+	for _, t := range p.Tables {
+		maxGroups = max(maxGroups, t.Meta.MaxGroupsContributed)
+		maxRows = max(maxRows, t.Meta.MaxRowsPerGroup)
+	}
+	if p.MaxGroupsContributed > 0 {
+		maxGroups = p.MaxGroupsContributed
+	}
+	if len(p.Keys) == 0 {
+		maxGroups = 1
+	}
+	return maxGroups, maxRows
+}
+
+func columns(p *Plan) []ReleaseColumn {
+	out := make([]ReleaseColumn, len(p.Outputs))
+	for i, o := range p.Outputs {
+		if o.Key >= 0 {
+			out[i] = ReleaseColumn{Name: o.Name, Type: sqlType(p.Keys[o.Key].Expr.Type()), Kind: "key"}
+			continue
+		}
+		a := p.Aggs[o.Agg]
+		out[i] = ReleaseColumn{Name: o.Name, Type: "DOUBLE", Kind: "dp", Aggregate: string(a.Kind)}
+		if a.Arg != nil && a.Kind != AggCount {
+			out[i].Bounds = &[2]float64{a.Lo, a.Hi}
+		}
+	}
+	return out
+}
+
+func sqlType(t Type) string {
+	switch t {
+	case TNum:
+		return "DOUBLE"
+	case TString:
+		return "VARCHAR"
+	case TDate:
+		return "DATE"
+	case TBool:
+		return "BOOLEAN"
+	}
+	return "NULL"
+}
+
+func budgetSplit(p *Plan, per, selection dp.Budget) []SplitEntry {
+	mech := string(dp.ChooseMechanism(per))
+	var out []SplitEntry
+	for _, a := range p.Aggs {
+		parts := map[AggKind][]string{
+			AggAvg: {"sum", "count"}, AggVarPop: {"count", "sum", "sum_of_squares"}, AggVarSamp: {"count", "sum", "sum_of_squares"},
+			AggStdPop: {"count", "sum", "sum_of_squares"}, AggStdSamp: {"count", "sum", "sum_of_squares"},
+		}[a.Kind]
+		if len(parts) == 0 {
+			out = append(out, SplitEntry{For: a.Name, Mechanism: mech, Epsilon: per.Epsilon, Delta: per.Delta})
+			continue
+		}
+		for _, part := range parts {
+			out = append(out, SplitEntry{For: a.Name + " (" + part + ")", Mechanism: mech, Epsilon: per.Epsilon, Delta: per.Delta})
+		}
+	}
+	if p.Selection() {
+		out = append(out, SplitEntry{For: "partition selection", Mechanism: "preagg_select_partition", Epsilon: selection.Epsilon, Delta: selection.Delta})
+	}
+	return out
+}
+
+// canonicalOptions is the options part of the release cache key and ledger entry.
+func canonicalOptions(b BudgetAmount, maxGroups, maxRows int, p *Plan) string {
+	parts := []string{
+		"engine=" + engineVersion,
+		"epsilon=" + strconv.FormatFloat(b.Epsilon, 'g', -1, 64),
+		"delta=" + strconv.FormatFloat(b.Delta, 'g', -1, 64),
+		"max_groups_contributed=" + strconv.Itoa(maxGroups),
+		"max_rows_per_group=" + strconv.Itoa(maxRows),
+	}
+	var bounds []string
+	for _, a := range p.Aggs {
+		if a.Arg != nil && a.Kind != AggCount {
+			bounds = append(bounds, fmt.Sprintf("%s:[%g,%g]", a.Name, a.Lo, a.Hi))
+		}
+	}
+	sort.Strings(bounds)
+	if len(bounds) > 0 {
+		parts = append(parts, "bounds="+strings.Join(bounds, ";"))
+	}
+	return strings.Join(parts, "&")
+}
+
+// normalise collapses whitespace outside quotes and drops a trailing semicolon, so the
+// same query written differently hits the same cache entry and ledger hash.
+func normalise(s string) string {
+	var b strings.Builder
+	var quote byte
+	space := false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if quote != 0 {
+			b.WriteByte(c)
+			if c == quote {
+				quote = 0
+			}
+			continue
+		}
+		switch c {
+		case '\'', '"':
+			quote = c
+		case ' ', '\t', '\n', '\r':
+			space = true
+			continue
+		}
+		if space && b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		space = false
+		b.WriteByte(c)
+	}
+	return strings.TrimSuffix(strings.TrimSpace(b.String()), ";")
+}
+
+func randomUint64() (uint64, error) {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return 0, err
+	}
+	return binary.LittleEndian.Uint64(b[:]), nil
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+var _ = time.Now

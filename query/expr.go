@@ -1,0 +1,275 @@
+package query
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Type is the checker's coarse type of an expression.
+type Type int
+
+const (
+	TNull Type = iota
+	TNum
+	TString
+	TDate
+	TBool
+)
+
+func (t Type) String() string {
+	return [...]string{"NULL", "number", "string", "date", "boolean"}[t]
+}
+
+// Expr is a checked row-level expression. SQL prints its total form: a form that
+// cannot raise an error for any row (DESIGN.md §5), so no error depends on the data.
+type Expr interface {
+	Type() Type
+	SQL() string
+	// String is a readable form for column names and messages.
+	String() string
+}
+
+// Column is a reference to a checked, approved column.
+type Column struct {
+	Table, Alias, Name string // Alias is the range variable the SQL uses
+	T                  Type
+	Groupable          bool
+	Domain             string
+	Lo, Hi             float64
+	HasBounds          bool
+}
+
+func (c *Column) Type() Type     { return c.T }
+func (c *Column) SQL() string    { return quoteIdent(c.Alias) + "." + quoteIdent(c.Name) }
+func (c *Column) String() string { return c.Name }
+
+// Literal is a constant.
+type Literal struct {
+	V any // int64, float64, string, bool, time.Time (date), nil
+	T Type
+}
+
+func (l *Literal) Type() Type { return l.T }
+func (l *Literal) SQL() string {
+	switch v := l.V.(type) {
+	case nil:
+		return "NULL"
+	case int64:
+		return strconv.FormatInt(v, 10)
+	case float64:
+		if math.IsInf(v, 0) || math.IsNaN(v) {
+			return "NULL"
+		}
+		return "CAST(" + strconv.FormatFloat(v, 'g', -1, 64) + " AS DOUBLE)"
+	case string:
+		return quoteString(v)
+	case bool:
+		if v {
+			return "TRUE"
+		}
+		return "FALSE"
+	case time.Time:
+		return "DATE " + quoteString(v.Format(time.DateOnly))
+	}
+	panic(fmt.Sprintf("query: literal of type %T", l.V))
+}
+func (l *Literal) String() string {
+	switch v := l.V.(type) {
+	case string:
+		return quoteString(v)
+	case time.Time:
+		return v.Format(time.DateOnly)
+	case nil:
+		return "NULL"
+	}
+	return fmt.Sprint(l.V)
+}
+
+// Arith is + - * / % over numbers, computed in DOUBLE: doubles cannot overflow into an
+// error (they saturate to ±inf), and division by zero gives NULL.
+type Arith struct {
+	Op   string
+	L, R Expr // R nil for unary minus
+}
+
+func (a *Arith) Type() Type { return TNum }
+func (a *Arith) SQL() string {
+	l := "CAST(" + a.L.SQL() + " AS DOUBLE)"
+	if a.R == nil {
+		return "(-" + l + ")"
+	}
+	r := "CAST(" + a.R.SQL() + " AS DOUBLE)"
+	switch a.Op {
+	case "/", "%":
+		return "(CASE WHEN " + r + " = 0 THEN NULL ELSE " + l + " " + a.Op + " " + r + " END)"
+	}
+	return "(" + l + " " + a.Op + " " + r + ")"
+}
+func (a *Arith) String() string {
+	if a.R == nil {
+		return "-" + a.L.String()
+	}
+	return "(" + a.L.String() + " " + a.Op + " " + a.R.String() + ")"
+}
+
+// Call is an allow-listed scalar function whose SQL form is total.
+type Call struct {
+	Name string
+	Args []Expr
+	T    Type
+}
+
+func (c *Call) Type() Type { return c.T }
+func (c *Call) SQL() string {
+	args := make([]string, len(c.Args))
+	for i, a := range c.Args {
+		args[i] = a.SQL()
+		if numericFuncs[c.Name] && a.Type() == TNum {
+			args[i] = "CAST(" + args[i] + " AS DOUBLE)" // abs(INT64_MIN) overflows; doubles do not
+		}
+	}
+	switch c.Name {
+	case "~~", "!~~", "~~*", "!~~*":
+		return "(" + args[0] + " " + c.Name + " " + args[1] + ")"
+	}
+	return c.Name + "(" + strings.Join(args, ", ") + ")"
+}
+func (c *Call) String() string {
+	args := make([]string, len(c.Args))
+	for i, a := range c.Args {
+		args[i] = a.String()
+	}
+	switch c.Name {
+	case "~~":
+		return args[0] + " LIKE " + args[1]
+	case "!~~":
+		return args[0] + " NOT LIKE " + args[1]
+	case "~~*":
+		return args[0] + " ILIKE " + args[1]
+	case "!~~*":
+		return args[0] + " NOT ILIKE " + args[1]
+	}
+	return c.Name + "(" + strings.Join(args, ", ") + ")"
+}
+
+var numericFuncs = map[string]bool{"abs": true, "round": true, "floor": true, "ceil": true, "least": true, "greatest": true}
+
+// Cast is always printed as TRY_CAST: a value that does not convert becomes NULL.
+type Cast struct {
+	E      Expr
+	To     string // DuckDB type name
+	T      Type
+	Target Type
+}
+
+func (c *Cast) Type() Type { return c.T }
+func (c *Cast) SQL() string {
+	inner := c.E.SQL()
+	if c.E.Type() == TNum && (c.To == "INTEGER" || c.To == "BIGINT" || c.To == "SMALLINT") {
+		inner = "CAST(" + inner + " AS DOUBLE)"
+	}
+	return "TRY_CAST(" + inner + " AS " + c.To + ")"
+}
+func (c *Cast) String() string { return "CAST(" + c.E.String() + " AS " + c.To + ")" }
+
+// Case is CASE WHEN ... THEN ... [ELSE ...] END.
+type Case struct {
+	Whens []Expr
+	Thens []Expr
+	Else  Expr // nil: ELSE NULL
+	T     Type
+}
+
+func (c *Case) Type() Type { return c.T }
+func (c *Case) SQL() string {
+	var b strings.Builder
+	b.WriteString("(CASE")
+	for i := range c.Whens {
+		b.WriteString(" WHEN " + c.Whens[i].SQL() + " THEN " + c.Thens[i].SQL())
+	}
+	if c.Else != nil {
+		b.WriteString(" ELSE " + c.Else.SQL())
+	}
+	b.WriteString(" END)")
+	return b.String()
+}
+func (c *Case) String() string {
+	var b strings.Builder
+	b.WriteString("CASE")
+	for i := range c.Whens {
+		b.WriteString(" WHEN " + c.Whens[i].String() + " THEN " + c.Thens[i].String())
+	}
+	if c.Else != nil {
+		b.WriteString(" ELSE " + c.Else.String())
+	}
+	b.WriteString(" END")
+	return b.String()
+}
+
+// Op is a boolean or comparison operator over its arguments: = <> < <= > >= AND OR NOT
+// IS NULL, IS NOT NULL, IN, NOT IN, BETWEEN, NOT BETWEEN.
+type Op struct {
+	Name string
+	Args []Expr
+}
+
+func (o *Op) Type() Type  { return TBool }
+func (o *Op) SQL() string { return o.render(func(e Expr) string { return e.SQL() }) }
+func (o *Op) String() string {
+	return o.render(func(e Expr) string { return e.String() })
+}
+
+func (o *Op) render(f func(Expr) string) string {
+	a := make([]string, len(o.Args))
+	for i, e := range o.Args {
+		a[i] = f(e)
+	}
+	switch o.Name {
+	case "AND", "OR":
+		return "(" + strings.Join(a, " "+o.Name+" ") + ")"
+	case "NOT":
+		return "(NOT " + a[0] + ")"
+	case "IS NULL", "IS NOT NULL":
+		return "(" + a[0] + " " + o.Name + ")"
+	case "IN", "NOT IN":
+		return "(" + a[0] + " " + o.Name + " (" + strings.Join(a[1:], ", ") + "))"
+	case "BETWEEN", "NOT BETWEEN":
+		return "(" + a[0] + " " + o.Name + " " + a[1] + " AND " + a[2] + ")"
+	}
+	return "(" + a[0] + " " + o.Name + " " + a[1] + ")"
+}
+
+func quoteIdent(s string) string  { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
+func quoteString(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+// walk visits e and its sub-expressions.
+func walk(e Expr, f func(Expr)) {
+	if e == nil {
+		return
+	}
+	f(e)
+	switch e := e.(type) {
+	case *Arith:
+		walk(e.L, f)
+		walk(e.R, f)
+	case *Call:
+		for _, a := range e.Args {
+			walk(a, f)
+		}
+	case *Cast:
+		walk(e.E, f)
+	case *Case:
+		for i := range e.Whens {
+			walk(e.Whens[i], f)
+			walk(e.Thens[i], f)
+		}
+		walk(e.Else, f)
+	case *Op:
+		for _, a := range e.Args {
+			walk(a, f)
+		}
+	}
+}

@@ -1,0 +1,625 @@
+package query
+
+import (
+	"math"
+	"slices"
+	"strings"
+	"time"
+)
+
+// expr checks a row-level expression (no aggregates) and returns its total form.
+func (c *checker) expr(n *node) (Expr, error) {
+	if n == nil {
+		return nil, rejectf(-1, "missing expression")
+	}
+	switch n.Class {
+	case "COLUMN_REF":
+		return c.column(n)
+	case "CONSTANT":
+		v, t, err := n.Value.literal()
+		if err != nil {
+			return nil, rejectf(n.pos(), "%v", err)
+		}
+		if f, ok := v.(float64); ok && !finite(f) {
+			return nil, rejectf(n.pos(), "number literal out of range")
+		}
+		return &Literal{V: v, T: t}, nil
+	case "CAST":
+		if n.CastType == nil {
+			return nil, rejectf(n.pos(), "malformed cast")
+		}
+		inner, err := c.expr(n.Child)
+		if err != nil {
+			return nil, err
+		}
+		to, t := castTarget(n.CastType.ID)
+		if to == "" {
+			return nil, rejectf(n.pos(), "casts to %s are not supported (INTEGER, BIGINT, DOUBLE, VARCHAR, DATE, BOOLEAN)", n.CastType.ID)
+		}
+		if l, ok := inner.(*Literal); ok && t == TDate && l.T == TString {
+			d, err := time.Parse(time.DateOnly, l.V.(string))
+			if err != nil {
+				return nil, rejectf(n.pos(), "malformed date literal (want 'YYYY-MM-DD')")
+			}
+			return &Literal{V: d, T: TDate}, nil
+		}
+		return &Cast{E: inner, To: to, T: t}, nil
+	case "CASE":
+		ce := &Case{}
+		for _, cc := range n.CaseChecks {
+			w, err := c.expr(cc.When)
+			if err != nil {
+				return nil, err
+			}
+			if w.Type() != TBool && w.Type() != TNull {
+				return nil, rejectf(cc.When.pos(), "CASE WHEN needs a boolean condition, got a %s", w.Type())
+			}
+			th, err := c.expr(cc.Then)
+			if err != nil {
+				return nil, err
+			}
+			ce.Whens = append(ce.Whens, w)
+			ce.Thens = append(ce.Thens, th)
+		}
+		if n.Else != nil {
+			el, err := c.expr(n.Else)
+			if err != nil {
+				return nil, err
+			}
+			if l, ok := el.(*Literal); !ok || l.V != nil {
+				ce.Else = el
+			}
+		}
+		t := TNull
+		for _, x := range append(slices.Clone(ce.Thens), ce.Else) {
+			if x == nil || x.Type() == TNull {
+				continue
+			}
+			if t != TNull && x.Type() != t {
+				return nil, rejectf(n.pos(), "CASE results mix %s and %s: make them one type", t, x.Type())
+			}
+			t = x.Type()
+		}
+		ce.T = t
+		return ce, nil
+	case "COMPARISON":
+		l, err := c.expr(n.Left)
+		if err != nil {
+			return nil, err
+		}
+		r, err := c.expr(n.Right)
+		if err != nil {
+			return nil, err
+		}
+		op, ok := comparisonOps[n.Type]
+		if !ok {
+			return nil, rejectf(n.pos(), "comparison %s is not supported", n.Type)
+		}
+		args, err := c.unify(n.pos(), l, r)
+		if err != nil {
+			return nil, err
+		}
+		return &Op{Name: op, Args: args}, nil
+	case "CONJUNCTION":
+		name := map[string]string{"CONJUNCTION_AND": "AND", "CONJUNCTION_OR": "OR"}[n.Type]
+		if name == "" {
+			return nil, rejectf(n.pos(), "%s is not supported", n.Type)
+		}
+		o := &Op{Name: name}
+		for _, ch := range n.Children {
+			e, err := c.boolean(ch)
+			if err != nil {
+				return nil, err
+			}
+			o.Args = append(o.Args, e)
+		}
+		return o, nil
+	case "OPERATOR":
+		switch n.Type {
+		case "OPERATOR_NOT":
+			e, err := c.boolean(n.Children[0])
+			if err != nil {
+				return nil, err
+			}
+			return &Op{Name: "NOT", Args: []Expr{e}}, nil
+		case "OPERATOR_IS_NULL", "OPERATOR_IS_NOT_NULL":
+			e, err := c.expr(n.Children[0])
+			if err != nil {
+				return nil, err
+			}
+			return &Op{Name: map[string]string{"OPERATOR_IS_NULL": "IS NULL", "OPERATOR_IS_NOT_NULL": "IS NOT NULL"}[n.Type], Args: []Expr{e}}, nil
+		case "COMPARE_IN", "COMPARE_NOT_IN":
+			args := make([]Expr, len(n.Children))
+			for i, ch := range n.Children {
+				e, err := c.expr(ch)
+				if err != nil {
+					return nil, err
+				}
+				if i > 0 {
+					if _, ok := e.(*Literal); !ok {
+						return nil, rejectf(ch.pos(), "IN lists hold constants only")
+					}
+				}
+				args[i] = e
+			}
+			for i := 1; i < len(args); i++ {
+				u, err := c.unify(n.Children[i].pos(), args[0], args[i])
+				if err != nil {
+					return nil, err
+				}
+				args[i] = u[1]
+			}
+			return &Op{Name: map[string]string{"COMPARE_IN": "IN", "COMPARE_NOT_IN": "NOT IN"}[n.Type], Args: args}, nil
+		case "OPERATOR_COALESCE":
+			call := &Call{Name: "coalesce"}
+			for _, ch := range n.Children {
+				e, err := c.expr(ch)
+				if err != nil {
+					return nil, err
+				}
+				call.Args = append(call.Args, e)
+			}
+			t, err := sameType(n.pos(), call.Args)
+			if err != nil {
+				return nil, err
+			}
+			call.T = t
+			return call, nil
+		}
+		return nil, rejectf(n.pos(), "operator %s is not supported", strings.ToLower(strings.TrimPrefix(n.Type, "OPERATOR_")))
+	case "BETWEEN":
+		in, err := c.expr(n.Input)
+		if err != nil {
+			return nil, err
+		}
+		lo, err := c.expr(n.Lower)
+		if err != nil {
+			return nil, err
+		}
+		hi, err := c.expr(n.Upper)
+		if err != nil {
+			return nil, err
+		}
+		a, err := c.unify(n.pos(), in, lo)
+		if err != nil {
+			return nil, err
+		}
+		b, err := c.unify(n.pos(), in, hi)
+		if err != nil {
+			return nil, err
+		}
+		name := "BETWEEN"
+		if n.Type == "COMPARE_NOT_BETWEEN" {
+			name = "NOT BETWEEN"
+		}
+		return &Op{Name: name, Args: []Expr{in, a[1], b[1]}}, nil
+	case "FUNCTION":
+		if isAggregateCall(n) {
+			return nil, rejectf(n.pos(), "aggregate %s is not allowed here (only at the top of the select list, or in HAVING and ORDER BY as a released value)", strings.ToUpper(n.FunctionName))
+		}
+		return c.function(n)
+	case "WINDOW":
+		return nil, rejectf(n.pos(), "window functions are not supported")
+	case "SUBQUERY":
+		return nil, rejectf(n.pos(), "subqueries are not supported")
+	case "STAR":
+		return nil, rejectf(n.pos(), "* is not allowed here")
+	case "PARAMETER":
+		return nil, rejectf(n.pos(), "query parameters are not supported: write the values")
+	case "LAMBDA":
+		return nil, rejectf(n.pos(), "lambda functions are not supported")
+	}
+	return nil, rejectf(n.pos(), "%s expressions are not supported", strings.ToLower(n.Class))
+}
+
+var comparisonOps = map[string]string{
+	"COMPARE_EQUAL": "=", "COMPARE_NOTEQUAL": "<>", "COMPARE_LESSTHAN": "<", "COMPARE_GREATERTHAN": ">",
+	"COMPARE_LESSTHANOREQUALTO": "<=", "COMPARE_GREATERTHANOREQUALTO": ">=",
+	"COMPARE_DISTINCT_FROM": "IS DISTINCT FROM", "COMPARE_NOT_DISTINCT_FROM": "IS NOT DISTINCT FROM",
+}
+
+func (c *checker) boolean(n *node) (Expr, error) {
+	e, err := c.expr(n)
+	if err != nil {
+		return nil, err
+	}
+	if e.Type() != TBool && e.Type() != TNull {
+		return nil, rejectf(n.pos(), "expected a boolean, got a %s", e.Type())
+	}
+	return e, nil
+}
+
+// unify makes two operands comparable without any implicit cast that could fail on a
+// value: same coarse type, or a string literal that parses as a date against a date.
+func (c *checker) unify(pos int, a, b Expr) ([]Expr, error) {
+	ta, tb := a.Type(), b.Type()
+	switch {
+	case ta == tb, ta == TNull, tb == TNull:
+		return []Expr{a, b}, nil
+	case ta == TDate && tb == TString:
+		if l, ok := b.(*Literal); ok {
+			d, err := time.Parse(time.DateOnly, l.V.(string))
+			if err != nil {
+				return nil, rejectf(pos, "malformed date literal (want 'YYYY-MM-DD')")
+			}
+			return []Expr{a, &Literal{V: d, T: TDate}}, nil
+		}
+	case ta == TString && tb == TDate:
+		r, err := c.unify(pos, b, a)
+		if err != nil {
+			return nil, err
+		}
+		return []Expr{r[1], r[0]}, nil
+	}
+	return nil, rejectf(pos, "cannot compare a %s with a %s: cast one side explicitly (e.g. region = '120', not region = 120)", ta, tb)
+}
+
+func sameType(pos int, args []Expr) (Type, error) {
+	t := TNull
+	for _, a := range args {
+		if a.Type() == TNull {
+			continue
+		}
+		if t != TNull && a.Type() != t {
+			return TNull, rejectf(pos, "arguments mix %s and %s", t, a.Type())
+		}
+		t = a.Type()
+	}
+	return t, nil
+}
+
+func castTarget(id string) (string, Type) {
+	switch id {
+	case "INTEGER", "BIGINT", "SMALLINT":
+		return id, TNum
+	case "DOUBLE", "FLOAT", "DECIMAL":
+		return "DOUBLE", TNum
+	case "VARCHAR":
+		return "VARCHAR", TString
+	case "DATE":
+		return "DATE", TDate
+	case "BOOLEAN":
+		return "BOOLEAN", TBool
+	}
+	return "", TNull
+}
+
+var datePartsTrunc = []string{"year", "quarter", "month", "week", "day"}
+var datePartsDiff = []string{"year", "quarter", "month", "week", "day"}
+var dateParts = []string{"year", "quarter", "month", "week", "day", "dayofweek", "isodow", "dayofyear"}
+
+// function checks an allow-listed scalar function or operator; nothing else is callable
+// (no getenv, current_setting, file, network or extension functions).
+func (c *checker) function(n *node) (Expr, error) {
+	name := strings.ToLower(n.FunctionName)
+	if n.Schema != "" && !(name == "row" && n.Schema == "main") || n.Catalog != "" {
+		return nil, rejectf(n.pos(), "qualified function names are not allowed")
+	}
+	if n.Distinct || n.Filter != nil || (n.OrderBys != nil && len(n.OrderBys.Orders) > 0) || n.ExportState {
+		return nil, rejectf(n.pos(), "DISTINCT, FILTER and ORDER BY apply to aggregates only")
+	}
+	args := make([]Expr, len(n.Children))
+	for i, ch := range n.Children {
+		if ch.Alias != "" {
+			return nil, rejectf(ch.pos(), "named arguments are not supported here")
+		}
+		e, err := c.expr(ch)
+		if err != nil {
+			return nil, err
+		}
+		args[i] = e
+	}
+	nargs := func(lo, hi int) error {
+		if len(args) < lo || len(args) > hi {
+			return rejectf(n.pos(), "%s takes %d to %d arguments", name, lo, hi)
+		}
+		return nil
+	}
+	want := func(i int, ts ...Type) error {
+		if args[i].Type() == TNull || slices.Contains(ts, args[i].Type()) {
+			return nil
+		}
+		return rejectf(n.Children[i].pos(), "%s: argument %d must be a %s, got a %s", name, i+1, ts[0], args[i].Type())
+	}
+	litPart := func(i int, allowed []string) (string, error) {
+		s, isStr := literalValue(args[i]).(string)
+		if !isStr || !slices.Contains(allowed, strings.ToLower(s)) {
+			return "", rejectf(n.Children[i].pos(), "%s: the date part must be one of %s", name, strings.Join(allowed, ", "))
+		}
+		args[i] = &Literal{V: strings.ToLower(s), T: TString}
+		return s, nil
+	}
+	switch name {
+	case "+", "-", "*", "/", "%", "//":
+		if name == "//" {
+			name = "/"
+		}
+		if err := nargs(1, 2); err != nil {
+			return nil, err
+		}
+		if len(args) == 1 {
+			if err := want(0, TNum); err != nil {
+				return nil, err
+			}
+			return &Arith{Op: "-", L: args[0]}, nil
+		}
+		// date - date is a number of days; date ± a constant number of days.
+		if name == "-" && args[0].Type() == TDate && args[1].Type() == TDate {
+			return &Call{Name: "date_diff", Args: []Expr{&Literal{V: "day", T: TString}, args[1], args[0]}, T: TNum}, nil
+		}
+		if (name == "+" || name == "-") && args[0].Type() == TDate && args[1].Type() == TNum {
+			iv, isInt := literalValue(args[1]).(int64)
+			if !isInt || iv > 100000 || iv < -100000 {
+				return nil, rejectf(n.pos(), "dates can be shifted by a constant number of days only (at most 100000)")
+			}
+			if name == "-" {
+				iv = -iv
+			}
+			return &Call{Name: "date_add", Args: []Expr{args[0], &Literal{V: iv, T: TNum}}, T: TDate}, nil
+		}
+		for i := range args {
+			if err := want(i, TNum); err != nil {
+				return nil, err
+			}
+		}
+		return &Arith{Op: name, L: args[0], R: args[1]}, nil
+	case "~~", "!~~", "~~*", "!~~*":
+		if err := nargs(2, 2); err != nil {
+			return nil, err
+		}
+		if err := want(0, TString); err != nil {
+			return nil, err
+		}
+		if _, ok := args[1].(*Literal); !ok || args[1].Type() != TString {
+			return nil, rejectf(n.pos(), "LIKE patterns must be string constants")
+		}
+		return &Call{Name: name, Args: args, T: TBool}, nil
+	case "date_trunc", "datetrunc":
+		if err := nargs(2, 2); err != nil {
+			return nil, err
+		}
+		if _, err := litPart(0, datePartsTrunc); err != nil {
+			return nil, err
+		}
+		if err := want(1, TDate); err != nil {
+			return nil, err
+		}
+		return &Call{Name: "date_trunc", Args: args, T: TDate}, nil
+	case "date_part", "datepart", "extract":
+		if err := nargs(2, 2); err != nil {
+			return nil, err
+		}
+		part, err := litPart(0, dateParts)
+		if err != nil {
+			return nil, err
+		}
+		if err := want(1, TDate); err != nil {
+			return nil, err
+		}
+		return &Call{Name: strings.ToLower(part), Args: args[1:], T: TNum}, nil
+	case "year", "month", "quarter", "day", "dayofweek", "isodow", "week", "dayofyear":
+		if err := nargs(1, 1); err != nil {
+			return nil, err
+		}
+		if err := want(0, TDate); err != nil {
+			return nil, err
+		}
+		return &Call{Name: name, Args: args, T: TNum}, nil
+	case "date_diff", "datediff":
+		if err := nargs(3, 3); err != nil {
+			return nil, err
+		}
+		if _, err := litPart(0, datePartsDiff); err != nil {
+			return nil, err
+		}
+		if err := want(1, TDate); err != nil {
+			return nil, err
+		}
+		if err := want(2, TDate); err != nil {
+			return nil, err
+		}
+		return &Call{Name: "date_diff", Args: args, T: TNum}, nil
+	case "abs", "floor", "ceil", "ceiling", "sign":
+		if err := nargs(1, 1); err != nil {
+			return nil, err
+		}
+		if err := want(0, TNum); err != nil {
+			return nil, err
+		}
+		if name == "ceiling" {
+			name = "ceil"
+		}
+		return &Call{Name: name, Args: args, T: TNum}, nil
+	case "round":
+		if err := nargs(1, 2); err != nil {
+			return nil, err
+		}
+		if err := want(0, TNum); err != nil {
+			return nil, err
+		}
+		if len(args) == 2 {
+			if l, ok := args[1].(*Literal); !ok || l.T != TNum {
+				return nil, rejectf(n.pos(), "round: the number of digits must be a constant")
+			}
+			args[1] = &Cast{E: args[1], To: "INTEGER", T: TNum}
+		}
+		return &Call{Name: name, Args: args, T: TNum}, nil
+	case "least", "greatest":
+		if err := nargs(2, 16); err != nil {
+			return nil, err
+		}
+		t, err := sameType(n.pos(), args)
+		if err != nil {
+			return nil, err
+		}
+		if t != TNum && t != TDate && t != TNull {
+			return nil, rejectf(n.pos(), "%s takes numbers or dates", name)
+		}
+		return &Call{Name: name, Args: args, T: t}, nil
+	case "coalesce", "ifnull":
+		if err := nargs(1, 16); err != nil {
+			return nil, err
+		}
+		t, err := sameType(n.pos(), args)
+		if err != nil {
+			return nil, err
+		}
+		return &Call{Name: "coalesce", Args: args, T: t}, nil
+	case "nullif":
+		if err := nargs(2, 2); err != nil {
+			return nil, err
+		}
+		u, err := c.unify(n.pos(), args[0], args[1])
+		if err != nil {
+			return nil, err
+		}
+		return &Call{Name: "nullif", Args: u, T: args[0].Type()}, nil
+	case "lower", "upper", "trim", "length", "strlen":
+		if err := nargs(1, 1); err != nil {
+			return nil, err
+		}
+		if err := want(0, TString); err != nil {
+			return nil, err
+		}
+		t := TString
+		if name == "length" || name == "strlen" {
+			t, name = TNum, "length"
+		}
+		return &Call{Name: name, Args: args, T: t}, nil
+	case "substring", "substr", "left", "right":
+		if err := nargs(2, 3); err != nil {
+			return nil, err
+		}
+		if err := want(0, TString); err != nil {
+			return nil, err
+		}
+		for i := 1; i < len(args); i++ {
+			if iv, isInt := literalValue(args[i]).(int64); !isInt || iv < -1000 || iv > 1000 {
+				return nil, rejectf(n.Children[i].pos(), "%s: positions and lengths must be integer constants", name)
+			}
+		}
+		if name == "substr" {
+			name = "substring"
+		}
+		return &Call{Name: name, Args: args, T: TString}, nil
+	case "starts_with", "prefix", "suffix", "ends_with", "contains":
+		if err := nargs(2, 2); err != nil {
+			return nil, err
+		}
+		if err := want(0, TString); err != nil {
+			return nil, err
+		}
+		if err := want(1, TString); err != nil {
+			return nil, err
+		}
+		return &Call{Name: name, Args: args, T: TBool}, nil
+	case "row":
+		return nil, rejectf(n.pos(), "row values are not supported here")
+	}
+	return nil, rejectf(n.pos(), "function %s is not allowed", name)
+}
+
+// literalValue is the value of a literal, or nil for any other expression.
+func literalValue(e Expr) any {
+	if l, ok := e.(*Literal); ok {
+		return l.V
+	}
+	return nil
+}
+
+// valueBounds derives clamping bounds of a numeric expression from the catalog and the
+// expression's own constants (interval arithmetic); ok is false when none can be.
+func valueBounds(e Expr) (lo, hi float64, ok bool) {
+	switch e := e.(type) {
+	case *Column:
+		return e.Lo, e.Hi, e.HasBounds && e.T == TNum
+	case *Literal:
+		switch v := e.V.(type) {
+		case int64:
+			return float64(v), float64(v), true
+		case float64:
+			return v, v, true
+		case nil:
+			return 0, 0, true
+		}
+	case *Cast:
+		if e.E.Type() == TBool && e.T == TNum {
+			return 0, 1, true
+		}
+		if e.T == TNum {
+			return valueBounds(e.E)
+		}
+	case *Case:
+		lo, hi := math.Inf(1), math.Inf(-1)
+		for _, t := range append(slices.Clone(e.Thens), e.Else) {
+			if t == nil {
+				continue
+			}
+			l, h, ok := valueBounds(t)
+			if !ok {
+				return 0, 0, false
+			}
+			lo, hi = math.Min(lo, l), math.Max(hi, h)
+		}
+		return lo, hi, lo <= hi
+	case *Call:
+		switch e.Name {
+		case "coalesce", "least", "greatest":
+			lo, hi := math.Inf(1), math.Inf(-1)
+			for _, a := range e.Args {
+				l, h, ok := valueBounds(a)
+				if !ok {
+					return 0, 0, false
+				}
+				lo, hi = math.Min(lo, l), math.Max(hi, h)
+			}
+			return lo, hi, true
+		case "abs":
+			l, h, ok := valueBounds(e.Args[0])
+			if !ok {
+				return 0, 0, false
+			}
+			return 0, math.Max(math.Abs(l), math.Abs(h)), true
+		case "floor", "ceil", "round":
+			l, h, ok := valueBounds(e.Args[0])
+			return math.Floor(l), math.Ceil(h), ok
+		case "month":
+			return 1, 12, true
+		case "quarter":
+			return 1, 4, true
+		case "isodow":
+			return 1, 7, true
+		case "dayofweek":
+			return 0, 6, true
+		case "day":
+			return 1, 31, true
+		}
+	case *Arith:
+		l1, h1, ok1 := valueBounds(e.L)
+		if !ok1 {
+			return 0, 0, false
+		}
+		if e.R == nil {
+			return -h1, -l1, true
+		}
+		l2, h2, ok2 := valueBounds(e.R)
+		if !ok2 {
+			return 0, 0, false
+		}
+		switch e.Op {
+		case "+":
+			return l1 + l2, h1 + h2, true
+		case "-":
+			return l1 - h2, h1 - l2, true
+		case "*":
+			p := []float64{l1 * l2, l1 * h2, h1 * l2, h1 * h2}
+			return slices.Min(p), slices.Max(p), true
+		case "/":
+			if l2 > 0 || h2 < 0 {
+				p := []float64{l1 / l2, l1 / h2, h1 / l2, h1 / h2}
+				return slices.Min(p), slices.Max(p), true
+			}
+		}
+	}
+	return 0, 0, false
+}

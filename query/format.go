@@ -1,0 +1,130 @@
+package query
+
+import (
+	"encoding/csv"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+)
+
+// WriteCSV writes the release as CSV: leading "# key: value" lines with the release's
+// fields, then a header and one row per group, with <col>_ci_lower and <col>_ci_upper
+// beside each dp column (DESIGN.md §5).
+func (r *Release) WriteCSV(w io.Writer) error {
+	meta := [][2]string{
+		{"release_id", r.ReleaseID}, {"project", r.Project}, {"dataset_version", r.DatasetVersion},
+		{"cached", strconv.FormatBool(r.Cached)}, {"epsilon", num(r.Epsilon)}, {"delta", num(r.Delta)},
+		{"confidence", num(r.Confidence)},
+		{"budget_left_epsilon", num(r.BudgetLeft.Epsilon)}, {"budget_left_delta", num(r.BudgetLeft.Delta)},
+	}
+	for _, s := range r.BudgetSplit {
+		meta = append(meta, [2]string{"budget_split", fmt.Sprintf("%s: %s epsilon=%s delta=%s", s.For, s.Mechanism, num(s.Epsilon), num(s.Delta))})
+	}
+	for _, m := range meta {
+		if _, err := fmt.Fprintf(w, "# %s: %s\n", m[0], strings.ReplaceAll(m[1], "\n", " ")); err != nil {
+			return err
+		}
+	}
+	cw := csv.NewWriter(w)
+	var header []string
+	for _, c := range r.Columns {
+		header = append(header, c.Name)
+		if c.Kind == "dp" {
+			header = append(header, c.Name+"_ci_lower", c.Name+"_ci_upper")
+		}
+	}
+	if err := cw.Write(header); err != nil {
+		return err
+	}
+	for i, row := range r.Rows {
+		var rec []string
+		for j, c := range r.Columns {
+			rec = append(rec, cell(row[j]))
+			if c.Kind == "dp" {
+				if lo, hi, ok := ciBounds(r.CI[i][j]); ok {
+					rec = append(rec, num(lo), num(hi))
+				} else {
+					rec = append(rec, "", "")
+				}
+			}
+		}
+		if err := cw.Write(rec); err != nil {
+			return err
+		}
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
+// WriteTable writes the release for a terminal: aligned columns, each dp value with its
+// confidence interval, then the cost and the budget left.
+func (r *Release) WriteTable(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	var header []string
+	for _, c := range r.Columns {
+		header = append(header, c.Name)
+	}
+	fmt.Fprintln(tw, strings.Join(header, "\t")+"\t")
+	for i, row := range r.Rows {
+		var cells []string
+		for j, c := range r.Columns {
+			s := cell(row[j])
+			if c.Kind == "dp" {
+				if f, ok := row[j].(float64); ok {
+					s = strconv.FormatFloat(f, 'f', 2, 64)
+				}
+				if lo, hi, ok := ciBounds(r.CI[i][j]); ok {
+					s += fmt.Sprintf(" [%.2f, %.2f]", lo, hi)
+				}
+			}
+			cells = append(cells, s)
+		}
+		fmt.Fprintln(tw, strings.Join(cells, "\t")+"\t")
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	status := "charged"
+	switch {
+	case r.DryRun:
+		status = "dry run: would be charged"
+	case r.Cached:
+		status = "cached release, not charged again"
+	}
+	_, err := fmt.Fprintf(w, "\n%d rows; %s epsilon=%s delta=%s (%.0f%% confidence intervals); budget left epsilon=%s delta=%s; release %s\n",
+		len(r.Rows), status, num(r.Epsilon), num(r.Delta), r.Confidence*100, num(r.BudgetLeft.Epsilon), num(r.BudgetLeft.Delta), r.ReleaseID)
+	return err
+}
+
+// ciBounds reads a CI cell, as built ([]float64) or decoded from JSON ([]any).
+func ciBounds(v any) (lo, hi float64, ok bool) {
+	switch ci := v.(type) {
+	case []float64:
+		if len(ci) == 2 {
+			return ci[0], ci[1], true
+		}
+	case []any:
+		if len(ci) == 2 {
+			lo, ok1 := toFloat(ci[0])
+			hi, ok2 := toFloat(ci[1])
+			return lo, hi, ok1 && ok2
+		}
+	}
+	return 0, 0, false
+}
+
+func cell(v any) string {
+	switch v := v.(type) {
+	case nil:
+		return ""
+	case float64:
+		return num(v)
+	case string:
+		return v
+	}
+	return fmt.Sprint(v)
+}
+
+func num(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }

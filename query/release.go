@@ -1,0 +1,335 @@
+package query
+
+import (
+	"fmt"
+	"math"
+	"math/big"
+	"slices"
+	"strings"
+	"time"
+
+	duckdb "github.com/duckdb/duckdb-go/v2"
+
+	"github.com/velo-fse/velo/dp"
+)
+
+// Release is what leaves Velo for one query, in the one shape the CLI, the API, the
+// Grafana plugin and the notebooks share (DESIGN.md §5). Every number in Rows is noisy.
+type Release struct {
+	ReleaseID      string          `json:"release_id"`
+	Project        string          `json:"project"`
+	DatasetVersion string          `json:"dataset_version"`
+	Cached         bool            `json:"cached"`
+	Columns        []ReleaseColumn `json:"columns"`
+	Rows           [][]any         `json:"rows"`
+	CI             [][]any         `json:"ci"`
+	Confidence     float64         `json:"confidence"`
+	Epsilon        float64         `json:"epsilon"`
+	Delta          float64         `json:"delta"`
+	BudgetSplit    []SplitEntry    `json:"budget_split"`
+	BudgetLeft     BudgetAmount    `json:"budget_left"`
+	// Extra fields (allowed by the contract).
+	SQL       string          `json:"sql"`
+	Bounding  BoundingInfo    `json:"bounding"`
+	Mechanism []MechanismInfo `json:"mechanisms,omitempty"`
+	DryRun    bool            `json:"dry_run,omitempty"`
+}
+
+// ReleaseColumn describes an output column: a group key or a DP aggregate.
+type ReleaseColumn struct {
+	Name      string      `json:"name"`
+	Type      string      `json:"type"`
+	Kind      string      `json:"kind"` // "key" or "dp"
+	Aggregate string      `json:"aggregate,omitempty"`
+	Bounds    *[2]float64 `json:"bounds,omitempty"`
+}
+
+// SplitEntry is one share of the query's budget.
+type SplitEntry struct {
+	For       string  `json:"for"`
+	Mechanism string  `json:"mechanism"`
+	Epsilon   float64 `json:"epsilon"`
+	Delta     float64 `json:"delta"`
+}
+
+// BudgetAmount is an (epsilon, delta) pair.
+type BudgetAmount struct {
+	Epsilon float64 `json:"epsilon"`
+	Delta   float64 `json:"delta"`
+}
+
+// BoundingInfo states the per-person contribution bounds applied.
+type BoundingInfo struct {
+	MaxGroupsContributed int  `json:"max_groups_contributed"`
+	MaxRowsPerGroup      int  `json:"max_rows_per_group"`
+	PartitionSelection   bool `json:"partition_selection"`
+}
+
+// MechanismInfo records the noise parameters of one aggregate (for the ledger and the
+// curious): sensitivities and noise scale in the mechanism's units.
+type MechanismInfo struct {
+	For       string  `json:"for"`
+	Mechanism string  `json:"mechanism"`
+	L0        float64 `json:"l0,omitempty"`
+	LInf      float64 `json:"linf,omitempty"`
+	Scale     float64 `json:"scale,omitempty"`
+	Unit      float64 `json:"unit,omitempty"`
+}
+
+// noiseGroups turns exact bounded group totals into released rows: enumerate public
+// groups (empty ones included) or select partitions, noise every aggregate, then apply
+// HAVING, ORDER BY and LIMIT to the noisy output.
+func noiseGroups(p *Plan, rw Rewrite, groups map[string]*groupRow, per, selection dp.Budget, confidence float64, tree dp.Tree) (rows, cis [][]any, err error) {
+	var keys [][]any
+	if p.Selection() {
+		ids := make([]string, 0, len(groups))
+		for id := range groups {
+			ids = append(ids, id)
+		}
+		slices.Sort(ids)
+		for _, id := range ids {
+			g := groups[id]
+			keep, err := dp.KeepPartition(g.persons, int64(rw.MaxGroups), selection)
+			if err != nil {
+				return nil, nil, err
+			}
+			if keep {
+				keys = append(keys, g.keys)
+			}
+		}
+	} else {
+		keys = [][]any{{}}
+		for _, k := range p.Keys {
+			var next [][]any
+			for _, prefix := range keys {
+				for _, v := range k.Domain.Values {
+					next = append(next, append(slices.Clone(prefix), normaliseKey(v)))
+				}
+			}
+			keys = next
+		}
+	}
+	bnd := dp.Bounding{MaxGroups: int64(rw.MaxGroups), MaxContributionsPerGroup: int64(rw.MaxRows)}
+	for _, key := range keys {
+		g := groups[groupID(key)]
+		if g == nil {
+			g = &groupRow{keys: key, vals: make([]int64, valueColumns(p)), tree: map[int]treeCounts{}}
+		}
+		aggVals := make([]any, len(p.Aggs))
+		aggCIs := make([]any, len(p.Aggs))
+		col := 0
+		for j, a := range p.Aggs {
+			var r dp.Released
+			var vals []float64
+			switch a.Kind {
+			case AggCountStar, AggCount:
+				r, err = dp.Count(g.vals[col], bnd, per, confidence)
+				col++
+			case AggPersons:
+				r, err = dp.CountPersons(g.vals[col], bnd.MaxGroups, per, confidence)
+				col++
+			case AggSum:
+				r, err = dp.Sum(g.vals[col+1], rw.Scales[j], a.Lo, a.Hi, bnd, per, confidence)
+				col += 2
+			case AggAvg:
+				r, err = dp.Mean(g.vals[col+1], g.vals[col], rw.Scales[j], a.Lo, a.Hi, bnd, per, per, confidence)
+				col += 2
+			case AggVarPop, AggVarSamp, AggStdPop, AggStdSamp:
+				sample := a.Kind == AggVarSamp || a.Kind == AggStdSamp
+				f := dp.Variance
+				if a.Kind == AggStdPop || a.Kind == AggStdSamp {
+					f = dp.StdDev
+				}
+				r, err = f(g.vals[col], g.vals[col+1], g.vals[col+2], rw.Scales[j], a.Lo, a.Hi, bnd, [3]dp.Budget{per, per, per}, sample)
+				col += 3
+			case AggQuantile:
+				tc := g.tree[j]
+				counts := func(level int, index int64) int64 { return tc[[2]int64{int64(level), index}] }
+				vals, r, err = dp.Quantiles([]float64{a.Q}, counts, tree, a.Lo, a.Hi, bnd, per)
+				if err == nil {
+					r.Value = vals[0]
+				}
+				col++
+			}
+			if err != nil {
+				return nil, nil, fmt.Errorf("noise %s: %w", a.Name, err)
+			}
+			aggVals[j] = r.Value
+			if r.CI != nil {
+				aggCIs[j] = []float64{r.CI.Lower, r.CI.Upper}
+			}
+		}
+		row := make([]any, len(p.Outputs))
+		ci := make([]any, len(p.Outputs))
+		for i, o := range p.Outputs {
+			if o.Key >= 0 {
+				row[i] = jsonKey(key[o.Key])
+			} else {
+				row[i] = aggVals[o.Agg]
+				ci[i] = aggCIs[o.Agg]
+			}
+		}
+		if p.Having != nil && p.Having.eval(row) != true {
+			continue
+		}
+		rows = append(rows, row)
+		cis = append(cis, ci)
+	}
+	if len(p.Order) > 0 {
+		idx := make([]int, len(rows))
+		for i := range idx {
+			idx[i] = i
+		}
+		slices.SortStableFunc(idx, func(a, b int) int {
+			for _, o := range p.Order {
+				c := compareValues(rows[a][o.Output], rows[b][o.Output])
+				if o.Desc {
+					c = -c
+				}
+				if c != 0 {
+					return c
+				}
+			}
+			return 0
+		})
+		r2, c2 := make([][]any, len(rows)), make([][]any, len(rows))
+		for i, k := range idx {
+			r2[i], c2[i] = rows[k], cis[k]
+		}
+		rows, cis = r2, c2
+	}
+	if p.Offset > 0 {
+		n := min(int(p.Offset), len(rows))
+		rows, cis = rows[n:], cis[n:]
+	}
+	if p.Limit >= 0 && int(p.Limit) < len(rows) {
+		rows, cis = rows[:p.Limit], cis[:p.Limit]
+	}
+	if rows == nil {
+		rows, cis = [][]any{}, [][]any{}
+	}
+	return rows, cis, nil
+}
+
+// valueColumns is how many total columns the Groups statement reads per aggregate.
+func valueColumns(p *Plan) int {
+	n := 0
+	for _, a := range p.Aggs {
+		switch a.Kind {
+		case AggSum, AggAvg:
+			n += 2
+		case AggVarPop, AggVarSamp, AggStdPop, AggStdSamp:
+			n += 3
+		default:
+			n++
+		}
+	}
+	return n
+}
+
+func compareValues(a, b any) int {
+	if a == nil || b == nil {
+		switch {
+		case a == nil && b == nil:
+			return 0
+		case a == nil:
+			return 1 // NULLs last
+		}
+		return -1
+	}
+	if x, ok := toFloat(a); ok {
+		if y, ok := toFloat(b); ok {
+			switch {
+			case x < y:
+				return -1
+			case x > y:
+				return 1
+			}
+			return 0
+		}
+	}
+	return strings.Compare(fmt.Sprint(a), fmt.Sprint(b))
+}
+
+// normaliseKeys makes DuckDB's scanned key values comparable with domain values.
+func normaliseKeys(vals []any) []any {
+	out := make([]any, len(vals))
+	for i, v := range vals {
+		out[i] = normaliseKey(v)
+	}
+	return out
+}
+
+func normaliseKey(v any) any {
+	switch v := v.(type) {
+	case int8:
+		return int64(v)
+	case int16:
+		return int64(v)
+	case int32:
+		return int64(v)
+	case int:
+		return int64(v)
+	case uint8:
+		return int64(v)
+	case uint16:
+		return int64(v)
+	case uint32:
+		return int64(v)
+	case uint64:
+		return int64(v)
+	case float32:
+		return normaliseKey(float64(v))
+	case float64:
+		if v == math.Trunc(v) && math.Abs(v) < 1<<53 {
+			return int64(v)
+		}
+		return v
+	case *big.Int:
+		return v.Int64()
+	case duckdb.Decimal:
+		return normaliseKey(v.Float64())
+	case time.Time:
+		return time.Date(v.Year(), v.Month(), v.Day(), 0, 0, 0, 0, time.UTC)
+	}
+	return v
+}
+
+// jsonKey renders a key value for the release: dates as YYYY-MM-DD.
+func jsonKey(v any) any {
+	if t, ok := v.(time.Time); ok {
+		return t.Format(time.DateOnly)
+	}
+	return v
+}
+
+func groupID(keys []any) string {
+	var b strings.Builder
+	for _, k := range keys {
+		fmt.Fprintf(&b, "%T:%v\x00", k, jsonKey(k))
+	}
+	return b.String()
+}
+
+func toInt64(v any) int64 {
+	switch v := v.(type) {
+	case nil:
+		return 0
+	case *big.Int:
+		if v.IsInt64() {
+			return v.Int64()
+		}
+		if v.Sign() > 0 {
+			return math.MaxInt64
+		}
+		return math.MinInt64
+	}
+	n := normaliseKey(v)
+	if i, ok := n.(int64); ok {
+		return i
+	}
+	if f, ok := n.(float64); ok {
+		return int64(math.Round(f))
+	}
+	return 0
+}

@@ -1,0 +1,195 @@
+package query
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Rewrite is the SQL the sandbox runs for a plan (DESIGN.md §5, rewrite steps 1–4). The
+// researcher's text is never executed: these statements are printed from the checked
+// plan, in total forms.
+type Rewrite struct {
+	// Bounded materialises the per-person, per-group partial aggregates after clamping and
+	// L0 bounding, as the temporary table "bounded".
+	Bounded string
+	// Groups reads one row per group: the keys, the number of persons, and each
+	// aggregate's exact bounded totals (scaled integers for sums).
+	Groups string
+	// Tree reads quantile tree node counts per group, one statement per quantile
+	// aggregate, by aggregate index (empty for other aggregates).
+	Tree []string
+	// Scales are the integer scales of each aggregate's sums (0 when it has none).
+	Scales []float64
+	// MaxGroups and MaxRows are the contribution bounds applied: groups per person (L0)
+	// and rows per person per group.
+	MaxGroups, MaxRows int
+}
+
+// treeLevels, treeBranching are the quantile tree's shape (see package dp).
+type treeShape struct{ Branching, Height int }
+
+// rewrite builds the statements for plan p with a secret per-release seed.
+func rewrite(p *Plan, seed uint64, maxGroups, maxRows int, tree treeShape, scale func(lo, hi float64) float64) Rewrite {
+	rw := Rewrite{MaxGroups: maxGroups, MaxRows: maxRows, Scales: make([]float64, len(p.Aggs)), Tree: make([]string, len(p.Aggs))}
+	seedSQL := strconv.FormatUint(seed>>1, 10) // fits a signed BIGINT literal
+	// 1. base: filter and join; project pid, keys and aggregate inputs.
+	var sel []string
+	sel = append(sel, quoteIdent(p.Tables[0].Alias)+".pid AS pid")
+	var keyCols, where []string
+	for i, k := range p.Keys {
+		kc := fmt.Sprintf("k%d", i)
+		keyCols = append(keyCols, kc)
+		sel = append(sel, k.Expr.SQL()+" AS "+kc)
+		if k.Domain != nil {
+			where = append(where, domainFilter(k.Expr.SQL(), k.Domain))
+		}
+	}
+	for j, a := range p.Aggs {
+		if a.Arg != nil {
+			sel = append(sel, a.Arg.SQL()+fmt.Sprintf(" AS v%d", j))
+		}
+	}
+	if p.Where != nil {
+		where = append([]string{p.Where.SQL()}, where...)
+	}
+	var from strings.Builder
+	for i, t := range p.Tables {
+		src := quoteIdent(t.Name)
+		if len(p.Tables) > 1 {
+			// Per-person truncation before a join bounds the join's work and output by
+			// construction: at most R rows of each table per person, chosen by a keyed hash.
+			r := t.Meta.MaxGroupsContributed * t.Meta.MaxRowsPerGroup
+			src = fmt.Sprintf("(SELECT * FROM %s AS _t QUALIFY row_number() OVER (PARTITION BY pid ORDER BY hash(_t, %s)) <= %d)", quoteIdent(t.Name), seedSQL, r)
+		}
+		if i == 0 {
+			fmt.Fprintf(&from, "%s AS %s", src, quoteIdent(t.Alias))
+		} else {
+			fmt.Fprintf(&from, " JOIN %s AS %s ON %s.pid = %s.pid", src, quoteIdent(t.Alias), quoteIdent(p.Tables[0].Alias), quoteIdent(t.Alias))
+		}
+	}
+	base := "SELECT " + strings.Join(sel, ", ") + " FROM " + from.String()
+	if len(where) > 0 {
+		base += " WHERE " + strings.Join(where, " AND ")
+	}
+	// 2. per_unit: one row per person and group, with clamped partial aggregates.
+	pu := []string{"pid"}
+	pu = append(pu, keyCols...)
+	pu = append(pu, "count(*) AS n")
+	for j, a := range p.Aggs {
+		v := fmt.Sprintf("v%d", j)
+		clamped := fmt.Sprintf("least(greatest(CAST(%s AS DOUBLE), %s), %s)", v, fnum(a.Lo), fnum(a.Hi))
+		switch a.Kind {
+		case AggCount:
+			pu = append(pu, fmt.Sprintf("count(%s) AS c%d", v, j))
+		case AggSum, AggAvg, AggVarPop, AggVarSamp, AggStdPop, AggStdSamp:
+			pu = append(pu, fmt.Sprintf("count(%s) AS c%d", v, j), fmt.Sprintf("sum(%s) AS s%d", clamped, j))
+			if a.Kind != AggSum && a.Kind != AggAvg {
+				pu = append(pu, fmt.Sprintf("sum(%s * %s) AS q%d", clamped, clamped, j))
+			}
+		case AggQuantile:
+			// At most maxRows values per person and group, chosen by a keyed hash.
+			pu = append(pu, fmt.Sprintf("list_slice(list(%s ORDER BY hash(pid, %s, %s)) FILTER (WHERE %s IS NOT NULL), 1, %d) AS l%d", clamped, v, seedSQL, v, maxRows, j))
+		}
+	}
+	perUnit := "SELECT " + strings.Join(pu, ", ") + " FROM base GROUP BY " + strings.Join(append([]string{"pid"}, keyCols...), ", ")
+	// 3. L0 bounding: each person keeps at most maxGroups groups, chosen by a keyed hash.
+	bounded := "SELECT * FROM per_unit"
+	if len(keyCols) > 0 {
+		bounded = fmt.Sprintf("SELECT * FROM per_unit QUALIFY row_number() OVER (PARTITION BY pid ORDER BY hash(pid, %s, %s)) <= %d",
+			strings.Join(keyCols, ", "), seedSQL, maxGroups)
+	}
+	rw.Bounded = "CREATE OR REPLACE TEMP TABLE bounded AS WITH base AS (" + base + "), per_unit AS (" + perUnit + ") " + bounded
+	// 4. per_group: exact bounded totals; each person's contribution to a group is
+	// clamped to maxRows rows, its sums rescaled to the rows kept (so its mean is kept).
+	g := append([]string{}, keyCols...)
+	g = append(g, "count(*) AS persons")
+	for j, a := range p.Aggs {
+		kept := fmt.Sprintf("least(c%d, %d)", j, maxRows)
+		switch a.Kind {
+		case AggCountStar:
+			g = append(g, fmt.Sprintf("sum(least(n, %d)) AS a%d", maxRows, j))
+		case AggPersons:
+			g = append(g, fmt.Sprintf("count(*) AS a%d", j))
+		case AggCount:
+			g = append(g, fmt.Sprintf("sum(%s) AS a%d", kept, j))
+		case AggSum, AggAvg, AggVarPop, AggVarSamp, AggStdPop, AggStdSamp:
+			sc := scale(a.Lo, a.Hi)
+			rw.Scales[j] = sc
+			// Each person's scaled total is its mean over the rows kept times the rows
+			// kept, clamped to kept·[⌊lo·scale⌋, ⌈hi·scale⌉]: the integer range package dp
+			// derives its sensitivities from.
+			lo, hi := math.Floor(a.Lo*sc), math.Ceil(a.Hi*sc)
+			m := math.Max(math.Abs(lo), math.Abs(hi))
+			g = append(g, fmt.Sprintf("sum(%s) AS a%d", kept, j),
+				fmt.Sprintf("sum(CASE WHEN c%[1]d > 0 THEN least(greatest(CAST(round(s%[1]d / c%[1]d * %[2]s * %[3]s) AS BIGINT), %[2]s * %[4]s), %[2]s * %[5]s) ELSE 0 END) AS s%[1]d",
+					j, kept, fnum(sc), bigint(lo), bigint(hi)))
+			if a.Kind != AggSum && a.Kind != AggAvg {
+				g = append(g, fmt.Sprintf("sum(CASE WHEN c%[1]d > 0 THEN least(greatest(CAST(round(q%[1]d / c%[1]d * %[2]s * %[3]s) AS BIGINT), 0), %[2]s * %[4]s) ELSE 0 END) AS q%[1]d",
+					j, kept, fnum(sc*sc), bigint(m*m)))
+			}
+		case AggQuantile:
+			g = append(g, fmt.Sprintf("sum(len(l%d)) AS a%d", j, j))
+			rw.Tree[j] = treeSQL(keyCols, j, a.Lo, a.Hi, tree)
+		}
+	}
+	rw.Groups = "SELECT " + strings.Join(g, ", ") + " FROM bounded"
+	if len(keyCols) > 0 {
+		rw.Groups += " GROUP BY " + strings.Join(keyCols, ", ")
+	}
+	return rw
+}
+
+func prefixCols(cols []string) string {
+	if len(cols) == 0 {
+		return ""
+	}
+	return strings.Join(cols, ", ") + ","
+}
+
+// treeSQL counts the values of quantile aggregate j per group, tree level and node.
+func treeSQL(keyCols []string, j int, lo, hi float64, t treeShape) string {
+	var parts []string
+	for lvl := 1; lvl <= t.Height; lvl++ {
+		parts = append(parts, fmt.Sprintf("SELECT %s%d AS level, %s AS node FROM vals", prefixCols(keyCols), lvl, nodeSQL("v", lo, hi, t.Branching, lvl)))
+	}
+	cols := prefixCols(keyCols)
+	return fmt.Sprintf("WITH vals AS (SELECT %s unnest(l%d) AS v FROM bounded) SELECT %s level, node, count(*) AS n FROM (%s) GROUP BY ALL",
+		cols, j, cols, strings.Join(parts, " UNION ALL "))
+}
+
+// nodeSQL is the tree node index of a clamped value at a level, computed exactly as
+// dp.NodeOf computes it.
+func nodeSQL(v string, lo, hi float64, branching, level int) string {
+	width := math.Pow(float64(branching), float64(level))
+	return fmt.Sprintf("CAST(least(greatest(floor((%s - %s) / (%s) * %s), 0), %s) AS BIGINT)", v, fnum(lo), fnum(hi-lo), fnum(width), fnum(width-1))
+}
+
+// domainFilter keeps only rows whose key lies in its public domain (DESIGN.md §5.6):
+// only domain keys are ever released, so no group appears because someone is in it.
+func domainFilter(keySQL string, d *KeyDomain) string {
+	if len(d.Values) == 0 {
+		return "FALSE"
+	}
+	if t0, ok := d.Values[0].(time.Time); ok && len(d.Values) > 64 {
+		t1 := d.Values[len(d.Values)-1].(time.Time)
+		return fmt.Sprintf("(%s BETWEEN DATE '%s' AND DATE '%s')", keySQL, t0.Format(time.DateOnly), t1.Format(time.DateOnly))
+	}
+	vals := make([]string, len(d.Values))
+	for i, v := range d.Values {
+		vals[i] = (&Literal{V: v}).SQL()
+	}
+	return fmt.Sprintf("(%s IN (%s))", keySQL, strings.Join(vals, ", "))
+}
+
+func bigint(f float64) string { return "CAST(" + strconv.FormatFloat(f, 'f', 0, 64) + " AS BIGINT)" }
+
+func fnum(f float64) string {
+	s := strconv.FormatFloat(f, 'g', -1, 64)
+	if !strings.ContainsAny(s, ".eE") {
+		s += ".0"
+	}
+	return s
+}

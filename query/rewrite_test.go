@@ -1,0 +1,148 @@
+package query
+
+import (
+	"context"
+	"database/sql"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/velo-fse/velo/dp"
+	"github.com/velo-fse/velo/ingest"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files under testdata")
+
+// testCatalog is the catalog of a dataset with the declared period 2024-01..2025-12:
+// built from the schema and reference data only, so no data is needed.
+func testCatalog(t *testing.T) *ingest.Catalog {
+	t.Helper()
+	period, err := ingest.ParsePeriod("2024-01..2025-12")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cat := ingest.BuildCatalog("ds_test", period)
+	return &cat
+}
+
+func allowAll(cat *ingest.Catalog) map[string][]string {
+	allow := map[string][]string{}
+	for _, t := range cat.Tables {
+		allow[t.Name] = nil
+	}
+	return allow
+}
+
+func testParser(t *testing.T) *sql.DB {
+	t.Helper()
+	p, err := openParser(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return p
+}
+
+// emptyDataset is an in-memory DuckDB with the canonical tables, empty: the rewrites
+// must bind against it.
+func emptyDataset(t *testing.T, cat *ingest.Catalog) *sql.DB {
+	t.Helper()
+	db, err := sql.Open("duckdb", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	db.SetMaxOpenConns(1)
+	for _, tb := range cat.Tables {
+		var cols []string
+		for _, c := range tb.Columns {
+			cols = append(cols, quoteIdent(c.Name)+" "+c.Type)
+		}
+		if _, err := db.Exec(fmt.Sprintf("CREATE TABLE %s (%s)", quoteIdent(tb.Name), strings.Join(cols, ", "))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return db
+}
+
+// Golden tests for the rewriter: testdata/*.sql → *.golden (go test ./query -update
+// rewrites them). Every rewrite must also bind in DuckDB.
+func TestRewriteGolden(t *testing.T) {
+	cat := testCatalog(t)
+	parser := testParser(t)
+	db := emptyDataset(t, cat)
+	files, _ := filepath.Glob("testdata/*.sql")
+	if len(files) == 0 {
+		t.Fatal("no golden inputs")
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			src, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			plan, err := checkSQL(context.Background(), parser, cat, string(src), allowAll(cat))
+			if err != nil {
+				t.Fatal(err)
+			}
+			g, r := contributionBounds(plan)
+			rw := rewrite(plan, 42, g, r, treeShape{dp.DefaultTree.Branching, dp.DefaultTree.Height}, dp.SumScale)
+			var b strings.Builder
+			fmt.Fprintf(&b, "-- normalised: %s\n-- keys:", plan.Normalised)
+			for _, k := range plan.Keys {
+				dom := "partition selection"
+				if k.Domain != nil {
+					dom = fmt.Sprintf("%d public values (%s)", len(k.Domain.Values), k.Domain.Source)
+				}
+				fmt.Fprintf(&b, " %s [%s];", k.Name, dom)
+			}
+			fmt.Fprintf(&b, "\n-- aggregates:")
+			for _, a := range plan.Aggs {
+				fmt.Fprintf(&b, " %s=%s", a.Name, a.Kind)
+				if a.Arg != nil {
+					fmt.Fprintf(&b, "(%s, bounds [%g, %g] from %s)", a.Arg.String(), a.Lo, a.Hi, a.BoundsSrc)
+				}
+				b.WriteString(";")
+			}
+			fmt.Fprintf(&b, "\n-- max groups contributed %d, max rows per group %d, mechanisms %d\n", rw.MaxGroups, rw.MaxRows, plan.Mechanisms())
+			fmt.Fprintf(&b, "%s;\n%s;\n", rw.Bounded, rw.Groups)
+			for _, q := range rw.Tree {
+				if q != "" {
+					fmt.Fprintf(&b, "%s;\n", q)
+				}
+			}
+			got := b.String()
+			golden := strings.TrimSuffix(f, ".sql") + ".golden"
+			if *update {
+				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run go test ./query -update)", err)
+			}
+			if diff := cmp.Diff(string(want), got); diff != "" {
+				t.Errorf("rewrite differs from %s (-want +got):\n%s", golden, diff)
+			}
+			if _, err := db.Exec(rw.Bounded); err != nil {
+				t.Fatalf("bounded does not run: %v", err)
+			}
+			for _, q := range append([]string{rw.Groups}, rw.Tree...) {
+				if q == "" {
+					continue
+				}
+				rows, err := db.Query(q)
+				if err != nil {
+					t.Fatalf("%v\n%s", err, q)
+				}
+				rows.Close()
+			}
+		})
+	}
+}

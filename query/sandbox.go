@@ -1,0 +1,208 @@
+package query
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	duckdb "github.com/duckdb/duckdb-go/v2"
+
+	"github.com/velo-fse/velo/ingest"
+)
+
+// Limits are the sandbox's resource limits.
+type Limits struct {
+	MemoryLimit string        // DuckDB memory_limit, e.g. "2GB"
+	Threads     int           // DuckDB threads
+	Timeout     time.Duration // per query; the query is interrupted when it expires
+}
+
+func (l *Limits) defaults() {
+	if l.MemoryLimit == "" {
+		l.MemoryLimit = "2GB"
+	}
+	if l.Threads <= 0 {
+		l.Threads = 2
+	}
+	if l.Timeout <= 0 {
+		l.Timeout = 60 * time.Second
+	}
+}
+
+// sandbox is a DuckDB database that can read the dataset's Parquet files and nothing
+// else: external access disabled but for the data directory, no extension installed or
+// loaded, configuration locked, memory and threads limited. Only statements printed
+// from a checked plan are ever sent to it.
+type sandbox struct {
+	connector *duckdb.Connector
+	db        *sql.DB
+	limits    Limits
+}
+
+func openSandbox(ctx context.Context, dataDir string, cat *ingest.Catalog, limits Limits) (*sandbox, error) {
+	limits.defaults()
+	abs, err := filepath.Abs(dataDir)
+	if err != nil {
+		return nil, err
+	}
+	tmp, err := os.MkdirTemp("", "velo-sandbox-")
+	if err != nil {
+		return nil, err
+	}
+	var views []string
+	for _, t := range cat.Tables {
+		views = append(views, fmt.Sprintf("CREATE OR REPLACE VIEW %s AS SELECT * FROM read_parquet(%s)",
+			quoteIdent(t.Name), quoteString(filepath.Join(abs, t.Name, "*.parquet"))))
+	}
+	connector, err := duckdb.NewConnector("", func(execer driver.ExecerContext) error {
+		stmts := []string{
+			"SET autoinstall_known_extensions = false",
+			"SET autoload_known_extensions = false",
+			fmt.Sprintf("SET memory_limit = %s", quoteString(limits.MemoryLimit)),
+			fmt.Sprintf("SET threads = %d", limits.Threads),
+			fmt.Sprintf("SET temp_directory = %s", quoteString(tmp)),
+			fmt.Sprintf("SET allowed_directories = [%s, %s]", quoteString(abs+"/"), quoteString(tmp+"/")),
+			"SET enable_external_access = false",
+		}
+		stmts = append(stmts, views...)
+		stmts = append(stmts, "SET lock_configuration = true")
+		for _, q := range stmts {
+			if _, err := execer.ExecContext(ctx, q, nil); err != nil {
+				return fmt.Errorf("sandbox setup: %w", err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open sandbox: %w", err)
+	}
+	db := sql.OpenDB(connector)
+	db.SetMaxOpenConns(8)
+	if err := db.PingContext(ctx); err != nil {
+		connector.Close()
+		return nil, fmt.Errorf("open sandbox: %w", err)
+	}
+	return &sandbox{connector: connector, db: db, limits: limits}, nil
+}
+
+func (s *sandbox) close() error {
+	return errors.Join(s.db.Close(), s.connector.Close())
+}
+
+// prepare binds the rewrite without reading any data (Parquet metadata only): a
+// statement that does not bind fails here, before any charge.
+func (s *sandbox) prepare(ctx context.Context, rw Rewrite) error {
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	// The bounded table does not exist yet: bind its definition, then the readers
+	// against an empty table of the same shape.
+	stmt := strings.Replace(rw.Bounded, "CREATE OR REPLACE TEMP TABLE bounded AS", "CREATE OR REPLACE TEMP TABLE bounded AS SELECT * FROM (", 1) + ") LIMIT 0"
+	if _, err := conn.ExecContext(ctx, stmt); err != nil {
+		return err
+	}
+	defer conn.ExecContext(context.WithoutCancel(ctx), "DROP TABLE IF EXISTS bounded")
+	for _, q := range append([]string{rw.Groups}, rw.Tree...) {
+		if q == "" {
+			continue
+		}
+		st, err := conn.PrepareContext(ctx, q)
+		if err != nil {
+			return err
+		}
+		st.Close()
+	}
+	return nil
+}
+
+// groupRow is one group's exact bounded totals.
+type groupRow struct {
+	keys    []any
+	persons int64
+	vals    []int64            // per column after the keys and persons: aggregates' totals
+	tree    map[int]treeCounts // by aggregate index
+}
+
+type treeCounts map[[2]int64]int64 // (level, node) -> count
+
+// run executes the rewrite and returns the groups. Errors here are never shown to the
+// user as they are: they may quote data.
+func (s *sandbox) run(ctx context.Context, rw Rewrite, nkeys int) (map[string]*groupRow, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.limits.Timeout)
+	defer cancel()
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, rw.Bounded); err != nil {
+		return nil, err
+	}
+	defer conn.ExecContext(context.WithoutCancel(ctx), "DROP TABLE IF EXISTS bounded")
+	groups := map[string]*groupRow{}
+	rows, err := conn.QueryContext(ctx, rw.Groups)
+	if err != nil {
+		return nil, err
+	}
+	cols, _ := rows.Columns()
+	for rows.Next() {
+		vals := make([]any, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		g := &groupRow{keys: normaliseKeys(vals[:nkeys]), tree: map[int]treeCounts{}}
+		g.persons = toInt64(vals[nkeys])
+		for _, v := range vals[nkeys+1:] {
+			g.vals = append(g.vals, toInt64(v))
+		}
+		groups[groupID(g.keys)] = g
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return nil, err
+	}
+	for j, q := range rw.Tree {
+		if q == "" {
+			continue
+		}
+		rows, err := conn.QueryContext(ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			vals := make([]any, nkeys+3)
+			ptrs := make([]any, len(vals))
+			for i := range vals {
+				ptrs[i] = &vals[i]
+			}
+			if err := rows.Scan(ptrs...); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			g := groups[groupID(normaliseKeys(vals[:nkeys]))]
+			if g == nil {
+				continue
+			}
+			if g.tree[j] == nil {
+				g.tree[j] = treeCounts{}
+			}
+			g.tree[j][[2]int64{toInt64(vals[nkeys]), toInt64(vals[nkeys+1])}] = toInt64(vals[nkeys+2])
+		}
+		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+			return nil, err
+		}
+	}
+	return groups, nil
+}
