@@ -191,7 +191,7 @@ func (e *Engine) Query(ctx context.Context, req Request) (*Release, error) {
 	}
 	rw := rewrite(plan, seed, maxGroups, maxRows, treeShape{e.tree.Branching, e.tree.Height}, dp.SumScale)
 	if err := e.sb.prepare(ctx, rw); err != nil {
-		e.log.Error("prepare rewrite", "project", req.Project, "err", err)
+		e.log.Error("prepare rewrite", "project", req.Project, "class", errorClass(err))
 		return nil, ErrInternal
 	}
 	mech, _ := json.Marshal(struct {
@@ -209,7 +209,8 @@ func (e *Engine) Query(ctx context.Context, req Request) (*Release, error) {
 	ctx = context.WithoutCancel(ctx)
 	groups, err := e.sb.run(ctx, rw, len(plan.Keys))
 	if err != nil {
-		e.log.Error("query execution failed", "project", req.Project, "charge", charge.Seq)
+		// The cause may quote data: only its class reaches the operator's log.
+		e.log.Error("query execution failed", "project", req.Project, "charge", charge.Seq, "class", errorClass(err))
 		return nil, ErrExecution
 	}
 	rows, cis, err := noiseGroups(plan, rw, groups, per, selection, Confidence, e.tree)

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	duckdb "github.com/duckdb/duckdb-go/v2"
@@ -60,7 +61,16 @@ func openSandbox(ctx context.Context, dataDir string, cat *ingest.Catalog, limit
 		views = append(views, fmt.Sprintf("CREATE OR REPLACE VIEW %s AS SELECT * FROM read_parquet(%s)",
 			quoteIdent(t.Name), quoteString(filepath.Join(abs, t.Name, "*.parquet"))))
 	}
+	// Settings and views are global to the database: applied by the first connection,
+	// which then locks the configuration; later connections find them in place.
+	var setupMu sync.Mutex
+	setup := false
 	connector, err := duckdb.NewConnector("", func(execer driver.ExecerContext) error {
+		setupMu.Lock()
+		defer setupMu.Unlock()
+		if setup {
+			return nil
+		}
 		stmts := []string{
 			"SET autoinstall_known_extensions = false",
 			"SET autoload_known_extensions = false",
@@ -77,6 +87,7 @@ func openSandbox(ctx context.Context, dataDir string, cat *ingest.Catalog, limit
 				return fmt.Errorf("sandbox setup: %w", err)
 			}
 		}
+		setup = true
 		return nil
 	})
 	if err != nil {
@@ -121,6 +132,22 @@ func (s *sandbox) prepare(ctx context.Context, rw Rewrite) error {
 		st.Close()
 	}
 	return nil
+}
+
+// errorClass is the kind of a DuckDB error ("Out of Range Error") without its message,
+// which may quote data: what the operator's log may hold.
+func errorClass(err error) string {
+	if err == nil {
+		return ""
+	}
+	msg := err.Error()
+	if i := strings.Index(msg, ":"); i > 0 && i < 60 {
+		return msg[:i]
+	}
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return "timeout or interruption"
+	}
+	return "error"
 }
 
 // groupRow is one group's exact bounded totals.

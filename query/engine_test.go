@@ -1,0 +1,241 @@
+package query
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"sync"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/velo-fse/velo/fse"
+	"github.com/velo-fse/velo/ledger"
+)
+
+// The questions a waiting-list analyst asks all work on synthetic data, public keys are
+// all released (empty groups included), and each query is charged what it declared.
+func TestWaitingListQueries(t *testing.T) {
+	data := synthDataset(t)
+	eng, led, _ := openEngine(t, data, ledger.Budget{Epsilon: 10, Delta: 1e-4}, nil)
+	ctx := context.Background()
+	tests := []struct {
+		name, sql string
+		eps       float64
+		rows      int // -1: do not check
+		cols      []string
+	}{
+		{"share within target by region and priority",
+			"SELECT region, priority, COUNT(*) AS n, AVG(CAST(within_target AS INTEGER)) AS share FROM booking WHERE first_access GROUP BY region, priority",
+			1, len(fse.Regions) * len(fse.Priorities), []string{"region", "priority", "n", "share"}},
+		{"median wait by service",
+			"SELECT service_code, MEDIAN(wait_days) AS median_wait FROM booking WHERE first_access GROUP BY service_code ORDER BY median_wait DESC",
+			1, len(fse.Services), []string{"service_code", "median_wait"}},
+		{"monthly trend",
+			"SELECT date_trunc('month', d_contact) AS month, AVG(CAST(within_target AS INTEGER)) AS share FROM booking GROUP BY month ORDER BY month",
+			0.5, 24, []string{"month", "share"}},
+		{"restricted to two regions",
+			"SELECT region, COUNT(DISTINCT pid) AS people FROM booking WHERE region IN ('120', '030') GROUP BY region",
+			0.5, 2, []string{"region", "people"}},
+	}
+	spent := 0.0
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rel, err := eng.Query(ctx, Request{SQL: tt.sql, Project: "wl", Actor: "user:test", Epsilon: f64(tt.eps)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			spent += tt.eps
+			var names []string
+			for _, c := range rel.Columns {
+				names = append(names, c.Name)
+			}
+			if diff := cmp.Diff(tt.cols, names); diff != "" {
+				t.Errorf("columns (-want +got):\n%s", diff)
+			}
+			if tt.rows >= 0 && len(rel.Rows) != tt.rows {
+				t.Errorf("%d rows, want %d (every public key)", len(rel.Rows), tt.rows)
+			}
+			if len(rel.CI) != len(rel.Rows) || rel.Epsilon != tt.eps || rel.Cached || rel.ReleaseID == "" {
+				t.Errorf("release %+v", rel)
+			}
+			for i, row := range rel.Rows {
+				for j, c := range rel.Columns {
+					if c.Kind == "dp" {
+						if _, ok := row[j].(float64); !ok {
+							t.Fatalf("row %d column %s is %T, want a number", i, c.Name, row[j])
+						}
+					} else if rel.CI[i][j] != nil {
+						t.Fatalf("a key cell has a confidence interval")
+					}
+				}
+			}
+		})
+	}
+	st, err := led.Project("wl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if math.Abs(st.Spent.Epsilon-spent) > 1e-9 || st.Queries != len(tests) {
+		t.Errorf("spent %v in %d queries, want %v in %d", st.Spent.Epsilon, st.Queries, spent, len(tests))
+	}
+}
+
+// With a high epsilon the released numbers are close to the truth: the rewrite computes
+// the right totals (the rest of the error is the stated noise).
+func TestAccuracyAtHighEpsilon(t *testing.T) {
+	var rows []string
+	for i := 0; i < 400; i++ {
+		region := "120"
+		if i%4 == 0 {
+			region = "030"
+		}
+		rows = append(rows, booking(i, cfOf(t, i), "89.7A.3", "B", region, "2024-05-02", i%20))
+	}
+	data := csvDataset(t, rows...)
+	eng, _, _ := openEngine(t, data, ledger.Budget{Epsilon: 1e6, Delta: 1e-4}, nil)
+	rel, err := eng.Query(context.Background(), Request{Project: "wl", Actor: "user:test", Epsilon: f64(2000),
+		SQL: "SELECT region, COUNT(*) AS n, AVG(wait_days) AS mean_wait, MEDIAN(wait_days) AS median_wait, SUM(wait_days) AS total FROM booking WHERE region IN ('030', '120') GROUP BY region ORDER BY region"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// True values: region 030 has i = 0, 4, ..., 396 (100 bookings, waits i%20 ∈ {0,4,8,12,16}).
+	want := [][]float64{{100, 8, 8, 800}, {300, 10.0 * 300 / 300, 10, 0}}
+	var tot120 float64
+	for i := 0; i < 400; i++ {
+		if i%4 != 0 {
+			tot120 += float64(i % 20)
+		}
+	}
+	want[1] = []float64{300, tot120 / 300, 10, tot120}
+	for r, row := range rel.Rows {
+		for j, tol := range []float64{2, 0.2, 2, 30} {
+			if got := row[j+1].(float64); math.Abs(got-want[r][j]) > tol {
+				t.Errorf("row %v column %s = %v, want %v ± %v", row[0], rel.Columns[j+1].Name, got, want[r][j], tol)
+			}
+		}
+	}
+}
+
+// The same query again returns the same release at no new cost, also after a restart;
+// a dry run prices without charging.
+func TestReleaseCache(t *testing.T) {
+	data := synthDataset(t)
+	eng, led, state := openEngine(t, data, ledger.Budget{Epsilon: 5, Delta: 0}, nil)
+	ctx := context.Background()
+	q := "SELECT priority, COUNT(*) AS n FROM booking GROUP BY priority"
+	dry, err := eng.Query(ctx, Request{SQL: q, Project: "wl", Actor: "user:a", DryRun: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !dry.DryRun || len(dry.Rows) != 0 || dry.Epsilon != 0.5 || dry.BudgetLeft.Epsilon != 5 {
+		t.Fatalf("dry run %+v", dry)
+	}
+	first, err := eng.Query(ctx, Request{SQL: q, Project: "wl", Actor: "user:a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := eng.Query(ctx, Request{SQL: "SELECT priority,   COUNT(*) AS n\nFROM booking GROUP BY priority;", Project: "wl", Actor: "user:b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !again.Cached || again.ReleaseID != first.ReleaseID || !cmp.Equal(fmt.Sprint(again.Rows), fmt.Sprint(first.Rows)) || !cmp.Equal(fmt.Sprint(again.CI), fmt.Sprint(first.CI)) {
+		t.Fatalf("second release differs:\n%+v\n%+v", first, again)
+	}
+	if st, _ := led.Project("wl"); st.Spent.Epsilon != 0.5 || again.BudgetLeft.Epsilon != 4.5 {
+		t.Fatalf("spent %v, budget left reported %v", st.Spent.Epsilon, again.BudgetLeft)
+	}
+	// Other options are another release.
+	other, err := eng.Query(ctx, Request{SQL: q, Project: "wl", Actor: "user:a", Epsilon: f64(0.25)})
+	if err != nil || other.Cached || other.ReleaseID == first.ReleaseID {
+		t.Fatalf("different epsilon: %v %+v", err, other)
+	}
+	eng.Close()
+	led.Close()
+	led2, err := ledger.Open(state, ledger.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer led2.Close()
+	eng2, err := Open(ctx, Config{DataDir: data, Ledger: led2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng2.Close()
+	after, err := eng2.Query(ctx, Request{SQL: q, Project: "wl", Actor: "user:c"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !after.Cached || after.ReleaseID != first.ReleaseID || fmt.Sprint(after.Rows) != fmt.Sprint(first.Rows) {
+		t.Fatalf("after restart: %+v", after)
+	}
+	if st, _ := led2.Project("wl"); st.Spent.Epsilon != 0.75 {
+		t.Fatalf("spent %v after restart, want 0.75", st.Spent.Epsilon)
+	}
+}
+
+// 200 concurrent, different queries against a budget that allows 50: exactly 50 are
+// charged and released, the rest refused; the budget is never overdrawn.
+func TestConcurrentQueriesNeverOverdraw(t *testing.T) {
+	data := synthDataset(t)
+	eng, led, state := openEngine(t, data, ledger.Budget{Epsilon: 5, Delta: 0}, nil)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	ok, exhausted := 0, 0
+	var other []error
+	for i := 0; i < 200; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := eng.Query(context.Background(), Request{Project: "wl", Actor: "user:load", Epsilon: f64(0.1),
+				SQL: fmt.Sprintf("SELECT priority, COUNT(*) FROM booking WHERE wait_days > %d GROUP BY priority", i)})
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				ok++
+			case errors.Is(err, ledger.ErrBudgetExhausted):
+				exhausted++
+			default:
+				other = append(other, err)
+			}
+		}()
+	}
+	wg.Wait()
+	if ok != 50 || exhausted != 150 || len(other) > 0 {
+		t.Fatalf("%d released, %d refused for budget, other errors %v; want 50 and 150", ok, exhausted, other)
+	}
+	st, _ := led.Project("wl")
+	if math.Abs(st.Spent.Epsilon-5) > 1e-9 || st.Left.Epsilon < 0 {
+		t.Fatalf("spent %v, left %v", st.Spent.Epsilon, st.Left.Epsilon)
+	}
+	if _, err := ledger.Verify(state, ledger.VerifyOptions{}); err != nil {
+		t.Fatalf("verify: %v", err)
+	}
+}
+
+// Groups without a public domain go through DP partition selection: a group of one
+// person is not released, a group of hundreds is.
+func TestPartitionSelectionSuppressesRareGroups(t *testing.T) {
+	var rows []string
+	for i := 0; i < 600; i++ {
+		rows = append(rows, booking(i, cfOf(t, i), "89.7A.3", "B", "120", "2024-05-02", 5))
+	}
+	rare := booking(9999, cfOf(t, 700), "89.7A.3", "B", "150", "2024-05-02", 5) // provider 150901: one person
+	data := csvDataset(t, append(rows, rare)...)
+	eng, _, _ := openEngine(t, data, ledger.Budget{Epsilon: 100, Delta: 1e-3}, nil)
+	for i := 0; i < 20; i++ {
+		rel, err := eng.Query(context.Background(), Request{Project: "wl", Actor: "user:test", Epsilon: f64(1), Delta: f64(1e-5),
+			SQL: fmt.Sprintf("SELECT provider_id, COUNT(*) AS n FROM booking WHERE wait_days >= %d GROUP BY provider_id", -i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rel.Rows) != 1 || rel.Rows[0][0] != "120901" {
+			t.Fatalf("released groups %v, want only the large provider", rel.Rows)
+		}
+		if !rel.Bounding.PartitionSelection || rel.BudgetSplit[len(rel.BudgetSplit)-1].For != "partition selection" {
+			t.Fatalf("budget split %+v does not show partition selection", rel.BudgetSplit)
+		}
+	}
+}
