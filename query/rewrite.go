@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/velo-fse/velo/dp"
 )
 
 // Rewrite is the SQL the sandbox runs for a plan (DESIGN.md §5, rewrite steps 1–4). The
@@ -153,18 +155,12 @@ func prefixCols(cols []string) string {
 func treeSQL(keyCols []string, j int, lo, hi float64, t treeShape) string {
 	var parts []string
 	for lvl := 1; lvl <= t.Height; lvl++ {
-		parts = append(parts, fmt.Sprintf("SELECT %s%d AS level, %s AS node FROM vals", prefixCols(keyCols), lvl, nodeSQL("v", lo, hi, t.Branching, lvl)))
+		node := dp.NodeSQL("v", lo, hi, dp.Tree{Branching: t.Branching, Height: t.Height}, lvl)
+		parts = append(parts, fmt.Sprintf("SELECT %s%d AS level, %s AS node FROM vals", prefixCols(keyCols), lvl, node))
 	}
 	cols := prefixCols(keyCols)
 	return fmt.Sprintf("WITH vals AS (SELECT %s unnest(l%d) AS v FROM bounded) SELECT %s level, node, count(*) AS n FROM (%s) GROUP BY ALL",
 		cols, j, cols, strings.Join(parts, " UNION ALL "))
-}
-
-// nodeSQL is the tree node index of a clamped value at a level, computed exactly as
-// dp.NodeOf computes it.
-func nodeSQL(v string, lo, hi float64, branching, level int) string {
-	width := math.Pow(float64(branching), float64(level))
-	return fmt.Sprintf("CAST(least(greatest(floor((%s - %s) / (%s) * %s), 0), %s) AS BIGINT)", v, fnum(lo), fnum(hi-lo), fnum(width), fnum(width-1))
 }
 
 // domainFilter keeps only rows whose key lies in its public domain (DESIGN.md §5.6):
