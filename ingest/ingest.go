@@ -39,7 +39,7 @@ type Config struct {
 	Append bool
 
 	Workers     int    // parsing goroutines; 0 = number of CPUs
-	MemoryLimit string // DuckDB memory limit for staging and sorting; default "2GB"
+	MemoryLimit string // DuckDB memory limit for staging and sorting; default "1GB"
 	ToolVersion string
 	Logger      *slog.Logger
 	Now         func() time.Time
@@ -55,7 +55,7 @@ func (c *Config) defaults() {
 		c.Workers = runtime.NumCPU()
 	}
 	if c.MemoryLimit == "" {
-		c.MemoryLimit = "2GB"
+		c.MemoryLimit = "1GB"
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

@@ -34,7 +34,7 @@ table with catalog.json, manifest.json and quarantine/ in DATA.`)
 	period := fs.String("period", "", "extract period FROM..TO (YYYY-MM or YYYY-MM-DD); rows dated outside it are counted and left out")
 	appendFlag := fs.Bool("append", false, "add these inputs to the existing dataset in DATA as a new dataset version")
 	remove := fs.String("remove-opted-out", "", "rewrite DATA without the people listed in this file, as a new dataset version")
-	memLimit := fs.String("memory-limit", "2GB", "DuckDB memory limit for staging and sorting (spills to disk beyond it)")
+	memLimit := fs.String("memory-limit", "1GB", "DuckDB memory limit for staging and sorting (spills to disk beyond it)")
 	workers := fs.Int("workers", 0, "parsing goroutines (0: one per CPU)")
 	verbose := fs.Bool("v", false, "log each file ingested")
 	if err := parse(fs, args); err != nil {
