@@ -53,6 +53,8 @@ type Engine struct {
 	ledger  Ledger
 	log     *slog.Logger
 	tree    dp.Tree
+	// afterCharge, when set (tests only), runs between the charge and the execution.
+	afterCharge func()
 }
 
 // Config opens an Engine.
@@ -207,7 +209,18 @@ func (e *Engine) Query(ctx context.Context, req Request) (*Release, error) {
 	}
 	// From here on the charge stands, whatever happens (DESIGN.md §5).
 	ctx = context.WithoutCancel(ctx)
+	if e.afterCharge != nil {
+		e.afterCharge()
+	}
 	groups, err := e.sb.run(ctx, rw, len(plan.Keys))
+	if errors.Is(err, errNotStarted) {
+		// Nothing was read: the charge is refunded (DESIGN.md §5).
+		e.log.Error("query not started", "project", req.Project, "charge", charge.Seq, "class", errorClass(err))
+		if rerr := e.ledger.Refund(ctx, charge, "failed before reading data"); rerr != nil {
+			return nil, fmt.Errorf("refund: %w", rerr)
+		}
+		return nil, ErrInternal
+	}
 	if err != nil {
 		// The cause may quote data: only its class reaches the operator's log.
 		e.log.Error("query execution failed", "project", req.Project, "charge", charge.Seq, "class", errorClass(err))

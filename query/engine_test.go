@@ -5,8 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -237,5 +241,87 @@ func TestPartitionSelectionSuppressesRareGroups(t *testing.T) {
 		if !rel.Bounding.PartitionSelection || rel.BudgetSplit[len(rel.BudgetSplit)-1].For != "partition selection" {
 			t.Fatalf("budget split %+v does not show partition selection", rel.BudgetSplit)
 		}
+	}
+}
+
+// A query that fails after its data was read (here: interrupted by the per-query
+// timeout) keeps its charge and gets the generic error; epsilon or delta over the
+// project's caps, and an exhausted budget, are refused without charge.
+// copyDataset copies a dataset directory, so a test may damage its copy.
+func copyDataset(t *testing.T, src string) string {
+	t.Helper()
+	dst := filepath.Join(t.TempDir(), "data")
+	if err := os.CopyFS(dst, os.DirFS(src)); err != nil {
+		t.Fatal(err)
+	}
+	return dst
+}
+
+func TestChargeStandsAndCaps(t *testing.T) {
+	data := synthDataset(t)
+	state := t.TempDir()
+	led, err := ledger.Open(state, ledger.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer led.Close()
+	ctx := context.Background()
+	if err := led.CreateProject(ctx, "dpo:test", ledger.Project{ID: "wl", Purpose: "p", LegalBasis: "l",
+		Allow: map[string][]string{"booking": nil}, EpsilonBudget: 1.2, DeltaBudget: 1e-6, DefaultEpsilon: 0.5,
+		MaxEpsilonPerQuery: 1, MaxDeltaPerQuery: 1e-7}); err != nil {
+		t.Fatal(err)
+	}
+	eng, err := Open(ctx, Config{DataDir: data, Ledger: led, Limits: Limits{Timeout: time.Nanosecond}, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	_, err = eng.Query(ctx, Request{SQL: "SELECT region, COUNT(*) FROM booking GROUP BY region", Project: "wl", Actor: "user:t"})
+	if !errors.Is(err, ErrExecution) && !errors.Is(err, ErrInternal) {
+		t.Fatalf("interrupted query: %v, want the generic error", err)
+	}
+	st, _ := led.Project("wl")
+	if errors.Is(err, ErrExecution) && st.Spent.Epsilon != 0.5 {
+		t.Fatalf("interrupted after reading data: spent %v, want the charge to stand", st.Spent.Epsilon)
+	}
+	if errors.Is(err, ErrInternal) && st.Spent.Epsilon != 0 {
+		t.Fatalf("failed before reading data: spent %v, want a refund", st.Spent.Epsilon)
+	}
+	// A failure once the rewrite runs: the data vanishes between charge and execution.
+	eng2, err := Open(ctx, Config{DataDir: copyDataset(t, data), Ledger: led})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng2.Close()
+	eng2.afterCharge = func() {
+		if err := os.RemoveAll(filepath.Join(eng2.dataDir, "booking")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before, _ := led.Project("wl")
+	_, err = eng2.Query(ctx, Request{SQL: "SELECT priority, COUNT(*) FROM booking GROUP BY priority", Project: "wl", Actor: "user:t"})
+	if !errors.Is(err, ErrExecution) || strings.Contains(err.Error(), "parquet") {
+		t.Fatalf("failure during execution: %v, want the generic error", err)
+	}
+	st, _ = led.Project("wl")
+	if st.Spent.Epsilon != before.Spent.Epsilon+0.5 {
+		t.Fatalf("spent %v after a failure during execution, want the charge (%v) to stand", st.Spent.Epsilon, before.Spent.Epsilon+0.5)
+	}
+	spent := st.Spent.Epsilon
+	for _, req := range []Request{
+		{SQL: "SELECT COUNT(*) FROM booking", Epsilon: f64(1.5)},
+		{SQL: "SELECT COUNT(*) FROM booking", Epsilon: f64(0.9)}, // within the cap, beyond the budget left
+		{SQL: "SELECT COUNT(*) FROM booking", Epsilon: f64(0.5), Delta: f64(1e-6)},
+		{SQL: "SELECT COUNT(*) FROM booking", Epsilon: f64(-1)},
+	} {
+		req.Project, req.Actor = "wl", "user:t"
+		var qe *Error
+		_, err := eng.Query(ctx, req)
+		if !errors.As(err, &qe) && !errors.Is(err, ledger.ErrBudgetExhausted) {
+			t.Errorf("%+v: %v, want a refusal", req, err)
+		}
+	}
+	if st, _ := led.Project("wl"); st.Spent.Epsilon != spent {
+		t.Fatalf("refusals were charged: spent %v, was %v", st.Spent.Epsilon, spent)
 	}
 }

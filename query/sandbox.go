@@ -160,14 +160,18 @@ type groupRow struct {
 
 type treeCounts map[[2]int64]int64 // (level, node) -> count
 
+// errNotStarted marks a failure before the rewrite was sent to DuckDB: no data was read.
+var errNotStarted = errors.New("sandbox: query not started")
+
 // run executes the rewrite and returns the groups. Errors here are never shown to the
-// user as they are: they may quote data.
+// user as they are: they may quote data. An error wrapping errNotStarted happened before
+// any data was read.
 func (s *sandbox) run(ctx context.Context, rw Rewrite, nkeys int) (map[string]*groupRow, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.limits.Timeout)
 	defer cancel()
 	conn, err := s.db.Conn(ctx)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %w", errNotStarted, err)
 	}
 	defer conn.Close()
 	if _, err := conn.ExecContext(ctx, rw.Bounded); err != nil {
