@@ -29,7 +29,7 @@ func parquetGlob(dataDir, table string) string {
 // their facts are dropped; the person table keeps one row per pid (the most recent
 // document's facts; on a tie the last read); a booking sent twice is kept once. Its
 // result has the table's columns and _seq (-1 for rows already in the dataset).
-func finalSelect(t Table, dataDir string, withExisting bool) string {
+func finalSelect(t Table, dataDir string, withExisting, bookingDups bool) string {
 	cols := columnList(t, "")
 	outCols := cols + ", " + stagingSeq
 	src := fmt.Sprintf("SELECT %s, %s, %s%s FROM stage_%s WHERE %s", cols, stagingSeq, stagingDocSeq,
@@ -46,9 +46,15 @@ func finalSelect(t Table, dataDir string, withExisting bool) string {
 		return fmt.Sprintf("SELECT %s FROM (%s) QUALIFY row_number() OVER (PARTITION BY pid ORDER BY %s DESC NULLS LAST, %s DESC) = 1",
 			outCols, src, stagingAsOf, stagingSeq)
 	case "booking":
+		if !withExisting && !bookingDups {
+			break // no booking sent twice: spare the window over every row
+		}
 		return fmt.Sprintf("SELECT %s FROM (%s) QUALIFY booking_key IS NULL OR row_number() OVER (PARTITION BY pid, booking_key ORDER BY %s DESC) = 1",
 			outCols, src, stagingSeq)
 	case "document":
+		if !withExisting {
+			break // within a batch, superseded versions were already left out
+		}
 		return fmt.Sprintf("SELECT %s FROM (%s) QUALIFY row_number() OVER (PARTITION BY pid, doc_key, doc_type ORDER BY version DESC, doc_date DESC NULLS LAST, %s DESC) = 1",
 			outCols, src, stagingSeq)
 	}
@@ -98,39 +104,50 @@ func (st *stage) finalize(ctx context.Context, dataDir string, withExisting bool
 			return fmt.Errorf("count superseded %s: %w", t.Name, err)
 		}
 		appendTo := withExisting && tableExists(dataDir, t.Name)
-		final := finalSelect(t, dataDir, appendTo)
-		out := filepath.Join(next, t.Name, "part-0.parquet")
-		if _, err := db.ExecContext(ctx, fmt.Sprintf("CREATE OR REPLACE TEMP TABLE final AS %s", final)); err != nil {
-			return fmt.Errorf("prepare %s: %w", t.Name, err)
-		}
-		copySQL := fmt.Sprintf("COPY (SELECT %s FROM final ORDER BY pid) TO %s (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)", columnList(t, ""), quote(out))
-		if _, err := db.ExecContext(ctx, copySQL); err != nil {
-			return fmt.Errorf("write %s: %w", t.Name, err)
-		}
-		// Written counts this batch's surviving rows; existing rows of an append are
-		// counted by earlier batches.
-		var staged, written int64
+		var staged, existing, kept int64
 		if err := db.QueryRowContext(ctx, fmt.Sprintf("SELECT count(*) FROM stage_%s", t.Name)).Scan(&staged); err != nil {
 			return err
 		}
-		if err := db.QueryRowContext(ctx, fmt.Sprintf("SELECT count(*) FROM final WHERE %s >= 0", stagingSeq)).Scan(&written); err != nil {
-			return fmt.Errorf("count %s: %w", t.Name, err)
+		dups := false
+		if t.Name == "booking" {
+			if err := db.QueryRowContext(ctx, "SELECT count(*) <> count(DISTINCT (pid, booking_key)) FROM stage_booking WHERE booking_key IS NOT NULL").Scan(&dups); err != nil {
+				return err
+			}
 		}
-		tc.Written = written
-		tc.Superseded = superseded
-		tc.Merged = staged - superseded - written
+		final := finalSelect(t, dataDir, appendTo, dups)
+		out := filepath.Join(next, t.Name, "part-0.parquet")
+		src := "(" + final + ")"
 		if appendTo {
-			var existing, kept int64
+			// An append needs to know which existing rows survive: materialise once.
+			if _, err := db.ExecContext(ctx, fmt.Sprintf("CREATE OR REPLACE TEMP TABLE final AS %s", final)); err != nil {
+				return fmt.Errorf("prepare %s: %w", t.Name, err)
+			}
+			src = "final"
 			if err := db.QueryRowContext(ctx, fmt.Sprintf("SELECT count(*) FROM read_parquet(%s)", quote(parquetGlob(dataDir, t.Name)))).Scan(&existing); err != nil {
 				return err
 			}
 			if err := db.QueryRowContext(ctx, fmt.Sprintf("SELECT count(*) FROM final WHERE %s < 0", stagingSeq)).Scan(&kept); err != nil {
 				return err
 			}
-			tc.ReplacedExisting = existing - kept
 		}
-		if _, err := db.ExecContext(ctx, "DROP TABLE final"); err != nil {
-			return err
+		copySQL := fmt.Sprintf("COPY (SELECT %s FROM %s ORDER BY pid) TO %s (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)", columnList(t, ""), src, quote(out))
+		if _, err := db.ExecContext(ctx, copySQL); err != nil {
+			return fmt.Errorf("write %s: %w", t.Name, err)
+		}
+		var total int64
+		if err := db.QueryRowContext(ctx, fmt.Sprintf("SELECT count(*) FROM read_parquet(%s)", quote(out))).Scan(&total); err != nil {
+			return fmt.Errorf("count %s: %w", t.Name, err)
+		}
+		// Written counts this batch's surviving rows; existing rows of an append are
+		// counted by earlier batches.
+		tc.Written = total - kept
+		tc.Superseded = superseded
+		tc.Merged = staged - superseded - tc.Written
+		if appendTo {
+			tc.ReplacedExisting = existing - kept
+			if _, err := db.ExecContext(ctx, "DROP TABLE final"); err != nil {
+				return err
+			}
 		}
 	}
 	return swapTables(dataDir, next)

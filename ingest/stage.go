@@ -72,7 +72,9 @@ func openDuckDB(ctx context.Context, path string, s duckDBSettings) (*duckdb.Con
 }
 
 func newStage(ctx context.Context, dir string, s duckDBSettings, quarantinePath string) (*stage, error) {
-	connector, db, err := openDuckDB(ctx, filepath.Join(dir, "stage.duckdb"), s)
+	// In memory, spilling to the temporary directory beyond the memory limit: no WAL or
+	// checkpoint of data that lives only until the Parquet is written.
+	connector, db, err := openDuckDB(ctx, "", s)
 	if err != nil {
 		return nil, err
 	}

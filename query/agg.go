@@ -1,6 +1,7 @@
 package query
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"slices"
@@ -212,55 +213,47 @@ func (h hOp) eval(row []any) any {
 	}
 	x, xok := toFloat(vals[0])
 	y, yok := toFloat(vals[1])
-	if !xok || !yok {
-		if xs, ok := vals[0].(string); ok {
-			ys, _ := vals[1].(string)
-			return compareStrings(h.op, xs, ys)
+	switch {
+	case xok && yok:
+		switch h.op {
+		case "+":
+			return x + y
+		case "-":
+			return x - y
+		case "*":
+			return x * y
+		case "/":
+			if y == 0 {
+				return nil
+			}
+			return x / y
 		}
-		return nil
-	}
-	switch h.op {
-	case "=":
-		return x == y
-	case "<>":
-		return x != y
-	case "<":
-		return x < y
-	case "<=":
-		return x <= y
-	case ">":
-		return x > y
-	case ">=":
-		return x >= y
-	case "+":
-		return x + y
-	case "-":
-		return x - y
-	case "*":
-		return x * y
-	case "/":
-		if y == 0 {
-			return nil
+		return compared(h.op, cmp.Compare(x, y))
+	case !xok && !yok:
+		xs, okx := vals[0].(string)
+		ys, oky := vals[1].(string)
+		if okx && oky {
+			return compared(h.op, strings.Compare(xs, ys))
 		}
-		return x / y
 	}
 	return nil
 }
 
-func compareStrings(op, x, y string) any {
+// compared turns a three-way comparison into the value of a comparison operator.
+func compared(op string, c int) any {
 	switch op {
 	case "=":
-		return x == y
+		return c == 0
 	case "<>":
-		return x != y
+		return c != 0
 	case "<":
-		return x < y
+		return c < 0
 	case "<=":
-		return x <= y
+		return c <= 0
 	case ">":
-		return x > y
+		return c > 0
 	case ">=":
-		return x >= y
+		return c >= 0
 	}
 	return nil
 }

@@ -113,6 +113,15 @@ func TestAccuracyAtHighEpsilon(t *testing.T) {
 		}
 	}
 	want[1] = []float64{300, tot120 / 300, 10, tot120}
+	// HAVING, ORDER BY and LIMIT act on the released values.
+	having, err := eng.Query(context.Background(), Request{Project: "wl", Actor: "user:test", Epsilon: f64(2000),
+		SQL: "SELECT region, COUNT(*) AS n FROM booking WHERE region IN ('030', '120', '150') GROUP BY region HAVING n > 150 OR region = '150' ORDER BY n DESC LIMIT 1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(having.Rows) != 1 || having.Rows[0][0] != "120" {
+		t.Errorf("HAVING n > 150 ... ORDER BY n DESC LIMIT 1 gave %v, want region 120 only", having.Rows)
+	}
 	for r, row := range rel.Rows {
 		for j, tol := range []float64{2, 0.2, 2, 30} {
 			if got := row[j+1].(float64); math.Abs(got-want[r][j]) > tol {
