@@ -93,7 +93,7 @@ func rewrite(p *Plan, seed uint64, maxGroups, maxRows int, tree treeShape, scale
 			}
 		case AggQuantile:
 			// At most maxRows values per person and group, chosen by a keyed hash.
-			pu = append(pu, fmt.Sprintf("list_slice(list(%s ORDER BY hash(pid, %s, %s)) FILTER (WHERE %s IS NOT NULL), 1, %d) AS l%d", clamped, v, seedSQL, v, maxRows, j))
+			pu = append(pu, fmt.Sprintf("arg_min(%s, hash(pid, %s, %s), %d) FILTER (WHERE %s IS NOT NULL) AS l%d", clamped, v, seedSQL, maxRows, v, j))
 		}
 	}
 	perUnit := "SELECT " + strings.Join(pu, ", ") + " FROM base GROUP BY " + strings.Join(append([]string{"pid"}, keyCols...), ", ")
