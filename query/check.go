@@ -467,6 +467,9 @@ func (c *checker) groupable(e Expr, pos int, public bool) error {
 func (c *checker) domain(e Expr) *KeyDomain {
 	switch e := e.(type) {
 	case *Column:
+		if e.Domain == "period" && c.cat.Period != nil {
+			return periodBuckets(c.cat.Period, "day", false)
+		}
 		d, ok := c.cat.Domains[e.Domain]
 		if !ok || e.Domain == "" || len(d.Values) == 0 {
 			return nil

@@ -99,6 +99,7 @@ func TestAccepted(t *testing.T) {
 		"SELECT p.sex, AVG(b.wait_days) FROM booking AS b JOIN person AS p ON b.pid = p.pid GROUP BY p.sex",
 		"SELECT WITH DIFFERENTIAL_PRIVACY OPTIONS(epsilon = 0.25, delta = 1e-6, max_groups_contributed = 2) provider_id, COUNT(*) AS n FROM booking GROUP BY provider_id HAVING n > 100 ORDER BY n DESC LIMIT 3",
 		"SELECT wait_days > 30 AS late, COUNT(*) FROM booking GROUP BY late",
+		"SELECT d_contact, COUNT(*) FROM booking WHERE d_contact BETWEEN '2024-01-01' AND '2024-01-31' GROUP BY d_contact",
 		"SELECT COUNT(*) FROM booking WHERE coalesce(garanzia, false) AND abs(wait_days - 10) < 5 AND date_diff('day', d_prescription, d_contact) <= 30",
 	} {
 		if _, err := checkSQL(context.Background(), parser, cat, q, allowAll(cat)); err != nil {
