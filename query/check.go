@@ -219,9 +219,10 @@ func (c *checker) selectNode(s *selectNode) (*Plan, error) {
 	return p, nil
 }
 
-// narrowDomains restricts a key's public domain to the constants the WHERE clause
-// allows it (`key = 'x'`, `key IN ('x', 'y')` among the top-level conjuncts): those
-// groups could hold no row, and the restriction depends on the query text only.
+// narrowDomains restricts a key's public domain with the top-level conjuncts of WHERE
+// that compare the key, or the date column a date_trunc/year key is built on, with
+// constants (`=`, `IN`, `BETWEEN`, `<`, `<=`, `>`, `>=`): those groups could hold no row,
+// and the restriction depends on the query text only, never on the data.
 func narrowDomains(p *Plan) {
 	if p.Where == nil {
 		return
@@ -235,26 +236,128 @@ func narrowDomains(p *Plan) {
 		if k.Domain == nil {
 			continue
 		}
-		for _, c := range conjuncts {
-			o, ok := c.(*Op)
-			if !ok || (o.Name != "IN" && o.Name != "=") || o.Args[0].SQL() != k.Expr.SQL() {
-				continue
+		// What the WHERE clause constrains: the key itself, or the column under it.
+		target, bucket := k.Expr.SQL(), ""
+		if c, ok := k.Expr.(*Call); ok && (c.Name == "date_trunc" || c.Name == "year") {
+			col := c.Args[len(c.Args)-1]
+			target, bucket = col.SQL(), "year"
+			if c.Name == "date_trunc" {
+				bucket = literalValue(c.Args[0]).(string)
 			}
-			allowed := map[string]bool{}
-			for _, a := range o.Args[1:] {
-				if l, ok := a.(*Literal); ok {
-					allowed[groupID([]any{normaliseKey(l.V)})] = true
+		}
+		narrowed := false
+		var vals []any
+		for _, v := range k.Domain.Values {
+			keep := true
+			for _, c := range conjuncts {
+				o, ok := c.(*Op)
+				if !ok || len(o.Args) < 2 || o.Args[0].SQL() != target {
+					continue
+				}
+				if ok, applies := admits(o, v, bucket); applies {
+					narrowed = true
+					keep = keep && ok
 				}
 			}
-			var vals []any
-			for _, v := range k.Domain.Values {
-				if allowed[groupID([]any{normaliseKey(v)})] {
-					vals = append(vals, v)
-				}
+			if keep {
+				vals = append(vals, v)
 			}
+		}
+		if narrowed {
 			k.Domain = &KeyDomain{Values: vals, Source: k.Domain.Source + ", restricted by WHERE"}
 		}
 	}
+}
+
+// admits reports whether a predicate `target op constants` can hold for some row whose
+// key is v (for a bucketed date key, for some day of the bucket starting at v); applies
+// is false when the predicate is not one narrowDomains understands.
+func admits(o *Op, v any, bucket string) (ok, applies bool) {
+	lits := make([]any, 0, len(o.Args)-1)
+	for _, a := range o.Args[1:] {
+		l, isLit := a.(*Literal)
+		if !isLit || l.V == nil {
+			return false, false
+		}
+		lits = append(lits, normaliseKey(l.V))
+	}
+	lo, hi := v, v // the range of target values the key v stands for
+	if bucket != "" {
+		var start time.Time
+		switch x := v.(type) {
+		case time.Time:
+			start = x
+		case int64: // year(col)
+			start = time.Date(int(x), 1, 1, 0, 0, 0, 0, time.UTC)
+		default:
+			return false, false
+		}
+		lo, hi = start, nextBucket(start, bucket).AddDate(0, 0, -1)
+	}
+	cmp := func(a, b any) (int, bool) {
+		switch x := a.(type) {
+		case time.Time:
+			y, ok := b.(time.Time)
+			return x.Compare(y), ok
+		case string:
+			y, ok := b.(string)
+			return strings.Compare(x, y), ok
+		}
+		x, okx := toFloat(a)
+		y, oky := toFloat(b)
+		switch {
+		case !okx || !oky:
+			return 0, false
+		case x < y:
+			return -1, true
+		case x > y:
+			return 1, true
+		}
+		return 0, true
+	}
+	inRange := func(x any) (bool, bool) { // lo <= x <= hi
+		a, ok1 := cmp(lo, x)
+		b, ok2 := cmp(x, hi)
+		return a <= 0 && b <= 0, ok1 && ok2
+	}
+	switch o.Name {
+	case "=", "IN":
+		for _, l := range lits {
+			in, ok := inRange(l)
+			if !ok {
+				return false, false
+			}
+			if in {
+				return true, true
+			}
+		}
+		return false, true
+	case "BETWEEN":
+		a, ok1 := cmp(hi, lits[0]) // some value >= lits[0]
+		b, ok2 := cmp(lo, lits[1]) // some value <= lits[1]
+		return a >= 0 && b <= 0, ok1 && ok2
+	case ">=", ">":
+		a, ok := cmp(hi, lits[0])
+		return a > 0 || a == 0 && o.Name == ">=", ok
+	case "<=", "<":
+		a, ok := cmp(lo, lits[0])
+		return a < 0 || a == 0 && o.Name == "<=", ok
+	}
+	return false, false
+}
+
+func nextBucket(t time.Time, unit string) time.Time {
+	switch unit {
+	case "year":
+		return t.AddDate(1, 0, 0)
+	case "quarter":
+		return t.AddDate(0, 3, 0)
+	case "month":
+		return t.AddDate(0, 1, 0)
+	case "week":
+		return t.AddDate(0, 0, 7)
+	}
+	return t.AddDate(0, 0, 1)
 }
 
 func items2nodes(ns []*node) []*node { return ns }
@@ -545,21 +648,8 @@ func periodBuckets(p *ingest.Period, unit string, asYear bool) *KeyDomain {
 		}
 		return d
 	}
-	t := truncDate(p.From, unit)
-	for !t.After(p.To) && len(d.Values) <= maxGroupsEnumerated {
+	for t := truncDate(p.From, unit); !t.After(p.To) && len(d.Values) <= maxGroupsEnumerated; t = nextBucket(t, unit) {
 		d.Values = append(d.Values, t)
-		switch unit {
-		case "year":
-			t = t.AddDate(1, 0, 0)
-		case "quarter":
-			t = t.AddDate(0, 3, 0)
-		case "month":
-			t = t.AddDate(0, 1, 0)
-		case "week":
-			t = t.AddDate(0, 0, 7)
-		default:
-			t = t.AddDate(0, 0, 1)
-		}
 	}
 	return d
 }

@@ -3,6 +3,8 @@ package query
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -122,5 +124,37 @@ func TestLiftDPClausePositions(t *testing.T) {
 	var qe *Error
 	if !errors.As(err, &qe) || qe.Pos != strings.Index(q, "wait >") {
 		t.Fatalf("error %v, want position %d", err, strings.Index(q, "wait >"))
+	}
+}
+
+// WHERE clauses on a key (or on the date column under a date_trunc or year key) narrow
+// its public domain: groups no row could fall in are not released.
+func TestDomainsNarrowedByWhere(t *testing.T) {
+	cat := testCatalog(t)
+	parser := testParser(t)
+	tests := []struct {
+		sql  string
+		want []string
+	}{
+		{"SELECT region, COUNT(*) FROM booking WHERE region IN ('120', '030') GROUP BY region", []string{"030", "120"}},
+		{"SELECT date_trunc('month', d_contact) AS m, COUNT(*) FROM booking WHERE d_contact >= '2024-03-15' AND d_contact < '2024-06-01' GROUP BY m",
+			[]string{"2024-03-01", "2024-04-01", "2024-05-01"}},
+		{"SELECT year(d_contact) AS y, COUNT(*) FROM booking WHERE d_contact >= '2025-01-01' GROUP BY y", []string{"2025"}},
+		{"SELECT d_contact, COUNT(*) FROM booking WHERE d_contact BETWEEN '2025-12-30' AND '2026-01-31' GROUP BY d_contact", []string{"2025-12-30", "2025-12-31"}},
+		{"SELECT priority, COUNT(*) FROM booking WHERE priority = 'U' OR priority = 'B' GROUP BY priority", []string{"B", "D", "P", "U"}}, // OR is not narrowed
+	}
+	for _, tt := range tests {
+		p, err := checkSQL(context.Background(), parser, cat, tt.sql, allowAll(cat))
+		if err != nil {
+			t.Fatalf("%s: %v", tt.sql, err)
+		}
+		var got []string
+		for _, v := range p.Keys[0].Domain.Values {
+			got = append(got, fmt.Sprint(jsonKey(v)))
+		}
+		slices.Sort(got)
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("%s:\n got %v\nwant %v", tt.sql, got, tt.want)
+		}
 	}
 }
