@@ -243,8 +243,11 @@ func TestPartitionSelectionSuppressesRareGroups(t *testing.T) {
 	rare := booking(9999, cfOf(t, 700), "89.7A.3", "B", "150", "2024-05-02", 5) // provider 150901: one person
 	data := csvDataset(t, append(rows, rare)...)
 	eng, _, _ := openEngine(t, data, ledger.Budget{Epsilon: 100, Delta: 1e-3}, nil)
-	for i := 0; i < 20; i++ {
-		rel, err := eng.Query(context.Background(), Request{Project: "wl", Actor: "user:test", Epsilon: f64(1), Delta: f64(1e-5),
+	// With δ = 1e-9 (half of it for selection, and G = 4), a one-person group is kept with
+	// probability at most about 1e-10 per query; a 600-person group is dropped with far
+	// less.
+	for i := 0; i < 3; i++ {
+		rel, err := eng.Query(context.Background(), Request{Project: "wl", Actor: "user:test", Epsilon: f64(1), Delta: f64(1e-9),
 			SQL: fmt.Sprintf("SELECT provider_id, COUNT(*) AS n FROM booking WHERE wait_days >= %d GROUP BY provider_id", -i)})
 		if err != nil {
 			t.Fatal(err)
