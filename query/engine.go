@@ -25,6 +25,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	_ "github.com/duckdb/duckdb-go/v2"
@@ -55,6 +56,12 @@ type Engine struct {
 	tree    dp.Tree
 	// afterCharge, when set (tests only), runs between the charge and the execution.
 	afterCharge func()
+
+	// inflight holds the queries being answered, by release cache key: an identical
+	// query arriving meanwhile (dashboard panels refreshing together) waits for the first
+	// and is answered from the cache instead of being charged twice.
+	mu       sync.Mutex
+	inflight map[string]chan struct{}
 }
 
 // Config opens an Engine.
@@ -176,17 +183,57 @@ func (e *Engine) Query(ctx context.Context, req Request) (*Release, error) {
 		rel.BudgetLeft = BudgetAmount{st.Left.Epsilon, st.Left.Delta}
 		return rel, nil
 	}
-	if raw, ok := e.ledger.Cached(req.Project, ledger.SQLHash(plan.Normalised), options, e.version); ok {
+	key := req.Project + "\x00" + ledger.SQLHash(plan.Normalised) + "\x00" + options
+	for {
+		if rel, ok, err := e.cached(req.Project, plan, options); ok || err != nil {
+			return rel, err
+		}
+		e.mu.Lock()
+		wait, busy := e.inflight[key]
+		if !busy {
+			if e.inflight == nil {
+				e.inflight = map[string]chan struct{}{}
+			}
+			done := make(chan struct{})
+			e.inflight[key] = done
+			defer func() {
+				e.mu.Lock()
+				delete(e.inflight, key)
+				e.mu.Unlock()
+				close(done)
+			}()
+		}
+		e.mu.Unlock()
+		if !busy {
+			break
+		}
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return e.run(ctx, req, plan, rel, options, total, per, selection, maxGroups, maxRows)
+}
+
+// cached returns the stored release of a query, if there is one.
+func (e *Engine) cached(project string, plan *Plan, options string) (*Release, bool, error) {
+	if raw, ok := e.ledger.Cached(project, ledger.SQLHash(plan.Normalised), options, e.version); ok {
 		var cached Release
 		if err := json.Unmarshal(raw, &cached); err != nil {
-			return nil, fmt.Errorf("cached release: %w", err)
+			return nil, false, fmt.Errorf("cached release: %w", err)
 		}
 		cached.Cached = true
-		if st, err := e.ledger.Project(req.Project); err == nil {
+		if st, err := e.ledger.Project(project); err == nil {
 			cached.BudgetLeft = BudgetAmount{st.Left.Epsilon, st.Left.Delta}
 		}
-		return &cached, nil
+		return &cached, true, nil
 	}
+	return nil, false, nil
+}
+
+// run charges, executes and releases a query that is not in the cache.
+func (e *Engine) run(ctx context.Context, req Request, plan *Plan, rel *Release, options string, total BudgetAmount, per, selection dp.Budget, maxGroups, maxRows int) (*Release, error) {
 	seed, err := randomUint64()
 	if err != nil {
 		return nil, err

@@ -342,3 +342,34 @@ func TestChargeStandsAndCaps(t *testing.T) {
 		t.Fatalf("refusals were charged: spent %v, was %v", st.Spent.Epsilon, spent)
 	}
 }
+
+// Identical queries arriving together (dashboard panels refreshing at once) are charged
+// once: the others wait for the first release and get it from the cache.
+func TestIdenticalConcurrentQueriesChargedOnce(t *testing.T) {
+	data := synthDataset(t)
+	eng, led, _ := openEngine(t, data, ledger.Budget{Epsilon: 5}, nil)
+	var wg sync.WaitGroup
+	ids := make([]string, 20)
+	errs := make([]error, 20)
+	for i := range ids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rel, err := eng.Query(context.Background(), Request{Project: "wl", Actor: "official:grafana",
+				SQL: "SELECT region, AVG(CAST(within_target AS INTEGER)) AS share FROM booking GROUP BY region"})
+			errs[i] = err
+			if err == nil {
+				ids[i] = rel.ReleaseID
+			}
+		}()
+	}
+	wg.Wait()
+	for i := range ids {
+		if errs[i] != nil || ids[i] != ids[0] {
+			t.Fatalf("query %d: %v, release %s (first %s)", i, errs[i], ids[i], ids[0])
+		}
+	}
+	if st, _ := led.Project("wl"); st.Queries != 1 || st.Spent.Epsilon != 0.5 {
+		t.Fatalf("%d charges, spent %v; want 1 and 0.5", st.Queries, st.Spent.Epsilon)
+	}
+}
