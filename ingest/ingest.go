@@ -1,6 +1,7 @@
-// Package ingest reads FSE and CUP extracts (FHIR R4 bundles and bulk NDJSON, CUP booking
-// CSV), pseudonymizes them and writes Velo's canonical tables as pid-sorted Parquet with
-// a catalog, a manifest and a quarantine (DESIGN.md §3–4).
+// Package ingest reads FSE and CUP extracts (FHIR R4 bundles and bulk NDJSON, HL7 CDA R2
+// documents one per file or in zip archives, CUP booking CSV), pseudonymizes them and
+// writes Velo's canonical tables as pid-sorted Parquet with a catalog, a manifest and a
+// quarantine (DESIGN.md §3–4).
 //
 // Invariants: no direct identifier reaches DATA (a source field not named in the mapping
 // is never decoded, identifiers are re-keyed with HMAC); every source record is
@@ -127,15 +128,35 @@ func Run(ctx context.Context, cfg Config) (*Manifest, error) {
 	batch := Batch{Seq: batchSeq, At: cfg.Now().UTC(), Quarantine: qrel}
 	// Patients first, so every other resource can find its patient.
 	sort.SliceStable(files, func(i, j int) bool { return rank(files[i]) < rank(files[j]) })
-	for _, f := range files {
-		in, err := st.ingestFile(ctx, cfg, m, f, func(n int64) { cfg.OnProgress(done+n, total) })
+	for i := 0; i < len(files); {
+		var ins []InputFile
+		if files[i].format == formatCDA {
+			// A run of CDA files (typically a directory of them) is read as one
+			// pipeline, so that many small documents parse in parallel.
+			j := i
+			var size int64
+			for j < len(files) && files[j].format == formatCDA {
+				size += files[j].size
+				j++
+			}
+			ins, err = st.ingestCDAFiles(ctx, cfg, m, files[i:j], func(n int64) { cfg.OnProgress(done+n, total) })
+			done += size
+			i = j
+		} else {
+			var in InputFile
+			in, err = st.ingestFile(ctx, cfg, m, files[i], func(n int64) { cfg.OnProgress(done+n, total) })
+			ins = []InputFile{in}
+			done += files[i].size
+			i++
+		}
 		if err != nil {
 			return nil, err
 		}
-		done += f.size
 		cfg.OnProgress(done, total)
-		batch.Inputs = append(batch.Inputs, in)
-		cfg.Logger.Info("ingested file", "file", in.Path, "format", in.Format, "records", in.Records, "rows", in.Rows, "quarantined", in.Quarantined)
+		for _, in := range ins {
+			batch.Inputs = append(batch.Inputs, in)
+			cfg.Logger.Info("ingested file", "file", in.Path, "format", in.Format, "records", in.Records, "rows", in.Rows, "quarantined", in.Quarantined)
+		}
 	}
 	if err := st.flush(); err != nil {
 		return nil, err
@@ -312,10 +333,11 @@ func (st *stage) ingestFile(ctx context.Context, cfg Config, m *mapper, f inputF
 			},
 			func(u unit) []record { return bm.work(u) },
 			apply)
-	case formatCDA:
-		in.Skipped = "HL7 CDA R2 is not read yet"
+	case formatCDAZip:
+		err = st.ingestCDAZip(ctx, cfg, m, f, &in)
 	default:
-		in.Skipped = "no known format (FHIR Bundle, FHIR NDJSON or CUP booking CSV)"
+		// CDA files never get here: Run reads them in batches (ingestCDAFiles).
+		in.Skipped = "no known format (FHIR Bundle, FHIR NDJSON, CUP booking CSV, HL7 CDA R2 document or zip of them)"
 	}
 	if err != nil {
 		return in, fmt.Errorf("ingest %s: %w", in.Path, err)

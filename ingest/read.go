@@ -20,11 +20,15 @@ const (
 	formatBundle = "fhir-bundle"
 	formatCSV    = "cup-csv"
 	formatCDA    = "cda-r2"
+	formatCDAZip = "cda-r2-zip" // a zip archive of CDA documents, one per entry
 )
 
 // sniff detects a file's format from its first bytes. firstType is the resourceType of
 // an NDJSON file's first line (Patient files are read first).
 func sniff(head []byte) (format, firstType string) {
+	if bytes.HasPrefix(head, []byte("PK\x03\x04")) || bytes.HasPrefix(head, []byte("PK\x05\x06")) {
+		return formatCDAZip, ""
+	}
 	s := bytes.TrimLeft(bytes.TrimPrefix(head, []byte("\xef\xbb\xbf")), " \t\r\n")
 	switch {
 	case len(s) == 0:
@@ -41,7 +45,9 @@ func sniff(head []byte) (format, firstType string) {
 			return formatBundle, "Bundle"
 		}
 	case s[0] == '<':
-		if bytes.Contains(s, []byte("ClinicalDocument")) && bytes.Contains(s, []byte("urn:hl7-org:v3")) {
+		// The namespace is checked by the CDA reader, which quarantines a
+		// ClinicalDocument outside urn:hl7-org:v3 rather than skipping it unseen.
+		if bytes.Contains(s, []byte("ClinicalDocument")) {
 			return formatCDA, ""
 		}
 	default:
@@ -61,6 +67,12 @@ type unit struct {
 	lines   [][]byte
 	lineNos []int // 1-based line number of each of lines
 	csv     []csvRecord
+	// One CDA document: its bytes (nil when it could not be read: cdaReason says why)
+	// and the prefix of its records' positions.
+	cda       []byte
+	cdaPrefix string
+	cdaReason string
+	cdaNotCDA bool // a zip entry that is not a CDA document at all
 }
 
 // runPipeline reads units with produce, maps them with work on several goroutines and

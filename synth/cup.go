@@ -246,8 +246,10 @@ func (g *gen) serviceRequest(p *person, s *service, prio fse.Priority, nre []byt
 	b = append(b, `]},"subject":`...)
 	b = appendRef(b, "Patient", &p.id)
 	b = append(b, `,"authoredOn":"`...)
-	b = appendDateTime(b, d, 8*3600+r.IntN(11*3600))
+	sec := 8*3600 + r.IntN(11*3600)
+	b = appendDateTime(b, d, sec)
 	b = append(b, `"}`...)
+	g.cda.serviceRequest(s, prio, nre, d, sec)
 	g.emit(fServiceRequest, b)
 	g.count(fServiceRequest, p, false, d)
 }

@@ -31,11 +31,15 @@ type gen struct {
 	conds []int
 	nMeds int
 	csv   csvRow
+	cda   cdaGen // the person's facts as CDA renders them (cda.go); unused without CDA
 }
 
 func newGen(pl *plan) *gen {
 	g := &gen{plan: pl, pcg: rand.NewPCG(0, 0)}
 	g.r = rand.New(g.pcg)
+	if pl.formats[FormatCDA] {
+		g.cda.init()
+	}
 	return g
 }
 
@@ -43,10 +47,12 @@ func newGen(pl *plan) *gen {
 func (g *gen) render(c *chunk) {
 	g.out = c
 	g.csv.reset(&c.data[fBookings])
+	g.cdaStart()
 	for i := c.first; i < c.first+c.n; i++ {
 		g.person(i)
 	}
 	g.csv.flush()
+	g.cdaFinish()
 }
 
 // person draws everything about one person from a generator seeded by the seed and the
@@ -56,6 +62,7 @@ func (g *gen) person(index int) {
 	p := &g.p
 	g.newPerson(p, index)
 	g.encs, g.conds, g.nMeds = g.encs[:0], g.conds[:0], 0
+	g.cda.reset()
 
 	c := g.out
 	switch p.kind {
@@ -86,6 +93,9 @@ func (g *gen) person(index int) {
 	g.optOut(p)
 	if patientJSON != nil {
 		g.bundle(p, patientJSON)
+	}
+	if g.cda.on {
+		g.cdaDocuments(p)
 	}
 }
 
@@ -170,7 +180,9 @@ func (g *gen) patient(p *person) {
 	b = append(b, `","birthDate":"`...)
 	b = appendDate(b, p.birth)
 	b = append(b, `","address":[{"use":"home","line":[`...)
-	b = appendStr(b, streets[r.IntN(len(streets))]+" "+strconv.Itoa(1+r.IntN(120)))
+	street := streets[r.IntN(len(streets))] + " " + strconv.Itoa(1+r.IntN(120))
+	g.cda.street = street
+	b = appendStr(b, street)
 	b = append(b, `],"_line":[{"extension":[{"url":"`+fse.ExtCensusTract+`","valueString":"`...)
 	b = append(b, cm.ISTAT...)
 	b = append(b, `"}]}],"city":`...)
@@ -423,6 +435,7 @@ func (g *gen) condition(p *person, code, display string, ei int) {
 	b = append(b, `","recordedDate":"`...)
 	b = appendDate(b, e.start)
 	b = append(b, `"}`...)
+	g.cda.condition(ei, code, display)
 	g.emit(fCondition, b)
 	g.count(fCondition, p, false, e.start)
 }
@@ -493,6 +506,9 @@ func (g *gen) observation(p *person, ei int, t *labTest) {
 	}
 	g.emit(fObservation, b)
 	g.count(fObservation, p, fault == obsTruncated || fault == obsBadDate, d)
+	if fault == obsOK {
+		g.cda.observation(ei, t, v, interp, d, sec)
+	}
 }
 
 // labValue draws a result and its interpretation (N, H or L against the reference range).
@@ -592,7 +608,9 @@ func (g *gen) medication(p *person, di int, d day, sec int) {
 	id := g.uid()
 	b = append(b, id[:]...)
 	b = append(b, `","identifier":[{"system":"`+systemNRE+`","value":"`...)
+	nre := len(b)
 	b = g.appendNRE(b, p, slot)
+	g.cda.medication(dr, b[nre:], d, sec)
 	b = append(b, `"}],"status":"active","intent":"order","medicationCodeableConcept":{"coding":[`...)
 	b = appendCoding(b, fse.SystemAIC, dr.AIC, dr.Name)
 	b = append(b, ',')
@@ -741,6 +759,7 @@ func (g *gen) immunization(p *person, vac, doseN int, d day) {
 	b = append(b, `","protocolApplied":[{"doseNumberPositiveInt":`...)
 	b = strconv.AppendInt(b, int64(doseN), 10)
 	b = append(b, `}]}`...)
+	g.cda.immunization(v, doseN, d, sec)
 	g.emit(fImmunization, b)
 	g.count(fImmunization, p, false, d)
 	if r.Float64() < 0.25 {

@@ -1,6 +1,7 @@
 // Package synth writes a deterministic synthetic extract of the Italian FSE (FHIR R4
-// NDJSON and transaction Bundles) and of CUP bookings (CSV), with an opt-out list and a
-// report of what ingest must make of every file.
+// NDJSON and transaction Bundles, and optionally HL7 CDA R2 documents of the same people)
+// and of CUP bookings (CSV), with an opt-out list and a report of what ingest must make of
+// every file.
 //
 // Invariants: the people are fake — every name, code and date is drawn from a seeded
 // generator and the public reference data of package fse, never from real records — and
@@ -21,6 +22,8 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -49,6 +52,42 @@ type Config struct {
 	// Workers is the number of goroutines rendering people; 0 means runtime.NumCPU().
 	// It never changes the output.
 	Workers int
+	// Formats selects what is written: FormatFHIR (NDJSON, and the Bundles), FormatCSV
+	// (CUP bookings) and FormatCDA (HL7 CDA R2 documents, see cda.go). Empty means FHIR
+	// and CSV. optout.txt is always written. The people and their facts do not depend on
+	// the formats: each format renders the same draws, so the FHIR and CSV files are the
+	// same bytes with or without CDA.
+	Formats []Format
+}
+
+// Format is an output of Generate.
+type Format string
+
+// The formats Generate writes.
+const (
+	FormatFHIR Format = "fhir"
+	FormatCSV  Format = "csv"
+	FormatCDA  Format = "cda"
+)
+
+// DefaultFormats are written when Config.Formats is empty.
+var DefaultFormats = []Format{FormatFHIR, FormatCSV}
+
+// ParseFormats parses a comma-separated list of formats (fhir, csv, cda).
+func ParseFormats(s string) ([]Format, error) {
+	var out []Format
+	for _, f := range strings.Split(s, ",") {
+		f = strings.ToLower(strings.TrimSpace(f))
+		switch Format(f) {
+		case FormatFHIR, FormatCSV, FormatCDA:
+			if !slices.Contains(out, Format(f)) {
+				out = append(out, Format(f))
+			}
+		default:
+			return nil, fmt.Errorf("unknown format %q (want a comma-separated list of fhir, csv, cda)", f)
+		}
+	}
+	return out, nil
 }
 
 // DefaultFrom and DefaultTo bound the extract period when Config leaves it zero.
@@ -60,10 +99,11 @@ var (
 // Report describes what Generate wrote; it is also saved as OUT/synth.json. Paths are
 // relative to Out, with forward slashes.
 type Report struct {
-	// Seed, Persons and Bundles repeat the Config.
-	Seed    uint64 `json:"seed"`
-	Persons int    `json:"persons"`
-	Bundles int    `json:"bundles"`
+	// Seed, Persons, Bundles and Formats repeat the Config.
+	Seed    uint64   `json:"seed"`
+	Persons int      `json:"persons"`
+	Bundles int      `json:"bundles"`
+	Formats []Format `json:"formats"`
 	// Period is the extract period the files were generated for.
 	Period Period `json:"period"`
 	// Files has one entry per file written except synth.json.
@@ -74,6 +114,8 @@ type Report struct {
 	Identifiers IdentifierCounts `json:"identifiers"`
 	// OptedOut is the number of people listed in optout.txt.
 	OptedOut int64 `json:"opted_out_persons"`
+	// CDADocuments is the number of CDA documents in the archives under cda/.
+	CDADocuments int64 `json:"cda_documents,omitempty"`
 	// Faults counts the deliberately bad records by kind.
 	Faults FaultCounts `json:"faults"`
 	// Variants counts valid records written in an unusual but acceptable form.
@@ -150,6 +192,8 @@ type FaultCounts struct {
 	ObservationTruncated int64 `json:"observation_truncated_json"`
 	// ObservationBadDate: an effectiveDateTime on 30 February or in DD/MM/YYYY hh:mm form.
 	ObservationBadDate int64 `json:"observation_bad_date"`
+	// CDATruncated: an extra CDA document cut short (malformed XML), one record.
+	CDATruncated int64 `json:"cda_truncated,omitempty"`
 }
 
 // VariantCounts counts valid records in a form ingest must normalise.
@@ -209,11 +253,11 @@ func Generate(ctx context.Context, cfg Config) (Report, error) {
 		return Report{}, err
 	}
 	pl := newPlan(cfg)
-	if err := prepareOut(cfg.Out, cfg.Bundles > 0); err != nil {
+	if err := prepareOut(cfg.Out, cfg.Bundles > 0, pl.formats); err != nil {
 		return Report{}, err
 	}
 	rep := Report{
-		Seed: cfg.Seed, Persons: cfg.Persons, Bundles: cfg.Bundles,
+		Seed: cfg.Seed, Persons: cfg.Persons, Bundles: cfg.Bundles, Formats: cfg.Formats,
 		Period:   Period{From: pl.from.String(), To: pl.to.String()},
 		Files:    map[string]FileStats{},
 		Expected: map[string]Outcome{},
@@ -230,20 +274,25 @@ func Generate(ctx context.Context, cfg Config) (Report, error) {
 	var stats [nFiles]FileStats
 	var expected [nFiles]Outcome
 	for i, name := range fileNames {
+		if !pl.formats[fileFormat(i)] {
+			continue
+		}
 		f, err := os.Create(filepath.Join(cfg.Out, filepath.FromSlash(name)))
 		if err != nil {
 			return Report{}, fmt.Errorf("synth: create output file: %w", err)
 		}
 		files[i] = f
 	}
-	if _, err := files[fBookings].WriteString(BookingsHeader + "\n"); err != nil {
-		return Report{}, fmt.Errorf("synth: write %s: %w", fileNames[fBookings], err)
+	if files[fBookings] != nil {
+		if _, err := files[fBookings].WriteString(BookingsHeader + "\n"); err != nil {
+			return Report{}, fmt.Errorf("synth: write %s: %w", fileNames[fBookings], err)
+		}
+		stats[fBookings] = FileStats{Lines: 1, Bytes: int64(len(BookingsHeader) + 1)}
 	}
-	stats[fBookings] = FileStats{Lines: 1, Bytes: int64(len(BookingsHeader) + 1)}
 
 	err = pl.run(ctx, func(c *chunk) error {
 		for i := range nFiles {
-			if len(c.data[i]) == 0 {
+			if len(c.data[i]) == 0 || files[i] == nil {
 				continue
 			}
 			if _, err := files[i].Write(c.data[i]); err != nil {
@@ -262,6 +311,15 @@ func Generate(ctx context.Context, cfg Config) (Report, error) {
 			rep.Files[name] = FileStats{Lines: int64(bytes.Count(b.data, []byte{'\n'})), Records: b.outcome.Records, Bytes: int64(len(b.data))}
 			rep.Expected[name] = b.outcome
 		}
+		if len(c.cdaZip) > 0 {
+			name := fmt.Sprintf("cda/cda-%06d.zip", c.first/chunkSize+1)
+			if err := os.WriteFile(filepath.Join(cfg.Out, filepath.FromSlash(name)), c.cdaZip, 0o644); err != nil {
+				return fmt.Errorf("synth: write CDA archive: %w", err)
+			}
+			rep.Files[name] = FileStats{Lines: int64(bytes.Count(c.cdaZip, []byte{'\n'})), Records: c.cdaOutcome.Records, Bytes: int64(len(c.cdaZip))}
+			rep.Expected[name] = c.cdaOutcome
+			rep.CDADocuments += c.cdaDocs
+		}
 		addIdentifiers(&rep.Identifiers, c.idents)
 		addFaults(&rep.Faults, c.faults)
 		addVariants(&rep.Variants, c.variants)
@@ -275,12 +333,18 @@ func Generate(ctx context.Context, cfg Config) (Report, error) {
 		return Report{}, err
 	}
 	for i, f := range files {
+		if f == nil {
+			continue
+		}
 		files[i] = nil
 		if err := f.Close(); err != nil {
 			return Report{}, fmt.Errorf("synth: close %s: %w", fileNames[i], err)
 		}
 	}
 	for i, name := range fileNames {
+		if !pl.formats[fileFormat(i)] {
+			continue
+		}
 		rep.Files[name] = stats[i]
 		if i != fOptOut {
 			rep.Expected[name] = expected[i]
@@ -307,6 +371,17 @@ func (cfg Config) normalize() (Config, error) {
 	case cfg.Workers < 0:
 		return cfg, fmt.Errorf("synth: Workers must not be negative, got %d", cfg.Workers)
 	}
+	if len(cfg.Formats) == 0 {
+		cfg.Formats = DefaultFormats
+	}
+	for _, f := range cfg.Formats {
+		if f != FormatFHIR && f != FormatCSV && f != FormatCDA {
+			return cfg, fmt.Errorf("synth: unknown format %q (want fhir, csv or cda)", f)
+		}
+	}
+	if cfg.Bundles > 0 && !slices.Contains(cfg.Formats, FormatFHIR) {
+		return cfg, errors.New("synth: Bundles are FHIR: they need the fhir format")
+	}
 	if cfg.From.IsZero() {
 		cfg.From = DefaultFrom
 	}
@@ -325,16 +400,37 @@ func (cfg Config) normalize() (Config, error) {
 	return cfg, nil
 }
 
-func prepareOut(dir string, bundles bool) error {
+// fileFormat is the format a file of fileNames belongs to ("" for optout.txt, which is
+// always written).
+func fileFormat(i int) Format {
+	switch i {
+	case fBookings:
+		return FormatCSV
+	case fOptOut:
+		return ""
+	}
+	return FormatFHIR
+}
+
+func prepareOut(dir string, bundles bool, formats map[Format]bool) error {
 	switch entries, err := os.ReadDir(dir); {
 	case err == nil && len(entries) > 0:
 		return fmt.Errorf("synth: output directory %s is not empty; synth never overwrites, choose a new or empty directory", dir)
 	case err != nil && !errors.Is(err, os.ErrNotExist):
 		return fmt.Errorf("synth: output directory: %w", err)
 	}
-	sub := []string{"fhir/ndjson", "cup"}
+	var sub []string
+	if formats[FormatFHIR] {
+		sub = append(sub, "fhir/ndjson")
+	}
+	if formats[FormatCSV] {
+		sub = append(sub, "cup")
+	}
 	if bundles {
 		sub = append(sub, "fhir/bundles")
+	}
+	if formats[FormatCDA] {
+		sub = append(sub, "cda")
 	}
 	for _, s := range sub {
 		if err := os.MkdirAll(filepath.Join(dir, filepath.FromSlash(s)), 0o755); err != nil {
@@ -351,11 +447,15 @@ type chunk struct {
 	lines    [nFiles]int64
 	expected [nFiles]Outcome
 	bundles  []bundleOut
-	idents   IdentifierCounts
-	faults   FaultCounts
-	variants VariantCounts
-	optedOut int64
-	done     chan struct{}
+	// The chunk's CDA documents as one zip archive, and what ingest must make of it.
+	cdaZip     []byte
+	cdaOutcome Outcome
+	cdaDocs    int64
+	idents     IdentifierCounts
+	faults     FaultCounts
+	variants   VariantCounts
+	optedOut   int64
+	done       chan struct{}
 }
 
 type bundleOut struct {
@@ -372,6 +472,7 @@ func (c *chunk) reset(first, n int) {
 	c.lines = [nFiles]int64{}
 	c.expected = [nFiles]Outcome{}
 	c.bundles = c.bundles[:0]
+	c.cdaZip, c.cdaOutcome, c.cdaDocs = c.cdaZip[:0], Outcome{}, 0
 	c.idents, c.faults, c.variants, c.optedOut = IdentifierCounts{}, FaultCounts{}, VariantCounts{}, 0
 	c.done = make(chan struct{})
 }
@@ -443,6 +544,7 @@ func (pl *plan) run(ctx context.Context, write func(*chunk) error) error {
 // plan holds what every worker shares, read-only, derived from the Config.
 type plan struct {
 	cfg                    Config
+	formats                map[Format]bool
 	from, to               day
 	fromYear               int
 	scale                  float64 // period length relative to the default two years
@@ -469,7 +571,10 @@ type service struct {
 }
 
 func newPlan(cfg Config) *plan {
-	pl := &plan{cfg: cfg, from: dayOf(cfg.From), to: dayOf(cfg.To), fromYear: cfg.From.Year()}
+	pl := &plan{cfg: cfg, from: dayOf(cfg.From), to: dayOf(cfg.To), fromYear: cfg.From.Year(), formats: map[Format]bool{"": true}}
+	for _, f := range cfg.Formats {
+		pl.formats[f] = true
+	}
 	pl.scale = float64(pl.to-pl.from+1) / 730.5
 	s := mix64(cfg.Seed ^ 0x5eed5eed5eed5eed)
 	pl.seedA, pl.seedB = mix64(s), mix64(s^0xa5a5a5a5a5a5a5a5)
@@ -623,6 +728,7 @@ func addFaults(a *FaultCounts, b FaultCounts) {
 	a.BookingTruncated += b.BookingTruncated
 	a.ObservationTruncated += b.ObservationTruncated
 	a.ObservationBadDate += b.ObservationBadDate
+	a.CDATruncated += b.CDATruncated
 }
 
 func addVariants(a *VariantCounts, b VariantCounts) {

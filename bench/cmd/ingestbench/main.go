@@ -1,28 +1,43 @@
-// Command ingestbench measures `velo ingest` of a CUP bookings CSV against DuckDB's own
-// CSV -> Parquet COPY of the same file: wall time, rows per second and peak resident
-// memory of each process, and their ratios.
+// Command ingestbench measures `velo ingest` of a synthetic extract: wall time, records
+// per second and peak resident memory of the process. With --format csv (the default)
+// it ingests the CUP bookings CSV and compares against DuckDB's own CSV -> Parquet COPY
+// of the same file; with --format fhir it ingests the FHIR NDJSON files, and with
+// --format cda the HL7 CDA R2 documents (zip archives) of the same people.
 //
 //	go run ./bench/cmd/ingestbench --persons 1000000
+//	go run ./bench/cmd/ingestbench --format cda --persons 14000   # about 100k documents
 package main
 
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"syscall"
 	"time"
 )
 
 func main() {
-	persons := flag.Int("persons", 100000, "synthetic persons (bookings are ~2.5 per person)")
+	persons := flag.Int("persons", 100000, "synthetic persons (bookings are ~2.5 per person, CDA documents ~7)")
+	format := flag.String("format", "csv", "what to ingest: csv (CUP bookings, against DuckDB COPY), fhir (FHIR NDJSON) or cda (CDA R2 documents)")
 	work := flag.String("dir", filepath.Join(os.TempDir(), "velo-ingestbench"), "work directory (synthetic data is cached here per size)")
 	flag.Parse()
-	if err := run(*persons, *work); err != nil {
+	var err error
+	switch *format {
+	case "csv":
+		err = run(*persons, *work)
+	case "fhir", "cda":
+		err = runFormat(*format, *persons, *work)
+	default:
+		err = fmt.Errorf("--format %q: want csv, fhir or cda", *format)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "ingestbench:", err)
 		os.Exit(1)
 	}
@@ -33,37 +48,66 @@ type measure struct {
 	maxRSS int64 // bytes
 }
 
-func run(persons int, work string) error {
-	if err := os.MkdirAll(work, 0o755); err != nil {
-		return err
-	}
+// build compiles velo and the DuckDB baseline into work/bin.
+func build(work string) (string, error) {
 	bin := filepath.Join(work, "bin")
 	for _, b := range []struct{ out, pkg string }{{"velo", "./cmd/velo"}, {"duckcopy", "./bench/cmd/duckcopy"}} {
 		fmt.Fprintf(os.Stderr, "building %s\n", b.pkg)
 		if out, err := exec.Command("go", "build", "-o", filepath.Join(bin, b.out), b.pkg).CombinedOutput(); err != nil {
-			return fmt.Errorf("build %s: %v\n%s", b.pkg, err, out)
+			return "", fmt.Errorf("build %s: %v\n%s", b.pkg, err, out)
 		}
+	}
+	return bin, nil
+}
+
+// extract synthesises (once per size and formats) and returns its directory.
+func extract(velo, work string, persons int, formats string) (string, error) {
+	synthDir := filepath.Join(work, fmt.Sprintf("synth-%d", persons))
+	if formats != "fhir,csv" {
+		synthDir += "-" + strings.ReplaceAll(formats, ",", "-")
+	}
+	if _, err := os.Stat(filepath.Join(synthDir, "synth.json")); err != nil {
+		os.RemoveAll(synthDir)
+		fmt.Fprintf(os.Stderr, "synthesising %d persons (%s)\n", persons, formats)
+		if _, err := timed(velo, "synth", "--persons", fmt.Sprint(persons), "--seed", "1", "--format", formats, "--out", synthDir); err != nil {
+			return "", err
+		}
+	}
+	return synthDir, nil
+}
+
+func key(velo, work string) (string, error) {
+	key := filepath.Join(work, "bench.key")
+	if _, err := os.Stat(key); err != nil {
+		if _, err := timed(velo, "keys", "gen", "--out", key); err != nil {
+			return "", err
+		}
+	}
+	return key, nil
+}
+
+func run(persons int, work string) error {
+	if err := os.MkdirAll(work, 0o755); err != nil {
+		return err
+	}
+	bin, err := build(work)
+	if err != nil {
+		return err
 	}
 	velo := filepath.Join(bin, "velo")
-	synthDir := filepath.Join(work, fmt.Sprintf("synth-%d", persons))
-	csv := filepath.Join(synthDir, "cup", "bookings.csv")
-	if _, err := os.Stat(csv); err != nil {
-		os.RemoveAll(synthDir)
-		fmt.Fprintf(os.Stderr, "synthesising %d persons\n", persons)
-		if _, err := timed(velo, "synth", "--persons", fmt.Sprint(persons), "--seed", "1", "--out", synthDir); err != nil {
-			return err
-		}
+	synthDir, err := extract(velo, work, persons, "fhir,csv")
+	if err != nil {
+		return err
 	}
+	csv := filepath.Join(synthDir, "cup", "bookings.csv")
 	rows, size, err := countLines(csv)
 	if err != nil {
 		return err
 	}
 	rows-- // header
-	key := filepath.Join(work, "bench.key")
-	if _, err := os.Stat(key); err != nil {
-		if _, err := timed(velo, "keys", "gen", "--out", key); err != nil {
-			return err
-		}
+	key, err := key(velo, work)
+	if err != nil {
+		return err
 	}
 	data := filepath.Join(work, "data")
 	os.RemoveAll(data)
@@ -84,6 +128,72 @@ func run(persons int, work string) error {
 	fmt.Printf("| velo ingest (parse, validate, HMAC, stage, pid sort, zstd Parquet) | %.2f s | %.0f | %.0f MiB |\n", v.wall.Seconds(), float64(rows)/v.wall.Seconds(), float64(v.maxRSS)/(1<<20))
 	fmt.Printf("| DuckDB COPY CSV -> Parquet (zstd) | %.2f s | %.0f | %.0f MiB |\n", d.wall.Seconds(), float64(rows)/d.wall.Seconds(), float64(d.maxRSS)/(1<<20))
 	fmt.Printf("| ratio velo / DuckDB | %.2f× | | %.2f× |\n", v.wall.Seconds()/d.wall.Seconds(), float64(v.maxRSS)/float64(d.maxRSS))
+	return nil
+}
+
+// runFormat ingests the FHIR NDJSON or the CDA documents of one synthetic extract. The
+// two hold the same people, so their figures compare the readers.
+func runFormat(format string, persons int, work string) error {
+	if err := os.MkdirAll(work, 0o755); err != nil {
+		return err
+	}
+	bin, err := build(work)
+	if err != nil {
+		return err
+	}
+	velo := filepath.Join(bin, "velo")
+	synthDir, err := extract(velo, work, persons, "fhir,csv,cda")
+	if err != nil {
+		return err
+	}
+	var rep struct {
+		Files map[string]struct {
+			Records int64 `json:"records"`
+			Bytes   int64 `json:"bytes"`
+		} `json:"files"`
+		CDADocuments int64 `json:"cda_documents"`
+	}
+	js, err := os.ReadFile(filepath.Join(synthDir, "synth.json"))
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(js, &rep); err != nil {
+		return err
+	}
+	input, prefix := filepath.Join(synthDir, "fhir", "ndjson"), "fhir/ndjson/"
+	if format == "cda" {
+		input, prefix = filepath.Join(synthDir, "cda"), "cda/"
+	}
+	var records, size int64
+	for name, f := range rep.Files {
+		if strings.HasPrefix(name, prefix) {
+			records += f.Records
+			size += f.Bytes
+		}
+	}
+	key, err := key(velo, work)
+	if err != nil {
+		return err
+	}
+	data := filepath.Join(work, "data-"+format)
+	os.RemoveAll(data)
+	fmt.Fprintf(os.Stderr, "velo ingest %s ...\n", input)
+	v, err := timed(velo, "ingest", "--key", key, "--out", data, input)
+	if err != nil {
+		return err
+	}
+	what := fmt.Sprintf("%d FHIR NDJSON resources", records)
+	if format == "cda" {
+		what = fmt.Sprintf("%d CDA R2 documents (%d records; %.1f MiB of zip archives)", rep.CDADocuments, records, float64(size)/(1<<20))
+	}
+	fmt.Printf("ingest of %s, %d persons, on %d CPUs, %s\n\n", what, persons, runtime.NumCPU(), runtime.GOOS+"/"+runtime.GOARCH)
+	fmt.Printf("| | wall | records/s | documents/s | peak RSS |\n|---|---|---|---|---|\n")
+	docs := "–"
+	if format == "cda" {
+		docs = fmt.Sprintf("%.0f", float64(rep.CDADocuments)/v.wall.Seconds())
+	}
+	fmt.Printf("| velo ingest %s (parse, map, HMAC, stage, pid sort, zstd Parquet) | %.2f s | %.0f | %s | %.0f MiB |\n",
+		format, v.wall.Seconds(), float64(records)/v.wall.Seconds(), docs, float64(v.maxRSS)/(1<<20))
 	return nil
 }
 
