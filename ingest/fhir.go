@@ -49,6 +49,7 @@ type resource struct {
 	ValueQuantity             *quantity         `json:"valueQuantity"`
 	Interpretation            []codeableConcept `json:"interpretation"`
 	OnsetDateTime             string            `json:"onsetDateTime"`
+	OnsetPeriod               *period           `json:"onsetPeriod"`
 	RecordedDate              string            `json:"recordedDate"`
 	PerformedDateTime         string            `json:"performedDateTime"`
 	PerformedPeriod           *period           `json:"performedPeriod"`
@@ -59,7 +60,8 @@ type resource struct {
 	VaccineCode               *codeableConcept  `json:"vaccineCode"`
 	OccurrenceDateTime        string            `json:"occurrenceDateTime"`
 	ProtocolApplied           []struct {
-		DoseNumberPositiveInt *int `json:"doseNumberPositiveInt"`
+		DoseNumberPositiveInt *int   `json:"doseNumberPositiveInt"`
+		DoseNumberString      string `json:"doseNumberString"`
 	} `json:"protocolApplied"`
 }
 
@@ -373,7 +375,11 @@ func (m *mapper) mapClinical(r *resource, resolve patientResolver, meds map[stri
 		if r.Code == nil || len(r.Code.Coding) == 0 {
 			return ignore(rec, "condition without a code")
 		}
-		table, dateRaw = "diagnosis", firstNonEmpty(r.OnsetDateTime, r.RecordedDate)
+		onset := r.OnsetDateTime
+		if onset == "" && r.OnsetPeriod != nil {
+			onset = r.OnsetPeriod.Start
+		}
+		table, dateRaw = "diagnosis", firstNonEmpty(onset, r.RecordedDate)
 	case "Procedure":
 		if r.Code == nil || len(r.Code.Coding) == 0 {
 			return ignore(rec, "procedure without a code")
@@ -392,6 +398,9 @@ func (m *mapper) mapClinical(r *resource, resolve patientResolver, meds map[stri
 			dateRaw = r.EffectivePeriod.Start
 		}
 	case "Immunization":
+		if r.Status == "not-done" || r.Status == "entered-in-error" {
+			return ignore(rec, "immunization not given")
+		}
 		if r.VaccineCode == nil || len(r.VaccineCode.Coding) == 0 {
 			return ignore(rec, "immunization without a vaccine code")
 		}
@@ -458,6 +467,8 @@ func (m *mapper) mapClinical(r *resource, resolve patientResolver, meds map[stri
 		for _, p := range r.ProtocolApplied {
 			if p.DoseNumberPositiveInt != nil {
 				dose = int32(*p.DoseNumberPositiveInt)
+			} else if n, err := strconv.Atoi(strings.TrimSpace(p.DoseNumberString)); err == nil && n > 0 && n < 100 {
+				dose = int32(n) // FHIR R4 also allows the dose as a string; the Gateway writes it so
 			}
 		}
 		rec.row = []any{pid, nullable(r.VaccineCode.code(fse.SystemAIC)), nullable(r.VaccineCode.code(fse.SystemATC)), dose, date}
@@ -479,8 +490,13 @@ func (m *mapper) mapClinical(r *resource, resolve patientResolver, meds map[stri
 		}
 		version := int32(1)
 		for _, e := range r.Extension {
-			if e.URL == extVersionNumber && e.ValueInteger != nil && *e.ValueInteger > 0 {
+			if e.URL != extVersionNumber {
+				continue
+			}
+			if e.ValueInteger != nil && *e.ValueInteger > 0 {
 				version = int32(*e.ValueInteger)
+			} else if n, err := strconv.Atoi(strings.TrimSpace(e.ValueString)); err == nil && n > 0 {
+				version = int32(n) // the Gateway writes the version number as a string
 			}
 		}
 		rec.row = []any{pid, m.ps.DocumentKey(root, value), r.docType(), date, version}
