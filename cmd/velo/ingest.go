@@ -24,8 +24,8 @@ func runIngest(ctx context.Context, m *Main, args []string) error {
 	fs := m.newFlagSet("ingest", `ingest --key FILE --out DATA [--opt-out FILE]... [--period FROM..TO] [--append] INPUT...
        velo ingest --remove-opted-out FILE --key FILE --out DATA
 
-Reads FHIR R4 bundles and NDJSON and CUP booking CSV (detected by content; other files
-are listed as skipped), pseudonymizes them and writes pid-sorted Parquet per canonical
+Reads FHIR R4 bundles and NDJSON, HL7 CDA R2 documents (files or zips) and CUP booking
+CSV (detected by content; other files are listed as skipped), pseudonymizes them and writes pid-sorted Parquet per canonical
 table with catalog.json, manifest.json and quarantine/ in DATA.`)
 	keyPath := fs.String("key", "", "pseudonymization key file (velo keys gen)")
 	out := fs.String("out", "", "data directory to write (DATA)")
