@@ -41,6 +41,9 @@ func commands() []command {
 		{"project", "create projects, grant budgets, show budget left (project create|grant|show)", runProject},
 		{"ledger", "verify or export the privacy ledger (ledger verify|export)", runLedger},
 		{"query", "run a differentially private SQL query against a dataset", runQuery},
+		{"serve", "serve the HTTP API and the DPO's ledger page (serve --config velo.yaml)", runServe},
+		{"token", "issue or revoke API tokens in a server config (token new|revoke)", runToken},
+		{"demo", "synthetic data -> ingest -> project -> server with demo users, in one command", runDemo},
 		{"version", "print the version", func(_ context.Context, m *Main, _ []string) error {
 			fmt.Fprintln(m.Stdout, "velo", version)
 			return nil

@@ -1,0 +1,293 @@
+package bench
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/velo-fse/velo/fse"
+	"github.com/velo-fse/velo/ingest"
+	"github.com/velo-fse/velo/ledger"
+	notebooksapi "github.com/velo-fse/velo/notebooks-api"
+	"github.com/velo-fse/velo/pseudonymize"
+	"github.com/velo-fse/velo/query"
+	"github.com/velo-fse/velo/synth"
+)
+
+// APIServer is a Velo server on loopback over a synthetic extract, with one researcher
+// and one project ("wl") whose budget covers any load below.
+type APIServer struct {
+	URL    string
+	Token  string // the researcher's
+	State  string
+	Ledger *ledger.Ledger
+	stop   func() error
+}
+
+// StartAPIServer generates persons synthetic people under dir, ingests their bookings,
+// and serves them on 127.0.0.1 with the given limits until Close.
+func StartAPIServer(ctx context.Context, dir string, persons int, limits notebooksapi.Limits) (*APIServer, error) {
+	period, err := fse.ParsePeriod("2024-01..2025-12")
+	if err != nil {
+		return nil, err
+	}
+	src := filepath.Join(dir, "synth")
+	if _, err := synth.Generate(ctx, synth.Config{Persons: persons, Seed: 3, Out: src, From: period.From, To: period.To}); err != nil {
+		return nil, err
+	}
+	key, err := pseudonymize.GenerateKey(nil)
+	if err != nil {
+		return nil, err
+	}
+	data := filepath.Join(dir, "data")
+	if _, err := ingest.Run(ctx, ingest.Config{Pseudonymizer: pseudonymize.New(key), Out: data, Inputs: []string{filepath.Join(src, "cup")}, Period: period}); err != nil {
+		return nil, err
+	}
+	state := filepath.Join(dir, "state")
+	led, err := ledger.Open(state, ledger.Options{})
+	if err != nil {
+		return nil, err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			led.Close()
+		}
+	}()
+	if err := led.CreateProject(ctx, "bench", ledger.Project{ID: "wl", Purpose: "load test", LegalBasis: "none: synthetic data",
+		Allow: map[string][]string{"booking": {}}, EpsilonBudget: 1000, DeltaBudget: 1e-3, DefaultEpsilon: 0.01}); err != nil {
+		return nil, err
+	}
+	eng, err := query.Open(ctx, query.Config{DataDir: data, Ledger: led, Limits: limits.QueryLimits()})
+	if err != nil {
+		return nil, err
+	}
+	token, stored, err := notebooksapi.NewToken(nil)
+	if err != nil {
+		eng.Close()
+		return nil, err
+	}
+	srv, err := notebooksapi.New(notebooksapi.Options{
+		Engine: eng, Ledger: led, Limits: limits,
+		Users:  []notebooksapi.User{{Name: "loadtest", Role: notebooksapi.RoleResearcher, Projects: []string{"wl"}, Tokens: []notebooksapi.Token{stored}}},
+		Verify: func() (ledger.VerifyReport, error) { return ledger.Verify(state, ledger.VerifyOptions{}) },
+	})
+	if err != nil {
+		eng.Close()
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		eng.Close()
+		return nil, err
+	}
+	sctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(sctx, ln) }()
+	ok = true
+	return &APIServer{URL: "http://" + ln.Addr().String(), Token: token, State: state, Ledger: led, stop: func() error {
+		cancel()
+		return errors.Join(<-done, eng.Close(), led.Close())
+	}}, nil
+}
+
+// Close stops the server and closes the engine and the ledger.
+func (s *APIServer) Close() error { return s.stop() }
+
+// Phase is what one phase of a load run saw.
+type Phase struct {
+	Name        string
+	Requests    int
+	Concurrency int
+	Status      map[int]int     // by HTTP status
+	Codes       map[string]int  // problem codes of refusals
+	Latencies   []time.Duration // of every request, sorted
+	Wall        time.Duration
+	Unexpected  []string // anything but 200 with the expected release, or a 429 problem
+}
+
+// Percentile is the p-th percentile latency (nearest rank).
+func (p Phase) Percentile(q float64) time.Duration {
+	if len(p.Latencies) == 0 {
+		return 0
+	}
+	i := int(q/100*float64(len(p.Latencies))+0.5) - 1
+	return p.Latencies[min(max(i, 0), len(p.Latencies)-1)]
+}
+
+// Throughput is requests per second over the phase's wall time.
+func (p Phase) Throughput() float64 { return float64(p.Requests) / p.Wall.Seconds() }
+
+func (p Phase) String() string {
+	return fmt.Sprintf("%-34s %6d req, %3d at once: p50 %7s  p90 %7s  p99 %7s  max %7s  %7.0f req/s  status %v",
+		p.Name, p.Requests, p.Concurrency, ms(p.Percentile(50)), ms(p.Percentile(90)), ms(p.Percentile(99)), ms(p.Percentile(100)), p.Throughput(), p.Status)
+}
+
+func ms(d time.Duration) string {
+	return strconv.FormatFloat(float64(d.Microseconds())/1000, 'f', 1, 64) + "ms"
+}
+
+// LoadConfig sizes a load run.
+type LoadConfig struct {
+	Cached            int     // cached-release requests (the same query)
+	CachedConcurrency int     // clients sending them
+	Fresh             int     // distinct queries, all sent at once
+	FreshEpsilon      float64 // each fresh query's epsilon
+}
+
+// LoadReport is a load run's phases and the budget check.
+type LoadReport struct {
+	Cached, Fresh Phase
+	// Charged is the number of charges in the ledger; SpentWant the epsilon the answered
+	// queries declared (exact decimal sum) and SpentGot what the project shows spent.
+	Charged             int
+	SpentWant, SpentGot string
+	Verified            bool
+}
+
+// The query the cached phase repeats, and the fresh phase varies: a condition no booking
+// fails, with a literal that makes each query distinct to the release cache.
+const (
+	loadSQL      = "SELECT region, priority, AVG(CAST(within_target AS INTEGER)) AS share, COUNT(*) AS n FROM booking WHERE first_access GROUP BY region, priority"
+	loadFreshSQL = "SELECT region, priority, AVG(CAST(within_target AS INTEGER)) AS share, COUNT(*) AS n FROM booking WHERE first_access AND (wait_days IS NULL OR wait_days >= %d) GROUP BY region, priority"
+)
+
+// RunLoad primes one release, sends cfg.Cached requests for it, then cfg.Fresh distinct
+// queries at once, and checks the ledger: every 200 charged exactly once, nothing else
+// charged, the chain verified.
+func RunLoad(ctx context.Context, s *APIServer, cfg LoadConfig) (LoadReport, error) {
+	var rep LoadReport
+	client := &http.Client{Timeout: 5 * time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: max(cfg.CachedConcurrency, cfg.Fresh)}}
+	send := func(body string) (int, []byte, time.Duration, error) {
+		req, err := http.NewRequestWithContext(ctx, "POST", s.URL+"/v1/queries", strings.NewReader(body))
+		if err != nil {
+			return 0, nil, 0, err
+		}
+		req.Header.Set("Authorization", "Bearer "+s.Token)
+		req.Header.Set("Content-Type", "application/json")
+		start := time.Now()
+		resp, err := client.Do(req)
+		if err != nil {
+			return 0, nil, 0, err
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode, b, time.Since(start), err
+	}
+	body := func(sql string, eps float64) string {
+		b, _ := json.Marshal(map[string]any{"sql": sql, "project": "wl", "epsilon": eps})
+		return string(b)
+	}
+	primeBody := body(loadSQL, cfg.FreshEpsilon)
+	status, b, _, err := send(primeBody)
+	if err != nil || status != 200 {
+		return rep, fmt.Errorf("prime: %d %s %v", status, b, err)
+	}
+	answered := []float64{cfg.FreshEpsilon}
+
+	rep.Cached = runPhase(ctx, "cached release", cfg.Cached, cfg.CachedConcurrency, func(int) (int, []byte, time.Duration, error) { return send(primeBody) }, true)
+	salt := randomInt()
+	rep.Fresh = runPhase(ctx, "fresh queries", cfg.Fresh, cfg.Fresh, func(i int) (int, []byte, time.Duration, error) {
+		return send(body(fmt.Sprintf(loadFreshSQL, -1_000_000-salt-i), cfg.FreshEpsilon))
+	}, false)
+	for range rep.Fresh.Status[200] {
+		answered = append(answered, cfg.FreshEpsilon)
+	}
+	rep.SpentWant = decimalSum(answered)
+	st, err := s.Ledger.Project("wl")
+	if err != nil {
+		return rep, err
+	}
+	rep.SpentGot = strconv.FormatFloat(st.Spent.Epsilon, 'g', -1, 64)
+	rep.Charged = st.Queries
+	vr, err := ledger.Verify(s.State, ledger.VerifyOptions{})
+	rep.Verified = err == nil && vr.Kinds[ledger.KindCharge] == len(answered) && vr.Kinds[ledger.KindRefund] == 0
+	return rep, nil
+}
+
+func runPhase(ctx context.Context, name string, n, concurrency int, send func(i int) (int, []byte, time.Duration, error), wantCached bool) Phase {
+	p := Phase{Name: name, Requests: n, Concurrency: concurrency, Status: map[int]int{}, Codes: map[string]int{}}
+	var mu sync.Mutex
+	next := make(chan int)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range concurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				status, b, d, err := send(i)
+				mu.Lock()
+				p.Latencies = append(p.Latencies, d)
+				switch {
+				case err != nil:
+					p.Unexpected = append(p.Unexpected, err.Error())
+				case status == 200:
+					var rel struct {
+						Cached bool    `json:"cached"`
+						Rows   [][]any `json:"rows"`
+					}
+					if json.Unmarshal(b, &rel) != nil || rel.Cached != wantCached || len(rel.Rows) != 21*4 {
+						p.Unexpected = append(p.Unexpected, fmt.Sprintf("200 with cached=%v and %d rows", rel.Cached, len(rel.Rows)))
+					}
+				case status == 429:
+					var pr notebooksapi.Problem
+					if json.Unmarshal(b, &pr) != nil || pr.Code != notebooksapi.CodeTooManyQueries {
+						p.Unexpected = append(p.Unexpected, "429 without the too_many_queries problem")
+					}
+					p.Codes[pr.Code]++
+				default:
+					var pr notebooksapi.Problem
+					_ = json.Unmarshal(b, &pr)
+					p.Codes[pr.Code]++
+					p.Unexpected = append(p.Unexpected, fmt.Sprintf("%d %s: %s", status, pr.Code, pr.Detail))
+				}
+				p.Status[status]++
+				mu.Unlock()
+			}
+		}()
+	}
+	for i := range n {
+		if ctx.Err() != nil {
+			break
+		}
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	p.Wall = time.Since(start)
+	slices.Sort(p.Latencies)
+	return p
+}
+
+func randomInt() int {
+	var b [3]byte
+	_, _ = rand.Read(b[:])
+	n, _ := strconv.ParseInt(hex.EncodeToString(b[:]), 16, 64)
+	return int(n) * 1000
+}
+
+// decimalSum adds amounts as the decimals they print as (the ledger's fixed point does
+// the same), so the expected spend is exact.
+func decimalSum(fs []float64) string {
+	sum := new(big.Rat)
+	for _, f := range fs {
+		r, _ := new(big.Rat).SetString(strconv.FormatFloat(f, 'g', -1, 64))
+		sum.Add(sum, r)
+	}
+	f, _ := sum.Float64()
+	return strconv.FormatFloat(f, 'g', -1, 64)
+}

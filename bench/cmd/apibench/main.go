@@ -1,0 +1,70 @@
+// Command apibench load-tests Velo's HTTP API on loopback and prints latency percentiles:
+// a synthetic extract is generated and ingested, a server started on 127.0.0.1, then N
+// requests for one cached release and M distinct fresh queries sent at once.
+//
+//	go run ./bench/cmd/apibench [--persons 20000] [--cached 1000] [--clients 16] [--fresh 100] [--slots 8]
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"runtime"
+	"time"
+
+	"github.com/velo-fse/velo/bench"
+	notebooksapi "github.com/velo-fse/velo/notebooks-api"
+)
+
+func main() {
+	persons := flag.Int("persons", 20000, "people in the synthetic extract")
+	cached := flag.Int("cached", 1000, "requests for one cached release")
+	clients := flag.Int("clients", 16, "clients sending the cached requests")
+	fresh := flag.Int("fresh", 100, "distinct fresh queries, sent at once")
+	slots := flag.Int("slots", 8, "the server's max_concurrent_queries")
+	queue := flag.Duration("queue-timeout", 2*time.Second, "the server's queue_timeout (negative: refuse at once)")
+	threads := flag.Int("threads", 2, "DuckDB threads")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Minute)
+	defer cancel()
+	if err := run(ctx, *persons, *cached, *clients, *fresh, notebooksapi.Limits{MaxConcurrentQueries: *slots, QueueTimeout: *queue, Threads: *threads}); err != nil {
+		fmt.Fprintln(os.Stderr, "apibench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, persons, cached, clients, fresh int, limits notebooksapi.Limits) error {
+	dir, err := os.MkdirTemp("", "velo-apibench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	start := time.Now()
+	srv, err := bench.StartAPIServer(ctx, dir, persons, limits)
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	fmt.Printf("server on %s over %d synthetic people (set up in %s); %d CPUs, GOMAXPROCS %d; %d query slots, queue timeout %s, DuckDB threads %d\n",
+		srv.URL, persons, time.Since(start).Round(time.Millisecond), runtime.NumCPU(), runtime.GOMAXPROCS(0), limits.MaxConcurrentQueries, limits.QueueTimeout, limits.Threads)
+	rep, err := bench.RunLoad(ctx, srv, bench.LoadConfig{Cached: cached, CachedConcurrency: clients, Fresh: fresh, FreshEpsilon: 0.01})
+	if err != nil {
+		return err
+	}
+	fmt.Println(rep.Cached)
+	fmt.Println(rep.Fresh)
+	fmt.Printf("budget: epsilon %s spent, %s expected; %d charges; ledger verified: %v\n", rep.SpentGot, rep.SpentWant, rep.Charged, rep.Verified)
+	for _, p := range []bench.Phase{rep.Cached, rep.Fresh} {
+		if len(p.Unexpected) > 0 {
+			return fmt.Errorf("%s: %d unexpected answers, e.g. %s", p.Name, len(p.Unexpected), p.Unexpected[0])
+		}
+	}
+	if rep.SpentGot != rep.SpentWant || !rep.Verified {
+		return fmt.Errorf("budget not exact")
+	}
+	return nil
+}

@@ -1,0 +1,135 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/velo-fse/velo/ledger"
+	notebooksapi "github.com/velo-fse/velo/notebooks-api"
+	"github.com/velo-fse/velo/query"
+)
+
+const defaultAddr = "127.0.0.1:8080"
+
+func runServe(ctx context.Context, m *Main, args []string) error {
+	fs := m.newFlagSet("serve", `serve --config velo.yaml [--addr HOST:PORT] [--log-format text|json]
+
+Serves the HTTP API (docs/api.md; the OpenAPI document is at /openapi.json) and the DPO's
+ledger page at /ledger. The server holds the ledger's lock while it runs: create projects
+and grant budgets through its API (POST /v1/projects, POST /v1/projects/{id}/grants) while
+it runs; velo project create|grant fails with a message naming the server's pid.
+SIGINT or SIGTERM stops it gracefully (queries in flight finish, the ledger writes a
+checkpoint); SIGHUP re-reads the users and tokens from the config file.`)
+	cfgPath := fs.String("config", "", "server configuration file (required; see docs/api.md)")
+	addr := fs.String("addr", "", "listen address (default: the config's listen, else "+defaultAddr+")")
+	logFormat := fs.String("log-format", "text", "request log on stderr: text or json")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := required(fs, "config"); err != nil {
+		return err
+	}
+	if *logFormat != "text" && *logFormat != "json" {
+		return usageError{fmt.Errorf("serve: --log-format %q: want text or json", *logFormat)}
+	}
+	cfg, err := notebooksapi.LoadConfig(*cfgPath)
+	if err != nil {
+		return err
+	}
+	listen := *addr
+	if listen == "" {
+		listen = cfg.Listen
+	}
+	if listen == "" {
+		listen = defaultAddr
+	}
+	log := newLogger(m, *logFormat)
+	return stopped(m, serve(ctx, m, cfg, *cfgPath, listen, log, func(url string) {
+		fmt.Fprintf(m.Stdout, "velo: serving %s (OpenAPI at %s/openapi.json, DPO page at %s/ledger); Ctrl-C stops\n", url, url, url)
+	}))
+}
+
+// stopped says how a server ended.
+func stopped(m *Main, err error) error {
+	if err == nil {
+		fmt.Fprintln(m.Stdout, "velo: stopped; the ledger was closed with a signed checkpoint")
+	}
+	return err
+}
+
+func newLogger(m *Main, format string) *slog.Logger {
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(m.Stderr, nil))
+	}
+	return slog.New(slog.NewTextHandler(m.Stderr, nil))
+}
+
+// serve opens the ledger (taking its lock) and the engine named by cfg, serves on addr
+// until ctx ends, then closes both: the ledger's Close writes a checkpoint. ready is
+// called with the server's URL once it accepts connections.
+func serve(ctx context.Context, m *Main, cfg notebooksapi.Config, cfgPath, addr string, log *slog.Logger, ready func(url string)) (err error) {
+	led, err := ledger.Open(cfg.State, ledger.Options{KeyFile: cfg.CheckpointKey, Logger: log})
+	if err != nil {
+		if errors.Is(err, ledger.ErrLocked) {
+			return fmt.Errorf("serve: %w (is another velo serve or velo project running on this state directory?)", err)
+		}
+		return err
+	}
+	defer func() { err = errors.Join(err, led.Close()) }()
+	eng, err := query.Open(ctx, query.Config{DataDir: cfg.Data, Ledger: led, Limits: cfg.Limits.QueryLimits(), Logger: log})
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, eng.Close()) }()
+	for _, u := range cfg.Users {
+		for _, p := range u.Projects {
+			if _, perr := led.Project(p); perr != nil {
+				log.Warn("config names a project the ledger does not hold (yet)", "user", u.Name, "project", p)
+			}
+		}
+	}
+	srv, err := notebooksapi.New(notebooksapi.Options{
+		Engine: eng, Ledger: led, Users: cfg.Users, Limits: cfg.Limits, CookieSecure: cfg.CookieSecure, Logger: log,
+		Verify: func() (ledger.VerifyReport, error) { return ledger.Verify(cfg.State, ledger.VerifyOptions{}) },
+	})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	// SIGHUP re-reads users and tokens, so velo token new|revoke take effect without a restart.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			case <-hup:
+				c, err := notebooksapi.LoadConfig(cfgPath)
+				if err != nil {
+					log.Error("reload users: keeping the old ones", "err", err)
+					continue
+				}
+				srv.SetUsers(c.Users)
+				log.Info("reloaded users and tokens", "users", len(c.Users))
+			}
+		}
+	}()
+	log.Info("serving", "addr", ln.Addr().String(), "data", cfg.Data, "dataset_version", eng.DatasetVersion(), "users", len(cfg.Users))
+	if ready != nil {
+		ready("http://" + ln.Addr().String())
+	}
+	return srv.Serve(ctx, ln)
+}

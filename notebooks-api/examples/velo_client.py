@@ -1,0 +1,157 @@
+"""A small client for Velo's HTTP API: Python's standard library, plus pandas for tables.
+
+    from velo_client import Client
+    velo = Client.from_env()          # VELO_URL and VELO_TOKEN
+    r = velo.query("SELECT region, COUNT(*) AS n FROM booking GROUP BY region", project="wl", epsilon=0.5)
+    r.df                               # a DataFrame: keys, noisy values, n_ci_lower, n_ci_upper
+    r.budget_left                      # {'epsilon': ..., 'delta': ...}
+
+Every number Velo returns is differentially private and was paid for from the project's
+budget; the same query again is answered from the ledger's release cache at no cost.
+Errors raise VeloError with the API's stable code (sql_rejected, budget_exhausted, ...).
+"""
+
+import json
+import os
+import urllib.error
+import urllib.request
+
+
+class VeloError(Exception):
+    """A refusal or failure from the API (an application/problem+json answer)."""
+
+    def __init__(self, status, code, detail, position=None, field=None):
+        super().__init__(f"{status} {code}: {detail}" + (f" (at position {position})" if position is not None else ""))
+        self.status, self.code, self.detail, self.position, self.field = status, code, detail, position, field
+
+
+class Release:
+    """One release, in the shape of DESIGN.md §5, with a pandas view."""
+
+    def __init__(self, data):
+        self.data = data
+        self.columns = data["columns"]
+        self.rows = data["rows"]
+        self.ci = data["ci"]
+        self.release_id = data["release_id"]
+        self.cached = data["cached"]
+        self.epsilon = data["epsilon"]
+        self.delta = data["delta"]
+        self.confidence = data["confidence"]
+        self.budget_left = data["budget_left"]
+
+    @property
+    def df(self):
+        """The release as a DataFrame: keys, each noisy value and its interval bounds."""
+        import pandas as pd
+
+        records = []
+        for row, ci in zip(self.rows, self.ci):
+            rec = {}
+            for col, value, interval in zip(self.columns, row, ci):
+                rec[col["name"]] = value
+                if col["kind"] == "dp":
+                    lo, hi = interval if interval else (None, None)
+                    rec[col["name"] + "_ci_lower"] = lo
+                    rec[col["name"] + "_ci_upper"] = hi
+            records.append(rec)
+        names = []
+        for col in self.columns:
+            names.append(col["name"])
+            if col["kind"] == "dp":
+                names += [col["name"] + "_ci_lower", col["name"] + "_ci_upper"]
+        return pd.DataFrame.from_records(records, columns=names)
+
+    def __repr__(self):
+        state = "cached, not charged again" if self.cached else f"charged epsilon={self.epsilon} delta={self.delta}"
+        return f"<Release {self.release_id}: {len(self.rows)} rows, {state}; budget left {self.budget_left}>"
+
+
+class Client:
+    def __init__(self, url, token, timeout=120):
+        self.url = url.rstrip("/")
+        self.token = token
+        self.timeout = timeout
+
+    @classmethod
+    def from_env(cls):
+        """A client for $VELO_URL (default http://127.0.0.1:8080) with $VELO_TOKEN."""
+        token = os.environ.get("VELO_TOKEN")
+        if not token:
+            raise RuntimeError("set VELO_TOKEN to your API token (velo demo prints one)")
+        return cls(os.environ.get("VELO_URL", "http://127.0.0.1:8080"), token)
+
+    def _call(self, method, path, body=None, accept="application/json"):
+        headers = {"Authorization": "Bearer " + self.token, "Accept": accept}
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        req = urllib.request.Request(self.url + path, data=data, method=method, headers=headers)
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+                return resp.read()
+        except urllib.error.HTTPError as e:
+            raw = e.read()
+            try:
+                p = json.loads(raw)
+            except ValueError:
+                raise VeloError(e.code, "http_error", raw[:200].decode(errors="replace")) from None
+            raise VeloError(p.get("status", e.code), p.get("code"), p.get("detail"), p.get("position"), p.get("field")) from None
+
+    def query(self, sql, project, epsilon=None, delta=None, bounds=None, dry_run=False, max_groups_contributed=None):
+        """Run one DP query and return its Release."""
+        body = {"sql": sql, "project": project}
+        if epsilon is not None:
+            body["epsilon"] = epsilon
+        if delta is not None:
+            body["delta"] = delta
+        if bounds:
+            body["bounds"] = {k: list(v) for k, v in bounds.items()}
+        if dry_run:
+            body["dry_run"] = True
+        if max_groups_contributed:
+            body["max_groups_contributed"] = max_groups_contributed
+        return Release(json.loads(self._call("POST", "/v1/queries", body)))
+
+    def query_csv(self, sql, project, **options):
+        """The same release as CSV text (leading '# key: value' lines carry its fields)."""
+        body = {"sql": sql, "project": project, **options}
+        return self._call("POST", "/v1/queries", body, accept="text/csv").decode()
+
+    def query_arrow(self, sql, project, **options):
+        """The same release as an Arrow IPC stream (bytes): pyarrow.ipc.open_stream(...) or polars.read_ipc_stream(...)."""
+        body = {"sql": sql, "project": project, **options}
+        return self._call("POST", "/v1/queries", body, accept="application/vnd.apache.arrow.stream")
+
+    def catalog(self, project=None):
+        """The tables and columns your projects may read, their public domains and bounds."""
+        return json.loads(self._call("GET", "/v1/catalog" + (f"?project={project}" if project else "")))
+
+    def projects(self):
+        return json.loads(self._call("GET", "/v1/projects"))["projects"]
+
+    def project(self, project_id):
+        """A project with its budget: total, spent, left, expiry."""
+        return json.loads(self._call("GET", f"/v1/projects/{project_id}"))
+
+    def me(self):
+        return json.loads(self._call("GET", "/v1/me"))
+
+
+if __name__ == "__main__":
+    # A quick look without Jupyter: who am I, my projects' budgets, and one question.
+    velo = Client.from_env()
+    me = velo.me()
+    print(f"{me['user']} ({me['role']}), projects: {', '.join(me['projects'])}")
+    project = os.environ.get("VELO_PROJECT", me["projects"][0] if me["projects"] else "wl")
+    r = velo.query(
+        "SELECT region, AVG(CAST(within_target AS INTEGER)) AS share_within_target, COUNT(*) AS bookings "
+        "FROM booking WHERE first_access GROUP BY region ORDER BY region",
+        project=project,
+        epsilon=0.5,
+    )
+    print(r)
+    print(r.df.to_string(index=False))
+    left = velo.project(project)["left"]
+    print(f"budget left for {project}: epsilon {left['epsilon']}, delta {left['delta']}")

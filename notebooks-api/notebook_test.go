@@ -1,0 +1,127 @@
+package notebooksapi_test
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+const python = "/usr/bin/python3"
+
+// needNotebookPython skips without Debian's python3 with nbclient, ipykernel and pandas,
+// unless CI is set (.ci/run installs them).
+func needNotebookPython(t *testing.T) {
+	t.Helper()
+	err := exec.Command(python, "-c", "import nbclient, nbformat, ipykernel, pandas").Run()
+	if err == nil {
+		return
+	}
+	if os.Getenv("CI") == "" {
+		t.Skip("no python3-nbclient, python3-ipykernel and python3-pandas for /usr/bin/python3; CI runs this test")
+	}
+	t.Fatalf("CI needs python3-nbclient, python3-ipykernel and python3-pandas (.ci/run installs them): %v", err)
+}
+
+const runNotebook = `
+import sys, nbformat, nbclient
+nb = nbformat.read(sys.argv[1], as_version=4)
+nbclient.NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": sys.argv[2]}}).execute()
+nbformat.write(nb, sys.argv[3])
+`
+
+// TestNotebook executes examples/waiting_lists.ipynb headlessly against a live server on
+// loopback, as the researcher, twice: the second run is answered from the release cache.
+func TestNotebook(t *testing.T) {
+	needNotebookPython(t)
+	ts := startServer(t)
+	examples, err := filepath.Abs("examples")
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := append(os.Environ(), "VELO_URL="+ts.URL, "VELO_TOKEN="+ts.Tokens["rita"], "PYDEVD_DISABLE_FILE_VALIDATION=1", "PYTHONDONTWRITEBYTECODE=1")
+	var text string
+	for run := 1; run <= 2; run++ {
+		out := filepath.Join(t.TempDir(), "out.ipynb")
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		cmd := exec.CommandContext(ctx, python, "-Xfrozen_modules=off", "-c", runNotebook, filepath.Join(examples, "waiting_lists.ipynb"), examples, out)
+		cmd.Env = env
+		b, err := cmd.CombinedOutput()
+		cancel()
+		if err != nil {
+			t.Fatalf("run %d: %v\n%s", run, err, b)
+		}
+		text = notebookText(t, out)
+		for _, want := range []string{
+			"Signed in as rita (researcher).",
+			"Project wl: waiting-list reduction, region by region",
+			"share (95% CI)", "Share within target (rows: region, columns: priority class):",
+			"median wait (days)",
+			"2025-12-01", // the last month of the trend
+			"refused: sql_rejected",
+			"Budget left for wl: epsilon 7, delta 1e-05",
+		} {
+			if !strings.Contains(text, want) {
+				t.Errorf("run %d: the notebook's output lacks %q", run, want)
+			}
+		}
+		if st := ts.project(t, "wl"); st.Queries != 3 || st.Spent.Epsilon != 3 {
+			t.Errorf("run %d: %d queries, epsilon %v spent; want 3 and 3", run, st.Queries, st.Spent.Epsilon)
+		}
+	}
+	if !strings.Contains(text, "not charged again") {
+		t.Error("the second run was not answered from the cache")
+	}
+	if t.Failed() {
+		t.Logf("notebook output:\n%s", text)
+	}
+
+	// The client module runs on its own too (the demo's command for people without Jupyter).
+	cmd := exec.Command(python, filepath.Join(examples, "velo_client.py"))
+	cmd.Env = env
+	b, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(b), "rita (researcher), projects: wl, small") || !strings.Contains(string(b), "budget left for wl") {
+		t.Errorf("velo_client.py: %v\n%s", err, b)
+	}
+}
+
+// notebookText is every output of the executed notebook's code cells, as text.
+func notebookText(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var nb struct {
+		Cells []struct {
+			CellType string `json:"cell_type"`
+			Outputs  []struct {
+				OutputType string          `json:"output_type"`
+				Text       json.RawMessage `json:"text"`
+				Ename      string          `json:"ename"`
+				Evalue     string          `json:"evalue"`
+			} `json:"outputs"`
+		} `json:"cells"`
+	}
+	mustJSON(t, b, &nb)
+	var sb strings.Builder
+	for _, c := range nb.Cells {
+		for _, o := range c.Outputs {
+			if o.OutputType == "error" {
+				t.Errorf("a cell raised %s: %s", o.Ename, o.Evalue)
+			}
+			var s string
+			if json.Unmarshal(o.Text, &s) != nil {
+				var lines []string
+				_ = json.Unmarshal(o.Text, &lines)
+				s = strings.Join(lines, "")
+			}
+			sb.WriteString(s)
+		}
+	}
+	return sb.String()
+}

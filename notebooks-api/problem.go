@@ -1,0 +1,125 @@
+package notebooksapi
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+
+	"github.com/velo-fse/velo/ledger"
+	"github.com/velo-fse/velo/query"
+)
+
+// Stable problem codes (docs/api.md lists them with their statuses). Clients branch on
+// these, never on the text.
+const (
+	CodeUnauthorized     = "unauthorized"
+	CodeForbidden        = "forbidden" // also query.CodeForbidden
+	CodeNotFound         = "not_found"
+	CodeMethodNotAllowed = "method_not_allowed"
+	CodeNotAcceptable    = "not_acceptable"
+	CodeUnsupportedMedia = "unsupported_media_type"
+	CodeInvalidRequest   = "invalid_request"
+	CodeTooLarge         = "request_too_large"
+	CodeSQLRejected      = "sql_rejected"    // query.CodeRejected
+	CodeInvalidOptions   = "invalid_options" // query.CodeOptions
+	CodeBudgetExhausted  = "budget_exhausted"
+	CodeProjectExpired   = "project_expired"
+	CodeProjectExists    = "project_exists"
+	CodeTooManyQueries   = "too_many_queries"
+	CodeQueryFailed      = "query_failed"      // after data was read: the charge stands
+	CodeQueryNotStarted  = "query_not_started" // before data was read: not charged
+	CodeInternal         = "internal_error"
+)
+
+// Problem is an RFC 9457 problem detail with Velo's extensions. Detail is public text.
+type Problem struct {
+	Type     string `json:"type"`
+	Title    string `json:"title"`
+	Status   int    `json:"status"`
+	Detail   string `json:"detail,omitempty"`
+	Code     string `json:"code"`
+	Instance string `json:"instance,omitempty"`
+	// Position is the byte offset in the SQL the problem is about, when there is one.
+	Position *int `json:"position,omitempty"`
+	// Field names the request field at fault.
+	Field     string `json:"field,omitempty"`
+	RequestID string `json:"request_id,omitempty"`
+
+	retryAfter int   // seconds, for 429
+	cause      error // logged, never sent
+}
+
+func (p *Problem) Error() string { return p.Code + ": " + p.Detail }
+
+// problem makes a Problem with public text.
+func problem(status int, code, format string, args ...any) *Problem {
+	return &Problem{Status: status, Code: code, Detail: fmt.Sprintf(format, args...)}
+}
+
+// asProblem maps an error to what the client is told. Only errors whose text is public by
+// contract (query.Error, ledger.FieldError, our own Problems, the engine's generic
+// sentinels) keep their text; anything else is an internal error whose cause is logged.
+func asProblem(err error) *Problem {
+	var p *Problem
+	if errors.As(err, &p) {
+		return p
+	}
+	var qe *query.Error
+	if errors.As(err, &qe) {
+		status := http.StatusBadRequest
+		if qe.Code == query.CodeForbidden {
+			status = http.StatusForbidden
+		}
+		p := &Problem{Status: status, Code: qe.Code, Detail: qe.Msg}
+		if qe.Pos >= 0 {
+			pos := qe.Pos
+			p.Position = &pos
+		}
+		return p
+	}
+	var fe *ledger.FieldError
+	switch {
+	case errors.Is(err, ledger.ErrBudgetExhausted):
+		return &Problem{Status: http.StatusConflict, Code: CodeBudgetExhausted, Detail: "the project's privacy budget does not cover this query; the DPO may grant more", cause: err}
+	case errors.Is(err, ledger.ErrOverCap):
+		return &Problem{Status: http.StatusBadRequest, Code: CodeInvalidOptions, Detail: "the query asks for more epsilon or delta than the project allows per query", cause: err}
+	case errors.Is(err, ledger.ErrProjectExpired):
+		return &Problem{Status: http.StatusForbidden, Code: CodeProjectExpired, Detail: "the project has expired and can no longer be charged", cause: err}
+	case errors.Is(err, ledger.ErrProjectExists):
+		return &Problem{Status: http.StatusConflict, Code: CodeProjectExists, Detail: "a project with this ID already exists", cause: err}
+	case errors.Is(err, ledger.ErrUnknownProject):
+		return &Problem{Status: http.StatusNotFound, Code: CodeNotFound, Detail: "no such project", cause: err}
+	case errors.As(err, &fe):
+		return &Problem{Status: http.StatusBadRequest, Code: CodeInvalidRequest, Detail: fe.Error(), Field: fe.Field, cause: err}
+	case errors.Is(err, query.ErrExecution):
+		return &Problem{Status: http.StatusInternalServerError, Code: CodeQueryFailed, Detail: query.ErrExecution.Error(), cause: err}
+	case errors.Is(err, query.ErrInternal):
+		return &Problem{Status: http.StatusInternalServerError, Code: CodeQueryNotStarted, Detail: query.ErrInternal.Error(), cause: err}
+	}
+	return &Problem{Status: http.StatusInternalServerError, Code: CodeInternal, Detail: "internal error; the operator's log has the details", cause: err}
+}
+
+// writeProblem sends p as application/problem+json.
+func writeProblem(w http.ResponseWriter, r *http.Request, p *Problem) {
+	out := *p
+	out.Type = "urn:velo:problem:" + p.Code
+	out.Title = http.StatusText(p.Status)
+	out.Instance = r.URL.Path
+	if info := infoOf(r.Context()); info != nil {
+		out.RequestID = info.id
+		info.code = p.Code
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/problem+json")
+	h.Set("Cache-Control", "no-store")
+	if p.retryAfter > 0 {
+		h.Set("Retry-After", strconv.Itoa(p.retryAfter))
+	}
+	if p.Status == http.StatusUnauthorized {
+		h.Set("WWW-Authenticate", `Bearer realm="velo"`)
+	}
+	w.WriteHeader(p.Status)
+	_ = json.NewEncoder(w).Encode(out)
+}

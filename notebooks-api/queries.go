@@ -1,0 +1,230 @@
+package notebooksapi
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"mime"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/velo-fse/velo/query"
+)
+
+// Media types of a release.
+const (
+	mediaJSON  = "application/json"
+	mediaCSV   = "text/csv"
+	mediaArrow = "application/vnd.apache.arrow.stream"
+)
+
+// QueryRequest is the body of POST /v1/queries.
+type QueryRequest struct {
+	SQL     string   `json:"sql"`
+	Project string   `json:"project"`
+	Epsilon *float64 `json:"epsilon,omitempty"`
+	Delta   *float64 `json:"delta,omitempty"`
+	// Bounds clamp the named output aggregates: {"avg_wait": [0, 365]}.
+	Bounds               map[string][2]float64 `json:"bounds,omitempty"`
+	MaxGroupsContributed int                   `json:"max_groups_contributed,omitempty"`
+	DryRun               bool                  `json:"dry_run,omitempty"`
+}
+
+// query runs one DP query for a researcher or official and sends the release in the
+// format the Accept header asks for.
+func (s *Server) query(w http.ResponseWriter, r *http.Request, u *User) error {
+	// Before anything is charged: a release the client cannot take is never made.
+	media, err := negotiate(r.Header.Get("Accept"))
+	if err != nil {
+		return err
+	}
+	var req QueryRequest
+	if err := s.decodeJSON(w, r, &req); err != nil {
+		return err
+	}
+	setProject(r, req.Project)
+	switch {
+	case !u.Role.queries():
+		s.metrics.refusal(CodeForbidden)
+		return problem(http.StatusForbidden, CodeForbidden, "the %s role cannot send queries", u.Role)
+	case strings.TrimSpace(req.SQL) == "":
+		return &Problem{Status: http.StatusBadRequest, Code: CodeInvalidRequest, Detail: "sql is required", Field: "sql"}
+	case req.Project == "":
+		return &Problem{Status: http.StatusBadRequest, Code: CodeInvalidRequest, Detail: "project is required", Field: "project"}
+	case !u.member(req.Project):
+		s.metrics.refusal(CodeForbidden)
+		return problem(http.StatusForbidden, CodeForbidden, "you are not a member of project %q", req.Project)
+	}
+	// A query already answered is served from the release cache: no data is read, so it
+	// takes no query slot (a dashboard's refresh is never refused).
+	release := func() {}
+	// (Identical queries running at once are answered once: the engine makes the later
+	// ones wait for the first release.)
+	if !s.isSettled(req) {
+		if release, err = s.acquire(r.Context()); err != nil {
+			s.metrics.refusal(CodeTooManyQueries)
+			return err
+		}
+	}
+	s.queries.Add(1)
+	start := time.Now()
+	rel, err := s.eng.Query(r.Context(), query.Request{
+		SQL: req.SQL, Project: req.Project, Actor: "user:" + u.Name,
+		Epsilon: req.Epsilon, Delta: req.Delta, Bounds: req.Bounds,
+		MaxGroupsContributed: req.MaxGroupsContributed, DryRun: req.DryRun,
+	})
+	s.queries.Done()
+	release()
+	if err != nil {
+		p := asProblem(err)
+		if p.Status >= 500 {
+			s.metrics.query("failed", time.Since(start), 0)
+		} else {
+			s.metrics.refusal(p.Code)
+		}
+		return err
+	}
+	outcome, spent := "released", rel.Epsilon
+	switch {
+	case rel.DryRun:
+		outcome, spent = "dry_run", 0
+	case rel.Cached:
+		outcome, spent = "cached", 0
+		s.markSettled(req)
+	default:
+		s.markSettled(req)
+	}
+	s.metrics.query(outcome, time.Since(start), spent)
+	logExtra(r, "release_id", rel.ReleaseID, "outcome", outcome, "epsilon", rel.Epsilon, "delta", rel.Delta, "format", media)
+	return writeRelease(w, rel, media)
+}
+
+// writeRelease encodes the release fully before sending it, so that an encoding failure
+// is a clean error and never half a body.
+func writeRelease(w http.ResponseWriter, rel *query.Release, media string) error {
+	var buf bytes.Buffer
+	var err error
+	ct := media
+	switch media {
+	case mediaCSV:
+		ct = "text/csv; charset=utf-8"
+		err = rel.WriteCSV(&buf)
+	case mediaArrow:
+		err = writeArrow(&buf, rel)
+	default:
+		var b []byte
+		if b, err = json.Marshal(rel); err == nil {
+			buf.Write(append(b, '\n'))
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("encode release %s as %s: %w", rel.ReleaseID, media, err)
+	}
+	w.Header().Set("Content-Type", ct)
+	w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(buf.Bytes())
+	return nil
+}
+
+// negotiate picks the release format from an Accept header: the supported type with the
+// highest q (ties: JSON, CSV, Arrow). No header, */* and application/* mean JSON.
+func negotiate(accept string) (string, error) {
+	if strings.TrimSpace(accept) == "" {
+		return mediaJSON, nil
+	}
+	best, bestQ := "", 0.0
+	prefer := []string{mediaJSON, mediaCSV, mediaArrow}
+	for part := range strings.SplitSeq(accept, ",") {
+		mt, params, err := mime.ParseMediaType(strings.TrimSpace(part))
+		if err != nil {
+			continue
+		}
+		q := 1.0
+		if v, ok := params["q"]; ok {
+			if q, err = strconv.ParseFloat(v, 64); err != nil {
+				continue
+			}
+		}
+		var cand string
+		switch mt {
+		case mediaJSON, "*/*", "application/*":
+			cand = mediaJSON
+		case mediaCSV, "text/*":
+			cand = mediaCSV
+		case mediaArrow:
+			cand = mediaArrow
+		default:
+			continue
+		}
+		if q > bestQ || (q == bestQ && q > 0 && slices.Index(prefer, cand) < slices.Index(prefer, best)) {
+			best, bestQ = cand, q
+		}
+	}
+	if best == "" || bestQ <= 0 {
+		return "", problem(http.StatusNotAcceptable, CodeNotAcceptable, "a release is available as %s, %s or %s", mediaJSON, mediaCSV, mediaArrow)
+	}
+	return best, nil
+}
+
+// acquire takes one of limits.max_concurrent_queries slots, waiting at most
+// limits.queue_timeout; past that the query is refused with 429 before anything is charged.
+func (s *Server) acquire(ctx context.Context) (release func(), err error) {
+	rel := func() { <-s.sem }
+	select {
+	case s.sem <- struct{}{}:
+		return rel, nil
+	default:
+	}
+	busy := &Problem{Status: http.StatusTooManyRequests, Code: CodeTooManyQueries, retryAfter: 1,
+		Detail: fmt.Sprintf("the server is already running its limit of %d queries; retry shortly (nothing was charged)", cap(s.sem))}
+	if s.limits.QueueTimeout < 0 {
+		return nil, busy
+	}
+	t := time.NewTimer(s.limits.QueueTimeout)
+	defer t.Stop()
+	select {
+	case s.sem <- struct{}{}:
+		return rel, nil
+	case <-t.C:
+		return nil, busy
+	case <-ctx.Done():
+		return nil, busy
+	}
+}
+
+// flightKey identifies a request as the client wrote it.
+func flightKey(req QueryRequest) string {
+	b, _ := json.Marshal(req)
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:])
+}
+
+// isSettled reports whether req is known to be answered from the release cache: the
+// cache lives as long as the ledger and the server reads one dataset version.
+func (s *Server) isSettled(req QueryRequest) bool {
+	if req.DryRun {
+		return false
+	}
+	key := flightKey(req)
+	s.settledMu.Lock()
+	defer s.settledMu.Unlock()
+	return s.settled[key]
+}
+
+// markSettled records that req is now answered from the release cache.
+func (s *Server) markSettled(req QueryRequest) {
+	key := flightKey(req)
+	s.settledMu.Lock()
+	defer s.settledMu.Unlock()
+	if len(s.settled) >= 4096 {
+		clear(s.settled)
+	}
+	s.settled[key] = true
+}

@@ -1,0 +1,415 @@
+package notebooksapi
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/velo-fse/velo/ingest"
+	"github.com/velo-fse/velo/ledger"
+	"github.com/velo-fse/velo/query"
+)
+
+// Engine is what the server needs of the query engine (query.Engine).
+type Engine interface {
+	Query(ctx context.Context, req query.Request) (*query.Release, error)
+	Catalog() *ingest.Catalog
+}
+
+// Ledger is what the server needs of the ledger (ledger.Ledger), which it holds open, and
+// so locked, for its lifetime.
+type Ledger interface {
+	Project(id string) (ledger.ProjectStatus, error)
+	Projects() []ledger.ProjectStatus
+	Entries(project string, sinceSeq uint64) []ledger.Entry
+	CreateProject(ctx context.Context, actor string, p ledger.Project) error
+	Grant(ctx context.Context, actor, project string, add ledger.Budget, reason string) error
+}
+
+// Options are a Server's dependencies.
+type Options struct {
+	Engine Engine
+	Ledger Ledger
+	// Verify checks the ledger's chain and checkpoints (ledger.Verify on the state
+	// directory; it reads without the lock).
+	Verify func() (ledger.VerifyReport, error)
+	Users  []User
+	Limits Limits
+	// CookieSecure marks the ledger page's session cookie Secure (behind TLS).
+	CookieSecure bool
+	Logger       *slog.Logger
+	Now          func() time.Time
+}
+
+// Server is the HTTP API. It is an http.Handler; Serve runs it with timeouts and a
+// graceful shutdown.
+type Server struct {
+	eng      Engine
+	led      Ledger
+	verifyFn func() (ledger.VerifyReport, error)
+	limits   Limits
+	secure   bool
+	log      *slog.Logger
+	now      func() time.Time
+
+	users    atomic.Pointer[userTable]
+	sessions *sessionStore
+	metrics  *metrics
+	sem      chan struct{}
+	queries  sync.WaitGroup // engine calls in flight, waited for at shutdown
+
+	settledMu sync.Mutex
+	settled   map[string]bool // queries known to be answered from the release cache
+
+	mux *http.ServeMux
+}
+
+// New makes a Server.
+func New(o Options) (*Server, error) {
+	if o.Engine == nil || o.Ledger == nil || o.Verify == nil {
+		return nil, errors.New("notebooksapi: Engine, Ledger and Verify are required")
+	}
+	s := &Server{
+		eng: o.Engine, led: o.Ledger, verifyFn: o.Verify, limits: o.Limits.withDefaults(), secure: o.CookieSecure,
+		log: o.Logger, now: o.Now,
+		settled: map[string]bool{},
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	s.SetUsers(o.Users)
+	s.sessions = newSessionStore(s.limits.SessionTTL, s.now)
+	s.metrics = newMetrics()
+	s.sem = make(chan struct{}, s.limits.MaxConcurrentQueries)
+	s.mux = http.NewServeMux()
+	for _, rt := range s.routes() {
+		s.mux.Handle(rt.pattern, rt.handler)
+	}
+	return s, nil
+}
+
+// SetUsers replaces the users and their tokens (a config reload). Sessions made from a
+// token that is no longer listed end with it.
+func (s *Server) SetUsers(users []User) { s.users.Store(newUserTable(users)) }
+
+type route struct {
+	pattern string
+	handler http.Handler
+}
+
+// routes is every route the server has; openapi.json documents exactly these (a test
+// holds the two together).
+func (s *Server) routes() []route {
+	return []route{
+		{"POST /v1/queries", s.h(s.query)},
+		{"GET /v1/catalog", s.h(s.catalog)},
+		{"GET /v1/projects", s.h(s.listProjects)},
+		{"POST /v1/projects", s.h(s.createProject)},
+		{"GET /v1/projects/{id}", s.h(s.getProject)},
+		{"POST /v1/projects/{id}/grants", s.h(s.grant)},
+		{"GET /v1/ledger", s.h(s.ledgerEntries)},
+		{"GET /v1/ledger/verify", s.h(s.verify)},
+		{"GET /v1/me", s.h(s.me)},
+		{"POST /v1/login-codes", s.h(s.loginCode)},
+		{"GET /ledger", s.page(s.ledgerPage)},
+		{"GET /login", s.public(s.loginForm)},
+		{"POST /login", s.public(s.login)},
+		{"POST /logout", s.public(s.logout)},
+		{"GET /healthz", s.public(s.healthz)},
+		{"GET /metrics", s.public(s.metricsText)},
+		{"GET /openapi.json", s.public(s.openapi)},
+	}
+}
+
+// reqInfo is what the request log records; handlers fill in the project and extras.
+type reqInfo struct {
+	id      string
+	user    string
+	role    Role
+	project string
+	code    string
+	cause   error
+	extra   []any
+}
+
+type infoKey struct{}
+
+func infoOf(ctx context.Context) *reqInfo {
+	i, _ := ctx.Value(infoKey{}).(*reqInfo)
+	return i
+}
+
+// statusWriter records the status and size of a response.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += int64(n)
+	return n, err
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// ServeHTTP logs and measures every request, and answers unknown routes and methods
+// with problems.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	info := &reqInfo{id: randomID()}
+	r = r.WithContext(context.WithValue(r.Context(), infoKey{}, info))
+	sw := &statusWriter{ResponseWriter: w}
+	h := sw.Header()
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("X-Request-Id", info.id)
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			info.cause = fmt.Errorf("panic: %v", v)
+			if sw.status == 0 {
+				writeProblem(sw, r, problem(http.StatusInternalServerError, CodeInternal, "internal error; the operator's log has the details"))
+			}
+		}
+		route := r.Pattern
+		if route == "" {
+			route = "unmatched"
+		}
+		status := sw.status
+		if status == 0 {
+			status = http.StatusOK
+		}
+		d := time.Since(start)
+		s.metrics.request(route, r.Method, status, d)
+		// Never the Authorization header, a cookie or the query string (a login code).
+		attrs := []any{"request_id", info.id, "method", r.Method, "route", route, "status", status,
+			"duration_ms", float64(d.Microseconds()) / 1000, "bytes", sw.bytes,
+			"user", info.user, "role", string(info.role), "project", info.project}
+		if info.code != "" {
+			attrs = append(attrs, "code", info.code)
+		}
+		attrs = append(attrs, info.extra...)
+		if status >= 500 {
+			if info.cause != nil {
+				attrs = append(attrs, "err", info.cause.Error())
+			}
+			s.log.Error("request", attrs...)
+			return
+		}
+		s.log.Info("request", attrs...)
+	}()
+	if _, pattern := s.mux.Handler(r); pattern == "" {
+		s.unmatched(sw, r)
+		return
+	}
+	s.mux.ServeHTTP(sw, r)
+}
+
+// unmatched answers a request no route takes: 405 with Allow when the path exists for
+// other methods, else 404.
+func (s *Server) unmatched(w http.ResponseWriter, r *http.Request) {
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodPost} {
+		r2 := r.Clone(r.Context())
+		r2.Method = m
+		if _, p := s.mux.Handler(r2); p != "" {
+			allow = append(allow, m)
+		}
+	}
+	if len(allow) > 0 {
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		writeProblem(w, r, problem(http.StatusMethodNotAllowed, CodeMethodNotAllowed, "%s is not allowed here; allowed: %s", r.Method, strings.Join(allow, ", ")))
+		return
+	}
+	writeProblem(w, r, problem(http.StatusNotFound, CodeNotFound, "no such route; GET /openapi.json lists them"))
+}
+
+// apiHandler is an authenticated handler: it gets the caller and returns an error that
+// the adapter turns into a problem.
+type apiHandler func(w http.ResponseWriter, r *http.Request, u *User) error
+
+// h adapts an API handler: bearer authentication, then the one place errors become
+// problems and causes reach the log.
+func (s *Server) h(f apiHandler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		u, err := s.bearer(r)
+		if err == nil {
+			err = f(w, r, u)
+		}
+		if err != nil {
+			s.fail(w, r, err)
+		}
+	})
+}
+
+// public adapts a handler that needs no token.
+func (s *Server) public(f func(w http.ResponseWriter, r *http.Request) error) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := f(w, r); err != nil {
+			s.fail(w, r, err)
+		}
+	})
+}
+
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	p := asProblem(err)
+	if info := infoOf(r.Context()); info != nil {
+		info.cause = err
+	}
+	writeProblem(w, r, p)
+}
+
+// bearer authenticates the Authorization header.
+func (s *Server) bearer(r *http.Request) (*User, error) {
+	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
+		return nil, problem(http.StatusUnauthorized, CodeUnauthorized, "send a token: Authorization: Bearer <token>")
+	}
+	u, _, ok := s.users.Load().lookup(strings.TrimSpace(token))
+	if !ok {
+		return nil, problem(http.StatusUnauthorized, CodeUnauthorized, "the token is not valid")
+	}
+	s.identify(r, u)
+	return u, nil
+}
+
+func (s *Server) identify(r *http.Request, u *User) {
+	if info := infoOf(r.Context()); info != nil {
+		info.user, info.role = u.Name, u.Role
+	}
+}
+
+func setProject(r *http.Request, id string) {
+	if info := infoOf(r.Context()); info != nil {
+		info.project = id
+	}
+}
+
+func logExtra(r *http.Request, kv ...any) {
+	if info := infoOf(r.Context()); info != nil {
+		info.extra = append(info.extra, kv...)
+	}
+}
+
+// Serve serves on ln until ctx is cancelled, then shuts down gracefully: it stops
+// accepting, lets requests in flight finish (within limits.shutdown_timeout) and waits for
+// every engine call, whose charge must be settled, before returning. The caller then
+// closes the engine and the ledger (which writes a checkpoint).
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       s.limits.ReadTimeout,
+		WriteTimeout:      s.limits.ReadTimeout + s.limits.QueueTimeout + s.limits.QueryTimeout + 30*time.Second,
+		IdleTimeout:       s.limits.IdleTimeout,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	s.log.Info("shutting down", "grace", s.limits.ShutdownTimeout.String())
+	sctx, cancel := context.WithTimeout(context.Background(), s.limits.ShutdownTimeout)
+	defer cancel()
+	err := srv.Shutdown(sctx)
+	if err != nil {
+		err = errors.Join(fmt.Errorf("graceful shutdown: %w", err), srv.Close())
+	}
+	s.queries.Wait()
+	if serr := <-errc; !errors.Is(serr, http.ErrServerClosed) {
+		err = errors.Join(err, serr)
+	}
+	return err
+}
+
+// decodeJSON reads a JSON request body of at most limits.max_request_bytes into v,
+// refusing unknown fields and trailing data.
+func (s *Server) decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, _ := strings.Cut(ct, ";")
+		if mt = strings.TrimSpace(strings.ToLower(mt)); mt != "application/json" {
+			return problem(http.StatusUnsupportedMediaType, CodeUnsupportedMedia, "send the request body as application/json")
+		}
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, s.limits.MaxRequestBytes))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	if err == nil && dec.More() {
+		err = errors.New("trailing data after the JSON object")
+	}
+	if err == nil {
+		return nil
+	}
+	var mbe *http.MaxBytesError
+	var ute *json.UnmarshalTypeError
+	var se *json.SyntaxError
+	switch {
+	case errors.As(err, &mbe):
+		return problem(http.StatusRequestEntityTooLarge, CodeTooLarge, "the request body is larger than %d bytes", s.limits.MaxRequestBytes)
+	case errors.As(err, &ute):
+		p := problem(http.StatusBadRequest, CodeInvalidRequest, "%s: want a JSON %s", ute.Field, ute.Type.Kind())
+		p.Field = ute.Field
+		return p
+	case errors.As(err, &se):
+		return problem(http.StatusBadRequest, CodeInvalidRequest, "the body is not valid JSON (at byte %d)", se.Offset)
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		p := problem(http.StatusBadRequest, CodeInvalidRequest, "unknown field %q", name)
+		p.Field = name
+		return p
+	case errors.Is(err, io.EOF):
+		return problem(http.StatusBadRequest, CodeInvalidRequest, "the request body is empty: send a JSON object")
+	}
+	return problem(http.StatusBadRequest, CodeInvalidRequest, "the body is not a valid JSON object")
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+	return nil
+}
+
+func randomID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
