@@ -110,22 +110,9 @@ Running it again reuses DIR: the same data, key, ledger and tokens (remove DIR t
 		if cfg.OptOut, err = readOptOuts([]string{filepath.Join(src, "optout.txt")}); err != nil {
 			return err
 		}
-		var update func(int64)
-		var finish func()
-		cfg.OnProgress = func(done, total int64) {
-			if update == nil {
-				update, finish = m.progress("ingest", total)
-			}
-			update(done)
-		}
-		man, err := ingest.Run(ctx, cfg)
-		if finish != nil {
-			finish()
-		}
-		if err != nil {
+		if err := m.ingestWithProgress(ctx, cfg); err != nil {
 			return err
 		}
-		printIngestSummary(m, man)
 	}
 	// 4. The project, approved as a DPO would.
 	if err := demoCreateProject(ctx, m, state); err != nil {

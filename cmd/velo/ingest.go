@@ -81,6 +81,12 @@ table with catalog.json, manifest.json and quarantine/ in DATA.`)
 	if *verbose {
 		cfg.Logger = slog.New(slog.NewTextHandler(m.Stderr, nil))
 	}
+	return m.ingestWithProgress(ctx, cfg)
+}
+
+// ingestWithProgress runs an ingest with a progress bar on a terminal and prints its
+// summary.
+func (m *Main) ingestWithProgress(ctx context.Context, cfg ingest.Config) error {
 	var update func(int64)
 	var finish func()
 	cfg.OnProgress = func(done, total int64) {
