@@ -15,7 +15,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/velo-fse/velo/ingest"
-	"github.com/velo-fse/velo/pseudonymize"
 	"github.com/velo-fse/velo/synth"
 )
 
@@ -50,15 +49,7 @@ func TestSynthCDAExtractIngests(t *testing.T) {
 		t.Skip("generates and ingests an extract")
 	}
 	src, rep, period := synthCDA(t, 1200)
-	f, err := os.Open(filepath.Join(src, "optout.txt"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	optOut, err := pseudonymize.ReadOptOut(f, "optout.txt")
-	f.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	optOut := readOptOutFile(t, filepath.Join(src, "optout.txt"))
 	ps, _ := testKey(t)
 	dir := filepath.Join(t.TempDir(), "data")
 	man := runIngest(t, ingest.Config{Pseudonymizer: ps, Out: dir, Inputs: []string{src}, OptOut: optOut, Period: period})

@@ -67,24 +67,14 @@ func TestGatewayCDAExamples(t *testing.T) {
 		t.Errorf("person (-want +got):\n%s", diff)
 	}
 	got = queryStrings(t, db, "SELECT doc_type, doc_date::VARCHAR, version FROM "+table(dir, "document"))
-	want = sortedLines(
-		"82593-5|2022-02-10|2", "11502-2|2022-03-30|1", "34105-7|2022-04-17|1",
-		"60591-5|2022-05-10|1", "68604-8|2022-03-30|1", "11526-1|2023-03-30|2",
-		"11488-4|2022-05-09|1", "87273-9|2022-02-10|1", "59258-4|2022-04-18|1",
-	)
-	if diff := cmp.Diff(want, sortedLines(got...)); diff != "" {
+	if diff := cmp.Diff(sortedLines(gatewayDocuments...), sortedLines(got...)); diff != "" {
 		t.Errorf("document (-want +got):\n%s", diff)
 	}
 	got = queryStrings(t, db, "SELECT pid::VARCHAR, triage, outcome, visit_date::VARCHAR FROM "+table(dir, "er_visit"))
 	if diff := cmp.Diff([]string{gtw + "|R|1|2022-03-30"}, got); diff != "" {
 		t.Errorf("er_visit (-want +got):\n%s", diff)
 	}
-	for _, tb := range ingest.Tables {
-		rows := queryStrings(t, db, "SELECT pid::VARCHAR FROM "+table(dir, tb.Name))
-		if !slices.IsSorted(rows) {
-			t.Errorf("table %s is not sorted by pid", tb.Name)
-		}
-	}
+	assertSortedByPID(t, db, dir)
 
 	// A zip of the same documents gives the same tables; positions name the entry.
 	zdir := filepath.Join(t.TempDir(), "zdata")

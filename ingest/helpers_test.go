@@ -19,6 +19,21 @@ import (
 
 const fixtures = "../../shared/fixtures/fse-gateway-examples"
 
+// readOptOutFile reads an opt-out registry.
+func readOptOutFile(t *testing.T, path string) *pseudonymize.OptOut {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	o, err := pseudonymize.ReadOptOut(f, filepath.Base(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o
+}
+
 // testKey is a fixed key so tests can recompute pids.
 func testKey(t *testing.T) (*pseudonymize.Pseudonymizer, string) {
 	t.Helper()

@@ -11,7 +11,6 @@ import (
 
 	"github.com/velo-fse/velo/fse"
 	"github.com/velo-fse/velo/ingest"
-	"github.com/velo-fse/velo/pseudonymize"
 	"github.com/velo-fse/velo/synth"
 )
 
@@ -47,15 +46,7 @@ func TestSynthExtractIngests(t *testing.T) {
 	if err := json.Unmarshal(b, &rep); err != nil {
 		t.Fatal(err)
 	}
-	f, err := os.Open(filepath.Join(src, "optout.txt"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	optOut, err := pseudonymize.ReadOptOut(f, "optout.txt")
-	f.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	optOut := readOptOutFile(t, filepath.Join(src, "optout.txt"))
 	ps, _ := testKey(t)
 	dir := filepath.Join(t.TempDir(), "data")
 	man := runIngest(t, ingest.Config{Pseudonymizer: ps, Out: dir, Inputs: []string{src}, OptOut: optOut, Period: period})
