@@ -2,7 +2,6 @@ package ingest
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -179,11 +178,4 @@ func swapTables(dataDir, next string) error {
 		}
 	}
 	return os.RemoveAll(next)
-}
-
-// countRows counts a table's rows in DATA.
-func countRows(ctx context.Context, db *sql.DB, dataDir, table string) (int64, error) {
-	var n int64
-	err := db.QueryRowContext(ctx, fmt.Sprintf("SELECT count(*) FROM read_parquet(%s)", quote(parquetGlob(dataDir, table)))).Scan(&n)
-	return n, err
 }

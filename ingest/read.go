@@ -10,8 +10,6 @@ import (
 	"io"
 	"strings"
 	"sync"
-
-	"github.com/velo-fse/velo/fse"
 )
 
 // Input formats, detected by content.
@@ -361,5 +359,3 @@ func globalPatients(p map[string]patientRef) patientResolver {
 		return r, ok
 	}
 }
-
-var _ = fse.Date

@@ -203,17 +203,6 @@ func TableByName(name string) (Table, bool) {
 	return Table{}, false
 }
 
-// columnIndex returns the position of a column in its table; it panics on a programming
-// error (a mapping that names a column the schema lacks).
-func (t Table) columnIndex(name string) int {
-	for i, c := range t.Columns {
-		if c.Name == name {
-			return i
-		}
-	}
-	panic(fmt.Sprintf("ingest: table %s has no column %s", t.Name, name))
-}
-
 // Staging-only columns: every staged row carries its input sequence (for a deterministic
 // "last wins"), and rows that come from a document carry the document's staging sequence
 // so superseded versions can be dropped with all their facts.

@@ -180,7 +180,7 @@ func (c *checker) selectNode(s *selectNode) (*Plan, error) {
 		return nil, rejectf(-1, "at most %d aggregates per query", maxAggs)
 	}
 	if s.Having != nil {
-		h, err := c.having(s.Having, p, items2nodes(s.SelectList))
+		h, err := c.having(s.Having, p, s.SelectList)
 		if err != nil {
 			return nil, err
 		}
@@ -359,8 +359,6 @@ func nextBucket(t time.Time, unit string) time.Time {
 	}
 	return t.AddDate(0, 0, 1)
 }
-
-func items2nodes(ns []*node) []*node { return ns }
 
 func (c *checker) constInt(n *node, what string) (int64, error) {
 	if n == nil {

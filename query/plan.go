@@ -119,7 +119,6 @@ type Plan struct {
 	// Options as the SQL clause gave them (nil when absent).
 	Epsilon, Delta       *float64
 	MaxGroupsContributed int
-	MaxRowsPerGroup      int
 	// Normalised is the checked query printed back in a canonical form: the ledger records
 	// it and the release cache keys on it.
 	Normalised string

@@ -29,10 +29,9 @@ type Release struct {
 	BudgetSplit    []SplitEntry    `json:"budget_split"`
 	BudgetLeft     BudgetAmount    `json:"budget_left"`
 	// Extra fields (allowed by the contract).
-	SQL       string          `json:"sql"`
-	Bounding  BoundingInfo    `json:"bounding"`
-	Mechanism []MechanismInfo `json:"mechanisms,omitempty"`
-	DryRun    bool            `json:"dry_run,omitempty"`
+	SQL      string       `json:"sql"`
+	Bounding BoundingInfo `json:"bounding"`
+	DryRun   bool         `json:"dry_run,omitempty"`
 }
 
 // ReleaseColumn describes an output column: a group key or a DP aggregate.
@@ -63,17 +62,6 @@ type BoundingInfo struct {
 	MaxGroupsContributed int  `json:"max_groups_contributed"`
 	MaxRowsPerGroup      int  `json:"max_rows_per_group"`
 	PartitionSelection   bool `json:"partition_selection"`
-}
-
-// MechanismInfo records the noise parameters of one aggregate (for the ledger and the
-// curious): sensitivities and noise scale in the mechanism's units.
-type MechanismInfo struct {
-	For       string  `json:"for"`
-	Mechanism string  `json:"mechanism"`
-	L0        float64 `json:"l0,omitempty"`
-	LInf      float64 `json:"linf,omitempty"`
-	Scale     float64 `json:"scale,omitempty"`
-	Unit      float64 `json:"unit,omitempty"`
 }
 
 // noiseGroups turns exact bounded group totals into released rows: enumerate public

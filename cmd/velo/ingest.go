@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
 	"os"
@@ -156,5 +155,3 @@ func printIngestSummary(m *Main, man *ingest.Manifest) {
 		fmt.Fprintf(m.Stdout, "warnings: %s\n", strings.Join(ws, " "))
 	}
 }
-
-var _ = flag.ErrHelp
