@@ -14,7 +14,7 @@ import (
 // researcher's text is never executed: these statements are printed from the checked
 // plan, in total forms.
 type Rewrite struct {
-	// Bounded materialises the per-person, per-group partial aggregates after clamping and
+	// Bounded selects the per-person, per-group partial aggregates after clamping and
 	// L0 bounding, as the temporary table "bounded".
 	Bounded string
 	// Groups reads one row per group: the keys, the number of persons, and each
@@ -30,7 +30,16 @@ type Rewrite struct {
 	MaxGroups, MaxRows int
 }
 
-// treeLevels, treeBranching are the quantile tree's shape (see package dp).
+// createBounded materialises Bounded as the connection's temporary table "bounded", which
+// Groups and Tree read; limit0 makes it empty (to bind the readers without reading data).
+func (rw Rewrite) createBounded(limit0 bool) string {
+	if limit0 {
+		return "CREATE OR REPLACE TEMP TABLE bounded AS SELECT * FROM (" + rw.Bounded + ") LIMIT 0"
+	}
+	return "CREATE OR REPLACE TEMP TABLE bounded AS " + rw.Bounded
+}
+
+// treeShape is the quantile tree's shape (see package dp).
 type treeShape struct{ Branching, Height int }
 
 // rewrite builds the statements for plan p with a secret per-release seed.
@@ -103,7 +112,7 @@ func rewrite(p *Plan, seed uint64, maxGroups, maxRows int, tree treeShape, scale
 		bounded = fmt.Sprintf("SELECT * FROM per_unit QUALIFY row_number() OVER (PARTITION BY pid ORDER BY hash(pid, %s, %s)) <= %d",
 			strings.Join(keyCols, ", "), seedSQL, maxGroups)
 	}
-	rw.Bounded = "CREATE OR REPLACE TEMP TABLE bounded AS WITH base AS (" + base + "), per_unit AS (" + perUnit + ") " + bounded
+	rw.Bounded = "WITH base AS (" + base + "), per_unit AS (" + perUnit + ") " + bounded
 	// 4. per_group: exact bounded totals; each person's contribution to a group is
 	// clamped to maxRows rows, its sums rescaled to the rows kept (so its mean is kept).
 	g := append([]string{}, keyCols...)

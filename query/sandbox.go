@@ -116,7 +116,7 @@ func (s *sandbox) prepare(ctx context.Context, rw Rewrite) error {
 	defer conn.Close()
 	// The bounded table does not exist yet: bind its definition, then the readers
 	// against an empty table of the same shape.
-	stmt := strings.Replace(rw.Bounded, "CREATE OR REPLACE TEMP TABLE bounded AS", "CREATE OR REPLACE TEMP TABLE bounded AS SELECT * FROM (", 1) + ") LIMIT 0"
+	stmt := rw.createBounded(true)
 	if _, err := conn.ExecContext(ctx, stmt); err != nil {
 		return err
 	}
@@ -174,7 +174,7 @@ func (s *sandbox) run(ctx context.Context, rw Rewrite, nkeys int) (map[string]*g
 		return nil, fmt.Errorf("%w: %w", errNotStarted, err)
 	}
 	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, rw.Bounded); err != nil {
+	if _, err := conn.ExecContext(ctx, rw.createBounded(false)); err != nil {
 		return nil, err
 	}
 	defer conn.ExecContext(context.WithoutCancel(ctx), "DROP TABLE IF EXISTS bounded")
