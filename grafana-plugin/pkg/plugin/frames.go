@@ -1,0 +1,304 @@
+package plugin
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/grafana/grafana-plugin-sdk-go/data"
+)
+
+// Output formats of a panel query.
+const (
+	formatTable      = "table"
+	formatTimeSeries = "time_series"
+)
+
+// ciSuffixes name the confidence-interval fields beside each DP column, as in Velo's
+// CSV and Arrow answers.
+const (
+	ciLower = "_ci_lower"
+	ciUpper = "_ci_upper"
+)
+
+// releaseFrame turns a release into one frame: a table (key and DP columns in order, each
+// DP column followed by its interval bounds), or a wide time series when the release is
+// keyed by a date bucket (other keys become labels).
+func releaseFrame(rel *release, refID, format, executed string) (*data.Frame, error) {
+	long, timeCol, err := longFrame(rel, refID, format == formatTimeSeries)
+	if err != nil {
+		return nil, err
+	}
+	long.Meta = releaseMeta(rel, executed)
+	if format != formatTimeSeries {
+		long.Meta.Type = data.FrameTypeTable
+		return long, nil
+	}
+	if timeCol < 0 {
+		return nil, fmt.Errorf("the time series format needs a date key: group by $__timeGroup(col, 1M) (or choose the table format)")
+	}
+	if len(rel.Rows) == 0 || len(rel.Columns) == countKind(rel, "dp")+1 {
+		long.Meta.Type = data.FrameTypeTimeSeriesWide
+		return long, nil
+	}
+	wide, err := data.LongToWide(long, nil)
+	if err != nil {
+		return nil, fmt.Errorf("turning the release into a time series: %w", err)
+	}
+	wide.Name, wide.RefID = long.Name, refID
+	wide.Meta.Type = data.FrameTypeTimeSeriesWide
+	return wide, nil
+}
+
+// longFrame builds the frame with one row per release row. For a time series the rows are
+// sorted by the first date key (which becomes a non-null time field, rows without a date
+// dropped) and the other keys become strings (labels after LongToWide).
+func longFrame(rel *release, refID string, series bool) (*data.Frame, int, error) {
+	timeCol := -1
+	if series {
+		for i, c := range rel.Columns {
+			if c.Kind == "key" && isTimeType(c.Type) {
+				timeCol = i
+				break
+			}
+		}
+	}
+	rows := make([]int, 0, len(rel.Rows))
+	for i := range rel.Rows {
+		if len(rel.Rows[i]) != len(rel.Columns) {
+			return nil, -1, fmt.Errorf("release %s: row %d has %d cells for %d columns", rel.ReleaseID, i, len(rel.Rows[i]), len(rel.Columns))
+		}
+		if timeCol >= 0 && rel.Rows[i][timeCol] == nil {
+			continue
+		}
+		rows = append(rows, i)
+	}
+	times := make([]time.Time, len(rel.Rows))
+	if timeCol >= 0 {
+		for _, i := range rows {
+			t, err := parseTime(rel.Rows[i][timeCol])
+			if err != nil {
+				return nil, -1, fmt.Errorf("release %s: column %s: %w", rel.ReleaseID, rel.Columns[timeCol].Name, err)
+			}
+			times[i] = t
+		}
+		slices.SortStableFunc(rows, func(a, b int) int { return times[a].Compare(times[b]) })
+	}
+
+	frame := data.NewFrame(refID)
+	frame.RefID = refID
+	for c, col := range rel.Columns {
+		switch {
+		case c == timeCol:
+			vals := make([]time.Time, len(rows))
+			for j, i := range rows {
+				vals[j] = times[i]
+			}
+			frame.Fields = append(frame.Fields, data.NewField(col.Name, nil, vals))
+		case col.Kind == "dp":
+			v, lo, hi := make([]*float64, len(rows)), make([]*float64, len(rows)), make([]*float64, len(rows))
+			for j, i := range rows {
+				var err error
+				if v[j], err = toFloat(rel.Rows[i][c]); err != nil {
+					return nil, -1, fmt.Errorf("release %s: column %s: %w", rel.ReleaseID, col.Name, err)
+				}
+				if lo[j], hi[j], err = interval(rel, i, c); err != nil {
+					return nil, -1, err
+				}
+			}
+			f := data.NewField(col.Name, nil, v)
+			f.Config = &data.FieldConfig{Description: dpDescription(col, rel.Confidence)}
+			frame.Fields = append(frame.Fields, f, data.NewField(col.Name+ciLower, nil, lo), data.NewField(col.Name+ciUpper, nil, hi))
+		default:
+			f, err := keyField(rel, col, c, rows, series)
+			if err != nil {
+				return nil, -1, err
+			}
+			frame.Fields = append(frame.Fields, f)
+		}
+	}
+	return frame, timeCol, nil
+}
+
+// keyField is a group-key column as a nullable field of its type (strings in a time
+// series, where keys are labels).
+func keyField(rel *release, col releaseColumn, c int, rows []int, series bool) (*data.Field, error) {
+	fail := func(i int, err error) (*data.Field, error) {
+		return nil, fmt.Errorf("release %s: column %s, row %d: %w", rel.ReleaseID, col.Name, i, err)
+	}
+	typ := strings.ToUpper(col.Type)
+	switch {
+	case series || typ == "VARCHAR" || typ == "":
+		vals := make([]*string, len(rows))
+		for j, i := range rows {
+			if v := rel.Rows[i][c]; v != nil {
+				s := fmt.Sprint(v)
+				vals[j] = &s
+			}
+		}
+		return data.NewField(col.Name, nil, vals), nil
+	case isTimeType(typ):
+		vals := make([]*time.Time, len(rows))
+		for j, i := range rows {
+			if v := rel.Rows[i][c]; v != nil {
+				t, err := parseTime(v)
+				if err != nil {
+					return fail(i, err)
+				}
+				vals[j] = &t
+			}
+		}
+		return data.NewField(col.Name, nil, vals), nil
+	case typ == "BOOLEAN":
+		vals := make([]*bool, len(rows))
+		for j, i := range rows {
+			if v := rel.Rows[i][c]; v != nil {
+				b, ok := v.(bool)
+				if !ok {
+					return fail(i, fmt.Errorf("%v is not a boolean", v))
+				}
+				vals[j] = &b
+			}
+		}
+		return data.NewField(col.Name, nil, vals), nil
+	case isIntegerType(typ):
+		vals := make([]*int64, len(rows))
+		for j, i := range rows {
+			if v := rel.Rows[i][c]; v != nil {
+				n, err := strconv.ParseInt(fmt.Sprint(v), 10, 64)
+				if err != nil {
+					return fail(i, err)
+				}
+				vals[j] = &n
+			}
+		}
+		return data.NewField(col.Name, nil, vals), nil
+	}
+	vals := make([]*float64, len(rows))
+	for j, i := range rows {
+		f, err := toFloat(rel.Rows[i][c])
+		if err != nil {
+			return fail(i, err)
+		}
+		vals[j] = f
+	}
+	return data.NewField(col.Name, nil, vals), nil
+}
+
+// interval is the confidence interval of cell (i, c), nil bounds where Velo has no sound
+// one.
+func interval(rel *release, i, c int) (lo, hi *float64, err error) {
+	if i >= len(rel.CI) || c >= len(rel.CI[i]) || rel.CI[i][c] == nil {
+		return nil, nil, nil
+	}
+	b, ok := rel.CI[i][c].([]any)
+	if !ok || len(b) != 2 {
+		return nil, nil, fmt.Errorf("release %s: row %d: confidence interval of %s is not a pair", rel.ReleaseID, i, rel.Columns[c].Name)
+	}
+	if lo, err = toFloat(b[0]); err != nil {
+		return nil, nil, err
+	}
+	hi, err = toFloat(b[1])
+	return lo, hi, err
+}
+
+func releaseMeta(rel *release, executed string) *data.FrameMeta {
+	m := &data.FrameMeta{
+		ExecutedQueryString: executed,
+		Custom: map[string]any{
+			"releaseId": rel.ReleaseID, "project": rel.Project, "datasetVersion": rel.DatasetVersion,
+			"cached": rel.Cached, "epsilon": rel.Epsilon, "delta": rel.Delta, "confidence": rel.Confidence,
+			"budgetLeft": map[string]float64{"epsilon": rel.BudgetLeft.Epsilon, "delta": rel.BudgetLeft.Delta},
+		},
+	}
+	left := fmt.Sprintf("ε left %s, δ left %s", fmtNum(rel.BudgetLeft.Epsilon), fmtNum(rel.BudgetLeft.Delta))
+	if rel.Cached {
+		m.Notices = []data.Notice{{Severity: data.NoticeSeverityInfo, Text: fmt.Sprintf("Velo release %s from the release cache: no privacy budget spent (%s in project %s).", rel.ReleaseID, left, rel.Project)}}
+	} else {
+		m.Notices = []data.Notice{{Severity: data.NoticeSeverityInfo, Text: fmt.Sprintf("Velo release %s charged ε %s, δ %s to project %s (%s).", rel.ReleaseID, fmtNum(rel.Epsilon), fmtNum(rel.Delta), rel.Project, left)}}
+	}
+	return m
+}
+
+func dpDescription(col releaseColumn, confidence float64) string {
+	agg := col.Aggregate
+	if agg == "" {
+		agg = "aggregate"
+	}
+	return fmt.Sprintf("Differentially private %s; %s%% confidence interval in %s%s and %s%s.", agg, fmtNum(confidence*100), col.Name, ciLower, col.Name, ciUpper)
+}
+
+// budgetFrame is a project's privacy budget as a one-row table.
+func budgetFrame(p *projectStatus, refID string) *data.Frame {
+	f := data.NewFrame(refID,
+		data.NewField("project", nil, []string{p.ID}),
+		data.NewField("epsilon_total", nil, []float64{p.Total.Epsilon}),
+		data.NewField("epsilon_spent", nil, []float64{p.Spent.Epsilon}),
+		data.NewField("epsilon_left", nil, []float64{p.Left.Epsilon}),
+		data.NewField("delta_total", nil, []float64{p.Total.Delta}),
+		data.NewField("delta_spent", nil, []float64{p.Spent.Delta}),
+		data.NewField("delta_left", nil, []float64{p.Left.Delta}),
+		data.NewField("queries", nil, []int64{int64(p.Queries)}),
+	)
+	f.RefID = refID
+	f.Meta = &data.FrameMeta{Type: data.FrameTypeTable}
+	return f
+}
+
+func countKind(rel *release, kind string) int {
+	n := 0
+	for _, c := range rel.Columns {
+		if c.Kind == kind {
+			n++
+		}
+	}
+	return n
+}
+
+func isTimeType(t string) bool {
+	t = strings.ToUpper(t)
+	return t == "DATE" || strings.HasPrefix(t, "TIMESTAMP")
+}
+
+func isIntegerType(t string) bool {
+	switch t {
+	case "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT", "HUGEINT":
+		return true
+	}
+	return false
+}
+
+// parseTime reads a date or timestamp cell: "2024-03-01" or RFC 3339.
+func parseTime(v any) (time.Time, error) {
+	s, ok := v.(string)
+	if !ok {
+		return time.Time{}, fmt.Errorf("%v is not a date", v)
+	}
+	for _, layout := range []string{time.DateOnly, time.RFC3339Nano, "2006-01-02 15:04:05.999999999", "2006-01-02 15:04:05"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t.UTC(), nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("%q is not a date", s)
+}
+
+func toFloat(v any) (*float64, error) {
+	switch x := v.(type) {
+	case nil:
+		return nil, nil
+	case json.Number:
+		f, err := x.Float64()
+		return &f, err
+	case float64:
+		return &x, nil
+	case string: // NaN and infinities travel as strings
+		f, err := strconv.ParseFloat(x, 64)
+		return &f, err
+	}
+	return nil, fmt.Errorf("%v is not a number", v)
+}
+
+func fmtNum(f float64) string { return strconv.FormatFloat(f, 'g', 6, 64) }

@@ -1,0 +1,167 @@
+// Package apitest starts a real Velo API server on loopback over a small synthetic
+// extract, for the tests of Velo's clients (the Grafana data source). Each Server has its
+// own ledger; the dataset is made once per test binary.
+package apitest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/velo-fse/velo/fse"
+	"github.com/velo-fse/velo/ingest"
+	"github.com/velo-fse/velo/ledger"
+	notebooksapi "github.com/velo-fse/velo/notebooks-api"
+	"github.com/velo-fse/velo/pseudonymize"
+	"github.com/velo-fse/velo/query"
+	"github.com/velo-fse/velo/synth"
+)
+
+// Period is the synthetic extract's period.
+const Period = "2024-01..2025-12"
+
+var (
+	dataOnce sync.Once
+	dataDir  string
+	dataErr  error
+)
+
+// Dataset returns the directory of a 2,000-person synthetic CUP extract, pseudonymized and
+// ingested once per test binary under the system's temporary directory (removed by
+// Cleanup, which TestMain calls).
+func Dataset(t testing.TB) string {
+	t.Helper()
+	dataOnce.Do(func() {
+		period, _ := fse.ParsePeriod(Period)
+		var scratch string
+		if scratch, dataErr = os.MkdirTemp("", "velo-apitest-"); dataErr != nil {
+			return
+		}
+		src := filepath.Join(scratch, "synth")
+		if _, dataErr = synth.Generate(context.Background(), synth.Config{Persons: 2000, Seed: 5, Out: src, From: period.From, To: period.To}); dataErr != nil {
+			return
+		}
+		k, err := pseudonymize.GenerateKey(bytes.NewReader(bytes.Repeat([]byte{7}, 32)))
+		if err != nil {
+			dataErr = err
+			return
+		}
+		dataDir = filepath.Join(scratch, "data")
+		_, dataErr = ingest.Run(context.Background(), ingest.Config{Pseudonymizer: pseudonymize.New(k), Out: dataDir, Inputs: []string{filepath.Join(src, "cup")}, Period: period, MemoryLimit: "512MB"})
+	})
+	if dataErr != nil {
+		t.Fatal(dataErr)
+	}
+	return dataDir
+}
+
+// Cleanup removes the dataset; call it from TestMain after m.Run.
+func Cleanup() {
+	if dataDir != "" {
+		os.RemoveAll(filepath.Dir(dataDir))
+	}
+}
+
+// Project "wl": the waiting-list project a dashboard queries (booking, epsilon 10).
+var WaitingLists = ledger.Project{
+	ID: "wl", Purpose: "waiting-list reduction, region by region", LegalBasis: "art. 2-sexies c.1-bis Codice privacy", Approver: "dpo",
+	Allow:         map[string][]string{"booking": {}},
+	EpsilonBudget: 10, DeltaBudget: 1e-5, DefaultEpsilon: 0.5, MaxEpsilonPerQuery: 2, MaxDeltaPerQuery: 1e-6,
+}
+
+// Config says which projects and users a Server has.
+type Config struct {
+	Projects []ledger.Project    // default: WaitingLists
+	Users    []notebooksapi.User // default: official "grafana" (wl), researcher "rita" (wl), dpo "dora"
+	Limits   notebooksapi.Limits // zero: the server's defaults
+	Logger   *slog.Logger        // default: discard
+}
+
+// Server is a live Velo API on loopback.
+type Server struct {
+	URL    string
+	Tokens map[string]string // user -> bearer token
+	Ledger *ledger.Ledger
+	State  string // the ledger's directory
+}
+
+// Start starts a server with a new ledger in t.TempDir; it stops at cleanup.
+func Start(t testing.TB, cfg Config) *Server {
+	t.Helper()
+	data := Dataset(t)
+	if cfg.Projects == nil {
+		cfg.Projects = []ledger.Project{WaitingLists}
+	}
+	if cfg.Users == nil {
+		cfg.Users = []notebooksapi.User{
+			{Name: "grafana", Role: notebooksapi.RoleOfficial, Projects: []string{"wl"}},
+			{Name: "rita", Role: notebooksapi.RoleResearcher, Projects: []string{"wl"}},
+			{Name: "dora", Role: notebooksapi.RoleDPO},
+		}
+	}
+	state := filepath.Join(t.TempDir(), "state")
+	led, err := ledger.Open(state, ledger.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, p := range cfg.Projects {
+		if err := led.CreateProject(ctx, "apitest", p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eng, err := query.Open(ctx, query.Config{DataDir: data, Ledger: led, Limits: query.Limits{MemoryLimit: "512MB", Threads: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{Tokens: map[string]string{}, Ledger: led, State: state}
+	var users []notebooksapi.User
+	for _, u := range cfg.Users {
+		tok, stored, err := notebooksapi.NewToken(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		u.Tokens = []notebooksapi.Token{stored}
+		users = append(users, u)
+		s.Tokens[u.Name] = tok
+	}
+	srv, err := notebooksapi.New(notebooksapi.Options{
+		Engine: eng, Ledger: led, Users: users, Limits: cfg.Limits, Logger: cfg.Logger,
+		Verify: func() (ledger.VerifyReport, error) { return ledger.Verify(state, ledger.VerifyOptions{}) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.URL = "http://" + ln.Addr().String()
+	sctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(sctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := errors.Join(<-done, eng.Close(), led.Close()); err != nil {
+			t.Errorf("apitest: shutdown: %v", err)
+		}
+	})
+	return s
+}
+
+// Charges is the number of charges the project has in the ledger (one per query that
+// was not answered from the release cache).
+func (s *Server) Charges(t testing.TB, project string) int {
+	t.Helper()
+	st, err := s.Ledger.Project(project)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.Queries
+}
