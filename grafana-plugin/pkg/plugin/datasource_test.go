@@ -16,6 +16,7 @@ import (
 	"github.com/grafana/grafana-plugin-sdk-go/backend"
 	"github.com/grafana/grafana-plugin-sdk-go/data"
 	"github.com/grafana/grafana-plugin-sdk-go/experimental"
+	"github.com/grafana/grafana-plugin-sdk-go/experimental/datasourcetest"
 
 	"github.com/velo-fse/velo/grafana-plugin/pkg/plugin"
 	"github.com/velo-fse/velo/ledger"
@@ -446,4 +447,49 @@ func unusedURL(t *testing.T) string {
 	addr := ln.Addr().String()
 	ln.Close()
 	return "http://" + addr
+}
+
+// The same queries through the plugin's gRPC server (the SDK's in-process test server):
+// settings, requests and frames cross the protocol Grafana speaks.
+func TestGRPC(t *testing.T) {
+	velo := apitest.Start(t, apitest.Config{})
+	addr := strings.TrimPrefix(unusedURL(t), "http://")
+	tp, err := datasourcetest.Manage(plugin.NewDatasource, datasourcetest.ManageOpts{Address: addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := tp.Shutdown(); err != nil {
+			t.Error(err)
+		}
+	})
+	settings := settingsFor(velo.URL, velo.Tokens["grafana"], "wl")
+	pc := backend.PluginContext{OrgID: 1, PluginID: plugin.ID, DataSourceInstanceSettings: &settings}
+	ctx := context.Background()
+
+	health, err := tp.Client.CheckHealth(ctx, &backend.CheckHealthRequest{PluginContext: pc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if health.Status != backend.HealthStatusOk {
+		t.Fatalf("health over gRPC: %s %s", health.Status, health.Message)
+	}
+	queries := append(dashboardQueries(period), dataQuery("rejected", period, map[string]any{"sql": "SELECT * FROM booking"}))
+	resp, err := tp.Client.QueryData(ctx, &backend.QueryDataRequest{PluginContext: pc, Queries: queries})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range dashboardQueries(period) {
+		r := resp.Responses[q.RefID]
+		if r.Error != nil || len(r.Frames) != 1 {
+			t.Fatalf("%s over gRPC: %v", q.RefID, r.Error)
+		}
+	}
+	trend := resp.Responses["trend"].Frames[0]
+	if n, _ := trend.RowLen(); n != 24 || trend.TimeSeriesSchema().Type != data.TimeSeriesTypeWide {
+		t.Errorf("trend over gRPC: %d rows, %s", n, trend.TimeSeriesSchema().Type)
+	}
+	if r := resp.Responses["rejected"]; r.Error == nil || !strings.Contains(r.Error.Error(), "[sql_rejected]") || r.ErrorSource != backend.ErrorSourceDownstream {
+		t.Errorf("rejected over gRPC: %v (%s)", r.Error, r.ErrorSource)
+	}
 }
