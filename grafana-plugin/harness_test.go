@@ -7,9 +7,11 @@ package grafanaplugin_test
 // queries from a live Velo.
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,6 +25,7 @@ import (
 	"github.com/grafana/grafana-plugin-sdk-go/genproto/pluginv2"
 	goplugin "github.com/hashicorp/go-plugin"
 
+	"github.com/velo-fse/velo/grafana-plugin/pkg/plugin"
 	"github.com/velo-fse/velo/ledger"
 	"github.com/velo-fse/velo/notebooks-api/apitest"
 )
@@ -263,4 +266,48 @@ func countSQL(qs []backend.DataQuery) int {
 		}
 	}
 	return n
+}
+
+// Every SQL panel of the dashboard, expanded as the backend expands it for the saved range,
+// is valid Velo SQL: Velo's dry run (validation and price, no charge, no data read)
+// accepts it at the panel's epsilon.
+func TestDashboardSQLDryRun(t *testing.T) {
+	velo := apitest.Start(t, apitest.Config{})
+	loc, err := time.LoadLocation("Europe/Rome")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range panelQueries(t) {
+		var m plugin.QueryModel
+		if err := json.Unmarshal(q.JSON, &m); err != nil {
+			t.Fatal(err)
+		}
+		if m.QueryType == "budget" {
+			continue
+		}
+		exp, err := plugin.ExpandMacros(m.SQL, q.TimeRange, q.Interval, loc)
+		if err != nil {
+			t.Fatalf("%s: %v", m.SQL, err)
+		}
+		body, _ := json.Marshal(map[string]any{"project": m.Project, "sql": exp.SQL, "epsilon": m.Epsilon, "dry_run": true})
+		req, _ := http.NewRequest(http.MethodPost, velo.URL+"/v1/queries", bytes.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+velo.Tokens["grafana"])
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		var rel struct {
+			DryRun  bool    `json:"dry_run"`
+			Epsilon float64 `json:"epsilon"`
+		}
+		if resp.StatusCode != http.StatusOK || json.Unmarshal(b, &rel) != nil || !rel.DryRun || rel.Epsilon != *m.Epsilon {
+			t.Errorf("dry run of %s: %d %s", exp.SQL, resp.StatusCode, b)
+		}
+	}
+	if n := velo.Charges(t, "wl"); n != 0 {
+		t.Errorf("dry runs charged %d queries", n)
+	}
 }
