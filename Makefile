@@ -5,21 +5,59 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 DEMO    ?= velo-demo
 PERSONS ?= 20000
 
-.PHONY: build test test-race vet demo bench clean
+PLUGIN      := grafana-plugin
+PLUGIN_DIST := $(PLUGIN)/dist
+# The backend executables Grafana picks from by host (plugin.json's "executable": gpx_velo).
+PLUGIN_PLATFORMS ?= linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64
+
+# Velo's Go packages: ./... without the Go code some npm packages ship in node_modules.
+GO_PKGS = $$($(GO) list ./... | grep -v /node_modules/)
+
+.PHONY: build test test-race vet demo bench clean plugin plugin-frontend plugin-backend test-plugin
 
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/velo
 
 vet:
-	$(GO) vet ./...
+	$(GO) vet $(GO_PKGS)
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "not gofmt-formatted: $$unformatted"; exit 1; fi
 
-# The README's test command: vet, the whole suite (the API's load test, headless Chromium
-# and notebook tests included), and the race detector on the packages with concurrency
-# (ingest pipeline, ledger, query engine, HTTP API).
-test: vet
-	$(GO) test ./...
-	$(GO) test -race -short $$($(GO) list ./ingest ./ledger ./query ./dp ./notebooks-api 2>/dev/null)
+# The README's test command: vet, the Grafana plugin's build and frontend tests, the whole
+# Go suite (the API's load test, headless Chromium, notebook and plugin tests included),
+# and the race detector on the packages with concurrency (ingest pipeline, ledger, query
+# engine, HTTP API, the plugin's backend).
+test: vet test-plugin
+	$(GO) test $(GO_PKGS)
+	$(GO) test -race -short $$($(GO) list ./ingest ./ledger ./query ./dp ./notebooks-api ./grafana-plugin/... 2>/dev/null)
+
+# The Grafana data source: the frontend (webpack) and the backend executables, into
+# grafana-plugin/dist, ready to copy into Grafana's plugins directory (docs/grafana.md).
+plugin: plugin-frontend plugin-backend
+
+$(PLUGIN)/node_modules/.package-lock.json: $(PLUGIN)/package-lock.json $(PLUGIN)/package.json
+	cd $(PLUGIN) && npm ci --no-audit --no-fund
+
+plugin-frontend: $(PLUGIN)/node_modules/.package-lock.json
+	cd $(PLUGIN) && npm run build
+
+# After the frontend: its build empties dist/.
+plugin-backend: plugin-frontend
+	@set -e; for p in $(PLUGIN_PLATFORMS); do \
+	  os=$${p%/*}; arch=$${p#*/}; ext=; [ $$os = windows ] && ext=.exe; \
+	  echo "go build $(PLUGIN_DIST)/gpx_velo_$${os}_$${arch}$$ext"; \
+	  CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath \
+	    -ldflags "-s -w -X github.com/velo-fse/velo/grafana-plugin/pkg/plugin.Version=$(VERSION)" \
+	    -o $(PLUGIN_DIST)/gpx_velo_$${os}_$${arch}$$ext ./$(PLUGIN)/pkg; \
+	done
+
+# The frontend's type check and jest tests, on the plugin built for this host only (each
+# other platform is a full cross-compile of the SDK's dependencies: minutes). The Go side
+# of the plugin is in `go test ./...`: macros, frames, a live Velo, gRPC, the executable
+# under go-plugin.
+test-plugin:
+	$(MAKE) plugin PLUGIN_PLATFORMS=$$($(GO) env GOOS)/$$($(GO) env GOARCH)
+	cd $(PLUGIN) && npm run typecheck && npm run lint && CI=true npm test
+	@for f in plugin.json module.js gpx_velo_linux_amd64; do test -s $(PLUGIN_DIST)/$$f || { echo "$(PLUGIN_DIST)/$$f is missing"; exit 1; }; done
 
 # The one-command demo: synthetic extract -> key -> ingest -> project "wl" -> the HTTP API
 # on 127.0.0.1:8080 with researcher, official and DPO tokens (printed, and in
@@ -31,4 +69,4 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./bench/...
 
 clean:
-	rm -rf bin $(DEMO)
+	rm -rf bin $(DEMO) $(PLUGIN_DIST)

@@ -40,7 +40,8 @@ func TestMain(m *testing.M) {
 func buildBackend(t *testing.T) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "gpx_velo_"+runtime.GOOS+"_"+runtime.GOARCH)
-	cmd := exec.Command("go", "build", "-o", bin, "github.com/velo-fse/velo/grafana-plugin/pkg")
+	// the flags of `make plugin`, so that the two share the build cache
+	cmd := exec.Command("go", "build", "-trimpath", "-o", bin, "github.com/velo-fse/velo/grafana-plugin/pkg")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)

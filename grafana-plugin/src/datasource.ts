@@ -1,0 +1,42 @@
+import { CoreApp, DataSourceInstanceSettings, ScopedVars } from '@grafana/data';
+import { DataSourceWithBackend, getTemplateSrv } from '@grafana/runtime';
+
+import { DEFAULT_QUERY, VeloOptions, VeloQuery } from './types';
+
+/**
+ * Formats a template variable's value for SQL, as Grafana's SQL data sources do: a single
+ * value goes in as typed, a multi-value or "All" variable becomes a list of quoted strings
+ * for `IN (...)`.
+ */
+export function interpolateSqlVariable(value: string | string[], variable: { multi?: boolean; includeAll?: boolean }) {
+  const quote = (v: string) => `'${v.replace(/'/g, "''")}'`;
+  if (!variable.multi && !variable.includeAll) {
+    return Array.isArray(value) ? value.join(',') : value;
+  }
+  return (Array.isArray(value) ? value : [value]).map(quote).join(',');
+}
+
+export class DataSource extends DataSourceWithBackend<VeloQuery, VeloOptions> {
+  constructor(instanceSettings: DataSourceInstanceSettings<VeloOptions>) {
+    super(instanceSettings);
+  }
+
+  getDefaultQuery(_: CoreApp): Partial<VeloQuery> {
+    return DEFAULT_QUERY;
+  }
+
+  // The $__ macros are not template variables: they stay in the SQL for the backend, which
+  // expands them against the (rounded) panel range for dashboards and alert rules alike.
+  applyTemplateVariables(query: VeloQuery, scopedVars: ScopedVars): VeloQuery {
+    const templateSrv = getTemplateSrv();
+    return {
+      ...query,
+      sql: query.sql && templateSrv.replace(query.sql, scopedVars, interpolateSqlVariable),
+      project: query.project && templateSrv.replace(query.project, scopedVars),
+    };
+  }
+
+  filterQuery(query: VeloQuery): boolean {
+    return query.queryType === 'budget' || Boolean(query.sql?.trim());
+  }
+}

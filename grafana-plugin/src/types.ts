@@ -1,0 +1,40 @@
+import { DataSourceJsonData } from '@grafana/data';
+import { DataQuery } from '@grafana/schema';
+
+/** What a query asks Velo for: a noisy SQL release, or the project's privacy budget. */
+export type VeloQueryType = 'sql' | 'budget';
+
+/** How the backend shapes the release into frames. */
+export type VeloFormat = 'time_series' | 'table';
+
+/**
+ * A panel query. The backend reads these fields by their JSON names; an empty project,
+ * epsilon or delta leaves the choice to the data source or the project's defaults.
+ */
+export interface VeloQuery extends DataQuery {
+  queryType?: VeloQueryType;
+  sql?: string;
+  project?: string;
+  epsilon?: number;
+  delta?: number;
+  format?: VeloFormat;
+}
+
+export const DEFAULT_QUERY: Partial<VeloQuery> = {
+  queryType: 'sql',
+  format: 'table',
+  sql: '',
+};
+
+/** The data source's jsonData. */
+export interface VeloOptions extends DataSourceJsonData {
+  url?: string;
+  defaultProject?: string;
+  /** IANA zone in which the panel's range becomes calendar dates; the backend defaults to Europe/Rome. */
+  timezone?: string;
+}
+
+/** Stored encrypted by Grafana and only ever sent to the backend. */
+export interface VeloSecureJsonData {
+  token?: string;
+}
