@@ -17,12 +17,14 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/grafana/grafana-plugin-sdk-go/backend"
 	"github.com/grafana/grafana-plugin-sdk-go/backend/grpcplugin"
 	"github.com/grafana/grafana-plugin-sdk-go/genproto/pluginv2"
+	"github.com/hashicorp/go-hclog"
 	goplugin "github.com/hashicorp/go-plugin"
 
 	"github.com/velo-fse/velo/grafana-plugin/pkg/plugin"
@@ -56,7 +58,9 @@ type grafanaHost struct {
 	settings    backend.DataSourceInstanceSettings
 }
 
-func startPlugin(t *testing.T, bin string, settings backend.DataSourceInstanceSettings) *grafanaHost {
+// startPlugin starts the executable; what it logs goes to stderr (as with Grafana, which
+// keeps a plugin's log).
+func startPlugin(t *testing.T, bin string, settings backend.DataSourceInstanceSettings, stderr io.Writer) *grafanaHost {
 	t.Helper()
 	cmd := exec.Command(bin)
 	// Grafana passes a plugin its own variables (and, unless told otherwise, its host's);
@@ -77,7 +81,8 @@ func startPlugin(t *testing.T, bin string, settings backend.DataSourceInstanceSe
 		Cmd:              cmd,
 		SkipHostEnv:      true,
 		AllowedProtocols: []goplugin.Protocol{goplugin.ProtocolGRPC},
-		Stderr:           io.Discard,
+		Stderr:           stderr,
+		Logger:           hclog.New(&hclog.LoggerOptions{Name: "plugin", Output: stderr, Level: hclog.Debug}),
 		StartTimeout:     time.Minute,
 	})
 	t.Cleanup(client.Kill)
@@ -194,7 +199,8 @@ func TestPluginExecutable(t *testing.T) {
 	}
 	velo := apitest.Start(t, apitest.Config{})
 	bin := buildBackend(t)
-	host := startPlugin(t, bin, provisionedSettings(t, map[string]string{"VELO_URL": velo.URL, "VELO_GRAFANA_TOKEN": velo.Tokens["grafana"]}))
+	var pluginLog syncBuffer
+	host := startPlugin(t, bin, provisionedSettings(t, map[string]string{"VELO_URL": velo.URL, "VELO_GRAFANA_TOKEN": velo.Tokens["grafana"]}), &pluginLog)
 
 	health := host.checkHealth(t)
 	if health.Status != backend.HealthStatusOk || !strings.Contains(health.Message, "project wl") {
@@ -253,10 +259,43 @@ func TestPluginExecutable(t *testing.T) {
 	}
 
 	// A wrong token is reported by Save & test, not hidden.
-	bad := startPlugin(t, bin, provisionedSettings(t, map[string]string{"VELO_URL": velo.URL, "VELO_GRAFANA_TOKEN": "velo_not-a-token"}))
+	bad := startPlugin(t, bin, provisionedSettings(t, map[string]string{"VELO_URL": velo.URL, "VELO_GRAFANA_TOKEN": "velo_not-a-token"}), &pluginLog)
 	if h := bad.checkHealth(t); h.Status != backend.HealthStatusError || !strings.Contains(h.Message, "does not accept the token") {
 		t.Errorf("Save & test with a wrong token: %s %q", h.Status, h.Message)
 	}
+
+	// The plugin's log never holds a token (it did log: the SDK's request lines).
+	if pluginLog.Len() == 0 {
+		t.Error("the plugin logged nothing: the check below would be empty")
+	}
+	for _, tok := range []string{velo.Tokens["grafana"], "velo_not-a-token"} {
+		if strings.Contains(pluginLog.String(), tok) {
+			t.Error("a token is in the plugin's log")
+		}
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func (s *syncBuffer) Len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Len()
 }
 
 func countSQL(qs []backend.DataQuery) int {
