@@ -17,7 +17,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -199,7 +198,7 @@ func TestPluginExecutable(t *testing.T) {
 	}
 	velo := apitest.Start(t, apitest.Config{})
 	bin := buildBackend(t)
-	var pluginLog syncBuffer
+	var pluginLog apitest.Buffer
 	host := startPlugin(t, bin, provisionedSettings(t, map[string]string{"VELO_URL": velo.URL, "VELO_GRAFANA_TOKEN": velo.Tokens["grafana"]}), &pluginLog)
 
 	health := host.checkHealth(t)
@@ -265,7 +264,7 @@ func TestPluginExecutable(t *testing.T) {
 	}
 
 	// The plugin's log never holds a token (it did log: the SDK's request lines).
-	if pluginLog.Len() == 0 {
+	if pluginLog.String() == "" {
 		t.Error("the plugin logged nothing: the check below would be empty")
 	}
 	for _, tok := range []string{velo.Tokens["grafana"], "velo_not-a-token"} {
@@ -273,29 +272,6 @@ func TestPluginExecutable(t *testing.T) {
 			t.Error("a token is in the plugin's log")
 		}
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func (s *syncBuffer) Len() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Len()
 }
 
 func countSQL(qs []backend.DataQuery) int {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -18,56 +17,21 @@ import (
 	"testing"
 	"time"
 
-	"github.com/velo-fse/velo/fse"
-	"github.com/velo-fse/velo/ingest"
 	"github.com/velo-fse/velo/ledger"
 	notebooksapi "github.com/velo-fse/velo/notebooks-api"
-	"github.com/velo-fse/velo/pseudonymize"
+	"github.com/velo-fse/velo/notebooks-api/apitest"
 	"github.com/velo-fse/velo/query"
-	"github.com/velo-fse/velo/synth"
-)
-
-var (
-	scratch   string
-	dataOnce  sync.Once
-	dataDir   string
-	dataErr   error
-	keySecret = bytes.Repeat([]byte{7}, 32)
 )
 
 func TestMain(m *testing.M) {
-	var err error
-	if scratch, err = os.MkdirTemp("", "velo-api-test-"); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
 	code := m.Run()
-	os.RemoveAll(scratch)
+	apitest.Cleanup()
 	os.Exit(code)
 }
 
-// dataset is a 2,000-person synthetic CUP extract, ingested once for the package.
-func dataset(t testing.TB) string {
-	t.Helper()
-	dataOnce.Do(func() {
-		period, _ := fse.ParsePeriod("2024-01..2025-12")
-		src := filepath.Join(scratch, "synth")
-		if _, dataErr = synth.Generate(context.Background(), synth.Config{Persons: 2000, Seed: 5, Out: src, From: period.From, To: period.To}); dataErr != nil {
-			return
-		}
-		k, err := pseudonymize.GenerateKey(bytes.NewReader(keySecret))
-		if err != nil {
-			dataErr = err
-			return
-		}
-		dataDir = filepath.Join(scratch, "data")
-		_, dataErr = ingest.Run(context.Background(), ingest.Config{Pseudonymizer: pseudonymize.New(k), Out: dataDir, Inputs: []string{filepath.Join(src, "cup")}, Period: period, MemoryLimit: "512MB"})
-	})
-	if dataErr != nil {
-		t.Fatal(dataErr)
-	}
-	return dataDir
-}
+// dataset is the 2,000-person synthetic CUP extract the API's clients are tested on,
+// ingested once for the package.
+func dataset(t testing.TB) string { return apitest.Dataset(t) }
 
 // The test server's people: user name -> role and projects.
 var testUsers = []notebooksapi.User{
@@ -86,27 +50,10 @@ type testServer struct {
 	Ledger *ledger.Ledger
 	Server *notebooksapi.Server
 	State  string
-	logs   *syncBuffer
+	logs   *apitest.Buffer
 	stop   func() error
 	// stopped is set once stop has run (the cleanup then skips its checks over HTTP).
 	stopped bool
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 type serverOption func(*notebooksapi.Options)
@@ -138,7 +85,7 @@ func startServer(t *testing.T, opts ...serverOption) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := &testServer{Tokens: map[string]string{}, Ledger: led, State: state, logs: &syncBuffer{}}
+	ts := &testServer{Tokens: map[string]string{}, Ledger: led, State: state, logs: &apitest.Buffer{}}
 	var users []notebooksapi.User
 	for _, u := range testUsers {
 		tok, stored, err := notebooksapi.NewToken(nil)

@@ -15,33 +15,17 @@ import (
 	"time"
 
 	notebooksapi "github.com/velo-fse/velo/notebooks-api"
+	"github.com/velo-fse/velo/notebooks-api/apitest"
 )
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 var runningAt = regexp.MustCompile(`Velo demo is running at (http://\S+) `)
 
 // startDemo runs velo demo in-process until the returned stop is called (as Ctrl-C does:
 // main cancels the same context on SIGINT and SIGTERM), and returns its URL and output.
-func startDemo(t *testing.T, dir string) (url string, out *syncBuffer, stop func() error) {
+func startDemo(t *testing.T, dir string) (url string, out *apitest.Buffer, stop func() error) {
 	t.Helper()
-	out = &syncBuffer{}
-	errOut := &syncBuffer{}
+	out = &apitest.Buffer{}
+	errOut := &apitest.Buffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {

@@ -155,6 +155,25 @@ func Start(t testing.TB, cfg Config) *Server {
 	return s
 }
 
+// Buffer is a bytes.Buffer safe for concurrent writes: a server's or a plugin's log under
+// test.
+type Buffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *Buffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *Buffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
 // Charges is the number of charges the project has in the ledger (one per query that
 // was not answered from the release cache).
 func (s *Server) Charges(t testing.TB, project string) int {

@@ -34,7 +34,9 @@ type queryRequest struct {
 	DryRun  bool     `json:"dry_run,omitempty"`
 }
 
-// release is the part of Velo's release (DESIGN.md §5) the plugin uses.
+// release is the part of Velo's release (DESIGN.md §5) the plugin uses. It is the JSON
+// contract, read on its own rather than through query.Release: the plugin must not link
+// Velo's engine (DuckDB, cgo) to read an answer.
 type release struct {
 	ReleaseID      string          `json:"release_id"`
 	Project        string          `json:"project"`
