@@ -1,12 +1,15 @@
 package plugin_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"math"
 	"net"
+	"net/http"
 	"os"
 	"slices"
 	"strings"
@@ -491,5 +494,64 @@ func TestGRPC(t *testing.T) {
 	}
 	if r := resp.Responses["rejected"]; r.Error == nil || !strings.Contains(r.Error.Error(), "[sql_rejected]") || r.ErrorSource != backend.ErrorSourceDownstream {
 		t.Errorf("rejected over gRPC: %v (%s)", r.Error, r.ErrorSource)
+	}
+}
+
+// The plugin's cost on a dashboard refresh: QueryData for the four SQL panels answered
+// from Velo's release cache, against the same four requests sent to Velo's API directly
+// (the floor: what any client pays).
+func BenchmarkRefresh(b *testing.B) {
+	velo := apitest.Start(b, apitest.Config{})
+	inst, err := plugin.NewDatasource(context.Background(), settingsFor(velo.URL, velo.Tokens["grafana"], "wl"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	ds := inst.(*plugin.Datasource)
+	queries := dashboardQueries(period)[:4]
+	ctx := context.Background()
+	req := &backend.QueryDataRequest{Queries: queries}
+	if _, err := ds.QueryData(ctx, req); err != nil { // charge once; every later run is cached
+		b.Fatal(err)
+	}
+	b.Run("plugin", func(b *testing.B) {
+		for b.Loop() {
+			resp, err := ds.QueryData(ctx, req)
+			if err != nil || resp.Responses["trend"].Error != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("api", func(b *testing.B) {
+		loc, _ := time.LoadLocation("Europe/Rome")
+		var bodies [][]byte
+		for _, q := range queries {
+			var m plugin.QueryModel
+			_ = json.Unmarshal(q.JSON, &m)
+			exp, err := plugin.ExpandMacros(m.SQL, q.TimeRange, q.Interval, loc)
+			if err != nil {
+				b.Fatal(err)
+			}
+			body, _ := json.Marshal(map[string]any{"project": "wl", "sql": exp.SQL, "epsilon": m.Epsilon})
+			bodies = append(bodies, body)
+		}
+		for b.Loop() {
+			for _, body := range bodies {
+				r, _ := http.NewRequest(http.MethodPost, velo.URL+"/v1/queries", bytes.NewReader(body))
+				r.Header.Set("Authorization", "Bearer "+velo.Tokens["grafana"])
+				r.Header.Set("Content-Type", "application/json")
+				resp, err := http.DefaultClient.Do(r)
+				if err != nil {
+					b.Fatal(err)
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					b.Fatalf("status %d", resp.StatusCode)
+				}
+			}
+		}
+	})
+	if n := velo.Charges(b, "wl"); n != 4 {
+		b.Errorf("%d charges: the refreshes were not all cached", n)
 	}
 }
