@@ -142,12 +142,7 @@ func TestCDANewVersionReplacesOld(t *testing.T) {
 	man := runIngest(t, ingest.Config{Out: dir, Inputs: []string{in}})
 	db := openDB(t)
 	assertReconciles(t, db, dir, man)
-	if got := queryStrings(t, db, "SELECT version FROM "+table(dir, "document")); !cmp.Equal(got, []string{"2"}) {
-		t.Errorf("documents %v, want only version 2", got)
-	}
-	if got := queryStrings(t, db, "SELECT value FROM "+table(dir, "lab_result")); !cmp.Equal(got, []string{"18.5"}) {
-		t.Errorf("lab values %v, want only version 2's", got)
-	}
+	assertOnlyVersion2(t, db, dir)
 	if c := man.Tables["lab_result"]; c.Superseded != 1 {
 		t.Errorf("lab_result counts %+v, want 1 superseded", c)
 	}

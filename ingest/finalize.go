@@ -28,17 +28,30 @@ func parquetGlob(dataDir, table string) string {
 // their facts are dropped; the person table keeps one row per pid (the most recent
 // document's facts; on a tie the last read); a booking sent twice is kept once. Its
 // result has the table's columns and _seq (-1 for rows already in the dataset).
-func finalSelect(t Table, dataDir string, withExisting, bookingDups bool) string {
+//
+// For an append, an existing fact whose document this batch sends again (the table
+// retracted, made by retractDocuments) is dropped with it. existingDocKey says whether the
+// existing Parquet of a fact table has doc_key (datasets written before it was added read
+// as null: their facts cannot be retracted).
+func finalSelect(t Table, dataDir string, withExisting, existingDocKey, bookingDups bool) string {
 	cols := columnList(t, "")
 	outCols := cols + ", " + stagingSeq
 	src := fmt.Sprintf("SELECT %s, %s, %s%s FROM stage_%s WHERE %s", cols, stagingSeq, stagingDocSeq,
 		map[bool]string{true: ", " + stagingAsOf, false: ""}[t.Name == "person"], t.Name,
 		notSuperseded(t))
 	if withExisting {
-		src += fmt.Sprintf(" UNION ALL BY NAME SELECT %s, -1::BIGINT AS %s, NULL::BIGINT AS %s%s FROM read_parquet(%s)",
-			cols, stagingSeq, stagingDocSeq,
+		existingCols, where := cols, ""
+		if IsFactTable(t) {
+			if existingDocKey {
+				where = " e WHERE e.doc_key IS NULL OR NOT EXISTS (SELECT 1 FROM retracted r WHERE r.pid = e.pid AND r.doc_key = e.doc_key)"
+			} else {
+				existingCols = columnList(Table{Columns: t.Columns[:len(t.Columns)-1]}, "") + ", NULL::VARCHAR AS doc_key"
+			}
+		}
+		src += fmt.Sprintf(" UNION ALL BY NAME SELECT %s, -1::BIGINT AS %s, NULL::BIGINT AS %s%s FROM read_parquet(%s)%s",
+			existingCols, stagingSeq, stagingDocSeq,
 			map[bool]string{true: ", NULL::DATE AS " + stagingAsOf, false: ""}[t.Name == "person"],
-			quote(parquetGlob(dataDir, t.Name)))
+			quote(parquetGlob(dataDir, t.Name)), where)
 	}
 	switch t.Name {
 	case "person":
@@ -89,6 +102,11 @@ func (st *stage) finalize(ctx context.Context, dataDir string, withExisting bool
 			st.warnings[name] = n
 		}
 	}
+	if withExisting {
+		if err := st.retractDocuments(ctx, dataDir); err != nil {
+			return err
+		}
+	}
 	next := filepath.Join(dataDir, ".next")
 	if err := os.RemoveAll(next); err != nil {
 		return err
@@ -113,7 +131,13 @@ func (st *stage) finalize(ctx context.Context, dataDir string, withExisting bool
 				return err
 			}
 		}
-		final := finalSelect(t, dataDir, appendTo, dups)
+		docKey := false
+		if appendTo && IsFactTable(t) {
+			if err := db.QueryRowContext(ctx, fmt.Sprintf("SELECT count(*) > 0 FROM parquet_schema(%s) WHERE name = 'doc_key'", quote(parquetGlob(dataDir, t.Name)))).Scan(&docKey); err != nil {
+				return fmt.Errorf("read %s schema: %w", t.Name, err)
+			}
+		}
+		final := finalSelect(t, dataDir, appendTo, docKey, dups)
 		out := filepath.Join(next, t.Name, "part-0.parquet")
 		src := "(" + final + ")"
 		if appendTo {
@@ -150,6 +174,29 @@ func (st *stage) finalize(ctx context.Context, dataDir string, withExisting bool
 		}
 	}
 	return swapTables(dataDir, next)
+}
+
+// retractDocuments settles, for an append, which version of each document sent again
+// survives: a version of this batch that loses to the dataset's (an older version sent
+// late) joins the superseded ones, with its facts; the documents whose surviving version
+// is this batch's are the table retracted, whose existing facts finalSelect drops.
+func (st *stage) retractDocuments(ctx context.Context, dataDir string) error {
+	if !tableExists(dataDir, "document") {
+		_, err := st.db.ExecContext(ctx, "CREATE OR REPLACE TEMP TABLE retracted (pid UUID, doc_key VARCHAR)")
+		return err
+	}
+	doc, _ := TableByName("document")
+	for _, q := range []string{
+		"CREATE OR REPLACE TEMP TABLE doc_final AS " + finalSelect(doc, dataDir, true, false, false),
+		fmt.Sprintf("INSERT INTO superseded SELECT %[1]s FROM stage_document WHERE %[1]s NOT IN (SELECT s FROM superseded) AND %[1]s NOT IN (SELECT %[1]s FROM doc_final)", stagingSeq),
+		fmt.Sprintf("CREATE OR REPLACE TEMP TABLE retracted AS SELECT DISTINCT pid, doc_key FROM doc_final WHERE %s >= 0", stagingSeq),
+		"DROP TABLE doc_final",
+	} {
+		if _, err := st.db.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("settle document versions: %w", err)
+		}
+	}
+	return nil
 }
 
 func tableExists(dataDir, table string) bool {

@@ -2,6 +2,7 @@ package ingest_test
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -175,8 +176,10 @@ func TestNDJSON(t *testing.T) {
 	}
 }
 
-// A document sent again as a new version replaces the earlier one and its facts.
-func TestDocumentNewVersionReplacesOld(t *testing.T) {
+// labDocumentVersions is the Gateway's LAB bundle as version 1, and as version 2 with one
+// result changed (18.5 instead of 16).
+func labDocumentVersions(t *testing.T) (v1, v2 string) {
+	t.Helper()
 	raw, err := os.ReadFile(filepath.Join(fixtures, "FHIR", "LAB.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -194,22 +197,65 @@ func TestDocumentNewVersionReplacesOld(t *testing.T) {
 			r["valueQuantity"].(map[string]any)["value"] = 18.5
 		}
 	}
-	v2, _ := json.Marshal(b)
+	b2, _ := json.Marshal(b)
+	return string(raw), string(b2)
+}
+
+// A document sent again as a new version replaces the earlier one and its facts.
+func TestDocumentNewVersionReplacesOld(t *testing.T) {
+	v1, v2 := labDocumentVersions(t)
 	in := t.TempDir()
-	writeFile(t, in, "1-LAB-v2.json", string(v2))
-	writeFile(t, in, "2-LAB-v1.json", string(raw)) // the older version arrives later
+	writeFile(t, in, "1-LAB-v2.json", v2)
+	writeFile(t, in, "2-LAB-v1.json", v1) // the older version arrives later
 	dir := filepath.Join(t.TempDir(), "data")
 	man := runIngest(t, ingest.Config{Out: dir, Inputs: []string{in}})
 	db := openDB(t)
 	assertReconciles(t, db, dir, man)
+	assertOnlyVersion2(t, db, dir)
+	if c := man.Tables["lab_result"]; c.Superseded != 1 {
+		t.Errorf("lab_result counts %+v, want 1 superseded", c)
+	}
+}
+
+// assertOnlyVersion2 checks that the LAB document's version 2 and its one result (18.5)
+// are all the dataset holds of it.
+func assertOnlyVersion2(t *testing.T, db *sql.DB, dir string) {
+	t.Helper()
 	if got := queryStrings(t, db, "SELECT version FROM "+table(dir, "document")); !cmp.Equal(got, []string{"2"}) {
 		t.Errorf("documents %v, want only version 2", got)
 	}
 	if got := queryStrings(t, db, "SELECT value FROM "+table(dir, "lab_result")); !cmp.Equal(got, []string{"18.5"}) {
 		t.Errorf("lab values %v, want only version 2's", got)
 	}
-	if c := man.Tables["lab_result"]; c.Superseded != 1 {
-		t.Errorf("lab_result counts %+v, want 1 superseded", c)
+}
+
+// The same across batches: a new version appended later retracts the old version's facts
+// from the dataset; an old version appended after the new one is superseded with its
+// facts. Either way the dataset holds version 2 and its one result, and counts reconcile.
+func TestDocumentNewVersionAcrossBatches(t *testing.T) {
+	v1, v2 := labDocumentVersions(t)
+	for _, order := range [][2]string{{v1, v2}, {v2, v1}} {
+		dir := filepath.Join(t.TempDir(), "data")
+		first, second := t.TempDir(), t.TempDir()
+		writeFile(t, first, "LAB.json", order[0])
+		writeFile(t, second, "LAB.json", order[1])
+		ps, _ := testKey(t)
+		runIngest(t, ingest.Config{Pseudonymizer: ps, Out: dir, Inputs: []string{first}})
+		man := runIngest(t, ingest.Config{Pseudonymizer: ps, Out: dir, Append: true, Inputs: []string{second}})
+		db := openDB(t)
+		assertReconciles(t, db, dir, man)
+		assertOnlyVersion2(t, db, dir)
+		// Every fact is linked to the surviving document.
+		if got := queryStrings(t, db, "SELECT count(*) FROM "+table(dir, "lab_result")+" f ANTI JOIN "+table(dir, "document")+" d USING (pid, doc_key)"); !cmp.Equal(got, []string{"0"}) {
+			t.Errorf("%v facts without their document", got)
+		}
+		batch := man.Batches[len(man.Batches)-1].Tables["lab_result"]
+		if order[0] == v1 && batch.ReplacedExisting != 1 {
+			t.Errorf("new version appended: lab_result %+v, want the old result replaced", batch)
+		}
+		if order[0] == v2 && batch.Superseded != 1 {
+			t.Errorf("old version appended: lab_result %+v, want its result superseded", batch)
+		}
 	}
 }
 
@@ -297,5 +343,36 @@ func TestCatalogIndependentOfData(t *testing.T) {
 	}
 	if len(c1.Domains["region"].Values) != 21 {
 		t.Errorf("region domain has %d values, want 21", len(c1.Domains["region"].Values))
+	}
+}
+
+// A dataset written before facts carried doc_key still takes appends: its facts read as
+// unlinked (they cannot be retracted), the new batch's are linked.
+func TestAppendToDatasetWithoutFactDocKeys(t *testing.T) {
+	v1, v2 := labDocumentVersions(t)
+	dir := filepath.Join(t.TempDir(), "data")
+	first, second := t.TempDir(), t.TempDir()
+	writeFile(t, first, "LAB.json", v1)
+	writeFile(t, second, "LAB.json", v2)
+	ps, _ := testKey(t)
+	runIngest(t, ingest.Config{Pseudonymizer: ps, Out: dir, Inputs: []string{first}})
+	db := openDB(t)
+	for _, tb := range ingest.Tables {
+		if !ingest.IsFactTable(tb) {
+			continue
+		}
+		path := filepath.Join(dir, tb.Name, "part-0.parquet")
+		old := filepath.Join(dir, tb.Name, "old.parquet")
+		if _, err := db.Exec(fmt.Sprintf("COPY (SELECT * EXCLUDE (doc_key) FROM read_parquet('%s')) TO '%s' (FORMAT parquet)", path, old)); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(old, path); err != nil {
+			t.Fatal(err)
+		}
+	}
+	man := runIngest(t, ingest.Config{Pseudonymizer: ps, Out: dir, Append: true, Inputs: []string{second}})
+	assertReconciles(t, db, dir, man)
+	if got := queryStrings(t, db, "SELECT value || ':' || (doc_key IS NULL) FROM "+table(dir, "lab_result")+" ORDER BY value"); !cmp.Equal(got, []string{"16.0:true", "18.5:false"}) {
+		t.Errorf("lab values %v, want the old one unlinked and the new one linked", got)
 	}
 }

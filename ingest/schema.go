@@ -62,6 +62,17 @@ func bounds(lo, hi float64) func(*Column) {
 
 var pidColumn = col("pid", "UUID", "person pseudonym (HMAC of the canonical identifier); the privacy unit", identifier)
 
+// factDocKey links a fact to the document it was read from (the document table's doc_key;
+// null for a resource sent outside a document), so that a later batch that sends a new
+// version of the document retracts the facts of the old one. Never queryable.
+var factDocKey = col("doc_key", "VARCHAR", "re-keyed id of the document the fact was read from; null outside a document", identifier)
+
+// IsFactTable reports whether a table holds facts read from documents (and so has
+// factDocKey as its last column).
+func IsFactTable(t Table) bool {
+	return t.Name != "document" && t.Columns[len(t.Columns)-1].Name == factDocKey.Name
+}
+
 // Tables are Velo's canonical tables, in the order they are written.
 var Tables = []Table{
 	{
@@ -132,6 +143,7 @@ var Tables = []Table{
 			col("code_system", "VARCHAR", "icd9cm, loinc or other", domain(domainCodeSystem)),
 			col("code", "VARCHAR", "diagnosis code (ICD-9-CM where the source uses it)", groupable),
 			col("onset_date", "DATE", "onset or recorded date", periodDate),
+			factDocKey,
 		},
 	},
 	{
@@ -142,6 +154,7 @@ var Tables = []Table{
 			col("code_system", "VARCHAR", "icd9cm, loinc or other", domain(domainCodeSystem)),
 			col("code", "VARCHAR", "procedure code", groupable),
 			col("performed_date", "DATE", "date performed", periodDate),
+			factDocKey,
 		},
 	},
 	{
@@ -154,6 +167,7 @@ var Tables = []Table{
 			col("unit", "VARCHAR", "UCUM unit", groupable),
 			col("interpretation", "VARCHAR", "N, H, L, A... (HL7 v3 ObservationInterpretation)", groupable),
 			col("effective_date", "DATE", "date of the observation", periodDate),
+			factDocKey,
 		},
 	},
 	{
@@ -165,6 +179,7 @@ var Tables = []Table{
 			col("aic", "VARCHAR", "AIC marketing authorisation code", groupable),
 			col("atc", "VARCHAR", "ATC code", groupable),
 			col("med_date", "DATE", "date authored or taken", periodDate),
+			factDocKey,
 		},
 	},
 	{
@@ -176,6 +191,7 @@ var Tables = []Table{
 			col("atc", "VARCHAR", "ATC code of the vaccine", groupable),
 			col("dose", "INTEGER", "dose number", bounds(1, 10)),
 			col("vacc_date", "DATE", "date given", periodDate),
+			factDocKey,
 		},
 	},
 	{
@@ -189,6 +205,7 @@ var Tables = []Table{
 			col("triage", "VARCHAR", "triage code at access (code system 2.16.840.1.113883.2.9.6.1.54.4)", groupable),
 			col("outcome", "VARCHAR", "outcome / discharge disposition (code system 2.16.840.1.113883.2.9.6.1.54.5)", groupable),
 			col("visit_date", "DATE", "date of arrival", periodDate),
+			factDocKey,
 		},
 	},
 }

@@ -23,6 +23,7 @@ type stage struct {
 	db        *sql.DB
 	conn      driver.Conn
 	apps      map[string]*duckdb.Appender
+	facts     map[string]bool // tables whose rows get the doc_key of their document
 	seq       int64
 
 	tables   map[string]*TableCounts
@@ -79,7 +80,7 @@ func newStage(ctx context.Context, dir string, s duckDBSettings, quarantinePath 
 		return nil, err
 	}
 	st := &stage{
-		connector: connector, db: db, apps: map[string]*duckdb.Appender{},
+		connector: connector, db: db, apps: map[string]*duckdb.Appender{}, facts: map[string]bool{},
 		tables: map[string]*TableCounts{}, warnings: map[string]int64{},
 		optedOut: map[pseudonymize.PID]struct{}{}, patients: map[string]patientRef{},
 		qname: quarantinePath,
@@ -90,6 +91,7 @@ func newStage(ctx context.Context, dir string, s duckDBSettings, quarantinePath 
 			return nil, fmt.Errorf("create staging table %s: %w", t.Name, err)
 		}
 		st.tables[t.Name] = &TableCounts{}
+		st.facts[t.Name] = IsFactTable(t)
 	}
 	st.conn, err = connector.Connect(ctx)
 	if err != nil {
@@ -158,7 +160,11 @@ func (st *stage) apply(file *InputFile, recs []record) error {
 			if s, ok := docSeq[rec.docLocal]; ok {
 				ds = s
 			}
-			vals := append(rec.row, st.seq, ds)
+			vals := rec.row
+			if st.facts[rec.table] {
+				vals = append(vals, docKeyOf(recs, rec.docLocal))
+			}
+			vals = append(vals, st.seq, ds)
 			if rec.table == "person" {
 				vals = append(vals, rec.asOf)
 			}
@@ -194,6 +200,14 @@ func (st *stage) apply(file *InputFile, recs []record) error {
 		}
 	}
 	return nil
+}
+
+// docKeyOf is the doc_key of the unit's document record i (-1: none).
+func docKeyOf(recs []record, i int) any {
+	if i < 0 || i >= len(recs) || len(recs[i].row) < 2 {
+		return nil
+	}
+	return recs[i].row[1] // document: pid, doc_key, ...
 }
 
 func toDriver(vals []any) []driver.Value {
