@@ -255,6 +255,8 @@ func printDemoGuide(m *Main, url, dir string, tokens map[string]string) {
 	fmt.Fprintf(&b, "\nRun the notebook (Python 3 and pandas; Jupyter to open it):\n")
 	fmt.Fprintf(&b, "  VELO_URL=%s VELO_TOKEN=%s jupyter notebook notebooks-api/examples/waiting_lists.ipynb\n", url, tokens["researcher"])
 	fmt.Fprintf(&b, "  or, without Jupyter: VELO_URL=%s VELO_TOKEN=%s python3 notebooks-api/examples/velo_client.py\n", url, tokens["researcher"])
+	fmt.Fprintf(&b, "\nGrafana (the \"Liste di attesa\" dashboard; make plugin, then docs/grafana.md): provision it with\n")
+	fmt.Fprintf(&b, "  VELO_URL=%s VELO_GRAFANA_TOKEN=%s\n", url, tokens["official"])
 	fmt.Fprintf(&b, "\nThe DPO's ledger page: %s/ledger (log in with the dpo token)\n", url)
 	fmt.Fprintf(&b, "API reference: %s/openapi.json and docs/api.md\n\n", url)
 	fmt.Fprint(m.Stdout, b.String())

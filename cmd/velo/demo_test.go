@@ -102,7 +102,7 @@ func TestDemo(t *testing.T) {
 	}
 	text := out.String()
 	for _, want := range []string{"synth: 300 synthetic people", "keys: wrote key", "dataset version", "ledger: created", "curl -s " + url + "/v1/queries -H 'Authorization: Bearer " + tokens["researcher"] + "'",
-		"VELO_URL=" + url + " VELO_TOKEN=" + tokens["researcher"] + " jupyter notebook notebooks-api/examples/waiting_lists.ipynb", tokens["official"], tokens["dpo"], url + "/ledger"} {
+		"VELO_URL=" + url + " VELO_TOKEN=" + tokens["researcher"] + " jupyter notebook notebooks-api/examples/waiting_lists.ipynb", "VELO_URL=" + url + " VELO_GRAFANA_TOKEN=" + tokens["official"], tokens["dpo"], url + "/ledger"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("velo demo's output lacks %q", want)
 		}
