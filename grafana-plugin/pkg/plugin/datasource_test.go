@@ -10,9 +10,13 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -553,5 +557,67 @@ func BenchmarkRefresh(b *testing.B) {
 	})
 	if n := velo.Charges(b, "wl"); n != 4 {
 		b.Errorf("%d charges: the refreshes were not all cached", n)
+	}
+}
+
+// busyProxy stands in front of Velo and answers the first n query requests as Velo does
+// when its query slots are full (429 too_many_queries, Retry-After, nothing charged).
+type busyProxy struct {
+	n, seen atomic.Int64
+	next    http.Handler
+}
+
+func (p *busyProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/v1/queries" && p.seen.Add(1) <= p.n.Load() {
+		w.Header().Set("Content-Type", "application/problem+json")
+		w.Header().Set("Retry-After", "0")
+		w.WriteHeader(http.StatusTooManyRequests)
+		_, _ = w.Write([]byte(`{"type":"about:blank","title":"Too Many Requests","status":429,"code":"too_many_queries","detail":"all query slots are busy: try again shortly"}`))
+		return
+	}
+	p.next.ServeHTTP(w, r)
+}
+
+// A panel whose query meets a busy Velo is retried (Velo charged nothing for the 429s)
+// and filled in; past the retries the panel shows Velo's 429.
+func TestBusyVeloIsRetried(t *testing.T) {
+	velo := apitest.Start(t, apitest.Config{})
+	target, _ := url.Parse(velo.URL)
+	proxy := &busyProxy{next: httputil.NewSingleHostReverseProxy(target)}
+	front := httptest.NewServer(proxy)
+	t.Cleanup(front.Close)
+	ds := newDS(t, settingsFor(front.URL, velo.Tokens["grafana"], "wl"))
+	ctx := context.Background()
+
+	proxy.n.Store(3)
+	resp, err := ds.QueryData(ctx, &backend.QueryDataRequest{Queries: dashboardQueries(period)[:1]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := resp.Responses["share"]; r.Error != nil {
+		t.Fatalf("after three busy answers: %v", r.Error)
+	}
+	if got := proxy.seen.Load(); got != 4 {
+		t.Errorf("%d requests reached the proxy, want 3 refused and 1 answered", got)
+	}
+	if n := velo.Charges(t, "wl"); n != 1 {
+		t.Errorf("%d charges, want 1", n)
+	}
+
+	proxy.seen.Store(0)
+	proxy.n.Store(100)
+	resp, err = ds.QueryData(ctx, &backend.QueryDataRequest{Queries: []backend.DataQuery{dataQuery("busy", period, map[string]any{"sql": medianSQL})}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := resp.Responses["busy"]
+	if r.Error == nil || r.Status != backend.StatusTooManyRequests || !strings.Contains(r.Error.Error(), "[too_many_queries]") {
+		t.Errorf("always busy: %d %v", r.Status, r.Error)
+	}
+	if got := proxy.seen.Load(); got != 4 {
+		t.Errorf("%d attempts, want 4 (one and three retries)", got)
+	}
+	if n := velo.Charges(t, "wl"); n != 1 {
+		t.Errorf("%d charges after the refused query, want still 1", n)
 	}
 }

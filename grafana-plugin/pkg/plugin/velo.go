@@ -9,7 +9,9 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/grafana/grafana-plugin-sdk-go/backend"
 )
@@ -88,6 +90,8 @@ type veloError struct {
 	Detail   string
 	Position *int
 	err      error
+	// retryAfter is how long Velo asked to wait before trying a 429 again.
+	retryAfter time.Duration
 }
 
 func (e *veloError) Error() string {
@@ -153,14 +157,41 @@ func (c *veloClient) healthz(ctx context.Context) error {
 	return c.do(ctx, http.MethodGet, "/healthz", nil, &h)
 }
 
+// Velo answers 429 when its query slots are full (a dashboard opening many new panels at
+// once), before anything is charged: the plugin waits as Retry-After says and tries again,
+// a few times, so panels fill in instead of failing.
+const (
+	busyRetries  = 3
+	maxRetryWait = 5 * time.Second
+)
+
 func (c *veloClient) do(ctx context.Context, method, path string, body, out any) error {
-	var rd io.Reader
+	var payload []byte
 	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
+		var err error
+		if payload, err = json.Marshal(body); err != nil {
 			return err
 		}
-		rd = bytes.NewReader(b)
+	}
+	for attempt := 0; ; attempt++ {
+		err := c.once(ctx, method, path, payload, out)
+		var ve *veloError
+		if attempt == busyRetries || !errors.As(err, &ve) || ve.Status != http.StatusTooManyRequests {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(ve.retryAfter):
+		}
+	}
+}
+
+// once sends one request.
+func (c *veloClient) once(ctx context.Context, method, path string, payload []byte, out any) error {
+	var rd io.Reader
+	if payload != nil {
+		rd = bytes.NewReader(payload)
 	}
 	u := c.base.JoinPath(path)
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), rd)
@@ -169,7 +200,7 @@ func (c *veloClient) do(ctx context.Context, method, path string, body, out any)
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", c.agent)
-	if body != nil {
+	if payload != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	if c.token != "" {
@@ -195,7 +226,10 @@ func (c *veloClient) do(ctx context.Context, method, path string, body, out any)
 		return &veloError{err: fmt.Errorf("answer larger than %d MiB", maxResponse>>20)}
 	}
 	if resp.StatusCode/100 != 2 {
-		ve := &veloError{Status: resp.StatusCode}
+		ve := &veloError{Status: resp.StatusCode, retryAfter: time.Second}
+		if secs, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && secs >= 0 {
+			ve.retryAfter = min(time.Duration(secs)*time.Second, maxRetryWait)
+		}
 		if strings.HasPrefix(resp.Header.Get("Content-Type"), "application/problem+json") {
 			var p struct {
 				Code     string `json:"code"`
