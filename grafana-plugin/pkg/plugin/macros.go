@@ -3,6 +3,7 @@ package plugin
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 	"time"
 
@@ -165,11 +166,19 @@ func ExpandMacros(sql string, tr backend.TimeRange, interval time.Duration, loc 
 	if err != nil {
 		return Expansion{}, err
 	}
+	if m := leftover.FindString(out); m != "" {
+		return Expansion{}, fmt.Errorf("%s is not a Velo macro: use $__timeFilter(col), $__timeGroup(col, 1M), $__timeFrom() or $__timeTo()", m)
+	}
 	return Expansion{SQL: out, From: from, To: to, Unit: round.String()}, nil
 }
 
-// withRefusals adds the SDK's other default macros as errors, so a query using one is
-// refused with its name instead of being sent with a meaningless expansion.
+// leftover is a macro-shaped name nothing expanded (Grafana's $__timeGroupAlias, a
+// misspelling): refused here rather than sent to Velo as a syntax error.
+var leftover = regexp.MustCompile(`\$__\w+`)
+
+// withRefusals completes a set of macros: Velo's own that the set leaves out expand to
+// nothing (the first pass only collects), and the SDK's other defaults are refused with
+// their name instead of being sent with a meaningless expansion.
 func withRefusals(m sqlutil.Macros) sqlutil.Macros {
 	for _, name := range []string{"interval", "interval_ms", "table", "column", "timeFilter", "timeFrom", "timeTo", "timeGroup"} {
 		if _, ok := m[name]; !ok {

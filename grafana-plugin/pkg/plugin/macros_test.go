@@ -88,6 +88,8 @@ func TestExpandMacrosErrors(t *testing.T) {
 		{"SELECT COUNT(*) AS n FROM booking WHERE d_contact > now() - INTERVAL $__interval", "$__interval is not supported by Velo"},
 		{"SELECT COUNT(*) AS n FROM booking WHERE $__timeFilter(d_contact", "missing close bracket"},
 		{"SELECT COUNT(*) AS n FROM booking WHERE d_contact > $__timeFrom(x)", "$__timeFrom takes no arguments"},
+		{"SELECT $__timeGroupAlias(d_contact, 1M), COUNT(*) AS n FROM booking GROUP BY 1", "$__timeGroupAlias is not a Velo macro"},
+		{"SELECT COUNT(*) AS n FROM booking WHERE $__timefilter(d_contact)", "$__timefilter is not a Velo macro"},
 	}
 	for _, c := range cases {
 		_, err := ExpandMacros(c.sql, tr, time.Hour, time.UTC)
