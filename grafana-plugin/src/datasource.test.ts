@@ -1,4 +1,4 @@
-import { CoreApp, DataSourceInstanceSettings, ScopedVars } from '@grafana/data';
+import { CoreApp, DataSourceInstanceSettings, ScopedVars, VariableSupportType } from '@grafana/data';
 
 import { DataSource, interpolateSqlVariable } from './datasource';
 import { VeloOptions, VeloQuery } from './types';
@@ -64,6 +64,13 @@ describe('DataSource', () => {
     expect(ds.filterQuery(query({ sql: undefined }))).toBe(false);
     expect(ds.filterQuery(query({ queryType: 'sql', sql: 'SELECT COUNT(*) FROM booking' }))).toBe(true);
     expect(ds.filterQuery(query({ queryType: 'budget' }))).toBe(true);
+    expect(ds.filterQuery(query({ queryType: 'domain', table: 'booking', column: 'region' }))).toBe(true);
+    expect(ds.filterQuery(query({ queryType: 'domain', table: 'booking' }))).toBe(false);
+  });
+
+  it('serves dashboard variables through its own query editor', () => {
+    expect(ds.variables?.getType()).toBe(VariableSupportType.Datasource);
+    expect(ds.variables?.getDefaultQuery?.()).toEqual({ queryType: 'domain', table: 'booking', column: 'region' });
   });
 
   it('defaults to a table-formatted SQL query', () => {

@@ -1,4 +1,4 @@
-import { CoreApp, DataSourceInstanceSettings, ScopedVars } from '@grafana/data';
+import { CoreApp, DataSourceInstanceSettings, DataSourceVariableSupport, ScopedVars } from '@grafana/data';
 import { DataSourceWithBackend, getTemplateSrv } from '@grafana/runtime';
 
 import { DEFAULT_QUERY, VeloOptions, VeloQuery } from './types';
@@ -19,6 +19,9 @@ export function interpolateSqlVariable(value: string | string[], variable: { mul
 export class DataSource extends DataSourceWithBackend<VeloQuery, VeloOptions> {
   constructor(instanceSettings: DataSourceInstanceSettings<VeloOptions>) {
     super(instanceSettings);
+    // Dashboard variables use the query editor; a domain query lists a column's public
+    // values (__text, __value) at no privacy cost.
+    this.variables = new VariableSupport();
   }
 
   getDefaultQuery(_: CoreApp): Partial<VeloQuery> {
@@ -37,6 +40,23 @@ export class DataSource extends DataSourceWithBackend<VeloQuery, VeloOptions> {
   }
 
   filterQuery(query: VeloQuery): boolean {
-    return query.queryType === 'budget' || Boolean(query.sql?.trim());
+    switch (query.queryType) {
+      case 'budget':
+        return true;
+      case 'domain':
+        return Boolean(query.table?.trim() && query.column?.trim());
+      default:
+        return Boolean(query.sql?.trim());
+    }
+  }
+}
+
+/**
+ * Dashboard variables run through the data source's own query editor and backend; a new
+ * variable starts as the regions' domain.
+ */
+class VariableSupport extends DataSourceVariableSupport<DataSource, VeloQuery, VeloOptions> {
+  getDefaultQuery(): Partial<VeloQuery> {
+    return { queryType: 'domain', table: 'booking', column: 'region' };
   }
 }

@@ -1,8 +1,11 @@
 import { DataSourceJsonData } from '@grafana/data';
 import { DataQuery } from '@grafana/schema';
 
-/** What a query asks Velo for: a noisy SQL release, or the project's privacy budget. */
-export type VeloQueryType = 'sql' | 'budget';
+/**
+ * What a query asks Velo for: a noisy SQL release, the project's privacy budget, or the
+ * public domain of a column (the options of a dashboard variable; free).
+ */
+export type VeloQueryType = 'sql' | 'budget' | 'domain';
 
 /** How the backend shapes the release into frames. */
 export type VeloFormat = 'time_series' | 'table';
@@ -18,6 +21,9 @@ export interface VeloQuery extends DataQuery {
   epsilon?: number;
   delta?: number;
   format?: VeloFormat;
+  /** The column of a domain query. */
+  table?: string;
+  column?: string;
 }
 
 export const DEFAULT_QUERY: Partial<VeloQuery> = {

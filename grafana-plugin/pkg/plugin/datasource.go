@@ -32,6 +32,7 @@ var Version = "dev"
 const (
 	querySQL    = "sql"
 	queryBudget = "budget"
+	queryDomain = "domain" // a column's public domain, for dashboard variables
 )
 
 // concurrency is how many panel queries of one request go to Velo at once; Velo has its
@@ -54,6 +55,9 @@ type QueryModel struct {
 	Epsilon   *float64 `json:"epsilon"`
 	Delta     *float64 `json:"delta"`
 	Format    string   `json:"format"`
+	// Table and Column name the column of a domain query.
+	Table  string `json:"table"`
+	Column string `json:"column"`
 }
 
 // Datasource is one configured Velo data source.
@@ -163,9 +167,19 @@ func (d *Datasource) query(ctx context.Context, q backend.DataQuery) backend.Dat
 			return veloResponse(err)
 		}
 		return backend.DataResponse{Frames: data.Frames{budgetFrame(p, q.RefID)}}
+	case queryDomain:
+		cat, err := d.client.catalog(ctx, m.Project)
+		if err != nil {
+			return veloResponse(err)
+		}
+		f, err := domainFrame(cat, m.Table, m.Column, q.RefID)
+		if err != nil {
+			return userError(err.Error())
+		}
+		return backend.DataResponse{Frames: data.Frames{f}}
 	case querySQL, "":
 	default:
-		return userError(fmt.Sprintf("unknown query type %q: sql or budget", m.QueryType))
+		return userError(fmt.Sprintf("unknown query type %q: sql, budget or domain", m.QueryType))
 	}
 	if m.Format == "" {
 		m.Format = formatTable

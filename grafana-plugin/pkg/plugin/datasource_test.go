@@ -621,3 +621,47 @@ func TestBusyVeloIsRetried(t *testing.T) {
 		t.Errorf("%d charges after the refused query, want still 1", n)
 	}
 }
+
+// Dashboard variables: a column's public domain, named from the reference data, for free.
+func TestDomainQueries(t *testing.T) {
+	velo := apitest.Start(t, apitest.Config{})
+	ds := newDS(t, settingsFor(velo.URL, velo.Tokens["grafana"], "wl"))
+	resp, err := ds.QueryData(context.Background(), &backend.QueryDataRequest{Queries: []backend.DataQuery{
+		dataQuery("regions", period, map[string]any{"queryType": "domain", "table": "booking", "column": "region"}),
+		dataQuery("priorities", period, map[string]any{"queryType": "domain", "table": "booking", "column": "priority"}),
+		dataQuery("providers", period, map[string]any{"queryType": "domain", "table": "booking", "column": "provider_id"}),
+		dataQuery("unknown", period, map[string]any{"queryType": "domain", "table": "booking", "column": "nope"}),
+		dataQuery("unnamed", period, map[string]any{"queryType": "domain", "table": "booking"}),
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	regions := resp.Responses["regions"]
+	if regions.Error != nil {
+		t.Fatal(regions.Error)
+	}
+	f := regions.Frames[0]
+	wantFields(t, f, "__text", "__value")
+	texts := map[string]string{}
+	for i := range f.Fields[1].Len() {
+		texts[f.Fields[1].At(i).(string)] = f.Fields[0].At(i).(string)
+	}
+	if len(texts) != 21 || texts["120"] != "Lazio" || texts["030"] != "Lombardia" {
+		t.Errorf("region options: %v", texts)
+	}
+	if p := resp.Responses["priorities"]; p.Error != nil || p.Frames[0].Fields[1].Len() != 4 {
+		t.Errorf("priority options: %v", p.Error)
+	}
+	for ref, want := range map[string]string{
+		"providers": "booking.provider_id has no public domain",
+		"unknown":   "booking.nope is not a column the project may read",
+		"unnamed":   "names a table and a column",
+	} {
+		if r := resp.Responses[ref]; r.Error == nil || !strings.Contains(r.Error.Error(), want) {
+			t.Errorf("%s: %v, want %q", ref, r.Error, want)
+		}
+	}
+	if n := velo.Charges(t, "wl"); n != 0 {
+		t.Errorf("domain queries charged %d", n)
+	}
+}

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/grafana/grafana-plugin-sdk-go/data"
+
+	"github.com/velo-fse/velo/fse"
 )
 
 // Output formats of a panel query.
@@ -302,3 +304,61 @@ func toFloat(v any) (*float64, error) {
 }
 
 func fmtNum(f float64) string { return strconv.FormatFloat(f, 'g', 6, 64) }
+
+// domainFrame is a column's public domain as a dashboard variable's options: __value the
+// code, __text its name where Velo's reference data has one. The domain is public (the
+// catalog's, from reference data), so reading it costs no budget.
+func domainFrame(cat *catalogDoc, table, column, refID string) (*data.Frame, error) {
+	if table == "" || column == "" {
+		return nil, fmt.Errorf("a domain query names a table and a column, as booking and region")
+	}
+	name := ""
+	found := false
+	for _, t := range cat.Tables {
+		if t.Name != table {
+			continue
+		}
+		for _, c := range t.Columns {
+			if c.Name == column {
+				name, found = c.Domain, true
+			}
+		}
+	}
+	if !found {
+		return nil, fmt.Errorf("%s.%s is not a column the project may read", table, column)
+	}
+	dom, ok := cat.Domains[name]
+	if name == "" || !ok {
+		return nil, fmt.Errorf("%s.%s has no public domain: its values are not public, so they cannot be listed", table, column)
+	}
+	values, texts := make([]string, len(dom.Values)), make([]string, len(dom.Values))
+	for i, v := range dom.Values {
+		values[i] = fmt.Sprint(v)
+		texts[i] = label(name, values[i])
+	}
+	f := data.NewFrame(refID, data.NewField("__text", nil, texts), data.NewField("__value", nil, values))
+	f.RefID = refID
+	f.Meta = &data.FrameMeta{Type: data.FrameTypeTable, Custom: map[string]any{"domain": name, "source": dom.Source}}
+	return f, nil
+}
+
+// label names a code of a domain from Velo's public reference data, or is the code.
+func label(domain, code string) string {
+	switch domain {
+	case "region":
+		if r, ok := fse.RegionByCode(code); ok {
+			return r.Name
+		}
+	case "service_code":
+		if s, ok := fse.ServiceByCode(code); ok {
+			return code + " " + s.Name
+		}
+	case "document_type":
+		for _, d := range fse.DocumentTypes {
+			if d.LOINC == code {
+				return d.Name
+			}
+		}
+	}
+	return code
+}

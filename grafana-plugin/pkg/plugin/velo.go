@@ -75,6 +75,22 @@ type projectStatus struct {
 	Queries int    `json:"queries"`
 }
 
+// catalogDoc is GET /v1/catalog: the tables and columns a project may read, and the
+// public domains (reference data, never read off the data).
+type catalogDoc struct {
+	Tables []struct {
+		Name    string `json:"name"`
+		Columns []struct {
+			Name   string `json:"name"`
+			Domain string `json:"domain"`
+		} `json:"columns"`
+	} `json:"tables"`
+	Domains map[string]struct {
+		Source string `json:"source"`
+		Values []any  `json:"values"`
+	} `json:"domains"`
+}
+
 // identity is GET /v1/me.
 type identity struct {
 	User     string   `json:"user"`
@@ -147,6 +163,11 @@ func (c *veloClient) project(ctx context.Context, id string) (*projectStatus, er
 	return &p, c.do(ctx, http.MethodGet, "/v1/projects/"+url.PathEscape(id), nil, &p)
 }
 
+func (c *veloClient) catalog(ctx context.Context, project string) (*catalogDoc, error) {
+	var cat catalogDoc
+	return &cat, c.do(ctx, http.MethodGet, "/v1/catalog?project="+url.QueryEscape(project), nil, &cat)
+}
+
 func (c *veloClient) me(ctx context.Context) (*identity, error) {
 	var m identity
 	return &m, c.do(ctx, http.MethodGet, "/v1/me", nil, &m)
@@ -193,7 +214,9 @@ func (c *veloClient) once(ctx context.Context, method, path string, payload []by
 	if payload != nil {
 		rd = bytes.NewReader(payload)
 	}
+	path, query, _ := strings.Cut(path, "?")
 	u := c.base.JoinPath(path)
+	u.RawQuery = query
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), rd)
 	if err != nil {
 		return err

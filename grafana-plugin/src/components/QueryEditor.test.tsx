@@ -99,4 +99,18 @@ describe('QueryEditor', () => {
     expect(screen.queryByLabelText('Epsilon')).not.toBeInTheDocument();
     expect(screen.getByLabelText('Project')).toBeInTheDocument();
   });
+
+  it('asks for a table and a column in a domain query, and no SQL or epsilon', () => {
+    const { onChange, onRunQuery } = setup({ queryType: 'domain' });
+    expect(screen.queryByRole('textbox', { name: 'SQL' })).not.toBeInTheDocument();
+    expect(screen.queryByLabelText('Epsilon')).not.toBeInTheDocument();
+
+    fireEvent.change(screen.getByLabelText('Table'), { target: { value: 'booking' } });
+    expect(onChange).toHaveBeenLastCalledWith(expect.objectContaining({ table: 'booking' }));
+    const column = screen.getByLabelText('Column');
+    fireEvent.change(column, { target: { value: 'region' } });
+    expect(onChange).toHaveBeenLastCalledWith(expect.objectContaining({ column: 'region' }));
+    fireEvent.blur(column);
+    expect(onRunQuery).toHaveBeenCalledTimes(1);
+  });
 });

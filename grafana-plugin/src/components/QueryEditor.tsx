@@ -10,6 +10,11 @@ type Props = QueryEditorProps<DataSource, VeloQuery, VeloOptions>;
 const QUERY_TYPES: Array<SelectableValue<VeloQueryType>> = [
   { label: 'SQL', value: 'sql', description: 'A differentially private answer to a Velo SQL query' },
   { label: 'Budget', value: 'budget', description: "The project's privacy budget: total, spent and left" },
+  {
+    label: 'Domain',
+    value: 'domain',
+    description: "A column's public values, named, for dashboard variables (no privacy cost)",
+  },
 ];
 
 const FORMATS: Array<SelectableValue<VeloFormat>> = [
@@ -68,7 +73,7 @@ function NumberField({ id, label, tooltip, value, validate, onCommit }: NumberFi
 }
 
 export function QueryEditor({ query, onChange, onRunQuery }: Props) {
-  const { queryType, sql, project, epsilon, delta, format } = { ...DEFAULT_QUERY, ...query };
+  const { queryType, sql, project, epsilon, delta, format, table, column } = { ...DEFAULT_QUERY, ...query };
 
   const change = (patch: Partial<VeloQuery>) => onChange({ ...query, ...patch });
   const changeAndRun = (patch: Partial<VeloQuery>) => {
@@ -92,6 +97,30 @@ export function QueryEditor({ query, onChange, onRunQuery }: Props) {
             onBlur={onRunQuery}
           />
         </InlineField>
+        {queryType === 'domain' && (
+          <>
+            <InlineField label="Table">
+              <Input
+                id="query-editor-table"
+                width={16}
+                placeholder="booking"
+                value={table ?? ''}
+                onChange={(e: ChangeEvent<HTMLInputElement>) => change({ table: e.target.value })}
+                onBlur={onRunQuery}
+              />
+            </InlineField>
+            <InlineField label="Column" tooltip="A column with a public domain, as region or priority">
+              <Input
+                id="query-editor-column"
+                width={16}
+                placeholder="region"
+                value={column ?? ''}
+                onChange={(e: ChangeEvent<HTMLInputElement>) => change({ column: e.target.value })}
+                onBlur={onRunQuery}
+              />
+            </InlineField>
+          </>
+        )}
         {queryType === 'sql' && (
           <>
             <NumberField
