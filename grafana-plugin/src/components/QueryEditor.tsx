@@ -72,6 +72,32 @@ function NumberField({ id, label, tooltip, value, validate, onCommit }: NumberFi
   );
 }
 
+interface TextFieldProps {
+  name: string;
+  label: string;
+  tooltip?: string;
+  placeholder: string;
+  value?: string;
+  onChange: (value: string) => void;
+  onBlur: () => void;
+}
+
+// A text setting of the query: changed on typing, run on blur.
+function TextField({ name, label, tooltip, placeholder, value, onChange, onBlur }: TextFieldProps) {
+  return (
+    <InlineField label={label} tooltip={tooltip}>
+      <Input
+        id={`query-editor-${name}`}
+        width={16}
+        placeholder={placeholder}
+        value={value ?? ''}
+        onChange={(e: ChangeEvent<HTMLInputElement>) => onChange(e.target.value)}
+        onBlur={onBlur}
+      />
+    </InlineField>
+  );
+}
+
 export function QueryEditor({ query, onChange, onRunQuery }: Props) {
   const { queryType, sql, project, epsilon, delta, format, table, column } = { ...DEFAULT_QUERY, ...query };
 
@@ -87,38 +113,34 @@ export function QueryEditor({ query, onChange, onRunQuery }: Props) {
         <InlineField label="Query type">
           <RadioButtonGroup options={QUERY_TYPES} value={queryType} onChange={(v) => changeAndRun({ queryType: v })} />
         </InlineField>
-        <InlineField label="Project" tooltip="Empty: the data source's default project">
-          <Input
-            id="query-editor-project"
-            width={20}
-            placeholder="default"
-            value={project ?? ''}
-            onChange={(e: ChangeEvent<HTMLInputElement>) => change({ project: e.target.value })}
-            onBlur={onRunQuery}
-          />
-        </InlineField>
+        <TextField
+          name="project"
+          label="Project"
+          tooltip="Empty: the data source's default project"
+          placeholder="default"
+          value={project}
+          onChange={(v) => change({ project: v })}
+          onBlur={onRunQuery}
+        />
         {queryType === 'domain' && (
           <>
-            <InlineField label="Table">
-              <Input
-                id="query-editor-table"
-                width={16}
-                placeholder="booking"
-                value={table ?? ''}
-                onChange={(e: ChangeEvent<HTMLInputElement>) => change({ table: e.target.value })}
-                onBlur={onRunQuery}
-              />
-            </InlineField>
-            <InlineField label="Column" tooltip="A column with a public domain, as region or priority">
-              <Input
-                id="query-editor-column"
-                width={16}
-                placeholder="region"
-                value={column ?? ''}
-                onChange={(e: ChangeEvent<HTMLInputElement>) => change({ column: e.target.value })}
-                onBlur={onRunQuery}
-              />
-            </InlineField>
+            <TextField
+              name="table"
+              label="Table"
+              placeholder="booking"
+              value={table}
+              onChange={(v) => change({ table: v })}
+              onBlur={onRunQuery}
+            />
+            <TextField
+              name="column"
+              label="Column"
+              tooltip="A column with a public domain, as region or priority"
+              placeholder="region"
+              value={column}
+              onChange={(v) => change({ column: v })}
+              onBlur={onRunQuery}
+            />
           </>
         )}
         {queryType === 'sql' && (
