@@ -5,11 +5,9 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"math/big"
-	"net"
 	"net/http"
 	"path/filepath"
 	"slices"
@@ -18,94 +16,42 @@ import (
 	"sync"
 	"time"
 
-	"github.com/velo-fse/velo/fse"
-	"github.com/velo-fse/velo/ingest"
 	"github.com/velo-fse/velo/ledger"
 	notebooksapi "github.com/velo-fse/velo/notebooks-api"
+	"github.com/velo-fse/velo/notebooks-api/apitest"
 	"github.com/velo-fse/velo/pseudonymize"
-	"github.com/velo-fse/velo/query"
-	"github.com/velo-fse/velo/synth"
 )
 
 // APIServer is a Velo server on loopback over a synthetic extract, with one researcher
 // and one project ("wl") whose budget covers any load below.
 type APIServer struct {
-	URL    string
-	Token  string // the researcher's
-	State  string
-	Ledger *ledger.Ledger
-	stop   func() error
+	*apitest.Server
+	Token string // the researcher's
 }
 
 // StartAPIServer generates persons synthetic people under dir, ingests their bookings,
 // and serves them on 127.0.0.1 with the given limits until Close.
 func StartAPIServer(ctx context.Context, dir string, persons int, limits notebooksapi.Limits) (*APIServer, error) {
-	period, err := fse.ParsePeriod("2024-01..2025-12")
-	if err != nil {
-		return nil, err
-	}
-	src := filepath.Join(dir, "synth")
-	if _, err := synth.Generate(ctx, synth.Config{Persons: persons, Seed: 3, Out: src, From: period.From, To: period.To}); err != nil {
-		return nil, err
-	}
 	key, err := pseudonymize.GenerateKey(nil)
 	if err != nil {
 		return nil, err
 	}
-	data := filepath.Join(dir, "data")
-	if _, err := ingest.Run(ctx, ingest.Config{Pseudonymizer: pseudonymize.New(key), Out: data, Inputs: []string{filepath.Join(src, "cup")}, Period: period}); err != nil {
-		return nil, err
-	}
-	state := filepath.Join(dir, "state")
-	led, err := ledger.Open(state, ledger.Options{})
+	data, err := apitest.MakeDataset(ctx, dir, persons, 3, key)
 	if err != nil {
 		return nil, err
 	}
-	ok := false
-	defer func() {
-		if !ok {
-			led.Close()
-		}
-	}()
-	if err := led.CreateProject(ctx, "bench", ledger.Project{ID: "wl", Purpose: "load test", LegalBasis: "none: synthetic data",
-		Allow: map[string][]string{"booking": {}}, EpsilonBudget: 1000, DeltaBudget: 1e-3, DefaultEpsilon: 0.01}); err != nil {
-		return nil, err
-	}
-	eng, err := query.Open(ctx, query.Config{DataDir: data, Ledger: led, Limits: limits.QueryLimits()})
-	if err != nil {
-		return nil, err
-	}
-	token, stored, err := notebooksapi.NewToken(nil)
-	if err != nil {
-		eng.Close()
-		return nil, err
-	}
-	srv, err := notebooksapi.New(notebooksapi.Options{
-		Engine: eng, Ledger: led, Limits: limits,
-		Users:  []notebooksapi.User{{Name: "loadtest", Role: notebooksapi.RoleResearcher, Projects: []string{"wl"}, Tokens: []notebooksapi.Token{stored}}},
-		Verify: func() (ledger.VerifyReport, error) { return ledger.Verify(state, ledger.VerifyOptions{}) },
+	srv, err := apitest.Serve(ctx, data, filepath.Join(dir, "state"), apitest.Config{
+		Projects: []ledger.Project{{ID: "wl", Purpose: "load test", LegalBasis: "none: synthetic data",
+			Allow: map[string][]string{"booking": {}}, EpsilonBudget: 1000, DeltaBudget: 1e-3, DefaultEpsilon: 0.01}},
+		Users:       []notebooksapi.User{{Name: "loadtest", Role: notebooksapi.RoleResearcher, Projects: []string{"wl"}}},
+		Limits:      limits,
+		QueryLimits: limits.QueryLimits(),
 	})
 	if err != nil {
-		eng.Close()
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		eng.Close()
-		return nil, err
-	}
-	sctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(sctx, ln) }()
-	ok = true
-	return &APIServer{URL: "http://" + ln.Addr().String(), Token: token, State: state, Ledger: led, stop: func() error {
-		cancel()
-		return errors.Join(<-done, eng.Close(), led.Close())
-	}}, nil
+	return &APIServer{Server: srv, Token: srv.Tokens["loadtest"]}, nil
 }
-
-// Close stops the server and closes the engine and the ledger.
-func (s *APIServer) Close() error { return s.stop() }
 
 // Phase is what one phase of a load run saw.
 type Phase struct {

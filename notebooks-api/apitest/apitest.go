@@ -32,28 +32,37 @@ var (
 	dataErr  error
 )
 
+// MakeDataset generates persons synthetic people (seed) under dir and pseudonymizes and
+// ingests their CUP bookings with key; it returns the data directory.
+func MakeDataset(ctx context.Context, dir string, persons int, seed uint64, key pseudonymize.Key) (string, error) {
+	period, err := fse.ParsePeriod(Period)
+	if err != nil {
+		return "", err
+	}
+	src := filepath.Join(dir, "synth")
+	if _, err := synth.Generate(ctx, synth.Config{Persons: persons, Seed: seed, Out: src, From: period.From, To: period.To}); err != nil {
+		return "", err
+	}
+	data := filepath.Join(dir, "data")
+	_, err = ingest.Run(ctx, ingest.Config{Pseudonymizer: pseudonymize.New(key), Out: data, Inputs: []string{filepath.Join(src, "cup")}, Period: period, MemoryLimit: "512MB"})
+	return data, err
+}
+
 // Dataset returns the directory of a 2,000-person synthetic CUP extract, pseudonymized and
 // ingested once per test binary under the system's temporary directory (removed by
 // Cleanup, which TestMain calls).
 func Dataset(t testing.TB) string {
 	t.Helper()
 	dataOnce.Do(func() {
-		period, _ := fse.ParsePeriod(Period)
 		var scratch string
 		if scratch, dataErr = os.MkdirTemp("", "velo-apitest-"); dataErr != nil {
 			return
 		}
-		src := filepath.Join(scratch, "synth")
-		if _, dataErr = synth.Generate(context.Background(), synth.Config{Persons: 2000, Seed: 5, Out: src, From: period.From, To: period.To}); dataErr != nil {
+		var k pseudonymize.Key
+		if k, dataErr = pseudonymize.GenerateKey(bytes.NewReader(bytes.Repeat([]byte{7}, 32))); dataErr != nil {
 			return
 		}
-		k, err := pseudonymize.GenerateKey(bytes.NewReader(bytes.Repeat([]byte{7}, 32)))
-		if err != nil {
-			dataErr = err
-			return
-		}
-		dataDir = filepath.Join(scratch, "data")
-		_, dataErr = ingest.Run(context.Background(), ingest.Config{Pseudonymizer: pseudonymize.New(k), Out: dataDir, Inputs: []string{filepath.Join(src, "cup")}, Period: period, MemoryLimit: "512MB"})
+		dataDir, dataErr = MakeDataset(context.Background(), scratch, 2000, 5, k)
 	})
 	if dataErr != nil {
 		t.Fatal(dataErr)
@@ -80,7 +89,9 @@ type Config struct {
 	Projects []ledger.Project    // default: WaitingLists
 	Users    []notebooksapi.User // default: official "grafana" (wl), researcher "rita" (wl), dpo "dora"
 	Limits   notebooksapi.Limits // zero: the server's defaults
-	Logger   *slog.Logger        // default: discard
+	// QueryLimits are the engine's; zero: 512 MB of memory and one thread (test sizes).
+	QueryLimits query.Limits
+	Logger      *slog.Logger // default: discard
 }
 
 // Server is a live Velo API on loopback.
@@ -89,12 +100,27 @@ type Server struct {
 	Tokens map[string]string // user -> bearer token
 	Ledger *ledger.Ledger
 	State  string // the ledger's directory
+	stop   func() error
 }
 
-// Start starts a server with a new ledger in t.TempDir; it stops at cleanup.
+// Start starts a server over Dataset with a new ledger in t.TempDir; it stops at cleanup.
 func Start(t testing.TB, cfg Config) *Server {
 	t.Helper()
-	data := Dataset(t)
+	s, err := Serve(context.Background(), Dataset(t), filepath.Join(t.TempDir(), "state"), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("apitest: shutdown: %v", err)
+		}
+	})
+	return s
+}
+
+// Serve starts a server on 127.0.0.1 over the dataset in data, with a new ledger in state
+// holding cfg's projects and a new token for each of cfg's users, until Close.
+func Serve(ctx context.Context, data, state string, cfg Config) (*Server, error) {
 	if cfg.Projects == nil {
 		cfg.Projects = []ledger.Project{WaitingLists}
 	}
@@ -105,27 +131,36 @@ func Start(t testing.TB, cfg Config) *Server {
 			{Name: "dora", Role: notebooksapi.RoleDPO},
 		}
 	}
-	state := filepath.Join(t.TempDir(), "state")
+	if cfg.QueryLimits == (query.Limits{}) {
+		cfg.QueryLimits = query.Limits{MemoryLimit: "512MB", Threads: 1}
+	}
 	led, err := ledger.Open(state, ledger.Options{})
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	ctx := context.Background()
+	closeAll := []func() error{led.Close}
+	fail := func(err error) (*Server, error) {
+		for i := len(closeAll) - 1; i >= 0; i-- {
+			closeAll[i]()
+		}
+		return nil, err
+	}
 	for _, p := range cfg.Projects {
 		if err := led.CreateProject(ctx, "apitest", p); err != nil {
-			t.Fatal(err)
+			return fail(err)
 		}
 	}
-	eng, err := query.Open(ctx, query.Config{DataDir: data, Ledger: led, Limits: query.Limits{MemoryLimit: "512MB", Threads: 1}})
+	eng, err := query.Open(ctx, query.Config{DataDir: data, Ledger: led, Limits: cfg.QueryLimits})
 	if err != nil {
-		t.Fatal(err)
+		return fail(err)
 	}
+	closeAll = append(closeAll, eng.Close)
 	s := &Server{Tokens: map[string]string{}, Ledger: led, State: state}
 	var users []notebooksapi.User
 	for _, u := range cfg.Users {
 		tok, stored, err := notebooksapi.NewToken(nil)
 		if err != nil {
-			t.Fatal(err)
+			return fail(err)
 		}
 		u.Tokens = []notebooksapi.Token{stored}
 		users = append(users, u)
@@ -136,24 +171,30 @@ func Start(t testing.TB, cfg Config) *Server {
 		Verify: func() (ledger.VerifyReport, error) { return ledger.Verify(state, ledger.VerifyOptions{}) },
 	})
 	if err != nil {
-		t.Fatal(err)
+		return fail(err)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		return fail(err)
 	}
 	s.URL = "http://" + ln.Addr().String()
 	sctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(sctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := errors.Join(<-done, eng.Close(), led.Close()); err != nil {
-			t.Errorf("apitest: shutdown: %v", err)
-		}
-	})
-	return s
+	var once sync.Once
+	var stopErr error
+	s.stop = func() error {
+		once.Do(func() {
+			cancel()
+			stopErr = errors.Join(<-done, eng.Close(), led.Close())
+		})
+		return stopErr
+	}
+	return s, nil
 }
+
+// Close stops the server gracefully and closes the engine and the ledger.
+func (s *Server) Close() error { return s.stop() }
 
 // Buffer is a bytes.Buffer safe for concurrent writes: a server's or a plugin's log under
 // test.
