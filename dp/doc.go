@@ -118,10 +118,11 @@
 // multiplies by n'/(n'−1) with n' = max(Ñ, 2), so it may reach ((hi−lo)/2)²·n'/(n'−1), the
 // bound for a sample. StdDev is the square root. No interval is released.
 //
-// These sums are not centred, as the API passes Σs and Σs² as the engine computes them:
-// centring Σs² would need Σs² to be exactly the square of the integers in Σs. For ranges far
-// from zero (years, for instance) the variance is then dominated by the noise on Σs², whose
-// LInf is C·m²; a contract that passes Σ(2s − (a+b))² would cut it to C·(b−a)².
+// Variance takes the sums as the engine computes them and does not centre them itself.
+// The query engine centres the values first (it passes x − (lo+hi)/2 with the bounds
+// shifted alike, which leaves the variance unchanged), so that the LInf of Σs² is
+// C·((hi−lo)/2)² rather than C·max(lo², hi²): for ranges far from zero (years, for
+// instance) that is most of the noise.
 //
 // # Quantiles
 //

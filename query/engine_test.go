@@ -373,3 +373,45 @@ func TestIdenticalConcurrentQueriesChargedOnce(t *testing.T) {
 		t.Fatalf("%d charges, spent %v; want 1 and 0.5", st.Queries, st.Spent.Epsilon)
 	}
 }
+
+// Variances and standard deviations come out right through the centred sums (the engine
+// shifts values by the middle of their bounds; the variance is shift-invariant).
+func TestVarianceAccuracy(t *testing.T) {
+	var rows []string
+	for i := 0; i < 400; i++ {
+		region := "120"
+		if i%4 == 0 {
+			region = "030"
+		}
+		rows = append(rows, booking(i, cfOf(t, i), "89.7A.3", "B", region, "2024-05-02", i%20))
+	}
+	eng, _, _ := openEngine(t, csvDataset(t, rows...), ledger.Budget{Epsilon: 1e6, Delta: 1e-4}, nil)
+	rel, err := eng.Query(context.Background(), Request{Project: "wl", Actor: "user:test", Epsilon: f64(1e5),
+		SQL: "SELECT region, VAR_POP(wait_days) AS v, STDDEV_POP(wait_days) AS sd FROM booking WHERE region IN ('030', '120') GROUP BY region ORDER BY region"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	variance := func(keep func(i int) bool) float64 {
+		var n, s, q float64
+		for i := 0; i < 400; i++ {
+			if keep(i) {
+				x := float64(i % 20)
+				n, s, q = n+1, s+x, q+x*x
+			}
+		}
+		return q/n - (s/n)*(s/n)
+	}
+	want := []float64{variance(func(i int) bool { return i%4 == 0 }), variance(func(i int) bool { return i%4 != 0 })}
+	// ε = 1e5/6 per mechanism; the centred values lie in [-182.5, 182.5], so the sum of
+	// squares' Laplace scale is G·C·182.5²/ε ≈ 32 days², about 0.32 (region 030, 100 rows)
+	// or 0.11 (120, 300 rows) on the variance; the tolerance 6 is over 18 scales
+	// (P < 1e-8), and the standard deviation's 0.5 is wider than its share of that.
+	for r, row := range rel.Rows {
+		if got := row[1].(float64); math.Abs(got-want[r]) > 6 {
+			t.Errorf("region %v: variance %v, want %v ± 6", row[0], got, want[r])
+		}
+		if got := row[2].(float64); math.Abs(got-math.Sqrt(want[r])) > 0.5 {
+			t.Errorf("region %v: standard deviation %v, want %v ± 0.5", row[0], got, math.Sqrt(want[r]))
+		}
+	}
+}

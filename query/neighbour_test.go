@@ -66,12 +66,20 @@ func TestNeighbouringDatasetsSensitivity(t *testing.T) {
 		return groups
 	}
 	g0, g1 := run(d), run(dPlus)
-	sc := rw.Scales[2]
-	m := math.Max(math.Abs(math.Floor(plan.Aggs[2].Lo*sc)), math.Abs(math.Ceil(plan.Aggs[2].Hi*sc)))
+	// The scaled bound dp is told for aggregate j: ⌈max(|lo|, |hi|)·scale⌉ over the values
+	// noised (the variance's centred on the middle of its range).
+	bound := func(j int) float64 {
+		lo, hi, _ := plan.Aggs[j].noisedBounds()
+		return math.Ceil(math.Max(math.Abs(lo), math.Abs(hi)) * rw.Scales[j])
+	}
+	m, mv := bound(2), bound(4)
+	if lo, hi, _ := plan.Aggs[4].noisedBounds(); lo != -hi || mv >= m {
+		t.Fatalf("the variance's values are not centred: [%v, %v], bound %v against the sum's %v", lo, hi, mv, m)
+	}
 	C := float64(rw.MaxRows)
 	// Columns read per group: n; people; s (count, scaled sum); a (count, scaled sum);
-	// v (count, scaled sum, scaled sum of squares); m (count).
-	limits := []float64{C, 1, C, C * m, C, C * m, C, C * m, C * m * m, C}
+	// v (count, scaled centred sum, scaled centred sum of squares); m (count).
+	limits := []float64{C, 1, C, C * m, C, C * m, C, C * mv, C * mv * mv, C}
 	changed := 0
 	for id, after := range g1 {
 		before := g0[id]

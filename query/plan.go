@@ -59,6 +59,24 @@ func (k AggKind) mechanisms() int {
 	return 1
 }
 
+// isVariance reports whether the aggregate is a variance or a standard deviation.
+func (k AggKind) isVariance() bool {
+	return k == AggVarPop || k == AggVarSamp || k == AggStdPop || k == AggStdSamp
+}
+
+// noisedBounds are the bounds of the values whose sums are noised, and the offset taken
+// from each clamped value first. A variance's values are centred on the middle of
+// [Lo, Hi] (the variance does not change): its sum of squares then has sensitivity
+// C·((Hi−Lo)/2)² instead of C·max(Lo², Hi²), which for ranges far from zero (years) is
+// most of the noise. Other aggregates are not shifted.
+func (a Agg) noisedBounds() (lo, hi, offset float64) {
+	if !a.Kind.isVariance() {
+		return a.Lo, a.Hi, 0
+	}
+	mid := a.Lo + (a.Hi-a.Lo)/2
+	return a.Lo - mid, a.Hi - mid, mid
+}
+
 // Agg is a checked aggregate of the select list.
 type Agg struct {
 	Kind AggKind

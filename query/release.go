@@ -128,7 +128,8 @@ func noiseGroups(p *Plan, rw Rewrite, groups map[string]*groupRow, per, selectio
 				if a.Kind == AggStdPop || a.Kind == AggStdSamp {
 					f = dp.StdDev
 				}
-				r, err = f(g.vals[col], g.vals[col+1], g.vals[col+2], rw.Scales[j], a.Lo, a.Hi, bnd, [3]dp.Budget{per, per, per}, sample)
+				lo, hi, _ := a.noisedBounds() // centred values: the variance is the same
+				r, err = f(g.vals[col], g.vals[col+1], g.vals[col+2], rw.Scales[j], lo, hi, bnd, [3]dp.Budget{per, per, per}, sample)
 				col += 3
 			case AggQuantile:
 				tc := g.tree[j]

@@ -96,9 +96,13 @@ func rewrite(p *Plan, seed uint64, maxGroups, maxRows int, tree treeShape, scale
 		case AggCount:
 			pu = append(pu, fmt.Sprintf("count(%s) AS c%d", v, j))
 		case AggSum, AggAvg, AggVarPop, AggVarSamp, AggStdPop, AggStdSamp:
-			pu = append(pu, fmt.Sprintf("count(%s) AS c%d", v, j), fmt.Sprintf("sum(%s) AS s%d", clamped, j))
-			if a.Kind != AggSum && a.Kind != AggAvg {
-				pu = append(pu, fmt.Sprintf("sum(%s * %s) AS q%d", clamped, clamped, j))
+			x := clamped
+			if _, _, off := a.noisedBounds(); off != 0 {
+				x = fmt.Sprintf("(%s - %s)", clamped, fnum(off))
+			}
+			pu = append(pu, fmt.Sprintf("count(%s) AS c%d", v, j), fmt.Sprintf("sum(%s) AS s%d", x, j))
+			if a.Kind.isVariance() {
+				pu = append(pu, fmt.Sprintf("sum(%s * %s) AS q%d", x, x, j))
 			}
 		case AggQuantile:
 			// At most maxRows values per person and group, chosen by a keyed hash.
@@ -127,17 +131,18 @@ func rewrite(p *Plan, seed uint64, maxGroups, maxRows int, tree treeShape, scale
 		case AggCount:
 			g = append(g, fmt.Sprintf("sum(%s) AS a%d", kept, j))
 		case AggSum, AggAvg, AggVarPop, AggVarSamp, AggStdPop, AggStdSamp:
-			sc := scale(a.Lo, a.Hi)
+			vlo, vhi, _ := a.noisedBounds()
+			sc := scale(vlo, vhi)
 			rw.Scales[j] = sc
 			// Each person's scaled total is its mean over the rows kept times the rows
 			// kept, clamped to kept·[⌊lo·scale⌋, ⌈hi·scale⌉]: the integer range package dp
 			// derives its sensitivities from.
-			lo, hi := math.Floor(a.Lo*sc), math.Ceil(a.Hi*sc)
+			lo, hi := math.Floor(vlo*sc), math.Ceil(vhi*sc)
 			m := math.Max(math.Abs(lo), math.Abs(hi))
 			g = append(g, fmt.Sprintf("sum(%s) AS a%d", kept, j),
 				fmt.Sprintf("sum(CASE WHEN c%[1]d > 0 THEN least(greatest(CAST(round(s%[1]d / c%[1]d * %[2]s * %[3]s) AS BIGINT), %[2]s * %[4]s), %[2]s * %[5]s) ELSE 0 END) AS s%[1]d",
 					j, kept, fnum(sc), bigint(lo), bigint(hi)))
-			if a.Kind != AggSum && a.Kind != AggAvg {
+			if a.Kind.isVariance() {
 				g = append(g, fmt.Sprintf("sum(CASE WHEN c%[1]d > 0 THEN least(greatest(CAST(round(q%[1]d / c%[1]d * %[2]s * %[3]s) AS BIGINT), 0), %[2]s * %[4]s) ELSE 0 END) AS q%[1]d",
 					j, kept, fnum(sc*sc), bigint(m*m)))
 			}
