@@ -30,28 +30,7 @@ func readFixture(t *testing.T, rel string) string {
 // from a zip of them alike, and yield the persons, documents and facts they carry.
 func TestGatewayCDAExamples(t *testing.T) {
 	ps, _ := testKey(t)
-	dir := filepath.Join(t.TempDir(), "data")
-	man := runIngest(t, ingest.Config{Pseudonymizer: ps, Out: dir, Inputs: []string{filepath.Join(fixtures, "CDA")}})
-	db := openDB(t)
-	assertReconciles(t, db, dir, man)
-	if q := quarantineLines(t, dir, man); len(q) != 0 {
-		t.Fatalf("quarantined %d records, want none: %v", len(q), q)
-	}
-	b := man.Batches[0]
-	if len(b.Inputs) != 9 {
-		t.Fatalf("inputs = %d, want 9", len(b.Inputs))
-	}
-	for _, in := range b.Inputs {
-		if in.Format != "cda-r2" || in.Skipped != "" || len(in.SHA256) != 64 || in.Rows == 0 {
-			t.Errorf("input %+v", in)
-		}
-	}
-	// The same data-quality warnings as the FHIR bundles of the same documents.
-	for _, w := range []string{"identifier_structure_odd", "identifier_birthdate_mismatch", "identifier_sex_mismatch", "person_conflicting_facts", "document_id_reused"} {
-		if b.Warnings[w] == 0 {
-			t.Errorf("warning %s not counted: %v", w, b.Warnings)
-		}
-	}
+	dir, _, db := ingestGateway(t, ps, "CDA", "cda-r2")
 	gtw := pidOf(t, ps, "GTWGWY82B42G920M")
 	rss := pidOf(t, ps, "RSSMRA22A01A399Z")
 	prova := pidOf(t, ps, "PROVAX00X00X000Y")
