@@ -7,7 +7,6 @@ package grafanaplugin_test
 // queries from a live Velo.
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -305,22 +304,16 @@ func TestDashboardSQLDryRun(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", m.SQL, err)
 		}
-		body, _ := json.Marshal(map[string]any{"project": m.Project, "sql": exp.SQL, "epsilon": m.Epsilon, "dry_run": true})
-		req, _ := http.NewRequest(http.MethodPost, velo.URL+"/v1/queries", bytes.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+velo.Tokens["grafana"])
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
+		status, b, err := velo.PostQuery("grafana", map[string]any{"project": m.Project, "sql": exp.SQL, "epsilon": m.Epsilon, "dry_run": true})
 		if err != nil {
 			t.Fatal(err)
 		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
 		var rel struct {
 			DryRun  bool    `json:"dry_run"`
 			Epsilon float64 `json:"epsilon"`
 		}
-		if resp.StatusCode != http.StatusOK || json.Unmarshal(b, &rel) != nil || !rel.DryRun || rel.Epsilon != *m.Epsilon {
-			t.Errorf("dry run of %s: %d %s", exp.SQL, resp.StatusCode, b)
+		if status != http.StatusOK || json.Unmarshal(b, &rel) != nil || !rel.DryRun || rel.Epsilon != *m.Epsilon {
+			t.Errorf("dry run of %s: %d %s", exp.SQL, status, b)
 		}
 	}
 	if n := velo.Charges(t, "wl"); n != 0 {

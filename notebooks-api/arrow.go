@@ -61,7 +61,7 @@ func writeArrow(w io.Writer, rel *query.Release) error {
 			case "":
 				v = row[c.src]
 			case "lower", "upper":
-				if lo, hi, ok := ciPair(rel.CI[ri][c.src]); ok {
+				if lo, hi, ok := query.CIBounds(rel.CI[ri][c.src]); ok {
 					v = lo
 					if c.part == "upper" {
 						v = hi
@@ -167,23 +167,6 @@ func appendValue(b array.Builder, v any) error {
 		return fmt.Errorf("unexpected builder %T", b)
 	}
 	return nil
-}
-
-// ciPair reads a CI cell, as built ([]float64) or decoded from a cached release ([]any).
-func ciPair(v any) (lo, hi float64, ok bool) {
-	switch ci := v.(type) {
-	case []float64:
-		if len(ci) == 2 {
-			return ci[0], ci[1], true
-		}
-	case []any:
-		if len(ci) == 2 {
-			lo, ok1 := toFloat(ci[0])
-			hi, ok2 := toFloat(ci[1])
-			return lo, hi, ok1 && ok2
-		}
-	}
-	return 0, 0, false
 }
 
 func toFloat(v any) (float64, bool) {

@@ -2,6 +2,7 @@ package query
 
 import (
 	"cmp"
+	"encoding/json"
 	"fmt"
 	"math"
 	"slices"
@@ -264,6 +265,9 @@ func toFloat(v any) (float64, bool) {
 		return v, true
 	case int64:
 		return float64(v), true
+	case json.Number:
+		f, err := v.Float64()
+		return f, err == nil
 	}
 	return 0, false
 }

@@ -43,7 +43,7 @@ func (r *Release) WriteCSV(w io.Writer) error {
 		for j, c := range r.Columns {
 			rec = append(rec, cell(row[j]))
 			if c.Kind == "dp" {
-				if lo, hi, ok := ciBounds(r.CI[i][j]); ok {
+				if lo, hi, ok := CIBounds(r.CI[i][j]); ok {
 					rec = append(rec, num(lo), num(hi))
 				} else {
 					rec = append(rec, "", "")
@@ -75,7 +75,7 @@ func (r *Release) WriteTable(w io.Writer) error {
 				if f, ok := row[j].(float64); ok {
 					s = strconv.FormatFloat(f, 'f', 2, 64)
 				}
-				if lo, hi, ok := ciBounds(r.CI[i][j]); ok {
+				if lo, hi, ok := CIBounds(r.CI[i][j]); ok {
 					s += fmt.Sprintf(" [%.2f, %.2f]", lo, hi)
 				}
 			}
@@ -98,8 +98,8 @@ func (r *Release) WriteTable(w io.Writer) error {
 	return err
 }
 
-// ciBounds reads a CI cell, as built ([]float64) or decoded from JSON ([]any).
-func ciBounds(v any) (lo, hi float64, ok bool) {
+// CIBounds reads a CI cell of a release, as built ([]float64) or decoded from JSON ([]any).
+func CIBounds(v any) (lo, hi float64, ok bool) {
 	switch ci := v.(type) {
 	case []float64:
 		if len(ci) == 2 {

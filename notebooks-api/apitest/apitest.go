@@ -6,9 +6,12 @@ package apitest
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
@@ -191,6 +194,28 @@ func Serve(ctx context.Context, data, state string, cfg Config) (*Server, error)
 		return stopErr
 	}
 	return s, nil
+}
+
+// PostQuery sends body (a query request) to POST /v1/queries with user's token and
+// returns the answer's status and body.
+func (s *Server) PostQuery(user string, body any) (int, []byte, error) {
+	b, err := json.Marshal(body)
+	if err != nil {
+		return 0, nil, err
+	}
+	req, err := http.NewRequest(http.MethodPost, s.URL+"/v1/queries", bytes.NewReader(b))
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+s.Tokens[user])
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	out, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, out, err
 }
 
 // Close stops the server gracefully and closes the engine and the ledger.

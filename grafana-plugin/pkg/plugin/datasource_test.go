@@ -1,12 +1,10 @@
 package plugin_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
 	"math"
 	"net"
 	"net/http"
@@ -527,7 +525,7 @@ func BenchmarkRefresh(b *testing.B) {
 	})
 	b.Run("api", func(b *testing.B) {
 		loc, _ := time.LoadLocation("Europe/Rome")
-		var bodies [][]byte
+		var bodies []map[string]any
 		for _, q := range queries {
 			var m plugin.QueryModel
 			_ = json.Unmarshal(q.JSON, &m)
@@ -535,22 +533,13 @@ func BenchmarkRefresh(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			body, _ := json.Marshal(map[string]any{"project": "wl", "sql": exp.SQL, "epsilon": m.Epsilon})
-			bodies = append(bodies, body)
+			bodies = append(bodies, map[string]any{"project": "wl", "sql": exp.SQL, "epsilon": m.Epsilon})
 		}
 		for b.Loop() {
 			for _, body := range bodies {
-				r, _ := http.NewRequest(http.MethodPost, velo.URL+"/v1/queries", bytes.NewReader(body))
-				r.Header.Set("Authorization", "Bearer "+velo.Tokens["grafana"])
-				r.Header.Set("Content-Type", "application/json")
-				resp, err := http.DefaultClient.Do(r)
-				if err != nil {
-					b.Fatal(err)
-				}
-				_, _ = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != http.StatusOK {
-					b.Fatalf("status %d", resp.StatusCode)
+				status, _, err := velo.PostQuery("grafana", body)
+				if err != nil || status != http.StatusOK {
+					b.Fatalf("status %d: %v", status, err)
 				}
 			}
 		}
