@@ -138,7 +138,7 @@ var (
 
 // engineVersion is part of the release cache key: a change in how queries are rewritten
 // or noised must not serve releases made the old way.
-const engineVersion = "1"
+const engineVersion = "2"
 
 // Confidence is the level of every released confidence interval.
 const Confidence = 0.95
@@ -238,7 +238,12 @@ func (e *Engine) run(ctx context.Context, req Request, plan *Plan, rel *Release,
 		return nil, err
 	}
 	rw := rewrite(plan, seed, maxGroups, maxRows, treeShape{e.tree.Branching, e.tree.Height}, dp.SumScale)
-	if err := e.sb.prepare(ctx, rw); err != nil {
+	keyDomains := make([]*KeyDomain, len(plan.Keys))
+	for i, k := range plan.Keys {
+		keyDomains[i] = k.Domain
+	}
+	domains, err := e.sb.prepare(ctx, rw, keyDomains)
+	if err != nil {
 		e.log.Error("prepare rewrite", "project", req.Project, "class", errorClass(err))
 		return nil, ErrInternal
 	}
@@ -272,7 +277,7 @@ func (e *Engine) run(ctx context.Context, req Request, plan *Plan, rel *Release,
 		e.log.Error("query execution failed", "project", req.Project, "charge", charge.Seq, "class", errorClass(err))
 		return nil, ErrExecution
 	}
-	rows, cis, err := noiseGroups(plan, rw, groups, per, selection, Confidence, e.tree)
+	rows, cis, err := noiseGroups(plan, rw, domains, groups, per, selection, Confidence, e.tree)
 	if err != nil {
 		e.log.Error("noise failed", "project", req.Project, "charge", charge.Seq, "err", err)
 		return nil, ErrExecution

@@ -64,10 +64,11 @@ type BoundingInfo struct {
 	PartitionSelection   bool `json:"partition_selection"`
 }
 
-// noiseGroups turns exact bounded group totals into released rows: enumerate public
-// groups (empty ones included) or select partitions, noise every aggregate, then apply
-// HAVING, ORDER BY and LIMIT to the noisy output.
-func noiseGroups(p *Plan, rw Rewrite, groups map[string]*groupRow, per, selection dp.Budget, confidence float64, tree dp.Tree) (rows, cis [][]any, err error) {
+// releaseKeys is the list of key tuples a query releases: with public keys, the cross
+// product of their domains as DuckDB groups them (resolved by the sandbox), empty groups
+// included; otherwise the data groups that pass DP partition selection. Each tuple is
+// distinct, so no group is released twice: checked here, before anything is noised.
+func releaseKeys(p *Plan, rw Rewrite, domains [][]any, groups map[string]*groupRow, selection dp.Budget) ([][]any, error) {
 	var keys [][]any
 	if p.Selection() {
 		ids := make([]string, 0, len(groups))
@@ -79,30 +80,61 @@ func noiseGroups(p *Plan, rw Rewrite, groups map[string]*groupRow, per, selectio
 			g := groups[id]
 			keep, err := dp.KeepPartition(g.persons, int64(rw.MaxGroups), selection)
 			if err != nil {
-				return nil, nil, err
+				return nil, err
 			}
 			if keep {
 				keys = append(keys, g.keys)
 			}
 		}
 	} else {
+		if len(domains) != len(p.Keys) {
+			return nil, fmt.Errorf("%d resolved domains for %d keys", len(domains), len(p.Keys))
+		}
 		keys = [][]any{{}}
-		for _, k := range p.Keys {
+		for i := range p.Keys {
+			if domains[i] == nil {
+				return nil, fmt.Errorf("key %d has no resolved domain", i)
+			}
 			var next [][]any
 			for _, prefix := range keys {
-				for _, v := range k.Domain.Values {
-					next = append(next, append(slices.Clone(prefix), normaliseKey(v)))
+				for _, v := range domains[i] {
+					next = append(next, append(slices.Clone(prefix), v))
 				}
 			}
 			keys = next
 		}
 	}
+	seen := make(map[string]bool, len(keys))
+	for _, k := range keys {
+		id := groupID(k)
+		if seen[id] {
+			return nil, fmt.Errorf("key tuple released twice: %w", errDuplicateGroup)
+		}
+		seen[id] = true
+	}
+	return keys, nil
+}
+
+// noiseGroups turns exact bounded group totals into released rows: for each key tuple
+// of releaseKeys, noise every aggregate of its group (an empty group when the data has
+// none), then apply HAVING, ORDER BY and LIMIT to the noisy output. Each data group is
+// read by at most one released row.
+func noiseGroups(p *Plan, rw Rewrite, domains [][]any, groups map[string]*groupRow, per, selection dp.Budget, confidence float64, tree dp.Tree) (rows, cis [][]any, err error) {
+	keys, err := releaseKeys(p, rw, domains, groups, selection)
+	if err != nil {
+		return nil, nil, err
+	}
+	used := make(map[*groupRow]bool, len(keys))
 	bnd := dp.Bounding{MaxGroups: int64(rw.MaxGroups), MaxContributionsPerGroup: int64(rw.MaxRows)}
 	for _, key := range keys {
 		g := groups[groupID(key)]
 		if g == nil {
 			g = &groupRow{keys: key, vals: make([]int64, valueColumns(p)), tree: map[int]treeCounts{}}
 		}
+		if used[g] {
+			return nil, nil, fmt.Errorf("a data group read by two released rows: %w", errDuplicateGroup)
+		}
+		used[g] = true
 		aggVals := make([]any, len(p.Aggs))
 		aggCIs := make([]any, len(p.Aggs))
 		col := 0

@@ -107,18 +107,22 @@ func (s *sandbox) close() error {
 }
 
 // prepare binds the rewrite without reading any data (Parquet metadata only): a
-// statement that does not bind fails here, before any charge.
-func (s *sandbox) prepare(ctx context.Context, rw Rewrite) error {
+// statement that does not bind fails here, before any charge. It returns each public
+// key's domain as DuckDB groups it (nil for a key without one): the checker's domain
+// values cast to the type DuckDB resolved for the key expression, de-duplicated by DuckDB
+// and scanned back exactly as group keys are. CASE results 1 and 1.0 are one group, so
+// they are one domain value.
+func (s *sandbox) prepare(ctx context.Context, rw Rewrite, domains []*KeyDomain) ([][]any, error) {
 	conn, err := s.db.Conn(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer conn.Close()
 	// The bounded table does not exist yet: bind its definition, then the readers
 	// against an empty table of the same shape.
 	stmt := rw.createBounded(true)
 	if _, err := conn.ExecContext(ctx, stmt); err != nil {
-		return err
+		return nil, err
 	}
 	defer conn.ExecContext(context.WithoutCancel(ctx), "DROP TABLE IF EXISTS bounded")
 	for _, q := range append([]string{rw.Groups}, rw.Tree...) {
@@ -127,11 +131,62 @@ func (s *sandbox) prepare(ctx context.Context, rw Rewrite) error {
 		}
 		st, err := conn.PrepareContext(ctx, q)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		st.Close()
 	}
-	return nil
+	resolved := make([][]any, len(domains))
+	for i, d := range domains {
+		if d == nil {
+			continue
+		}
+		var typ string
+		if err := conn.QueryRowContext(ctx, fmt.Sprintf("SELECT column_type FROM (DESCRIBE SELECT k%d FROM bounded)", i)).Scan(&typ); err != nil {
+			return nil, fmt.Errorf("type of key %d: %w", i, err)
+		}
+		if resolved[i], err = resolveDomain(ctx, conn, d, typ); err != nil {
+			return nil, fmt.Errorf("domain of key %d: %w", i, err)
+		}
+	}
+	return resolved, nil
+}
+
+// resolveDomain casts a domain's values to the key's DuckDB type and keeps one value per
+// group DuckDB would form, in the domain's order. It reads no data: only the literals.
+func resolveDomain(ctx context.Context, conn *sql.Conn, d *KeyDomain, typ string) ([]any, error) {
+	out := []any{}
+	const chunk = 1000
+	seen := map[string]bool{}
+	for start := 0; start < len(d.Values); start += chunk {
+		vals := d.Values[start:min(start+chunk, len(d.Values))]
+		rows := make([]string, len(vals))
+		for i, v := range vals {
+			rows[i] = fmt.Sprintf("(%d, TRY_CAST(%s AS %s))", start+i, (&Literal{V: v}).SQL(), typ)
+		}
+		q := "SELECT v FROM (VALUES " + strings.Join(rows, ", ") + ") AS d(i, v) WHERE v IS NOT NULL GROUP BY v ORDER BY min(i)"
+		rs, err := conn.QueryContext(ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		for rs.Next() {
+			var v any
+			if err := rs.Scan(&v); err != nil {
+				rs.Close()
+				return nil, err
+			}
+			// Across chunks DuckDB has not seen the other values: the scanned form,
+			// the same one group keys take, decides.
+			v = normaliseKey(v)
+			if id := groupID([]any{v}); !seen[id] {
+				seen[id] = true
+				out = append(out, v)
+			}
+		}
+		if err := errors.Join(rs.Err(), rs.Close()); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // errorClass is the kind of a DuckDB error ("Out of Range Error") without its message,
@@ -159,6 +214,9 @@ type groupRow struct {
 }
 
 type treeCounts map[[2]int64]int64 // (level, node) -> count
+
+// errDuplicateGroup is two groups of the result that Velo would read as one key tuple.
+var errDuplicateGroup = errors.New("sandbox: two result groups have the same key tuple")
 
 // errNotStarted marks a failure before the rewrite was sent to DuckDB: no data was read.
 var errNotStarted = errors.New("sandbox: query not started")
@@ -199,7 +257,14 @@ func (s *sandbox) run(ctx context.Context, rw Rewrite, nkeys int) (map[string]*g
 		for _, v := range vals[nkeys+1:] {
 			g.vals = append(g.vals, toInt64(v))
 		}
-		groups[groupID(g.keys)] = g
+		id := groupID(g.keys)
+		if groups[id] != nil {
+			// Two groups DuckDB formed would be read as one: fail closed rather than
+			// merge or drop one. The key's scanned form is at fault, not the data.
+			rows.Close()
+			return nil, errDuplicateGroup
+		}
+		groups[id] = g
 	}
 	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
 		return nil, err
