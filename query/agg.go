@@ -173,6 +173,7 @@ func (c *checker) aggregate(n *node) (Agg, error) {
 // havingExpr is HAVING, evaluated on released (noisy) values: post-processing.
 type havingExpr interface {
 	eval(row []any) any
+	sql(outputs []Output) string // the canonical form (Plan.canonical)
 }
 
 type hOut struct{ idx int }

@@ -170,7 +170,7 @@ func (e *Engine) Query(ctx context.Context, req Request) (*Release, error) {
 	maxGroups, maxRows := contributionBounds(plan)
 	rel := &Release{
 		Project: req.Project, DatasetVersion: e.version, Confidence: Confidence,
-		Epsilon: total.Epsilon, Delta: total.Delta, SQL: plan.Normalised,
+		Epsilon: total.Epsilon, Delta: total.Delta, SQL: plan.Canonical,
 		Bounding: BoundingInfo{MaxGroupsContributed: maxGroups, MaxRowsPerGroup: maxRows, PartitionSelection: plan.Selection()},
 		Columns:  columns(plan), BudgetSplit: budgetSplit(plan, per, selection),
 	}
@@ -182,7 +182,7 @@ func (e *Engine) Query(ctx context.Context, req Request) (*Release, error) {
 		rel.BudgetLeft = BudgetAmount{st.Left.Epsilon, st.Left.Delta}
 		return rel, nil
 	}
-	key := req.Project + "\x00" + ledger.SQLHash(plan.Normalised) + "\x00" + options
+	key := req.Project + "\x00" + ledger.SQLHash(plan.Canonical) + "\x00" + options
 	for {
 		if rel, ok, err := e.cached(req.Project, plan, options); ok || err != nil {
 			return rel, err
@@ -217,7 +217,7 @@ func (e *Engine) Query(ctx context.Context, req Request) (*Release, error) {
 
 // cached returns the stored release of a query, if there is one.
 func (e *Engine) cached(project string, plan *Plan, options string) (*Release, bool, error) {
-	if raw, ok := e.ledger.Cached(project, ledger.SQLHash(plan.Normalised), options, e.version); ok {
+	if raw, ok := e.ledger.Cached(project, ledger.SQLHash(plan.Canonical), options, e.version); ok {
 		var cached Release
 		if err := json.Unmarshal(raw, &cached); err != nil {
 			return nil, false, fmt.Errorf("cached release: %w", err)
@@ -252,7 +252,7 @@ func (e *Engine) run(ctx context.Context, req Request, plan *Plan, rel *Release,
 		Bounding BoundingInfo `json:"bounding"`
 	}{rel.BudgetSplit, rel.Bounding})
 	charge, err := e.ledger.Charge(ctx, ledger.ChargeRequest{
-		Actor: req.Actor, Project: req.Project, SQL: plan.Normalised, Options: options,
+		Actor: req.Actor, Project: req.Project, SQL: plan.Canonical, Text: req.SQL, Options: options,
 		DatasetVersion: e.version, Cost: ledger.Budget{Epsilon: total.Epsilon, Delta: total.Delta}, Mechanisms: mech,
 	})
 	if err != nil {
@@ -332,7 +332,7 @@ func checkSQL(ctx context.Context, parser *sql.DB, cat *ingest.Catalog, sqlText 
 	if err := applyClauseOptions(plan, opts); err != nil {
 		return nil, err
 	}
-	plan.Normalised = normalise(lifted)
+	plan.Canonical = plan.canonical()
 	return plan, nil
 }
 
@@ -536,37 +536,6 @@ func canonicalOptions(b BudgetAmount, maxGroups, maxRows int, p *Plan) string {
 		parts = append(parts, "bounds="+strings.Join(bounds, ";"))
 	}
 	return strings.Join(parts, "&")
-}
-
-// normalise collapses whitespace outside quotes and drops a trailing semicolon, so the
-// same query written differently hits the same cache entry and ledger hash.
-func normalise(s string) string {
-	var b strings.Builder
-	var quote byte
-	space := false
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if quote != 0 {
-			b.WriteByte(c)
-			if c == quote {
-				quote = 0
-			}
-			continue
-		}
-		switch c {
-		case '\'', '"':
-			quote = c
-		case ' ', '\t', '\n', '\r':
-			space = true
-			continue
-		}
-		if space && b.Len() > 0 {
-			b.WriteByte(' ')
-		}
-		space = false
-		b.WriteByte(c)
-	}
-	return strings.TrimSuffix(strings.TrimSpace(b.String()), ";")
 }
 
 func randomUint64() (uint64, error) {

@@ -137,9 +137,10 @@ type Plan struct {
 	// Options as the SQL clause gave them (nil when absent).
 	Epsilon, Delta       *float64
 	MaxGroupsContributed int
-	// Normalised is the checked query printed back in a canonical form: the ledger records
-	// it and the release cache keys on it.
-	Normalised string
+	// Canonical is the checked query printed back from the plan (Plan.canonical): its
+	// identity. The ledger records it beside the text sent and the release cache keys on
+	// its hash.
+	Canonical string
 }
 
 // Selection reports whether group keys need DP partition selection.

@@ -93,7 +93,7 @@ func TestRewriteGolden(t *testing.T) {
 			g, r := contributionBounds(plan)
 			rw := rewrite(plan, 42, g, r, treeShape{dp.DefaultTree.Branching, dp.DefaultTree.Height}, dp.SumScale)
 			var b strings.Builder
-			fmt.Fprintf(&b, "-- normalised: %s\n-- keys:", plan.Normalised)
+			fmt.Fprintf(&b, "-- canonical: %s\n-- keys:", plan.Canonical)
 			for _, k := range plan.Keys {
 				dom := "partition selection"
 				if k.Domain != nil {
