@@ -55,7 +55,7 @@ func entryOf(r *record, h [32]byte) Entry {
 		SQL: r.SQL, SQLHash: r.SQLHash, Options: r.Options, DatasetVersion: r.DatasetVersion,
 		Mechanisms: r.Mechanisms, ChargeSeq: r.Charge, ResultHash: r.ResultHash, Release: r.Release,
 		Reason: r.Reason, TruncatedAt: r.TruncatedAt, TruncatedBytes: r.TruncatedBytes,
-		Text: r.Text,
+		Text:     r.Text,
 		PrevHash: r.Prev, Hash: hex.EncodeToString(h[:]),
 	}
 	if r.Definition != nil {

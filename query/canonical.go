@@ -97,7 +97,7 @@ func (a Agg) canonical() string {
 }
 
 func (h hOut) sql(outs []Output) string { return quoteIdent(outs[h.idx].Name) }
-func (h hLit) sql([]Output) string { return (&Literal{V: h.v}).SQL() }
+func (h hLit) sql([]Output) string      { return (&Literal{V: h.v}).SQL() }
 func (h hOp) sql(outs []Output) string {
 	args := make([]string, len(h.args))
 	for i, a := range h.args {
