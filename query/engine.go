@@ -55,6 +55,9 @@ type Engine struct {
 	tree    dp.Tree
 	// afterCharge, when set (tests only), runs between the charge and the execution.
 	afterCharge func()
+	// maxEpsilon is MaxEpsilon; accuracy tests raise it to check the engine's totals
+	// through the noise.
+	maxEpsilon float64
 
 	// inflight holds the queries being answered, by release cache key: an identical
 	// query arriving meanwhile (dashboard panels refreshing together) waits for the first
@@ -101,7 +104,7 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Engine{dataDir: cfg.DataDir, cat: &cat, version: cat.DatasetVersion, parser: parser, sb: sb, ledger: cfg.Ledger, log: log, tree: dp.DefaultTree}, nil
+	return &Engine{dataDir: cfg.DataDir, cat: &cat, version: cat.DatasetVersion, parser: parser, sb: sb, ledger: cfg.Ledger, log: log, tree: dp.DefaultTree, maxEpsilon: MaxEpsilon}, nil
 }
 
 // Close releases the databases.
@@ -159,7 +162,7 @@ func (e *Engine) Query(ctx context.Context, req Request) (*Release, error) {
 	if err := applyRequest(plan, req); err != nil {
 		return nil, err
 	}
-	total, err := resolveBudget(plan, req, st)
+	total, err := resolveBudget(plan, req, st, e.maxEpsilon)
 	if err != nil {
 		return nil, err
 	}
@@ -413,7 +416,7 @@ func applyRequest(p *Plan, req Request) error {
 
 // resolveBudget picks the query's epsilon and delta (request, then SQL clause, then the
 // project's defaults) and checks them against the project's caps.
-func resolveBudget(p *Plan, req Request, st ledger.ProjectStatus) (BudgetAmount, error) {
+func resolveBudget(p *Plan, req Request, st ledger.ProjectStatus, maxEpsilon float64) (BudgetAmount, error) {
 	eps, delta := st.DefaultEpsilon, st.DefaultDelta
 	if p.Epsilon != nil {
 		eps = *p.Epsilon
@@ -430,11 +433,26 @@ func resolveBudget(p *Plan, req Request, st ledger.ProjectStatus) (BudgetAmount,
 	bad := func(format string, args ...any) (BudgetAmount, error) {
 		return BudgetAmount{}, &Error{Code: CodeOptions, Msg: fmt.Sprintf(format, args...), Pos: -1}
 	}
+	if delta == 0 {
+		delta = 0 // -0 is 0: one canonical value, one cache key
+	}
 	switch {
-	case !(eps > 0) || !finite(eps):
-		return bad("epsilon must be a positive number (the project has no default)")
-	case delta < 0 || delta >= 1 || !finite(delta):
-		return bad("delta must be in [0, 1)")
+	case !finite(eps) || eps < MinEpsilon || eps > maxEpsilon:
+		if eps == 0 && req.Epsilon == nil && p.Epsilon == nil {
+			return bad("epsilon is required (the project has no default): a number from %g to %g", MinEpsilon, maxEpsilon)
+		}
+		return bad("epsilon %g is outside the range Velo accepts, %g to %g", eps, MinEpsilon, maxEpsilon)
+	case !finite(delta) || delta != 0 && (delta < MinDelta || delta > MaxDelta):
+		return bad("delta %g is outside the range Velo accepts: 0, or %g to %g", delta, MinDelta, MaxDelta)
+	}
+	// What is released, noised and charged is one value: the ledger's, rounded up to its
+	// units (epsilon 1e-12, delta 1e-18).
+	charged, err := ledger.Charged(ledger.Budget{Epsilon: eps, Delta: delta})
+	if err != nil {
+		return bad("%v", err)
+	}
+	eps, delta = charged.Epsilon, charged.Delta
+	switch {
 	case st.MaxEpsilonPerQuery > 0 && eps > st.MaxEpsilonPerQuery:
 		return bad("epsilon %g is over the project's per-query cap %g", eps, st.MaxEpsilonPerQuery)
 	case st.MaxDeltaPerQuery > 0 && delta > st.MaxDeltaPerQuery:
@@ -444,6 +462,19 @@ func resolveBudget(p *Plan, req Request, st ledger.ProjectStatus) (BudgetAmount,
 	}
 	return BudgetAmount{eps, delta}, nil
 }
+
+// The ranges of epsilon and delta one query may declare (docs/privacy.md). Below
+// MinEpsilon an answer is noise; above MaxEpsilon it is the data. A delta is 0 (pure DP)
+// or at least MinDelta (smaller ones are not distinguishable from 0 in the ledger's
+// arithmetic) and at most MaxDelta (a larger delta is no guarantee). Within these ranges
+// the ledger's fixed-point units survive the round trip through float64, so the release
+// states exactly what is charged. Project policy narrows them further.
+const (
+	MinEpsilon = 1e-6
+	MaxEpsilon = 1000.0
+	MinDelta   = 1e-12
+	MaxDelta   = 1e-3
+)
 
 // contributionBounds picks the L0 and per-group row bounds: the request's or clause's
 // max_groups_contributed, else the largest default of the tables used (the fact table's,
