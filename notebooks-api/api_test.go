@@ -611,11 +611,77 @@ func TestConcurrencyLimit(t *testing.T) {
 	if st := ts.project(t, "wl"); st.Queries != 3 || st.Spent.Epsilon != 1.5 {
 		t.Errorf("%d queries, epsilon %v spent; want 3 and 1.5 (the 429 and the cached answer are free)", st.Queries, st.Spent.Epsilon)
 	}
-	_, m := ts.call(t, "", "GET", "/metrics", nil)
-	for _, want := range []string{`velo_query_refusals_total{code="too_many_queries"} 1`, `velo_queries_total{outcome="released"} 3`, `velo_queries_total{outcome="cached"} 1`, "velo_epsilon_spent_total 1.5", "velo_query_duration_seconds_count 4", `velo_query_slots 2`} {
+	_, m := ts.call(t, "dora", "GET", "/metrics", nil)
+	for _, want := range []string{`velo_query_refusals_total{code="too_many_queries"} 1`, `velo_queries_total{outcome="released"} 3`, `velo_queries_total{outcome="cached"} 1`, "velo_epsilon_spent_total 1.5", "velo_query_duration_seconds_count 4", `velo_query_slots 2`, `velo_project_epsilon_spent{project="wl"} 1.5`} {
 		if !strings.Contains(string(m), want) {
-			t.Errorf("metrics lack %q", want)
+			t.Errorf("the DPO's metrics lack %q", want)
 		}
+	}
+}
+
+// /metrics without a token shows the process's health only; query outcomes need an
+// operator's (admin) or DPO's token, and epsilon figures, in total or per project, the
+// DPO's. A wrong token is refused, not downgraded.
+func TestMetricsPrivacyFigures(t *testing.T) {
+	ts := startServer(t)
+	if resp, b := ts.call(t, "rita", "POST", "/v1/queries", map[string]any{"sql": "SELECT COUNT(*) AS n FROM booking", "project": "wl", "epsilon": 0.5}); resp.StatusCode != 200 {
+		t.Fatalf("%d %s", resp.StatusCode, b)
+	}
+	outcomes, epsilon, perProject := "velo_queries_total{", "velo_epsilon_spent_total", `velo_project_epsilon_spent{project="wl"} 0.5`
+	for _, tt := range []struct {
+		user                 string
+		outcomes, eps, projs bool
+	}{
+		{"", false, false, false},
+		{"rita", false, false, false},
+		{"grafana", false, false, false},
+		{"adam", true, false, false},
+		{"dora", true, true, true},
+	} {
+		resp, m := ts.call(t, tt.user, "GET", "/metrics", nil)
+		if resp.StatusCode != 200 || !strings.Contains(string(m), "velo_http_requests_total{") {
+			t.Fatalf("%q: %d %s", tt.user, resp.StatusCode, m)
+		}
+		for _, c := range []struct {
+			what string
+			want bool
+		}{{outcomes, tt.outcomes}, {epsilon, tt.eps}, {perProject, tt.projs}, {`project="`, tt.projs}} {
+			if strings.Contains(string(m), c.what) != c.want {
+				t.Errorf("token of %q: metrics contain %q: %v, want %v", tt.user, c.what, !c.want, c.want)
+			}
+		}
+	}
+	resp, b := ts.call(t, "not-a-token", "GET", "/metrics", nil)
+	if p := problemOf(t, resp, b); p.Status != 401 {
+		t.Errorf("metrics with a wrong token: %+v", p)
+	}
+}
+
+// Request bodies are decoded strictly: exact field names (encoding/json alone matches
+// them case-insensitively, so "Epsilon": 2 beside "epsilon": 0.3 won) and no duplicate
+// keys, at any depth. Nothing is charged for a refused body.
+func TestStrictJSONBodies(t *testing.T) {
+	ts := startServer(t)
+	for _, tt := range []struct {
+		name, body, field, detail string
+	}{
+		{"case-insensitive name", `{"sql": "SELECT COUNT(*) AS n FROM booking", "project": "wl", "epsilon": 0.3, "Epsilon": 2}`, "Epsilon", `did you mean "epsilon"`},
+		{"only the wrong case", `{"sql": "SELECT COUNT(*) AS n FROM booking", "project": "wl", "EPSILON": 2}`, "EPSILON", "case-sensitive"},
+		{"duplicate key", `{"sql": "SELECT COUNT(*) AS n FROM booking", "project": "wl", "epsilon": 0.3, "epsilon": 2}`, "epsilon", "given twice"},
+		{"duplicate sql", `{"sql": "SELECT COUNT(*) AS n FROM booking WHERE wait_days > 300", "project": "wl", "sql": "SELECT COUNT(*) AS n FROM booking"}`, "sql", "given twice"},
+		{"duplicate nested key", `{"sql": "SELECT AVG(wait_days) AS a FROM booking", "project": "wl", "bounds": {"a": [0, 10], "a": [0, 1000]}}`, "bounds.a", "given twice"},
+		{"unknown field", `{"sql": "SELECT COUNT(*) AS n FROM booking", "project": "wl", "epsilonn": 2}`, "epsilonn", "unknown field"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, b := ts.call(t, "rita", "POST", "/v1/queries", tt.body)
+			p := problemOf(t, resp, b)
+			if p.Status != 400 || p.Code != "invalid_request" || p.Field != tt.field || !strings.Contains(p.Detail, tt.detail) {
+				t.Errorf("%+v, want 400 invalid_request on field %q saying %q", p, tt.field, tt.detail)
+			}
+		})
+	}
+	if st := ts.project(t, "wl"); st.Queries != 0 {
+		t.Errorf("refused bodies made %d charges", st.Queries)
 	}
 }
 

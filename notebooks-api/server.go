@@ -1,6 +1,7 @@
 package notebooksapi
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -365,14 +366,27 @@ func (s *Server) decodeJSON(w http.ResponseWriter, r *http.Request, v any) error
 			return problem(http.StatusUnsupportedMediaType, CodeUnsupportedMedia, "send the request body as application/json")
 		}
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, s.limits.MaxRequestBytes))
-	dec.DisallowUnknownFields()
-	err := dec.Decode(v)
-	if err == nil && dec.More() {
-		err = errors.New("trailing data after the JSON object")
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.limits.MaxRequestBytes))
+	if err == nil {
+		// Exact names, no duplicate keys: what a reviewer reads is what Velo decodes.
+		err = checkStrictJSON(body, v)
+	}
+	if err == nil {
+		dec := json.NewDecoder(bytes.NewReader(body))
+		dec.DisallowUnknownFields()
+		err = dec.Decode(v)
+		if err == nil && dec.More() {
+			err = errors.New("trailing data after the JSON object")
+		}
 	}
 	if err == nil {
 		return nil
+	}
+	var sje *strictJSONError
+	if errors.As(err, &sje) {
+		p := problem(http.StatusBadRequest, CodeInvalidRequest, "%s", sje.Detail)
+		p.Field = sje.Field
+		return p
 	}
 	var mbe *http.MaxBytesError
 	var ute *json.UnmarshalTypeError
