@@ -43,10 +43,11 @@ func (c *checker) aggregate(n *node) (Agg, error) {
 		return a, rejectf(n.pos(), "ORDER BY inside %s is not supported", strings.ToUpper(name))
 	}
 	display := func(arg string) string { return strings.ToLower(name) + "(" + arg + ")" }
-	switch name {
-	case "count_star":
+	valueKind, isValue := valueAggregate(name)
+	switch {
+	case name == "count_star":
 		a.Kind, a.display = AggCountStar, "count(*)"
-	case "count":
+	case name == "count":
 		if len(args) != 1 {
 			return a, rejectf(n.pos(), "COUNT takes one argument")
 		}
@@ -65,7 +66,7 @@ func (c *checker) aggregate(n *node) (Agg, error) {
 			return a, err
 		}
 		a.Kind, a.Arg, a.display = AggCount, e, display(e.String())
-	case "sum", "avg", "mean", "var_pop", "var_samp", "variance", "stddev_pop", "stddev_samp", "stddev", "median", "quantile_cont", "quantile", "percentile_cont":
+	case isValue: // SUM, AVG, quantiles, variances: the registry's value aggregates
 		if n.Distinct {
 			return a, rejectf(n.pos(), "DISTINCT inside %s is not supported", strings.ToUpper(name))
 		}
@@ -112,11 +113,7 @@ func (c *checker) aggregate(n *node) (Agg, error) {
 			return a, rejectf(valueNode.pos(), "%s needs a number, got a %s (CAST(flag AS INTEGER) turns a boolean into 0/1)", strings.ToUpper(name), e.Type())
 		}
 		a.Arg = e
-		a.Kind = map[string]AggKind{
-			"sum": AggSum, "avg": AggAvg, "mean": AggAvg, "var_pop": AggVarPop, "var_samp": AggVarSamp, "variance": AggVarSamp,
-			"stddev_pop": AggStdPop, "stddev_samp": AggStdSamp, "stddev": AggStdSamp,
-			"median": AggQuantile, "quantile_cont": AggQuantile, "quantile": AggQuantile, "percentile_cont": AggQuantile,
-		}[name]
+		a.Kind = valueKind
 		if a.Kind == AggQuantile {
 			if a.Q == 0.5 {
 				a.display = "median(" + e.String() + ")"

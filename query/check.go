@@ -691,11 +691,16 @@ var nonDPAggregates = map[string]bool{
 	"min_by": true, "max_by": true, "bitstring_agg": true, "reservoir_quantile": true, "json_group_array": true, "json_group_object": true,
 }
 
-var dpAggregates = map[string]bool{
-	"count_star": true, "count": true, "sum": true, "avg": true, "mean": true, "median": true,
-	"quantile_cont": true, "quantile": true, "percentile_cont": true,
-	"var_pop": true, "var_samp": true, "variance": true, "stddev_pop": true, "stddev_samp": true, "stddev": true,
-}
+// dpAggregates are the SQL names of the registry's aggregates (aggRules).
+var dpAggregates = func() map[string]bool {
+	m := map[string]bool{}
+	for _, r := range aggRules {
+		for _, n := range r.Names {
+			m[n] = true
+		}
+	}
+	return m
+}()
 
 func isAggregateCall(n *node) bool {
 	if n == nil || n.Class != "FUNCTION" || n.IsOperator {

@@ -399,7 +399,7 @@ func applyRequest(p *Plan, req Request) error {
 				continue
 			}
 			found = true
-			if a.Arg == nil || a.Kind == AggCount {
+			if !a.Kind.rule().Value {
 				return &Error{Code: CodeOptions, Msg: fmt.Sprintf("bounds for %s: counts take no bounds", name), Pos: -1}
 			}
 			if !finite(b[0]) || !finite(b[1]) || b[0] >= b[1] || math.Max(math.Abs(b[0]), math.Abs(b[1])) > 1e9 {
@@ -504,7 +504,7 @@ func columns(p *Plan) []ReleaseColumn {
 		}
 		a := p.Aggs[o.Agg]
 		out[i] = ReleaseColumn{Name: o.Name, Type: "DOUBLE", Kind: "dp", Aggregate: string(a.Kind)}
-		if a.Arg != nil && a.Kind != AggCount {
+		if a.Kind.rule().Value {
 			out[i].Bounds = &[2]float64{a.Lo, a.Hi}
 		}
 	}
@@ -529,11 +529,8 @@ func budgetSplit(p *Plan, per, selection dp.Budget) []SplitEntry {
 	mech := string(dp.ChooseMechanism(per))
 	var out []SplitEntry
 	for _, a := range p.Aggs {
-		parts := map[AggKind][]string{
-			AggAvg: {"sum", "count"}, AggVarPop: {"count", "sum", "sum_of_squares"}, AggVarSamp: {"count", "sum", "sum_of_squares"},
-			AggStdPop: {"count", "sum", "sum_of_squares"}, AggStdSamp: {"count", "sum", "sum_of_squares"},
-		}[a.Kind]
-		if len(parts) == 0 {
+		parts := a.Kind.rule().Parts
+		if len(parts) == 1 {
 			out = append(out, SplitEntry{For: a.Name, Mechanism: mech, Epsilon: per.Epsilon, Delta: per.Delta})
 			continue
 		}
@@ -558,7 +555,7 @@ func canonicalOptions(b BudgetAmount, maxGroups, maxRows int, p *Plan) string {
 	}
 	var bounds []string
 	for _, a := range p.Aggs {
-		if a.Arg != nil && a.Kind != AggCount {
+		if a.Kind.rule().Value {
 			bounds = append(bounds, fmt.Sprintf("%s:[%g,%g]", a.Name, a.Lo, a.Hi))
 		}
 	}
