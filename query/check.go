@@ -238,12 +238,9 @@ func narrowDomains(p *Plan) {
 		}
 		// What the WHERE clause constrains: the key itself, or the column under it.
 		target, bucket := k.Expr.SQL(), ""
-		if c, ok := k.Expr.(*Call); ok && (c.Name == "date_trunc" || c.Name == "year") {
-			col := c.Args[len(c.Args)-1]
-			target, bucket = col.SQL(), "year"
-			if c.Name == "date_trunc" {
-				bucket = literalValue(c.Args[0]).(string)
-			}
+		if c, ok := k.Expr.(*Call); ok && c.rule().Bucket != nil {
+			col, unit := c.rule().Bucket(c)
+			target, bucket = col.SQL(), unit
 		}
 		narrowed := false
 		var vals []any
@@ -585,26 +582,10 @@ func (c *checker) domain(e Expr) *KeyDomain {
 		}
 		return &KeyDomain{Values: vals, Source: d.Source}
 	case *Call:
-		switch e.Name {
-		case "date_trunc", "year":
-			col, ok := e.Args[len(e.Args)-1].(*Column)
-			if !ok || col.T != TDate || c.cat.Period == nil || col.Domain != "period" {
-				return nil
-			}
-			unit := "year"
-			if e.Name == "date_trunc" {
-				unit = e.Args[0].(*Literal).V.(string)
-			}
-			return periodBuckets(c.cat.Period, unit, e.Name == "year")
-		case "month":
-			return intRange(1, 12, "months")
-		case "quarter":
-			return intRange(1, 4, "quarters")
-		case "isodow":
-			return intRange(1, 7, "ISO weekdays")
-		case "dayofweek":
-			return intRange(0, 6, "weekdays")
+		if r := e.rule(); r.Domain != nil {
+			return r.Domain(c, e)
 		}
+		return nil
 	case *Case:
 		var vals []any
 		for _, t := range append(slices.Clone(e.Thens), e.Else) {
