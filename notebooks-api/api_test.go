@@ -17,7 +17,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/velo-fse/velo/ingest"
+	"github.com/velo-fse/velo/dataset"
 	"github.com/velo-fse/velo/ledger"
 	notebooksapi "github.com/velo-fse/velo/notebooks-api"
 	"github.com/velo-fse/velo/query"
@@ -382,7 +382,7 @@ func TestResources(t *testing.T) {
 	}
 
 	// Catalog: otto's project may read two booking columns; rita's wl booking and three person columns.
-	var cat ingest.Catalog
+	var cat dataset.Catalog
 	_, b = ts.call(t, "otto", "GET", "/v1/catalog", nil)
 	mustJSON(t, b, &cat)
 	if got := catalogColumns(cat); !cmp.Equal(got, []string{"booking.region", "booking.wait_days"}) {
@@ -454,7 +454,7 @@ func ids(ps []ledger.ProjectStatus) []string {
 	return out
 }
 
-func catalogColumns(c ingest.Catalog) []string {
+func catalogColumns(c dataset.Catalog) []string {
 	var out []string
 	for _, t := range c.Tables {
 		for _, col := range t.Columns {

@@ -29,10 +29,6 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// dataset is the 2,000-person synthetic CUP extract the API's clients are tested on,
-// ingested once for the package.
-func dataset(t testing.TB) string { return apitest.Dataset(t) }
-
 // The test server's people: user name -> role and projects.
 var testUsers = []notebooksapi.User{
 	{Name: "rita", Role: notebooksapi.RoleResearcher, Projects: []string{"wl", "small"}},
@@ -64,7 +60,7 @@ type serverOption func(*notebooksapi.Options)
 // OpenAPI document, then shuts the server down gracefully.
 func startServer(t *testing.T, opts ...serverOption) *testServer {
 	t.Helper()
-	data := dataset(t)
+	data := apitest.Dataset(t) // 2,000 synthetic people, ingested once for the package
 	state := filepath.Join(t.TempDir(), "state")
 	led, err := ledger.Open(state, ledger.Options{})
 	if err != nil {

@@ -16,7 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/velo-fse/velo/ingest"
+	"github.com/velo-fse/velo/dataset"
 	"github.com/velo-fse/velo/ledger"
 	"github.com/velo-fse/velo/query"
 )
@@ -24,7 +24,7 @@ import (
 // Engine is what the server needs of the query engine (query.Engine).
 type Engine interface {
 	Query(ctx context.Context, req query.Request) (*query.Release, error)
-	Catalog() *ingest.Catalog
+	Catalog() *dataset.Catalog
 }
 
 // Ledger is what the server needs of the ledger (ledger.Ledger), which it holds open, and

@@ -20,8 +20,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"os"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -29,8 +27,8 @@ import (
 
 	_ "github.com/duckdb/duckdb-go/v2"
 
+	"github.com/velo-fse/velo/dataset"
 	"github.com/velo-fse/velo/dp"
-	"github.com/velo-fse/velo/ingest"
 	"github.com/velo-fse/velo/ledger"
 )
 
@@ -46,7 +44,7 @@ type Ledger interface {
 // Engine answers DP queries over one dataset. It is safe for concurrent use.
 type Engine struct {
 	dataDir string
-	cat     *ingest.Catalog
+	cat     *dataset.Catalog
 	version string
 	parser  *sql.DB
 	sb      *sandbox
@@ -73,15 +71,11 @@ type Config struct {
 
 // Open loads the dataset's catalog and opens the parser and the sandbox.
 func Open(ctx context.Context, cfg Config) (*Engine, error) {
-	b, err := os.ReadFile(filepath.Join(cfg.DataDir, "catalog.json"))
+	cat, err := dataset.ReadCatalog(cfg.DataDir)
 	if err != nil {
-		return nil, fmt.Errorf("open dataset %s: %w", cfg.DataDir, err)
+		return nil, err
 	}
-	var cat ingest.Catalog
-	if err := json.Unmarshal(b, &cat); err != nil {
-		return nil, fmt.Errorf("catalog %s: %w", filepath.Join(cfg.DataDir, "catalog.json"), err)
-	}
-	man, err := ingest.ReadManifest(cfg.DataDir)
+	man, err := dataset.ReadManifest(cfg.DataDir)
 	if err != nil {
 		return nil, fmt.Errorf("open dataset %s: %w", cfg.DataDir, err)
 	}
@@ -92,7 +86,7 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	sb, err := openSandbox(ctx, cfg.DataDir, &cat, cfg.Limits)
+	sb, err := openSandbox(ctx, cfg.DataDir, cat, cfg.Limits)
 	if err != nil {
 		parser.Close()
 		return nil, err
@@ -101,7 +95,7 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Engine{dataDir: cfg.DataDir, cat: &cat, version: cat.DatasetVersion, parser: parser, sb: sb, ledger: cfg.Ledger, log: log, tree: dp.DefaultTree}, nil
+	return &Engine{dataDir: cfg.DataDir, cat: cat, version: cat.DatasetVersion, parser: parser, sb: sb, ledger: cfg.Ledger, log: log, tree: dp.DefaultTree}, nil
 }
 
 // Close releases the databases.
@@ -111,7 +105,7 @@ func (e *Engine) Close() error { return errors.Join(e.parser.Close(), e.sb.close
 func (e *Engine) DatasetVersion() string { return e.version }
 
 // Catalog is the dataset's catalog.
-func (e *Engine) Catalog() *ingest.Catalog { return e.cat }
+func (e *Engine) Catalog() *dataset.Catalog { return e.cat }
 
 // Request is one query.
 type Request struct {
@@ -304,7 +298,7 @@ func (e *Engine) Check(ctx context.Context, sqlText string, allow map[string][]s
 }
 
 // checkSQL lifts the DP clause, has DuckDB parse the rest, and checks the AST.
-func checkSQL(ctx context.Context, parser *sql.DB, cat *ingest.Catalog, sqlText string, allow map[string][]string) (*Plan, error) {
+func checkSQL(ctx context.Context, parser *sql.DB, cat *dataset.Catalog, sqlText string, allow map[string][]string) (*Plan, error) {
 	if strings.TrimSpace(sqlText) == "" {
 		return nil, rejectf(-1, "empty query")
 	}

@@ -14,7 +14,7 @@ import (
 
 	duckdb "github.com/duckdb/duckdb-go/v2"
 
-	"github.com/velo-fse/velo/ingest"
+	"github.com/velo-fse/velo/dataset"
 )
 
 // Limits are the sandbox's resource limits.
@@ -46,7 +46,7 @@ type sandbox struct {
 	limits    Limits
 }
 
-func openSandbox(ctx context.Context, dataDir string, cat *ingest.Catalog, limits Limits) (*sandbox, error) {
+func openSandbox(ctx context.Context, dataDir string, cat *dataset.Catalog, limits Limits) (*sandbox, error) {
 	limits.defaults()
 	abs, err := filepath.Abs(dataDir)
 	if err != nil {
@@ -59,7 +59,7 @@ func openSandbox(ctx context.Context, dataDir string, cat *ingest.Catalog, limit
 	var views []string
 	for _, t := range cat.Tables {
 		views = append(views, fmt.Sprintf("CREATE OR REPLACE VIEW %s AS SELECT * FROM read_parquet(%s)",
-			quoteIdent(t.Name), quoteString(filepath.Join(abs, t.Name, "*.parquet"))))
+			quoteIdent(t.Name), quoteString(dataset.TableGlob(abs, t.Name))))
 	}
 	// Settings and views are global to the database: applied by the first connection,
 	// which then locks the configuration; later connections find them in place.
