@@ -21,6 +21,7 @@ import (
 	"github.com/velo-fse/velo/ledger"
 	notebooksapi "github.com/velo-fse/velo/notebooks-api"
 	"github.com/velo-fse/velo/query"
+	"github.com/velo-fse/velo/release"
 )
 
 const shareSQL = "SELECT region, priority, AVG(CAST(within_target AS INTEGER)) AS share, COUNT(*) AS bookings FROM booking WHERE first_access GROUP BY region, priority ORDER BY region, priority"
@@ -35,12 +36,12 @@ func TestQueryFormats(t *testing.T) {
 	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/json" {
 		t.Fatalf("json: %d %s: %s", resp.StatusCode, resp.Header.Get("Content-Type"), b)
 	}
-	var rel query.Release
+	var rel release.Release
 	mustJSON(t, b, &rel)
 	if rel.Cached || rel.Project != "wl" || rel.Epsilon != 1 || len(rel.Rows) != 21*4 || len(rel.CI) != len(rel.Rows) || rel.BudgetLeft.Epsilon != 9 {
 		t.Fatalf("release: cached %v project %s epsilon %v rows %d budget left %v", rel.Cached, rel.Project, rel.Epsilon, len(rel.Rows), rel.BudgetLeft)
 	}
-	// Exactly the JSON that velo query --format json prints: query.Release marshalled.
+	// Exactly the JSON that velo query --format json prints: release.Release marshalled.
 	var generic map[string]any
 	mustJSON(t, b, &generic)
 	for _, k := range []string{"release_id", "project", "dataset_version", "cached", "columns", "rows", "ci", "confidence", "epsilon", "delta", "budget_split", "budget_left"} {
@@ -49,7 +50,7 @@ func TestQueryFormats(t *testing.T) {
 		}
 	}
 	if again, _ := json.Marshal(rel); !jsonEqual(t, again, b) {
-		t.Error("the body is not query.Release marshalled")
+		t.Error("the body is not release.Release marshalled")
 	}
 
 	// CSV: same release, from the cache.
@@ -120,7 +121,7 @@ func TestQueryFormats(t *testing.T) {
 
 	// A dry run prices without charging.
 	resp, b = ts.call(t, "grafana", "POST", "/v1/queries", map[string]any{"sql": shareSQL, "project": "wl", "epsilon": 0.25, "dry_run": true})
-	var dry query.Release
+	var dry release.Release
 	mustJSON(t, b, &dry)
 	if resp.StatusCode != 200 || !dry.DryRun || dry.Epsilon != 0.25 || len(dry.Rows) != 0 || len(dry.BudgetSplit) == 0 {
 		t.Errorf("dry run: %d %s", resp.StatusCode, b)
@@ -164,7 +165,7 @@ func sameNum(t *testing.T, s string, v any) bool {
 
 // compareArrow decodes an Arrow IPC stream with arrow-go's reader and checks it against
 // the JSON release: columns, every value and interval, and the metadata.
-func compareArrow(t *testing.T, b []byte, rel query.Release) {
+func compareArrow(t *testing.T, b []byte, rel release.Release) {
 	t.Helper()
 	rd, err := ipc.NewReader(bytes.NewReader(b))
 	if err != nil {
@@ -181,7 +182,7 @@ func compareArrow(t *testing.T, b []byte, rel query.Release) {
 			t.Errorf("arrow metadata %s: want %q", k, want)
 		}
 	}
-	var split []query.SplitEntry
+	var split []release.SplitEntry
 	if i := md.FindKey("velo.budget_split"); i >= 0 {
 		mustJSON(t, []byte(md.Values()[i]), &split)
 	}
@@ -234,7 +235,7 @@ func TestArrowTypes(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("%d %s", resp.StatusCode, b)
 	}
-	var rel query.Release
+	var rel release.Release
 	mustJSON(t, b, &rel)
 	resp, b = ts.call(t, "rita", "POST", "/v1/queries", body, "Accept", "application/vnd.apache.arrow.stream")
 	if resp.StatusCode != 200 {
@@ -527,7 +528,7 @@ func TestProblems(t *testing.T) {
 	}
 	// The same query as the first is still answered, from the cache, at no cost.
 	resp, b = ts.call(t, "rita", "POST", "/v1/queries", map[string]any{"sql": "SELECT COUNT(*) AS n FROM booking", "project": "small", "epsilon": 1})
-	var rel query.Release
+	var rel release.Release
 	mustJSON(t, b, &rel)
 	if resp.StatusCode != 200 || !rel.Cached || rel.BudgetLeft.Epsilon != 0 {
 		t.Errorf("cached after exhaustion: %d %s", resp.StatusCode, b)
@@ -556,7 +557,7 @@ type gatedEngine struct {
 	free    string // SQL that passes without waiting
 }
 
-func (g *gatedEngine) Query(ctx context.Context, req query.Request) (*query.Release, error) {
+func (g *gatedEngine) Query(ctx context.Context, req query.Request) (*release.Release, error) {
 	if req.SQL == g.free {
 		return g.Engine.Query(ctx, req)
 	}
@@ -625,7 +626,7 @@ func TestIdenticalQueriesAtOnce(t *testing.T) {
 	ts := startServer(t)
 	body := map[string]any{"sql": shareSQL, "project": "wl", "epsilon": 1}
 	var wg sync.WaitGroup
-	rels := make([]query.Release, 2)
+	rels := make([]release.Release, 2)
 	for i := range 2 {
 		wg.Add(1)
 		go func() {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/velo-fse/velo/query"
+	"github.com/velo-fse/velo/release"
 )
 
 // Media types of a release.
@@ -107,7 +108,7 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request, u *User) error {
 
 // writeRelease encodes the release fully before sending it, so that an encoding failure
 // is a clean error and never half a body.
-func writeRelease(w http.ResponseWriter, rel *query.Release, media string) error {
+func writeRelease(w http.ResponseWriter, rel *release.Release, media string) error {
 	var buf bytes.Buffer
 	var err error
 	ct := media

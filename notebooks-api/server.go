@@ -19,11 +19,12 @@ import (
 	"github.com/velo-fse/velo/dataset"
 	"github.com/velo-fse/velo/ledger"
 	"github.com/velo-fse/velo/query"
+	"github.com/velo-fse/velo/release"
 )
 
 // Engine is what the server needs of the query engine (query.Engine).
 type Engine interface {
-	Query(ctx context.Context, req query.Request) (*query.Release, error)
+	Query(ctx context.Context, req query.Request) (*release.Release, error)
 	Catalog() *dataset.Catalog
 }
 

@@ -30,6 +30,7 @@ import (
 	"github.com/velo-fse/velo/dataset"
 	"github.com/velo-fse/velo/dp"
 	"github.com/velo-fse/velo/ledger"
+	"github.com/velo-fse/velo/release"
 )
 
 // Ledger is what the engine needs of the ledger.
@@ -37,7 +38,7 @@ type Ledger interface {
 	Project(id string) (ledger.ProjectStatus, error)
 	Charge(ctx context.Context, req ledger.ChargeRequest) (ledger.Charge, error)
 	Refund(ctx context.Context, c ledger.Charge, reason string) error
-	Release(ctx context.Context, c ledger.Charge, release json.RawMessage) error
+	Release(ctx context.Context, c ledger.Charge, raw json.RawMessage) error
 	Cached(project, sqlHash, options, datasetVersion string) (json.RawMessage, bool)
 }
 
@@ -138,7 +139,7 @@ const engineVersion = "2"
 const Confidence = 0.95
 
 // Query checks, prices, charges, runs and releases one query.
-func (e *Engine) Query(ctx context.Context, req Request) (*Release, error) {
+func (e *Engine) Query(ctx context.Context, req Request) (*release.Release, error) {
 	st, err := e.ledger.Project(req.Project)
 	if err != nil {
 		if errors.Is(err, ledger.ErrUnknownProject) {
@@ -162,10 +163,10 @@ func (e *Engine) Query(ctx context.Context, req Request) (*Release, error) {
 		return nil, &Error{Code: CodeOptions, Msg: err.Error(), Pos: -1}
 	}
 	maxGroups, maxRows := contributionBounds(plan)
-	rel := &Release{
+	rel := &release.Release{
 		Project: req.Project, DatasetVersion: e.version, Confidence: Confidence,
 		Epsilon: total.Epsilon, Delta: total.Delta, SQL: plan.Normalised,
-		Bounding: BoundingInfo{MaxGroupsContributed: maxGroups, MaxRowsPerGroup: maxRows, PartitionSelection: plan.Selection()},
+		Bounding: release.BoundingInfo{MaxGroupsContributed: maxGroups, MaxRowsPerGroup: maxRows, PartitionSelection: plan.Selection()},
 		Columns:  columns(plan), BudgetSplit: budgetSplit(plan, per, selection),
 	}
 	options := canonicalOptions(total, maxGroups, maxRows, plan)
@@ -173,7 +174,7 @@ func (e *Engine) Query(ctx context.Context, req Request) (*Release, error) {
 		// Priced against the catalog only: no data is touched, nothing is charged.
 		rel.DryRun = true
 		rel.Rows, rel.CI = [][]any{}, [][]any{}
-		rel.BudgetLeft = BudgetAmount{st.Left.Epsilon, st.Left.Delta}
+		rel.BudgetLeft = release.BudgetAmount{Epsilon: st.Left.Epsilon, Delta: st.Left.Delta}
 		return rel, nil
 	}
 	key := req.Project + "\x00" + ledger.SQLHash(plan.Normalised) + "\x00" + options
@@ -210,15 +211,15 @@ func (e *Engine) Query(ctx context.Context, req Request) (*Release, error) {
 }
 
 // cached returns the stored release of a query, if there is one.
-func (e *Engine) cached(project string, plan *Plan, options string) (*Release, bool, error) {
+func (e *Engine) cached(project string, plan *Plan, options string) (*release.Release, bool, error) {
 	if raw, ok := e.ledger.Cached(project, ledger.SQLHash(plan.Normalised), options, e.version); ok {
-		var cached Release
+		var cached release.Release
 		if err := json.Unmarshal(raw, &cached); err != nil {
 			return nil, false, fmt.Errorf("cached release: %w", err)
 		}
 		cached.Cached = true
 		if st, err := e.ledger.Project(project); err == nil {
-			cached.BudgetLeft = BudgetAmount{st.Left.Epsilon, st.Left.Delta}
+			cached.BudgetLeft = release.BudgetAmount{Epsilon: st.Left.Epsilon, Delta: st.Left.Delta}
 		}
 		return &cached, true, nil
 	}
@@ -226,7 +227,7 @@ func (e *Engine) cached(project string, plan *Plan, options string) (*Release, b
 }
 
 // run charges, executes and releases a query that is not in the cache.
-func (e *Engine) run(ctx context.Context, req Request, plan *Plan, rel *Release, options string, total BudgetAmount, per, selection dp.Budget, maxGroups, maxRows int) (*Release, error) {
+func (e *Engine) run(ctx context.Context, req Request, plan *Plan, rel *release.Release, options string, total release.BudgetAmount, per, selection dp.Budget, maxGroups, maxRows int) (*release.Release, error) {
 	seed, err := randomUint64()
 	if err != nil {
 		return nil, err
@@ -242,8 +243,8 @@ func (e *Engine) run(ctx context.Context, req Request, plan *Plan, rel *Release,
 		return nil, ErrInternal
 	}
 	mech, _ := json.Marshal(struct {
-		Split    []SplitEntry `json:"budget_split"`
-		Bounding BoundingInfo `json:"bounding"`
+		Split    []release.SplitEntry `json:"budget_split"`
+		Bounding release.BoundingInfo `json:"bounding"`
 	}{rel.BudgetSplit, rel.Bounding})
 	charge, err := e.ledger.Charge(ctx, ledger.ChargeRequest{
 		Actor: req.Actor, Project: req.Project, SQL: plan.Normalised, Options: options,
@@ -286,7 +287,7 @@ func (e *Engine) run(ctx context.Context, req Request, plan *Plan, rel *Release,
 		return nil, fmt.Errorf("record release: %w", err)
 	}
 	if st, err := e.ledger.Project(req.Project); err == nil {
-		rel.BudgetLeft = BudgetAmount{st.Left.Epsilon, st.Left.Delta}
+		rel.BudgetLeft = release.BudgetAmount{Epsilon: st.Left.Epsilon, Delta: st.Left.Delta}
 	}
 	return rel, nil
 }
@@ -407,7 +408,7 @@ func applyRequest(p *Plan, req Request) error {
 
 // resolveBudget picks the query's epsilon and delta (request, then SQL clause, then the
 // project's defaults) and checks them against the project's caps.
-func resolveBudget(p *Plan, req Request, st ledger.ProjectStatus) (BudgetAmount, error) {
+func resolveBudget(p *Plan, req Request, st ledger.ProjectStatus) (release.BudgetAmount, error) {
 	eps, delta := st.DefaultEpsilon, st.DefaultDelta
 	if p.Epsilon != nil {
 		eps = *p.Epsilon
@@ -421,8 +422,8 @@ func resolveBudget(p *Plan, req Request, st ledger.ProjectStatus) (BudgetAmount,
 	if req.Delta != nil {
 		delta = *req.Delta
 	}
-	bad := func(format string, args ...any) (BudgetAmount, error) {
-		return BudgetAmount{}, &Error{Code: CodeOptions, Msg: fmt.Sprintf(format, args...), Pos: -1}
+	bad := func(format string, args ...any) (release.BudgetAmount, error) {
+		return release.BudgetAmount{}, &Error{Code: CodeOptions, Msg: fmt.Sprintf(format, args...), Pos: -1}
 	}
 	switch {
 	case !(eps > 0) || !finite(eps):
@@ -436,7 +437,7 @@ func resolveBudget(p *Plan, req Request, st ledger.ProjectStatus) (BudgetAmount,
 	case p.Selection() && delta == 0:
 		return bad("the GROUP BY keys have no public domain, so groups are chosen by DP partition selection, which needs delta > 0 (e.g. delta = 1e-6)")
 	}
-	return BudgetAmount{eps, delta}, nil
+	return release.BudgetAmount{Epsilon: eps, Delta: delta}, nil
 }
 
 // contributionBounds picks the L0 and per-group row bounds: the request's or clause's
@@ -458,15 +459,15 @@ func contributionBounds(p *Plan) (maxGroups, maxRows int) {
 	return maxGroups, maxRows
 }
 
-func columns(p *Plan) []ReleaseColumn {
-	out := make([]ReleaseColumn, len(p.Outputs))
+func columns(p *Plan) []release.Column {
+	out := make([]release.Column, len(p.Outputs))
 	for i, o := range p.Outputs {
 		if o.Key >= 0 {
-			out[i] = ReleaseColumn{Name: o.Name, Type: sqlType(p.Keys[o.Key].Expr.Type()), Kind: "key"}
+			out[i] = release.Column{Name: o.Name, Type: sqlType(p.Keys[o.Key].Expr.Type()), Kind: "key"}
 			continue
 		}
 		a := p.Aggs[o.Agg]
-		out[i] = ReleaseColumn{Name: o.Name, Type: "DOUBLE", Kind: "dp", Aggregate: string(a.Kind)}
+		out[i] = release.Column{Name: o.Name, Type: "DOUBLE", Kind: "dp", Aggregate: string(a.Kind)}
 		if a.Arg != nil && a.Kind != AggCount {
 			out[i].Bounds = &[2]float64{a.Lo, a.Hi}
 		}
@@ -488,30 +489,30 @@ func sqlType(t Type) string {
 	return "NULL"
 }
 
-func budgetSplit(p *Plan, per, selection dp.Budget) []SplitEntry {
+func budgetSplit(p *Plan, per, selection dp.Budget) []release.SplitEntry {
 	mech := string(dp.ChooseMechanism(per))
-	var out []SplitEntry
+	var out []release.SplitEntry
 	for _, a := range p.Aggs {
 		parts := map[AggKind][]string{
 			AggAvg: {"sum", "count"}, AggVarPop: {"count", "sum", "sum_of_squares"}, AggVarSamp: {"count", "sum", "sum_of_squares"},
 			AggStdPop: {"count", "sum", "sum_of_squares"}, AggStdSamp: {"count", "sum", "sum_of_squares"},
 		}[a.Kind]
 		if len(parts) == 0 {
-			out = append(out, SplitEntry{For: a.Name, Mechanism: mech, Epsilon: per.Epsilon, Delta: per.Delta})
+			out = append(out, release.SplitEntry{For: a.Name, Mechanism: mech, Epsilon: per.Epsilon, Delta: per.Delta})
 			continue
 		}
 		for _, part := range parts {
-			out = append(out, SplitEntry{For: a.Name + " (" + part + ")", Mechanism: mech, Epsilon: per.Epsilon, Delta: per.Delta})
+			out = append(out, release.SplitEntry{For: a.Name + " (" + part + ")", Mechanism: mech, Epsilon: per.Epsilon, Delta: per.Delta})
 		}
 	}
 	if p.Selection() {
-		out = append(out, SplitEntry{For: "partition selection", Mechanism: "preagg_select_partition", Epsilon: selection.Epsilon, Delta: selection.Delta})
+		out = append(out, release.SplitEntry{For: "partition selection", Mechanism: "preagg_select_partition", Epsilon: selection.Epsilon, Delta: selection.Delta})
 	}
 	return out
 }
 
 // canonicalOptions is the options part of the release cache key and ledger entry.
-func canonicalOptions(b BudgetAmount, maxGroups, maxRows int, p *Plan) string {
+func canonicalOptions(b release.BudgetAmount, maxGroups, maxRows int, p *Plan) string {
 	parts := []string{
 		"engine=" + engineVersion,
 		"epsilon=" + strconv.FormatFloat(b.Epsilon, 'g', -1, 64),
