@@ -549,35 +549,37 @@ func TestProblems(t *testing.T) {
 	}
 }
 
-// gatedEngine holds every query until its gate opens.
-type gatedEngine struct {
-	notebooksapi.Engine
+// gatedLedger holds every query the engine charges until its gate opens: the query then
+// holds its engine slot, as a long query does.
+type gatedLedger struct {
+	query.Ledger
 	entered chan struct{}
 	gate    chan struct{}
 	free    string // SQL that passes without waiting
 }
 
-func (g *gatedEngine) Query(ctx context.Context, req query.Request) (*release.Release, error) {
-	if req.SQL == g.free {
-		return g.Engine.Query(ctx, req)
+func (g *gatedLedger) Charge(ctx context.Context, req ledger.ChargeRequest) (ledger.Charge, error) {
+	if req.SQL != g.free {
+		g.entered <- struct{}{}
+		<-g.gate
 	}
-	g.entered <- struct{}{}
-	<-g.gate
-	return g.Engine.Query(ctx, req)
+	return g.Ledger.Charge(ctx, req)
 }
 
-func gate(g **gatedEngine, limits notebooksapi.Limits, free string) serverOption {
-	return func(o *notebooksapi.Options) {
-		*g = &gatedEngine{Engine: o.Engine, entered: make(chan struct{}, 16), gate: make(chan struct{}), free: free}
-		o.Engine = *g
+func gate(g **gatedLedger, limits notebooksapi.Limits, free string) serverOption {
+	return func(o *serverSetup) {
 		o.Limits = limits
+		o.engineLedger = func(l query.Ledger) query.Ledger {
+			*g = &gatedLedger{Ledger: l, entered: make(chan struct{}, 16), gate: make(chan struct{}), free: free}
+			return *g
+		}
 	}
 }
 
-// TestConcurrencyLimit fills the query slots and checks the next query gets a 429 with
-// Retry-After, is not charged, and that the held queries then complete.
+// TestConcurrencyLimit fills the engine's query slots and checks the next query gets a 429
+// with Retry-After, is not charged, and that the held queries then complete.
 func TestConcurrencyLimit(t *testing.T) {
-	var g *gatedEngine
+	var g *gatedLedger
 	ts := startServer(t, gate(&g, notebooksapi.Limits{MaxConcurrentQueries: 2, QueueTimeout: 50 * time.Millisecond}, shareSQL))
 	primed := map[string]any{"sql": shareSQL, "project": "wl", "epsilon": 0.5}
 	if resp, b := ts.call(t, "rita", "POST", "/v1/queries", primed); resp.StatusCode != 200 {
@@ -652,7 +654,7 @@ func TestIdenticalQueriesAtOnce(t *testing.T) {
 // TestGracefulShutdown stops the server while a query runs: the query completes, the
 // server stops accepting, and the ledger closes with the charge settled.
 func TestGracefulShutdown(t *testing.T) {
-	var g *gatedEngine
+	var g *gatedLedger
 	ts := startServer(t, gate(&g, notebooksapi.Limits{MaxConcurrentQueries: 4, ShutdownTimeout: 30 * time.Second}, ""))
 	res := make(chan int, 1)
 	go func() {

@@ -42,7 +42,9 @@ type Ledger interface {
 	Cached(project, sqlHash, options, datasetVersion string) (json.RawMessage, bool)
 }
 
-// Engine answers DP queries over one dataset. It is safe for concurrent use.
+// Engine answers DP queries over one dataset. It is safe for concurrent use: identical
+// queries in flight are answered once, and at most Limits.MaxConcurrent queries read data
+// at once (see Query).
 type Engine struct {
 	dataDir string
 	cat     *dataset.Catalog
@@ -54,6 +56,8 @@ type Engine struct {
 	tree    dp.Tree
 	// afterCharge, when set (tests only), runs between the charge and the execution.
 	afterCharge func()
+	// slots bounds the queries that read data at once (Limits.MaxConcurrent).
+	slots slots
 
 	// inflight holds the queries being answered, by release cache key: an identical
 	// query arriving meanwhile (dashboard panels refreshing together) waits for the first
@@ -72,6 +76,12 @@ type Config struct {
 
 // Open loads the dataset's catalog and opens the parser and the sandbox.
 func Open(ctx context.Context, cfg Config) (*Engine, error) {
+	limits := cfg.Limits
+	limits.defaults()
+	sl, err := newSlots(limits)
+	if err != nil {
+		return nil, err
+	}
 	cat, err := dataset.ReadCatalog(cfg.DataDir)
 	if err != nil {
 		return nil, err
@@ -96,7 +106,7 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Engine{dataDir: cfg.DataDir, cat: cat, version: cat.DatasetVersion, parser: parser, sb: sb, ledger: cfg.Ledger, log: log, tree: dp.DefaultTree}, nil
+	return &Engine{dataDir: cfg.DataDir, cat: cat, version: cat.DatasetVersion, parser: parser, sb: sb, ledger: cfg.Ledger, log: log, tree: dp.DefaultTree, slots: sl}, nil
 }
 
 // Close releases the databases.
@@ -138,7 +148,11 @@ const engineVersion = "2"
 // Confidence is the level of every released confidence interval.
 const Confidence = 0.95
 
-// Query checks, prices, charges, runs and releases one query.
+// Query checks, prices, charges, runs and releases one query. A query that must read data
+// takes one of Limits.MaxConcurrent slots first; when none frees within
+// Limits.QueueTimeout it returns a *BusyError, before anything is charged. A query whose
+// release is cached, a dry run, and a query identical to one in flight (it waits for that
+// one's release) take no slot.
 func (e *Engine) Query(ctx context.Context, req Request) (*release.Release, error) {
 	st, err := e.ledger.Project(req.Project)
 	if err != nil {
@@ -207,6 +221,12 @@ func (e *Engine) Query(ctx context.Context, req Request) (*release.Release, erro
 			return nil, ctx.Err()
 		}
 	}
+	// Only now, with no release to reuse and none on its way, does the query need a slot.
+	free, err := e.slots.acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer free()
 	return e.run(ctx, req, plan, rel, options, total, per, selection, maxGroups, maxRows)
 }
 
