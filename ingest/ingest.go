@@ -1,7 +1,8 @@
 // Package ingest reads FSE and CUP extracts (FHIR R4 bundles and bulk NDJSON, HL7 CDA R2
 // documents one per file or in zip archives, CUP booking CSV), pseudonymizes them and
 // writes Velo's canonical tables as pid-sorted Parquet with a catalog, a manifest and a
-// quarantine (DESIGN.md §3–4).
+// quarantine (DESIGN.md §3–4), in the layout package dataset describes; readers of a
+// dataset need only package dataset.
 //
 // Invariants: no direct identifier reaches DATA (a source field not named in the mapping
 // is never decoded, identifiers are re-keyed with HMAC); every source record is
@@ -25,6 +26,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/velo-fse/velo/dataset"
+	"github.com/velo-fse/velo/fse"
 	"github.com/velo-fse/velo/pseudonymize"
 )
 
@@ -34,7 +37,7 @@ type Config struct {
 	OptOut        *pseudonymize.OptOut // may be nil
 	Out           string               // the DATA directory
 	Inputs        []string             // files or directories
-	Period        *Period              // may be nil: then dates have no public domain
+	Period        *fse.Period          // may be nil: then dates have no public domain
 	// Append adds this extract to an existing dataset as a new dataset version. Without
 	// it, ingest into a DATA that already holds a dataset is refused.
 	Append bool
@@ -77,12 +80,12 @@ type inputFile struct {
 }
 
 // Run ingests the inputs into cfg.Out and returns the manifest it wrote.
-func Run(ctx context.Context, cfg Config) (*Manifest, error) {
+func Run(ctx context.Context, cfg Config) (*dataset.Manifest, error) {
 	cfg.defaults()
 	if cfg.Pseudonymizer == nil {
 		return nil, errors.New("ingest: no pseudonymization key")
 	}
-	prev, err := ReadManifest(cfg.Out)
+	prev, err := dataset.ReadManifest(cfg.Out)
 	switch {
 	case err == nil && !cfg.Append:
 		return nil, fmt.Errorf("%w (%s, version %s): pass --append to add this extract as a new dataset version, or choose another --out", ErrDatasetExists, cfg.Out, prev.DatasetVersion)
@@ -113,7 +116,7 @@ func Run(ctx context.Context, cfg Config) (*Manifest, error) {
 	if prev != nil {
 		batchSeq = len(prev.Batches) + 1
 	}
-	qrel := filepath.Join("quarantine", fmt.Sprintf("batch-%03d.ndjson", batchSeq))
+	qrel := dataset.QuarantineFile(batchSeq)
 	st, err := newStage(ctx, tmp, duckDBSettings{MemoryLimit: cfg.MemoryLimit, Threads: cfg.Workers, TempDir: filepath.Join(tmp, "spill")}, filepath.Join(cfg.Out, qrel))
 	if err != nil {
 		return nil, err
@@ -125,11 +128,11 @@ func Run(ctx context.Context, cfg Config) (*Manifest, error) {
 	for _, f := range files {
 		total += f.size
 	}
-	batch := Batch{Seq: batchSeq, At: cfg.Now().UTC(), Quarantine: qrel}
+	batch := dataset.Batch{Seq: batchSeq, At: cfg.Now().UTC(), Quarantine: qrel}
 	// Patients first, so every other resource can find its patient.
 	sort.SliceStable(files, func(i, j int) bool { return rank(files[i]) < rank(files[j]) })
 	for i := 0; i < len(files); {
-		var ins []InputFile
+		var ins []dataset.InputFile
 		if files[i].format == formatCDA {
 			// A run of CDA files (typically a directory of them) is read as one
 			// pipeline, so that many small documents parse in parallel.
@@ -143,9 +146,9 @@ func Run(ctx context.Context, cfg Config) (*Manifest, error) {
 			done += size
 			i = j
 		} else {
-			var in InputFile
+			var in dataset.InputFile
 			in, err = st.ingestFile(ctx, cfg, m, files[i], func(n int64) { cfg.OnProgress(done+n, total) })
-			ins = []InputFile{in}
+			ins = []dataset.InputFile{in}
 			done += files[i].size
 			i++
 		}
@@ -164,7 +167,7 @@ func Run(ctx context.Context, cfg Config) (*Manifest, error) {
 	if err := st.finalize(ctx, cfg.Out, prev != nil); err != nil {
 		return nil, err
 	}
-	batch.Tables = map[string]TableCounts{}
+	batch.Tables = map[string]dataset.TableCounts{}
 	for name, tc := range st.tables {
 		batch.Tables[name] = *tc
 	}
@@ -172,9 +175,9 @@ func Run(ctx context.Context, cfg Config) (*Manifest, error) {
 	if st.unparsed > 0 {
 		batch.Warnings["records_unparsed"] = st.unparsed
 	}
-	batch.OptedOut = OptOutCounts{People: int64(len(st.optedOut)), Records: st.optedRec}
+	batch.OptedOut = dataset.OptOutCounts{People: int64(len(st.optedOut)), Records: st.optedRec}
 
-	man := &Manifest{Format: "velo-manifest/v1", KeyID: cfg.Pseudonymizer.KeyID(), ToolVersion: cfg.ToolVersion, Period: cfg.Period}
+	man := &dataset.Manifest{Format: "velo-manifest/v1", KeyID: cfg.Pseudonymizer.KeyID(), ToolVersion: cfg.ToolVersion, Period: cfg.Period}
 	prevVersion := ""
 	if prev != nil {
 		man.Batches = prev.Batches
@@ -184,7 +187,7 @@ func Run(ctx context.Context, cfg Config) (*Manifest, error) {
 	man.Batches = append(man.Batches, batch)
 	man.OptOutRegistrySize = cfg.OptOut.Len()
 	man.CreatedAt = cfg.Now().UTC()
-	man.Tables = map[string]TableCounts{}
+	man.Tables = map[string]dataset.TableCounts{}
 	for _, r := range man.Removals {
 		for name, n := range r.RemovedRows {
 			t := man.Tables[name]
@@ -211,7 +214,7 @@ func Run(ctx context.Context, cfg Config) (*Manifest, error) {
 	return man, writeDatasetFiles(cfg.Out, man)
 }
 
-func samePeriod(a, b *Period) bool {
+func samePeriod(a, b *fse.Period) bool {
 	if a == nil || b == nil {
 		return a == nil && b == nil
 	}
@@ -220,11 +223,11 @@ func samePeriod(a, b *Period) bool {
 
 // writeDatasetFiles writes the catalog and then the manifest: the manifest is the
 // dataset's commit point.
-func writeDatasetFiles(dir string, man *Manifest) error {
-	if err := writeJSONFile(filepath.Join(dir, "catalog.json"), BuildCatalog(man.DatasetVersion, man.Period)); err != nil {
+func writeDatasetFiles(dir string, man *dataset.Manifest) error {
+	if err := writeJSONFile(dataset.CatalogPath(dir), BuildCatalog(man.DatasetVersion, man.Period)); err != nil {
 		return fmt.Errorf("write catalog: %w", err)
 	}
-	if err := writeJSONFile(filepath.Join(dir, "manifest.json"), man); err != nil {
+	if err := writeJSONFile(dataset.ManifestPath(dir), man); err != nil {
 		return fmt.Errorf("write manifest: %w", err)
 	}
 	return nil
@@ -299,8 +302,8 @@ func (hr *hashingReader) Read(p []byte) (int, error) {
 }
 
 // ingestFile reads one input file into the stage.
-func (st *stage) ingestFile(ctx context.Context, cfg Config, m *mapper, f inputFile, progress func(int64)) (InputFile, error) {
-	in := InputFile{Path: pseudonymize.MaskIdentifiers(f.path), Format: f.format}
+func (st *stage) ingestFile(ctx context.Context, cfg Config, m *mapper, f inputFile, progress func(int64)) (dataset.InputFile, error) {
+	in := dataset.InputFile{Path: pseudonymize.MaskIdentifiers(f.path), Format: f.format}
 	fh, err := os.Open(f.path)
 	if err != nil {
 		return in, fmt.Errorf("open %s: %w", in.Path, err)

@@ -151,8 +151,9 @@ func (s *Server) metricsText(w http.ResponseWriter, r *http.Request) error {
 			fmt.Fprintf(&b, "velo_project_epsilon_left{project=%q} %s\n", p.ID, num(p.Left.Epsilon))
 		}
 	}
-	fmt.Fprintf(&b, "# HELP velo_queries_in_flight Queries holding a slot now.\n# TYPE velo_queries_in_flight gauge\nvelo_queries_in_flight %d\n", len(s.sem))
-	fmt.Fprintf(&b, "# HELP velo_query_slots Concurrent query limit.\n# TYPE velo_query_slots gauge\nvelo_query_slots %d\n", cap(s.sem))
+	inUse, limit := s.eng.Slots()
+	fmt.Fprintf(&b, "# HELP velo_queries_in_flight Queries holding a slot now.\n# TYPE velo_queries_in_flight gauge\nvelo_queries_in_flight %d\n", inUse)
+	fmt.Fprintf(&b, "# HELP velo_query_slots Concurrent query limit.\n# TYPE velo_query_slots gauge\nvelo_query_slots %d\n", limit)
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	_, _ = w.Write(b.Bytes())

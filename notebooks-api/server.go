@@ -17,15 +17,19 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/velo-fse/velo/ingest"
+	"github.com/velo-fse/velo/dataset"
 	"github.com/velo-fse/velo/ledger"
 	"github.com/velo-fse/velo/query"
+	"github.com/velo-fse/velo/release"
 )
 
-// Engine is what the server needs of the query engine (query.Engine).
+// Engine is what the server needs of the query engine (query.Engine). The engine bounds
+// the queries that read data at once and refuses the overflow with a *query.BusyError,
+// which the server answers with 429; Slots reports its load for /metrics.
 type Engine interface {
-	Query(ctx context.Context, req query.Request) (*query.Release, error)
-	Catalog() *ingest.Catalog
+	Query(ctx context.Context, req query.Request) (*release.Release, error)
+	Catalog() *dataset.Catalog
+	Slots() (inUse, limit int)
 }
 
 // Ledger is what the server needs of the ledger (ledger.Ledger), which it holds open, and
@@ -67,11 +71,7 @@ type Server struct {
 	users    atomic.Pointer[userTable]
 	sessions *sessionStore
 	metrics  *metrics
-	sem      chan struct{}
 	queries  sync.WaitGroup // engine calls in flight, waited for at shutdown
-
-	settledMu sync.Mutex
-	settled   map[string]bool // queries known to be answered from the release cache
 
 	mux *http.ServeMux
 }
@@ -84,7 +84,6 @@ func New(o Options) (*Server, error) {
 	s := &Server{
 		eng: o.Engine, led: o.Ledger, verifyFn: o.Verify, limits: o.Limits.withDefaults(), secure: o.CookieSecure,
 		log: o.Logger, now: o.Now,
-		settled: map[string]bool{},
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -95,7 +94,6 @@ func New(o Options) (*Server, error) {
 	s.SetUsers(o.Users)
 	s.sessions = newSessionStore(s.limits.SessionTTL, s.now)
 	s.metrics = newMetrics()
-	s.sem = make(chan struct{}, s.limits.MaxConcurrentQueries)
 	s.mux = http.NewServeMux()
 	for _, rt := range s.routes() {
 		s.mux.Handle(rt.pattern, rt.handler)

@@ -7,7 +7,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/velo-fse/velo/ingest"
+	"github.com/velo-fse/velo/dataset"
+	"github.com/velo-fse/velo/fse"
 )
 
 // Limits of what one query may ask.
@@ -21,14 +22,14 @@ const (
 // checker turns DuckDB's AST into a Plan, refusing everything outside the allow-list of
 // DESIGN.md §5 and the project's approved tables and columns.
 type checker struct {
-	cat    *ingest.Catalog
+	cat    *dataset.Catalog
 	allow  map[string][]string // table -> approved columns (empty: all)
 	tables []TableUse
 	bounds map[int][2]float64 // contribution_bounds_per_group by aggregate position
 }
 
 // Check checks a parsed statement against the catalog and the project's allow-list.
-func check(res *astResult, cat *ingest.Catalog, allow map[string][]string) (*Plan, error) {
+func check(res *astResult, cat *dataset.Catalog, allow map[string][]string) (*Plan, error) {
 	if res.Error {
 		pos := -1
 		if p, err := res.Position.Int64(); err == nil {
@@ -389,7 +390,7 @@ func (c *checker) from(t *tableRef) error {
 		if strings.ContainsAny(name, "/\\.*:'") {
 			return rejectf(t.pos(), "table functions (read_parquet, read_csv, glob, ...) and file paths are not allowed: name a table")
 		}
-		var meta *ingest.CatalogTable
+		var meta *dataset.CatalogTable
 		for i := range c.cat.Tables {
 			if c.cat.Tables[i].Name == name {
 				meta = &c.cat.Tables[i]
@@ -565,7 +566,7 @@ func (c *checker) groupable(e Expr, pos int, public bool) error {
 func (c *checker) domain(e Expr) *KeyDomain {
 	switch e := e.(type) {
 	case *Column:
-		if e.Domain == "period" && c.cat.Period != nil {
+		if e.Domain == dataset.DomainPeriod && c.cat.Period != nil {
 			return periodBuckets(c.cat.Period, "day", false)
 		}
 		d, ok := c.cat.Domains[e.Domain]
@@ -619,7 +620,7 @@ func intRange(lo, hi int64, src string) *KeyDomain {
 }
 
 // periodBuckets enumerates date_trunc buckets (or years) that intersect the period.
-func periodBuckets(p *ingest.Period, unit string, asYear bool) *KeyDomain {
+func periodBuckets(p *fse.Period, unit string, asYear bool) *KeyDomain {
 	d := &KeyDomain{Source: "extract period " + p.String()}
 	if asYear {
 		for y := p.From.Year(); y <= p.To.Year(); y++ {

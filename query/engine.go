@@ -20,8 +20,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"os"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -29,9 +27,10 @@ import (
 
 	_ "github.com/duckdb/duckdb-go/v2"
 
+	"github.com/velo-fse/velo/dataset"
 	"github.com/velo-fse/velo/dp"
-	"github.com/velo-fse/velo/ingest"
 	"github.com/velo-fse/velo/ledger"
+	"github.com/velo-fse/velo/release"
 )
 
 // Ledger is what the engine needs of the ledger.
@@ -39,14 +38,16 @@ type Ledger interface {
 	Project(id string) (ledger.ProjectStatus, error)
 	Charge(ctx context.Context, req ledger.ChargeRequest) (ledger.Charge, error)
 	Refund(ctx context.Context, c ledger.Charge, reason string) error
-	Release(ctx context.Context, c ledger.Charge, release json.RawMessage) error
+	Release(ctx context.Context, c ledger.Charge, raw json.RawMessage) error
 	Cached(project, sqlHash, options, datasetVersion string) (json.RawMessage, bool)
 }
 
-// Engine answers DP queries over one dataset. It is safe for concurrent use.
+// Engine answers DP queries over one dataset. It is safe for concurrent use: identical
+// queries in flight are answered once, and at most Limits.MaxConcurrent queries read data
+// at once (see Query).
 type Engine struct {
 	dataDir string
-	cat     *ingest.Catalog
+	cat     *dataset.Catalog
 	version string
 	parser  *sql.DB
 	sb      *sandbox
@@ -58,6 +59,8 @@ type Engine struct {
 	// maxEpsilon is MaxEpsilon; accuracy tests raise it to check the engine's totals
 	// through the noise.
 	maxEpsilon float64
+	// slots bounds the queries that read data at once (Limits.MaxConcurrent).
+	slots slots
 
 	// inflight holds the queries being answered, by release cache key: an identical
 	// query arriving meanwhile (dashboard panels refreshing together) waits for the first
@@ -76,15 +79,17 @@ type Config struct {
 
 // Open loads the dataset's catalog and opens the parser and the sandbox.
 func Open(ctx context.Context, cfg Config) (*Engine, error) {
-	b, err := os.ReadFile(filepath.Join(cfg.DataDir, "catalog.json"))
+	limits := cfg.Limits
+	limits.defaults()
+	sl, err := newSlots(limits)
 	if err != nil {
-		return nil, fmt.Errorf("open dataset %s: %w", cfg.DataDir, err)
+		return nil, err
 	}
-	var cat ingest.Catalog
-	if err := json.Unmarshal(b, &cat); err != nil {
-		return nil, fmt.Errorf("catalog %s: %w", filepath.Join(cfg.DataDir, "catalog.json"), err)
+	cat, err := dataset.ReadCatalog(cfg.DataDir)
+	if err != nil {
+		return nil, err
 	}
-	man, err := ingest.ReadManifest(cfg.DataDir)
+	man, err := dataset.ReadManifest(cfg.DataDir)
 	if err != nil {
 		return nil, fmt.Errorf("open dataset %s: %w", cfg.DataDir, err)
 	}
@@ -95,7 +100,7 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	sb, err := openSandbox(ctx, cfg.DataDir, &cat, cfg.Limits)
+	sb, err := openSandbox(ctx, cfg.DataDir, cat, cfg.Limits)
 	if err != nil {
 		parser.Close()
 		return nil, err
@@ -104,7 +109,7 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Engine{dataDir: cfg.DataDir, cat: &cat, version: cat.DatasetVersion, parser: parser, sb: sb, ledger: cfg.Ledger, log: log, tree: dp.DefaultTree, maxEpsilon: MaxEpsilon}, nil
+	return &Engine{dataDir: cfg.DataDir, cat: cat, version: cat.DatasetVersion, parser: parser, sb: sb, ledger: cfg.Ledger, log: log, tree: dp.DefaultTree, slots: sl, maxEpsilon: MaxEpsilon}, nil
 }
 
 // Close releases the databases.
@@ -114,7 +119,7 @@ func (e *Engine) Close() error { return errors.Join(e.parser.Close(), e.sb.close
 func (e *Engine) DatasetVersion() string { return e.version }
 
 // Catalog is the dataset's catalog.
-func (e *Engine) Catalog() *ingest.Catalog { return e.cat }
+func (e *Engine) Catalog() *dataset.Catalog { return e.cat }
 
 // Request is one query.
 type Request struct {
@@ -146,8 +151,12 @@ const engineVersion = "2"
 // Confidence is the level of every released confidence interval.
 const Confidence = 0.95
 
-// Query checks, prices, charges, runs and releases one query.
-func (e *Engine) Query(ctx context.Context, req Request) (*Release, error) {
+// Query checks, prices, charges, runs and releases one query. A query that must read data
+// takes one of Limits.MaxConcurrent slots first; when none frees within
+// Limits.QueueTimeout it returns a *BusyError, before anything is charged. A query whose
+// release is cached, a dry run, and a query identical to one in flight (it waits for that
+// one's release) take no slot.
+func (e *Engine) Query(ctx context.Context, req Request) (*release.Release, error) {
 	st, err := e.ledger.Project(req.Project)
 	if err != nil {
 		if errors.Is(err, ledger.ErrUnknownProject) {
@@ -171,10 +180,10 @@ func (e *Engine) Query(ctx context.Context, req Request) (*Release, error) {
 		return nil, &Error{Code: CodeOptions, Msg: err.Error(), Pos: -1}
 	}
 	maxGroups, maxRows := contributionBounds(plan)
-	rel := &Release{
+	rel := &release.Release{
 		Project: req.Project, DatasetVersion: e.version, Confidence: Confidence,
 		Epsilon: total.Epsilon, Delta: total.Delta, SQL: plan.Canonical,
-		Bounding: BoundingInfo{MaxGroupsContributed: maxGroups, MaxRowsPerGroup: maxRows, PartitionSelection: plan.Selection()},
+		Bounding: release.BoundingInfo{MaxGroupsContributed: maxGroups, MaxRowsPerGroup: maxRows, PartitionSelection: plan.Selection()},
 		Columns:  columns(plan), BudgetSplit: budgetSplit(plan, per, selection),
 	}
 	options := canonicalOptions(total, maxGroups, maxRows, plan)
@@ -182,7 +191,7 @@ func (e *Engine) Query(ctx context.Context, req Request) (*Release, error) {
 		// Priced against the catalog only: no data is touched, nothing is charged.
 		rel.DryRun = true
 		rel.Rows, rel.CI = [][]any{}, [][]any{}
-		rel.BudgetLeft = BudgetAmount{st.Left.Epsilon, st.Left.Delta}
+		rel.BudgetLeft = release.BudgetAmount{Epsilon: st.Left.Epsilon, Delta: st.Left.Delta}
 		return rel, nil
 	}
 	key := req.Project + "\x00" + ledger.SQLHash(plan.Canonical) + "\x00" + options
@@ -215,19 +224,25 @@ func (e *Engine) Query(ctx context.Context, req Request) (*Release, error) {
 			return nil, ctx.Err()
 		}
 	}
+	// Only now, with no release to reuse and none on its way, does the query need a slot.
+	free, err := e.slots.acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer free()
 	return e.run(ctx, req, plan, rel, options, total, per, selection, maxGroups, maxRows)
 }
 
 // cached returns the stored release of a query, if there is one.
-func (e *Engine) cached(project string, plan *Plan, options string) (*Release, bool, error) {
+func (e *Engine) cached(project string, plan *Plan, options string) (*release.Release, bool, error) {
 	if raw, ok := e.ledger.Cached(project, ledger.SQLHash(plan.Canonical), options, e.version); ok {
-		var cached Release
+		var cached release.Release
 		if err := json.Unmarshal(raw, &cached); err != nil {
 			return nil, false, fmt.Errorf("cached release: %w", err)
 		}
 		cached.Cached = true
 		if st, err := e.ledger.Project(project); err == nil {
-			cached.BudgetLeft = BudgetAmount{st.Left.Epsilon, st.Left.Delta}
+			cached.BudgetLeft = release.BudgetAmount{Epsilon: st.Left.Epsilon, Delta: st.Left.Delta}
 		}
 		return &cached, true, nil
 	}
@@ -235,7 +250,7 @@ func (e *Engine) cached(project string, plan *Plan, options string) (*Release, b
 }
 
 // run charges, executes and releases a query that is not in the cache.
-func (e *Engine) run(ctx context.Context, req Request, plan *Plan, rel *Release, options string, total BudgetAmount, per, selection dp.Budget, maxGroups, maxRows int) (*Release, error) {
+func (e *Engine) run(ctx context.Context, req Request, plan *Plan, rel *release.Release, options string, total release.BudgetAmount, per, selection dp.Budget, maxGroups, maxRows int) (*release.Release, error) {
 	seed, err := randomUint64()
 	if err != nil {
 		return nil, err
@@ -251,8 +266,8 @@ func (e *Engine) run(ctx context.Context, req Request, plan *Plan, rel *Release,
 		return nil, ErrInternal
 	}
 	mech, _ := json.Marshal(struct {
-		Split    []SplitEntry `json:"budget_split"`
-		Bounding BoundingInfo `json:"bounding"`
+		Split    []release.SplitEntry `json:"budget_split"`
+		Bounding release.BoundingInfo `json:"bounding"`
 	}{rel.BudgetSplit, rel.Bounding})
 	charge, err := e.ledger.Charge(ctx, ledger.ChargeRequest{
 		Actor: req.Actor, Project: req.Project, SQL: plan.Canonical, Text: req.SQL, Options: options,
@@ -295,7 +310,7 @@ func (e *Engine) run(ctx context.Context, req Request, plan *Plan, rel *Release,
 		return nil, fmt.Errorf("record release: %w", err)
 	}
 	if st, err := e.ledger.Project(req.Project); err == nil {
-		rel.BudgetLeft = BudgetAmount{st.Left.Epsilon, st.Left.Delta}
+		rel.BudgetLeft = release.BudgetAmount{Epsilon: st.Left.Epsilon, Delta: st.Left.Delta}
 	}
 	return rel, nil
 }
@@ -307,7 +322,7 @@ func (e *Engine) Check(ctx context.Context, sqlText string, allow map[string][]s
 }
 
 // checkSQL lifts the DP clause, has DuckDB parse the rest, and checks the AST.
-func checkSQL(ctx context.Context, parser *sql.DB, cat *ingest.Catalog, sqlText string, allow map[string][]string) (*Plan, error) {
+func checkSQL(ctx context.Context, parser *sql.DB, cat *dataset.Catalog, sqlText string, allow map[string][]string) (*Plan, error) {
 	if strings.TrimSpace(sqlText) == "" {
 		return nil, rejectf(-1, "empty query")
 	}
@@ -416,7 +431,7 @@ func applyRequest(p *Plan, req Request) error {
 
 // resolveBudget picks the query's epsilon and delta (request, then SQL clause, then the
 // project's defaults) and checks them against the project's caps.
-func resolveBudget(p *Plan, req Request, st ledger.ProjectStatus, maxEpsilon float64) (BudgetAmount, error) {
+func resolveBudget(p *Plan, req Request, st ledger.ProjectStatus, maxEpsilon float64) (release.BudgetAmount, error) {
 	eps, delta := st.DefaultEpsilon, st.DefaultDelta
 	if p.Epsilon != nil {
 		eps = *p.Epsilon
@@ -430,8 +445,8 @@ func resolveBudget(p *Plan, req Request, st ledger.ProjectStatus, maxEpsilon flo
 	if req.Delta != nil {
 		delta = *req.Delta
 	}
-	bad := func(format string, args ...any) (BudgetAmount, error) {
-		return BudgetAmount{}, &Error{Code: CodeOptions, Msg: fmt.Sprintf(format, args...), Pos: -1}
+	bad := func(format string, args ...any) (release.BudgetAmount, error) {
+		return release.BudgetAmount{}, &Error{Code: CodeOptions, Msg: fmt.Sprintf(format, args...), Pos: -1}
 	}
 	if delta == 0 {
 		delta = 0 // -0 is 0: one canonical value, one cache key
@@ -460,7 +475,7 @@ func resolveBudget(p *Plan, req Request, st ledger.ProjectStatus, maxEpsilon flo
 	case p.Selection() && delta == 0:
 		return bad("the GROUP BY keys have no public domain, so groups are chosen by DP partition selection, which needs delta > 0 (e.g. delta = 1e-6)")
 	}
-	return BudgetAmount{eps, delta}, nil
+	return release.BudgetAmount{Epsilon: eps, Delta: delta}, nil
 }
 
 // The ranges of epsilon and delta one query may declare (docs/privacy.md). Below
@@ -495,15 +510,15 @@ func contributionBounds(p *Plan) (maxGroups, maxRows int) {
 	return maxGroups, maxRows
 }
 
-func columns(p *Plan) []ReleaseColumn {
-	out := make([]ReleaseColumn, len(p.Outputs))
+func columns(p *Plan) []release.Column {
+	out := make([]release.Column, len(p.Outputs))
 	for i, o := range p.Outputs {
 		if o.Key >= 0 {
-			out[i] = ReleaseColumn{Name: o.Name, Type: sqlType(p.Keys[o.Key].Expr.Type()), Kind: "key"}
+			out[i] = release.Column{Name: o.Name, Type: sqlType(p.Keys[o.Key].Expr.Type()), Kind: "key"}
 			continue
 		}
 		a := p.Aggs[o.Agg]
-		out[i] = ReleaseColumn{Name: o.Name, Type: "DOUBLE", Kind: "dp", Aggregate: string(a.Kind)}
+		out[i] = release.Column{Name: o.Name, Type: "DOUBLE", Kind: "dp", Aggregate: string(a.Kind)}
 		if a.Kind.rule().Value {
 			out[i].Bounds = &[2]float64{a.Lo, a.Hi}
 		}
@@ -525,27 +540,27 @@ func sqlType(t Type) string {
 	return "NULL"
 }
 
-func budgetSplit(p *Plan, per, selection dp.Budget) []SplitEntry {
+func budgetSplit(p *Plan, per, selection dp.Budget) []release.SplitEntry {
 	mech := string(dp.ChooseMechanism(per))
-	var out []SplitEntry
+	var out []release.SplitEntry
 	for _, a := range p.Aggs {
 		parts := a.Kind.rule().Parts
 		if len(parts) == 1 {
-			out = append(out, SplitEntry{For: a.Name, Mechanism: mech, Epsilon: per.Epsilon, Delta: per.Delta})
+			out = append(out, release.SplitEntry{For: a.Name, Mechanism: mech, Epsilon: per.Epsilon, Delta: per.Delta})
 			continue
 		}
 		for _, part := range parts {
-			out = append(out, SplitEntry{For: a.Name + " (" + part + ")", Mechanism: mech, Epsilon: per.Epsilon, Delta: per.Delta})
+			out = append(out, release.SplitEntry{For: a.Name + " (" + part + ")", Mechanism: mech, Epsilon: per.Epsilon, Delta: per.Delta})
 		}
 	}
 	if p.Selection() {
-		out = append(out, SplitEntry{For: "partition selection", Mechanism: "preagg_select_partition", Epsilon: selection.Epsilon, Delta: selection.Delta})
+		out = append(out, release.SplitEntry{For: "partition selection", Mechanism: "preagg_select_partition", Epsilon: selection.Epsilon, Delta: selection.Delta})
 	}
 	return out
 }
 
 // canonicalOptions is the options part of the release cache key and ledger entry.
-func canonicalOptions(b BudgetAmount, maxGroups, maxRows int, p *Plan) string {
+func canonicalOptions(b release.BudgetAmount, maxGroups, maxRows int, p *Plan) string {
 	parts := []string{
 		"engine=" + engineVersion,
 		"epsilon=" + strconv.FormatFloat(b.Epsilon, 'g', -1, 64),

@@ -4,6 +4,8 @@ import (
 	"math"
 	"slices"
 	"strings"
+
+	"github.com/velo-fse/velo/dataset"
 )
 
 // funcRule is everything Velo knows about one scalar function or operator a query may
@@ -221,7 +223,7 @@ func newFuncRules() []*funcRule {
 	dateTrunc.Bucket = func(c *Call) (Expr, string) { return c.Args[1], literalValue(c.Args[0]).(string) }
 	dateTrunc.Domain = func(ch *checker, c *Call) *KeyDomain {
 		col, ok := c.Args[1].(*Column)
-		if !ok || col.T != TDate || ch.cat.Period == nil || col.Domain != "period" {
+		if !ok || col.T != TDate || ch.cat.Period == nil || col.Domain != dataset.DomainPeriod {
 			return nil
 		}
 		return periodBuckets(ch.cat.Period, literalValue(c.Args[0]).(string), false)
@@ -231,7 +233,7 @@ func newFuncRules() []*funcRule {
 	year.Bucket = func(c *Call) (Expr, string) { return c.Args[0], "year" }
 	year.Domain = func(ch *checker, c *Call) *KeyDomain {
 		col, ok := c.Args[0].(*Column)
-		if !ok || col.T != TDate || ch.cat.Period == nil || col.Domain != "period" {
+		if !ok || col.T != TDate || ch.cat.Period == nil || col.Domain != dataset.DomainPeriod {
 			return nil
 		}
 		return periodBuckets(ch.cat.Period, "year", true)

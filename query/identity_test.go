@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/velo-fse/velo/ledger"
+	"github.com/velo-fse/velo/release"
 )
 
 // A query's identity (release cache key, ledger hash) is its canonical form printed from
@@ -17,7 +18,7 @@ func TestQueryIdentityFromThePlan(t *testing.T) {
 	data := twoRegions(t)
 	eng, led, _ := openEngine(t, data, ledger.Budget{Epsilon: 100, Delta: 1e-4}, nil)
 	ctx := context.Background()
-	ask := func(sql string) *Release {
+	ask := func(sql string) *release.Release {
 		t.Helper()
 		rel, err := eng.Query(ctx, Request{SQL: sql, Project: "wl", Actor: "user:test", Epsilon: f64(1)})
 		if err != nil {
@@ -81,13 +82,13 @@ func TestOldCacheEntriesNotServed(t *testing.T) {
 		t.Fatal(err)
 	}
 	maxGroups, maxRows := contributionBounds(plan)
-	options := strings.Replace(canonicalOptions(BudgetAmount{1, 0}, maxGroups, maxRows, plan), "engine="+engineVersion, "engine=1", 1)
+	options := strings.Replace(canonicalOptions(release.BudgetAmount{Epsilon: 1}, maxGroups, maxRows, plan), "engine="+engineVersion, "engine=1", 1)
 	c, err := led.Charge(ctx, ledger.ChargeRequest{Actor: "user:old", Project: "wl", SQL: sql, Options: options,
 		DatasetVersion: eng.DatasetVersion(), Cost: ledger.Budget{Epsilon: 1}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	old, _ := json.Marshal(Release{ReleaseID: "r_old", Rows: [][]any{{12345.0}}, CI: [][]any{{nil}}})
+	old, _ := json.Marshal(release.Release{ReleaseID: "r_old", Rows: [][]any{{12345.0}}, CI: [][]any{{nil}}})
 	if err := led.Release(ctx, c, old); err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/velo-fse/velo/ledger"
+	"github.com/velo-fse/velo/release"
 )
 
 // Epsilon and delta have documented ranges, one canonical value each, and a release
@@ -16,7 +17,7 @@ func TestOptionRangesAndCanonicalValues(t *testing.T) {
 	eng, led, _ := openEngine(t, data, ledger.Budget{Epsilon: 100, Delta: 1e-3}, nil)
 	ctx := context.Background()
 	const sql = "SELECT region, count(*) AS n FROM booking GROUP BY region"
-	ask := func(eps, delta *float64, text string) (*Release, error) {
+	ask := func(eps, delta *float64, text string) (*release.Release, error) {
 		if text == "" {
 			text = sql
 		}

@@ -3,7 +3,7 @@ package query
 import (
 	"fmt"
 
-	"github.com/velo-fse/velo/ingest"
+	"github.com/velo-fse/velo/dataset"
 )
 
 // Error is a query refused before any data is read: a public message, a stable code and
@@ -102,7 +102,7 @@ type Output struct {
 // TableUse is a table in FROM.
 type TableUse struct {
 	Name, Alias string
-	Meta        ingest.CatalogTable
+	Meta        dataset.CatalogTable
 }
 
 // OrderBy orders released rows by an output column.

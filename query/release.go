@@ -13,57 +13,6 @@ import (
 	"github.com/velo-fse/velo/dp"
 )
 
-// Release is what leaves Velo for one query, in the one shape the CLI, the API, the
-// Grafana plugin and the notebooks share (DESIGN.md §5). Every number in Rows is noisy.
-type Release struct {
-	ReleaseID      string          `json:"release_id"`
-	Project        string          `json:"project"`
-	DatasetVersion string          `json:"dataset_version"`
-	Cached         bool            `json:"cached"`
-	Columns        []ReleaseColumn `json:"columns"`
-	Rows           [][]any         `json:"rows"`
-	CI             [][]any         `json:"ci"`
-	Confidence     float64         `json:"confidence"`
-	Epsilon        float64         `json:"epsilon"`
-	Delta          float64         `json:"delta"`
-	BudgetSplit    []SplitEntry    `json:"budget_split"`
-	BudgetLeft     BudgetAmount    `json:"budget_left"`
-	// Extra fields (allowed by the contract).
-	SQL      string       `json:"sql"`
-	Bounding BoundingInfo `json:"bounding"`
-	DryRun   bool         `json:"dry_run,omitempty"`
-}
-
-// ReleaseColumn describes an output column: a group key or a DP aggregate.
-type ReleaseColumn struct {
-	Name      string      `json:"name"`
-	Type      string      `json:"type"`
-	Kind      string      `json:"kind"` // "key" or "dp"
-	Aggregate string      `json:"aggregate,omitempty"`
-	Bounds    *[2]float64 `json:"bounds,omitempty"`
-}
-
-// SplitEntry is one share of the query's budget.
-type SplitEntry struct {
-	For       string  `json:"for"`
-	Mechanism string  `json:"mechanism"`
-	Epsilon   float64 `json:"epsilon"`
-	Delta     float64 `json:"delta"`
-}
-
-// BudgetAmount is an (epsilon, delta) pair.
-type BudgetAmount struct {
-	Epsilon float64 `json:"epsilon"`
-	Delta   float64 `json:"delta"`
-}
-
-// BoundingInfo states the per-person contribution bounds applied.
-type BoundingInfo struct {
-	MaxGroupsContributed int  `json:"max_groups_contributed"`
-	MaxRowsPerGroup      int  `json:"max_rows_per_group"`
-	PartitionSelection   bool `json:"partition_selection"`
-}
-
 // releaseKeys is the list of key tuples a query releases: with public keys, the cross
 // product of their domains as DuckDB groups them (resolved by the sandbox), empty groups
 // included; otherwise the data groups that pass DP partition selection. Each tuple is
