@@ -292,7 +292,10 @@ var dateParts = []string{"year", "quarter", "month", "week", "day", "dayofweek",
 // (no getenv, current_setting, file, network or extension functions).
 func (c *checker) function(n *node) (Expr, error) {
 	name := strings.ToLower(n.FunctionName)
-	if n.Schema != "" && !(name == "row" && n.Schema == "main") || n.Catalog != "" {
+	// DuckDB's grammar itself qualifies some built-ins with main (substring, trim,
+	// extract, position, row, list and struct literals): main is the built-ins' schema,
+	// and the allow-list below decides by name. The rewrite prints names unqualified.
+	if n.Schema != "" && !strings.EqualFold(n.Schema, "main") || n.Catalog != "" {
 		return nil, rejectf(n.pos(), "qualified function names are not allowed")
 	}
 	if n.Distinct || n.Filter != nil || (n.OrderBys != nil && len(n.OrderBys.Orders) > 0) || n.ExportState {

@@ -29,7 +29,6 @@ SELECT CASE WHEN 100 / (wait_days - 5) > 1 THEN 'a' ELSE 'b' END AS k, COUNT(*) 
 SELECT COUNT(*) AS n FROM booking WHERE wait_days > 1 / 0
 
 -- name: division by a string length that is zero for some rows
--- known-defect: DuckDB's grammar qualifies substring, trim, extract, position and list and struct literals with main, and the checker refuses them as qualified function names
 -- expect: answered rows=1 columns=a:dp
 SELECT AVG(10 / length(trim(channel)), contribution_bounds_per_group => (0, 10)) AS a FROM booking
 
@@ -114,7 +113,6 @@ SELECT COUNT(*) AS n FROM booking WHERE CASE WHEN wait_days = 364 THEN error('bo
 SELECT COUNT(*) AS n FROM booking WHERE provider_id LIKE '12%\'
 
 -- name: LIKE ... ESCAPE
--- known-defect: DuckDB's grammar qualifies substring, trim, extract, position and list and struct literals with main, and the checker refuses them as qualified function names
 -- expect: refused sql_rejected "is not allowed"
 SELECT COUNT(*) AS n FROM booking WHERE provider_id LIKE '12!%' ESCAPE '!'
 
@@ -223,12 +221,10 @@ SELECT COUNT(*) AS n FROM booking WHERE date_part('epoch', d_contact) > 0
 SELECT date_trunc(channel, d_contact) AS d, COUNT(*) AS n FROM booking GROUP BY d
 
 -- name: substring at a huge position
--- known-defect: DuckDB's grammar qualifies substring, trim, extract, position and list and struct literals with main, and the checker refuses them as qualified function names
 -- expect: refused sql_rejected "substring: positions and lengths must be integer constants"
 SELECT COUNT(*) AS n FROM booking WHERE substring(provider_id, 2147483648, 1) = 'x'
 
 -- name: substring at a data-dependent position
--- known-defect: DuckDB's grammar qualifies substring, trim, extract, position and list and struct literals with main, and the checker refuses them as qualified function names
 -- expect: refused sql_rejected "positions and lengths must be integer constants"
 SELECT COUNT(*) AS n FROM booking WHERE substring(provider_id, wait_days, 1) = 'x'
 

@@ -275,12 +275,10 @@ SELECT COUNT(*) FROM booking WHERE pg_catalog.lower(region) = '120'
 SELECT COUNT(*) FROM booking WHERE system.main.lower(region) = '120'
 
 -- name: a main-qualified built-in is the built-in, checked by name
--- known-defect: DuckDB's grammar qualifies substring, trim, extract, position and list and struct literals with main, and the checker refuses them as qualified function names
 -- expect: answered rows=1 columns=n:dp
 SELECT COUNT(*) AS n FROM booking WHERE main.lower(region) = '120'
 
 -- name: a main-qualified function outside the allow-list
--- known-defect: DuckDB's grammar qualifies substring, trim, extract, position and list and struct literals with main, and the checker refuses them as qualified function names
 -- expect: refused sql_rejected "function getenv is not allowed"
 SELECT COUNT(*) AS n FROM booking WHERE main.getenv('HOME') = '/root'
 

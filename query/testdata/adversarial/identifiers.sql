@@ -69,7 +69,6 @@ SELECT SUM(CASE WHEN pid = '6f1c1c0e-0000-4000-8000-000000000000' THEN 1 ELSE 0 
 SELECT COUNT(CASE WHEN pid > '8' THEN 1 END) AS n FROM booking
 
 -- name: first character of pid as a key
--- known-defect: DuckDB's grammar qualifies substring, trim, extract, position and list and struct literals with main, and the checker refuses them as qualified function names
 -- expect: refused sql_rejected "pid is an identifier"
 SELECT substring(CAST(pid AS VARCHAR), 1, 1) AS c, COUNT(*) FROM booking GROUP BY c
 

@@ -47,7 +47,6 @@ SELECT date_trunc('week', d_contact) AS w, COUNT(*) AS n FROM booking WHERE d_co
 SELECT year(d_contact) AS y, SUM(wait_days) AS total_wait FROM booking GROUP BY y
 
 -- name: extract year
--- known-defect: DuckDB's grammar qualifies substring, trim, extract, position and list and struct literals with main, and the checker refuses them as qualified function names
 -- expect: answered rows=2 columns=y:key|n:dp
 SELECT extract(year FROM d_contact) AS y, COUNT(*) AS n FROM booking GROUP BY y
 
@@ -120,12 +119,10 @@ SELECT AVG(abs(wait_days - 30)) AS a, SUM(least(greatest(wait_days, 10), 60)) AS
 SELECT COUNT(*) AS n FROM booking WHERE d_contact BETWEEN '2024-01-01' AND '2024-12-31' AND channel <> 'phone' AND service_code LIKE '89%' AND priority IN ('B', 'D') AND d_delivered IS NOT NULL AND NOT garanzia
 
 -- name: string functions in filters
--- known-defect: DuckDB's grammar qualifies substring, trim, extract, position and list and struct literals with main, and the checker refuses them as qualified function names
 -- expect: answered rows=1 columns=n:dp
 SELECT COUNT(*) AS n FROM booking WHERE lower(channel) = 'cup' OR upper(status) = 'BOOKED' OR starts_with(provider_id, '12') OR contains(service_code, '.') OR length(trim(asl)) = 6
 
 -- name: substring and left in a key with partition selection
--- known-defect: DuckDB's grammar qualifies substring, trim, extract, position and list and struct literals with main, and the checker refuses them as qualified function names
 -- request: delta=1e-6
 -- expect: answered selection columns=p:key|n:dp
 SELECT substring(provider_id, 1, 3) AS p, COUNT(*) AS n FROM booking GROUP BY p

@@ -226,7 +226,6 @@ UNPIVOT booking ON d_contact, d_appointment INTO NAME k VALUE d
 SELECT unnest(region) AS x, COUNT(*) FROM booking GROUP BY x
 
 -- name: unnest of a list literal multiplies rows
--- known-defect: DuckDB's grammar qualifies substring, trim, extract, position and list and struct literals with main, and the checker refuses them as qualified function names
 -- expect: refused sql_rejected "function list_value is not allowed"
 SELECT unnest([1, 2, 3]) AS x, COUNT(*) FROM booking GROUP BY x
 
@@ -235,7 +234,6 @@ SELECT unnest([1, 2, 3]) AS x, COUNT(*) FROM booking GROUP BY x
 SELECT COUNT(*) FROM unnest([1, 2, 3])
 
 -- name: list literal in WHERE
--- known-defect: DuckDB's grammar qualifies substring, trim, extract, position and list and struct literals with main, and the checker refuses them as qualified function names
 -- expect: refused sql_rejected "function list_value is not allowed"
 SELECT COUNT(*) FROM booking WHERE [wait_days] = [1]
 
@@ -365,7 +363,6 @@ SELECT region COLLATE nocase AS r, COUNT(*) FROM booking GROUP BY r
 SELECT region, COUNT(*) FROM booking GROUP BY #1
 
 -- name: struct literal
--- known-defect: DuckDB's grammar qualifies substring, trim, extract, position and list and struct literals with main, and the checker refuses them as qualified function names
 -- expect: refused sql_rejected "not supported"
 SELECT COUNT(*) FROM booking WHERE {'r': region} = {'r': '120'}
 
