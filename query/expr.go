@@ -127,8 +127,10 @@ func (c *Call) SQL() string {
 	args := make([]string, len(c.Args))
 	for i, a := range c.Args {
 		args[i] = a.SQL()
-		if numericFuncs[c.Name] && a.Type() == TNum {
-			args[i] = "CAST(" + args[i] + " AS DOUBLE)" // abs(INT64_MIN) overflows; doubles do not
+		// abs(INT64_MIN) overflows; doubles do not. round's number of digits stays an
+		// INTEGER: DuckDB has no round(DOUBLE, DOUBLE).
+		if numericFuncs[c.Name] && a.Type() == TNum && !(c.Name == "round" && i == 1) {
+			args[i] = "CAST(" + args[i] + " AS DOUBLE)"
 		}
 	}
 	switch c.Name {

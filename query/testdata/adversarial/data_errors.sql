@@ -157,17 +157,14 @@ SELECT MEDIAN((wait_days * 1e300 * 1e300) / (wait_days * 1e300 * 1e300), contrib
 SELECT VAR_SAMP(wait_days * 1e300 * 1e300, contribution_bounds_per_group => (0, 100)) AS v FROM booking
 
 -- name: round to a huge number of digits
--- known-defect: round(x, n) is printed as round(DOUBLE, DOUBLE), which DuckDB cannot bind: the query fails to prepare with a generic error
 -- expect: answered rows=1 columns=n:dp
 SELECT COUNT(*) AS n FROM booking WHERE round(wait_days, 2147483648) > 0
 
 -- name: round to a negative number of digits
--- known-defect: round(x, n) is printed as round(DOUBLE, DOUBLE), which DuckDB cannot bind: the query fails to prepare with a generic error
 -- expect: answered rows=1 columns=n:dp
 SELECT COUNT(*) AS n FROM booking WHERE round(wait_days, -400) = 0
 
 -- name: round to a number of digits
--- known-defect: round(x, n) is printed as round(DOUBLE, DOUBLE), which DuckDB cannot bind: the query fails to prepare with a generic error
 -- expect: answered rows=1 columns=w:dp
 SELECT AVG(round(wait_days / 7, 1)) AS w FROM booking
 
