@@ -47,6 +47,9 @@ func (c *checker) aggregate(n *node) (Agg, error) {
 	case "count_star":
 		a.Kind, a.display = AggCountStar, "count(*)"
 	case "count":
+		if len(bounds) > 0 {
+			return a, &Error{Code: CodeOptions, Pos: bounds[0].pos(), Msg: "COUNT: counts take no bounds (contribution_bounds_per_group clamps the values of SUM, AVG, quantiles and variances)"}
+		}
 		if len(args) != 1 {
 			return a, rejectf(n.pos(), "COUNT takes one argument")
 		}

@@ -350,7 +350,6 @@ SELECT SUM(wait_days, bounds => (0, 10)) FROM booking
 SELECT SUM(wait_days, CONTRIBUTION_BOUNDS_PER_GROUP := (0, 30)) AS s FROM booking
 
 -- name: bounds on COUNT(column)
--- known-defect: contribution_bounds_per_group on COUNT is silently ignored
 -- expect: refused invalid_options "counts take no bounds"
 SELECT COUNT(wait_days, contribution_bounds_per_group => (0, 1)) AS n FROM booking
 
@@ -393,6 +392,5 @@ SELECT AVG(wait_days) AS w FROM booking
 SELECT COUNT(*) AS n FROM booking
 
 -- name: bounds on COUNT(DISTINCT pid)
--- known-defect: contribution_bounds_per_group on COUNT is silently ignored
 -- expect: refused invalid_options "counts take no bounds"
 SELECT COUNT(DISTINCT pid, contribution_bounds_per_group => (0, 1)) AS n FROM booking
