@@ -160,8 +160,8 @@ func (c *checker) aggregate(n *node) (Agg, error) {
 		if !ok {
 			return a, &Error{Code: CodeOptions, Pos: n.pos(), Msg: fmt.Sprintf("%s: no clamping bounds are known for %s; give them with %s(..., contribution_bounds_per_group => (lo, hi)) or in the request's bounds", strings.ToUpper(name), e.String(), strings.ToUpper(name))}
 		}
-		if !finite(lo) || !finite(hi) || lo >= hi || math.Max(math.Abs(lo), math.Abs(hi)) > 1e9 {
-			return a, &Error{Code: CodeOptions, Pos: n.pos(), Msg: fmt.Sprintf("%s: bounds (%g, %g) must be finite, lo < hi, within ±1e9", strings.ToUpper(name), lo, hi)}
+		if !validBounds(lo, hi) {
+			return a, &Error{Code: CodeOptions, Pos: n.pos(), Msg: fmt.Sprintf("%s: bounds (%g, %g) must be %s", strings.ToUpper(name), lo, hi, boundsRule)}
 		}
 		a.Lo, a.Hi = lo, hi
 	default:
@@ -171,6 +171,15 @@ func (c *checker) aggregate(n *node) (Agg, error) {
 		a.Name = a.display
 	}
 	return a, nil
+}
+
+// boundsRule is what validBounds asks of clamping bounds.
+const boundsRule = "finite, lo < hi, hi - lo at least 1e-9, within ±1e9"
+
+// validBounds reports whether [lo, hi] can clamp an aggregate's values: narrower bounds
+// would need integer scales (squared, for variances) beyond what a double holds.
+func validBounds(lo, hi float64) bool {
+	return finite(lo) && finite(hi) && lo < hi && hi-lo >= 1e-9 && math.Max(math.Abs(lo), math.Abs(hi)) <= 1e9
 }
 
 // havingExpr is HAVING, evaluated on released (noisy) values: post-processing.

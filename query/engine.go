@@ -399,8 +399,8 @@ func applyRequest(p *Plan, req Request) error {
 			if a.Arg == nil || a.Kind == AggCount {
 				return &Error{Code: CodeOptions, Msg: fmt.Sprintf("bounds for %s: counts take no bounds", name), Pos: -1}
 			}
-			if !finite(b[0]) || !finite(b[1]) || b[0] >= b[1] || math.Max(math.Abs(b[0]), math.Abs(b[1])) > 1e9 {
-				return &Error{Code: CodeOptions, Msg: fmt.Sprintf("bounds for %s must be finite, lo < hi, within ±1e9", name), Pos: -1}
+			if !validBounds(b[0], b[1]) {
+				return &Error{Code: CodeOptions, Msg: fmt.Sprintf("bounds for %s must be %s", name, boundsRule), Pos: -1}
 			}
 			a.Lo, a.Hi, a.BoundsSrc = b[0], b[1], "request"
 		}

@@ -271,32 +271,26 @@ SELECT SUM(wait_days, contribution_bounds_per_group => (-1e9, 1e9)) AS s FROM bo
 SELECT SUM(-wait_days, contribution_bounds_per_group => (-30, -1)) AS s FROM booking
 
 -- name: tiny bounds on AVG
--- known-defect: bounds narrower than about 1e-150 overflow a variance's squared integer scale and the rewrite fails to prepare (generic error); tiny bounds are accepted
 -- expect: refused invalid_options "AVG: bounds (1e-300, 2e-300) must be finite, lo < hi, hi - lo at least 1e-9, within ±1e9"
 SELECT AVG(wait_days, contribution_bounds_per_group => (1e-300, 2e-300)) AS a FROM booking
 
 -- name: tiny bounds on SUM
--- known-defect: bounds narrower than about 1e-150 overflow a variance's squared integer scale and the rewrite fails to prepare (generic error); tiny bounds are accepted
 -- expect: refused invalid_options "hi - lo at least 1e-9"
 SELECT SUM(wait_days, contribution_bounds_per_group => (0, 1e-300)) AS s FROM booking
 
 -- name: tiny bounds on VAR_POP
--- known-defect: bounds narrower than about 1e-150 overflow a variance's squared integer scale and the rewrite fails to prepare (generic error); tiny bounds are accepted
 -- expect: refused invalid_options "hi - lo at least 1e-9"
 SELECT VAR_POP(wait_days, contribution_bounds_per_group => (0, 5e-324)) AS v FROM booking
 
 -- name: tiny bounds on STDDEV_SAMP
--- known-defect: bounds narrower than about 1e-150 overflow a variance's squared integer scale and the rewrite fails to prepare (generic error); tiny bounds are accepted
 -- expect: refused invalid_options "hi - lo at least 1e-9"
 SELECT STDDEV_SAMP(wait_days, contribution_bounds_per_group => (1e-200, 1e-199)) AS v FROM booking
 
 -- name: tiny bounds on MEDIAN
--- known-defect: bounds narrower than about 1e-150 overflow a variance's squared integer scale and the rewrite fails to prepare (generic error); tiny bounds are accepted
 -- expect: refused invalid_options "hi - lo at least 1e-9"
 SELECT MEDIAN(wait_days, contribution_bounds_per_group => (0, 1e-300)) AS m FROM booking
 
 -- name: tiny bounds given in the request
--- known-defect: bounds narrower than about 1e-150 overflow a variance's squared integer scale and the rewrite fails to prepare (generic error); tiny bounds are accepted
 -- request: bounds=v:0:1e-200
 -- expect: refused invalid_options "bounds for v must be finite, lo < hi, hi - lo at least 1e-9, within ±1e9"
 SELECT VAR_SAMP(wait_days) AS v FROM booking
