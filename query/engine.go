@@ -26,6 +26,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	_ "github.com/duckdb/duckdb-go/v2"
 
@@ -310,6 +311,14 @@ func checkSQL(ctx context.Context, parser *sql.DB, cat *ingest.Catalog, sqlText 
 	}
 	if len(sqlText) > 64<<10 {
 		return nil, rejectf(-1, "query longer than 64 KiB")
+	}
+	// DuckDB's parser reads up to a NUL byte, so text after one would be recorded in the
+	// ledger without ever having been parsed or checked.
+	if i := strings.IndexByte(sqlText, 0); i >= 0 {
+		return nil, rejectf(i, "the query contains a NUL byte")
+	}
+	if !utf8.ValidString(sqlText) {
+		return nil, rejectf(-1, "the query is not valid UTF-8")
 	}
 	lifted, opts, at, err := liftDPClause(sqlText)
 	if err != nil {
