@@ -16,6 +16,9 @@ const (
 	maxKeys             = 4
 	maxAggs             = 16
 	maxTables           = 3
+	// maxExprDepth bounds the nesting of one expression: its total form, printed into
+	// the rewrite, must stay within what DuckDB's parser and binder accept.
+	maxExprDepth = 100
 )
 
 // checker turns DuckDB's AST into a Plan, refusing everything outside the allow-list of
@@ -25,6 +28,7 @@ type checker struct {
 	allow  map[string][]string // table -> approved columns (empty: all)
 	tables []TableUse
 	bounds map[int][2]float64 // contribution_bounds_per_group by aggregate position
+	depth  int                // nesting of the expression being checked
 }
 
 // Check checks a parsed statement against the catalog and the project's allow-list.
@@ -35,8 +39,12 @@ func check(res *astResult, cat *ingest.Catalog, allow map[string][]string) (*Pla
 			pos = int(p)
 		}
 		msg := res.ErrorMessage
-		if res.ErrorType == "not implemented" {
+		switch {
+		case res.ErrorType == "not implemented":
 			msg = "only a single SELECT statement is allowed"
+		case strings.Contains(msg, "expression depth") || strings.HasPrefix(msg, "memory exhausted"):
+			// DuckDB's advice (SET max_expression_depth) is not the user's to follow.
+			msg = fmt.Sprintf("expressions nested too deeply (at most %d levels)", maxExprDepth)
 		}
 		return nil, rejectf(pos, "%s", msg)
 	}

@@ -12,6 +12,11 @@ func (c *checker) expr(n *node) (Expr, error) {
 	if n == nil {
 		return nil, rejectf(-1, "missing expression")
 	}
+	c.depth++
+	defer func() { c.depth-- }()
+	if c.depth > maxExprDepth {
+		return nil, rejectf(n.pos(), "expressions nested too deeply (at most %d levels)", maxExprDepth)
+	}
 	switch n.Class {
 	case "COLUMN_REF":
 		return c.column(n)
