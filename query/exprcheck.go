@@ -48,6 +48,16 @@ func (c *checker) expr(n *node) (Expr, error) {
 			}
 			return &Literal{V: d, T: TDate}, nil
 		}
+		// DuckDB spells TRUE and FALSE as CAST('t' AS BOOLEAN) and CAST('f' AS BOOLEAN):
+		// they are constants (a CASE of them has a public domain).
+		if l, ok := inner.(*Literal); ok && t == TBool && l.T == TString {
+			switch strings.ToLower(l.V.(string)) {
+			case "t", "true":
+				return &Literal{V: true, T: TBool}, nil
+			case "f", "false":
+				return &Literal{V: false, T: TBool}, nil
+			}
+		}
 		return &Cast{E: inner, To: to, T: t}, nil
 	case "CASE":
 		ce := &Case{}

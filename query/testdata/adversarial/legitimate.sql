@@ -279,7 +279,6 @@ SELECT CASE WHEN wait_days > 5 THEN NULL END AS k, COUNT(*) AS n FROM booking GR
 SELECT CASE WHEN wait_days > 5 THEN DATE '2024-01-01' ELSE CAST('2025-01-01' AS DATE) END AS k, COUNT(*) AS n FROM booking GROUP BY k
 
 -- name: a CASE key of TRUE and FALSE
--- known-defect: TRUE and FALSE parse as casts of 't' and 'f', so a CASE of them has no public domain
 -- expect: answered rows=2 columns=k:key|n:dp
 SELECT CASE WHEN wait_days > 5 THEN TRUE ELSE FALSE END AS k, COUNT(*) AS n FROM booking GROUP BY k
 
