@@ -182,6 +182,17 @@ func validBounds(lo, hi float64) bool {
 	return finite(lo) && finite(hi) && lo < hi && hi-lo >= 1e-9 && math.Max(math.Abs(lo), math.Abs(hi)) <= 1e9
 }
 
+// identity is what makes two aggregates of a query the same statistic: the kind, the
+// checked argument (its SQL, which names the table alias: b1.wait_days is not
+// b2.wait_days, though both display as wait_days) and the quantile rank.
+func (a Agg) identity() string {
+	arg := ""
+	if a.Arg != nil {
+		arg = a.Arg.SQL()
+	}
+	return fmt.Sprintf("%s|%s|%g", a.Kind, arg, a.Q)
+}
+
 // havingExpr is HAVING, evaluated on released (noisy) values: post-processing.
 type havingExpr interface {
 	eval(row []any) any
@@ -366,7 +377,7 @@ func (c *checker) outputRef(n *node, p *Plan, sel []*node) (int, error) {
 			return 0, err
 		}
 		for i, o := range p.Outputs {
-			if o.Agg >= 0 && p.Aggs[o.Agg].display == a.display {
+			if o.Agg >= 0 && p.Aggs[o.Agg].identity() == a.identity() {
 				return i, nil
 			}
 		}
