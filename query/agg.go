@@ -34,9 +34,11 @@ func (c *checker) aggregate(n *node) (Agg, error) {
 		}
 	}
 	var within []*node
+	descending := false
 	if n.OrderBys != nil {
 		for _, o := range n.OrderBys.Orders {
 			within = append(within, o.Expression)
+			descending = o.Type == "DESCENDING"
 		}
 	}
 	if len(within) > 0 && name != "quantile_cont" && name != "percentile_cont" && name != "quantile" {
@@ -99,6 +101,11 @@ func (c *checker) aggregate(n *node) (Agg, error) {
 			}
 			if !ok || qv < 0 || qv > 1 {
 				return a, rejectf(qNode.pos(), "the quantile must be a constant between 0 and 1")
+			}
+			if descending {
+				// PERCENTILE_CONT(q) WITHIN GROUP (ORDER BY x DESC) is the (1 - q) quantile
+				// of x (rounded, so that 1 - 0.9 is 0.1).
+				qv = math.Round((1-qv)*1e12) / 1e12
 			}
 			a.Q = qv
 		default:

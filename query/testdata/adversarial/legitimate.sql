@@ -262,7 +262,6 @@ SELECT AVG(wait_days) AS w FROM booking
 SELECT COUNT(*) FROM booking WHERE wait > 3
 
 -- name: PERCENTILE_CONT with ORDER BY DESC is the complementary quantile
--- known-defect: ORDER BY ... DESC in PERCENTILE_CONT is ignored: the q quantile is released instead of the 1 - q quantile
 -- expect: answered rows=1 columns=quantile_cont(wait_days, 0.1):dp
 SELECT PERCENTILE_CONT(0.9) WITHIN GROUP (ORDER BY wait_days DESC) FROM booking
 
