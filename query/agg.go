@@ -59,6 +59,11 @@ func (c *checker) aggregate(n *node) (Agg, error) {
 			if !n.Distinct {
 				return a, rejectf(n.pos(), "COUNT(pid) counts rows: use COUNT(*) for rows or COUNT(DISTINCT pid) for people")
 			}
+			if q := ref.ColumnNames; len(q) == 2 && !slices.ContainsFunc(c.tables, func(t TableUse) bool { return t.Alias == strings.ToLower(q[0]) }) {
+				return a, rejectf(ref.pos(), "unknown table or alias %s", q[0])
+			} else if len(q) > 2 {
+				return a, rejectf(ref.pos(), "column reference %s is not supported", strings.Join(q, "."))
+			}
 			a.Kind, a.display = AggPersons, "count(DISTINCT pid)"
 			break
 		}

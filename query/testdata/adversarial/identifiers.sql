@@ -321,12 +321,10 @@ SELECT COUNT(*) AS pid FROM booking
 SELECT p.sex, COUNT(DISTINCT b.pid) AS people FROM booking b JOIN person p ON b.pid = p.pid GROUP BY p.sex
 
 -- name: COUNT(DISTINCT pid) of an alias that is not in the query
--- known-defect: COUNT(DISTINCT x.pid) does not check that x is a table of the query
 -- expect: refused sql_rejected "unknown table or alias zzz"
 SELECT COUNT(DISTINCT zzz.pid) AS n FROM booking
 
 -- name: COUNT(DISTINCT pid) through a catalog-qualified name
--- known-defect: COUNT(DISTINCT x.pid) does not check that x is a table of the query
 -- expect: refused sql_rejected "column reference memory.booking.pid is not supported"
 SELECT COUNT(DISTINCT memory.booking.pid) AS n FROM booking
 
