@@ -369,6 +369,8 @@ func (c *checker) having(n *node, p *Plan, sel []*node) (havingExpr, error) {
 // aggregate that is not released is refused: it would be a free, un-noised statistic.
 func (c *checker) outputRef(n *node, p *Plan, sel []*node) (int, error) {
 	switch {
+	case n.Class == "STAR":
+		return 0, rejectf(n.pos(), "ORDER BY ALL is not supported: name the output columns")
 	case n.Class == "CONSTANT" && n.Value != nil && n.Value.Type.ID == "INTEGER":
 		v, _, _ := n.Value.literal()
 		k := int(v.(int64))

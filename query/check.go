@@ -459,6 +459,10 @@ func (c *checker) from(t *tableRef) error {
 		return rejectf(t.pos(), "table functions (read_parquet, read_csv, glob, ...) and file paths are not allowed: name a table")
 	case "SUBQUERY":
 		return rejectf(t.pos(), "subqueries are not supported")
+	case "SHOW_REF":
+		return rejectf(t.pos(), "DESCRIBE, SHOW and SUMMARIZE are not supported: the catalog describes the tables and columns")
+	case "PIVOT":
+		return rejectf(t.pos(), "PIVOT and UNPIVOT are not supported: GROUP BY the column instead")
 	}
 	return rejectf(t.pos(), "%s in FROM is not supported", strings.ToLower(t.Type))
 }

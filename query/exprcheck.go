@@ -210,7 +210,11 @@ func (c *checker) expr(n *node) (Expr, error) {
 		return &Op{Name: name, Args: []Expr{in, a[1], b[1]}}, nil
 	case "FUNCTION":
 		if isAggregateCall(n) {
-			return nil, rejectf(n.pos(), "aggregate %s is not allowed here (only at the top of the select list, or in HAVING and ORDER BY as a released value)", strings.ToUpper(n.FunctionName))
+			name := strings.ToUpper(n.FunctionName)
+			if name == "COUNT_STAR" {
+				name = "COUNT(*)"
+			}
+			return nil, rejectf(n.pos(), "aggregate %s is not allowed here (only at the top of the select list, or in HAVING and ORDER BY as a released value)", name)
 		}
 		return c.function(n)
 	case "WINDOW":

@@ -315,17 +315,14 @@ CALL duckdb_settings()
 EXPLAIN ANALYZE SELECT COUNT(*) FROM booking
 
 -- name: DESCRIBE a table
--- known-defect: the refusal names DuckDB's node (show_ref, pivot, *, COUNT_STAR) instead of what the user wrote
 -- expect: refused sql_rejected "DESCRIBE, SHOW and SUMMARIZE are not supported"
 DESCRIBE booking
 
 -- name: SUMMARIZE a table releases min and max
--- known-defect: the refusal names DuckDB's node (show_ref, pivot, *, COUNT_STAR) instead of what the user wrote
 -- expect: refused sql_rejected "DESCRIBE, SHOW and SUMMARIZE are not supported"
 SUMMARIZE booking
 
 -- name: SHOW TABLES
--- known-defect: the refusal names DuckDB's node (show_ref, pivot, *, COUNT_STAR) instead of what the user wrote
 -- expect: refused sql_rejected "DESCRIBE, SHOW and SUMMARIZE are not supported"
 SHOW TABLES
 

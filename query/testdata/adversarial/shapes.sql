@@ -160,7 +160,6 @@ SELECT region, grouping(region) AS g, COUNT(*) FROM booking GROUP BY region
 SELECT region, COUNT(*) FROM booking GROUP BY ALL
 
 -- name: ORDER BY ALL
--- known-defect: the refusal names DuckDB's node (show_ref, pivot, *, COUNT_STAR) instead of what the user wrote
 -- expect: refused sql_rejected "ORDER BY ALL is not supported: name the output columns"
 SELECT region, COUNT(*) AS n FROM booking GROUP BY region ORDER BY ALL
 
@@ -217,7 +216,6 @@ PIVOT booking ON region USING COUNT(*)
 SELECT COUNT(*) FROM (PIVOT booking ON priority USING COUNT(*) GROUP BY region)
 
 -- name: UNPIVOT
--- known-defect: the refusal names DuckDB's node (show_ref, pivot, *, COUNT_STAR) instead of what the user wrote
 -- expect: refused sql_rejected "PIVOT and UNPIVOT are not supported"
 UNPIVOT booking ON d_contact, d_appointment INTO NAME k VALUE d
 
@@ -294,7 +292,6 @@ SELECT region, COUNT(*) FROM booking
 SELECT COUNT(*) * 100 / 3000 AS pct FROM booking
 
 -- name: nested aggregates
--- known-defect: the refusal names DuckDB's node (show_ref, pivot, *, COUNT_STAR) instead of what the user wrote
 -- expect: refused sql_rejected "aggregate COUNT(*) is not allowed here (only at the top of the select list"
 SELECT SUM(COUNT(*)) FROM booking
 
