@@ -357,3 +357,27 @@ SELECT COUNT(*) AS n FROM booking WHERE region = 'x''); COPY booking TO (''/tmp/
 -- name: a CASE key whose results try to close their quotes
 -- expect: answered rows=2 columns=k:key|n:dp
 SELECT CASE WHEN wait_days > 5 THEN 'it''s' ELSE '"; DROP VIEW booking; --' END AS k, COUNT(*) AS n FROM booking GROUP BY k
+
+-- name: a table the project is not approved for
+-- expect: refused forbidden "the project is not approved for table lab_result"
+SELECT loinc, AVG(value) AS v FROM lab_result GROUP BY loinc
+
+-- name: an unapproved table under another case
+-- expect: refused forbidden "the project is not approved for table lab_result"
+SELECT COUNT(*) AS n FROM LAB_RESULT
+
+-- name: an unapproved column inside a public CASE key
+-- expect: refused forbidden "the project is not approved for column person.asl"
+SELECT CASE WHEN p.asl = '120201' THEN 'rome' ELSE 'other' END AS k, COUNT(*) AS n FROM booking b JOIN person p USING (pid) GROUP BY k
+
+-- name: an unapproved column counted
+-- expect: refused forbidden "the project is not approved for column person.province"
+SELECT COUNT(p.province) AS n FROM booking b JOIN person p USING (pid)
+
+-- name: an unapproved column in ORDER BY
+-- expect: refused forbidden "the project is not approved for column person.province"
+SELECT p.sex, COUNT(*) AS n FROM booking b JOIN person p USING (pid) GROUP BY p.sex ORDER BY p.province
+
+-- name: an unapproved column alone in the person table
+-- expect: refused forbidden "the project is not approved for column person.asl"
+SELECT COUNT(*) AS n FROM person WHERE asl IS NULL
