@@ -17,6 +17,9 @@ const (
 	maxKeys             = 4
 	maxAggs             = 16
 	maxTables           = 3
+	// maxExprDepth bounds the nesting of one expression: its total form, printed into
+	// the rewrite, must stay within what DuckDB's parser and binder accept.
+	maxExprDepth = 100
 )
 
 // checker turns DuckDB's AST into a Plan, refusing everything outside the allow-list of
@@ -26,6 +29,7 @@ type checker struct {
 	allow  map[string][]string // table -> approved columns (empty: all)
 	tables []TableUse
 	bounds map[int][2]float64 // contribution_bounds_per_group by aggregate position
+	depth  int                // nesting of the expression being checked
 }
 
 // Check checks a parsed statement against the catalog and the project's allow-list.
@@ -36,8 +40,12 @@ func check(res *astResult, cat *dataset.Catalog, allow map[string][]string) (*Pl
 			pos = int(p)
 		}
 		msg := res.ErrorMessage
-		if res.ErrorType == "not implemented" {
+		switch {
+		case res.ErrorType == "not implemented":
 			msg = "only a single SELECT statement is allowed"
+		case strings.Contains(msg, "expression depth") || strings.HasPrefix(msg, "memory exhausted"):
+			// DuckDB's advice (SET max_expression_depth) is not the user's to follow.
+			msg = fmt.Sprintf("expressions nested too deeply (at most %d levels)", maxExprDepth)
 		}
 		return nil, rejectf(pos, "%s", msg)
 	}
@@ -449,6 +457,10 @@ func (c *checker) from(t *tableRef) error {
 		return rejectf(t.pos(), "table functions (read_parquet, read_csv, glob, ...) and file paths are not allowed: name a table")
 	case "SUBQUERY":
 		return rejectf(t.pos(), "subqueries are not supported")
+	case "SHOW_REF":
+		return rejectf(t.pos(), "DESCRIBE, SHOW and SUMMARIZE are not supported: the catalog describes the tables and columns")
+	case "PIVOT":
+		return rejectf(t.pos(), "PIVOT and UNPIVOT are not supported: GROUP BY the column instead")
 	}
 	return rejectf(t.pos(), "%s in FROM is not supported", strings.ToLower(t.Type))
 }

@@ -24,6 +24,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	_ "github.com/duckdb/duckdb-go/v2"
 
@@ -329,6 +330,14 @@ func checkSQL(ctx context.Context, parser *sql.DB, cat *dataset.Catalog, sqlText
 	if len(sqlText) > 64<<10 {
 		return nil, rejectf(-1, "query longer than 64 KiB")
 	}
+	// DuckDB's parser reads up to a NUL byte, so text after one would be recorded in the
+	// ledger without ever having been parsed or checked.
+	if i := strings.IndexByte(sqlText, 0); i >= 0 {
+		return nil, rejectf(i, "the query contains a NUL byte")
+	}
+	if !utf8.ValidString(sqlText) {
+		return nil, rejectf(-1, "the query is not valid UTF-8")
+	}
 	lifted, opts, at, err := liftDPClause(sqlText)
 	if err != nil {
 		return nil, &Error{Code: CodeRejected, Msg: err.Error(), Pos: at}
@@ -417,8 +426,8 @@ func applyRequest(p *Plan, req Request) error {
 			if !a.Kind.rule().Value {
 				return &Error{Code: CodeOptions, Msg: fmt.Sprintf("bounds for %s: counts take no bounds", name), Pos: -1}
 			}
-			if !finite(b[0]) || !finite(b[1]) || b[0] >= b[1] || math.Max(math.Abs(b[0]), math.Abs(b[1])) > 1e9 {
-				return &Error{Code: CodeOptions, Msg: fmt.Sprintf("bounds for %s must be finite, lo < hi, within ±1e9", name), Pos: -1}
+			if !validBounds(b[0], b[1]) {
+				return &Error{Code: CodeOptions, Msg: fmt.Sprintf("bounds for %s must be %s", name, boundsRule), Pos: -1}
 			}
 			a.Lo, a.Hi, a.BoundsSrc = b[0], b[1], "request"
 		}

@@ -12,6 +12,11 @@ func (c *checker) expr(n *node) (Expr, error) {
 	if n == nil {
 		return nil, rejectf(-1, "missing expression")
 	}
+	c.depth++
+	defer func() { c.depth-- }()
+	if c.depth > maxExprDepth {
+		return nil, rejectf(n.pos(), "expressions nested too deeply (at most %d levels)", maxExprDepth)
+	}
 	switch n.Class {
 	case "COLUMN_REF":
 		return c.column(n)
@@ -42,6 +47,16 @@ func (c *checker) expr(n *node) (Expr, error) {
 				return nil, rejectf(n.pos(), "malformed date literal (want 'YYYY-MM-DD')")
 			}
 			return &Literal{V: d, T: TDate}, nil
+		}
+		// DuckDB spells TRUE and FALSE as CAST('t' AS BOOLEAN) and CAST('f' AS BOOLEAN):
+		// they are constants (a CASE of them has a public domain).
+		if l, ok := inner.(*Literal); ok && t == TBool && l.T == TString {
+			switch strings.ToLower(l.V.(string)) {
+			case "t", "true":
+				return &Literal{V: true, T: TBool}, nil
+			case "f", "false":
+				return &Literal{V: false, T: TBool}, nil
+			}
 		}
 		return &Cast{E: inner, To: to, T: t}, nil
 	case "CASE":
@@ -195,7 +210,11 @@ func (c *checker) expr(n *node) (Expr, error) {
 		return &Op{Name: name, Args: []Expr{in, a[1], b[1]}}, nil
 	case "FUNCTION":
 		if isAggregateCall(n) {
-			return nil, rejectf(n.pos(), "aggregate %s is not allowed here (only at the top of the select list, or in HAVING and ORDER BY as a released value)", strings.ToUpper(n.FunctionName))
+			name := strings.ToUpper(n.FunctionName)
+			if name == "COUNT_STAR" {
+				name = "COUNT(*)"
+			}
+			return nil, rejectf(n.pos(), "aggregate %s is not allowed here (only at the top of the select list, or in HAVING and ORDER BY as a released value)", name)
 		}
 		return c.function(n)
 	case "WINDOW":
@@ -288,7 +307,10 @@ func castTarget(id string) (string, Type) {
 // else is callable (no getenv, current_setting, file, network or extension functions).
 func (c *checker) function(n *node) (Expr, error) {
 	name := strings.ToLower(n.FunctionName)
-	if n.Schema != "" && !(name == "row" && n.Schema == "main") || n.Catalog != "" {
+	// DuckDB's grammar itself qualifies some built-ins with main (substring, trim,
+	// extract, position, row, list and struct literals): main is the built-ins' schema,
+	// and the allow-list below decides by name. The rewrite prints names unqualified.
+	if n.Schema != "" && !strings.EqualFold(n.Schema, "main") || n.Catalog != "" {
 		return nil, rejectf(n.pos(), "qualified function names are not allowed")
 	}
 	if n.Distinct || n.Filter != nil || (n.OrderBys != nil && len(n.OrderBys.Orders) > 0) || n.ExportState {

@@ -52,7 +52,14 @@ func rewrite(p *Plan, seed uint64, maxGroups, maxRows int, tree treeShape, scale
 	for i, k := range p.Keys {
 		kc := fmt.Sprintf("k%d", i)
 		keyCols = append(keyCols, kc)
-		sel = append(sel, k.Expr.SQL()+" AS "+kc)
+		key := k.Expr.SQL()
+		if k.Domain == nil && k.Expr.Type() == TNum {
+			// Arithmetic in doubles saturates to ±inf or NaN, which no release can
+			// carry: such a key joins the NULL group, whose release, like any other
+			// group's, is decided by partition selection.
+			key = "(CASE WHEN isfinite(CAST(" + key + " AS DOUBLE)) THEN " + key + " END)"
+		}
+		sel = append(sel, key+" AS "+kc)
 		if k.Domain != nil {
 			where = append(where, domainFilter(k.Expr.SQL(), k.Domain))
 		}
