@@ -57,6 +57,14 @@ func produceCSVWith(r io.Reader, onHeader func(map[string]int, int), emit func(u
 	for i, h := range header {
 		colIdx[strings.TrimSpace(strings.TrimPrefix(h, "\ufeff"))] = i
 	}
+	// The file was taken for a booking extract from its first line split at commas; a
+	// header that parses differently as CSV ("a,b" quoted is one column) would map
+	// every record's fields to the wrong columns.
+	for _, c := range bookingColumns {
+		if _, ok := colIdx[c]; !ok {
+			return nil, fmt.Errorf("read CSV header: no column %s", c)
+		}
+	}
 	onHeader(colIdx, len(header))
 	var u unit
 	for {
