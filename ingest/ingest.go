@@ -18,6 +18,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -126,7 +127,8 @@ func Run(ctx context.Context, cfg Config) (*Manifest, error) {
 		total += f.size
 	}
 	batch := Batch{Seq: batchSeq, At: cfg.Now().UTC(), Quarantine: qrel}
-	// Patients first, so every other resource can find its patient.
+	// Patients first, so every other resource can find its patient: resources resolve
+	// against the Patients of the NDJSON files read before their own.
 	sort.SliceStable(files, func(i, j int) bool { return rank(files[i]) < rank(files[j]) })
 	for i := 0; i < len(files); {
 		var ins []InputFile
@@ -342,6 +344,8 @@ func (st *stage) ingestFile(ctx context.Context, cfg Config, m *mapper, f inputF
 	if err != nil {
 		return in, fmt.Errorf("ingest %s: %w", in.Path, err)
 	}
+	maps.Copy(st.patients, st.newPatients)
+	clear(st.newPatients)
 	if _, err := io.Copy(io.Discard, hr); err != nil {
 		return in, fmt.Errorf("read %s: %w", in.Path, err)
 	}

@@ -2,12 +2,51 @@ package ingest_test
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/velo-fse/velo/ingest"
+	"github.com/velo-fse/velo/pseudonymize"
 )
+
+// An NDJSON file longer than one chunk that holds Patients and then resources about them
+// is read the same whatever the number of workers: resources resolve against the Patients
+// of earlier files only, never against those of their own file, which some workers would
+// have seen and others not (and reading them while they were added crashed the process:
+// "concurrent map read and map write").
+func TestNDJSONPatientsAcrossChunks(t *testing.T) {
+	ps, _ := testKey(t)
+	in := t.TempDir()
+	var b strings.Builder
+	const n = 1500 // more than one chunk of lines each
+	for i := range n {
+		first15 := fmt.Sprintf("TSTPRS%02dA%02dH501", i/28%100, i%28+1)
+		ch, err := pseudonymize.CheckLetter(first15)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(&b, `{"resourceType":"Patient","id":"p%d","identifier":[{"system":"urn:oid:2.16.840.1.113883.2.9.4.3.2","value":"%s"}],"birthDate":"1980"}`+"\n", i, first15+string(ch))
+	}
+	for i := range n {
+		fmt.Fprintf(&b, `{"resourceType":"Condition","code":{"coding":[{"system":"http://hl7.org/fhir/sid/icd-9-cm","code":"250.00"}]},"subject":{"reference":"Patient/p%d"},"onsetDateTime":"2024-05-01"}`+"\n", i)
+	}
+	src := writeFile(t, in, "mixed.ndjson", b.String())
+	var counts []ingest.TableCounts
+	for _, workers := range []int{1, 4} {
+		dir := filepath.Join(t.TempDir(), "data")
+		man := runIngest(t, ingest.Config{Pseudonymizer: ps, Out: dir, Inputs: []string{src}, Workers: workers})
+		assertReconciles(t, openDB(t), dir, man)
+		counts = append(counts, man.Tables["diagnosis"])
+	}
+	want := ingest.TableCounts{Read: n, Quarantined: n}
+	for i, c := range counts {
+		if c != want {
+			t.Errorf("run %d: diagnosis counts %+v, want %+v", i, c, want)
+		}
+	}
+}
 
 // A header that names every column when split at commas (which is how a file is taken for
 // a booking extract) but not when parsed as CSV is refused, naming the file and the
