@@ -72,13 +72,14 @@ func produceCSVWith(r io.Reader, onHeader func(map[string]int, int), emit func(u
 		if errors.Is(err, io.EOF) {
 			break
 		}
-		line, _ := cr.FieldPos(0)
 		var pe *csv.ParseError
 		if errors.As(err, &pe) {
 			u.csv = append(u.csv, csvRecord{line: pe.StartLine, err: err})
 		} else if err != nil {
 			return colIdx, err
 		} else {
+			// FieldPos only after a record was read: after a parse error it panics.
+			line, _ := cr.FieldPos(0)
 			u.csv = append(u.csv, csvRecord{line: line, fields: fields})
 		}
 		if len(u.csv) == chunkRecords {

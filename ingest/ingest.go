@@ -315,7 +315,7 @@ func (st *stage) ingestFile(ctx context.Context, cfg Config, m *mapper, f inputF
 	switch f.format {
 	case formatNDJSON:
 		err = runPipeline(ctx, cfg.Workers,
-			func(emit func(unit) error) error { return produceLines(hr, emit) },
+			func(emit func(unit) error) error { return produceLines(hr, f.size, emit) },
 			func(u unit) []record { return m.ndjsonWork(u, resolve) },
 			apply)
 	case formatBundle:

@@ -147,10 +147,12 @@ func runPipeline(ctx context.Context, workers int, produce func(emit func(unit) 
 
 const chunkLines = 1024
 
-// produceLines splits r into chunks of lines. Blank lines are skipped but counted in
-// line numbers.
-func produceLines(r io.Reader, emit func(unit) error) error {
-	br := bufio.NewReaderSize(r, 1<<20)
+// produceLines splits r, of size bytes, into chunks of lines. Blank lines are skipped but
+// counted in line numbers.
+func produceLines(r io.Reader, size int64, emit func(unit) error) error {
+	// A small file needs no 1 MiB buffer: allocating (and clearing) one costs more than
+	// reading the file.
+	br := bufio.NewReaderSize(r, int(min(max(size, 4<<10), 1<<20)))
 	var u unit
 	lineNo := 0
 	for {
@@ -219,7 +221,7 @@ func (m *mapper) undecodable(raw []byte, pos string, err error) record {
 	}
 	if json.Unmarshal(raw, &probe) == nil && probe.ResourceType != "" {
 		if t := tableOfType(probe.ResourceType); t == "" {
-			return record{outcome: outIgnored, reason: "resource type not mapped: " + probe.ResourceType, pos: pos, docLocal: -1}
+			return record{outcome: outIgnored, reason: notMapped(probe.ResourceType), pos: pos, docLocal: -1}
 		} else {
 			return record{outcome: outQuarantined, table: t, reason: "malformed " + probe.ResourceType + ": " + jsonErrorKind(err), pos: pos, docLocal: -1}
 		}
