@@ -43,16 +43,42 @@ type csvRecord struct {
 
 const chunkRecords = 2048
 
+// maxCSVRecordBytes bounds one CSV record (a booking is a few hundred bytes). csv.Reader
+// holds a whole record, and a quote left open runs it to the end of the file: past the
+// bound the file is refused, naming the record's offset, as no later record can be
+// told apart from it.
+const maxCSVRecordBytes = 1 << 20
+
+// csvLimit fails the reads of a record that has grown beyond maxCSVRecordBytes. start
+// is the input offset of the record being read; the slack covers csv.Reader's read-ahead.
+type csvLimit struct {
+	r        io.Reader
+	n, start int64
+}
+
+var errCSVRecordTooLong = fmt.Errorf("longer than %d KiB (a quote left open?)", maxCSVRecordBytes>>10)
+
+func (l *csvLimit) Read(p []byte) (int, error) {
+	if l.n-l.start > maxCSVRecordBytes+64<<10 {
+		return 0, errCSVRecordTooLong
+	}
+	n, err := l.r.Read(p)
+	l.n += int64(n)
+	return n, err
+}
+
 // produceCSVWith reads CSV records in chunks; onHeader gets the header's column
 // positions and width before any record is emitted.
 func produceCSVWith(r io.Reader, onHeader func(map[string]int, int), emit func(unit) error) (colIdx map[string]int, err error) {
-	cr := csv.NewReader(r)
+	lim := &csvLimit{r: r}
+	cr := csv.NewReader(lim)
 	cr.FieldsPerRecord = -1
 	cr.ReuseRecord = false
 	header, err := cr.Read()
 	if err != nil {
 		return nil, fmt.Errorf("read CSV header: %w", err)
 	}
+	lim.start = cr.InputOffset()
 	colIdx = map[string]int{}
 	for i, h := range header {
 		colIdx[strings.TrimSpace(strings.TrimPrefix(h, "\ufeff"))] = i
@@ -75,6 +101,8 @@ func produceCSVWith(r io.Reader, onHeader func(map[string]int, int), emit func(u
 		var pe *csv.ParseError
 		if errors.As(err, &pe) {
 			u.csv = append(u.csv, csvRecord{line: pe.StartLine, err: err})
+		} else if errors.Is(err, errCSVRecordTooLong) {
+			return colIdx, fmt.Errorf("CSV record at byte %d: %w", lim.start, err)
 		} else if err != nil {
 			return colIdx, err
 		} else {
@@ -82,6 +110,7 @@ func produceCSVWith(r io.Reader, onHeader func(map[string]int, int), emit func(u
 			line, _ := cr.FieldPos(0)
 			u.csv = append(u.csv, csvRecord{line: line, fields: fields})
 		}
+		lim.start = cr.InputOffset()
 		if len(u.csv) == chunkRecords {
 			if err := emit(u); err != nil {
 				return colIdx, err

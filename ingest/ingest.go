@@ -320,8 +320,13 @@ func (st *stage) ingestFile(ctx context.Context, cfg Config, m *mapper, f inputF
 			apply)
 	case formatBundle:
 		var raw []byte
-		raw, err = io.ReadAll(hr)
-		if err == nil {
+		raw, err = io.ReadAll(io.LimitReader(hr, maxRecordBytes+1))
+		switch {
+		case err != nil:
+		case len(raw) > maxRecordBytes:
+			// The rest of the file is hashed below, never held.
+			err = apply([]record{{outcome: outQuarantined, reason: reasonRecordTooLarge, pos: "bundle", docLocal: -1}})
+		default:
 			err = apply(m.mapBundle(raw, "bundle", resolve))
 		}
 	case formatCSV:
