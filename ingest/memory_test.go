@@ -150,17 +150,17 @@ func writeBig(t *testing.T, prefix, unit string, n int, suffix string) string {
 	return path
 }
 
-// readLine holds at most max bytes of a line: reading past a longer one allocates
-// nothing for its bytes beyond max.
-func TestReadLineHoldsAtMostMax(t *testing.T) {
-	const max = 1 << 10
+// readLine holds at most limit bytes of a line: reading past a longer one allocates
+// nothing for its bytes beyond the limit.
+func TestReadLineHoldsAtMostLimit(t *testing.T) {
+	const limit = 1 << 10
 	input := "short\n" + strings.Repeat("x", 4<<20) + "\nlast"
 	br := bufio.NewReaderSize(strings.NewReader(input), 4<<10)
 	var got []string
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
 	for {
-		line, long, err := readLine(br, max)
+		line, long, err := readLine(br, limit)
 		switch {
 		case long:
 			got = append(got, fmt.Sprintf("long %d", len(line)))

@@ -199,12 +199,12 @@ func produceLines(r io.Reader, size int64, emit func(unit) error) error {
 	return nil
 }
 
-// readLine reads one line, its '\n' included, holding at most max bytes of it: the rest
+// readLine reads one line, its '\n' included, holding at most limit bytes of it: the rest
 // of a longer line is read and dropped, and long reports it (line is then nil).
-func readLine(br *bufio.Reader, max int) (line []byte, long bool, err error) {
+func readLine(br *bufio.Reader, limit int) (line []byte, long bool, err error) {
 	for {
 		frag, err := br.ReadSlice('\n')
-		if !long && len(line)+len(frag) > max {
+		if !long && len(line)+len(frag) > limit {
 			line, long = nil, true
 		}
 		if !long {
