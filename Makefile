@@ -13,7 +13,7 @@ PLUGIN_PLATFORMS ?= linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/am
 # Velo's Go packages: ./... without the Go code some npm packages ship in node_modules.
 GO_PKGS = $$($(GO) list ./... | grep -v /node_modules/)
 
-.PHONY: build test test-race vet demo bench clean plugin plugin-frontend plugin-backend test-plugin
+.PHONY: build test test-race vet demo bench fuzz clean plugin plugin-frontend plugin-backend test-plugin
 
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/velo
@@ -67,6 +67,24 @@ demo: build
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./bench/...
+
+# Every fuzz target of FUZZ_PKGS for FUZZTIME each: one target per `go test` (Go fuzzes
+# one at a time), listed with `go test -list`. Their seeds (f.Add and testdata/fuzz) also
+# run in `go test`. Inputs that widen coverage go to Go's cache; a failing input is written
+# to the package's testdata/fuzz/FuzzX: fix the code and commit the input with the fix.
+# Go spends up to a minute minimizing each new input by default, which would swallow a
+# short run: FUZZMINIMIZETIME bounds it.
+FUZZTIME         ?= 10s
+FUZZMINIMIZETIME ?= 5s
+FUZZ_PKGS        ?= ./ingest ./ledger ./query
+
+fuzz:
+	@set -e; for pkg in $(FUZZ_PKGS); do \
+	  for fn in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+	    echo "$(GO) test -run '^$$' -fuzz '^$$fn\$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME) $$pkg"; \
+	    $(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME) $$pkg; \
+	  done; \
+	done
 
 clean:
 	rm -rf bin $(DEMO) $(PLUGIN_DIST)

@@ -43,19 +43,53 @@ type csvRecord struct {
 
 const chunkRecords = 2048
 
+// maxCSVRecordBytes bounds one CSV record (a booking is a few hundred bytes). csv.Reader
+// holds a whole record, and a quote left open runs it to the end of the file: past the
+// bound the file is refused, naming the record's offset, as no later record can be
+// told apart from it.
+const maxCSVRecordBytes = 1 << 20
+
+// csvLimit fails the reads of a record that has grown beyond maxCSVRecordBytes. start
+// is the input offset of the record being read; the slack covers csv.Reader's read-ahead.
+type csvLimit struct {
+	r        io.Reader
+	n, start int64
+}
+
+var errCSVRecordTooLong = fmt.Errorf("longer than %d KiB (a quote left open?)", maxCSVRecordBytes>>10)
+
+func (l *csvLimit) Read(p []byte) (int, error) {
+	if l.n-l.start > maxCSVRecordBytes+64<<10 {
+		return 0, errCSVRecordTooLong
+	}
+	n, err := l.r.Read(p)
+	l.n += int64(n)
+	return n, err
+}
+
 // produceCSVWith reads CSV records in chunks; onHeader gets the header's column
 // positions and width before any record is emitted.
 func produceCSVWith(r io.Reader, onHeader func(map[string]int, int), emit func(unit) error) (colIdx map[string]int, err error) {
-	cr := csv.NewReader(r)
+	lim := &csvLimit{r: r}
+	cr := csv.NewReader(lim)
 	cr.FieldsPerRecord = -1
 	cr.ReuseRecord = false
 	header, err := cr.Read()
 	if err != nil {
 		return nil, fmt.Errorf("read CSV header: %w", err)
 	}
+	lim.start = cr.InputOffset()
 	colIdx = map[string]int{}
 	for i, h := range header {
 		colIdx[strings.TrimSpace(strings.TrimPrefix(h, "\ufeff"))] = i
+	}
+	// The file was taken for a booking extract from its first line split at commas; a
+	// header that parses differently as CSV ("a,b" quoted is one column) would map
+	// every record's fields to the wrong columns.
+	for _, c := range bookingColumns {
+		if _, ok := colIdx[c]; !ok {
+			return nil, fmt.Errorf("read CSV header: no column %s", c)
+		}
 	}
 	onHeader(colIdx, len(header))
 	var u unit
@@ -64,15 +98,19 @@ func produceCSVWith(r io.Reader, onHeader func(map[string]int, int), emit func(u
 		if errors.Is(err, io.EOF) {
 			break
 		}
-		line, _ := cr.FieldPos(0)
 		var pe *csv.ParseError
 		if errors.As(err, &pe) {
 			u.csv = append(u.csv, csvRecord{line: pe.StartLine, err: err})
+		} else if errors.Is(err, errCSVRecordTooLong) {
+			return colIdx, fmt.Errorf("CSV record at byte %d: %w", lim.start, err)
 		} else if err != nil {
 			return colIdx, err
 		} else {
+			// FieldPos only after a record was read: after a parse error it panics.
+			line, _ := cr.FieldPos(0)
 			u.csv = append(u.csv, csvRecord{line: line, fields: fields})
 		}
+		lim.start = cr.InputOffset()
 		if len(u.csv) == chunkRecords {
 			if err := emit(u); err != nil {
 				return colIdx, err

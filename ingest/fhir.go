@@ -418,7 +418,7 @@ func (m *mapper) mapClinical(r *resource, resolve patientResolver, meds map[stri
 		rec.isDoc = true
 		rec.docLocal = -1
 	default:
-		return ignore(rec, "resource type not mapped: "+r.ResourceType)
+		return ignore(rec, notMapped(r.ResourceType))
 	}
 	rec.table = table
 	date, err := parseEventDate(dateRaw)
@@ -502,6 +502,52 @@ func (m *mapper) mapClinical(r *resource, resolve patientResolver, meds map[stri
 		rec.row = []any{pid, m.ps.DocumentKey(root, value), r.docType(), date, version}
 	}
 	return rec
+}
+
+// notMapped is the ignore reason of a resource of a type Velo does not map. It names the
+// type only when it is one of FHIR R4's: any other resourceType is the producer's text,
+// which may be anything (an identifier included), and a reason never quotes that.
+func notMapped(resourceType string) string {
+	if slicesContains(fhirR4Types, resourceType) {
+		return "resource type not mapped: " + resourceType
+	}
+	return "resource type not mapped (not a FHIR R4 resource type)"
+}
+
+// fhirR4Types are FHIR R4's resource types (http://hl7.org/fhir/R4/resource-types).
+var fhirR4Types = []string{
+	"Account", "ActivityDefinition", "AdverseEvent", "AllergyIntolerance", "Appointment",
+	"AppointmentResponse", "AuditEvent", "Basic", "Binary", "BiologicallyDerivedProduct",
+	"BodyStructure", "Bundle", "CapabilityStatement", "CarePlan", "CareTeam", "CatalogEntry",
+	"ChargeItem", "ChargeItemDefinition", "Claim", "ClaimResponse", "ClinicalImpression",
+	"CodeSystem", "Communication", "CommunicationRequest", "CompartmentDefinition", "Composition",
+	"ConceptMap", "Condition", "Consent", "Contract", "Coverage", "CoverageEligibilityRequest",
+	"CoverageEligibilityResponse", "DetectedIssue", "Device", "DeviceDefinition", "DeviceMetric",
+	"DeviceRequest", "DeviceUseStatement", "DiagnosticReport", "DocumentManifest",
+	"DocumentReference", "DomainResource", "EffectEvidenceSynthesis", "Encounter", "Endpoint",
+	"EnrollmentRequest", "EnrollmentResponse", "EpisodeOfCare", "EventDefinition", "Evidence",
+	"EvidenceVariable", "ExampleScenario", "ExplanationOfBenefit", "FamilyMemberHistory", "Flag",
+	"Goal", "GraphDefinition", "Group", "GuidanceResponse", "HealthcareService", "ImagingStudy",
+	"Immunization", "ImmunizationEvaluation", "ImmunizationRecommendation", "ImplementationGuide",
+	"InsurancePlan", "Invoice", "Library", "Linkage", "List", "Location", "Measure",
+	"MeasureReport", "Media", "Medication", "MedicationAdministration", "MedicationDispense",
+	"MedicationKnowledge", "MedicationRequest", "MedicationStatement", "MedicinalProduct",
+	"MedicinalProductAuthorization", "MedicinalProductContraindication",
+	"MedicinalProductIndication", "MedicinalProductIngredient", "MedicinalProductInteraction",
+	"MedicinalProductManufactured", "MedicinalProductPackaged", "MedicinalProductPharmaceutical",
+	"MedicinalProductUndesirableEffect", "MessageDefinition", "MessageHeader",
+	"MolecularSequence", "NamingSystem", "NutritionOrder", "Observation", "ObservationDefinition",
+	"OperationDefinition", "OperationOutcome", "Organization", "OrganizationAffiliation",
+	"Parameters", "Patient", "PaymentNotice", "PaymentReconciliation", "Person", "PlanDefinition",
+	"Practitioner", "PractitionerRole", "Procedure", "Provenance", "Questionnaire",
+	"QuestionnaireResponse", "RelatedPerson", "RequestGroup", "ResearchDefinition",
+	"ResearchElementDefinition", "ResearchStudy", "ResearchSubject", "Resource", "RiskAssessment",
+	"RiskEvidenceSynthesis", "Schedule", "SearchParameter", "ServiceRequest", "Slot", "Specimen",
+	"SpecimenDefinition", "StructureDefinition", "StructureMap", "Subscription", "Substance",
+	"SubstanceNucleicAcid", "SubstancePolymer", "SubstanceProtein",
+	"SubstanceReferenceInformation", "SubstanceSourceMaterial", "SubstanceSpecification",
+	"SupplyDelivery", "SupplyRequest", "Task", "TerminologyCapabilities", "TestReport",
+	"TestScript", "ValueSet", "VerificationResult", "VisionPrescription",
 }
 
 // isLab tells a quantitative laboratory (or otherwise measured) observation from the

@@ -19,6 +19,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -129,7 +130,8 @@ func Run(ctx context.Context, cfg Config) (*dataset.Manifest, error) {
 		total += f.size
 	}
 	batch := dataset.Batch{Seq: batchSeq, At: cfg.Now().UTC(), Quarantine: qrel}
-	// Patients first, so every other resource can find its patient.
+	// Patients first, so every other resource can find its patient: resources resolve
+	// against the Patients of the NDJSON files read before their own.
 	sort.SliceStable(files, func(i, j int) bool { return rank(files[i]) < rank(files[j]) })
 	for i := 0; i < len(files); {
 		var ins []dataset.InputFile
@@ -316,13 +318,18 @@ func (st *stage) ingestFile(ctx context.Context, cfg Config, m *mapper, f inputF
 	switch f.format {
 	case formatNDJSON:
 		err = runPipeline(ctx, cfg.Workers,
-			func(emit func(unit) error) error { return produceLines(hr, emit) },
+			func(emit func(unit) error) error { return produceLines(hr, f.size, emit) },
 			func(u unit) []record { return m.ndjsonWork(u, resolve) },
 			apply)
 	case formatBundle:
 		var raw []byte
-		raw, err = io.ReadAll(hr)
-		if err == nil {
+		raw, err = io.ReadAll(io.LimitReader(hr, maxRecordBytes+1))
+		switch {
+		case err != nil:
+		case len(raw) > maxRecordBytes:
+			// The rest of the file is hashed below, never held.
+			err = apply([]record{{outcome: outQuarantined, reason: reasonRecordTooLarge, pos: "bundle", docLocal: -1}})
+		default:
 			err = apply(m.mapBundle(raw, "bundle", resolve))
 		}
 	case formatCSV:
@@ -345,6 +352,8 @@ func (st *stage) ingestFile(ctx context.Context, cfg Config, m *mapper, f inputF
 	if err != nil {
 		return in, fmt.Errorf("ingest %s: %w", in.Path, err)
 	}
+	maps.Copy(st.patients, st.newPatients)
+	clear(st.newPatients)
 	if _, err := io.Copy(io.Discard, hr); err != nil {
 		return in, fmt.Errorf("read %s: %w", in.Path, err)
 	}

@@ -145,26 +145,44 @@ func runPipeline(ctx context.Context, workers int, produce func(emit func(unit) 
 	return applyErr
 }
 
-const chunkLines = 1024
+// A unit of NDJSON holds at most chunkLines lines and, but for its last line, at most
+// chunkBytes bytes, so the units in flight hold at most 2×workers×(chunkBytes +
+// maxRecordBytes) bytes of input whatever the lines' lengths.
+const (
+	chunkLines = 1024
+	chunkBytes = 16 << 20
+)
 
-// produceLines splits r into chunks of lines. Blank lines are skipped but counted in
-// line numbers.
-func produceLines(r io.Reader, emit func(unit) error) error {
-	br := bufio.NewReaderSize(r, 1<<20)
+// maxRecordBytes bounds one FHIR record: an NDJSON line, or a Bundle file. Decoding takes
+// up to about a hundred bytes per byte of a hostile record (an array of empty objects
+// becomes an array of structs), so a record beyond it is quarantined, never decoded, as a
+// CDA document beyond maxCDABytes is.
+const maxRecordBytes = maxCDABytes
+
+var reasonRecordTooLarge = fmt.Sprintf("record larger than %d MiB", maxRecordBytes>>20)
+
+// produceLines splits r, of size bytes, into chunks of lines. Blank lines are skipped but
+// counted in line numbers. A line longer than maxRecordBytes is read past, not held: it
+// is a nil line in its unit.
+func produceLines(r io.Reader, size int64, emit func(unit) error) error {
+	// A small file needs no 1 MiB buffer: allocating (and clearing) one costs more than
+	// reading the file.
+	br := bufio.NewReaderSize(r, int(min(max(size, 4<<10), 1<<20)))
 	var u unit
-	lineNo := 0
+	lineNo, held := 0, 0
 	for {
-		line, err := br.ReadBytes('\n')
-		if len(line) > 0 {
+		line, long, err := readLine(br, maxRecordBytes)
+		if len(line) > 0 || long {
 			lineNo++
-			if t := bytes.TrimSpace(line); len(t) > 0 {
-				u.lines = append(u.lines, t)
+			if t := bytes.TrimSpace(line); len(t) > 0 || long {
+				u.lines = append(u.lines, t) // nil when long: TrimSpace(nil) is nil
 				u.lineNos = append(u.lineNos, lineNo)
-				if len(u.lines) == chunkLines {
+				held += len(t)
+				if len(u.lines) == chunkLines || held >= chunkBytes {
 					if err := emit(u); err != nil {
 						return err
 					}
-					u = unit{}
+					u, held = unit{}, 0
 				}
 			}
 		}
@@ -181,11 +199,32 @@ func produceLines(r io.Reader, emit func(unit) error) error {
 	return nil
 }
 
+// readLine reads one line, its '\n' included, holding at most limit bytes of it: the rest
+// of a longer line is read and dropped, and long reports it (line is then nil).
+func readLine(br *bufio.Reader, limit int) (line []byte, long bool, err error) {
+	for {
+		frag, err := br.ReadSlice('\n')
+		if !long && len(line)+len(frag) > limit {
+			line, long = nil, true
+		}
+		if !long {
+			line = append(line, frag...)
+		}
+		if !errors.Is(err, bufio.ErrBufferFull) {
+			return line, long, err
+		}
+	}
+}
+
 // ndjsonWork maps a chunk of NDJSON lines.
 func (m *mapper) ndjsonWork(u unit, resolve patientResolver) []record {
 	recs := make([]record, 0, len(u.lines))
 	for i, line := range u.lines {
 		pos := fmt.Sprintf("line %d", u.lineNos[i])
+		if line == nil {
+			recs = append(recs, record{outcome: outQuarantined, reason: reasonRecordTooLarge, pos: pos, docLocal: -1})
+			continue
+		}
 		recs = append(recs, m.mapLine(line, pos, resolve)...)
 	}
 	return recs
@@ -219,7 +258,7 @@ func (m *mapper) undecodable(raw []byte, pos string, err error) record {
 	}
 	if json.Unmarshal(raw, &probe) == nil && probe.ResourceType != "" {
 		if t := tableOfType(probe.ResourceType); t == "" {
-			return record{outcome: outIgnored, reason: "resource type not mapped: " + probe.ResourceType, pos: pos, docLocal: -1}
+			return record{outcome: outIgnored, reason: notMapped(probe.ResourceType), pos: pos, docLocal: -1}
 		} else {
 			return record{outcome: outQuarantined, table: t, reason: "malformed " + probe.ResourceType + ": " + jsonErrorKind(err), pos: pos, docLocal: -1}
 		}

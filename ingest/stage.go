@@ -38,7 +38,13 @@ type stage struct {
 	qenc  *json.Encoder
 	qname string
 
-	patients map[string]patientRef
+	// patients are the Patients of the NDJSON files read so far, which resources of later
+	// files resolve against; newPatients those of the file being read, added to patients
+	// when it ends. The pipeline's workers read patients while apply runs: were apply to
+	// add to it, a read would race with the write, and whether a resource found a Patient
+	// of its own file would depend on how far the other workers had got.
+	patients    map[string]patientRef
+	newPatients map[string]patientRef
 }
 
 // duckDBSettings are the resource limits of Velo's own DuckDB work (never user SQL).
@@ -84,7 +90,8 @@ func newStage(ctx context.Context, dir string, s duckDBSettings, quarantinePath 
 		connector: connector, db: db, apps: map[string]*duckdb.Appender{}, facts: map[string]bool{},
 		tables: map[string]*dataset.TableCounts{}, warnings: map[string]int64{},
 		optedOut: map[pseudonymize.PID]struct{}{}, patients: map[string]patientRef{},
-		qname: quarantinePath,
+		newPatients: map[string]patientRef{},
+		qname:       quarantinePath,
 	}
 	for _, t := range Tables {
 		if _, err := db.ExecContext(ctx, stagingDDL(t)); err != nil {
@@ -143,7 +150,7 @@ func (st *stage) apply(file *dataset.InputFile, recs []record) error {
 			if rec.outcome == outQuarantined {
 				p.state = outQuarantined
 			}
-			st.patients[rec.patientKey] = p
+			st.newPatients[rec.patientKey] = p
 		}
 		var tc *dataset.TableCounts
 		if rec.table != "" {
