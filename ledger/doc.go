@@ -19,6 +19,15 @@
 //     delta in units of 1e-18), never sums of floats. A charge is rounded up to the next unit
 //     and a budget down, so rounding can only over-count spend.
 //
+// Times: an entry's time is the writer's clock (Options.Now) when it was appended, in UTC,
+// unless the clock then read earlier than the previous entry's time (a clock stepped back):
+// the entry then takes the previous entry's time, and a warning is logged once. Times never
+// decrease along the chain (replay and Verify check it), so an expiry once passed stays
+// passed, and an entry's time is never earlier than the clock's reading when it was written.
+// The order of events is the sequence number; equal times are allowed. After a clock is
+// stepped far forward and then back, new entries keep the forward time until the clock
+// catches up.
+//
 // The on-disk format of STATE/ledger is a sequence of frames:
 //
 //	frame = length (4 bytes, big-endian) || CRC-32C(body) (4 bytes, big-endian) || body

@@ -98,6 +98,7 @@ type Ledger struct {
 	lastCP  uint64 // entries covered by the last checkpoint written or read
 	broken  error  // a write or fsync failed: no further appends
 	closed  bool
+	behind  bool // the clock reads earlier than the last entry (warned once per episode)
 
 	stateMu sync.RWMutex // writers hold writeMu too; readers take only this
 	st      *state
@@ -269,7 +270,7 @@ func (l *Ledger) appendLocked(r *record) (Entry, error) {
 		return Entry{}, fmt.Errorf("ledger: no appends after a failed write: %w", l.broken)
 	}
 	st := l.st
-	r.Seq, r.Prev, r.Time = st.seq+1, hex.EncodeToString(st.head[:]), l.opts.Now().UTC()
+	r.Seq, r.Prev, r.Time = st.seq+1, hex.EncodeToString(st.head[:]), l.entryTime()
 	body, err := encodeBody(r)
 	if err != nil {
 		return Entry{}, fmt.Errorf("ledger: encode entry: %w", err)
@@ -304,6 +305,24 @@ func (l *Ledger) appendLocked(r *record) (Entry, error) {
 		}
 	}
 	return e, nil
+}
+
+// entryTime is the time of the entry being appended: the clock's reading, or the last
+// entry's time if the clock reads earlier (it was stepped back). Times therefore never go back
+// along the chain, and a clock stepped back cannot reopen an expired project. The caller
+// holds writeMu.
+func (l *Ledger) entryTime() time.Time {
+	now := l.opts.Now().UTC()
+	if last := l.st.last; now.Before(last) {
+		if !l.behind {
+			l.log.Warn("the clock reads earlier than the ledger's last entry: new entries keep that entry's time until the clock catches up",
+				"clock", now.Format(time.RFC3339Nano), "last_entry", last.Format(time.RFC3339Nano), "behind", last.Sub(now).String())
+			l.behind = true
+		}
+		return last
+	}
+	l.behind = false
+	return now
 }
 
 // fail stops appends after a failed write or fsync: what the file holds is then unknown, and
