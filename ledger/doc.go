@@ -7,6 +7,9 @@
 //     per-query caps and its remaining budget, appends the charge and fsyncs the file before it
 //     returns; the caller reads data only after that. A crash can therefore over-count spend
 //     (a charge without a release) but never yields a free answer.
+//   - A failed write or fsync (disk full, I/O error) is never acknowledged: the call fails
+//     with ErrWriteFailed, the partial entry is cut, and the ledger takes no further appends
+//     until it is reopened (Open then cuts whatever the failure left as a torn tail).
 //   - Budgets are never overdrawn, whatever the concurrency: one writer per process (a mutex)
 //     and one process per state directory (an flock on STATE/ledger.lock) serialise the
 //     check-then-append of every charge.

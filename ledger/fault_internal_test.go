@@ -178,8 +178,8 @@ func TestWriteFaults(t *testing.T) {
 			if _, _, _, w := flt.get(); w != writes {
 				t.Errorf("%d writes after the failure", w-writes)
 			}
-			if err := l.Close(); err != nil {
-				t.Errorf("Close: %v", err)
+			if err := l.Close(); !errors.Is(err, ErrWriteFailed) || !strings.Contains(err.Error(), "without a final checkpoint") {
+				t.Errorf("Close: %v, want ErrWriteFailed: no final checkpoint", err)
 			}
 
 			l2, err := Open(dir, Options{})

@@ -389,7 +389,8 @@ func (l *Ledger) checkpointLocked() error {
 	return nil
 }
 
-// Close writes a final checkpoint and releases the lock. Later calls return nil.
+// Close writes a final checkpoint and releases the lock; after a failed write it writes none
+// and says so (ErrWriteFailed). Later calls return nil.
 func (l *Ledger) Close() error {
 	l.writeMu.Lock()
 	defer l.writeMu.Unlock()
@@ -400,6 +401,8 @@ func (l *Ledger) Close() error {
 	var err error
 	if l.broken == nil {
 		err = l.checkpointLocked()
+	} else {
+		err = fmt.Errorf("ledger: closed without a final checkpoint after a failed write: %w", l.broken)
 	}
 	return errors.Join(err, l.closeFiles())
 }

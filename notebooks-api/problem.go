@@ -33,6 +33,10 @@ const (
 	CodeInternal         = "internal_error"
 )
 
+// CodeLedgerUnavailable: a write or fsync of the ledger failed; nothing can be charged until
+// the operator fixes its storage and restarts the server.
+const CodeLedgerUnavailable = "ledger_unavailable"
+
 // Problem is an RFC 9457 problem detail with Velo's extensions. Detail is public text.
 type Problem struct {
 	Type     string `json:"type"`
@@ -93,6 +97,9 @@ func asProblem(err error) *Problem {
 		return &Problem{Status: http.StatusNotFound, Code: CodeNotFound, Detail: "no such project", cause: err}
 	case errors.As(err, &fe):
 		return &Problem{Status: http.StatusBadRequest, Code: CodeInvalidRequest, Detail: fe.Error(), Field: fe.Field, cause: err}
+	case errors.Is(err, ledger.ErrWriteFailed):
+		return &Problem{Status: http.StatusServiceUnavailable, Code: CodeLedgerUnavailable, cause: err,
+			Detail: "the privacy ledger cannot record entries (its storage failed), so nothing can be charged and no result was released; the operator must fix the storage and restart the server"}
 	case errors.Is(err, query.ErrExecution):
 		return &Problem{Status: http.StatusInternalServerError, Code: CodeQueryFailed, Detail: query.ErrExecution.Error(), cause: err}
 	case errors.Is(err, query.ErrInternal):
