@@ -73,6 +73,10 @@ type Config struct {
 
 // Open loads the dataset's catalog and opens the parser and the sandbox.
 func Open(ctx context.Context, cfg Config) (*Engine, error) {
+	// A dataset being replaced (or whose replacement was interrupted) may mix two versions.
+	if err := ingest.CheckCommitted(cfg.DataDir); err != nil {
+		return nil, fmt.Errorf("open dataset: %w", err)
+	}
 	b, err := os.ReadFile(filepath.Join(cfg.DataDir, "catalog.json"))
 	if err != nil {
 		return nil, fmt.Errorf("open dataset %s: %w", cfg.DataDir, err)

@@ -1,0 +1,25 @@
+package query
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/velo-fse/velo/ingest"
+)
+
+// A dataset whose replacement by a new version is unfinished (an ingest committing, or
+// killed while committing) may mix the two versions' tables: Open refuses it and says what
+// to do.
+func TestOpenRefusesUnfinishedCommit(t *testing.T) {
+	data := t.TempDir()
+	if err := os.Mkdir(filepath.Join(data, ".commit"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Open(context.Background(), Config{DataDir: data})
+	if !errors.Is(err, ingest.ErrUnfinishedCommit) {
+		t.Fatalf("Open: %v, want ErrUnfinishedCommit", err)
+	}
+}
