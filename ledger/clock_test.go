@@ -44,6 +44,9 @@ func TestClockBackwards(t *testing.T) {
 		}
 	}
 	run(l, 0, 4)
+	if err := l.Active("wl"); err != nil {
+		t.Fatalf("Active before the expiry: %v", err)
+	}
 	clk.Set(start.Add(-24 * time.Hour)) // stepped back a day
 	run(l, 4, 4)
 	clk.Set(start.Add(-48 * time.Hour)) // and another
@@ -91,6 +94,12 @@ func TestClockBackwards(t *testing.T) {
 	clk.Set(p.Expires.Add(-30 * time.Minute))
 	if _, err := l.Charge(ctx, chargeReq("wl", "SELECT 'early'", 0.25, 0)); !errors.Is(err, ledger.ErrProjectExpired) {
 		t.Errorf("charge with the clock stepped back before the expiry: %v, want ErrProjectExpired", err)
+	}
+	if err := l.Active("wl"); !errors.Is(err, ledger.ErrProjectExpired) {
+		t.Errorf("Active with the clock stepped back before the expiry: %v, want ErrProjectExpired", err)
+	}
+	if err := l.Active("nope"); !errors.Is(err, ledger.ErrUnknownProject) {
+		t.Errorf("Active(nope): %v", err)
 	}
 	closeLedger(t, l)
 

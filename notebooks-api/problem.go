@@ -90,7 +90,7 @@ func asProblem(err error) *Problem {
 	case errors.Is(err, ledger.ErrOverCap):
 		return &Problem{Status: http.StatusBadRequest, Code: CodeInvalidOptions, Detail: "the query asks for more epsilon or delta than the project allows per query", cause: err}
 	case errors.Is(err, ledger.ErrProjectExpired):
-		return &Problem{Status: http.StatusForbidden, Code: CodeProjectExpired, Detail: "the project has expired and can no longer be charged", cause: err}
+		return &Problem{Status: http.StatusForbidden, Code: CodeProjectExpired, Detail: "the project has expired: it can no longer query, dry runs and releases already cached included (GET /v1/projects/{id} shows its expiry); the DPO may approve a new project", cause: err}
 	case errors.Is(err, ledger.ErrProjectExists):
 		return &Problem{Status: http.StatusConflict, Code: CodeProjectExists, Detail: "a project with this ID already exists", cause: err}
 	case errors.Is(err, ledger.ErrUnknownProject):

@@ -41,6 +41,8 @@ type Ledger interface {
 	Refund(ctx context.Context, c ledger.Charge, reason string) error
 	Release(ctx context.Context, c ledger.Charge, release json.RawMessage) error
 	Cached(project, sqlHash, options, datasetVersion string) (json.RawMessage, bool)
+	// Active refuses an unknown or expired project (ledger.ErrProjectExpired).
+	Active(project string) error
 }
 
 // Engine answers DP queries over one dataset. It is safe for concurrent use.
@@ -154,6 +156,10 @@ func (e *Engine) Query(ctx context.Context, req Request) (*Release, error) {
 		if errors.Is(err, ledger.ErrUnknownProject) {
 			return nil, &Error{Code: CodeForbidden, Msg: fmt.Sprintf("unknown project %s", req.Project), Pos: -1}
 		}
+		return nil, err
+	}
+	// An expired project gets nothing: no charge, and no dry run or cached release either.
+	if err := e.ledger.Active(req.Project); err != nil {
 		return nil, err
 	}
 	plan, err := e.Check(ctx, req.SQL, st.Allow)
