@@ -16,6 +16,8 @@ import (
 	_ "github.com/duckdb/duckdb-go/v2"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/velo-fse/velo/dataset"
+	"github.com/velo-fse/velo/fse"
 	"github.com/velo-fse/velo/ingest"
 	"github.com/velo-fse/velo/ledger"
 	"github.com/velo-fse/velo/pseudonymize"
@@ -84,7 +86,7 @@ var benchThreads = runtime.NumCPU()
 // buildDataset synthesises persons people and ingests their CUP bookings (the FHIR part
 // of the extract is not needed by these queries) into DIR/data.
 func buildDataset(ctx context.Context, dir string, persons int) (string, error) {
-	period, err := ingest.ParsePeriod("2024-01..2025-12")
+	period, err := fse.ParsePeriod("2024-01..2025-12")
 	if err != nil {
 		return "", err
 	}
@@ -123,8 +125,8 @@ func benchDataset(b *testing.B) (dir string, rows int64) {
 		if benchData, benchErr = buildDataset(context.Background(), dir, 20_000); benchErr != nil {
 			return
 		}
-		var m *ingest.Manifest
-		if m, benchErr = ingest.ReadManifest(benchData); benchErr == nil {
+		var m *dataset.Manifest
+		if m, benchErr = dataset.ReadManifest(benchData); benchErr == nil {
 			benchRows = m.Tables["booking"].Written
 		}
 	})

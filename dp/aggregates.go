@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"math/big"
-	"strconv"
 )
 
 // Count releases a row count. exact is the bounded count of the group: each person has at most
@@ -73,11 +72,12 @@ func SumScale(lo, hi float64) float64 {
 	return math.Pow10(k)
 }
 
-// Sum releases SUM(x) over values clamped to [lo, hi]. exactScaled is Σ round(clamp(x)·scale),
-// each product computed in float64 and rounded to an integer per value (ScaledSQL builds that
-// expression), so the noise is added to an integer and floating-point attacks on sums (Mironov
-// 2012) do not apply. Each such integer has |s| ≤ m = ⌈fl(max(|lo|,|hi|)·scale)⌉, so in scaled
-// units L0 = MaxGroups and LInf = MaxContributionsPerGroup·m. Value and CI are unscaled
+// Sum releases SUM(x) over values clamped to [lo, hi]. exactScaled is the group's bounded sum
+// in units of 1/scale, an integer, so the noise is added to an integer and floating-point
+// attacks on sums (Mironov 2012) do not apply. Each person's share of it is an integer of
+// magnitude at most MaxContributionsPerGroup·m, m = ⌈fl(max(|lo|,|hi|)·scale)⌉ (doc.go: "Sums
+// as scaled integers", which also says how the engine computes it), so in scaled units
+// L0 = MaxGroups and LInf = MaxContributionsPerGroup·m. Value and CI are unscaled
 // (divided by scale); L0, LInf and Scale stay in scaled units, Unit = scale.
 func Sum(exactScaled int64, scale, lo, hi float64, bnd Bounding, b Budget, confidence float64) (Released, error) {
 	if err := firstErr(b.Validate(), bnd.Validate(), checkBounds(lo, hi), checkScale(scale), checkConfidence(confidence)); err != nil {
@@ -108,9 +108,10 @@ func Sum(exactScaled int64, scale, lo, hi float64, bnd Bounding, b Budget, confi
 // Mean releases AVG(x) over values clamped to [lo, hi] from exactScaledSum (as for Sum) and
 // exactCount (as for Count), each noised with its own budget.
 //
-// As dpagg.BoundedMean does, the sum is centred before noise: every scaled value lies in
-// [a, b] with a = ⌊fl(lo·scale)⌋ and b = ⌈fl(hi·scale)⌉, so t = 2s − (a+b) lies in
-// [−(b−a), b−a], and T = Σt = 2·exactScaledSum − (a+b)·exactCount has LInf =
+// As dpagg.BoundedMean does, the sum is centred before noise: a person's share of
+// exactScaledSum lies in [k·a, k·b] for the k rows they add to exactCount, with
+// a = ⌊fl(lo·scale)⌋ and b = ⌈fl(hi·scale)⌉, so their share of T = 2·exactScaledSum −
+// (a+b)·exactCount lies in [−k·(b−a), k·(b−a)], and T has LInf =
 // MaxContributionsPerGroup·(b−a) in units of 1/(2·scale) — about half of Sum's when lo ≥ 0,
 // never more. Value = ((a+b) + T̃/max(Ñ, 1)) / (2·scale), clamped to [lo, hi].
 //
@@ -171,9 +172,9 @@ func Mean(exactScaledSum, exactCount int64, scale, lo, hi float64, bnd Bounding,
 		if t2 < 0 {
 			q2 = t2 / n2
 		}
-		// Widen by float64 rounding and by 1/scale, the most by which rounding each value to an
-		// integer moves the mean, so the interval covers the mean of the clamped values, which
-		// lies in [lo, hi].
+		// Widen by float64 rounding and by 1/scale, more than rounding each person's scaled
+		// total to an integer moves the mean, so the interval covers the mean of the clamped
+		// values, which lies in [lo, hi].
 		mag := math.Abs(fc) + math.Abs(q1) + math.Abs(q2)
 		lower := down((fc+q1)/(2*scale), mag/(2*scale)) - 1/scale
 		upper := up((fc+q2)/(2*scale), mag/(2*scale)) + 1/scale
@@ -190,9 +191,10 @@ func Mean(exactScaledSum, exactCount int64, scale, lo, hi float64, bnd Bounding,
 
 // Variance releases VAR_POP(x) (VAR_SAMP when sample is true) over values clamped to [lo, hi]
 // from three noisy totals, with budgets[0] for exactCount (as for Count), budgets[1] for
-// exactScaledSum (as for Sum) and budgets[2] for exactScaledSumSq = Σ s² where s =
-// round(clamp(x)·scale) is the same integer as in the sum (so it is in units of 1/scale²).
-// s² ≤ m² with m as in Sum, so the sum of squares has LInf = MaxContributionsPerGroup·m².
+// exactScaledSum (as for Sum) and budgets[2] for exactScaledSumSq, the sum of squares in
+// units of 1/scale², to which a person adding k rows to exactCount adds an integer in
+// [0, k·m²] with m as in Sum (doc.go), so the sum of squares has LInf =
+// MaxContributionsPerGroup·m².
 // With Ñ = max(noisy count, 1), mean = S̃/(scale·Ñ) clamped to [lo, hi] and mean of squares =
 // Q̃/(scale²·Ñ) clamped to the range of x², the population variance is their difference
 // clamped to [0, ((hi−lo)/2)²] (Popoviciu's bound). The sample variance multiplies it by
@@ -268,31 +270,6 @@ func StdDev(exactCount, exactScaledSum, exactScaledSumSq int64, scale, lo, hi fl
 	return r, nil
 }
 
-// ScaledSQL returns the DuckDB expression for one row's scaled integer,
-// CAST(round(least(greatest(CAST((expr) AS DOUBLE), lo), hi) * scale) AS BIGINT), which is
-// what Sum, Mean and Variance assume: the clamp and the product in float64 (so the bound m of
-// Sum holds exactly), then any rounding to an integer. Summing it gives exactScaledSum;
-// summing its square (as HUGEINT or BIGINT) gives exactScaledSumSq. A NULL stays NULL (SUM
-// skips it); NaN sorts above every number in DuckDB and so clamps to hi. The literals are
-// written as CAST('…' AS DOUBLE) from Go's shortest round-trip form, which DuckDB parses to the
-// same float64.
-func ScaledSQL(expr string, lo, hi, scale float64) (string, error) {
-	if err := firstErr(checkBounds(lo, hi), checkScale(scale)); err != nil {
-		return "", fmt.Errorf("dp.ScaledSQL: %w", err)
-	}
-	if _, err := scaledBound(lo, hi, scale); err != nil {
-		return "", fmt.Errorf("dp.ScaledSQL: %w", err)
-	}
-	return fmt.Sprintf("CAST(round(least(greatest(CAST((%s) AS DOUBLE), %s), %s) * %s) AS BIGINT)",
-		expr, sqlFloat(lo), sqlFloat(hi), sqlFloat(scale)), nil
-}
-
-// sqlFloat writes x as a DuckDB DOUBLE literal that parses back to exactly x. (A bare 0.1 would
-// be a DECIMAL, whose conversion to DOUBLE is not correctly rounded for long literals.)
-func sqlFloat(x float64) string {
-	return "CAST('" + strconv.FormatFloat(x, 'g', -1, 64) + "' AS DOUBLE)"
-}
-
 func checkBounds(lo, hi float64) error {
 	if math.IsNaN(lo) || math.IsInf(lo, 0) {
 		return argErr("lo", "is %v, must be finite", lo)
@@ -327,8 +304,8 @@ func scaledBound(lo, hi, scale float64) (int64, error) {
 	return max(int64(m), 1), nil
 }
 
-// scaledRange returns [a, b] = [⌊fl(lo·scale)⌋, ⌈fl(hi·scale)⌉], the range of the per-row
-// scaled integers.
+// scaledRange returns [a, b] = [⌊fl(lo·scale)⌋, ⌈fl(hi·scale)⌉]: a person who adds k rows to
+// a group's count adds an integer in [k·a, k·b] to its scaled sum.
 func scaledRange(lo, hi, scale float64) (int64, int64, error) {
 	if _, err := scaledBound(lo, hi, scale); err != nil {
 		return 0, 0, err

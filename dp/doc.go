@@ -8,9 +8,9 @@
 // test holds `go list -deps` to that; DefaultTree is a default for callers, never read by dp). Every noise draw comes from
 // github.com/google/differential-privacy/go/v3/noise, whose samplers are discretised (secure
 // against floating-point attacks) and read crypto/rand; dp never seeds, wraps or replaces
-// them. The exported SQL builders (NodeSQL, ScaledSQL) only return strings, so that DuckDB and
-// Go compute the same buckets and integers. dp validates every argument before calling the
-// library, so none of the library's glog warnings (equal bounds, unknown noise) can fire.
+// them. The exported SQL builder (NodeSQL) only returns strings, so that DuckDB and Go
+// compute the same buckets. dp validates every argument before calling the library, so
+// none of the library's glog warnings (equal bounds, unknown noise) can fire.
 //
 // Errors depend only on parameters (budgets, bounds, scale, tree, confidence), never on the
 // exact aggregates: an error that happened for one dataset and not for its neighbour would
@@ -80,21 +80,34 @@
 // # Sums as scaled integers
 //
 // A sum of floats noised in floating point can leak through the float's low bits (Mironov
-// 2012), so the engine sums integers: s = round(fl(clamp(x, lo, hi)·scale)) per row, in
-// DuckDB (ScaledSQL). Rounding in IEEE arithmetic is monotone, so |fl(x·scale)| ≤
-// fl(M·scale) and any rounding to an integer gives |s| ≤ m = ⌈fl(M·scale)⌉. SumScale picks
-// scale = 10^k, the largest with M·scale ≤ 10⁵: resolution within 0.005% of M, and 2⁶³ holds
-// 9.2·10¹³ rows of sum and 9.2·10⁸ rows of sum of squares. Value = noisy/scale; L0, LInf and
-// Scale stay in scaled units and Released.Unit = scale.
+// 2012), so dp noises integers: Sum, Mean and Variance take exact totals in units of 1/scale
+// (1/scale² for a sum of squares) and assume only this of them. With [a, b] =
+// [⌊fl(lo·scale)⌋, ⌈fl(hi·scale)⌉] and m = ⌈fl(M·scale)⌉, a person who adds k ≤ C rows to a
+// group's count adds to its scaled sum an integer in [k·a, k·b], and to its scaled sum of
+// squares an integer in [0, k·m²]. Rounding in IEEE arithmetic is monotone, so
+// |fl(x·scale)| ≤ fl(M·scale) for x in [lo, hi]: |a|, |b| ≤ m, and a person's share of a
+// scaled sum is at most C·m in magnitude, the LInf of the table above.
+//
+// dp does not build these totals; the query engine computes them in DuckDB (query/rewrite.go,
+// docs/privacy.md). Per person and group it sums the clamped values as DOUBLE and counts
+// them (s and c), keeps k = min(c, C) rows, and adds round(s/c·k·scale) clamped to
+// [k·a, k·b]: the person's mean over their rows, times the rows kept, as one integer (and the
+// sum of squares likewise, clamped to [0, k·m²]). Rounding once per person and group, not
+// once per row, is what keeps a person's mean when their rows beyond C are cut; a total of
+// per-row integers round(fl(clamp(x)·scale)) would meet the same assumption.
+//
+// SumScale picks scale = 10^k, the largest with M·scale ≤ 10⁵: resolution within 0.005% of M,
+// and 2⁶³ holds 9.2·10¹³ rows of sum and 9.2·10⁸ rows of sum of squares. Value =
+// noisy/scale; L0, LInf and Scale stay in scaled units and Released.Unit = scale.
 //
 // # Mean
 //
 // As dpagg.BoundedMean does, dp centres the sum before adding noise, computed from the two
-// exact totals it is given: every scaled value lies in [a, b] = [⌊fl(lo·scale)⌋,
-// ⌈fl(hi·scale)⌉], so t = 2s − (a+b) ∈ [−(b−a), b−a] and T = Σt = 2·S − (a+b)·N, whose LInf is
-// C·(b−a) in units of 1/(2·scale): half of Sum's when lo ≥ 0, the same when lo = −hi, never
-// more. Then mean = ((a+b) + T/N)/(2·scale). The released value uses T̃ and max(Ñ, 1) and is
-// clamped to [lo, hi] (post-processing).
+// exact totals it is given: a person's share of S lies in [k·a, k·b] for the k rows they
+// add to N (above), so their share of T = 2·S − (a+b)·N lies in [−k·(b−a), k·(b−a)], and T's
+// LInf is C·(b−a) in units of 1/(2·scale): half of Sum's when lo ≥ 0, the same when
+// lo = −hi, never more. Then mean = ((a+b) + T/N)/(2·scale). The released value uses T̃ and
+// max(Ñ, 1) and is clamped to [lo, hi] (post-processing).
 //
 // Confidence interval. Let I_T and I_N be the library's intervals for T and N at level
 // (1+c)/2 each. Each misses with probability at most (1−c)/2, so both hold with probability at
@@ -104,10 +117,12 @@
 // denominator; the minimum divides by N₂ when T₁ ≥ 0, by N₁ otherwise, and symmetrically for
 // the maximum). The interval is mapped through ((a+b) + ·)/(2·scale), which gives an interval
 // for the mean of the scaled values, then widened by a few float64 roundings and by 1/scale:
-// rounding each clamped value to an integer moves it by less than 1/scale, and so moves the
-// mean by less, so the widened interval also covers the mean of the clamped values, the
-// bounded pre-noise aggregate. That mean lies in [lo, hi], so clamping to [lo, hi] keeps the
-// coverage. If N₂ < 1 the event says the group is empty and the interval is [lo, hi].
+// the engine rounds each person's scaled total once per group, by at most ½, and each person
+// so rounded adds at least one row to N, so rounding moves the mean by at most 1/(2·scale);
+// the widened interval also covers the mean of the clamped values (each person's mean,
+// weighted by the rows kept), the bounded pre-noise aggregate. That mean lies in [lo, hi],
+// so clamping to [lo, hi] keeps the coverage. If N₂ < 1 the event says the group is empty
+// and the interval is [lo, hi].
 //
 // # Variance
 //

@@ -11,13 +11,13 @@ import (
 	"github.com/velo-fse/velo/dp"
 )
 
-// The engine computes tree buckets and scaled integers in DuckDB with NodeSQL and ScaledSQL, and
-// dp's own code and tests use NodeOf. These tests evaluate the generated SQL with a small
-// interpreter that follows DuckDB's semantics for the constructs used (IEEE double arithmetic
-// in the written order, `/` as DOUBLE division, `//` as integer division, CAST('…' AS DOUBLE)
-// as a correctly rounded parse, greatest/least ordering NaN above every number, round half
-// away from zero) and check that it agrees with NodeOf on the values where rounding could
-// differ: every bucket boundary and its float64 neighbours, the bounds, NaN and infinities.
+// The engine computes tree buckets in DuckDB with NodeSQL, and dp's own code and tests use
+// NodeOf. These tests evaluate the generated SQL with a small interpreter that follows
+// DuckDB's semantics for the constructs used (IEEE double arithmetic in the written order,
+// `/` as DOUBLE division, `//` as integer division, CAST('…' AS DOUBLE) as a correctly
+// rounded parse, greatest/least ordering NaN above every number, round half away from zero)
+// and check that it agrees with NodeOf on the values where rounding could differ: every
+// bucket boundary and its float64 neighbours, the bounds, NaN and infinities.
 
 func TestNodeSQLAgreesWithNodeOf(t *testing.T) {
 	trees := []dp.Tree{dp.DefaultTree, {Branching: 3, Height: 5}, {Branching: 2, Height: 10}, {Branching: 10, Height: 3}, {Branching: 7, Height: 1}}
@@ -115,41 +115,6 @@ func TestNodeOfLevels(t *testing.T) {
 	want := "(CAST(least(greatest(floor((CAST((x) AS DOUBLE) - CAST('0' AS DOUBLE)) / CAST('64' AS DOUBLE) * CAST('64' AS DOUBLE)), 0), 63) AS BIGINT) // 16)"
 	if got := dp.NodeSQL("x", 0, 64, tr, 1); got != want {
 		t.Errorf("NodeSQL level 1:\n got %s\nwant %s", got, want)
-	}
-}
-
-func TestScaledSQL(t *testing.T) {
-	for _, tc := range []struct{ lo, hi float64 }{{0, 100}, {-5, 20}, {0.12, 0.77}, {1900, 2025}, {-1e-3, 1e-3}} {
-		scale := dp.SumScale(tc.lo, tc.hi)
-		sql, err := dp.ScaledSQL("x", tc.lo, tc.hi, scale)
-		if err != nil {
-			t.Fatal(err)
-		}
-		e, err := parseSQL(sql)
-		if err != nil {
-			t.Fatalf("%s: %v", sql, err)
-		}
-		m := math.Ceil(math.Max(math.Abs(tc.lo), math.Abs(tc.hi)) * scale)
-		vs := append(boundaryValues(tc.lo, tc.hi, 100), tc.lo*0.999, tc.hi*0.999, (tc.lo+tc.hi)/3)
-		for _, v := range vs {
-			got, err := e.eval(v)
-			if err != nil {
-				t.Fatalf("%s, x = %v: %v", sql, v, err)
-			}
-			c := v
-			if math.IsNaN(v) || v > tc.hi {
-				c = tc.hi
-			} else if v < tc.lo {
-				c = tc.lo
-			}
-			want := math.Round(c * scale)
-			if !got.isInt || float64(got.i) != want {
-				t.Fatalf("%s, x = %v: SQL gives %v, want %v", sql, v, got, want)
-			}
-			if math.Abs(want) > m {
-				t.Fatalf("[%v, %v] x = %v: |s| = %v above the bound m = %v", tc.lo, tc.hi, v, want, m)
-			}
-		}
 	}
 }
 

@@ -3,37 +3,31 @@ package dp_test
 import (
 	"go/parser"
 	"go/token"
-	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/velo-fse/velo/internal/deptest"
 )
 
-// dp is pure: nothing it links may reach the network, a database, DuckDB or a subprocess.
-// `go list -deps` sees the whole import graph, the google library's included.
+// dp is pure: nothing it links may reach the network, a database or a subprocess, or be
+// DuckDB or another cgo package. `go list -deps` sees the whole import graph, the google
+// library's included.
 func TestPurityDeps(t *testing.T) {
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
-		if _, err := os.Stat(goTool); err != nil {
-			t.Skip("go tool not found")
+	root := deptest.Module + "/dp"
+	deptest.Deps(t, root).Forbid(t, root, func(p *deptest.Package) string {
+		switch {
+		case p.DuckDB():
+			return "DuckDB"
+		case p.IO():
+			return "network, database or subprocess"
+		case p.Cgo():
+			return "cgo"
 		}
-	}
-	out, err := exec.Command(goTool, "list", "-deps", ".").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go list -deps: %v\n%s", err, out)
-	}
-	forbidden := []string{"net", "net/http", "database/sql", "os/exec"}
-	for _, pkg := range strings.Fields(string(out)) {
-		if slices.Contains(forbidden, pkg) || strings.HasPrefix(pkg, "net/") ||
-			strings.HasPrefix(pkg, "database/") || strings.HasPrefix(pkg, "github.com/duckdb/") {
-			t.Errorf("dp depends on %s", pkg)
-		}
-	}
+		return ""
+	})
 }
 
 // dp's own code imports only computation: no os, io, log, time or randomness of its own (all

@@ -252,3 +252,9 @@ func mustNodeArgs(lo, hi float64, t Tree, level int) {
 		panic(fmt.Sprintf("dp: level is %d, must be in [1, %d]", level, t.Height))
 	}
 }
+
+// sqlFloat writes x as a DuckDB DOUBLE literal that parses back to exactly x. (A bare 0.1 would
+// be a DECIMAL, whose conversion to DOUBLE is not correctly rounded for long literals.)
+func sqlFloat(x float64) string {
+	return "CAST('" + strconv.FormatFloat(x, 'g', -1, 64) + "' AS DOUBLE)"
+}

@@ -122,9 +122,6 @@ func TestArgumentValidation(t *testing.T) {
 		{"split selection needs delta", split(lap, 2, true), "delta"},
 		{"split epsilon", split(dp.Budget{Epsilon: -1}, 2, false), "epsilon"},
 
-		{"scaled sql ok", func() error { _, err := dp.ScaledSQL("x", 0, 1, 10); return err }, ""},
-		{"scaled sql bounds", func() error { _, err := dp.ScaledSQL("x", 1, 0, 10); return err }, "lo"},
-		{"scaled sql scale", func() error { _, err := dp.ScaledSQL("x", 0, 1, 0); return err }, "scale"},
 		{"tree ok", dp.DefaultTree.Validate, ""},
 	}
 	for _, tc := range tests {

@@ -1,9 +1,7 @@
 package ingest
 
 import (
-	"fmt"
-	"time"
-
+	"github.com/velo-fse/velo/dataset"
 	"github.com/velo-fse/velo/fse"
 )
 
@@ -21,50 +19,8 @@ const (
 	domainDocType        = "document_type"
 	domainCodeSystem     = "code_system"
 	domainMedicationKind = "medication_kind"
-	domainPeriod         = "period" // days of the declared extract period
+	domainPeriod         = dataset.DomainPeriod // days of the declared extract period
 )
-
-// Catalog is DATA/catalog.json: what may be asked of the data, reviewed by the DPO. It is
-// built from the schema, reference data, policy and the declared period only — never
-// from observed values, which would themselves leak (DESIGN.md §3).
-type Catalog struct {
-	Format         string         `json:"format"`
-	DatasetVersion string         `json:"dataset_version"`
-	Period         *Period        `json:"period,omitempty"`
-	Tables         []CatalogTable `json:"tables"`
-	// Domains are the public value sets referenced by columns.
-	Domains map[string]Domain `json:"domains"`
-}
-
-// CatalogTable describes one table.
-type CatalogTable struct {
-	Name        string          `json:"name"`
-	Description string          `json:"description"`
-	Path        string          `json:"path"` // glob relative to DATA
-	Columns     []CatalogColumn `json:"columns"`
-	// Default contribution bounds per person (DESIGN.md §5).
-	MaxGroupsContributed int `json:"max_groups_contributed"`
-	MaxRowsPerGroup      int `json:"max_rows_per_group"`
-}
-
-// CatalogColumn describes one column.
-type CatalogColumn struct {
-	Name        string  `json:"name"`
-	Type        string  `json:"type"`
-	Description string  `json:"description"`
-	Identifier  bool    `json:"identifier,omitempty"`
-	Groupable   bool    `json:"groupable"`
-	Domain      string  `json:"domain,omitempty"`
-	Bounds      *Bounds `json:"bounds,omitempty"`
-}
-
-// Domain is a public value set: an explicit list, or a range of days.
-type Domain struct {
-	Source string    `json:"source"`
-	Values []any     `json:"values,omitempty"`
-	From   time.Time `json:"from,omitzero"`
-	To     time.Time `json:"to,omitzero"`
-}
 
 func strs[T ~string](in []T) []any {
 	out := make([]any, len(in))
@@ -76,9 +32,9 @@ func strs[T ~string](in []T) []any {
 
 // BuildCatalog makes the catalog for the schema, the reference data and the period.
 // Without a period, date columns have no public domain.
-func BuildCatalog(version string, period *Period) Catalog {
+func BuildCatalog(version string, period *fse.Period) dataset.Catalog {
 	kinds := []fse.ServiceKind{fse.Visit, fse.Test}
-	domains := map[string]Domain{
+	domains := map[string]dataset.Domain{
 		domainSex:            {Source: "FSE administrative gender", Values: strs(fse.Sexes)},
 		domainRegion:         {Source: "Ministry of Health region codes", Values: strs(fse.RegionCodes())},
 		domainASL:            {Source: "ASL codes (region + 3 digits)", Values: strs(fse.ASLCodes())},
@@ -93,16 +49,16 @@ func BuildCatalog(version string, period *Period) Catalog {
 		domainMedicationKind: {Source: "FHIR medication resource kinds", Values: []any{"administration", "request", "statement"}},
 	}
 	if period != nil {
-		domains[domainPeriod] = Domain{Source: "extract period declared at ingest", From: period.From, To: period.To}
+		domains[domainPeriod] = dataset.Domain{Source: "extract period declared at ingest", From: period.From, To: period.To}
 	}
-	cat := Catalog{Format: "velo-catalog/v1", DatasetVersion: version, Period: period, Domains: domains}
+	cat := dataset.Catalog{Format: "velo-catalog/v1", DatasetVersion: version, Period: period, Domains: domains}
 	for _, t := range Tables {
-		ct := CatalogTable{
-			Name: t.Name, Description: t.Doc, Path: fmt.Sprintf("%s/*.parquet", t.Name),
+		ct := dataset.CatalogTable{
+			Name: t.Name, Description: t.Doc, Path: dataset.TablePattern(t.Name),
 			MaxGroupsContributed: t.MaxGroupsContributed, MaxRowsPerGroup: t.MaxRowsPerGroup,
 		}
 		for _, c := range t.Columns {
-			cc := CatalogColumn{
+			cc := dataset.CatalogColumn{
 				Name: c.Name, Type: c.Type, Description: c.Doc, Identifier: c.Identifier,
 				Groupable: c.Groupable, Domain: c.Domain, Bounds: c.Bounds,
 			}

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/velo-fse/velo/dataset"
 	"github.com/velo-fse/velo/pseudonymize"
 )
 
@@ -72,12 +73,12 @@ var reasonTooLarge = fmt.Sprintf("document larger than %d MiB", maxCDABytes>>20)
 // ingestCDAFiles reads a run of CDA files, each one document, through one pipeline so
 // that many small files are parsed in parallel. Each file is its own input in the
 // manifest.
-func (st *stage) ingestCDAFiles(ctx context.Context, cfg Config, m *mapper, files []inputFile, progress func(int64)) ([]InputFile, error) {
-	ins := make([]InputFile, len(files))
+func (st *stage) ingestCDAFiles(ctx context.Context, cfg Config, m *mapper, files []inputFile, progress func(int64)) ([]dataset.InputFile, error) {
+	ins := make([]dataset.InputFile, len(files))
 	sums := make([]string, len(files))
 	sizes := make([]int64, len(files))
 	for i, f := range files {
-		ins[i] = InputFile{Path: pseudonymize.MaskIdentifiers(f.path), Format: f.format}
+		ins[i] = dataset.InputFile{Path: pseudonymize.MaskIdentifiers(f.path), Format: f.format}
 	}
 	budget := newCDABudget()
 	var (
@@ -155,7 +156,7 @@ func readCDAFile(path string, size int64, progress func(int64)) (unit, int64, st
 
 // ingestCDAZip reads a zip archive of CDA documents, one per entry; positions name the
 // entry (identifier-shaped parts of its name masked).
-func (st *stage) ingestCDAZip(ctx context.Context, cfg Config, m *mapper, f inputFile, in *InputFile) error {
+func (st *stage) ingestCDAZip(ctx context.Context, cfg Config, m *mapper, f inputFile, in *dataset.InputFile) error {
 	zr, err := zip.OpenReader(f.path)
 	if err != nil {
 		return st.apply(in, []record{{outcome: outQuarantined, reason: "not a readable zip archive", pos: "archive", docLocal: -1}})

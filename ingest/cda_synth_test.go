@@ -14,15 +14,16 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/velo-fse/velo/fse"
 	"github.com/velo-fse/velo/ingest"
 	"github.com/velo-fse/velo/synth"
 )
 
 // synthCDA generates a small extract with every format.
-func synthCDA(t *testing.T, persons int) (string, synthReport, *ingest.Period) {
+func synthCDA(t *testing.T, persons int) (string, synthReport, *fse.Period) {
 	t.Helper()
 	src := filepath.Join(t.TempDir(), "synth")
-	period, _ := ingest.ParsePeriod("2024-01..2025-12")
+	period, _ := fse.ParsePeriod("2024-01..2025-12")
 	cfg := synth.Config{Persons: persons, Seed: 7, Out: src, From: period.From, To: period.To,
 		Formats: []synth.Format{synth.FormatFHIR, synth.FormatCSV, synth.FormatCDA}}
 	if _, err := synth.Generate(context.Background(), cfg); err != nil {

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/velo-fse/velo/dataset"
 	"github.com/velo-fse/velo/pseudonymize"
 )
 
@@ -60,7 +61,7 @@ func ClassSizes(ctx context.Context, dataDir string, qis []string) ([]pseudonymi
 	if err := CheckQuasiIdentifiers(qis); err != nil {
 		return nil, fmt.Errorf("class sizes: %w", err)
 	}
-	glob := parquetGlob(dataDir, "person")
+	glob := dataset.TableGlob(dataDir, "person")
 	files, err := filepath.Glob(glob)
 	if err != nil {
 		return nil, fmt.Errorf("class sizes: %w", err)

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/velo-fse/velo/dataset"
 )
 
 // Committing a dataset version. An ingest (Run, RemoveOptedOut) never writes DATA's tables,
@@ -19,39 +21,21 @@ import (
 // item into DATA, keeping what it replaces under DATA/.commit/.old, and renames the manifest
 // into place last: that rename is the commit point. Last it removes DATA/.commit.
 //
-// A reader (query.Open, through CheckCommitted) refuses a DATA holding .commit, so it sees
-// the version before or the version after, never a mix. Recover, which every ingest runs
-// first under DATA/.ingest.lock, settles an interrupted commit: before the commit point it
-// puts the old items back (the ingest did not happen: run it again), after it it only
-// removes .commit; and it removes the working folders that killed runs left behind.
+// A reader (query.Open, through dataset.CheckCommitted) refuses a DATA holding .commit
+// (dataset.CommitDir), so it sees the version before or the version after, never a mix.
+// Recover, which every ingest runs first under DATA/.ingest.lock, settles an interrupted
+// commit: before the commit point it puts the old items back (the ingest did not happen:
+// run it again), after it it only removes .commit; and it removes the working folders that
+// killed runs left behind.
 
 const (
-	commitDirName = ".commit"
-	commitList    = "commit.json"
-	oldDirName    = ".old"
-	lockFileName  = ".ingest.lock"
+	commitList   = "commit.json"
+	oldDirName   = ".old"
+	lockFileName = ".ingest.lock"
 )
-
-// ErrUnfinishedCommit: DATA holds a dataset version being committed, or whose commit was
-// interrupted; its tables may be a mix of two versions.
-var ErrUnfinishedCommit = errors.New("the dataset has an unfinished commit")
 
 // errCrashed is what a commit stopped by crashAfter returns (tests only).
 var errCrashed = errors.New("commit stopped (simulated crash)")
-
-// CheckCommitted returns ErrUnfinishedCommit, with what to do, if DATA holds an unfinished
-// commit. Readers call it before reading the dataset.
-func CheckCommitted(dir string) error {
-	_, err := os.Lstat(filepath.Join(dir, commitDirName))
-	switch {
-	case err == nil:
-		return fmt.Errorf("%w: %s is being replaced by a new version, or an ingest was interrupted while replacing it (%s exists): wait for the ingest to finish, or run velo ingest --recover --out %s",
-			ErrUnfinishedCommit, dir, filepath.Join(dir, commitDirName), dir)
-	case errors.Is(err, fs.ErrNotExist):
-		return nil
-	}
-	return fmt.Errorf("dataset %s: %w", dir, err)
-}
 
 // commitManifest lists what a commit moves into DATA, in order; manifest.json follows them.
 type commitManifest struct {
@@ -62,31 +46,31 @@ type commitManifest struct {
 // commit writes the catalog and manifest of man into next, which holds the new version's
 // tables (and the batch's quarantine), and commits next as DATA's new version. crashAfter > 0
 // stops it before its step crashAfter, a rename (tests).
-func commit(dataDir, next string, man *Manifest, crashAfter int) error {
-	if err := writeJSONFile(filepath.Join(next, "catalog.json"), BuildCatalog(man.DatasetVersion, man.Period)); err != nil {
+func commit(dataDir, next string, man *dataset.Manifest, crashAfter int) error {
+	if err := writeJSONFile(dataset.CatalogPath(next), BuildCatalog(man.DatasetVersion, man.Period)); err != nil {
 		return fmt.Errorf("write catalog: %w", err)
 	}
-	if err := writeJSONFile(filepath.Join(next, "manifest.json"), man); err != nil {
+	if err := writeJSONFile(dataset.ManifestPath(next), man); err != nil {
 		return fmt.Errorf("write manifest: %w", err)
 	}
 	cm := commitManifest{Version: man.DatasetVersion}
 	for _, t := range Tables {
-		if _, err := os.Stat(filepath.Join(next, t.Name)); err == nil {
+		if _, err := os.Stat(dataset.TableDir(next, t.Name)); err == nil {
 			cm.Items = append(cm.Items, t.Name)
 		}
 	}
-	qs, _ := filepath.Glob(filepath.Join(next, "quarantine", "*"))
+	qs, _ := filepath.Glob(filepath.Join(next, dataset.QuarantineDir, "*"))
 	for _, q := range qs {
-		cm.Items = append(cm.Items, filepath.ToSlash(filepath.Join("quarantine", filepath.Base(q))))
+		cm.Items = append(cm.Items, filepath.ToSlash(filepath.Join(dataset.QuarantineDir, filepath.Base(q))))
 	}
-	cm.Items = append(cm.Items, "catalog.json")
+	cm.Items = append(cm.Items, dataset.CatalogFile)
 	if err := writeJSONFile(filepath.Join(next, commitList), cm); err != nil {
 		return fmt.Errorf("write commit list: %w", err)
 	}
 	if err := syncTree(next); err != nil {
 		return fmt.Errorf("sync the new version: %w", err)
 	}
-	c := filepath.Join(dataDir, commitDirName)
+	c := dataset.CommitPath(dataDir)
 	if err := os.Rename(next, c); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
@@ -99,7 +83,7 @@ func commit(dataDir, next string, man *Manifest, crashAfter int) error {
 // applyCommit moves the items of DATA/.commit into DATA, then the manifest, then removes
 // DATA/.commit.
 func applyCommit(dataDir string, items []string, crashAfter int) error {
-	c := filepath.Join(dataDir, commitDirName)
+	c := dataset.CommitPath(dataDir)
 	steps := 0
 	crash := func() bool { steps++; return crashAfter > 0 && steps >= crashAfter }
 	dirs := map[string]bool{dataDir: true}
@@ -137,7 +121,7 @@ func applyCommit(dataDir string, items []string, crashAfter int) error {
 		return errCrashed
 	}
 	// The commit point.
-	if err := os.Rename(filepath.Join(c, "manifest.json"), filepath.Join(dataDir, "manifest.json")); err != nil {
+	if err := os.Rename(dataset.ManifestPath(c), dataset.ManifestPath(dataDir)); err != nil {
 		return fmt.Errorf("commit manifest: %w", err)
 	}
 	if err := syncDir(dataDir); err != nil {
@@ -182,9 +166,9 @@ func Recover(dir string, log *slog.Logger) (Recovery, error) {
 
 func recoverLocked(dir string, log *slog.Logger) (Recovery, error) {
 	var rec Recovery
-	c := filepath.Join(dir, commitDirName)
+	c := dataset.CommitPath(dir)
 	if _, err := os.Lstat(c); err == nil {
-		if _, err := os.Lstat(filepath.Join(c, "manifest.json")); errors.Is(err, fs.ErrNotExist) {
+		if _, err := os.Lstat(dataset.ManifestPath(c)); errors.Is(err, fs.ErrNotExist) {
 			if err := os.RemoveAll(c); err != nil {
 				return rec, fmt.Errorf("recover %s: %w", dir, err)
 			}
@@ -214,7 +198,7 @@ func recoverLocked(dir string, log *slog.Logger) (Recovery, error) {
 			rec.Removed = append(rec.Removed, p)
 		}
 	}
-	if man, err := ReadManifest(dir); err == nil {
+	if man, err := dataset.ReadManifest(dir); err == nil {
 		rec.Version = man.DatasetVersion
 	}
 	switch {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/velo-fse/velo/dataset"
 	"github.com/velo-fse/velo/pseudonymize"
 )
 
@@ -104,15 +105,15 @@ func TestCommitInterruptedAtEveryStep(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	first := func(out string, crashAfter int) (*Manifest, error) {
+	first := func(out string, crashAfter int) (*dataset.Manifest, error) {
 		return Run(ctx, Config{Pseudonymizer: ps, Out: out, Inputs: []string{filepath.Join(gatewayFHIR, "LAB.json")},
 			MemoryLimit: "512MB", Workers: 2, Now: now, crashAfter: crashAfter})
 	}
-	appendRun := func(out string, crashAfter int) (*Manifest, error) {
+	appendRun := func(out string, crashAfter int) (*dataset.Manifest, error) {
 		return Run(ctx, Config{Pseudonymizer: ps, Out: out, Append: true, Inputs: []string{filepath.Join(gatewayFHIR, "CERT_VACC.json"), filepath.Join(gatewayFHIR, "PSS.json")},
 			MemoryLimit: "512MB", Workers: 2, Now: now, crashAfter: crashAfter})
 	}
-	remove := func(out string, crashAfter int) (*Manifest, error) {
+	remove := func(out string, crashAfter int) (*dataset.Manifest, error) {
 		return RemoveOptedOut(ctx, RemoveConfig{Pseudonymizer: ps, OptOut: reg, Out: out, MemoryLimit: "512MB", Now: now, crashAfter: crashAfter})
 	}
 	// The base each scenario starts from: nothing, one batch, two batches.
@@ -126,7 +127,7 @@ func TestCommitInterruptedAtEveryStep(t *testing.T) {
 	}
 	for i, sc := range []struct {
 		name string
-		run  func(out string, crashAfter int) (*Manifest, error)
+		run  func(out string, crashAfter int) (*dataset.Manifest, error)
 	}{{"first ingest", first}, {"append", appendRun}, {"remove opted out", remove}} {
 		t.Run(sc.name, func(t *testing.T) {
 			base := bases[i]
@@ -169,7 +170,7 @@ func TestCommitInterruptedAtEveryStep(t *testing.T) {
 			for step := 1; ; step++ {
 				dir := filepath.Join(t.TempDir(), "data")
 				copyTree(t, prepared, dir)
-				b, err := os.ReadFile(filepath.Join(dir, commitDirName, commitList))
+				b, err := os.ReadFile(filepath.Join(dataset.CommitPath(dir), commitList))
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -188,7 +189,7 @@ func TestCommitInterruptedAtEveryStep(t *testing.T) {
 				} else if !errors.Is(err, errCrashed) {
 					t.Fatalf("step %d: %v", step, err)
 				}
-				if err := CheckCommitted(dir); !errors.Is(err, ErrUnfinishedCommit) || !strings.Contains(err.Error(), "velo ingest --recover") {
+				if err := dataset.CheckCommitted(dir); !errors.Is(err, dataset.ErrUnfinishedCommit) || !strings.Contains(err.Error(), "velo ingest --recover") {
 					t.Errorf("step %d: a reader is not refused: %v", step, err)
 				}
 				var logs bytes.Buffer
@@ -196,7 +197,7 @@ func TestCommitInterruptedAtEveryStep(t *testing.T) {
 				if err != nil {
 					t.Fatalf("step %d: recover: %v", step, err)
 				}
-				if err := CheckCommitted(dir); err != nil {
+				if err := dataset.CheckCommitted(dir); err != nil {
 					t.Errorf("step %d: after recovery: %v", step, err)
 				}
 				if l := leftovers(t, dir); len(l) > 0 {

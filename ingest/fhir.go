@@ -231,7 +231,7 @@ type patientRef struct {
 type mapper struct {
 	ps     *pseudonymize.Pseudonymizer
 	optOut *pseudonymize.OptOut
-	period *Period
+	period *fse.Period
 }
 
 var errNoPatient = errors.New("subject references a patient that is not in the input")

@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/velo-fse/velo/dataset"
 )
 
 func quote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
@@ -16,11 +18,6 @@ func columnList(t Table, prefix string) string {
 		names[i] = prefix + c.Name
 	}
 	return strings.Join(names, ", ")
-}
-
-// parquetGlob is where a table's Parquet files live under DATA.
-func parquetGlob(dataDir, table string) string {
-	return filepath.Join(dataDir, table, "*.parquet")
 }
 
 // finalSelect is the SELECT that turns a table's staged rows (and, for an append, the
@@ -51,7 +48,7 @@ func finalSelect(t Table, dataDir string, withExisting, existingDocKey, bookingD
 		src += fmt.Sprintf(" UNION ALL BY NAME SELECT %s, -1::BIGINT AS %s, NULL::BIGINT AS %s%s FROM read_parquet(%s)%s",
 			existingCols, stagingSeq, stagingDocSeq,
 			map[bool]string{true: ", NULL::DATE AS " + stagingAsOf, false: ""}[t.Name == "person"],
-			quote(parquetGlob(dataDir, t.Name)), where)
+			quote(dataset.TableGlob(dataDir, t.Name)), where)
 	}
 	switch t.Name {
 	case "person":
@@ -109,7 +106,7 @@ func (st *stage) finalize(ctx context.Context, dataDir, next string, withExistin
 	}
 	for _, t := range Tables {
 		tc := st.tables[t.Name]
-		if err := os.MkdirAll(filepath.Join(next, t.Name), 0o755); err != nil {
+		if err := os.MkdirAll(dataset.TableDir(next, t.Name), 0o755); err != nil {
 			return err
 		}
 		var superseded int64
@@ -129,12 +126,12 @@ func (st *stage) finalize(ctx context.Context, dataDir, next string, withExistin
 		}
 		docKey := false
 		if appendTo && IsFactTable(t) {
-			if err := db.QueryRowContext(ctx, fmt.Sprintf("SELECT count(*) > 0 FROM parquet_schema(%s) WHERE name = 'doc_key'", quote(parquetGlob(dataDir, t.Name)))).Scan(&docKey); err != nil {
+			if err := db.QueryRowContext(ctx, fmt.Sprintf("SELECT count(*) > 0 FROM parquet_schema(%s) WHERE name = 'doc_key'", quote(dataset.TableGlob(dataDir, t.Name)))).Scan(&docKey); err != nil {
 				return fmt.Errorf("read %s schema: %w", t.Name, err)
 			}
 		}
 		final := finalSelect(t, dataDir, appendTo, docKey, dups)
-		out := filepath.Join(next, t.Name, "part-0.parquet")
+		out := dataset.TablePart(next, t.Name)
 		src := "(" + final + ")"
 		if appendTo {
 			// An append needs to know which existing rows survive: materialise once.
@@ -142,7 +139,7 @@ func (st *stage) finalize(ctx context.Context, dataDir, next string, withExistin
 				return fmt.Errorf("prepare %s: %w", t.Name, err)
 			}
 			src = "final"
-			if err := db.QueryRowContext(ctx, fmt.Sprintf("SELECT count(*) FROM read_parquet(%s)", quote(parquetGlob(dataDir, t.Name)))).Scan(&existing); err != nil {
+			if err := db.QueryRowContext(ctx, fmt.Sprintf("SELECT count(*) FROM read_parquet(%s)", quote(dataset.TableGlob(dataDir, t.Name)))).Scan(&existing); err != nil {
 				return err
 			}
 			if err := db.QueryRowContext(ctx, fmt.Sprintf("SELECT count(*) FROM final WHERE %s < 0", stagingSeq)).Scan(&kept); err != nil {
@@ -196,6 +193,6 @@ func (st *stage) retractDocuments(ctx context.Context, dataDir string) error {
 }
 
 func tableExists(dataDir, table string) bool {
-	m, _ := filepath.Glob(parquetGlob(dataDir, table))
+	m, _ := filepath.Glob(dataset.TableGlob(dataDir, table))
 	return len(m) > 0
 }

@@ -13,6 +13,7 @@ import (
 
 	_ "github.com/duckdb/duckdb-go/v2"
 
+	"github.com/velo-fse/velo/dataset"
 	"github.com/velo-fse/velo/ingest"
 	"github.com/velo-fse/velo/pseudonymize"
 )
@@ -53,7 +54,7 @@ func pidOf(t *testing.T, ps *pseudonymize.Pseudonymizer, code string) string {
 	return ps.PID(id).String()
 }
 
-func runIngest(t *testing.T, cfg ingest.Config) *ingest.Manifest {
+func runIngest(t *testing.T, cfg ingest.Config) *dataset.Manifest {
 	t.Helper()
 	if cfg.Out == "" {
 		cfg.Out = filepath.Join(t.TempDir(), "data")
@@ -123,7 +124,7 @@ func table(dir, name string) string {
 
 // assertReconciles checks every count of the manifest adds up, and that Written equals
 // the rows DuckDB reads back.
-func assertReconciles(t *testing.T, db *sql.DB, dir string, man *ingest.Manifest) {
+func assertReconciles(t *testing.T, db *sql.DB, dir string, man *dataset.Manifest) {
 	t.Helper()
 	for _, b := range man.Batches {
 		for _, in := range b.Inputs {
@@ -164,7 +165,7 @@ func assertReconciles(t *testing.T, db *sql.DB, dir string, man *ingest.Manifest
 }
 
 // quarantineLines reads the last batch's quarantine file.
-func quarantineLines(t *testing.T, dir string, man *ingest.Manifest) []map[string]string {
+func quarantineLines(t *testing.T, dir string, man *dataset.Manifest) []map[string]string {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(dir, man.Batches[len(man.Batches)-1].Quarantine))
 	if err != nil {
@@ -215,7 +216,7 @@ func outputText(t *testing.T, db *sql.DB, dir string) []byte {
 // quarantined, every file is read in that format and yields rows, and the examples'
 // data-quality problems (test code, conflicting birth dates and sexes, reused document
 // ids) are counted warnings, not rejections (DOMAIN.md §3).
-func ingestGateway(t *testing.T, ps *pseudonymize.Pseudonymizer, sub, format string) (string, *ingest.Manifest, *sql.DB) {
+func ingestGateway(t *testing.T, ps *pseudonymize.Pseudonymizer, sub, format string) (string, *dataset.Manifest, *sql.DB) {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "data")
 	man := runIngest(t, ingest.Config{Pseudonymizer: ps, Out: dir, Inputs: []string{filepath.Join(fixtures, sub)}})

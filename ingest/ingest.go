@@ -1,7 +1,8 @@
 // Package ingest reads FSE and CUP extracts (FHIR R4 bundles and bulk NDJSON, HL7 CDA R2
 // documents one per file or in zip archives, CUP booking CSV), pseudonymizes them and
 // writes Velo's canonical tables as pid-sorted Parquet with a catalog, a manifest and a
-// quarantine (DESIGN.md §3–4).
+// quarantine (DESIGN.md §3–4), in the layout package dataset describes; readers of a
+// dataset need only package dataset.
 //
 // Invariants: no direct identifier reaches DATA (a source field not named in the mapping
 // is never decoded, identifiers are re-keyed with HMAC); every source record is
@@ -25,6 +26,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/velo-fse/velo/dataset"
+	"github.com/velo-fse/velo/fse"
 	"github.com/velo-fse/velo/pseudonymize"
 )
 
@@ -34,7 +37,7 @@ type Config struct {
 	OptOut        *pseudonymize.OptOut // may be nil
 	Out           string               // the DATA directory
 	Inputs        []string             // files or directories
-	Period        *Period              // may be nil: then dates have no public domain
+	Period        *fse.Period          // may be nil: then dates have no public domain
 	// Append adds this extract to an existing dataset as a new dataset version. Without
 	// it, ingest into a DATA that already holds a dataset is refused.
 	Append bool
@@ -79,7 +82,7 @@ type inputFile struct {
 }
 
 // Run ingests the inputs into cfg.Out and returns the manifest it wrote.
-func Run(ctx context.Context, cfg Config) (*Manifest, error) {
+func Run(ctx context.Context, cfg Config) (*dataset.Manifest, error) {
 	cfg.defaults()
 	if cfg.Pseudonymizer == nil {
 		return nil, errors.New("ingest: no pseudonymization key")
@@ -95,7 +98,7 @@ func Run(ctx context.Context, cfg Config) (*Manifest, error) {
 	if _, err := recoverLocked(cfg.Out, cfg.Logger); err != nil {
 		return nil, err
 	}
-	prev, err := ReadManifest(cfg.Out)
+	prev, err := dataset.ReadManifest(cfg.Out)
 	switch {
 	case err == nil && !cfg.Append:
 		return nil, fmt.Errorf("%w (%s, version %s): pass --append to add this extract as a new dataset version, or choose another --out", ErrDatasetExists, cfg.Out, prev.DatasetVersion)
@@ -126,7 +129,7 @@ func Run(ctx context.Context, cfg Config) (*Manifest, error) {
 	if prev != nil {
 		batchSeq = len(prev.Batches) + 1
 	}
-	qrel := filepath.Join("quarantine", fmt.Sprintf("batch-%03d.ndjson", batchSeq))
+	qrel := dataset.QuarantineFile(batchSeq)
 	st, err := newStage(ctx, tmp, duckDBSettings{MemoryLimit: cfg.MemoryLimit, Threads: cfg.Workers, TempDir: filepath.Join(tmp, "spill")}, filepath.Join(next, qrel))
 	if err != nil {
 		return nil, err
@@ -138,11 +141,11 @@ func Run(ctx context.Context, cfg Config) (*Manifest, error) {
 	for _, f := range files {
 		total += f.size
 	}
-	batch := Batch{Seq: batchSeq, At: cfg.Now().UTC(), Quarantine: qrel}
+	batch := dataset.Batch{Seq: batchSeq, At: cfg.Now().UTC(), Quarantine: qrel}
 	// Patients first, so every other resource can find its patient.
 	sort.SliceStable(files, func(i, j int) bool { return rank(files[i]) < rank(files[j]) })
 	for i := 0; i < len(files); {
-		var ins []InputFile
+		var ins []dataset.InputFile
 		if files[i].format == formatCDA {
 			// A run of CDA files (typically a directory of them) is read as one
 			// pipeline, so that many small documents parse in parallel.
@@ -156,9 +159,9 @@ func Run(ctx context.Context, cfg Config) (*Manifest, error) {
 			done += size
 			i = j
 		} else {
-			var in InputFile
+			var in dataset.InputFile
 			in, err = st.ingestFile(ctx, cfg, m, files[i], func(n int64) { cfg.OnProgress(done+n, total) })
-			ins = []InputFile{in}
+			ins = []dataset.InputFile{in}
 			done += files[i].size
 			i++
 		}
@@ -177,7 +180,7 @@ func Run(ctx context.Context, cfg Config) (*Manifest, error) {
 	if err := st.finalize(ctx, cfg.Out, next, prev != nil); err != nil {
 		return nil, err
 	}
-	batch.Tables = map[string]TableCounts{}
+	batch.Tables = map[string]dataset.TableCounts{}
 	for name, tc := range st.tables {
 		batch.Tables[name] = *tc
 	}
@@ -185,9 +188,9 @@ func Run(ctx context.Context, cfg Config) (*Manifest, error) {
 	if st.unparsed > 0 {
 		batch.Warnings["records_unparsed"] = st.unparsed
 	}
-	batch.OptedOut = OptOutCounts{People: int64(len(st.optedOut)), Records: st.optedRec}
+	batch.OptedOut = dataset.OptOutCounts{People: int64(len(st.optedOut)), Records: st.optedRec}
 
-	man := &Manifest{Format: "velo-manifest/v1", KeyID: cfg.Pseudonymizer.KeyID(), ToolVersion: cfg.ToolVersion, Period: cfg.Period}
+	man := &dataset.Manifest{Format: "velo-manifest/v1", KeyID: cfg.Pseudonymizer.KeyID(), ToolVersion: cfg.ToolVersion, Period: cfg.Period}
 	prevVersion := ""
 	if prev != nil {
 		man.Batches = prev.Batches
@@ -197,7 +200,7 @@ func Run(ctx context.Context, cfg Config) (*Manifest, error) {
 	man.Batches = append(man.Batches, batch)
 	man.OptOutRegistrySize = cfg.OptOut.Len()
 	man.CreatedAt = cfg.Now().UTC()
-	man.Tables = map[string]TableCounts{}
+	man.Tables = map[string]dataset.TableCounts{}
 	for _, r := range man.Removals {
 		for name, n := range r.RemovedRows {
 			t := man.Tables[name]
@@ -224,7 +227,7 @@ func Run(ctx context.Context, cfg Config) (*Manifest, error) {
 	return man, commit(cfg.Out, next, man, cfg.crashAfter)
 }
 
-func samePeriod(a, b *Period) bool {
+func samePeriod(a, b *fse.Period) bool {
 	if a == nil || b == nil {
 		return a == nil && b == nil
 	}
@@ -300,8 +303,8 @@ func (hr *hashingReader) Read(p []byte) (int, error) {
 }
 
 // ingestFile reads one input file into the stage.
-func (st *stage) ingestFile(ctx context.Context, cfg Config, m *mapper, f inputFile, progress func(int64)) (InputFile, error) {
-	in := InputFile{Path: pseudonymize.MaskIdentifiers(f.path), Format: f.format}
+func (st *stage) ingestFile(ctx context.Context, cfg Config, m *mapper, f inputFile, progress func(int64)) (dataset.InputFile, error) {
+	in := dataset.InputFile{Path: pseudonymize.MaskIdentifiers(f.path), Format: f.format}
 	fh, err := os.Open(f.path)
 	if err != nil {
 		return in, fmt.Errorf("open %s: %w", in.Path, err)

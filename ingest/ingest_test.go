@@ -13,6 +13,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/velo-fse/velo/dataset"
+	"github.com/velo-fse/velo/fse"
 	"github.com/velo-fse/velo/ingest"
 	"github.com/velo-fse/velo/pseudonymize"
 )
@@ -68,14 +70,14 @@ func TestBookingsCSV(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	period, _ := ingest.ParsePeriod("2024-01..2025-12")
+	period, _ := fse.ParsePeriod("2024-01..2025-12")
 	dir := filepath.Join(t.TempDir(), "data")
 	man := runIngest(t, ingest.Config{Pseudonymizer: ps, Out: dir, Inputs: []string{src}, OptOut: optOut, Period: period})
 	db := openDB(t)
 	assertReconciles(t, db, dir, man)
 
 	bc := man.Tables["booking"]
-	if diff := cmp.Diff(ingest.TableCounts{Read: 12, Written: 5, Quarantined: 5, OptedOut: 1, OutsidePeriod: 1}, bc); diff != "" {
+	if diff := cmp.Diff(dataset.TableCounts{Read: 12, Written: 5, Quarantined: 5, OptedOut: 1, OutsidePeriod: 1}, bc); diff != "" {
 		t.Errorf("booking counts (-want +got):\n%s", diff)
 	}
 	if b := man.Batches[0]; b.OptedOut.People != 1 || b.Warnings["identifier_omocode"] != 1 {
@@ -314,17 +316,17 @@ func TestAppendAndRemoveOptedOut(t *testing.T) {
 // The catalog's domains come from reference data and the declared period, never from
 // the data: two different extracts give the same catalog but for the version.
 func TestCatalogIndependentOfData(t *testing.T) {
-	period, _ := ingest.ParsePeriod("2022-01..2023-12")
+	period, _ := fse.ParsePeriod("2022-01..2023-12")
 	d1 := filepath.Join(t.TempDir(), "d1")
 	d2 := filepath.Join(t.TempDir(), "d2")
 	m1 := runIngest(t, ingest.Config{Out: d1, Period: period, Inputs: []string{filepath.Join(fixtures, "FHIR", "LAB.json")}})
 	m2 := runIngest(t, ingest.Config{Out: d2, Period: period, Inputs: []string{filepath.Join(fixtures, "FHIR")}})
-	read := func(dir string) ingest.Catalog {
+	read := func(dir string) dataset.Catalog {
 		b, err := os.ReadFile(filepath.Join(dir, "catalog.json"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		var c ingest.Catalog
+		var c dataset.Catalog
 		if err := json.Unmarshal(b, &c); err != nil {
 			t.Fatal(err)
 		}

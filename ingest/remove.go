@@ -12,6 +12,7 @@ import (
 
 	duckdb "github.com/duckdb/duckdb-go/v2"
 
+	"github.com/velo-fse/velo/dataset"
 	"github.com/velo-fse/velo/pseudonymize"
 )
 
@@ -30,7 +31,7 @@ type RemoveConfig struct {
 
 // RemoveOptedOut rewrites every table of the dataset in cfg.Out without the people in
 // the registry, as a new dataset version recorded in the manifest.
-func RemoveOptedOut(ctx context.Context, cfg RemoveConfig) (*Manifest, error) {
+func RemoveOptedOut(ctx context.Context, cfg RemoveConfig) (*dataset.Manifest, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -51,7 +52,7 @@ func RemoveOptedOut(ctx context.Context, cfg RemoveConfig) (*Manifest, error) {
 	if _, err := recoverLocked(cfg.Out, cfg.Logger); err != nil {
 		return nil, err
 	}
-	man, err := ReadManifest(cfg.Out)
+	man, err := dataset.ReadManifest(cfg.Out)
 	if err != nil {
 		return nil, fmt.Errorf("remove opted out: no dataset in %s: %w", cfg.Out, err)
 	}
@@ -91,22 +92,22 @@ func RemoveOptedOut(ctx context.Context, cfg RemoveConfig) (*Manifest, error) {
 	if err := errors.Join(app.Close(), conn.Close()); err != nil {
 		return nil, err
 	}
-	removal := Removal{At: cfg.Now().UTC(), RegistrySize: cfg.OptOut.Len(), RemovedRows: map[string]int64{}, PreviousVersion: man.DatasetVersion}
+	removal := dataset.Removal{At: cfg.Now().UTC(), RegistrySize: cfg.OptOut.Len(), RemovedRows: map[string]int64{}, PreviousVersion: man.DatasetVersion}
 	var people []string
 	next := filepath.Join(tmp, "next")
 	for _, t := range Tables {
-		src := fmt.Sprintf("read_parquet(%s)", quote(parquetGlob(cfg.Out, t.Name)))
+		src := fmt.Sprintf("read_parquet(%s)", quote(dataset.TableGlob(cfg.Out, t.Name)))
 		var removed int64
 		if err := db.QueryRowContext(ctx, fmt.Sprintf("SELECT count(*) FROM %s WHERE pid IN (SELECT pid FROM gone)", src)).Scan(&removed); err != nil {
 			return nil, fmt.Errorf("count %s: %w", t.Name, err)
 		}
 		removal.RemovedRows[t.Name] = removed
 		people = append(people, fmt.Sprintf("SELECT pid FROM %s WHERE pid IN (SELECT pid FROM gone)", src))
-		if err := os.MkdirAll(filepath.Join(next, t.Name), 0o755); err != nil {
+		if err := os.MkdirAll(dataset.TableDir(next, t.Name), 0o755); err != nil {
 			return nil, err
 		}
 		q := fmt.Sprintf("COPY (SELECT * FROM %s WHERE pid NOT IN (SELECT pid FROM gone) ORDER BY pid) TO %s (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)",
-			src, quote(filepath.Join(next, t.Name, "part-0.parquet")))
+			src, quote(dataset.TablePart(next, t.Name)))
 		if _, err := db.ExecContext(ctx, q); err != nil {
 			return nil, fmt.Errorf("rewrite %s: %w", t.Name, err)
 		}

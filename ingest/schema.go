@@ -3,6 +3,8 @@ package ingest
 import (
 	"fmt"
 	"strings"
+
+	"github.com/velo-fse/velo/dataset"
 )
 
 // Column is one column of a canonical table. The policy fields are what the catalog
@@ -19,16 +21,10 @@ type Column struct {
 	// empty when the column has none (its keys then need partition selection).
 	Domain string
 	// Bounds are the clamping bounds of a numeric column, when it may be aggregated.
-	Bounds *Bounds
+	Bounds *dataset.Bounds
 	// Date marks the date column the extract's period applies to (one per table at most).
 	PeriodDate bool
 	Doc        string
-}
-
-// Bounds are clamping bounds for a numeric column.
-type Bounds struct {
-	Lo float64 `json:"lo"`
-	Hi float64 `json:"hi"`
 }
 
 // Table is a canonical table.
@@ -57,7 +53,7 @@ func domain(d string) func(*Column) {
 	return func(c *Column) { c.Groupable = true; c.Domain = d }
 }
 func bounds(lo, hi float64) func(*Column) {
-	return func(c *Column) { c.Bounds = &Bounds{Lo: lo, Hi: hi} }
+	return func(c *Column) { c.Bounds = &dataset.Bounds{Lo: lo, Hi: hi} }
 }
 
 var pidColumn = col("pid", "UUID", "person pseudonym (HMAC of the canonical identifier); the privacy unit", identifier)

@@ -13,6 +13,7 @@ import (
 
 	duckdb "github.com/duckdb/duckdb-go/v2"
 
+	"github.com/velo-fse/velo/dataset"
 	"github.com/velo-fse/velo/pseudonymize"
 )
 
@@ -26,7 +27,7 @@ type stage struct {
 	facts     map[string]bool // tables whose rows get the doc_key of their document
 	seq       int64
 
-	tables   map[string]*TableCounts
+	tables   map[string]*dataset.TableCounts
 	warnings map[string]int64
 	optedOut map[pseudonymize.PID]struct{}
 	optedRec int64
@@ -81,7 +82,7 @@ func newStage(ctx context.Context, dir string, s duckDBSettings, quarantinePath 
 	}
 	st := &stage{
 		connector: connector, db: db, apps: map[string]*duckdb.Appender{}, facts: map[string]bool{},
-		tables: map[string]*TableCounts{}, warnings: map[string]int64{},
+		tables: map[string]*dataset.TableCounts{}, warnings: map[string]int64{},
 		optedOut: map[pseudonymize.PID]struct{}{}, patients: map[string]patientRef{},
 		qname: quarantinePath,
 	}
@@ -90,7 +91,7 @@ func newStage(ctx context.Context, dir string, s duckDBSettings, quarantinePath 
 			st.close()
 			return nil, fmt.Errorf("create staging table %s: %w", t.Name, err)
 		}
-		st.tables[t.Name] = &TableCounts{}
+		st.tables[t.Name] = &dataset.TableCounts{}
 		st.facts[t.Name] = IsFactTable(t)
 	}
 	st.conn, err = connector.Connect(ctx)
@@ -129,7 +130,7 @@ type quarantined struct {
 }
 
 // apply adds one unit's records to the stage and to the counts, in order.
-func (st *stage) apply(file *InputFile, recs []record) error {
+func (st *stage) apply(file *dataset.InputFile, recs []record) error {
 	docSeq := make(map[int]int64)
 	for i := range recs {
 		rec := &recs[i]
@@ -144,7 +145,7 @@ func (st *stage) apply(file *InputFile, recs []record) error {
 			}
 			st.patients[rec.patientKey] = p
 		}
-		var tc *TableCounts
+		var tc *dataset.TableCounts
 		if rec.table != "" {
 			tc = st.tables[rec.table]
 			tc.Read++

@@ -34,7 +34,7 @@ func TestSynthExtractIngests(t *testing.T) {
 		t.Skip("generates and ingests a 2000-person extract")
 	}
 	src := filepath.Join(t.TempDir(), "synth")
-	period, _ := ingest.ParsePeriod("2024-01..2025-12")
+	period, _ := fse.ParsePeriod("2024-01..2025-12")
 	if _, err := synth.Generate(context.Background(), synth.Config{Persons: 2000, Seed: 7, Bundles: 20, Out: src, From: period.From, To: period.To}); err != nil {
 		t.Fatal(err)
 	}

@@ -13,9 +13,11 @@ import (
 type ChargeRequest struct {
 	Actor   string
 	Project string
-	// SQL is the normalised query text; the ledger keeps it for the DPO and keys the cache by
-	// its SQLHash.
+	// SQL is the query's canonical form, printed from the checked plan: its identity. The
+	// ledger keys the release cache by its SQLHash.
 	SQL string
+	// Text is the exact SQL text the user sent, kept for the DPO to read (optional).
+	Text string
 	// Options is the canonical options string (epsilon, delta, bounds ...), part of the cache key.
 	Options        string
 	DatasetVersion string
@@ -51,6 +53,7 @@ func (l *Ledger) Charge(ctx context.Context, req ChargeRequest) (Charge, error) 
 	r := &record{
 		Kind: KindCharge, Actor: strings.TrimSpace(req.Actor), Project: req.Project,
 		SQL: req.SQL, SQLHash: SQLHash(req.SQL), Options: req.Options, DatasetVersion: req.DatasetVersion,
+		Text: req.Text,
 	}
 	var err error
 	if r.Epsilon, err = toEps(req.Cost.Epsilon, true); err != nil {

@@ -14,7 +14,9 @@ import (
 //
 //   - project: Definition.
 //   - grant: Epsilon, Delta (added), Reason.
-//   - charge: Epsilon, Delta (the cost), SQL, SQLHash, Options, DatasetVersion, Mechanisms.
+//   - charge: Epsilon, Delta (the cost), SQL (the query's canonical form, printed from the
+//     checked plan: its identity), SQLHash (of SQL: the release cache's key), Text (the exact
+//     text the user sent, which the DPO reads), Options, DatasetVersion, Mechanisms.
 //   - refund: ChargeSeq, Epsilon, Delta (returned), Reason.
 //   - release: ChargeSeq, ResultHash (SHA-256 of Release), Release.
 //   - recovery: TruncatedAt, TruncatedBytes, Reason.
@@ -41,6 +43,7 @@ type Entry struct {
 	Reason         string          `json:"reason,omitempty"`
 	TruncatedAt    int64           `json:"truncated_at,omitempty"`
 	TruncatedBytes int64           `json:"truncated_bytes,omitempty"`
+	Text           string          `json:"text,omitempty"`
 	PrevHash       string          `json:"prev_hash"`
 	Hash           string          `json:"hash"`
 }
@@ -52,6 +55,7 @@ func entryOf(r *record, h [32]byte) Entry {
 		SQL: r.SQL, SQLHash: r.SQLHash, Options: r.Options, DatasetVersion: r.DatasetVersion,
 		Mechanisms: r.Mechanisms, ChargeSeq: r.Charge, ResultHash: r.ResultHash, Release: r.Release,
 		Reason: r.Reason, TruncatedAt: r.TruncatedAt, TruncatedBytes: r.TruncatedBytes,
+		Text:     r.Text,
 		PrevHash: r.Prev, Hash: hex.EncodeToString(h[:]),
 	}
 	if r.Definition != nil {
@@ -78,7 +82,7 @@ func WriteNDJSON(w io.Writer, entries []Entry) error {
 var CSVHeader = []string{
 	"seq", "kind", "time", "actor", "project", "epsilon", "delta", "sql", "sql_hash", "options",
 	"dataset_version", "mechanisms", "charge_seq", "result_hash", "reason", "truncated_at",
-	"truncated_bytes", "definition", "prev_hash", "hash",
+	"truncated_bytes", "definition", "prev_hash", "hash", "text",
 }
 
 // WriteCSV writes entries as CSV with CSVHeader.
@@ -112,7 +116,7 @@ func WriteCSV(w io.Writer, entries []Entry) error {
 			strconv.FormatUint(e.Seq, 10), e.Kind, e.Time.Format(time.RFC3339Nano), e.Actor, e.Project,
 			num(e, e.Epsilon), num(e, e.Delta), e.SQL, e.SQLHash, e.Options, e.DatasetVersion,
 			string(e.Mechanisms), intOrEmpty(int64(e.ChargeSeq)), e.ResultHash, e.Reason,
-			intOrEmpty(e.TruncatedAt), intOrEmpty(e.TruncatedBytes), def, e.PrevHash, e.Hash,
+			intOrEmpty(e.TruncatedAt), intOrEmpty(e.TruncatedBytes), def, e.PrevHash, e.Hash, e.Text,
 		}
 		if err := cw.Write(row); err != nil {
 			return err

@@ -162,3 +162,27 @@ func unitsFloat(u int64, scale int) float64 {
 	f, _ := strconv.ParseFloat(formatUnits(u, scale), 64)
 	return f
 }
+
+// Charged is what the ledger records for a cost b: each amount rounded up to the ledger's
+// units (epsilon 1e-12, delta 1e-18), as floats that convert back to exactly those units.
+// A caller that releases with these values states exactly what it is charged. It fails for
+// a negative or non-finite amount, or one whose units do not survive the round trip
+// through float64 (more than 15 significant digits of units).
+func Charged(b Budget) (Budget, error) {
+	e, err := toEps(b.Epsilon, true)
+	if err != nil {
+		return Budget{}, &FieldError{"epsilon", err.Error()}
+	}
+	d, err := toDelta(b.Delta, true)
+	if err != nil {
+		return Budget{}, &FieldError{"delta", err.Error()}
+	}
+	out := Budget{Epsilon: e.float(), Delta: d.float()}
+	if e2, _ := toEps(out.Epsilon, true); e2 != e {
+		return Budget{}, &FieldError{"epsilon", "has more digits than the ledger keeps"}
+	}
+	if d2, _ := toDelta(out.Delta, true); d2 != d {
+		return Budget{}, &FieldError{"delta", "has more digits than the ledger keeps"}
+	}
+	return out, nil
+}

@@ -53,6 +53,7 @@ type record struct {
 	Reason         string          `json:"reason,omitempty"`
 	TruncatedAt    int64           `json:"truncated_at,omitempty"`
 	TruncatedBytes int64           `json:"truncated_bytes,omitempty"`
+	Text           string          `json:"text,omitempty"`
 }
 
 // definition is a project as created, in fixed point. The ID is the record's project and the
@@ -126,10 +127,10 @@ func frame(body []byte) []byte {
 	return b
 }
 
-// SQLHash is the hex SHA-256 of a normalised SQL text, the key the release cache and the DPO
-// use for "the same query".
-func SQLHash(normalisedSQL string) string {
-	h := sha256.Sum256([]byte(normalisedSQL))
+// SQLHash is the hex SHA-256 of a query's canonical form (printed from its checked plan),
+// the key the release cache and the DPO use for "the same query".
+func SQLHash(canonicalSQL string) string {
+	h := sha256.Sum256([]byte(canonicalSQL))
 	return hex.EncodeToString(h[:])
 }
 

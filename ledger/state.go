@@ -130,6 +130,8 @@ func (st *state) check(r *record) error {
 			return &FieldError{"sql", "required, as valid UTF-8"}
 		case r.SQLHash != SQLHash(r.SQL):
 			return &FieldError{"sql_hash", "does not match the SQL text"}
+		case !utf8.ValidString(r.Text):
+			return &FieldError{"text", "must be valid UTF-8"}
 		case r.DatasetVersion == "":
 			return &FieldError{"dataset_version", "required"}
 		case r.Mechanisms != nil && !json.Valid(r.Mechanisms):

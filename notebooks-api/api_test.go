@@ -17,10 +17,11 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/velo-fse/velo/ingest"
+	"github.com/velo-fse/velo/dataset"
 	"github.com/velo-fse/velo/ledger"
 	notebooksapi "github.com/velo-fse/velo/notebooks-api"
 	"github.com/velo-fse/velo/query"
+	"github.com/velo-fse/velo/release"
 )
 
 const shareSQL = "SELECT region, priority, AVG(CAST(within_target AS INTEGER)) AS share, COUNT(*) AS bookings FROM booking WHERE first_access GROUP BY region, priority ORDER BY region, priority"
@@ -35,12 +36,12 @@ func TestQueryFormats(t *testing.T) {
 	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/json" {
 		t.Fatalf("json: %d %s: %s", resp.StatusCode, resp.Header.Get("Content-Type"), b)
 	}
-	var rel query.Release
+	var rel release.Release
 	mustJSON(t, b, &rel)
 	if rel.Cached || rel.Project != "wl" || rel.Epsilon != 1 || len(rel.Rows) != 21*4 || len(rel.CI) != len(rel.Rows) || rel.BudgetLeft.Epsilon != 9 {
 		t.Fatalf("release: cached %v project %s epsilon %v rows %d budget left %v", rel.Cached, rel.Project, rel.Epsilon, len(rel.Rows), rel.BudgetLeft)
 	}
-	// Exactly the JSON that velo query --format json prints: query.Release marshalled.
+	// Exactly the JSON that velo query --format json prints: release.Release marshalled.
 	var generic map[string]any
 	mustJSON(t, b, &generic)
 	for _, k := range []string{"release_id", "project", "dataset_version", "cached", "columns", "rows", "ci", "confidence", "epsilon", "delta", "budget_split", "budget_left"} {
@@ -49,7 +50,7 @@ func TestQueryFormats(t *testing.T) {
 		}
 	}
 	if again, _ := json.Marshal(rel); !jsonEqual(t, again, b) {
-		t.Error("the body is not query.Release marshalled")
+		t.Error("the body is not release.Release marshalled")
 	}
 
 	// CSV: same release, from the cache.
@@ -120,7 +121,7 @@ func TestQueryFormats(t *testing.T) {
 
 	// A dry run prices without charging.
 	resp, b = ts.call(t, "grafana", "POST", "/v1/queries", map[string]any{"sql": shareSQL, "project": "wl", "epsilon": 0.25, "dry_run": true})
-	var dry query.Release
+	var dry release.Release
 	mustJSON(t, b, &dry)
 	if resp.StatusCode != 200 || !dry.DryRun || dry.Epsilon != 0.25 || len(dry.Rows) != 0 || len(dry.BudgetSplit) == 0 {
 		t.Errorf("dry run: %d %s", resp.StatusCode, b)
@@ -164,7 +165,7 @@ func sameNum(t *testing.T, s string, v any) bool {
 
 // compareArrow decodes an Arrow IPC stream with arrow-go's reader and checks it against
 // the JSON release: columns, every value and interval, and the metadata.
-func compareArrow(t *testing.T, b []byte, rel query.Release) {
+func compareArrow(t *testing.T, b []byte, rel release.Release) {
 	t.Helper()
 	rd, err := ipc.NewReader(bytes.NewReader(b))
 	if err != nil {
@@ -181,7 +182,7 @@ func compareArrow(t *testing.T, b []byte, rel query.Release) {
 			t.Errorf("arrow metadata %s: want %q", k, want)
 		}
 	}
-	var split []query.SplitEntry
+	var split []release.SplitEntry
 	if i := md.FindKey("velo.budget_split"); i >= 0 {
 		mustJSON(t, []byte(md.Values()[i]), &split)
 	}
@@ -234,7 +235,7 @@ func TestArrowTypes(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("%d %s", resp.StatusCode, b)
 	}
-	var rel query.Release
+	var rel release.Release
 	mustJSON(t, b, &rel)
 	resp, b = ts.call(t, "rita", "POST", "/v1/queries", body, "Accept", "application/vnd.apache.arrow.stream")
 	if resp.StatusCode != 200 {
@@ -382,7 +383,7 @@ func TestResources(t *testing.T) {
 	}
 
 	// Catalog: otto's project may read two booking columns; rita's wl booking and three person columns.
-	var cat ingest.Catalog
+	var cat dataset.Catalog
 	_, b = ts.call(t, "otto", "GET", "/v1/catalog", nil)
 	mustJSON(t, b, &cat)
 	if got := catalogColumns(cat); !cmp.Equal(got, []string{"booking.region", "booking.wait_days"}) {
@@ -454,7 +455,7 @@ func ids(ps []ledger.ProjectStatus) []string {
 	return out
 }
 
-func catalogColumns(c ingest.Catalog) []string {
+func catalogColumns(c dataset.Catalog) []string {
 	var out []string
 	for _, t := range c.Tables {
 		for _, col := range t.Columns {
@@ -527,7 +528,7 @@ func TestProblems(t *testing.T) {
 	}
 	// The same query as the first is still answered, from the cache, at no cost.
 	resp, b = ts.call(t, "rita", "POST", "/v1/queries", map[string]any{"sql": "SELECT COUNT(*) AS n FROM booking", "project": "small", "epsilon": 1})
-	var rel query.Release
+	var rel release.Release
 	mustJSON(t, b, &rel)
 	if resp.StatusCode != 200 || !rel.Cached || rel.BudgetLeft.Epsilon != 0 {
 		t.Errorf("cached after exhaustion: %d %s", resp.StatusCode, b)
@@ -548,35 +549,37 @@ func TestProblems(t *testing.T) {
 	}
 }
 
-// gatedEngine holds every query until its gate opens.
-type gatedEngine struct {
-	notebooksapi.Engine
+// gatedLedger holds every query the engine charges until its gate opens: the query then
+// holds its engine slot, as a long query does.
+type gatedLedger struct {
+	query.Ledger
 	entered chan struct{}
 	gate    chan struct{}
-	free    string // SQL that passes without waiting
+	free    string // SQL text (as sent) that passes without waiting
 }
 
-func (g *gatedEngine) Query(ctx context.Context, req query.Request) (*query.Release, error) {
-	if req.SQL == g.free {
-		return g.Engine.Query(ctx, req)
+func (g *gatedLedger) Charge(ctx context.Context, req ledger.ChargeRequest) (ledger.Charge, error) {
+	if req.Text != g.free {
+		g.entered <- struct{}{}
+		<-g.gate
 	}
-	g.entered <- struct{}{}
-	<-g.gate
-	return g.Engine.Query(ctx, req)
+	return g.Ledger.Charge(ctx, req)
 }
 
-func gate(g **gatedEngine, limits notebooksapi.Limits, free string) serverOption {
-	return func(o *notebooksapi.Options) {
-		*g = &gatedEngine{Engine: o.Engine, entered: make(chan struct{}, 16), gate: make(chan struct{}), free: free}
-		o.Engine = *g
+func gate(g **gatedLedger, limits notebooksapi.Limits, free string) serverOption {
+	return func(o *serverSetup) {
 		o.Limits = limits
+		o.engineLedger = func(l query.Ledger) query.Ledger {
+			*g = &gatedLedger{Ledger: l, entered: make(chan struct{}, 16), gate: make(chan struct{}), free: free}
+			return *g
+		}
 	}
 }
 
-// TestConcurrencyLimit fills the query slots and checks the next query gets a 429 with
-// Retry-After, is not charged, and that the held queries then complete.
+// TestConcurrencyLimit fills the engine's query slots and checks the next query gets a 429
+// with Retry-After, is not charged, and that the held queries then complete.
 func TestConcurrencyLimit(t *testing.T) {
-	var g *gatedEngine
+	var g *gatedLedger
 	ts := startServer(t, gate(&g, notebooksapi.Limits{MaxConcurrentQueries: 2, QueueTimeout: 50 * time.Millisecond}, shareSQL))
 	primed := map[string]any{"sql": shareSQL, "project": "wl", "epsilon": 0.5}
 	if resp, b := ts.call(t, "rita", "POST", "/v1/queries", primed); resp.StatusCode != 200 {
@@ -611,11 +614,77 @@ func TestConcurrencyLimit(t *testing.T) {
 	if st := ts.project(t, "wl"); st.Queries != 3 || st.Spent.Epsilon != 1.5 {
 		t.Errorf("%d queries, epsilon %v spent; want 3 and 1.5 (the 429 and the cached answer are free)", st.Queries, st.Spent.Epsilon)
 	}
-	_, m := ts.call(t, "", "GET", "/metrics", nil)
-	for _, want := range []string{`velo_query_refusals_total{code="too_many_queries"} 1`, `velo_queries_total{outcome="released"} 3`, `velo_queries_total{outcome="cached"} 1`, "velo_epsilon_spent_total 1.5", "velo_query_duration_seconds_count 4", `velo_query_slots 2`} {
+	_, m := ts.call(t, "dora", "GET", "/metrics", nil)
+	for _, want := range []string{`velo_query_refusals_total{code="too_many_queries"} 1`, `velo_queries_total{outcome="released"} 3`, `velo_queries_total{outcome="cached"} 1`, "velo_epsilon_spent_total 1.5", "velo_query_duration_seconds_count 4", `velo_query_slots 2`, `velo_project_epsilon_spent{project="wl"} 1.5`} {
 		if !strings.Contains(string(m), want) {
-			t.Errorf("metrics lack %q", want)
+			t.Errorf("the DPO's metrics lack %q", want)
 		}
+	}
+}
+
+// /metrics without a token shows the process's health only; query outcomes need an
+// operator's (admin) or DPO's token, and epsilon figures, in total or per project, the
+// DPO's. A wrong token is refused, not downgraded.
+func TestMetricsPrivacyFigures(t *testing.T) {
+	ts := startServer(t)
+	if resp, b := ts.call(t, "rita", "POST", "/v1/queries", map[string]any{"sql": "SELECT COUNT(*) AS n FROM booking", "project": "wl", "epsilon": 0.5}); resp.StatusCode != 200 {
+		t.Fatalf("%d %s", resp.StatusCode, b)
+	}
+	outcomes, epsilon, perProject := "velo_queries_total{", "velo_epsilon_spent_total", `velo_project_epsilon_spent{project="wl"} 0.5`
+	for _, tt := range []struct {
+		user                 string
+		outcomes, eps, projs bool
+	}{
+		{"", false, false, false},
+		{"rita", false, false, false},
+		{"grafana", false, false, false},
+		{"adam", true, false, false},
+		{"dora", true, true, true},
+	} {
+		resp, m := ts.call(t, tt.user, "GET", "/metrics", nil)
+		if resp.StatusCode != 200 || !strings.Contains(string(m), "velo_http_requests_total{") {
+			t.Fatalf("%q: %d %s", tt.user, resp.StatusCode, m)
+		}
+		for _, c := range []struct {
+			what string
+			want bool
+		}{{outcomes, tt.outcomes}, {epsilon, tt.eps}, {perProject, tt.projs}, {`project="`, tt.projs}} {
+			if strings.Contains(string(m), c.what) != c.want {
+				t.Errorf("token of %q: metrics contain %q: %v, want %v", tt.user, c.what, !c.want, c.want)
+			}
+		}
+	}
+	resp, b := ts.call(t, "not-a-token", "GET", "/metrics", nil)
+	if p := problemOf(t, resp, b); p.Status != 401 {
+		t.Errorf("metrics with a wrong token: %+v", p)
+	}
+}
+
+// Request bodies are decoded strictly: exact field names (encoding/json alone matches
+// them case-insensitively, so "Epsilon": 2 beside "epsilon": 0.3 won) and no duplicate
+// keys, at any depth. Nothing is charged for a refused body.
+func TestStrictJSONBodies(t *testing.T) {
+	ts := startServer(t)
+	for _, tt := range []struct {
+		name, body, field, detail string
+	}{
+		{"case-insensitive name", `{"sql": "SELECT COUNT(*) AS n FROM booking", "project": "wl", "epsilon": 0.3, "Epsilon": 2}`, "Epsilon", `did you mean "epsilon"`},
+		{"only the wrong case", `{"sql": "SELECT COUNT(*) AS n FROM booking", "project": "wl", "EPSILON": 2}`, "EPSILON", "case-sensitive"},
+		{"duplicate key", `{"sql": "SELECT COUNT(*) AS n FROM booking", "project": "wl", "epsilon": 0.3, "epsilon": 2}`, "epsilon", "given twice"},
+		{"duplicate sql", `{"sql": "SELECT COUNT(*) AS n FROM booking WHERE wait_days > 300", "project": "wl", "sql": "SELECT COUNT(*) AS n FROM booking"}`, "sql", "given twice"},
+		{"duplicate nested key", `{"sql": "SELECT AVG(wait_days) AS a FROM booking", "project": "wl", "bounds": {"a": [0, 10], "a": [0, 1000]}}`, "bounds.a", "given twice"},
+		{"unknown field", `{"sql": "SELECT COUNT(*) AS n FROM booking", "project": "wl", "epsilonn": 2}`, "epsilonn", "unknown field"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, b := ts.call(t, "rita", "POST", "/v1/queries", tt.body)
+			p := problemOf(t, resp, b)
+			if p.Status != 400 || p.Code != "invalid_request" || p.Field != tt.field || !strings.Contains(p.Detail, tt.detail) {
+				t.Errorf("%+v, want 400 invalid_request on field %q saying %q", p, tt.field, tt.detail)
+			}
+		})
+	}
+	if st := ts.project(t, "wl"); st.Queries != 0 {
+		t.Errorf("refused bodies made %d charges", st.Queries)
 	}
 }
 
@@ -625,7 +694,7 @@ func TestIdenticalQueriesAtOnce(t *testing.T) {
 	ts := startServer(t)
 	body := map[string]any{"sql": shareSQL, "project": "wl", "epsilon": 1}
 	var wg sync.WaitGroup
-	rels := make([]query.Release, 2)
+	rels := make([]release.Release, 2)
 	for i := range 2 {
 		wg.Add(1)
 		go func() {
@@ -651,7 +720,7 @@ func TestIdenticalQueriesAtOnce(t *testing.T) {
 // TestGracefulShutdown stops the server while a query runs: the query completes, the
 // server stops accepting, and the ledger closes with the charge settled.
 func TestGracefulShutdown(t *testing.T) {
-	var g *gatedEngine
+	var g *gatedLedger
 	ts := startServer(t, gate(&g, notebooksapi.Limits{MaxConcurrentQueries: 4, ShutdownTimeout: 30 * time.Second}, ""))
 	res := make(chan int, 1)
 	go func() {

@@ -12,14 +12,14 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
-	"github.com/velo-fse/velo/query"
+	"github.com/velo-fse/velo/release"
 )
 
 // writeArrow writes a release as an Arrow IPC stream: the columns of the CSV form (each
 // key with its SQL type; each dp column as float64 with <col>_ci_lower and <col>_ci_upper
 // beside it) in one record batch, and the release's other fields in the schema metadata
 // (scalars as text, structured fields as JSON), so pyarrow and polars read it directly.
-func writeArrow(w io.Writer, rel *query.Release) error {
+func writeArrow(w io.Writer, rel *release.Release) error {
 	mem := memory.NewGoAllocator()
 	var fields []arrow.Field
 	type col struct {
@@ -61,7 +61,7 @@ func writeArrow(w io.Writer, rel *query.Release) error {
 			case "":
 				v = row[c.src]
 			case "lower", "upper":
-				if lo, hi, ok := query.CIBounds(rel.CI[ri][c.src]); ok {
+				if lo, hi, ok := release.CIBounds(rel.CI[ri][c.src]); ok {
 					v = lo
 					if c.part == "upper" {
 						v = hi
@@ -84,7 +84,7 @@ func writeArrow(w io.Writer, rel *query.Release) error {
 }
 
 // arrowMetadata carries every field of the release but its columns' data.
-func arrowMetadata(rel *query.Release) (arrow.Metadata, error) {
+func arrowMetadata(rel *release.Release) (arrow.Metadata, error) {
 	js := func(v any) (string, error) {
 		b, err := json.Marshal(v)
 		return string(b), err

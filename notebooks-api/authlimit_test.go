@@ -82,7 +82,7 @@ func send(t *testing.T, c *http.Client, method, u, token string, body any) (*htt
 // address once and holds none of the tokens tried.
 func TestAuthFailuresLockOutAnAddress(t *testing.T) {
 	clk := &testClock{t: time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)}
-	ts := startServer(t, func(o *notebooksapi.Options) {
+	ts := startServer(t, func(o *serverSetup) {
 		o.Now = clk.Now
 		o.Limits.MaxAuthFailures, o.Limits.AuthFailureWindow = 3, time.Minute
 	})

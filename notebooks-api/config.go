@@ -44,7 +44,7 @@ type Config struct {
 // Limits bound what one request and the server as a whole may use. Zero values take the
 // defaults documented in docs/api.md.
 type Limits struct {
-	MaxConcurrentQueries int           `yaml:"max_concurrent_queries,omitempty"` // default 4
+	MaxConcurrentQueries int           `yaml:"max_concurrent_queries,omitempty"` // queries reading data at once, enforced by the engine; default 4
 	QueueTimeout         time.Duration `yaml:"queue_timeout,omitempty"`          // wait for a query slot before 429; default 2s, negative: none
 	QueryTimeout         time.Duration `yaml:"query_timeout,omitempty"`          // per query, enforced by the engine; default 60s
 	MemoryLimit          string        `yaml:"memory_limit,omitempty"`           // DuckDB memory_limit; default 2GB
@@ -101,11 +101,12 @@ func (l Limits) withDefaults() Limits {
 	return l
 }
 
-// QueryLimits are the engine's limits (per-query timeout, DuckDB memory and threads) with
-// the defaults applied.
+// QueryLimits are the engine's limits (per-query timeout, DuckDB memory and threads, query
+// slots and how long to wait for one) with the defaults applied.
 func (l Limits) QueryLimits() query.Limits {
 	l = l.withDefaults()
-	return query.Limits{MemoryLimit: l.MemoryLimit, Threads: l.Threads, Timeout: l.QueryTimeout}
+	return query.Limits{MemoryLimit: l.MemoryLimit, Threads: l.Threads, Timeout: l.QueryTimeout,
+		MaxConcurrent: l.MaxConcurrentQueries, QueueTimeout: l.QueueTimeout}
 }
 
 // Role is what a user may do (DESIGN.md §7).

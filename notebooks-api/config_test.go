@@ -54,7 +54,8 @@ func TestParseConfig(t *testing.T) {
 	if cfg.Limits.QueryTimeout != 90*time.Second || cfg.Limits.MaxConcurrentQueries != 3 {
 		t.Errorf("limits: %+v", cfg.Limits)
 	}
-	if ql := cfg.Limits.QueryLimits(); ql.Timeout != 90*time.Second || ql.MemoryLimit != "2GB" || ql.Threads != 2 {
+	if ql := cfg.Limits.QueryLimits(); ql.Timeout != 90*time.Second || ql.MemoryLimit != "2GB" || ql.Threads != 2 ||
+		ql.MaxConcurrent != 3 || ql.QueueTimeout != 2*time.Second {
 		t.Errorf("query limits: %+v", ql)
 	}
 }

@@ -29,10 +29,6 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// dataset is the 2,000-person synthetic CUP extract the API's clients are tested on,
-// ingested once for the package.
-func dataset(t testing.TB) string { return apitest.Dataset(t) }
-
 // The test server's people: user name -> role and projects.
 var testUsers = []notebooksapi.User{
 	{Name: "rita", Role: notebooksapi.RoleResearcher, Projects: []string{"wl", "small"}},
@@ -56,7 +52,16 @@ type testServer struct {
 	stopped bool
 }
 
-type serverOption func(*notebooksapi.Options)
+// serverSetup is what a test may change before the server starts: its options (the
+// engine is opened after them, with their limits) and the ledger the engine charges.
+type serverSetup struct {
+	notebooksapi.Options
+	// engineLedger, when set, wraps the ledger the engine charges; the server reads the
+	// ledger itself.
+	engineLedger func(query.Ledger) query.Ledger
+}
+
+type serverOption func(*serverSetup)
 
 // startServer starts a server with projects wl (booking and some person columns, epsilon
 // 10), other (booking region and wait_days only) and small (epsilon 1), and the test users.
@@ -64,7 +69,7 @@ type serverOption func(*notebooksapi.Options)
 // OpenAPI document, then shuts the server down gracefully.
 func startServer(t *testing.T, opts ...serverOption) *testServer {
 	t.Helper()
-	data := dataset(t)
+	data := apitest.Dataset(t) // 2,000 synthetic people, ingested once for the package
 	state := filepath.Join(t.TempDir(), "state")
 	led, err := ledger.Open(state, ledger.Options{})
 	if err != nil {
@@ -81,10 +86,6 @@ func startServer(t *testing.T, opts ...serverOption) *testServer {
 			t.Fatal(err)
 		}
 	}
-	eng, err := query.Open(ctx, query.Config{DataDir: data, Ledger: led, Limits: query.Limits{MemoryLimit: "512MB", Threads: 1}})
-	if err != nil {
-		t.Fatal(err)
-	}
 	ts := &testServer{Tokens: map[string]string{}, Ledger: led, State: state, logs: &apitest.Buffer{}}
 	var users []notebooksapi.User
 	for _, u := range testUsers {
@@ -97,16 +98,27 @@ func startServer(t *testing.T, opts ...serverOption) *testServer {
 		ts.Tokens[u.Name] = tok
 	}
 	ts.Users = users
-	o := notebooksapi.Options{
-		Engine: eng, Ledger: led, Users: users,
+	o := serverSetup{Options: notebooksapi.Options{
+		Ledger: led, Users: users,
 		Verify: func() (ledger.VerifyReport, error) { return ledger.Verify(state, ledger.VerifyOptions{}) },
 		Limits: notebooksapi.Limits{MaxConcurrentQueries: 8, MaxRequestBytes: 64 << 10},
 		Logger: slog.New(slog.NewJSONHandler(ts.logs, nil)),
-	}
+	}}
 	for _, f := range opts {
 		f(&o)
 	}
-	srv, err := notebooksapi.New(o)
+	var engLedger query.Ledger = led
+	if o.engineLedger != nil {
+		engLedger = o.engineLedger(led)
+	}
+	limits := o.Limits.QueryLimits()
+	limits.MemoryLimit, limits.Threads = "512MB", 1
+	eng, err := query.Open(ctx, query.Config{DataDir: data, Ledger: engLedger, Limits: limits})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Engine = eng
+	srv, err := notebooksapi.New(o.Options)
 	if err != nil {
 		t.Fatal(err)
 	}

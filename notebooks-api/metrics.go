@@ -13,8 +13,8 @@ import (
 )
 
 // metrics are counters and latency histograms in the Prometheus text format, written by
-// hand. Labels hold routes, methods, status codes, outcomes and problem codes only: never
-// users, projects or anything from a request.
+// hand. Labels hold routes, methods, status codes, outcomes and problem codes only (and
+// project ids, shown to the DPO only): never users or anything from a request.
 type metrics struct {
 	mu       sync.Mutex
 	requests map[[3]string]uint64 // route, method, status
@@ -95,7 +95,20 @@ func (m *metrics) refusal(code string) {
 	m.refusals[code]++
 }
 
+// metricsText serves /metrics. Without a token it shows the process's health only: HTTP
+// requests and latencies by route, and the query slots. Privacy figures need a token:
+// query outcomes, refusals and engine latency for the dpo and admin roles (operations),
+// and epsilon spent and left, in total and per project, for the dpo role only — they
+// are the DPO's to read (docs/api.md). A token that is sent must be valid.
 func (s *Server) metricsText(w http.ResponseWriter, r *http.Request) error {
+	var role Role
+	if r.Header.Get("Authorization") != "" {
+		u, err := s.bearer(r)
+		if err != nil {
+			return err
+		}
+		role = u.Role
+	}
 	m := s.metrics
 	var b bytes.Buffer
 	m.mu.Lock()
@@ -110,21 +123,37 @@ func (s *Server) metricsText(w http.ResponseWriter, r *http.Request) error {
 	for _, route := range slices.Sorted(maps.Keys(m.httpLat)) {
 		m.httpLat[route].write(&b, "velo_http_request_duration_seconds", fmt.Sprintf("route=%q", route))
 	}
-	b.WriteString("# HELP velo_queries_total Queries answered, by outcome: released (fresh, charged), cached (free), dry_run, failed (after the charge).\n# TYPE velo_queries_total counter\n")
-	for _, o := range []string{"released", "cached", "dry_run", "failed"} {
-		fmt.Fprintf(&b, "velo_queries_total{outcome=%q} %d\n", o, m.queries[o])
+	if role == RoleDPO || role == RoleAdmin {
+		b.WriteString("# HELP velo_queries_total Queries answered, by outcome: released (fresh, charged), cached (free), dry_run, failed (after the charge).\n# TYPE velo_queries_total counter\n")
+		for _, o := range []string{"released", "cached", "dry_run", "failed"} {
+			fmt.Fprintf(&b, "velo_queries_total{outcome=%q} %d\n", o, m.queries[o])
+		}
+		b.WriteString("# HELP velo_query_refusals_total Queries refused before any charge, by problem code.\n# TYPE velo_query_refusals_total counter\n")
+		for _, c := range slices.Sorted(maps.Keys(m.refusals)) {
+			fmt.Fprintf(&b, "velo_query_refusals_total{code=%q} %d\n", c, m.refusals[c])
+		}
+		b.WriteString("# HELP velo_query_duration_seconds Engine time of answered queries.\n# TYPE velo_query_duration_seconds histogram\n")
+		m.queryLat.write(&b, "velo_query_duration_seconds", "")
 	}
-	b.WriteString("# HELP velo_query_refusals_total Queries refused before any charge, by problem code.\n# TYPE velo_query_refusals_total counter\n")
-	for _, c := range slices.Sorted(maps.Keys(m.refusals)) {
-		fmt.Fprintf(&b, "velo_query_refusals_total{code=%q} %d\n", c, m.refusals[c])
+	if role == RoleDPO {
+		b.WriteString("# HELP velo_epsilon_spent_total Epsilon charged by fresh releases since the server started (all projects).\n# TYPE velo_epsilon_spent_total counter\n")
+		fmt.Fprintf(&b, "velo_epsilon_spent_total %s\n", num(m.epsilon))
 	}
-	b.WriteString("# HELP velo_epsilon_spent_total Epsilon charged by fresh releases since the server started (all projects).\n# TYPE velo_epsilon_spent_total counter\n")
-	fmt.Fprintf(&b, "velo_epsilon_spent_total %s\n", num(m.epsilon))
-	b.WriteString("# HELP velo_query_duration_seconds Engine time of answered queries.\n# TYPE velo_query_duration_seconds histogram\n")
-	m.queryLat.write(&b, "velo_query_duration_seconds", "")
 	m.mu.Unlock()
-	fmt.Fprintf(&b, "# HELP velo_queries_in_flight Queries holding a slot now.\n# TYPE velo_queries_in_flight gauge\nvelo_queries_in_flight %d\n", len(s.sem))
-	fmt.Fprintf(&b, "# HELP velo_query_slots Concurrent query limit.\n# TYPE velo_query_slots gauge\nvelo_query_slots %d\n", cap(s.sem))
+	if role == RoleDPO {
+		b.WriteString("# HELP velo_project_epsilon_spent Epsilon spent by each project, from the ledger.\n# TYPE velo_project_epsilon_spent gauge\n")
+		projects := s.led.Projects()
+		for _, p := range projects {
+			fmt.Fprintf(&b, "velo_project_epsilon_spent{project=%q} %s\n", p.ID, num(p.Spent.Epsilon))
+		}
+		b.WriteString("# HELP velo_project_epsilon_left Epsilon left to each project, from the ledger.\n# TYPE velo_project_epsilon_left gauge\n")
+		for _, p := range projects {
+			fmt.Fprintf(&b, "velo_project_epsilon_left{project=%q} %s\n", p.ID, num(p.Left.Epsilon))
+		}
+	}
+	inUse, limit := s.eng.Slots()
+	fmt.Fprintf(&b, "# HELP velo_queries_in_flight Queries holding a slot now.\n# TYPE velo_queries_in_flight gauge\nvelo_queries_in_flight %d\n", inUse)
+	fmt.Fprintf(&b, "# HELP velo_query_slots Concurrent query limit.\n# TYPE velo_query_slots gauge\nvelo_query_slots %d\n", limit)
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	_, _ = w.Write(b.Bytes())

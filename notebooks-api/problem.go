@@ -64,7 +64,7 @@ func problem(status int, code, format string, args ...any) *Problem {
 
 // asProblem maps an error to what the client is told. Only errors whose text is public by
 // contract (query.Error, ledger.FieldError, our own Problems, the engine's generic
-// sentinels) keep their text; anything else is an internal error whose cause is logged.
+// sentinels and its BusyError's limit) keep their text; anything else is an internal error whose cause is logged.
 func asProblem(err error) *Problem {
 	var p *Problem
 	if errors.As(err, &p) {
@@ -84,7 +84,11 @@ func asProblem(err error) *Problem {
 		return p
 	}
 	var fe *ledger.FieldError
+	var busy *query.BusyError
 	switch {
+	case errors.As(err, &busy):
+		return &Problem{Status: http.StatusTooManyRequests, Code: CodeTooManyQueries, retryAfter: 1,
+			Detail: fmt.Sprintf("the server is already running its limit of %d queries; retry shortly (nothing was charged)", busy.Limit)}
 	case errors.Is(err, ledger.ErrBudgetExhausted):
 		return &Problem{Status: http.StatusConflict, Code: CodeBudgetExhausted, Detail: "the project's privacy budget does not cover this query; the DPO may grant more", cause: err}
 	case errors.Is(err, ledger.ErrOverCap):

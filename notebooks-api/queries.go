@@ -2,9 +2,6 @@ package notebooksapi
 
 import (
 	"bytes"
-	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"mime"
@@ -15,6 +12,7 @@ import (
 	"time"
 
 	"github.com/velo-fse/velo/query"
+	"github.com/velo-fse/velo/release"
 )
 
 // Media types of a release.
@@ -61,17 +59,11 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request, u *User) error {
 		s.metrics.refusal(CodeForbidden)
 		return problem(http.StatusForbidden, CodeForbidden, "you are not a member of project %q", req.Project)
 	}
-	// A query already answered is served from the release cache: no data is read, so it
-	// takes no query slot (a dashboard's refresh is never refused).
-	release := func() {}
-	// (Identical queries running at once are answered once: the engine makes the later
-	// ones wait for the first release.)
-	if !s.isSettled(req) {
-		if release, err = s.acquire(r.Context()); err != nil {
-			s.metrics.refusal(CodeTooManyQueries)
-			return err
-		}
-	}
+	// The engine takes one of limits.max_concurrent_queries slots for a query that reads
+	// data, and refuses it with a *query.BusyError (429) when none frees within
+	// limits.queue_timeout, before anything is charged. A query answered from the release
+	// cache takes no slot (a dashboard's refresh is never refused), and identical queries
+	// running at once are answered once.
 	s.queries.Add(1)
 	start := time.Now()
 	rel, err := s.eng.Query(r.Context(), query.Request{
@@ -80,7 +72,6 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request, u *User) error {
 		MaxGroupsContributed: req.MaxGroupsContributed, DryRun: req.DryRun,
 	})
 	s.queries.Done()
-	release()
 	if err != nil {
 		p := asProblem(err)
 		if p.Status >= 500 {
@@ -96,9 +87,6 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request, u *User) error {
 		outcome, spent = "dry_run", 0
 	case rel.Cached:
 		outcome, spent = "cached", 0
-		s.markSettled(req)
-	default:
-		s.markSettled(req)
 	}
 	s.metrics.query(outcome, time.Since(start), spent)
 	logExtra(r, "release_id", rel.ReleaseID, "outcome", outcome, "epsilon", rel.Epsilon, "delta", rel.Delta, "format", media)
@@ -107,7 +95,7 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request, u *User) error {
 
 // writeRelease encodes the release fully before sending it, so that an encoding failure
 // is a clean error and never half a body.
-func writeRelease(w http.ResponseWriter, rel *query.Release, media string) error {
+func writeRelease(w http.ResponseWriter, rel *release.Release, media string) error {
 	var buf bytes.Buffer
 	var err error
 	ct := media
@@ -171,60 +159,4 @@ func negotiate(accept string) (string, error) {
 		return "", problem(http.StatusNotAcceptable, CodeNotAcceptable, "a release is available as %s, %s or %s", mediaJSON, mediaCSV, mediaArrow)
 	}
 	return best, nil
-}
-
-// acquire takes one of limits.max_concurrent_queries slots, waiting at most
-// limits.queue_timeout; past that the query is refused with 429 before anything is charged.
-func (s *Server) acquire(ctx context.Context) (release func(), err error) {
-	rel := func() { <-s.sem }
-	select {
-	case s.sem <- struct{}{}:
-		return rel, nil
-	default:
-	}
-	busy := &Problem{Status: http.StatusTooManyRequests, Code: CodeTooManyQueries, retryAfter: 1,
-		Detail: fmt.Sprintf("the server is already running its limit of %d queries; retry shortly (nothing was charged)", cap(s.sem))}
-	if s.limits.QueueTimeout < 0 {
-		return nil, busy
-	}
-	t := time.NewTimer(s.limits.QueueTimeout)
-	defer t.Stop()
-	select {
-	case s.sem <- struct{}{}:
-		return rel, nil
-	case <-t.C:
-		return nil, busy
-	case <-ctx.Done():
-		return nil, busy
-	}
-}
-
-// flightKey identifies a request as the client wrote it.
-func flightKey(req QueryRequest) string {
-	b, _ := json.Marshal(req)
-	h := sha256.Sum256(b)
-	return hex.EncodeToString(h[:])
-}
-
-// isSettled reports whether req is known to be answered from the release cache: the
-// cache lives as long as the ledger and the server reads one dataset version.
-func (s *Server) isSettled(req QueryRequest) bool {
-	if req.DryRun {
-		return false
-	}
-	key := flightKey(req)
-	s.settledMu.Lock()
-	defer s.settledMu.Unlock()
-	return s.settled[key]
-}
-
-// markSettled records that req is now answered from the release cache.
-func (s *Server) markSettled(req QueryRequest) {
-	key := flightKey(req)
-	s.settledMu.Lock()
-	defer s.settledMu.Unlock()
-	if len(s.settled) >= 4096 {
-		clear(s.settled)
-	}
-	s.settled[key] = true
 }

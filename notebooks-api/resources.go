@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/velo-fse/velo/ingest"
+	"github.com/velo-fse/velo/dataset"
 	"github.com/velo-fse/velo/ledger"
 )
 
@@ -67,8 +67,8 @@ func (s *Server) catalog(w http.ResponseWriter, r *http.Request, u *User) error 
 
 // filterCatalog keeps the tables and columns any of projects may read, and the domains
 // those columns use.
-func filterCatalog(full *ingest.Catalog, projects []ledger.Project) ingest.Catalog {
-	out := ingest.Catalog{Format: full.Format, DatasetVersion: full.DatasetVersion, Period: full.Period, Tables: []ingest.CatalogTable{}, Domains: map[string]ingest.Domain{}}
+func filterCatalog(full *dataset.Catalog, projects []ledger.Project) dataset.Catalog {
+	out := dataset.Catalog{Format: full.Format, DatasetVersion: full.DatasetVersion, Period: full.Period, Tables: []dataset.CatalogTable{}, Domains: map[string]dataset.Domain{}}
 	for _, t := range full.Tables {
 		ct := t
 		ct.Columns = nil

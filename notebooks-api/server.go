@@ -1,6 +1,7 @@
 package notebooksapi
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -16,15 +17,19 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/velo-fse/velo/ingest"
+	"github.com/velo-fse/velo/dataset"
 	"github.com/velo-fse/velo/ledger"
 	"github.com/velo-fse/velo/query"
+	"github.com/velo-fse/velo/release"
 )
 
-// Engine is what the server needs of the query engine (query.Engine).
+// Engine is what the server needs of the query engine (query.Engine). The engine bounds
+// the queries that read data at once and refuses the overflow with a *query.BusyError,
+// which the server answers with 429; Slots reports its load for /metrics.
 type Engine interface {
-	Query(ctx context.Context, req query.Request) (*query.Release, error)
-	Catalog() *ingest.Catalog
+	Query(ctx context.Context, req query.Request) (*release.Release, error)
+	Catalog() *dataset.Catalog
+	Slots() (inUse, limit int)
 }
 
 // Ledger is what the server needs of the ledger (ledger.Ledger), which it holds open, and
@@ -67,11 +72,7 @@ type Server struct {
 	sessions *sessionStore
 	authFail *authLimiter
 	metrics  *metrics
-	sem      chan struct{}
 	queries  sync.WaitGroup // engine calls in flight, waited for at shutdown
-
-	settledMu sync.Mutex
-	settled   map[string]bool // queries known to be answered from the release cache
 
 	mux *http.ServeMux
 }
@@ -84,7 +85,6 @@ func New(o Options) (*Server, error) {
 	s := &Server{
 		eng: o.Engine, led: o.Ledger, verifyFn: o.Verify, limits: o.Limits.withDefaults(), secure: o.CookieSecure,
 		log: o.Logger, now: o.Now,
-		settled: map[string]bool{},
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -96,7 +96,6 @@ func New(o Options) (*Server, error) {
 	s.sessions = newSessionStore(s.limits.SessionTTL, s.now)
 	s.authFail = newAuthLimiter(s.limits.MaxAuthFailures, s.limits.AuthFailureWindow, s.now, s.log)
 	s.metrics = newMetrics()
-	s.sem = make(chan struct{}, s.limits.MaxConcurrentQueries)
 	s.mux = http.NewServeMux()
 	for _, rt := range s.routes() {
 		s.mux.Handle(rt.pattern, rt.handler)
@@ -372,14 +371,27 @@ func (s *Server) decodeJSON(w http.ResponseWriter, r *http.Request, v any) error
 			return problem(http.StatusUnsupportedMediaType, CodeUnsupportedMedia, "send the request body as application/json")
 		}
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, s.limits.MaxRequestBytes))
-	dec.DisallowUnknownFields()
-	err := dec.Decode(v)
-	if err == nil && dec.More() {
-		err = errors.New("trailing data after the JSON object")
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.limits.MaxRequestBytes))
+	if err == nil {
+		// Exact names, no duplicate keys: what a reviewer reads is what Velo decodes.
+		err = checkStrictJSON(body, v)
+	}
+	if err == nil {
+		dec := json.NewDecoder(bytes.NewReader(body))
+		dec.DisallowUnknownFields()
+		err = dec.Decode(v)
+		if err == nil && dec.More() {
+			err = errors.New("trailing data after the JSON object")
+		}
 	}
 	if err == nil {
 		return nil
+	}
+	var sje *strictJSONError
+	if errors.As(err, &sje) {
+		p := problem(http.StatusBadRequest, CodeInvalidRequest, "%s", sje.Detail)
+		p.Field = sje.Field
+		return p
 	}
 	var mbe *http.MaxBytesError
 	var ute *json.UnmarshalTypeError

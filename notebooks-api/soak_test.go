@@ -6,14 +6,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"math/big"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
 	"sort"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -40,8 +39,8 @@ const (
 //
 //   - every answer is the expected one (no 5xx; 429 only when the query slots are full);
 //   - no budget drift: the ledger's spend, the sum of its charges and the sum of the fresh
-//     releases' epsilons are equal exactly, in the ledger's fixed-point units, and every
-//     fresh release is one charge;
+//     releases' epsilons are equal exactly, in the ledger's fixed-point units (each release
+//     states exactly the epsilon charged for it), and every fresh release is one charge;
 //   - memory is flat: the live heap after GC at the end is within soakHeapFactor of the one
 //     after warm-up, plus soakLedgerBytes per byte the ledger grew (the ledger holds its
 //     entries in memory by design), plus soakHeapSlack;
@@ -215,6 +214,11 @@ func TestSustainedMixedLoad(t *testing.T) {
 				}
 				switch {
 				case o.name == "fresh query" && !rel.Cached && !rel.DryRun:
+					if !exactUnits(rel.Epsilon) {
+						mu.Lock()
+						failures = append(failures, fmt.Sprintf("%s: epsilon %v released is not what the ledger charges", o.name, rel.Epsilon))
+						mu.Unlock()
+					}
 					freshUnits.Add(units(rel.Epsilon))
 					freshN.Add(1)
 				case o.name == "cached query" && rel.Cached, o.name == "dry run" && rel.DryRun:
@@ -331,22 +335,15 @@ func soakDo(c *http.Client, srv *apitest.Server, method, path, user string, body
 	return resp.StatusCode, b, err
 }
 
-// units is an epsilon in the ledger's fixed-point units (1e-12) by the ledger's documented
-// rule for charges: the shortest decimal that reads as the float, rounded up to the unit. (A
-// release states the epsilon asked for: 0.01+0.003 is the float 0.013000000000000001, and
-// the ledger charges 0.013000000001.) For amounts the ledger wrote, it is exact.
-func units(eps float64) int64 {
-	r, ok := new(big.Rat).SetString(strconv.FormatFloat(eps, 'g', -1, 64))
-	if !ok {
-		panic(eps)
-	}
-	r.Mul(r, new(big.Rat).SetInt64(1e12))
-	q, m := new(big.Int).QuoRem(r.Num(), r.Denom(), new(big.Int))
-	if m.Sign() > 0 {
-		q.Add(q, big.NewInt(1))
-	}
-	return q.Int64()
-}
+// units is an epsilon in the ledger's fixed-point units (1e-12). The ledger charges whole
+// units, and a release states exactly what was charged (ledger.Charged: 0.01+0.003 asked, the
+// float 0.013000000000000001, is released and charged as 0.013000000001), so for every
+// amount the test reads the conversion is exact; exactUnits checks that it is.
+func units(eps float64) int64 { return int64(math.Round(eps * 1e12)) }
+
+// exactUnits reports whether eps is a whole number of the ledger's units, as the ledger
+// reads them back.
+func exactUnits(eps float64) bool { return float64(units(eps))/1e12 == eps }
 
 func liveHeap() uint64 {
 	var m runtime.MemStats

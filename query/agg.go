@@ -34,25 +34,36 @@ func (c *checker) aggregate(n *node) (Agg, error) {
 		}
 	}
 	var within []*node
+	descending := false
 	if n.OrderBys != nil {
 		for _, o := range n.OrderBys.Orders {
 			within = append(within, o.Expression)
+			descending = o.Type == "DESCENDING"
 		}
 	}
 	if len(within) > 0 && name != "quantile_cont" && name != "percentile_cont" && name != "quantile" {
 		return a, rejectf(n.pos(), "ORDER BY inside %s is not supported", strings.ToUpper(name))
 	}
 	display := func(arg string) string { return strings.ToLower(name) + "(" + arg + ")" }
-	switch name {
-	case "count_star":
+	valueKind, isValue := valueAggregate(name)
+	switch {
+	case name == "count_star":
 		a.Kind, a.display = AggCountStar, "count(*)"
-	case "count":
+	case name == "count":
+		if len(bounds) > 0 {
+			return a, &Error{Code: CodeOptions, Pos: bounds[0].pos(), Msg: "COUNT: counts take no bounds (contribution_bounds_per_group clamps the values of SUM, AVG, quantiles and variances)"}
+		}
 		if len(args) != 1 {
 			return a, rejectf(n.pos(), "COUNT takes one argument")
 		}
 		if ref := args[0]; ref.Class == "COLUMN_REF" && strings.EqualFold(ref.ColumnNames[len(ref.ColumnNames)-1], "pid") {
 			if !n.Distinct {
 				return a, rejectf(n.pos(), "COUNT(pid) counts rows: use COUNT(*) for rows or COUNT(DISTINCT pid) for people")
+			}
+			if q := ref.ColumnNames; len(q) == 2 && !slices.ContainsFunc(c.tables, func(t TableUse) bool { return t.Alias == strings.ToLower(q[0]) }) {
+				return a, rejectf(ref.pos(), "unknown table or alias %s", q[0])
+			} else if len(q) > 2 {
+				return a, rejectf(ref.pos(), "column reference %s is not supported", strings.Join(q, "."))
 			}
 			a.Kind, a.display = AggPersons, "count(DISTINCT pid)"
 			break
@@ -65,7 +76,7 @@ func (c *checker) aggregate(n *node) (Agg, error) {
 			return a, err
 		}
 		a.Kind, a.Arg, a.display = AggCount, e, display(e.String())
-	case "sum", "avg", "mean", "var_pop", "var_samp", "variance", "stddev_pop", "stddev_samp", "stddev", "median", "quantile_cont", "quantile", "percentile_cont":
+	case isValue: // SUM, AVG, quantiles, variances: the registry's value aggregates
 		if n.Distinct {
 			return a, rejectf(n.pos(), "DISTINCT inside %s is not supported", strings.ToUpper(name))
 		}
@@ -97,6 +108,11 @@ func (c *checker) aggregate(n *node) (Agg, error) {
 			if !ok || qv < 0 || qv > 1 {
 				return a, rejectf(qNode.pos(), "the quantile must be a constant between 0 and 1")
 			}
+			if descending {
+				// PERCENTILE_CONT(q) WITHIN GROUP (ORDER BY x DESC) is the (1 - q) quantile
+				// of x (rounded, so that 1 - 0.9 is 0.1).
+				qv = math.Round((1-qv)*1e12) / 1e12
+			}
 			a.Q = qv
 		default:
 			if len(args) != 1 {
@@ -112,11 +128,7 @@ func (c *checker) aggregate(n *node) (Agg, error) {
 			return a, rejectf(valueNode.pos(), "%s needs a number, got a %s (CAST(flag AS INTEGER) turns a boolean into 0/1)", strings.ToUpper(name), e.Type())
 		}
 		a.Arg = e
-		a.Kind = map[string]AggKind{
-			"sum": AggSum, "avg": AggAvg, "mean": AggAvg, "var_pop": AggVarPop, "var_samp": AggVarSamp, "variance": AggVarSamp,
-			"stddev_pop": AggStdPop, "stddev_samp": AggStdSamp, "stddev": AggStdSamp,
-			"median": AggQuantile, "quantile_cont": AggQuantile, "quantile": AggQuantile, "percentile_cont": AggQuantile,
-		}[name]
+		a.Kind = valueKind
 		if a.Kind == AggQuantile {
 			if a.Q == 0.5 {
 				a.display = "median(" + e.String() + ")"
@@ -157,8 +169,8 @@ func (c *checker) aggregate(n *node) (Agg, error) {
 		if !ok {
 			return a, &Error{Code: CodeOptions, Pos: n.pos(), Msg: fmt.Sprintf("%s: no clamping bounds are known for %s; give them with %s(..., contribution_bounds_per_group => (lo, hi)) or in the request's bounds", strings.ToUpper(name), e.String(), strings.ToUpper(name))}
 		}
-		if !finite(lo) || !finite(hi) || lo >= hi || math.Max(math.Abs(lo), math.Abs(hi)) > 1e9 {
-			return a, &Error{Code: CodeOptions, Pos: n.pos(), Msg: fmt.Sprintf("%s: bounds (%g, %g) must be finite, lo < hi, within ±1e9", strings.ToUpper(name), lo, hi)}
+		if !validBounds(lo, hi) {
+			return a, &Error{Code: CodeOptions, Pos: n.pos(), Msg: fmt.Sprintf("%s: bounds (%g, %g) must be %s", strings.ToUpper(name), lo, hi, boundsRule)}
 		}
 		a.Lo, a.Hi = lo, hi
 	default:
@@ -170,9 +182,30 @@ func (c *checker) aggregate(n *node) (Agg, error) {
 	return a, nil
 }
 
+// boundsRule is what validBounds asks of clamping bounds.
+const boundsRule = "finite, lo < hi, hi - lo at least 1e-9, within ±1e9"
+
+// validBounds reports whether [lo, hi] can clamp an aggregate's values: narrower bounds
+// would need integer scales (squared, for variances) beyond what a double holds.
+func validBounds(lo, hi float64) bool {
+	return finite(lo) && finite(hi) && lo < hi && hi-lo >= 1e-9 && math.Max(math.Abs(lo), math.Abs(hi)) <= 1e9
+}
+
+// identity is what makes two aggregates of a query the same statistic: the kind, the
+// checked argument (its SQL, which names the table alias: b1.wait_days is not
+// b2.wait_days, though both display as wait_days) and the quantile rank.
+func (a Agg) identity() string {
+	arg := ""
+	if a.Arg != nil {
+		arg = a.Arg.SQL()
+	}
+	return fmt.Sprintf("%s|%s|%g", a.Kind, arg, a.Q)
+}
+
 // havingExpr is HAVING, evaluated on released (noisy) values: post-processing.
 type havingExpr interface {
 	eval(row []any) any
+	sql(outputs []Output) string // the canonical form (Plan.canonical)
 }
 
 type hOut struct{ idx int }
@@ -334,6 +367,8 @@ func (c *checker) having(n *node, p *Plan, sel []*node) (havingExpr, error) {
 // aggregate that is not released is refused: it would be a free, un-noised statistic.
 func (c *checker) outputRef(n *node, p *Plan, sel []*node) (int, error) {
 	switch {
+	case n.Class == "STAR":
+		return 0, rejectf(n.pos(), "ORDER BY ALL is not supported: name the output columns")
 	case n.Class == "CONSTANT" && n.Value != nil && n.Value.Type.ID == "INTEGER":
 		v, _, _ := n.Value.literal()
 		k := int(v.(int64))
@@ -354,7 +389,7 @@ func (c *checker) outputRef(n *node, p *Plan, sel []*node) (int, error) {
 			return 0, err
 		}
 		for i, o := range p.Outputs {
-			if o.Agg >= 0 && p.Aggs[o.Agg].display == a.display {
+			if o.Agg >= 0 && p.Aggs[o.Agg].identity() == a.identity() {
 				return i, nil
 			}
 		}

@@ -7,7 +7,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/velo-fse/velo/ingest"
+	"github.com/velo-fse/velo/dataset"
+	"github.com/velo-fse/velo/fse"
 )
 
 // Limits of what one query may ask.
@@ -16,27 +17,35 @@ const (
 	maxKeys             = 4
 	maxAggs             = 16
 	maxTables           = 3
+	// maxExprDepth bounds the nesting of one expression: its total form, printed into
+	// the rewrite, must stay within what DuckDB's parser and binder accept.
+	maxExprDepth = 100
 )
 
 // checker turns DuckDB's AST into a Plan, refusing everything outside the allow-list of
 // DESIGN.md §5 and the project's approved tables and columns.
 type checker struct {
-	cat    *ingest.Catalog
+	cat    *dataset.Catalog
 	allow  map[string][]string // table -> approved columns (empty: all)
 	tables []TableUse
 	bounds map[int][2]float64 // contribution_bounds_per_group by aggregate position
+	depth  int                // nesting of the expression being checked
 }
 
 // Check checks a parsed statement against the catalog and the project's allow-list.
-func check(res *astResult, cat *ingest.Catalog, allow map[string][]string) (*Plan, error) {
+func check(res *astResult, cat *dataset.Catalog, allow map[string][]string) (*Plan, error) {
 	if res.Error {
 		pos := -1
 		if p, err := res.Position.Int64(); err == nil {
 			pos = int(p)
 		}
 		msg := res.ErrorMessage
-		if res.ErrorType == "not implemented" {
+		switch {
+		case res.ErrorType == "not implemented":
 			msg = "only a single SELECT statement is allowed"
+		case strings.Contains(msg, "expression depth") || strings.HasPrefix(msg, "memory exhausted"):
+			// DuckDB's advice (SET max_expression_depth) is not the user's to follow.
+			msg = fmt.Sprintf("expressions nested too deeply (at most %d levels)", maxExprDepth)
 		}
 		return nil, rejectf(pos, "%s", msg)
 	}
@@ -238,12 +247,9 @@ func narrowDomains(p *Plan) {
 		}
 		// What the WHERE clause constrains: the key itself, or the column under it.
 		target, bucket := k.Expr.SQL(), ""
-		if c, ok := k.Expr.(*Call); ok && (c.Name == "date_trunc" || c.Name == "year") {
-			col := c.Args[len(c.Args)-1]
-			target, bucket = col.SQL(), "year"
-			if c.Name == "date_trunc" {
-				bucket = literalValue(c.Args[0]).(string)
-			}
+		if c, ok := k.Expr.(*Call); ok && c.rule().Bucket != nil {
+			col, unit := c.rule().Bucket(c)
+			target, bucket = col.SQL(), unit
 		}
 		narrowed := false
 		var vals []any
@@ -392,7 +398,7 @@ func (c *checker) from(t *tableRef) error {
 		if strings.ContainsAny(name, "/\\.*:'") {
 			return rejectf(t.pos(), "table functions (read_parquet, read_csv, glob, ...) and file paths are not allowed: name a table")
 		}
-		var meta *ingest.CatalogTable
+		var meta *dataset.CatalogTable
 		for i := range c.cat.Tables {
 			if c.cat.Tables[i].Name == name {
 				meta = &c.cat.Tables[i]
@@ -451,6 +457,10 @@ func (c *checker) from(t *tableRef) error {
 		return rejectf(t.pos(), "table functions (read_parquet, read_csv, glob, ...) and file paths are not allowed: name a table")
 	case "SUBQUERY":
 		return rejectf(t.pos(), "subqueries are not supported")
+	case "SHOW_REF":
+		return rejectf(t.pos(), "DESCRIBE, SHOW and SUMMARIZE are not supported: the catalog describes the tables and columns")
+	case "PIVOT":
+		return rejectf(t.pos(), "PIVOT and UNPIVOT are not supported: GROUP BY the column instead")
 	}
 	return rejectf(t.pos(), "%s in FROM is not supported", strings.ToLower(t.Type))
 }
@@ -568,7 +578,7 @@ func (c *checker) groupable(e Expr, pos int, public bool) error {
 func (c *checker) domain(e Expr) *KeyDomain {
 	switch e := e.(type) {
 	case *Column:
-		if e.Domain == "period" && c.cat.Period != nil {
+		if e.Domain == dataset.DomainPeriod && c.cat.Period != nil {
 			return periodBuckets(c.cat.Period, "day", false)
 		}
 		d, ok := c.cat.Domains[e.Domain]
@@ -585,26 +595,10 @@ func (c *checker) domain(e Expr) *KeyDomain {
 		}
 		return &KeyDomain{Values: vals, Source: d.Source}
 	case *Call:
-		switch e.Name {
-		case "date_trunc", "year":
-			col, ok := e.Args[len(e.Args)-1].(*Column)
-			if !ok || col.T != TDate || c.cat.Period == nil || col.Domain != "period" {
-				return nil
-			}
-			unit := "year"
-			if e.Name == "date_trunc" {
-				unit = e.Args[0].(*Literal).V.(string)
-			}
-			return periodBuckets(c.cat.Period, unit, e.Name == "year")
-		case "month":
-			return intRange(1, 12, "months")
-		case "quarter":
-			return intRange(1, 4, "quarters")
-		case "isodow":
-			return intRange(1, 7, "ISO weekdays")
-		case "dayofweek":
-			return intRange(0, 6, "weekdays")
+		if r := e.rule(); r.Domain != nil {
+			return r.Domain(c, e)
 		}
+		return nil
 	case *Case:
 		var vals []any
 		for _, t := range append(slices.Clone(e.Thens), e.Else) {
@@ -638,7 +632,7 @@ func intRange(lo, hi int64, src string) *KeyDomain {
 }
 
 // periodBuckets enumerates date_trunc buckets (or years) that intersect the period.
-func periodBuckets(p *ingest.Period, unit string, asYear bool) *KeyDomain {
+func periodBuckets(p *fse.Period, unit string, asYear bool) *KeyDomain {
 	d := &KeyDomain{Source: "extract period " + p.String()}
 	if asYear {
 		for y := p.From.Year(); y <= p.To.Year(); y++ {
@@ -691,11 +685,16 @@ var nonDPAggregates = map[string]bool{
 	"min_by": true, "max_by": true, "bitstring_agg": true, "reservoir_quantile": true, "json_group_array": true, "json_group_object": true,
 }
 
-var dpAggregates = map[string]bool{
-	"count_star": true, "count": true, "sum": true, "avg": true, "mean": true, "median": true,
-	"quantile_cont": true, "quantile": true, "percentile_cont": true,
-	"var_pop": true, "var_samp": true, "variance": true, "stddev_pop": true, "stddev_samp": true, "stddev": true,
-}
+// dpAggregates are the SQL names of the registry's aggregates (aggRules).
+var dpAggregates = func() map[string]bool {
+	m := map[string]bool{}
+	for _, r := range aggRules {
+		for _, n := range r.Names {
+			m[n] = true
+		}
+	}
+	return m
+}()
 
 func isAggregateCall(n *node) bool {
 	if n == nil || n.Class != "FUNCTION" || n.IsOperator {

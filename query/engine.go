@@ -20,18 +20,18 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"os"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	_ "github.com/duckdb/duckdb-go/v2"
 
+	"github.com/velo-fse/velo/dataset"
 	"github.com/velo-fse/velo/dp"
-	"github.com/velo-fse/velo/ingest"
 	"github.com/velo-fse/velo/ledger"
+	"github.com/velo-fse/velo/release"
 )
 
 // Ledger is what the engine needs of the ledger.
@@ -39,16 +39,18 @@ type Ledger interface {
 	Project(id string) (ledger.ProjectStatus, error)
 	Charge(ctx context.Context, req ledger.ChargeRequest) (ledger.Charge, error)
 	Refund(ctx context.Context, c ledger.Charge, reason string) error
-	Release(ctx context.Context, c ledger.Charge, release json.RawMessage) error
+	Release(ctx context.Context, c ledger.Charge, raw json.RawMessage) error
 	Cached(project, sqlHash, options, datasetVersion string) (json.RawMessage, bool)
 	// Active refuses an unknown or expired project (ledger.ErrProjectExpired).
 	Active(project string) error
 }
 
-// Engine answers DP queries over one dataset. It is safe for concurrent use.
+// Engine answers DP queries over one dataset. It is safe for concurrent use: identical
+// queries in flight are answered once, and at most Limits.MaxConcurrent queries read data
+// at once (see Query).
 type Engine struct {
 	dataDir string
-	cat     *ingest.Catalog
+	cat     *dataset.Catalog
 	version string
 	parser  *sql.DB
 	sb      *sandbox
@@ -57,6 +59,11 @@ type Engine struct {
 	tree    dp.Tree
 	// afterCharge, when set (tests only), runs between the charge and the execution.
 	afterCharge func()
+	// maxEpsilon is MaxEpsilon; accuracy tests raise it to check the engine's totals
+	// through the noise.
+	maxEpsilon float64
+	// slots bounds the queries that read data at once (Limits.MaxConcurrent).
+	slots slots
 
 	// inflight holds the queries being answered, by release cache key: an identical
 	// query arriving meanwhile (dashboard panels refreshing together) waits for the first
@@ -76,18 +83,20 @@ type Config struct {
 // Open loads the dataset's catalog and opens the parser and the sandbox.
 func Open(ctx context.Context, cfg Config) (*Engine, error) {
 	// A dataset being replaced (or whose replacement was interrupted) may mix two versions.
-	if err := ingest.CheckCommitted(cfg.DataDir); err != nil {
+	if err := dataset.CheckCommitted(cfg.DataDir); err != nil {
 		return nil, fmt.Errorf("open dataset: %w", err)
 	}
-	b, err := os.ReadFile(filepath.Join(cfg.DataDir, "catalog.json"))
+	limits := cfg.Limits
+	limits.defaults()
+	sl, err := newSlots(limits)
 	if err != nil {
-		return nil, fmt.Errorf("open dataset %s: %w", cfg.DataDir, err)
+		return nil, err
 	}
-	var cat ingest.Catalog
-	if err := json.Unmarshal(b, &cat); err != nil {
-		return nil, fmt.Errorf("catalog %s: %w", filepath.Join(cfg.DataDir, "catalog.json"), err)
+	cat, err := dataset.ReadCatalog(cfg.DataDir)
+	if err != nil {
+		return nil, err
 	}
-	man, err := ingest.ReadManifest(cfg.DataDir)
+	man, err := dataset.ReadManifest(cfg.DataDir)
 	if err != nil {
 		return nil, fmt.Errorf("open dataset %s: %w", cfg.DataDir, err)
 	}
@@ -98,7 +107,7 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	sb, err := openSandbox(ctx, cfg.DataDir, &cat, cfg.Limits)
+	sb, err := openSandbox(ctx, cfg.DataDir, cat, cfg.Limits)
 	if err != nil {
 		parser.Close()
 		return nil, err
@@ -107,7 +116,7 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Engine{dataDir: cfg.DataDir, cat: &cat, version: cat.DatasetVersion, parser: parser, sb: sb, ledger: cfg.Ledger, log: log, tree: dp.DefaultTree}, nil
+	return &Engine{dataDir: cfg.DataDir, cat: cat, version: cat.DatasetVersion, parser: parser, sb: sb, ledger: cfg.Ledger, log: log, tree: dp.DefaultTree, slots: sl, maxEpsilon: MaxEpsilon}, nil
 }
 
 // Close releases the databases.
@@ -117,7 +126,7 @@ func (e *Engine) Close() error { return errors.Join(e.parser.Close(), e.sb.close
 func (e *Engine) DatasetVersion() string { return e.version }
 
 // Catalog is the dataset's catalog.
-func (e *Engine) Catalog() *ingest.Catalog { return e.cat }
+func (e *Engine) Catalog() *dataset.Catalog { return e.cat }
 
 // Request is one query.
 type Request struct {
@@ -149,8 +158,12 @@ const engineVersion = "2"
 // Confidence is the level of every released confidence interval.
 const Confidence = 0.95
 
-// Query checks, prices, charges, runs and releases one query.
-func (e *Engine) Query(ctx context.Context, req Request) (*Release, error) {
+// Query checks, prices, charges, runs and releases one query. A query that must read data
+// takes one of Limits.MaxConcurrent slots first; when none frees within
+// Limits.QueueTimeout it returns a *BusyError, before anything is charged. A query whose
+// release is cached, a dry run, and a query identical to one in flight (it waits for that
+// one's release) take no slot.
+func (e *Engine) Query(ctx context.Context, req Request) (*release.Release, error) {
 	st, err := e.ledger.Project(req.Project)
 	if err != nil {
 		if errors.Is(err, ledger.ErrUnknownProject) {
@@ -169,7 +182,7 @@ func (e *Engine) Query(ctx context.Context, req Request) (*Release, error) {
 	if err := applyRequest(plan, req); err != nil {
 		return nil, err
 	}
-	total, err := resolveBudget(plan, req, st)
+	total, err := resolveBudget(plan, req, st, e.maxEpsilon)
 	if err != nil {
 		return nil, err
 	}
@@ -178,10 +191,10 @@ func (e *Engine) Query(ctx context.Context, req Request) (*Release, error) {
 		return nil, &Error{Code: CodeOptions, Msg: err.Error(), Pos: -1}
 	}
 	maxGroups, maxRows := contributionBounds(plan)
-	rel := &Release{
+	rel := &release.Release{
 		Project: req.Project, DatasetVersion: e.version, Confidence: Confidence,
-		Epsilon: total.Epsilon, Delta: total.Delta, SQL: plan.Normalised,
-		Bounding: BoundingInfo{MaxGroupsContributed: maxGroups, MaxRowsPerGroup: maxRows, PartitionSelection: plan.Selection()},
+		Epsilon: total.Epsilon, Delta: total.Delta, SQL: plan.Canonical,
+		Bounding: release.BoundingInfo{MaxGroupsContributed: maxGroups, MaxRowsPerGroup: maxRows, PartitionSelection: plan.Selection()},
 		Columns:  columns(plan), BudgetSplit: budgetSplit(plan, per, selection),
 	}
 	options := canonicalOptions(total, maxGroups, maxRows, plan)
@@ -189,10 +202,10 @@ func (e *Engine) Query(ctx context.Context, req Request) (*Release, error) {
 		// Priced against the catalog only: no data is touched, nothing is charged.
 		rel.DryRun = true
 		rel.Rows, rel.CI = [][]any{}, [][]any{}
-		rel.BudgetLeft = BudgetAmount{st.Left.Epsilon, st.Left.Delta}
+		rel.BudgetLeft = release.BudgetAmount{Epsilon: st.Left.Epsilon, Delta: st.Left.Delta}
 		return rel, nil
 	}
-	key := req.Project + "\x00" + ledger.SQLHash(plan.Normalised) + "\x00" + options
+	key := req.Project + "\x00" + ledger.SQLHash(plan.Canonical) + "\x00" + options
 	for {
 		if rel, ok, err := e.cached(req.Project, plan, options); ok || err != nil {
 			return rel, err
@@ -222,19 +235,25 @@ func (e *Engine) Query(ctx context.Context, req Request) (*Release, error) {
 			return nil, ctx.Err()
 		}
 	}
+	// Only now, with no release to reuse and none on its way, does the query need a slot.
+	free, err := e.slots.acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer free()
 	return e.run(ctx, req, plan, rel, options, total, per, selection, maxGroups, maxRows)
 }
 
 // cached returns the stored release of a query, if there is one.
-func (e *Engine) cached(project string, plan *Plan, options string) (*Release, bool, error) {
-	if raw, ok := e.ledger.Cached(project, ledger.SQLHash(plan.Normalised), options, e.version); ok {
-		var cached Release
+func (e *Engine) cached(project string, plan *Plan, options string) (*release.Release, bool, error) {
+	if raw, ok := e.ledger.Cached(project, ledger.SQLHash(plan.Canonical), options, e.version); ok {
+		var cached release.Release
 		if err := json.Unmarshal(raw, &cached); err != nil {
 			return nil, false, fmt.Errorf("cached release: %w", err)
 		}
 		cached.Cached = true
 		if st, err := e.ledger.Project(project); err == nil {
-			cached.BudgetLeft = BudgetAmount{st.Left.Epsilon, st.Left.Delta}
+			cached.BudgetLeft = release.BudgetAmount{Epsilon: st.Left.Epsilon, Delta: st.Left.Delta}
 		}
 		return &cached, true, nil
 	}
@@ -242,7 +261,7 @@ func (e *Engine) cached(project string, plan *Plan, options string) (*Release, b
 }
 
 // run charges, executes and releases a query that is not in the cache.
-func (e *Engine) run(ctx context.Context, req Request, plan *Plan, rel *Release, options string, total BudgetAmount, per, selection dp.Budget, maxGroups, maxRows int) (*Release, error) {
+func (e *Engine) run(ctx context.Context, req Request, plan *Plan, rel *release.Release, options string, total release.BudgetAmount, per, selection dp.Budget, maxGroups, maxRows int) (*release.Release, error) {
 	seed, err := randomUint64()
 	if err != nil {
 		return nil, err
@@ -258,11 +277,11 @@ func (e *Engine) run(ctx context.Context, req Request, plan *Plan, rel *Release,
 		return nil, ErrInternal
 	}
 	mech, _ := json.Marshal(struct {
-		Split    []SplitEntry `json:"budget_split"`
-		Bounding BoundingInfo `json:"bounding"`
+		Split    []release.SplitEntry `json:"budget_split"`
+		Bounding release.BoundingInfo `json:"bounding"`
 	}{rel.BudgetSplit, rel.Bounding})
 	charge, err := e.ledger.Charge(ctx, ledger.ChargeRequest{
-		Actor: req.Actor, Project: req.Project, SQL: plan.Normalised, Options: options,
+		Actor: req.Actor, Project: req.Project, SQL: plan.Canonical, Text: req.SQL, Options: options,
 		DatasetVersion: e.version, Cost: ledger.Budget{Epsilon: total.Epsilon, Delta: total.Delta}, Mechanisms: mech,
 	})
 	if err != nil {
@@ -302,7 +321,7 @@ func (e *Engine) run(ctx context.Context, req Request, plan *Plan, rel *Release,
 		return nil, fmt.Errorf("record release: %w", err)
 	}
 	if st, err := e.ledger.Project(req.Project); err == nil {
-		rel.BudgetLeft = BudgetAmount{st.Left.Epsilon, st.Left.Delta}
+		rel.BudgetLeft = release.BudgetAmount{Epsilon: st.Left.Epsilon, Delta: st.Left.Delta}
 	}
 	return rel, nil
 }
@@ -314,12 +333,20 @@ func (e *Engine) Check(ctx context.Context, sqlText string, allow map[string][]s
 }
 
 // checkSQL lifts the DP clause, has DuckDB parse the rest, and checks the AST.
-func checkSQL(ctx context.Context, parser *sql.DB, cat *ingest.Catalog, sqlText string, allow map[string][]string) (*Plan, error) {
+func checkSQL(ctx context.Context, parser *sql.DB, cat *dataset.Catalog, sqlText string, allow map[string][]string) (*Plan, error) {
 	if strings.TrimSpace(sqlText) == "" {
 		return nil, rejectf(-1, "empty query")
 	}
 	if len(sqlText) > 64<<10 {
 		return nil, rejectf(-1, "query longer than 64 KiB")
+	}
+	// DuckDB's parser reads up to a NUL byte, so text after one would be recorded in the
+	// ledger without ever having been parsed or checked.
+	if i := strings.IndexByte(sqlText, 0); i >= 0 {
+		return nil, rejectf(i, "the query contains a NUL byte")
+	}
+	if !utf8.ValidString(sqlText) {
+		return nil, rejectf(-1, "the query is not valid UTF-8")
 	}
 	lifted, opts, at, err := liftDPClause(sqlText)
 	if err != nil {
@@ -342,7 +369,7 @@ func checkSQL(ctx context.Context, parser *sql.DB, cat *ingest.Catalog, sqlText 
 	if err := applyClauseOptions(plan, opts); err != nil {
 		return nil, err
 	}
-	plan.Normalised = normalise(lifted)
+	plan.Canonical = plan.canonical()
 	return plan, nil
 }
 
@@ -406,11 +433,11 @@ func applyRequest(p *Plan, req Request) error {
 				continue
 			}
 			found = true
-			if a.Arg == nil || a.Kind == AggCount {
+			if !a.Kind.rule().Value {
 				return &Error{Code: CodeOptions, Msg: fmt.Sprintf("bounds for %s: counts take no bounds", name), Pos: -1}
 			}
-			if !finite(b[0]) || !finite(b[1]) || b[0] >= b[1] || math.Max(math.Abs(b[0]), math.Abs(b[1])) > 1e9 {
-				return &Error{Code: CodeOptions, Msg: fmt.Sprintf("bounds for %s must be finite, lo < hi, within ±1e9", name), Pos: -1}
+			if !validBounds(b[0], b[1]) {
+				return &Error{Code: CodeOptions, Msg: fmt.Sprintf("bounds for %s must be %s", name, boundsRule), Pos: -1}
 			}
 			a.Lo, a.Hi, a.BoundsSrc = b[0], b[1], "request"
 		}
@@ -423,7 +450,7 @@ func applyRequest(p *Plan, req Request) error {
 
 // resolveBudget picks the query's epsilon and delta (request, then SQL clause, then the
 // project's defaults) and checks them against the project's caps.
-func resolveBudget(p *Plan, req Request, st ledger.ProjectStatus) (BudgetAmount, error) {
+func resolveBudget(p *Plan, req Request, st ledger.ProjectStatus, maxEpsilon float64) (release.BudgetAmount, error) {
 	eps, delta := st.DefaultEpsilon, st.DefaultDelta
 	if p.Epsilon != nil {
 		eps = *p.Epsilon
@@ -437,14 +464,29 @@ func resolveBudget(p *Plan, req Request, st ledger.ProjectStatus) (BudgetAmount,
 	if req.Delta != nil {
 		delta = *req.Delta
 	}
-	bad := func(format string, args ...any) (BudgetAmount, error) {
-		return BudgetAmount{}, &Error{Code: CodeOptions, Msg: fmt.Sprintf(format, args...), Pos: -1}
+	bad := func(format string, args ...any) (release.BudgetAmount, error) {
+		return release.BudgetAmount{}, &Error{Code: CodeOptions, Msg: fmt.Sprintf(format, args...), Pos: -1}
+	}
+	if delta == 0 {
+		delta = 0 // -0 is 0: one canonical value, one cache key
 	}
 	switch {
-	case !(eps > 0) || !finite(eps):
-		return bad("epsilon must be a positive number (the project has no default)")
-	case delta < 0 || delta >= 1 || !finite(delta):
-		return bad("delta must be in [0, 1)")
+	case !finite(eps) || eps < MinEpsilon || eps > maxEpsilon:
+		if eps == 0 && req.Epsilon == nil && p.Epsilon == nil {
+			return bad("epsilon is required (the project has no default): a number from %g to %g", MinEpsilon, maxEpsilon)
+		}
+		return bad("epsilon %g is outside the range Velo accepts, %g to %g", eps, MinEpsilon, maxEpsilon)
+	case !finite(delta) || delta != 0 && (delta < MinDelta || delta > MaxDelta):
+		return bad("delta %g is outside the range Velo accepts: 0, or %g to %g", delta, MinDelta, MaxDelta)
+	}
+	// What is released, noised and charged is one value: the ledger's, rounded up to its
+	// units (epsilon 1e-12, delta 1e-18).
+	charged, err := ledger.Charged(ledger.Budget{Epsilon: eps, Delta: delta})
+	if err != nil {
+		return bad("%v", err)
+	}
+	eps, delta = charged.Epsilon, charged.Delta
+	switch {
 	case st.MaxEpsilonPerQuery > 0 && eps > st.MaxEpsilonPerQuery:
 		return bad("epsilon %g is over the project's per-query cap %g", eps, st.MaxEpsilonPerQuery)
 	case st.MaxDeltaPerQuery > 0 && delta > st.MaxDeltaPerQuery:
@@ -452,8 +494,21 @@ func resolveBudget(p *Plan, req Request, st ledger.ProjectStatus) (BudgetAmount,
 	case p.Selection() && delta == 0:
 		return bad("the GROUP BY keys have no public domain, so groups are chosen by DP partition selection, which needs delta > 0 (e.g. delta = 1e-6)")
 	}
-	return BudgetAmount{eps, delta}, nil
+	return release.BudgetAmount{Epsilon: eps, Delta: delta}, nil
 }
+
+// The ranges of epsilon and delta one query may declare (docs/privacy.md). Below
+// MinEpsilon an answer is noise; above MaxEpsilon it is the data. A delta is 0 (pure DP)
+// or at least MinDelta (smaller ones are not distinguishable from 0 in the ledger's
+// arithmetic) and at most MaxDelta (a larger delta is no guarantee). Within these ranges
+// the ledger's fixed-point units survive the round trip through float64, so the release
+// states exactly what is charged. Project policy narrows them further.
+const (
+	MinEpsilon = 1e-6
+	MaxEpsilon = 1000.0
+	MinDelta   = 1e-12
+	MaxDelta   = 1e-3
+)
 
 // contributionBounds picks the L0 and per-group row bounds: the request's or clause's
 // max_groups_contributed, else the largest default of the tables used (the fact table's,
@@ -474,16 +529,16 @@ func contributionBounds(p *Plan) (maxGroups, maxRows int) {
 	return maxGroups, maxRows
 }
 
-func columns(p *Plan) []ReleaseColumn {
-	out := make([]ReleaseColumn, len(p.Outputs))
+func columns(p *Plan) []release.Column {
+	out := make([]release.Column, len(p.Outputs))
 	for i, o := range p.Outputs {
 		if o.Key >= 0 {
-			out[i] = ReleaseColumn{Name: o.Name, Type: sqlType(p.Keys[o.Key].Expr.Type()), Kind: "key"}
+			out[i] = release.Column{Name: o.Name, Type: sqlType(p.Keys[o.Key].Expr.Type()), Kind: "key"}
 			continue
 		}
 		a := p.Aggs[o.Agg]
-		out[i] = ReleaseColumn{Name: o.Name, Type: "DOUBLE", Kind: "dp", Aggregate: string(a.Kind)}
-		if a.Arg != nil && a.Kind != AggCount {
+		out[i] = release.Column{Name: o.Name, Type: "DOUBLE", Kind: "dp", Aggregate: string(a.Kind)}
+		if a.Kind.rule().Value {
 			out[i].Bounds = &[2]float64{a.Lo, a.Hi}
 		}
 	}
@@ -504,30 +559,27 @@ func sqlType(t Type) string {
 	return "NULL"
 }
 
-func budgetSplit(p *Plan, per, selection dp.Budget) []SplitEntry {
+func budgetSplit(p *Plan, per, selection dp.Budget) []release.SplitEntry {
 	mech := string(dp.ChooseMechanism(per))
-	var out []SplitEntry
+	var out []release.SplitEntry
 	for _, a := range p.Aggs {
-		parts := map[AggKind][]string{
-			AggAvg: {"sum", "count"}, AggVarPop: {"count", "sum", "sum_of_squares"}, AggVarSamp: {"count", "sum", "sum_of_squares"},
-			AggStdPop: {"count", "sum", "sum_of_squares"}, AggStdSamp: {"count", "sum", "sum_of_squares"},
-		}[a.Kind]
-		if len(parts) == 0 {
-			out = append(out, SplitEntry{For: a.Name, Mechanism: mech, Epsilon: per.Epsilon, Delta: per.Delta})
+		parts := a.Kind.rule().Parts
+		if len(parts) == 1 {
+			out = append(out, release.SplitEntry{For: a.Name, Mechanism: mech, Epsilon: per.Epsilon, Delta: per.Delta})
 			continue
 		}
 		for _, part := range parts {
-			out = append(out, SplitEntry{For: a.Name + " (" + part + ")", Mechanism: mech, Epsilon: per.Epsilon, Delta: per.Delta})
+			out = append(out, release.SplitEntry{For: a.Name + " (" + part + ")", Mechanism: mech, Epsilon: per.Epsilon, Delta: per.Delta})
 		}
 	}
 	if p.Selection() {
-		out = append(out, SplitEntry{For: "partition selection", Mechanism: "preagg_select_partition", Epsilon: selection.Epsilon, Delta: selection.Delta})
+		out = append(out, release.SplitEntry{For: "partition selection", Mechanism: "preagg_select_partition", Epsilon: selection.Epsilon, Delta: selection.Delta})
 	}
 	return out
 }
 
 // canonicalOptions is the options part of the release cache key and ledger entry.
-func canonicalOptions(b BudgetAmount, maxGroups, maxRows int, p *Plan) string {
+func canonicalOptions(b release.BudgetAmount, maxGroups, maxRows int, p *Plan) string {
 	parts := []string{
 		"engine=" + engineVersion,
 		"epsilon=" + strconv.FormatFloat(b.Epsilon, 'g', -1, 64),
@@ -537,7 +589,7 @@ func canonicalOptions(b BudgetAmount, maxGroups, maxRows int, p *Plan) string {
 	}
 	var bounds []string
 	for _, a := range p.Aggs {
-		if a.Arg != nil && a.Kind != AggCount {
+		if a.Kind.rule().Value {
 			bounds = append(bounds, fmt.Sprintf("%s:[%g,%g]", a.Name, a.Lo, a.Hi))
 		}
 	}
@@ -546,37 +598,6 @@ func canonicalOptions(b BudgetAmount, maxGroups, maxRows int, p *Plan) string {
 		parts = append(parts, "bounds="+strings.Join(bounds, ";"))
 	}
 	return strings.Join(parts, "&")
-}
-
-// normalise collapses whitespace outside quotes and drops a trailing semicolon, so the
-// same query written differently hits the same cache entry and ledger hash.
-func normalise(s string) string {
-	var b strings.Builder
-	var quote byte
-	space := false
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if quote != 0 {
-			b.WriteByte(c)
-			if c == quote {
-				quote = 0
-			}
-			continue
-		}
-		switch c {
-		case '\'', '"':
-			quote = c
-		case ' ', '\t', '\n', '\r':
-			space = true
-			continue
-		}
-		if space && b.Len() > 0 {
-			b.WriteByte(' ')
-		}
-		space = false
-		b.WriteByte(c)
-	}
-	return strings.TrimSuffix(strings.TrimSpace(b.String()), ";")
 }
 
 func randomUint64() (uint64, error) {

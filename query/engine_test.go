@@ -106,6 +106,7 @@ func twoRegions(t *testing.T) string {
 func TestAccuracyAtHighEpsilon(t *testing.T) {
 	data := twoRegions(t)
 	eng, _, _ := openEngine(t, data, ledger.Budget{Epsilon: 1e6, Delta: 1e-4}, nil)
+	eng.maxEpsilon = 1e6
 	rel, err := eng.Query(context.Background(), Request{Project: "wl", Actor: "user:test", Epsilon: f64(2000),
 		SQL: "SELECT region, COUNT(*) AS n, AVG(wait_days) AS mean_wait, MEDIAN(wait_days) AS median_wait, SUM(wait_days) AS total FROM booking WHERE region IN ('030', '120') GROUP BY region ORDER BY region"})
 	if err != nil {
@@ -385,6 +386,7 @@ func TestIdenticalConcurrentQueriesChargedOnce(t *testing.T) {
 // shifts values by the middle of their bounds; the variance is shift-invariant).
 func TestVarianceAccuracy(t *testing.T) {
 	eng, _, _ := openEngine(t, twoRegions(t), ledger.Budget{Epsilon: 1e6, Delta: 1e-4}, nil)
+	eng.maxEpsilon = 1e6
 	rel, err := eng.Query(context.Background(), Request{Project: "wl", Actor: "user:test", Epsilon: f64(1e5),
 		SQL: "SELECT region, VAR_POP(wait_days) AS v, STDDEV_POP(wait_days) AS sd FROM booking WHERE region IN ('030', '120') GROUP BY region ORDER BY region"})
 	if err != nil {

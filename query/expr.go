@@ -124,16 +124,18 @@ type Call struct {
 
 func (c *Call) Type() Type { return c.T }
 func (c *Call) SQL() string {
+	r := c.rule()
 	args := make([]string, len(c.Args))
 	for i, a := range c.Args {
 		args[i] = a.SQL()
-		if numericFuncs[c.Name] && a.Type() == TNum {
-			args[i] = "CAST(" + args[i] + " AS DOUBLE)" // abs(INT64_MIN) overflows; doubles do not
+		if r.Doubles && a.Type() == TNum && !(c.Name == "round" && i == 1) {
+			// abs(INT64_MIN) overflows; doubles do not. round's number of digits stays an
+			// INTEGER: DuckDB has no round(DOUBLE, DOUBLE).
+			args[i] = "CAST(" + args[i] + " AS DOUBLE)"
 		}
 	}
-	switch c.Name {
-	case "~~", "!~~", "~~*", "!~~*":
-		return "(" + args[0] + " " + c.Name + " " + args[1] + ")"
+	if r.Infix != "" {
+		return "(" + args[0] + " " + r.Infix + " " + args[1] + ")"
 	}
 	return c.Name + "(" + strings.Join(args, ", ") + ")"
 }
@@ -142,20 +144,11 @@ func (c *Call) String() string {
 	for i, a := range c.Args {
 		args[i] = a.String()
 	}
-	switch c.Name {
-	case "~~":
-		return args[0] + " LIKE " + args[1]
-	case "!~~":
-		return args[0] + " NOT LIKE " + args[1]
-	case "~~*":
-		return args[0] + " ILIKE " + args[1]
-	case "!~~*":
-		return args[0] + " NOT ILIKE " + args[1]
+	if r := c.rule(); r.Display != "" {
+		return args[0] + " " + r.Display + " " + args[1]
 	}
 	return c.Name + "(" + strings.Join(args, ", ") + ")"
 }
-
-var numericFuncs = map[string]bool{"abs": true, "round": true, "floor": true, "ceil": true, "least": true, "greatest": true}
 
 // Cast is always printed as TRY_CAST: a value that does not convert becomes NULL.
 type Cast struct {

@@ -12,6 +12,11 @@ func (c *checker) expr(n *node) (Expr, error) {
 	if n == nil {
 		return nil, rejectf(-1, "missing expression")
 	}
+	c.depth++
+	defer func() { c.depth-- }()
+	if c.depth > maxExprDepth {
+		return nil, rejectf(n.pos(), "expressions nested too deeply (at most %d levels)", maxExprDepth)
+	}
 	switch n.Class {
 	case "COLUMN_REF":
 		return c.column(n)
@@ -42,6 +47,16 @@ func (c *checker) expr(n *node) (Expr, error) {
 				return nil, rejectf(n.pos(), "malformed date literal (want 'YYYY-MM-DD')")
 			}
 			return &Literal{V: d, T: TDate}, nil
+		}
+		// DuckDB spells TRUE and FALSE as CAST('t' AS BOOLEAN) and CAST('f' AS BOOLEAN):
+		// they are constants (a CASE of them has a public domain).
+		if l, ok := inner.(*Literal); ok && t == TBool && l.T == TString {
+			switch strings.ToLower(l.V.(string)) {
+			case "t", "true":
+				return &Literal{V: true, T: TBool}, nil
+			case "f", "false":
+				return &Literal{V: false, T: TBool}, nil
+			}
 		}
 		return &Cast{E: inner, To: to, T: t}, nil
 	case "CASE":
@@ -195,7 +210,11 @@ func (c *checker) expr(n *node) (Expr, error) {
 		return &Op{Name: name, Args: []Expr{in, a[1], b[1]}}, nil
 	case "FUNCTION":
 		if isAggregateCall(n) {
-			return nil, rejectf(n.pos(), "aggregate %s is not allowed here (only at the top of the select list, or in HAVING and ORDER BY as a released value)", strings.ToUpper(n.FunctionName))
+			name := strings.ToUpper(n.FunctionName)
+			if name == "COUNT_STAR" {
+				name = "COUNT(*)"
+			}
+			return nil, rejectf(n.pos(), "aggregate %s is not allowed here (only at the top of the select list, or in HAVING and ORDER BY as a released value)", name)
 		}
 		return c.function(n)
 	case "WINDOW":
@@ -284,19 +303,28 @@ func castTarget(id string) (string, Type) {
 	return "", TNull
 }
 
-var datePartsTrunc = []string{"year", "quarter", "month", "week", "day"}
-var datePartsDiff = []string{"year", "quarter", "month", "week", "day"}
-var dateParts = []string{"year", "quarter", "month", "week", "day", "dayofweek", "isodow", "dayofyear"}
-
-// function checks an allow-listed scalar function or operator; nothing else is callable
-// (no getenv, current_setting, file, network or extension functions).
+// function checks a call of a registered scalar function or operator (funcRules); nothing
+// else is callable (no getenv, current_setting, file, network or extension functions).
 func (c *checker) function(n *node) (Expr, error) {
 	name := strings.ToLower(n.FunctionName)
-	if n.Schema != "" && !(name == "row" && n.Schema == "main") || n.Catalog != "" {
+	// DuckDB's grammar itself qualifies some built-ins with main (substring, trim,
+	// extract, position, row, list and struct literals): main is the built-ins' schema,
+	// and the allow-list below decides by name. The rewrite prints names unqualified.
+	if n.Schema != "" && !strings.EqualFold(n.Schema, "main") || n.Catalog != "" {
 		return nil, rejectf(n.pos(), "qualified function names are not allowed")
 	}
 	if n.Distinct || n.Filter != nil || (n.OrderBys != nil && len(n.OrderBys.Orders) > 0) || n.ExportState {
 		return nil, rejectf(n.pos(), "DISTINCT, FILTER and ORDER BY apply to aggregates only")
+	}
+	if name == "row" {
+		return nil, rejectf(n.pos(), "row values are not supported here")
+	}
+	r := funcsByName[name]
+	if r == nil {
+		return nil, rejectf(n.pos(), "function %s is not allowed", name)
+	}
+	if len(n.Children) < r.MinArgs || len(n.Children) > r.MaxArgs {
+		return nil, rejectf(n.pos(), "%s takes %d to %d arguments", name, r.MinArgs, r.MaxArgs)
 	}
 	args := make([]Expr, len(n.Children))
 	for i, ch := range n.Children {
@@ -309,214 +337,7 @@ func (c *checker) function(n *node) (Expr, error) {
 		}
 		args[i] = e
 	}
-	nargs := func(lo, hi int) error {
-		if len(args) < lo || len(args) > hi {
-			return rejectf(n.pos(), "%s takes %d to %d arguments", name, lo, hi)
-		}
-		return nil
-	}
-	want := func(i int, ts ...Type) error {
-		if args[i].Type() == TNull || slices.Contains(ts, args[i].Type()) {
-			return nil
-		}
-		return rejectf(n.Children[i].pos(), "%s: argument %d must be a %s, got a %s", name, i+1, ts[0], args[i].Type())
-	}
-	litPart := func(i int, allowed []string) (string, error) {
-		s, isStr := literalValue(args[i]).(string)
-		if !isStr || !slices.Contains(allowed, strings.ToLower(s)) {
-			return "", rejectf(n.Children[i].pos(), "%s: the date part must be one of %s", name, strings.Join(allowed, ", "))
-		}
-		args[i] = &Literal{V: strings.ToLower(s), T: TString}
-		return s, nil
-	}
-	switch name {
-	case "+", "-", "*", "/", "%", "//":
-		if name == "//" {
-			name = "/"
-		}
-		if err := nargs(1, 2); err != nil {
-			return nil, err
-		}
-		if len(args) == 1 {
-			if err := want(0, TNum); err != nil {
-				return nil, err
-			}
-			return &Arith{Op: "-", L: args[0]}, nil
-		}
-		// date - date is a number of days; date ± a constant number of days.
-		if name == "-" && args[0].Type() == TDate && args[1].Type() == TDate {
-			return &Call{Name: "date_diff", Args: []Expr{&Literal{V: "day", T: TString}, args[1], args[0]}, T: TNum}, nil
-		}
-		if (name == "+" || name == "-") && args[0].Type() == TDate && args[1].Type() == TNum {
-			iv, isInt := literalValue(args[1]).(int64)
-			if !isInt || iv > 100000 || iv < -100000 {
-				return nil, rejectf(n.pos(), "dates can be shifted by a constant number of days only (at most 100000)")
-			}
-			if name == "-" {
-				iv = -iv
-			}
-			return &Call{Name: "date_add", Args: []Expr{args[0], &Literal{V: iv, T: TNum}}, T: TDate}, nil
-		}
-		for i := range args {
-			if err := want(i, TNum); err != nil {
-				return nil, err
-			}
-		}
-		return &Arith{Op: name, L: args[0], R: args[1]}, nil
-	case "~~", "!~~", "~~*", "!~~*":
-		if err := nargs(2, 2); err != nil {
-			return nil, err
-		}
-		if err := want(0, TString); err != nil {
-			return nil, err
-		}
-		if _, ok := args[1].(*Literal); !ok || args[1].Type() != TString {
-			return nil, rejectf(n.pos(), "LIKE patterns must be string constants")
-		}
-		return &Call{Name: name, Args: args, T: TBool}, nil
-	case "date_trunc", "datetrunc":
-		if err := nargs(2, 2); err != nil {
-			return nil, err
-		}
-		if _, err := litPart(0, datePartsTrunc); err != nil {
-			return nil, err
-		}
-		if err := want(1, TDate); err != nil {
-			return nil, err
-		}
-		return &Call{Name: "date_trunc", Args: args, T: TDate}, nil
-	case "date_part", "datepart", "extract":
-		if err := nargs(2, 2); err != nil {
-			return nil, err
-		}
-		part, err := litPart(0, dateParts)
-		if err != nil {
-			return nil, err
-		}
-		if err := want(1, TDate); err != nil {
-			return nil, err
-		}
-		return &Call{Name: strings.ToLower(part), Args: args[1:], T: TNum}, nil
-	case "year", "month", "quarter", "day", "dayofweek", "isodow", "week", "dayofyear":
-		if err := nargs(1, 1); err != nil {
-			return nil, err
-		}
-		if err := want(0, TDate); err != nil {
-			return nil, err
-		}
-		return &Call{Name: name, Args: args, T: TNum}, nil
-	case "date_diff", "datediff":
-		if err := nargs(3, 3); err != nil {
-			return nil, err
-		}
-		if _, err := litPart(0, datePartsDiff); err != nil {
-			return nil, err
-		}
-		if err := want(1, TDate); err != nil {
-			return nil, err
-		}
-		if err := want(2, TDate); err != nil {
-			return nil, err
-		}
-		return &Call{Name: "date_diff", Args: args, T: TNum}, nil
-	case "abs", "floor", "ceil", "ceiling", "sign":
-		if err := nargs(1, 1); err != nil {
-			return nil, err
-		}
-		if err := want(0, TNum); err != nil {
-			return nil, err
-		}
-		if name == "ceiling" {
-			name = "ceil"
-		}
-		return &Call{Name: name, Args: args, T: TNum}, nil
-	case "round":
-		if err := nargs(1, 2); err != nil {
-			return nil, err
-		}
-		if err := want(0, TNum); err != nil {
-			return nil, err
-		}
-		if len(args) == 2 {
-			if l, ok := args[1].(*Literal); !ok || l.T != TNum {
-				return nil, rejectf(n.pos(), "round: the number of digits must be a constant")
-			}
-			args[1] = &Cast{E: args[1], To: "INTEGER", T: TNum}
-		}
-		return &Call{Name: name, Args: args, T: TNum}, nil
-	case "least", "greatest":
-		if err := nargs(2, 16); err != nil {
-			return nil, err
-		}
-		t, err := sameType(n.pos(), args)
-		if err != nil {
-			return nil, err
-		}
-		if t != TNum && t != TDate && t != TNull {
-			return nil, rejectf(n.pos(), "%s takes numbers or dates", name)
-		}
-		return &Call{Name: name, Args: args, T: t}, nil
-	case "coalesce", "ifnull":
-		if err := nargs(1, 16); err != nil {
-			return nil, err
-		}
-		t, err := sameType(n.pos(), args)
-		if err != nil {
-			return nil, err
-		}
-		return &Call{Name: "coalesce", Args: args, T: t}, nil
-	case "nullif":
-		if err := nargs(2, 2); err != nil {
-			return nil, err
-		}
-		u, err := c.unify(n.pos(), args[0], args[1])
-		if err != nil {
-			return nil, err
-		}
-		return &Call{Name: "nullif", Args: u, T: args[0].Type()}, nil
-	case "lower", "upper", "trim", "length", "strlen":
-		if err := nargs(1, 1); err != nil {
-			return nil, err
-		}
-		if err := want(0, TString); err != nil {
-			return nil, err
-		}
-		t := TString
-		if name == "length" || name == "strlen" {
-			t, name = TNum, "length"
-		}
-		return &Call{Name: name, Args: args, T: t}, nil
-	case "substring", "substr", "left", "right":
-		if err := nargs(2, 3); err != nil {
-			return nil, err
-		}
-		if err := want(0, TString); err != nil {
-			return nil, err
-		}
-		for i := 1; i < len(args); i++ {
-			if iv, isInt := literalValue(args[i]).(int64); !isInt || iv < -1000 || iv > 1000 {
-				return nil, rejectf(n.Children[i].pos(), "%s: positions and lengths must be integer constants", name)
-			}
-		}
-		if name == "substr" {
-			name = "substring"
-		}
-		return &Call{Name: name, Args: args, T: TString}, nil
-	case "starts_with", "prefix", "suffix", "ends_with", "contains":
-		if err := nargs(2, 2); err != nil {
-			return nil, err
-		}
-		if err := want(0, TString); err != nil {
-			return nil, err
-		}
-		if err := want(1, TString); err != nil {
-			return nil, err
-		}
-		return &Call{Name: name, Args: args, T: TBool}, nil
-	case "row":
-		return nil, rejectf(n.pos(), "row values are not supported here")
-	}
-	return nil, rejectf(n.pos(), "function %s is not allowed", name)
+	return r.Check(&fnCall{c: c, n: n, name: name, args: args})
 }
 
 // literalValue is the value of a literal, or nil for any other expression.
@@ -563,37 +384,16 @@ func valueBounds(e Expr) (lo, hi float64, ok bool) {
 		}
 		return lo, hi, lo <= hi
 	case *Call:
-		switch e.Name {
-		case "coalesce", "least", "greatest":
-			lo, hi := math.Inf(1), math.Inf(-1)
-			for _, a := range e.Args {
-				l, h, ok := valueBounds(a)
-				if !ok {
-					return 0, 0, false
-				}
-				lo, hi = math.Min(lo, l), math.Max(hi, h)
-			}
-			return lo, hi, true
-		case "abs":
-			l, h, ok := valueBounds(e.Args[0])
-			if !ok {
-				return 0, 0, false
-			}
-			return 0, math.Max(math.Abs(l), math.Abs(h)), true
-		case "floor", "ceil", "round":
-			l, h, ok := valueBounds(e.Args[0])
-			return math.Floor(l), math.Ceil(h), ok
-		case "month":
-			return 1, 12, true
-		case "quarter":
-			return 1, 4, true
-		case "isodow":
-			return 1, 7, true
-		case "dayofweek":
-			return 0, 6, true
-		case "day":
-			return 1, 31, true
+		r := e.rule()
+		if r.Bounds == nil {
+			return 0, 0, false
 		}
+		args := make([]bound, len(e.Args))
+		for i, a := range e.Args {
+			args[i].Lo, args[i].Hi, args[i].Ok = valueBounds(a)
+		}
+		b := r.Bounds(args)
+		return b.Lo, b.Hi, b.Ok
 	case *Arith:
 		l1, h1, ok1 := valueBounds(e.L)
 		if !ok1 {

@@ -2,6 +2,7 @@ package query
 
 import (
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 	"unicode"
@@ -151,14 +152,21 @@ func lex(s string) []token {
 }
 
 // parseFloatOption reads a numeric option.
+var decimalNumber = regexp.MustCompile(`^[-+]?[0-9]+(\.[0-9]*)?([eE][-+]?[0-9]+)?$|^[-+]?\.[0-9]+([eE][-+]?[0-9]+)?$`)
+
 func parseFloatOption(opts map[string]string, name string) (*float64, error) {
 	s, ok := opts[name]
 	if !ok {
 		return nil, nil
 	}
+	// Plain decimal numbers only: no NaN, Inf, hexadecimal floats or digit separators,
+	// which strconv would accept.
+	if !decimalNumber.MatchString(s) {
+		return nil, fmt.Errorf("option %s: %q is not a decimal number", name, s)
+	}
 	f, err := strconv.ParseFloat(s, 64)
 	if err != nil {
-		return nil, fmt.Errorf("option %s: %q is not a number", name, s)
+		return nil, fmt.Errorf("option %s: %q is out of range", name, s)
 	}
 	return &f, nil
 }

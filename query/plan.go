@@ -3,7 +3,7 @@ package query
 import (
 	"fmt"
 
-	"github.com/velo-fse/velo/ingest"
+	"github.com/velo-fse/velo/dataset"
 )
 
 // Error is a query refused before any data is read: a public message, a stable code and
@@ -48,33 +48,22 @@ const (
 	AggStdSamp   AggKind = "stddev_samp"
 )
 
-// mechanisms is how many noise mechanisms an aggregate spends budget on.
-func (k AggKind) mechanisms() int {
-	switch k {
-	case AggAvg:
-		return 2 // noisy sum / noisy count
-	case AggVarPop, AggVarSamp, AggStdPop, AggStdSamp:
-		return 3 // count, sum, sum of squares
-	}
-	return 1
-}
-
-// isVariance reports whether the aggregate is a variance or a standard deviation.
-func (k AggKind) isVariance() bool {
-	return k == AggVarPop || k == AggVarSamp || k == AggStdPop || k == AggStdSamp
-}
-
 // noisedBounds are the bounds of the values whose sums are noised, and the offset taken
 // from each clamped value first. A variance's values are centred on the middle of
 // [Lo, Hi] (the variance does not change): its sum of squares then has sensitivity
 // C·((Hi−Lo)/2)² instead of C·max(Lo², Hi²), which for ranges far from zero (years) is
 // most of the noise. Other aggregates are not shifted.
 func (a Agg) noisedBounds() (lo, hi, offset float64) {
-	if !a.Kind.isVariance() {
+	if !a.Kind.rule().Centred {
 		return a.Lo, a.Hi, 0
 	}
-	mid := a.Lo + (a.Hi-a.Lo)/2
-	return a.Lo - mid, a.Hi - mid, mid
+	return centred(a.Lo, a.Hi)
+}
+
+// centred is [lo, hi] shifted by its middle, and the middle.
+func centred(lo, hi float64) (clo, chi, mid float64) {
+	mid = lo + (hi-lo)/2
+	return lo - mid, hi - mid, mid
 }
 
 // Agg is a checked aggregate of the select list.
@@ -113,7 +102,7 @@ type Output struct {
 // TableUse is a table in FROM.
 type TableUse struct {
 	Name, Alias string
-	Meta        ingest.CatalogTable
+	Meta        dataset.CatalogTable
 }
 
 // OrderBy orders released rows by an output column.
@@ -137,9 +126,10 @@ type Plan struct {
 	// Options as the SQL clause gave them (nil when absent).
 	Epsilon, Delta       *float64
 	MaxGroupsContributed int
-	// Normalised is the checked query printed back in a canonical form: the ledger records
-	// it and the release cache keys on it.
-	Normalised string
+	// Canonical is the checked query printed back from the plan (Plan.canonical): its
+	// identity. The ledger records it beside the text sent and the release cache keys on
+	// its hash.
+	Canonical string
 }
 
 // Selection reports whether group keys need DP partition selection.
@@ -156,7 +146,7 @@ func (p *Plan) Selection() bool {
 func (p *Plan) Mechanisms() int {
 	n := 0
 	for _, a := range p.Aggs {
-		n += a.Kind.mechanisms()
+		n += len(a.Kind.rule().Parts)
 	}
 	return n
 }

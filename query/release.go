@@ -13,57 +13,6 @@ import (
 	"github.com/velo-fse/velo/dp"
 )
 
-// Release is what leaves Velo for one query, in the one shape the CLI, the API, the
-// Grafana plugin and the notebooks share (DESIGN.md §5). Every number in Rows is noisy.
-type Release struct {
-	ReleaseID      string          `json:"release_id"`
-	Project        string          `json:"project"`
-	DatasetVersion string          `json:"dataset_version"`
-	Cached         bool            `json:"cached"`
-	Columns        []ReleaseColumn `json:"columns"`
-	Rows           [][]any         `json:"rows"`
-	CI             [][]any         `json:"ci"`
-	Confidence     float64         `json:"confidence"`
-	Epsilon        float64         `json:"epsilon"`
-	Delta          float64         `json:"delta"`
-	BudgetSplit    []SplitEntry    `json:"budget_split"`
-	BudgetLeft     BudgetAmount    `json:"budget_left"`
-	// Extra fields (allowed by the contract).
-	SQL      string       `json:"sql"`
-	Bounding BoundingInfo `json:"bounding"`
-	DryRun   bool         `json:"dry_run,omitempty"`
-}
-
-// ReleaseColumn describes an output column: a group key or a DP aggregate.
-type ReleaseColumn struct {
-	Name      string      `json:"name"`
-	Type      string      `json:"type"`
-	Kind      string      `json:"kind"` // "key" or "dp"
-	Aggregate string      `json:"aggregate,omitempty"`
-	Bounds    *[2]float64 `json:"bounds,omitempty"`
-}
-
-// SplitEntry is one share of the query's budget.
-type SplitEntry struct {
-	For       string  `json:"for"`
-	Mechanism string  `json:"mechanism"`
-	Epsilon   float64 `json:"epsilon"`
-	Delta     float64 `json:"delta"`
-}
-
-// BudgetAmount is an (epsilon, delta) pair.
-type BudgetAmount struct {
-	Epsilon float64 `json:"epsilon"`
-	Delta   float64 `json:"delta"`
-}
-
-// BoundingInfo states the per-person contribution bounds applied.
-type BoundingInfo struct {
-	MaxGroupsContributed int  `json:"max_groups_contributed"`
-	MaxRowsPerGroup      int  `json:"max_rows_per_group"`
-	PartitionSelection   bool `json:"partition_selection"`
-}
-
 // releaseKeys is the list of key tuples a query releases: with public keys, the cross
 // product of their domains as DuckDB groups them (resolved by the sandbox), empty groups
 // included; otherwise the data groups that pass DP partition selection. Each tuple is
@@ -139,39 +88,12 @@ func noiseGroups(p *Plan, rw Rewrite, domains [][]any, groups map[string]*groupR
 		aggCIs := make([]any, len(p.Aggs))
 		col := 0
 		for j, a := range p.Aggs {
-			var r dp.Released
-			var vals []float64
-			switch a.Kind {
-			case AggCountStar, AggCount:
-				r, err = dp.Count(g.vals[col], bnd, per, confidence)
-				col++
-			case AggPersons:
-				r, err = dp.CountPersons(g.vals[col], bnd.MaxGroups, per, confidence)
-				col++
-			case AggSum:
-				r, err = dp.Sum(g.vals[col+1], rw.Scales[j], a.Lo, a.Hi, bnd, per, confidence)
-				col += 2
-			case AggAvg:
-				r, err = dp.Mean(g.vals[col+1], g.vals[col], rw.Scales[j], a.Lo, a.Hi, bnd, per, per, confidence)
-				col += 2
-			case AggVarPop, AggVarSamp, AggStdPop, AggStdSamp:
-				sample := a.Kind == AggVarSamp || a.Kind == AggStdSamp
-				f := dp.Variance
-				if a.Kind == AggStdPop || a.Kind == AggStdSamp {
-					f = dp.StdDev
-				}
-				lo, hi, _ := a.noisedBounds() // centred values: the variance is the same
-				r, err = f(g.vals[col], g.vals[col+1], g.vals[col+2], rw.Scales[j], lo, hi, bnd, [3]dp.Budget{per, per, per}, sample)
-				col += 3
-			case AggQuantile:
-				tc := g.tree[j]
-				counts := func(level int, index int64) int64 { return tc[[2]int64{int64(level), index}] }
-				vals, r, err = dp.Quantiles([]float64{a.Q}, counts, tree, a.Lo, a.Hi, bnd, per)
-				if err == nil {
-					r.Value = vals[0]
-				}
-				col++
-			}
+			rule := a.Kind.rule()
+			r, err := rule.Release(releaseInput{
+				agg: a, tot: g.vals[col : col+rule.Totals], tree: g.tree[j], scale: rw.Scales[j],
+				bnd: bnd, per: per, confidence: confidence, tree0: tree,
+			})
+			col += rule.Totals
 			if err != nil {
 				return nil, nil, fmt.Errorf("noise %s: %w", a.Name, err)
 			}
@@ -236,14 +158,7 @@ func noiseGroups(p *Plan, rw Rewrite, domains [][]any, groups map[string]*groupR
 func valueColumns(p *Plan) int {
 	n := 0
 	for _, a := range p.Aggs {
-		switch a.Kind {
-		case AggSum, AggAvg:
-			n += 2
-		case AggVarPop, AggVarSamp, AggStdPop, AggStdSamp:
-			n += 3
-		default:
-			n++
-		}
+		n += a.Kind.rule().Totals
 	}
 	return n
 }

@@ -2,7 +2,6 @@ package query
 
 import (
 	"fmt"
-	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -53,7 +52,14 @@ func rewrite(p *Plan, seed uint64, maxGroups, maxRows int, tree treeShape, scale
 	for i, k := range p.Keys {
 		kc := fmt.Sprintf("k%d", i)
 		keyCols = append(keyCols, kc)
-		sel = append(sel, k.Expr.SQL()+" AS "+kc)
+		key := k.Expr.SQL()
+		if k.Domain == nil && k.Expr.Type() == TNum {
+			// Arithmetic in doubles saturates to ±inf or NaN, which no release can
+			// carry: such a key joins the NULL group, whose release, like any other
+			// group's, is decided by partition selection.
+			key = "(CASE WHEN isfinite(CAST(" + key + " AS DOUBLE)) THEN " + key + " END)"
+		}
+		sel = append(sel, key+" AS "+kc)
 		if k.Domain != nil {
 			where = append(where, domainFilter(k.Expr.SQL(), k.Domain))
 		}
@@ -90,24 +96,16 @@ func rewrite(p *Plan, seed uint64, maxGroups, maxRows int, tree treeShape, scale
 	pu = append(pu, keyCols...)
 	pu = append(pu, "count(*) AS n")
 	for j, a := range p.Aggs {
-		v := fmt.Sprintf("v%d", j)
-		clamped := fmt.Sprintf("least(greatest(CAST(%s AS DOUBLE), %s), %s)", v, fnum(a.Lo), fnum(a.Hi))
-		switch a.Kind {
-		case AggCount:
-			pu = append(pu, fmt.Sprintf("count(%s) AS c%d", v, j))
-		case AggSum, AggAvg, AggVarPop, AggVarSamp, AggStdPop, AggStdSamp:
-			x := clamped
-			if _, _, off := a.noisedBounds(); off != 0 {
-				x = fmt.Sprintf("(%s - %s)", clamped, fnum(off))
-			}
-			pu = append(pu, fmt.Sprintf("count(%s) AS c%d", v, j), fmt.Sprintf("sum(%s) AS s%d", x, j))
-			if a.Kind.isVariance() {
-				pu = append(pu, fmt.Sprintf("sum(%s * %s) AS q%d", x, x, j))
-			}
-		case AggQuantile:
-			// At most maxRows values per person and group, chosen by a keyed hash.
-			pu = append(pu, fmt.Sprintf("arg_min(%s, hash(pid, %s, %s), %d) FILTER (WHERE %s IS NOT NULL) AS l%d", clamped, v, seedSQL, maxRows, v, j))
+		r := a.Kind.rule()
+		if r.PerUnit == nil {
+			continue
 		}
+		v := fmt.Sprintf("v%d", j)
+		x := fmt.Sprintf("least(greatest(CAST(%s AS DOUBLE), %s), %s)", v, fnum(a.Lo), fnum(a.Hi))
+		if _, _, off := a.noisedBounds(); off != 0 {
+			x = fmt.Sprintf("(%s - %s)", x, fnum(off))
+		}
+		pu = append(pu, r.PerUnit(j, v, x, maxRows, seedSQL)...)
 	}
 	perUnit := "SELECT " + strings.Join(pu, ", ") + " FROM base GROUP BY " + strings.Join(append([]string{"pid"}, keyCols...), ", ")
 	// 3. L0 bounding: each person keeps at most maxGroups groups, chosen by a keyed hash.
@@ -122,32 +120,15 @@ func rewrite(p *Plan, seed uint64, maxGroups, maxRows int, tree treeShape, scale
 	g := append([]string{}, keyCols...)
 	g = append(g, "count(*) AS persons")
 	for j, a := range p.Aggs {
-		kept := fmt.Sprintf("least(c%d, %d)", j, maxRows)
-		switch a.Kind {
-		case AggCountStar:
-			g = append(g, fmt.Sprintf("sum(least(n, %d)) AS a%d", maxRows, j))
-		case AggPersons:
-			g = append(g, fmt.Sprintf("count(*) AS a%d", j))
-		case AggCount:
-			g = append(g, fmt.Sprintf("sum(%s) AS a%d", kept, j))
-		case AggSum, AggAvg, AggVarPop, AggVarSamp, AggStdPop, AggStdSamp:
-			vlo, vhi, _ := a.noisedBounds()
-			sc := scale(vlo, vhi)
+		r := a.Kind.rule()
+		var sc, vlo, vhi float64
+		if r.Value && a.Kind != AggQuantile {
+			vlo, vhi, _ = a.noisedBounds()
+			sc = scale(vlo, vhi)
 			rw.Scales[j] = sc
-			// Each person's scaled total is its mean over the rows kept times the rows
-			// kept, clamped to kept·[⌊lo·scale⌋, ⌈hi·scale⌉]: the integer range package dp
-			// derives its sensitivities from.
-			lo, hi := math.Floor(vlo*sc), math.Ceil(vhi*sc)
-			m := math.Max(math.Abs(lo), math.Abs(hi))
-			g = append(g, fmt.Sprintf("sum(%s) AS a%d", kept, j),
-				fmt.Sprintf("sum(CASE WHEN c%[1]d > 0 THEN least(greatest(CAST(round(s%[1]d / c%[1]d * %[2]s * %[3]s) AS BIGINT), %[2]s * %[4]s), %[2]s * %[5]s) ELSE 0 END) AS s%[1]d",
-					j, kept, fnum(sc), bigint(lo), bigint(hi)))
-			if a.Kind.isVariance() {
-				g = append(g, fmt.Sprintf("sum(CASE WHEN c%[1]d > 0 THEN least(greatest(CAST(round(q%[1]d / c%[1]d * %[2]s * %[3]s) AS BIGINT), 0), %[2]s * %[4]s) ELSE 0 END) AS q%[1]d",
-					j, kept, fnum(sc*sc), bigint(m*m)))
-			}
-		case AggQuantile:
-			g = append(g, fmt.Sprintf("sum(len(l%d)) AS a%d", j, j))
+		}
+		g = append(g, r.PerGroup(j, vlo, vhi, sc, maxRows)...)
+		if a.Kind == AggQuantile {
 			rw.Tree[j] = treeSQL(keyCols, j, a.Lo, a.Hi, tree)
 		}
 	}

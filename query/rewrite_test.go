@@ -12,7 +12,9 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/velo-fse/velo/dataset"
 	"github.com/velo-fse/velo/dp"
+	"github.com/velo-fse/velo/fse"
 	"github.com/velo-fse/velo/ingest"
 )
 
@@ -20,9 +22,9 @@ var update = flag.Bool("update", false, "rewrite the golden files under testdata
 
 // testCatalog is the catalog of a dataset with the declared period 2024-01..2025-12:
 // built from the schema and reference data only, so no data is needed.
-func testCatalog(t *testing.T) *ingest.Catalog {
+func testCatalog(t *testing.T) *dataset.Catalog {
 	t.Helper()
-	period, err := ingest.ParsePeriod("2024-01..2025-12")
+	period, err := fse.ParsePeriod("2024-01..2025-12")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,7 +32,7 @@ func testCatalog(t *testing.T) *ingest.Catalog {
 	return &cat
 }
 
-func allowAll(cat *ingest.Catalog) map[string][]string {
+func allowAll(cat *dataset.Catalog) map[string][]string {
 	allow := map[string][]string{}
 	for _, t := range cat.Tables {
 		allow[t.Name] = nil
@@ -50,7 +52,7 @@ func testParser(t *testing.T) *sql.DB {
 
 // emptyDataset is an in-memory DuckDB with the canonical tables, empty: the rewrites
 // must bind against it.
-func emptyDataset(t *testing.T, cat *ingest.Catalog) *sql.DB {
+func emptyDataset(t *testing.T, cat *dataset.Catalog) *sql.DB {
 	t.Helper()
 	db, err := sql.Open("duckdb", "")
 	if err != nil {
@@ -93,7 +95,7 @@ func TestRewriteGolden(t *testing.T) {
 			g, r := contributionBounds(plan)
 			rw := rewrite(plan, 42, g, r, treeShape{dp.DefaultTree.Branching, dp.DefaultTree.Height}, dp.SumScale)
 			var b strings.Builder
-			fmt.Fprintf(&b, "-- normalised: %s\n-- keys:", plan.Normalised)
+			fmt.Fprintf(&b, "-- canonical: %s\n-- keys:", plan.Canonical)
 			for _, k := range plan.Keys {
 				dom := "partition selection"
 				if k.Domain != nil {

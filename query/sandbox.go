@@ -14,14 +14,22 @@ import (
 
 	duckdb "github.com/duckdb/duckdb-go/v2"
 
-	"github.com/velo-fse/velo/ingest"
+	"github.com/velo-fse/velo/dataset"
 )
 
-// Limits are the sandbox's resource limits.
+// Limits are the engine's resource limits: the sandbox's, and how many queries may read
+// data at once.
 type Limits struct {
 	MemoryLimit string        // DuckDB memory_limit, e.g. "2GB"
 	Threads     int           // DuckDB threads
 	Timeout     time.Duration // per query; the query is interrupted when it expires
+	// MaxConcurrent is how many queries may read data at once; 0: no limit. A query
+	// answered from the release cache, a dry run, and a query waiting for an identical
+	// one in flight take no slot.
+	MaxConcurrent int
+	// QueueTimeout is how long a query waits for a slot before it is refused with a
+	// *BusyError; 0: 2s, negative: refused at once.
+	QueueTimeout time.Duration
 }
 
 func (l *Limits) defaults() {
@@ -33,6 +41,9 @@ func (l *Limits) defaults() {
 	}
 	if l.Timeout <= 0 {
 		l.Timeout = 60 * time.Second
+	}
+	if l.QueueTimeout == 0 {
+		l.QueueTimeout = 2 * time.Second
 	}
 }
 
@@ -46,7 +57,7 @@ type sandbox struct {
 	limits    Limits
 }
 
-func openSandbox(ctx context.Context, dataDir string, cat *ingest.Catalog, limits Limits) (*sandbox, error) {
+func openSandbox(ctx context.Context, dataDir string, cat *dataset.Catalog, limits Limits) (*sandbox, error) {
 	limits.defaults()
 	abs, err := filepath.Abs(dataDir)
 	if err != nil {
@@ -59,7 +70,7 @@ func openSandbox(ctx context.Context, dataDir string, cat *ingest.Catalog, limit
 	var views []string
 	for _, t := range cat.Tables {
 		views = append(views, fmt.Sprintf("CREATE OR REPLACE VIEW %s AS SELECT * FROM read_parquet(%s)",
-			quoteIdent(t.Name), quoteString(filepath.Join(abs, t.Name, "*.parquet"))))
+			quoteIdent(t.Name), quoteString(dataset.TableGlob(abs, t.Name))))
 	}
 	// Settings and views are global to the database: applied by the first connection,
 	// which then locks the configuration; later connections find them in place.

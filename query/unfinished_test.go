@@ -4,10 +4,9 @@ import (
 	"context"
 	"errors"
 	"os"
-	"path/filepath"
 	"testing"
 
-	"github.com/velo-fse/velo/ingest"
+	"github.com/velo-fse/velo/dataset"
 )
 
 // A dataset whose replacement by a new version is unfinished (an ingest committing, or
@@ -15,11 +14,11 @@ import (
 // to do.
 func TestOpenRefusesUnfinishedCommit(t *testing.T) {
 	data := t.TempDir()
-	if err := os.Mkdir(filepath.Join(data, ".commit"), 0o755); err != nil {
+	if err := os.Mkdir(dataset.CommitPath(data), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	_, err := Open(context.Background(), Config{DataDir: data})
-	if !errors.Is(err, ingest.ErrUnfinishedCommit) {
+	if !errors.Is(err, dataset.ErrUnfinishedCommit) {
 		t.Fatalf("Open: %v, want ErrUnfinishedCommit", err)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/velo-fse/velo/dataset"
 	"github.com/velo-fse/velo/fse"
 	"github.com/velo-fse/velo/ingest"
 	"github.com/velo-fse/velo/ledger"
@@ -96,7 +97,7 @@ Running it again reuses DIR: the same data, key, ledger and tokens (remove DIR t
 		fmt.Fprintf(m.Stdout, "keys: wrote key %s to %s (mode 0600)\n", k.ID, keyPath)
 	}
 	// 3. Ingest: kept once complete (manifest.json is written last).
-	if exists(filepath.Join(data, "manifest.json")) {
+	if exists(dataset.ManifestPath(data)) {
 		fmt.Fprintf(m.Stdout, "ingest: reusing %s\n", data)
 	} else {
 		if err := os.RemoveAll(data); err != nil {

@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/velo-fse/velo/dataset"
+	"github.com/velo-fse/velo/fse"
 	"github.com/velo-fse/velo/ingest"
 	"github.com/velo-fse/velo/pseudonymize"
 )
@@ -106,7 +108,7 @@ that (readers refuse a DATA whose commit was interrupted until it is settled).`)
 		}
 	}
 	if *period != "" {
-		if cfg.Period, err = ingest.ParsePeriod(*period); err != nil {
+		if cfg.Period, err = fse.ParsePeriod(*period); err != nil {
 			return usageError{err}
 		}
 	}
@@ -162,7 +164,7 @@ func sum(m map[string]int64) int64 {
 	return n
 }
 
-func printIngestSummary(m *Main, man *ingest.Manifest) {
+func printIngestSummary(m *Main, man *dataset.Manifest) {
 	b := man.Batches[len(man.Batches)-1]
 	fmt.Fprintf(m.Stdout, "dataset version %s (key %s, batch %d)\n", man.DatasetVersion, man.KeyID, b.Seq)
 	var skipped int

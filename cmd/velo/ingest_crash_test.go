@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/velo-fse/velo/dataset"
 	"github.com/velo-fse/velo/ingest"
 	"github.com/velo-fse/velo/query"
 )
@@ -174,7 +175,7 @@ func TestKillIngest(t *testing.T) {
 				case <-p.done:
 					break watch
 				case <-tick.C:
-					if _, err := os.Lstat(filepath.Join(dir, ".commit")); err == nil {
+					if _, err := os.Lstat(dataset.CommitPath(dir)); err == nil {
 						break watch
 					}
 				}
@@ -199,7 +200,7 @@ func TestKillIngest(t *testing.T) {
 			seen = "the version after"
 		case view.err == nil:
 			t.Fatalf("trial %d: a reader finds version %s with rows %v: neither %s %v nor %s %v", trial, view.version, view.rows, before.version, before.rows, after.version, after.rows)
-		case errors.Is(view.err, ingest.ErrUnfinishedCommit):
+		case errors.Is(view.err, dataset.ErrUnfinishedCommit):
 			seen = "an unfinished commit (refused)"
 		case !appendB && errors.Is(view.err, fs.ErrNotExist):
 			seen = "nothing"
@@ -207,7 +208,7 @@ func TestKillIngest(t *testing.T) {
 			t.Fatalf("trial %d: the reader's error is not a clear one: %v", trial, view.err)
 		}
 		left := hidden(dir)
-		_, pending := os.Lstat(filepath.Join(dir, ".commit", "manifest.json"))
+		_, pending := os.Lstat(dataset.ManifestPath(dataset.CommitPath(dir)))
 		committed := seen == "the version after" || (seen == "an unfinished commit (refused)" && pending != nil)
 		counts[seen]++
 

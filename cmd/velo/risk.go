@@ -8,6 +8,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/velo-fse/velo/dataset"
 	"github.com/velo-fse/velo/ingest"
 	"github.com/velo-fse/velo/pseudonymize"
 )
@@ -57,7 +58,7 @@ record: 1 over the size of the target's class.`)
 		return usageError{fmt.Errorf("risk: --qi: %w", err)}
 	}
 
-	man, err := ingest.ReadManifest(*data)
+	man, err := dataset.ReadManifest(*data)
 	if err != nil {
 		return fmt.Errorf("risk: no dataset in %s: %w", *data, err)
 	}

@@ -92,7 +92,8 @@ type Config struct {
 	Projects []ledger.Project    // default: WaitingLists
 	Users    []notebooksapi.User // default: official "grafana" (wl), researcher "rita" (wl), dpo "dora"
 	Limits   notebooksapi.Limits // zero: the server's defaults
-	// QueryLimits are the engine's; zero: 512 MB of memory and one thread (test sizes).
+	// QueryLimits are the engine's; zero: Limits.QueryLimits() (query slots, queue and
+	// query timeouts) with 512 MB of memory and one thread (test sizes).
 	QueryLimits query.Limits
 	Logger      *slog.Logger // default: discard
 }
@@ -135,7 +136,8 @@ func Serve(ctx context.Context, data, state string, cfg Config) (*Server, error)
 		}
 	}
 	if cfg.QueryLimits == (query.Limits{}) {
-		cfg.QueryLimits = query.Limits{MemoryLimit: "512MB", Threads: 1}
+		cfg.QueryLimits = cfg.Limits.QueryLimits()
+		cfg.QueryLimits.MemoryLimit, cfg.QueryLimits.Threads = "512MB", 1
 	}
 	led, err := ledger.Open(state, ledger.Options{})
 	if err != nil {

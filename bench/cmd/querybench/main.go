@@ -28,6 +28,8 @@ import (
 
 	_ "github.com/duckdb/duckdb-go/v2"
 
+	"github.com/velo-fse/velo/dataset"
+	"github.com/velo-fse/velo/fse"
 	"github.com/velo-fse/velo/ingest"
 	"github.com/velo-fse/velo/ledger"
 	"github.com/velo-fse/velo/pseudonymize"
@@ -90,7 +92,7 @@ func run(ctx context.Context, persons int, work string, runs, threads int) error
 	if err := os.MkdirAll(work, 0o755); err != nil {
 		return err
 	}
-	data, rows, built, err := dataset(ctx, work, persons)
+	data, rows, built, err := ingestedDataset(ctx, work, persons)
 	if err != nil {
 		return err
 	}
@@ -183,11 +185,11 @@ func run(ctx context.Context, persons int, work string, runs, threads int) error
 	return nil
 }
 
-// dataset returns the ingested dataset for persons people and its number of bookings,
+// ingestedDataset returns the ingested dataset for persons people and its number of bookings,
 // and whether it was built now rather than found in work.
-func dataset(ctx context.Context, work string, persons int) (dir string, bookings int64, built bool, err error) {
+func ingestedDataset(ctx context.Context, work string, persons int) (dir string, bookings int64, built bool, err error) {
 	data := filepath.Join(work, fmt.Sprintf("data-%d", persons))
-	m, err := ingest.ReadManifest(data)
+	m, err := dataset.ReadManifest(data)
 	if err == nil {
 		return data, m.Tables["booking"].Written, false, nil
 	}
@@ -200,7 +202,7 @@ func dataset(ctx context.Context, work string, persons int) (dir string, booking
 			return "", 0, false, err
 		}
 	}
-	period, err := ingest.ParsePeriod("2024-01..2025-12")
+	period, err := fse.ParsePeriod("2024-01..2025-12")
 	if err != nil {
 		return "", 0, false, err
 	}
@@ -267,7 +269,7 @@ func openPlain(ctx context.Context, data string, threads int) (*sql.DB, string, 
 	for _, q := range []string{
 		fmt.Sprintf("SET threads = %d", threads),
 		"SET memory_limit = '2GB'",
-		fmt.Sprintf("CREATE VIEW booking AS SELECT * FROM read_parquet('%s')", filepath.Join(abs, "booking", "*.parquet")),
+		fmt.Sprintf("CREATE VIEW booking AS SELECT * FROM read_parquet('%s')", dataset.TableGlob(abs, "booking")),
 	} {
 		if _, err := db.ExecContext(ctx, q); err != nil {
 			db.Close()

@@ -11,6 +11,7 @@ import (
 	"github.com/grafana/grafana-plugin-sdk-go/data"
 
 	"github.com/velo-fse/velo/fse"
+	"github.com/velo-fse/velo/release"
 )
 
 // Output formats of a panel query.
@@ -29,7 +30,7 @@ const (
 // releaseFrame turns a release into one frame: a table (key and DP columns in order, each
 // DP column followed by its interval bounds), or a wide time series when the release is
 // keyed by a date bucket (other keys become labels).
-func releaseFrame(rel *release, refID, format, executed string) (*data.Frame, error) {
+func releaseFrame(rel *release.Release, refID, format, executed string) (*data.Frame, error) {
 	long, timeCol, err := longFrame(rel, refID, format == formatTimeSeries)
 	if err != nil {
 		return nil, err
@@ -58,7 +59,7 @@ func releaseFrame(rel *release, refID, format, executed string) (*data.Frame, er
 // longFrame builds the frame with one row per release row. For a time series the rows are
 // sorted by the first date key (which becomes a non-null time field, rows without a date
 // dropped) and the other keys become strings (labels after LongToWide).
-func longFrame(rel *release, refID string, series bool) (*data.Frame, int, error) {
+func longFrame(rel *release.Release, refID string, series bool) (*data.Frame, int, error) {
 	timeCol := -1
 	if series {
 		for i, c := range rel.Columns {
@@ -127,7 +128,7 @@ func longFrame(rel *release, refID string, series bool) (*data.Frame, int, error
 
 // keyField is a group-key column as a nullable field of its type (strings in a time
 // series, where keys are labels).
-func keyField(rel *release, col releaseColumn, c int, rows []int, series bool) (*data.Field, error) {
+func keyField(rel *release.Release, col release.Column, c int, rows []int, series bool) (*data.Field, error) {
 	fail := func(i int, err error) (*data.Field, error) {
 		return nil, fmt.Errorf("release %s: column %s, row %d: %w", rel.ReleaseID, col.Name, i, err)
 	}
@@ -192,7 +193,7 @@ func keyField(rel *release, col releaseColumn, c int, rows []int, series bool) (
 
 // interval is the confidence interval of cell (i, c), nil bounds where Velo has no sound
 // one.
-func interval(rel *release, i, c int) (lo, hi *float64, err error) {
+func interval(rel *release.Release, i, c int) (lo, hi *float64, err error) {
 	if i >= len(rel.CI) || c >= len(rel.CI[i]) || rel.CI[i][c] == nil {
 		return nil, nil, nil
 	}
@@ -207,7 +208,7 @@ func interval(rel *release, i, c int) (lo, hi *float64, err error) {
 	return lo, hi, err
 }
 
-func releaseMeta(rel *release, executed string) *data.FrameMeta {
+func releaseMeta(rel *release.Release, executed string) *data.FrameMeta {
 	m := &data.FrameMeta{
 		ExecutedQueryString: executed,
 		Custom: map[string]any{
@@ -225,7 +226,7 @@ func releaseMeta(rel *release, executed string) *data.FrameMeta {
 	return m
 }
 
-func dpDescription(col releaseColumn, confidence float64) string {
+func dpDescription(col release.Column, confidence float64) string {
 	agg := col.Aggregate
 	if agg == "" {
 		agg = "aggregate"
@@ -250,7 +251,7 @@ func budgetFrame(p *projectStatus, refID string) *data.Frame {
 	return f
 }
 
-func countKind(rel *release, kind string) int {
+func countKind(rel *release.Release, kind string) int {
 	n := 0
 	for _, c := range rel.Columns {
 		if c.Kind == kind {

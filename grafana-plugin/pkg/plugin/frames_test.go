@@ -10,11 +10,13 @@ import (
 
 	"github.com/grafana/grafana-plugin-sdk-go/data"
 	"github.com/grafana/grafana-plugin-sdk-go/experimental"
+
+	"github.com/velo-fse/velo/release"
 )
 
 var updateFrames = flag.Bool("update-frames", false, "rewrite testdata/frames_*.jsonc")
 
-func readRelease(t *testing.T, name string) *release {
+func readRelease(t *testing.T, name string) *release.Release {
 	t.Helper()
 	b, err := os.ReadFile("testdata/" + name)
 	if err != nil {
@@ -22,7 +24,7 @@ func readRelease(t *testing.T, name string) *release {
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
-	var r release
+	var r release.Release
 	if err := dec.Decode(&r); err != nil {
 		t.Fatal(err)
 	}

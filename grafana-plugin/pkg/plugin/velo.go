@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/grafana/grafana-plugin-sdk-go/backend"
+
+	"github.com/velo-fse/velo/release"
 )
 
 // veloClient speaks to Velo's HTTP API (docs/api.md) with the data source's token.
@@ -36,31 +38,7 @@ type queryRequest struct {
 	DryRun  bool     `json:"dry_run,omitempty"`
 }
 
-// release is the part of Velo's release (DESIGN.md §5) the plugin uses. It is the JSON
-// contract, read on its own rather than through query.Release: the plugin must not link
-// Velo's engine (DuckDB, cgo) to read an answer.
-type release struct {
-	ReleaseID      string          `json:"release_id"`
-	Project        string          `json:"project"`
-	DatasetVersion string          `json:"dataset_version"`
-	Cached         bool            `json:"cached"`
-	Columns        []releaseColumn `json:"columns"`
-	Rows           [][]any         `json:"rows"`
-	CI             [][]any         `json:"ci"`
-	Confidence     float64         `json:"confidence"`
-	Epsilon        float64         `json:"epsilon"`
-	Delta          float64         `json:"delta"`
-	BudgetLeft     budget          `json:"budget_left"`
-	SQL            string          `json:"sql"`
-}
-
-type releaseColumn struct {
-	Name      string `json:"name"`
-	Type      string `json:"type"`
-	Kind      string `json:"kind"` // "key" or "dp"
-	Aggregate string `json:"aggregate,omitempty"`
-}
-
+// budget is an (epsilon, delta) pair of a project's status.
 type budget struct {
 	Epsilon float64 `json:"epsilon"`
 	Delta   float64 `json:"delta"`
@@ -153,8 +131,11 @@ func (e *veloError) status() backend.Status {
 	return backend.StatusBadRequest
 }
 
-func (c *veloClient) query(ctx context.Context, q queryRequest) (*release, error) {
-	var r release
+// query sends one query. The answer is read into release.Release, the type Velo's engine
+// writes it from: package release links no cgo, so the plugin shares the contract without
+// linking the engine (DuckDB).
+func (c *veloClient) query(ctx context.Context, q queryRequest) (*release.Release, error) {
+	var r release.Release
 	return &r, c.do(ctx, http.MethodPost, "/v1/queries", q, &r)
 }
 

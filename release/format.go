@@ -1,7 +1,8 @@
-package query
+package release
 
 import (
 	"encoding/csv"
+	"encoding/json"
 	"fmt"
 	"io"
 	"strconv"
@@ -107,8 +108,8 @@ func CIBounds(v any) (lo, hi float64, ok bool) {
 		}
 	case []any:
 		if len(ci) == 2 {
-			lo, ok1 := toFloat(ci[0])
-			hi, ok2 := toFloat(ci[1])
+			lo, ok1 := number(ci[0])
+			hi, ok2 := number(ci[1])
 			return lo, hi, ok1 && ok2
 		}
 	}
@@ -128,3 +129,18 @@ func cell(v any) string {
 }
 
 func num(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
+
+// number reads a numeric cell: float64 or int64 as built, json.Number as decoded with
+// UseNumber.
+func number(v any) (float64, bool) {
+	switch v := v.(type) {
+	case float64:
+		return v, true
+	case int64:
+		return float64(v), true
+	case json.Number:
+		f, err := v.Float64()
+		return f, err == nil
+	}
+	return 0, false
+}

@@ -1,0 +1,75 @@
+package dataset
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/velo-fse/velo/fse"
+)
+
+// DomainPeriod names the domain of a date column whose days lie in the extract's declared
+// period: its values are the period's days (Catalog.Period), not a list.
+const DomainPeriod = "period"
+
+// Catalog is DATA/catalog.json: what may be asked of the data, reviewed by the DPO. It is
+// built from the schema, reference data, policy and the declared period only — never
+// from observed values, which would themselves leak (DESIGN.md §3).
+type Catalog struct {
+	Format         string         `json:"format"`
+	DatasetVersion string         `json:"dataset_version"`
+	Period         *fse.Period    `json:"period,omitempty"`
+	Tables         []CatalogTable `json:"tables"`
+	// Domains are the public value sets referenced by columns.
+	Domains map[string]Domain `json:"domains"`
+}
+
+// CatalogTable describes one table.
+type CatalogTable struct {
+	Name        string          `json:"name"`
+	Description string          `json:"description"`
+	Path        string          `json:"path"` // glob relative to DATA (TablePattern)
+	Columns     []CatalogColumn `json:"columns"`
+	// Default contribution bounds per person (DESIGN.md §5).
+	MaxGroupsContributed int `json:"max_groups_contributed"`
+	MaxRowsPerGroup      int `json:"max_rows_per_group"`
+}
+
+// CatalogColumn describes one column.
+type CatalogColumn struct {
+	Name        string  `json:"name"`
+	Type        string  `json:"type"`
+	Description string  `json:"description"`
+	Identifier  bool    `json:"identifier,omitempty"`
+	Groupable   bool    `json:"groupable"`
+	Domain      string  `json:"domain,omitempty"`
+	Bounds      *Bounds `json:"bounds,omitempty"`
+}
+
+// Domain is a public value set: an explicit list, or a range of days.
+type Domain struct {
+	Source string    `json:"source"`
+	Values []any     `json:"values,omitempty"`
+	From   time.Time `json:"from,omitzero"`
+	To     time.Time `json:"to,omitzero"`
+}
+
+// Bounds are clamping bounds for a numeric column.
+type Bounds struct {
+	Lo float64 `json:"lo"`
+	Hi float64 `json:"hi"`
+}
+
+// ReadCatalog loads DATA/catalog.json. Both errors name the directory or the file.
+func ReadCatalog(dir string) (*Catalog, error) {
+	b, err := os.ReadFile(CatalogPath(dir))
+	if err != nil {
+		return nil, fmt.Errorf("open dataset %s: %w", dir, err)
+	}
+	var cat Catalog
+	if err := json.Unmarshal(b, &cat); err != nil {
+		return nil, fmt.Errorf("catalog %s: %w", CatalogPath(dir), err)
+	}
+	return &cat, nil
+}

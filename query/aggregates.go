@@ -1,0 +1,203 @@
+package query
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/velo-fse/velo/dp"
+)
+
+// aggRule is everything Velo knows about one DP aggregate, in one row: the checker (its
+// SQL names, whether it takes a clamped value), the budget split (its mechanisms), the
+// rewrite (its per-person partial columns and per-group totals), the release builder (how
+// its totals are noised and which interval is released) and the docs (TestAggregateDocs
+// keeps docs/privacy.md's table in step). A new aggregate enters here, and the oracle and
+// neighbour tests read the same row.
+type aggRule struct {
+	Kind AggKind
+	// Names are the SQL functions that check into this kind (COUNT's three forms are told
+	// apart by the checker: COUNT(*), COUNT(DISTINCT pid), COUNT(expr)).
+	Names []string
+	// Value: the aggregate takes a numeric value clamped to [Lo, Hi] (bounds from the
+	// catalog, the expression, the query or the request).
+	Value bool
+	// Centred: values are shifted by the middle of [Lo, Hi] before their sums are taken
+	// (variances: the variance is unchanged, the sum of squares' sensitivity falls from
+	// C·max(lo²,hi²) to C·((hi−lo)/2)²).
+	Centred bool
+	// Parts are the mechanisms the aggregate spends budget on, each an equal share of the
+	// query's (the budget split lists them in this order).
+	Parts []string
+	// Totals is how many exact per-group totals the rewrite computes for it (the columns
+	// of the Groups statement after the keys and the person count).
+	Totals int
+	// PerUnit are its per-person, per-group partial columns (rewrite step 2), given the
+	// aggregate's index j, its value column v and that value clamped (and centred).
+	PerUnit func(j int, v, x string, maxRows int, seedSQL string) []string
+	// PerGroup are its exact bounded per-group totals (rewrite step 4), Totals columns.
+	PerGroup func(j int, vlo, vhi, scale float64, maxRows int) []string
+	// Release noises one group's totals (tot, Totals values) with one budget share per part.
+	Release func(in releaseInput) (dp.Released, error)
+	// Interval says which confidence interval is released with each value.
+	Interval string
+}
+
+// releaseInput is what one aggregate's Release needs for one group.
+type releaseInput struct {
+	agg        Agg
+	tot        []int64 // the aggregate's exact bounded totals, Totals of them
+	tree       treeCounts
+	scale      float64
+	bnd        dp.Bounding
+	per        dp.Budget // one part's share
+	confidence float64
+	tree0      dp.Tree
+}
+
+// aggRules is the registry. Order is the docs' order.
+var aggRules = []aggRule{
+	{
+		Kind: AggCountStar, Names: []string{"count_star"}, Parts: []string{"count"}, Totals: 1,
+		PerGroup: func(j int, _, _, _ float64, maxRows int) []string {
+			return []string{fmt.Sprintf("sum(least(n, %d)) AS a%d", maxRows, j)}
+		},
+		Release: func(in releaseInput) (dp.Released, error) {
+			return dp.Count(in.tot[0], in.bnd, in.per, in.confidence)
+		},
+		Interval: "the library's interval for the bounded count",
+	},
+	{
+		Kind: AggPersons, Names: []string{"count"}, Parts: []string{"count"}, Totals: 1,
+		PerGroup: func(j int, _, _, _ float64, _ int) []string {
+			return []string{fmt.Sprintf("count(*) AS a%d", j)}
+		},
+		Release: func(in releaseInput) (dp.Released, error) {
+			return dp.CountPersons(in.tot[0], in.bnd.MaxGroups, in.per, in.confidence)
+		},
+		Interval: "the library's interval for the bounded count",
+	},
+	{
+		Kind: AggCount, Names: []string{"count"}, Parts: []string{"count"}, Totals: 1,
+		PerUnit: func(j int, v, _ string, _ int, _ string) []string {
+			return []string{fmt.Sprintf("count(%s) AS c%d", v, j)}
+		},
+		PerGroup: func(j int, _, _, _ float64, maxRows int) []string {
+			return []string{fmt.Sprintf("sum(least(c%d, %d)) AS a%d", j, maxRows, j)}
+		},
+		Release: func(in releaseInput) (dp.Released, error) {
+			return dp.Count(in.tot[0], in.bnd, in.per, in.confidence)
+		},
+		Interval: "the library's interval for the bounded count",
+	},
+	{
+		Kind: AggSum, Names: []string{"sum"}, Value: true, Parts: []string{"sum"}, Totals: 2,
+		PerUnit: valuePartials(false), PerGroup: scaledTotals(false),
+		Release: func(in releaseInput) (dp.Released, error) {
+			return dp.Sum(in.tot[1], in.scale, in.agg.Lo, in.agg.Hi, in.bnd, in.per, in.confidence)
+		},
+		Interval: "the library's interval for the bounded scaled sum, unscaled",
+	},
+	{
+		Kind: AggAvg, Names: []string{"avg", "mean"}, Value: true, Parts: []string{"sum", "count"}, Totals: 2,
+		PerUnit: valuePartials(false), PerGroup: scaledTotals(false),
+		Release: func(in releaseInput) (dp.Released, error) {
+			return dp.Mean(in.tot[1], in.tot[0], in.scale, in.agg.Lo, in.agg.Hi, in.bnd, in.per, in.per, in.confidence)
+		},
+		Interval: "quotient of the sum's and the count's intervals (union bound), clamped to the bounds",
+	},
+	{
+		Kind: AggQuantile, Names: []string{"median", "quantile_cont", "quantile", "percentile_cont"}, Value: true,
+		Parts: []string{"quantile tree"}, Totals: 1,
+		PerUnit: func(j int, v, x string, maxRows int, seedSQL string) []string {
+			// At most maxRows values per person and group, chosen by a keyed hash.
+			return []string{fmt.Sprintf("arg_min(%s, hash(pid, %s, %s), %d) FILTER (WHERE %s IS NOT NULL) AS l%d", x, v, seedSQL, maxRows, v, j)}
+		},
+		PerGroup: func(j int, _, _, _ float64, _ int) []string {
+			return []string{fmt.Sprintf("sum(len(l%d)) AS a%d", j, j)}
+		},
+		Release: func(in releaseInput) (dp.Released, error) {
+			counts := func(level int, index int64) int64 { return in.tree[[2]int64{int64(level), index}] }
+			vals, r, err := dp.Quantiles([]float64{in.agg.Q}, counts, in.tree0, in.agg.Lo, in.agg.Hi, in.bnd, in.per)
+			if err == nil {
+				r.Value = vals[0]
+			}
+			return r, err
+		},
+		Interval: "none",
+	},
+	varianceRule(AggVarPop, []string{"var_pop"}, dp.Variance, false),
+	varianceRule(AggVarSamp, []string{"var_samp", "variance"}, dp.Variance, true),
+	varianceRule(AggStdPop, []string{"stddev_pop"}, dp.StdDev, false),
+	varianceRule(AggStdSamp, []string{"stddev_samp", "stddev"}, dp.StdDev, true),
+}
+
+type varianceFunc func(exactCount, exactScaledSum, exactScaledSumSq int64, scale, lo, hi float64, bnd dp.Bounding, budgets [3]dp.Budget, sample bool) (dp.Released, error)
+
+func varianceRule(k AggKind, names []string, f varianceFunc, sample bool) aggRule {
+	return aggRule{
+		Kind: k, Names: names, Value: true, Centred: true, Parts: []string{"count", "sum", "sum_of_squares"}, Totals: 3,
+		PerUnit: valuePartials(true), PerGroup: scaledTotals(true),
+		Release: func(in releaseInput) (dp.Released, error) {
+			lo, hi, _ := centred(in.agg.Lo, in.agg.Hi) // centred values: the variance is the same
+			return f(in.tot[0], in.tot[1], in.tot[2], in.scale, lo, hi, in.bnd, [3]dp.Budget{in.per, in.per, in.per}, sample)
+		},
+		Interval: "none",
+	}
+}
+
+// valuePartials are the per-person partials of a clamped value: how many values, their
+// sum and (for variances) their sum of squares.
+func valuePartials(squares bool) func(j int, v, x string, _ int, _ string) []string {
+	return func(j int, v, x string, _ int, _ string) []string {
+		out := []string{fmt.Sprintf("count(%s) AS c%d", v, j), fmt.Sprintf("sum(%s) AS s%d", x, j)}
+		if squares {
+			out = append(out, fmt.Sprintf("sum(%s * %s) AS q%d", x, x, j))
+		}
+		return out
+	}
+}
+
+// scaledTotals are the per-group totals of a clamped value: the rows kept, and each
+// person's scaled total (its mean over the rows kept times the rows kept, clamped to
+// kept·[⌊lo·scale⌋, ⌈hi·scale⌉]: the integer range package dp derives its sensitivities
+// from), and for variances the same for the squares.
+func scaledTotals(squares bool) func(j int, vlo, vhi, sc float64, maxRows int) []string {
+	return func(j int, vlo, vhi, sc float64, maxRows int) []string {
+		kept := fmt.Sprintf("least(c%d, %d)", j, maxRows)
+		lo, hi := math.Floor(vlo*sc), math.Ceil(vhi*sc)
+		out := []string{fmt.Sprintf("sum(%s) AS a%d", kept, j),
+			fmt.Sprintf("sum(CASE WHEN c%[1]d > 0 THEN least(greatest(CAST(round(s%[1]d / c%[1]d * %[2]s * %[3]s) AS BIGINT), %[2]s * %[4]s), %[2]s * %[5]s) ELSE 0 END) AS s%[1]d",
+				j, kept, fnum(sc), bigint(lo), bigint(hi))}
+		if squares {
+			m := math.Max(math.Abs(lo), math.Abs(hi))
+			out = append(out, fmt.Sprintf("sum(CASE WHEN c%[1]d > 0 THEN least(greatest(CAST(round(q%[1]d / c%[1]d * %[2]s * %[3]s) AS BIGINT), 0), %[2]s * %[4]s) ELSE 0 END) AS q%[1]d",
+				j, kept, fnum(sc*sc), bigint(m*m)))
+		}
+		return out
+	}
+}
+
+// rule is the aggregate's registry row.
+func (k AggKind) rule() *aggRule {
+	for i := range aggRules {
+		if aggRules[i].Kind == k {
+			return &aggRules[i]
+		}
+	}
+	panic(fmt.Sprintf("query: aggregate kind %q is not registered", k))
+}
+
+// valueAggregates maps a SQL aggregate name to the kind of a value aggregate.
+func valueAggregate(name string) (AggKind, bool) {
+	for _, r := range aggRules {
+		if !r.Value {
+			continue
+		}
+		for _, n := range r.Names {
+			if n == name {
+				return r.Kind, true
+			}
+		}
+	}
+	return "", false
+}

@@ -1,0 +1,396 @@
+package query
+
+import (
+	"math"
+	"slices"
+	"strings"
+
+	"github.com/velo-fse/velo/dataset"
+)
+
+// funcRule is everything Velo knows about one scalar function or operator a query may
+// call, in one row: the checker (names, arity, argument types, the checked node it makes),
+// the rewrite (its total SQL form), the public domain it gives a GROUP BY key, the value
+// bounds it propagates to an aggregate, and the docs (TestFunctionDocs prints the table
+// in docs/privacy.md from these rows). Nothing outside this registry is callable: no
+// getenv, current_setting, file, network or extension function. A new function enters
+// here, and the query generator and the oracle read the same rows.
+type funcRule struct {
+	// Names are the SQL names accepted (lower case); the first is the one printed.
+	Names            []string
+	MinArgs, MaxArgs int
+	// Internal rules are made by the checker from other syntax (date ± days) and cannot
+	// be called by name.
+	Internal bool
+	// Check types the arguments (already checked expressions) and returns the checked
+	// node; it may canonicalise (date_part('month', d) is month(d)).
+	Check func(f *fnCall) (Expr, error)
+	// Doubles: numeric arguments are computed in DOUBLE in the total form, which cannot
+	// overflow into an error (abs(INT64_MIN) would).
+	Doubles bool
+	// Infix, when set, prints the call as `a Infix b` (the LIKE family); Display is its
+	// readable spelling.
+	Infix, Display string
+	// Domain is the public domain of a GROUP BY key that is this call, from the query and
+	// the catalog only (nil: none).
+	Domain func(c *checker, call *Call) *KeyDomain
+	// Bucket, for calls that bucket a date column (date_trunc, year), returns the column
+	// and the bucket's unit: WHERE conditions on the column narrow the key's domain.
+	Bucket func(call *Call) (col Expr, unit string)
+	// Bounds propagates value bounds from the arguments' (ok false: none known).
+	Bounds func(args []bound) (b bound)
+	// Total says why the printed form cannot raise an error for any row.
+	Total string
+}
+
+// fnCall is one call being checked.
+type fnCall struct {
+	c    *checker
+	n    *node
+	name string // as written, lower case
+	args []Expr
+}
+
+func (f *fnCall) want(i int, ts ...Type) error {
+	if f.args[i].Type() == TNull || slices.Contains(ts, f.args[i].Type()) {
+		return nil
+	}
+	return rejectf(f.n.Children[i].pos(), "%s: argument %d must be a %s, got a %s", f.name, i+1, ts[0], f.args[i].Type())
+}
+
+func (f *fnCall) wantAll(ts ...Type) error {
+	for i := range f.args {
+		if err := f.want(i, ts...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (f *fnCall) litPart(i int, allowed []string) (string, error) {
+	s, isStr := literalValue(f.args[i]).(string)
+	if !isStr || !slices.Contains(allowed, strings.ToLower(s)) {
+		return "", rejectf(f.n.Children[i].pos(), "%s: the date part must be one of %s", f.name, strings.Join(allowed, ", "))
+	}
+	s = strings.ToLower(s)
+	f.args[i] = &Literal{V: s, T: TString}
+	return s, nil
+}
+
+var (
+	datePartsTrunc = []string{"year", "quarter", "month", "week", "day"}
+	datePartsDiff  = []string{"year", "quarter", "month", "week", "day"}
+	dateParts      = []string{"year", "quarter", "month", "week", "day", "dayofweek", "isodow", "dayofyear"}
+)
+
+// call builds the checked call of rule r: its canonical name, the arguments, type t.
+func call(r *funcRule, args []Expr, t Type) *Call { return &Call{Name: r.Names[0], Args: args, T: t} }
+
+// bound is a value range [Lo, Hi]; Ok is false when none is known.
+type bound struct {
+	Lo, Hi float64
+	Ok     bool
+}
+
+// funcRules is the registry. Order is the docs' order.
+var funcRules = newFuncRules()
+
+var (
+	funcsByName = index(funcRules, false) // what a query may call, by every name
+	printed     = index(funcRules, true)  // by the name a checked Call carries
+)
+
+func index(rules []*funcRule, canonical bool) map[string]*funcRule {
+	m := map[string]*funcRule{}
+	for _, r := range rules {
+		if canonical {
+			m[r.Names[0]] = r
+			continue
+		}
+		if r.Internal {
+			continue
+		}
+		for _, n := range r.Names {
+			if m[n] != nil {
+				panic("query: function " + n + " registered twice")
+			}
+			m[n] = r
+		}
+	}
+	return m
+}
+
+func newFuncRules() []*funcRule {
+	// A function of the date part, with the date parts whose values it names.
+	datePart := func(name string, lo, hi int64, domain bool, src string) *funcRule {
+		r := &funcRule{Names: []string{name}, MinArgs: 1, MaxArgs: 1, Total: "defined for every date"}
+		r.Check = func(f *fnCall) (Expr, error) {
+			if err := f.want(0, TDate); err != nil {
+				return nil, err
+			}
+			return call(r, f.args, TNum), nil
+		}
+		if hi > lo {
+			r.Bounds = func([]bound) bound { return bound{float64(lo), float64(hi), true} }
+		}
+		if domain {
+			r.Domain = func(*checker, *Call) *KeyDomain { return intRange(lo, hi, src) }
+		}
+		return r
+	}
+	like := func(op, display string) *funcRule {
+		r := &funcRule{Names: []string{op}, MinArgs: 2, MaxArgs: 2, Infix: op, Display: display, Total: "a constant pattern; NULL in, NULL out"}
+		r.Check = func(f *fnCall) (Expr, error) {
+			if err := f.want(0, TString); err != nil {
+				return nil, err
+			}
+			if _, ok := f.args[1].(*Literal); !ok || f.args[1].Type() != TString {
+				return nil, rejectf(f.n.pos(), "LIKE patterns must be string constants")
+			}
+			return call(r, f.args, TBool), nil
+		}
+		return r
+	}
+	typed := func(names []string, minArgs, maxArgs int, in, out Type, total string) *funcRule {
+		r := &funcRule{Names: names, MinArgs: minArgs, MaxArgs: maxArgs, Total: total}
+		r.Check = func(f *fnCall) (Expr, error) {
+			if err := f.wantAll(in); err != nil {
+				return nil, err
+			}
+			return call(r, f.args, out), nil
+		}
+		return r
+	}
+	// union is the bounds of a value that is one of the arguments.
+	union := func(args []bound) bound {
+		b := bound{math.Inf(1), math.Inf(-1), true}
+		for _, a := range args {
+			if !a.Ok {
+				return bound{}
+			}
+			b.Lo, b.Hi = math.Min(b.Lo, a.Lo), math.Max(b.Hi, a.Hi)
+		}
+		b.Ok = b.Lo <= b.Hi
+		return b
+	}
+
+	arith := &funcRule{Names: []string{"+", "-", "*", "/", "%", "//"}, MinArgs: 1, MaxArgs: 2,
+		Total: "computed in DOUBLE (saturates to ±inf, never overflows); division and modulo by zero give NULL"}
+	arith.Check = func(f *fnCall) (Expr, error) {
+		name, args := f.name, f.args
+		if name == "//" {
+			name = "/"
+		}
+		if len(args) == 1 {
+			if err := f.want(0, TNum); err != nil {
+				return nil, err
+			}
+			return &Arith{Op: "-", L: args[0]}, nil
+		}
+		// date - date is a number of days; date ± a constant number of days.
+		if name == "-" && args[0].Type() == TDate && args[1].Type() == TDate {
+			return &Call{Name: "date_diff", Args: []Expr{&Literal{V: "day", T: TString}, args[1], args[0]}, T: TNum}, nil
+		}
+		if (name == "+" || name == "-") && args[0].Type() == TDate && args[1].Type() == TNum {
+			iv, isInt := literalValue(args[1]).(int64)
+			if !isInt || iv > 100000 || iv < -100000 {
+				return nil, rejectf(f.n.pos(), "dates can be shifted by a constant number of days only (at most 100000)")
+			}
+			if name == "-" {
+				iv = -iv
+			}
+			return &Call{Name: "date_add", Args: []Expr{args[0], &Literal{V: iv, T: TNum}}, T: TDate}, nil
+		}
+		if err := f.wantAll(TNum); err != nil {
+			return nil, err
+		}
+		return &Arith{Op: name, L: args[0], R: args[1]}, nil
+	}
+
+	dateAdd := &funcRule{Names: []string{"date_add"}, MinArgs: 2, MaxArgs: 2, Internal: true,
+		Total: "a constant shift of at most 100000 days stays within DuckDB's date range"}
+
+	dateTrunc := &funcRule{Names: []string{"date_trunc", "datetrunc"}, MinArgs: 2, MaxArgs: 2, Total: "defined for every date"}
+	dateTrunc.Check = func(f *fnCall) (Expr, error) {
+		if _, err := f.litPart(0, datePartsTrunc); err != nil {
+			return nil, err
+		}
+		if err := f.want(1, TDate); err != nil {
+			return nil, err
+		}
+		return call(dateTrunc, f.args, TDate), nil
+	}
+	dateTrunc.Bucket = func(c *Call) (Expr, string) { return c.Args[1], literalValue(c.Args[0]).(string) }
+	dateTrunc.Domain = func(ch *checker, c *Call) *KeyDomain {
+		col, ok := c.Args[1].(*Column)
+		if !ok || col.T != TDate || ch.cat.Period == nil || col.Domain != dataset.DomainPeriod {
+			return nil
+		}
+		return periodBuckets(ch.cat.Period, literalValue(c.Args[0]).(string), false)
+	}
+
+	year := datePart("year", 0, 0, false, "")
+	year.Bucket = func(c *Call) (Expr, string) { return c.Args[0], "year" }
+	year.Domain = func(ch *checker, c *Call) *KeyDomain {
+		col, ok := c.Args[0].(*Column)
+		if !ok || col.T != TDate || ch.cat.Period == nil || col.Domain != dataset.DomainPeriod {
+			return nil
+		}
+		return periodBuckets(ch.cat.Period, "year", true)
+	}
+
+	datePartOf := &funcRule{Names: []string{"date_part", "datepart", "extract"}, MinArgs: 2, MaxArgs: 2, Total: "as the part's function"}
+	datePartOf.Check = func(f *fnCall) (Expr, error) {
+		part, err := f.litPart(0, dateParts)
+		if err != nil {
+			return nil, err
+		}
+		if err := f.want(1, TDate); err != nil {
+			return nil, err
+		}
+		return &Call{Name: part, Args: f.args[1:], T: TNum}, nil
+	}
+
+	dateDiff := &funcRule{Names: []string{"date_diff", "datediff"}, MinArgs: 3, MaxArgs: 3, Total: "defined for every pair of dates (BIGINT)"}
+	dateDiff.Check = func(f *fnCall) (Expr, error) {
+		if _, err := f.litPart(0, datePartsDiff); err != nil {
+			return nil, err
+		}
+		if err := f.want(1, TDate); err != nil {
+			return nil, err
+		}
+		if err := f.want(2, TDate); err != nil {
+			return nil, err
+		}
+		return call(dateDiff, f.args, TNum), nil
+	}
+
+	abs := typed([]string{"abs"}, 1, 1, TNum, TNum, "in DOUBLE")
+	abs.Doubles = true
+	abs.Bounds = func(a []bound) bound {
+		lo := 0.0
+		if a[0].Lo > 0 {
+			lo = a[0].Lo
+		} else if a[0].Hi < 0 {
+			lo = -a[0].Hi
+		}
+		return bound{lo, math.Max(math.Abs(a[0].Lo), math.Abs(a[0].Hi)), a[0].Ok}
+	}
+	// Rounding to an integer moves a value by less than 1, outwards at worst.
+	integral := func(a []bound) bound { return bound{math.Floor(a[0].Lo), math.Ceil(a[0].Hi), a[0].Ok} }
+	floorCeil := func(names []string) *funcRule {
+		r := typed(names, 1, 1, TNum, TNum, "in DOUBLE")
+		r.Doubles = true
+		r.Bounds = integral
+		return r
+	}
+	sign := typed([]string{"sign"}, 1, 1, TNum, TNum, "defined for every number")
+	sign.Bounds = func([]bound) bound { return bound{-1, 1, true} }
+
+	round := &funcRule{Names: []string{"round"}, MinArgs: 1, MaxArgs: 2, Doubles: true, Total: "in DOUBLE; a constant number of digits"}
+	round.Check = func(f *fnCall) (Expr, error) {
+		if err := f.want(0, TNum); err != nil {
+			return nil, err
+		}
+		if len(f.args) == 2 {
+			if l, ok := f.args[1].(*Literal); !ok || l.T != TNum {
+				return nil, rejectf(f.n.pos(), "round: the number of digits must be a constant")
+			}
+			f.args[1] = &Cast{E: f.args[1], To: "INTEGER", T: TNum}
+		}
+		return call(round, f.args, TNum), nil
+	}
+	round.Bounds = func(a []bound) bound {
+		if len(a) == 1 {
+			return integral(a)
+		}
+		// round(x, d): d ≥ 0 stays within the integers around x; d < 0 rounds to
+		// multiples of 10^-d, which may lie outside them.
+		d := a[1]
+		if !a[0].Ok || !d.Ok || d.Lo >= 0 {
+			return bound{math.Floor(a[0].Lo), math.Ceil(a[0].Hi), a[0].Ok && d.Ok}
+		}
+		unit := math.Pow10(int(-d.Lo))
+		return bound{math.Floor(a[0].Lo/unit) * unit, math.Ceil(a[0].Hi/unit) * unit, true}
+	}
+
+	leastGreatest := func(name string) *funcRule {
+		r := &funcRule{Names: []string{name}, MinArgs: 2, MaxArgs: 16, Doubles: true, Bounds: union, Total: "in DOUBLE for numbers; defined for dates"}
+		r.Check = func(f *fnCall) (Expr, error) {
+			t, err := sameType(f.n.pos(), f.args)
+			if err != nil {
+				return nil, err
+			}
+			if t != TNum && t != TDate && t != TNull {
+				return nil, rejectf(f.n.pos(), "%s takes numbers or dates", f.name)
+			}
+			return call(r, f.args, t), nil
+		}
+		return r
+	}
+
+	coalesce := &funcRule{Names: []string{"coalesce", "ifnull"}, MinArgs: 1, MaxArgs: 16, Bounds: union, Total: "one type, no conversion"}
+	coalesce.Check = func(f *fnCall) (Expr, error) {
+		t, err := sameType(f.n.pos(), f.args)
+		if err != nil {
+			return nil, err
+		}
+		return call(coalesce, f.args, t), nil
+	}
+
+	nullif := &funcRule{Names: []string{"nullif"}, MinArgs: 2, MaxArgs: 2, Total: "operands of one type"}
+	nullif.Check = func(f *fnCall) (Expr, error) {
+		u, err := f.c.unify(f.n.pos(), f.args[0], f.args[1])
+		if err != nil {
+			return nil, err
+		}
+		return call(nullif, u, f.args[0].Type()), nil
+	}
+
+	substring := &funcRule{Names: []string{"substring", "substr"}, MinArgs: 2, MaxArgs: 3, Total: "constant positions and lengths within ±1000"}
+	left := &funcRule{Names: []string{"left"}, MinArgs: 2, MaxArgs: 2, Total: substring.Total}
+	right := &funcRule{Names: []string{"right"}, MinArgs: 2, MaxArgs: 2, Total: substring.Total}
+	for _, r := range []*funcRule{substring, left, right} {
+		r.Check = func(f *fnCall) (Expr, error) {
+			if err := f.want(0, TString); err != nil {
+				return nil, err
+			}
+			for i := 1; i < len(f.args); i++ {
+				if iv, isInt := literalValue(f.args[i]).(int64); !isInt || iv < -1000 || iv > 1000 {
+					return nil, rejectf(f.n.Children[i].pos(), "%s: positions and lengths must be integer constants", f.name)
+				}
+			}
+			return call(r, f.args, TString), nil
+		}
+	}
+
+	rules := []*funcRule{
+		arith, dateAdd,
+		like("~~", "LIKE"), like("!~~", "NOT LIKE"), like("~~*", "ILIKE"), like("!~~*", "NOT ILIKE"),
+		dateTrunc, datePartOf, year,
+		datePart("quarter", 1, 4, true, "quarters"), datePart("month", 1, 12, true, "months"),
+		datePart("week", 0, 0, false, ""), datePart("day", 1, 31, false, ""), datePart("dayofyear", 0, 0, false, ""),
+		datePart("dayofweek", 0, 6, true, "weekdays"), datePart("isodow", 1, 7, true, "ISO weekdays"),
+		dateDiff,
+		abs, floorCeil([]string{"floor"}), floorCeil([]string{"ceil", "ceiling"}), sign, round,
+		leastGreatest("least"), leastGreatest("greatest"), coalesce, nullif,
+		typed([]string{"lower"}, 1, 1, TString, TString, "defined for every string"),
+		typed([]string{"upper"}, 1, 1, TString, TString, "defined for every string"),
+		typed([]string{"trim"}, 1, 1, TString, TString, "defined for every string"),
+		typed([]string{"length", "strlen"}, 1, 1, TString, TNum, "defined for every string"),
+		substring, left, right,
+		typed([]string{"starts_with", "prefix"}, 2, 2, TString, TBool, "defined for every pair of strings"),
+		typed([]string{"ends_with", "suffix"}, 2, 2, TString, TBool, "defined for every pair of strings"),
+		typed([]string{"contains"}, 2, 2, TString, TBool, "defined for every pair of strings"),
+	}
+	return rules
+}
+
+// rule is the registry row of a checked call.
+func (c *Call) rule() *funcRule {
+	r := printed[c.Name]
+	if r == nil {
+		panic("query: checked call of unregistered function " + c.Name)
+	}
+	return r
+}
