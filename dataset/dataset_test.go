@@ -99,3 +99,25 @@ func TestLayout(t *testing.T) {
 		}
 	}
 }
+
+// DATA/.commit marks an unfinished commit: a reader is refused, told what to do; without it
+// (or without DATA) the check passes and the reader's own errors say what is missing.
+func TestCheckCommitted(t *testing.T) {
+	dir := t.TempDir()
+	if err := dataset.CheckCommitted(dir); err != nil {
+		t.Fatalf("no commit: %v", err)
+	}
+	if err := dataset.CheckCommitted(filepath.Join(dir, "none")); err != nil {
+		t.Fatalf("no directory: %v", err)
+	}
+	if err := os.Mkdir(dataset.CommitPath(dir), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	err := dataset.CheckCommitted(dir)
+	if !errors.Is(err, dataset.ErrUnfinishedCommit) || !strings.Contains(err.Error(), "velo ingest --recover --out "+dir) {
+		t.Fatalf("unfinished commit: %v", err)
+	}
+	if got, want := dataset.CommitPath("/d"), filepath.FromSlash("/d/.commit"); got != want {
+		t.Errorf("CommitPath: %s, want %s", got, want)
+	}
+}

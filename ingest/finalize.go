@@ -77,9 +77,9 @@ func notSuperseded(t Table) string {
 	return fmt.Sprintf("(%s IS NULL OR %s NOT IN (SELECT s FROM superseded))", stagingDocSeq, stagingDocSeq)
 }
 
-// finalize writes every table as pid-sorted, zstd Parquet under DATA/.next, then swaps
-// the new tables in. It fills Written, Superseded and Merged of this batch's counts.
-func (st *stage) finalize(ctx context.Context, dataDir string, withExisting bool) error {
+// finalize writes every table as pid-sorted, zstd Parquet under next, for commit to move
+// into DATA. It fills Written, Superseded and Merged of this batch's counts.
+func (st *stage) finalize(ctx context.Context, dataDir, next string, withExisting bool) error {
 	db := st.db
 	if _, err := db.ExecContext(ctx, fmt.Sprintf(`CREATE OR REPLACE TEMP TABLE superseded AS
 		SELECT %[1]s AS s FROM (SELECT %[1]s, row_number() OVER (PARTITION BY pid, doc_key, doc_type ORDER BY version DESC, doc_date DESC NULLS LAST, %[1]s DESC) AS rn FROM stage_document) WHERE rn > 1`, stagingSeq)); err != nil {
@@ -103,10 +103,6 @@ func (st *stage) finalize(ctx context.Context, dataDir string, withExisting bool
 		if err := st.retractDocuments(ctx, dataDir); err != nil {
 			return err
 		}
-	}
-	next := filepath.Join(dataDir, ".next")
-	if err := os.RemoveAll(next); err != nil {
-		return err
 	}
 	for _, t := range Tables {
 		tc := st.tables[t.Name]
@@ -170,7 +166,7 @@ func (st *stage) finalize(ctx context.Context, dataDir string, withExisting bool
 			}
 		}
 	}
-	return swapTables(dataDir, next)
+	return nil
 }
 
 // retractDocuments settles, for an append, which version of each document sent again
@@ -199,27 +195,4 @@ func (st *stage) retractDocuments(ctx context.Context, dataDir string) error {
 func tableExists(dataDir, table string) bool {
 	m, _ := filepath.Glob(dataset.TableGlob(dataDir, table))
 	return len(m) > 0
-}
-
-// swapTables moves DATA/.next/<table> into place, table by table.
-func swapTables(dataDir, next string) error {
-	for _, t := range Tables {
-		dst := dataset.TableDir(dataDir, t.Name)
-		old := filepath.Join(dataDir, ".old-"+t.Name)
-		if err := os.RemoveAll(old); err != nil {
-			return err
-		}
-		if _, err := os.Stat(dst); err == nil {
-			if err := os.Rename(dst, old); err != nil {
-				return fmt.Errorf("replace %s: %w", t.Name, err)
-			}
-		}
-		if err := os.Rename(dataset.TableDir(next, t.Name), dst); err != nil {
-			return fmt.Errorf("replace %s: %w", t.Name, err)
-		}
-		if err := os.RemoveAll(old); err != nil {
-			return err
-		}
-	}
-	return os.RemoveAll(next)
 }

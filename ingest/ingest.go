@@ -50,6 +50,8 @@ type Config struct {
 	Now         func() time.Time
 	// OnProgress reports bytes read so far and the total bytes of all inputs.
 	OnProgress func(done, total int64)
+
+	crashAfter int // tests: stop the commit before this step, as a crash would (0: never)
 }
 
 // ErrDatasetExists is returned when DATA already holds a dataset and Append is not set.
@@ -86,6 +88,17 @@ func Run(ctx context.Context, cfg Config) (*dataset.Manifest, error) {
 	if cfg.Pseudonymizer == nil {
 		return nil, errors.New("ingest: no pseudonymization key")
 	}
+	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
+		return nil, fmt.Errorf("create %s: %w", cfg.Out, err)
+	}
+	unlock, err := lockDataDir(cfg.Out)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	if _, err := recoverLocked(cfg.Out, cfg.Logger); err != nil {
+		return nil, err
+	}
 	prev, err := dataset.ReadManifest(cfg.Out)
 	switch {
 	case err == nil && !cfg.Append:
@@ -104,21 +117,21 @@ func Run(ctx context.Context, cfg Config) (*dataset.Manifest, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
-		return nil, fmt.Errorf("create %s: %w", cfg.Out, err)
-	}
+	// Everything is written under tmp (a killed run leaves only tmp, which the next ingest
+	// removes), then committed (commit.go).
 	tmp, err := os.MkdirTemp(cfg.Out, ".ingest-")
 	if err != nil {
 		return nil, err
 	}
 	defer os.RemoveAll(tmp)
+	next := filepath.Join(tmp, "next")
 
 	batchSeq := 1
 	if prev != nil {
 		batchSeq = len(prev.Batches) + 1
 	}
 	qrel := dataset.QuarantineFile(batchSeq)
-	st, err := newStage(ctx, tmp, duckDBSettings{MemoryLimit: cfg.MemoryLimit, Threads: cfg.Workers, TempDir: filepath.Join(tmp, "spill")}, filepath.Join(cfg.Out, qrel))
+	st, err := newStage(ctx, tmp, duckDBSettings{MemoryLimit: cfg.MemoryLimit, Threads: cfg.Workers, TempDir: filepath.Join(tmp, "spill")}, filepath.Join(next, qrel))
 	if err != nil {
 		return nil, err
 	}
@@ -166,7 +179,7 @@ func Run(ctx context.Context, cfg Config) (*dataset.Manifest, error) {
 	if err := st.flush(); err != nil {
 		return nil, err
 	}
-	if err := st.finalize(ctx, cfg.Out, prev != nil); err != nil {
+	if err := st.finalize(ctx, cfg.Out, next, prev != nil); err != nil {
 		return nil, err
 	}
 	batch.Tables = map[string]dataset.TableCounts{}
@@ -213,7 +226,7 @@ func Run(ctx context.Context, cfg Config) (*dataset.Manifest, error) {
 		}
 	}
 	man.DatasetVersion = datasetVersion(prevVersion, man.KeyID, batch.Inputs, batch.Tables, "")
-	return man, writeDatasetFiles(cfg.Out, man)
+	return man, commit(cfg.Out, next, man, cfg.crashAfter)
 }
 
 func samePeriod(a, b *fse.Period) bool {
@@ -221,18 +234,6 @@ func samePeriod(a, b *fse.Period) bool {
 		return a == nil && b == nil
 	}
 	return a.From.Equal(b.From) && a.To.Equal(b.To)
-}
-
-// writeDatasetFiles writes the catalog and then the manifest: the manifest is the
-// dataset's commit point.
-func writeDatasetFiles(dir string, man *dataset.Manifest) error {
-	if err := writeJSONFile(dataset.CatalogPath(dir), BuildCatalog(man.DatasetVersion, man.Period)); err != nil {
-		return fmt.Errorf("write catalog: %w", err)
-	}
-	if err := writeJSONFile(dataset.ManifestPath(dir), man); err != nil {
-		return fmt.Errorf("write manifest: %w", err)
-	}
-	return nil
 }
 
 func rank(f inputFile) int {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -22,6 +23,10 @@ type RemoveConfig struct {
 	Out           string
 	MemoryLimit   string
 	Now           func() time.Time
+	// Logger receives what recovering from an interrupted ingest did (default: discarded).
+	Logger *slog.Logger
+
+	crashAfter int // tests: stop the commit before this step, as a crash would (0: never)
 }
 
 // RemoveOptedOut rewrites every table of the dataset in cfg.Out without the people in
@@ -32,6 +37,20 @@ func RemoveOptedOut(ctx context.Context, cfg RemoveConfig) (*dataset.Manifest, e
 	}
 	if cfg.MemoryLimit == "" {
 		cfg.MemoryLimit = "2GB"
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if _, err := os.Stat(cfg.Out); err != nil {
+		return nil, fmt.Errorf("remove opted out: no dataset in %s: %w", cfg.Out, err)
+	}
+	unlock, err := lockDataDir(cfg.Out)
+	if err != nil {
+		return nil, fmt.Errorf("remove opted out: %w", err)
+	}
+	defer unlock()
+	if _, err := recoverLocked(cfg.Out, cfg.Logger); err != nil {
+		return nil, err
 	}
 	man, err := dataset.ReadManifest(cfg.Out)
 	if err != nil {
@@ -75,10 +94,7 @@ func RemoveOptedOut(ctx context.Context, cfg RemoveConfig) (*dataset.Manifest, e
 	}
 	removal := dataset.Removal{At: cfg.Now().UTC(), RegistrySize: cfg.OptOut.Len(), RemovedRows: map[string]int64{}, PreviousVersion: man.DatasetVersion}
 	var people []string
-	next := filepath.Join(cfg.Out, ".next")
-	if err := os.RemoveAll(next); err != nil {
-		return nil, err
-	}
+	next := filepath.Join(tmp, "next")
 	for _, t := range Tables {
 		src := fmt.Sprintf("read_parquet(%s)", quote(dataset.TableGlob(cfg.Out, t.Name)))
 		var removed int64
@@ -99,9 +115,6 @@ func RemoveOptedOut(ctx context.Context, cfg RemoveConfig) (*dataset.Manifest, e
 	if err := db.QueryRowContext(ctx, "SELECT count(DISTINCT pid) FROM ("+strings.Join(people, " UNION ALL ")+")").Scan(&removal.RemovedPeople); err != nil {
 		return nil, err
 	}
-	if err := swapTables(cfg.Out, next); err != nil {
-		return nil, err
-	}
 	man.Removals = append(man.Removals, removal)
 	for name, n := range removal.RemovedRows {
 		t := man.Tables[name]
@@ -111,5 +124,5 @@ func RemoveOptedOut(ctx context.Context, cfg RemoveConfig) (*dataset.Manifest, e
 	}
 	man.DatasetVersion = datasetVersion(man.DatasetVersion, man.KeyID, nil, man.Tables, fmt.Sprintf("removal:%d", len(man.Removals)))
 	man.CreatedAt = cfg.Now().UTC()
-	return man, writeDatasetFiles(cfg.Out, man)
+	return man, commit(cfg.Out, next, man, cfg.crashAfter)
 }

@@ -7,6 +7,9 @@
 //     per-query caps and its remaining budget, appends the charge and fsyncs the file before it
 //     returns; the caller reads data only after that. A crash can therefore over-count spend
 //     (a charge without a release) but never yields a free answer.
+//   - A failed write or fsync (disk full, I/O error) is never acknowledged: the call fails
+//     with ErrWriteFailed, the partial entry is cut, and the ledger takes no further appends
+//     until it is reopened (Open then cuts whatever the failure left as a torn tail).
 //   - Budgets are never overdrawn, whatever the concurrency: one writer per process (a mutex)
 //     and one process per state directory (an flock on STATE/ledger.lock) serialise the
 //     check-then-append of every charge.
@@ -18,6 +21,15 @@
 //   - Spend is exact: costs and budgets are fixed-point integers (epsilon in units of 1e-12,
 //     delta in units of 1e-18), never sums of floats. A charge is rounded up to the next unit
 //     and a budget down, so rounding can only over-count spend.
+//
+// Times: an entry's time is the writer's clock (Options.Now) when it was appended, in UTC,
+// unless the clock then read earlier than the previous entry's time (a clock stepped back):
+// the entry then takes the previous entry's time, and a warning is logged once. Times never
+// decrease along the chain (replay and Verify check it), so an expiry once passed stays
+// passed, and an entry's time is never earlier than the clock's reading when it was written.
+// The order of events is the sequence number; equal times are allowed. After a clock is
+// stepped far forward and then back, new entries keep the forward time until the clock
+// catches up.
 //
 // The on-disk format of STATE/ledger is a sequence of frames:
 //

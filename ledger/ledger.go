@@ -37,6 +37,10 @@ var (
 	ErrAlreadySettled = errors.New("charge already settled")
 	// ErrClosed: the ledger was closed.
 	ErrClosed = errors.New("ledger closed")
+	// ErrWriteFailed: writing or syncing an entry failed (disk full, I/O error). The entry was
+	// not recorded, and the ledger takes no further appends until it is reopened; the error
+	// also wraps the cause (errors.Is(err, syscall.ENOSPC), ...).
+	ErrWriteFailed = errors.New("ledger write failed")
 )
 
 // CorruptError locates an anomaly in a ledger or checkpoints file. It wraps ErrCorrupt.
@@ -80,6 +84,19 @@ type Options struct {
 	// KeyFile is the checkpoint signing key (default STATE/checkpoint.key), created 0600 on
 	// first use. Keeping it outside STATE keeps it apart from the ledger it signs.
 	KeyFile string
+
+	// openFile opens the ledger and checkpoints files (default os.OpenFile); the package's
+	// tests replace it to make writes and fsyncs fail.
+	openFile func(name string, flag int, perm os.FileMode) (file, error)
+}
+
+// file is what the ledger needs of the files it appends to.
+type file interface {
+	io.Reader
+	io.WriterAt
+	Sync() error
+	Truncate(size int64) error
+	Close() error
 }
 
 // Ledger is an open ledger: the only writer of its state directory. It is safe for concurrent
@@ -90,14 +107,15 @@ type Ledger struct {
 	log  *slog.Logger
 
 	writeMu sync.Mutex // held for the whole check-append-fsync-apply of an entry
-	f       *os.File
-	cpf     *os.File
+	f       file
+	cpf     file
 	cpSize  int64
 	lockf   *os.File
 	signer  note.Signer
 	lastCP  uint64 // entries covered by the last checkpoint written or read
 	broken  error  // a write or fsync failed: no further appends
 	closed  bool
+	behind  bool // the clock reads earlier than the last entry (warned once per episode)
 
 	stateMu sync.RWMutex // writers hold writeMu too; readers take only this
 	st      *state
@@ -120,6 +138,15 @@ func Open(dir string, opts Options) (*Ledger, error) {
 	}
 	if opts.KeyFile == "" {
 		opts.KeyFile = filepath.Join(dir, keyFile)
+	}
+	if opts.openFile == nil {
+		opts.openFile = func(name string, flag int, perm os.FileMode) (file, error) {
+			f, err := os.OpenFile(name, flag, perm)
+			if err != nil {
+				return nil, err // not a typed nil in the interface
+			}
+			return f, nil
+		}
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("ledger: %w", err)
@@ -146,7 +173,7 @@ func Open(dir string, opts Options) (*Ledger, error) {
 	}
 
 	path := filepath.Join(dir, ledgerFile)
-	if l.f, err = os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600); err != nil {
+	if l.f, err = l.opts.openFile(path, os.O_RDWR|os.O_CREATE, 0o600); err != nil {
 		return nil, fmt.Errorf("ledger: %w", err)
 	}
 	data, err := io.ReadAll(l.f)
@@ -180,7 +207,7 @@ func Open(dir string, opts Options) (*Ledger, error) {
 func (l *Ledger) openCheckpoints(v note.Verifier) error {
 	path := filepath.Join(l.dir, checkpointsFile)
 	var err error
-	if l.cpf, err = os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644); err != nil {
+	if l.cpf, err = l.opts.openFile(path, os.O_RDWR|os.O_CREATE, 0o644); err != nil {
 		return fmt.Errorf("ledger: %w", err)
 	}
 	data, err := io.ReadAll(l.cpf)
@@ -266,10 +293,10 @@ func (l *Ledger) appendLocked(r *record) (Entry, error) {
 		return Entry{}, ErrClosed
 	}
 	if l.broken != nil {
-		return Entry{}, fmt.Errorf("ledger: no appends after a failed write: %w", l.broken)
+		return Entry{}, fmt.Errorf("ledger: no appends after a failed write (reopen the ledger): %w", l.broken)
 	}
 	st := l.st
-	r.Seq, r.Prev, r.Time = st.seq+1, hex.EncodeToString(st.head[:]), l.opts.Now().UTC()
+	r.Seq, r.Prev, r.Time = st.seq+1, hex.EncodeToString(st.head[:]), l.entryTime()
 	body, err := encodeBody(r)
 	if err != nil {
 		return Entry{}, fmt.Errorf("ledger: encode entry: %w", err)
@@ -288,10 +315,10 @@ func (l *Ledger) appendLocked(r *record) (Entry, error) {
 	}
 	fr := frame(body)
 	if _, err := l.f.WriteAt(fr, st.size); err != nil {
-		return Entry{}, l.fail(fmt.Errorf("ledger: write entry %d: %w", dec.Seq, err))
+		return Entry{}, l.fail(fmt.Errorf("%w: entry %d: %w", ErrWriteFailed, dec.Seq, err))
 	}
 	if err := l.f.Sync(); err != nil {
-		return Entry{}, l.fail(fmt.Errorf("ledger: sync entry %d: %w", dec.Seq, err))
+		return Entry{}, l.fail(fmt.Errorf("%w: sync entry %d: %w", ErrWriteFailed, dec.Seq, err))
 	}
 	l.stateMu.Lock()
 	st.apply(dec, entryHash(st.head, body), st.size+int64(len(fr)))
@@ -306,11 +333,36 @@ func (l *Ledger) appendLocked(r *record) (Entry, error) {
 	return e, nil
 }
 
-// fail stops appends after a failed write or fsync: what the file holds is then unknown, and
-// the next Open decides (a torn tail is cut, anything else is reported).
+// entryTime is the time of the entry being appended: the clock's reading, or the last
+// entry's time if the clock reads earlier (it was stepped back). Times therefore never go back
+// along the chain, and a clock stepped back cannot reopen an expired project. The caller
+// holds writeMu.
+func (l *Ledger) entryTime() time.Time {
+	now := l.opts.Now().UTC()
+	if last := l.st.last; now.Before(last) {
+		if !l.behind {
+			l.log.Warn("the clock reads earlier than the ledger's last entry: new entries keep that entry's time until the clock catches up",
+				"clock", now.Format(time.RFC3339Nano), "last_entry", last.Format(time.RFC3339Nano), "behind", last.Sub(now).String())
+			l.behind = true
+		}
+		return last
+	}
+	l.behind = false
+	return now
+}
+
+// fail stops appends after a failed write or fsync: the entry was never acknowledged, so it is
+// cut; if even the cut fails, what the file holds is unknown and the next Open decides (a torn
+// tail is cut and recorded, a complete frame is kept: a charge nobody was told of can only
+// over-count spend).
 func (l *Ledger) fail(err error) error {
 	l.broken = err
-	_ = l.f.Truncate(l.st.size)
+	if terr := l.f.Truncate(l.st.size); terr != nil {
+		l.log.Error("cannot cut a failed append; the next Open will", "err", terr)
+	} else if serr := l.f.Sync(); serr != nil {
+		l.log.Error("cannot sync the cut of a failed append; the next Open will check it", "err", serr)
+	}
+	l.log.Error("ledger write failed: no further appends until it is reopened", "err", err)
 	return err
 }
 
@@ -337,7 +389,8 @@ func (l *Ledger) checkpointLocked() error {
 	return nil
 }
 
-// Close writes a final checkpoint and releases the lock. Later calls return nil.
+// Close writes a final checkpoint and releases the lock; after a failed write it writes none
+// and says so (ErrWriteFailed). Later calls return nil.
 func (l *Ledger) Close() error {
 	l.writeMu.Lock()
 	defer l.writeMu.Unlock()
@@ -348,13 +401,15 @@ func (l *Ledger) Close() error {
 	var err error
 	if l.broken == nil {
 		err = l.checkpointLocked()
+	} else {
+		err = fmt.Errorf("ledger: closed without a final checkpoint after a failed write: %w", l.broken)
 	}
 	return errors.Join(err, l.closeFiles())
 }
 
 func (l *Ledger) closeFiles() error {
 	var errs []error
-	for _, f := range []*os.File{l.f, l.cpf} {
+	for _, f := range []file{l.f, l.cpf} {
 		if f != nil {
 			errs = append(errs, f.Close())
 		}

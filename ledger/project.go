@@ -255,6 +255,27 @@ func (l *Ledger) Project(id string) (ProjectStatus, error) {
 	return ps.status(), nil
 }
 
+// Active returns nil if the project exists and has not expired by the ledger's clock (the
+// time the next entry would get), else ErrUnknownProject or ErrProjectExpired: the same
+// rule as Charge's. Answers that need no charge (dry runs, cached releases) ask it, so an
+// expired project gets nothing at all.
+func (l *Ledger) Active(id string) error {
+	now := l.opts.Now().UTC()
+	l.stateMu.RLock()
+	defer l.stateMu.RUnlock()
+	ps, ok := l.st.projects[id]
+	if !ok {
+		return fmt.Errorf("ledger: project %q: %w", id, ErrUnknownProject)
+	}
+	if now.Before(l.st.last) {
+		now = l.st.last
+	}
+	if d := ps.def; d.Expires != nil && !now.Before(*d.Expires) {
+		return fmt.Errorf("ledger: project %s: %w on %s", id, ErrProjectExpired, d.Expires.Format(time.RFC3339))
+	}
+	return nil
+}
+
 // Projects returns every project's status, ordered by ID.
 func (l *Ledger) Projects() []ProjectStatus {
 	l.stateMu.RLock()

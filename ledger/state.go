@@ -17,7 +17,8 @@ import (
 type state struct {
 	seq      uint64
 	head     [32]byte
-	size     int64 // bytes of complete frames
+	size     int64     // bytes of complete frames
+	last     time.Time // time of the last entry: times never go back along the chain
 	projects map[string]*projectState
 	charges  map[uint64]*chargeState
 	cache    map[cacheKey]json.RawMessage
@@ -79,6 +80,9 @@ func (st *state) check(r *record) error {
 	}
 	if r.Time.IsZero() {
 		return &FieldError{"time", "required"}
+	}
+	if r.Time.Before(st.last) {
+		return fmt.Errorf("time %s is before the previous entry's %s", r.Time.Format(time.RFC3339Nano), st.last.Format(time.RFC3339Nano))
 	}
 	if r.Kind != KindRecovery && (strings.TrimSpace(r.Actor) == "" || !utf8.ValidString(r.Actor)) {
 		return &FieldError{"actor", "required"}
@@ -188,7 +192,7 @@ func (st *state) project(id string) (*projectState, error) {
 
 // apply adds a checked record, whose frame ends at end and whose hash is h.
 func (st *state) apply(r *record, h [32]byte, end int64) {
-	st.seq, st.head, st.size = r.Seq, h, end
+	st.seq, st.head, st.size, st.last = r.Seq, h, end, r.Time
 	switch r.Kind {
 	case KindProject:
 		st.projects[r.Project] = &projectState{

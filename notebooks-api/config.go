@@ -54,6 +54,10 @@ type Limits struct {
 	IdleTimeout          time.Duration `yaml:"idle_timeout,omitempty"`           // keep-alive; default 120s
 	ShutdownTimeout      time.Duration `yaml:"shutdown_timeout,omitempty"`       // graceful stop; default query_timeout + 10s
 	SessionTTL           time.Duration `yaml:"session_ttl,omitempty"`            // ledger page login; default 8h
+	// Failed authentications per client address before it is refused (429) for one
+	// auth_failure_window (authlimit.go); default 10 per minute, negative: no limit.
+	MaxAuthFailures   int           `yaml:"max_auth_failures,omitempty"`
+	AuthFailureWindow time.Duration `yaml:"auth_failure_window,omitempty"`
 }
 
 // withDefaults fills in the zero values.
@@ -87,6 +91,12 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.SessionTTL == 0 {
 		l.SessionTTL = 8 * time.Hour
+	}
+	if l.MaxAuthFailures == 0 {
+		l.MaxAuthFailures = 10
+	}
+	if l.AuthFailureWindow == 0 {
+		l.AuthFailureWindow = time.Minute
 	}
 	return l
 }
@@ -199,7 +209,7 @@ func (c *Config) Validate() error {
 	for _, d := range []struct {
 		name string
 		v    time.Duration
-	}{{"query_timeout", l.QueryTimeout}, {"read_timeout", l.ReadTimeout}, {"idle_timeout", l.IdleTimeout}, {"shutdown_timeout", l.ShutdownTimeout}, {"session_ttl", l.SessionTTL}} {
+	}{{"query_timeout", l.QueryTimeout}, {"read_timeout", l.ReadTimeout}, {"idle_timeout", l.IdleTimeout}, {"shutdown_timeout", l.ShutdownTimeout}, {"session_ttl", l.SessionTTL}, {"auth_failure_window", l.AuthFailureWindow}} {
 		if d.v < 0 {
 			return &FieldError{"limits." + d.name, "must not be negative"}
 		}

@@ -33,6 +33,10 @@ const (
 	CodeInternal         = "internal_error"
 )
 
+// CodeLedgerUnavailable: a write or fsync of the ledger failed; nothing can be charged until
+// the operator fixes its storage and restarts the server.
+const CodeLedgerUnavailable = "ledger_unavailable"
+
 // Problem is an RFC 9457 problem detail with Velo's extensions. Detail is public text.
 type Problem struct {
 	Type     string `json:"type"`
@@ -90,13 +94,16 @@ func asProblem(err error) *Problem {
 	case errors.Is(err, ledger.ErrOverCap):
 		return &Problem{Status: http.StatusBadRequest, Code: CodeInvalidOptions, Detail: "the query asks for more epsilon or delta than the project allows per query", cause: err}
 	case errors.Is(err, ledger.ErrProjectExpired):
-		return &Problem{Status: http.StatusForbidden, Code: CodeProjectExpired, Detail: "the project has expired and can no longer be charged", cause: err}
+		return &Problem{Status: http.StatusForbidden, Code: CodeProjectExpired, Detail: "the project has expired: it can no longer query, dry runs and releases already cached included (GET /v1/projects/{id} shows its expiry); the DPO may approve a new project", cause: err}
 	case errors.Is(err, ledger.ErrProjectExists):
 		return &Problem{Status: http.StatusConflict, Code: CodeProjectExists, Detail: "a project with this ID already exists", cause: err}
 	case errors.Is(err, ledger.ErrUnknownProject):
 		return &Problem{Status: http.StatusNotFound, Code: CodeNotFound, Detail: "no such project", cause: err}
 	case errors.As(err, &fe):
 		return &Problem{Status: http.StatusBadRequest, Code: CodeInvalidRequest, Detail: fe.Error(), Field: fe.Field, cause: err}
+	case errors.Is(err, ledger.ErrWriteFailed):
+		return &Problem{Status: http.StatusServiceUnavailable, Code: CodeLedgerUnavailable, cause: err,
+			Detail: "the privacy ledger cannot record entries (its storage failed), so nothing can be charged and no result was released; the operator must fix the storage and restart the server"}
 	case errors.Is(err, query.ErrExecution):
 		return &Problem{Status: http.StatusInternalServerError, Code: CodeQueryFailed, Detail: query.ErrExecution.Error(), cause: err}
 	case errors.Is(err, query.ErrInternal):

@@ -70,6 +70,7 @@ type Server struct {
 
 	users    atomic.Pointer[userTable]
 	sessions *sessionStore
+	authFail *authLimiter
 	metrics  *metrics
 	queries  sync.WaitGroup // engine calls in flight, waited for at shutdown
 
@@ -93,6 +94,7 @@ func New(o Options) (*Server, error) {
 	}
 	s.SetUsers(o.Users)
 	s.sessions = newSessionStore(s.limits.SessionTTL, s.now)
+	s.authFail = newAuthLimiter(s.limits.MaxAuthFailures, s.limits.AuthFailureWindow, s.now, s.log)
 	s.metrics = newMetrics()
 	s.mux = http.NewServeMux()
 	for _, rt := range s.routes() {
@@ -288,15 +290,20 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	writeProblem(w, r, p)
 }
 
-// bearer authenticates the Authorization header.
+// bearer authenticates the Authorization header; an address with too many failures is
+// refused first (authlimit.go).
 func (s *Server) bearer(r *http.Request) (*User, error) {
+	if p := s.authFail.refuse(r); p != nil {
+		return nil, p
+	}
 	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
 		return nil, problem(http.StatusUnauthorized, CodeUnauthorized, "send a token: Authorization: Bearer <token>")
 	}
 	u, _, ok := s.users.Load().lookup(strings.TrimSpace(token))
 	if !ok {
-		return nil, problem(http.StatusUnauthorized, CodeUnauthorized, "the token is not valid")
+		s.authFail.failed(r)
+		return nil, problem(http.StatusUnauthorized, CodeUnauthorized, "the token is not valid: unknown, or revoked (ask for a new one)")
 	}
 	s.identify(r, u)
 	return u, nil

@@ -152,6 +152,9 @@ func bearerToken(r *http.Request) string {
 // to the page (so the code leaves the address bar at once).
 func (s *Server) loginForm(w http.ResponseWriter, r *http.Request) error {
 	if code := r.URL.Query().Get("code"); code != "" {
+		if p := s.authFail.refuse(r); p != nil {
+			return s.loginRefused(w, r, p)
+		}
 		sess, ok := s.sessions.redeem(code)
 		if ok {
 			if u, held := s.users.Load().holds(sess.user, sess.token); held {
@@ -159,6 +162,7 @@ func (s *Server) loginForm(w http.ResponseWriter, r *http.Request) error {
 				return s.startSession(w, r, u, sess.token)
 			}
 		}
+		s.authFail.failed(r)
 		return s.renderLogin(w, r, http.StatusUnauthorized, "That login link is not valid: it was used already or has expired. Log in with your token.")
 	}
 	return s.renderLogin(w, r, http.StatusOK, "")
@@ -173,8 +177,12 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	if err := r.ParseForm(); err != nil {
 		return s.renderLogin(w, r, http.StatusBadRequest, "The form could not be read.")
 	}
+	if p := s.authFail.refuse(r); p != nil {
+		return s.loginRefused(w, r, p)
+	}
 	u, tok, ok := s.users.Load().lookup(strings.TrimSpace(r.PostForm.Get("token")))
 	if !ok {
+		s.authFail.failed(r)
 		return s.renderLogin(w, r, http.StatusUnauthorized, "That token is not valid.")
 	}
 	s.identify(r, u)

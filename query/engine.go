@@ -41,6 +41,8 @@ type Ledger interface {
 	Refund(ctx context.Context, c ledger.Charge, reason string) error
 	Release(ctx context.Context, c ledger.Charge, raw json.RawMessage) error
 	Cached(project, sqlHash, options, datasetVersion string) (json.RawMessage, bool)
+	// Active refuses an unknown or expired project (ledger.ErrProjectExpired).
+	Active(project string) error
 }
 
 // Engine answers DP queries over one dataset. It is safe for concurrent use: identical
@@ -80,6 +82,10 @@ type Config struct {
 
 // Open loads the dataset's catalog and opens the parser and the sandbox.
 func Open(ctx context.Context, cfg Config) (*Engine, error) {
+	// A dataset being replaced (or whose replacement was interrupted) may mix two versions.
+	if err := dataset.CheckCommitted(cfg.DataDir); err != nil {
+		return nil, fmt.Errorf("open dataset: %w", err)
+	}
 	limits := cfg.Limits
 	limits.defaults()
 	sl, err := newSlots(limits)
@@ -163,6 +169,10 @@ func (e *Engine) Query(ctx context.Context, req Request) (*release.Release, erro
 		if errors.Is(err, ledger.ErrUnknownProject) {
 			return nil, &Error{Code: CodeForbidden, Msg: fmt.Sprintf("unknown project %s", req.Project), Pos: -1}
 		}
+		return nil, err
+	}
+	// An expired project gets nothing: no charge, and no dry run or cached release either.
+	if err := e.ledger.Active(req.Project); err != nil {
 		return nil, err
 	}
 	plan, err := e.Check(ctx, req.SQL, st.Allow)

@@ -24,10 +24,16 @@ func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 func runIngest(ctx context.Context, m *Main, args []string) error {
 	fs := m.newFlagSet("ingest", `ingest --key FILE --out DATA [--opt-out FILE]... [--period FROM..TO] [--append] INPUT...
        velo ingest --remove-opted-out FILE --key FILE --out DATA
+       velo ingest --recover --out DATA
 
 Reads FHIR R4 bundles and NDJSON, HL7 CDA R2 documents (files or zips) and CUP booking
 CSV (detected by content; other files are listed as skipped), pseudonymizes them and writes pid-sorted Parquet per canonical
-table with catalog.json, manifest.json and quarantine/ in DATA.`)
+table with catalog.json, manifest.json and quarantine/ in DATA.
+
+A new dataset version replaces the old one only once it is complete: an ingest that is
+killed leaves DATA at the version before (or, past the commit point, the version after).
+The next ingest first settles what the killed one left, and says so; --recover does only
+that (readers refuse a DATA whose commit was interrupted until it is settled).`)
 	keyPath := fs.String("key", "", "pseudonymization key file (velo keys gen)")
 	out := fs.String("out", "", "data directory to write (DATA)")
 	var optOuts stringList
@@ -38,8 +44,35 @@ table with catalog.json, manifest.json and quarantine/ in DATA.`)
 	memLimit := fs.String("memory-limit", "1GB", "DuckDB memory limit for staging and sorting (spills to disk beyond it)")
 	workers := fs.Int("workers", 0, "parsing goroutines (0: one per CPU)")
 	verbose := fs.Bool("v", false, "log each file ingested")
+	recoverOnly := fs.Bool("recover", false, "only settle what an interrupted ingest left in DATA")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	// Warnings (an interrupted ingest settled, its working folder removed) always show.
+	log := slog.New(slog.NewTextHandler(m.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	if *verbose {
+		log = slog.New(slog.NewTextHandler(m.Stderr, nil))
+	}
+	if *recoverOnly {
+		if *out == "" || fs.NArg() > 0 || *remove != "" || *appendFlag {
+			return usageError{errors.New("ingest: --recover takes --out DATA only")}
+		}
+		rec, err := ingest.Recover(*out, log)
+		if err != nil {
+			return err
+		}
+		switch {
+		case rec.RolledBack:
+			fmt.Fprintf(m.Stdout, "rolled back an interrupted ingest: %s is at dataset version %s; run that ingest again\n", *out, versionOrNone(rec.Version))
+		case rec.Completed:
+			fmt.Fprintf(m.Stdout, "finished an interrupted ingest's commit: %s is at dataset version %s\n", *out, rec.Version)
+		default:
+			fmt.Fprintf(m.Stdout, "nothing to recover: %s is at dataset version %s\n", *out, versionOrNone(rec.Version))
+		}
+		if len(rec.Removed) > 0 {
+			fmt.Fprintf(m.Stdout, "removed %d working folders of interrupted ingests\n", len(rec.Removed))
+		}
+		return nil
 	}
 	if *keyPath == "" || *out == "" {
 		return usageError{errors.New("ingest: --key and --out are required")}
@@ -57,7 +90,7 @@ table with catalog.json, manifest.json and quarantine/ in DATA.`)
 		if err != nil {
 			return err
 		}
-		man, err := ingest.RemoveOptedOut(ctx, ingest.RemoveConfig{Pseudonymizer: ps, OptOut: reg, Out: *out, MemoryLimit: *memLimit})
+		man, err := ingest.RemoveOptedOut(ctx, ingest.RemoveConfig{Pseudonymizer: ps, OptOut: reg, Out: *out, MemoryLimit: *memLimit, Logger: log})
 		if err != nil {
 			return err
 		}
@@ -68,7 +101,7 @@ table with catalog.json, manifest.json and quarantine/ in DATA.`)
 	if fs.NArg() == 0 {
 		return usageError{errors.New("ingest: no INPUT files or directories")}
 	}
-	cfg := ingest.Config{Pseudonymizer: ps, Out: *out, Inputs: fs.Args(), Append: *appendFlag, Workers: *workers, MemoryLimit: *memLimit, ToolVersion: version}
+	cfg := ingest.Config{Pseudonymizer: ps, Out: *out, Inputs: fs.Args(), Append: *appendFlag, Workers: *workers, MemoryLimit: *memLimit, ToolVersion: version, Logger: log}
 	if len(optOuts) > 0 {
 		if cfg.OptOut, err = readOptOuts(optOuts); err != nil {
 			return err
@@ -79,10 +112,14 @@ table with catalog.json, manifest.json and quarantine/ in DATA.`)
 			return usageError{err}
 		}
 	}
-	if *verbose {
-		cfg.Logger = slog.New(slog.NewTextHandler(m.Stderr, nil))
-	}
 	return m.ingestWithProgress(ctx, cfg)
+}
+
+func versionOrNone(version string) string {
+	if version == "" {
+		return "none (no dataset)"
+	}
+	return version
 }
 
 // ingestWithProgress runs an ingest with a progress bar on a terminal and prints its
