@@ -146,12 +146,13 @@ func varianceRule(k AggKind, names []string, f varianceFunc, sample bool) aggRul
 }
 
 // valuePartials are the per-person partials of a clamped value: how many values, their
-// sum and (for variances) their sum of squares.
+// sum and (for variances) their sum of squares. DuckDB's least and greatest skip a NULL
+// argument, so the clamp turns a NULL into lo: the sums skip NULLs as the count does.
 func valuePartials(squares bool) func(j int, v, x string, _ int, _ string) []string {
 	return func(j int, v, x string, _ int, _ string) []string {
-		out := []string{fmt.Sprintf("count(%s) AS c%d", v, j), fmt.Sprintf("sum(%s) AS s%d", x, j)}
+		out := []string{fmt.Sprintf("count(%s) AS c%d", v, j), fmt.Sprintf("sum(%s) FILTER (WHERE %s IS NOT NULL) AS s%d", x, v, j)}
 		if squares {
-			out = append(out, fmt.Sprintf("sum(%s * %s) AS q%d", x, x, j))
+			out = append(out, fmt.Sprintf("sum(%s * %s) FILTER (WHERE %s IS NOT NULL) AS q%d", x, x, v, j))
 		}
 		return out
 	}

@@ -88,8 +88,9 @@ func (l *Literal) String() string {
 	return fmt.Sprint(l.V)
 }
 
-// Arith is + - * / % over numbers, computed in DOUBLE: doubles cannot overflow into an
-// error (they saturate to ±inf), and division by zero gives NULL.
+// Arith is + - * / // % over numbers, computed in DOUBLE: doubles cannot overflow into an
+// error (they saturate to ±inf), and division by zero gives NULL. // is DuckDB's integer
+// division, which rounds toward zero: trunc(l / r).
 type Arith struct {
 	Op   string
 	L, R Expr // R nil for unary minus
@@ -105,6 +106,8 @@ func (a *Arith) SQL() string {
 	switch a.Op {
 	case "/", "%":
 		return "(CASE WHEN " + r + " = 0 THEN NULL ELSE " + l + " " + a.Op + " " + r + " END)"
+	case "//":
+		return "(CASE WHEN " + r + " = 0 THEN NULL ELSE trunc(" + l + " / " + r + ") END)"
 	}
 	return "(" + l + " " + a.Op + " " + r + ")"
 }

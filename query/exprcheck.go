@@ -414,10 +414,14 @@ func valueBounds(e Expr) (lo, hi float64, ok bool) {
 		case "*":
 			p := []float64{l1 * l2, l1 * h2, h1 * l2, h1 * h2}
 			return slices.Min(p), slices.Max(p), true
-		case "/":
+		case "/", "//":
 			if l2 > 0 || h2 < 0 {
 				p := []float64{l1 / l2, l1 / h2, h1 / l2, h1 / h2}
-				return slices.Min(p), slices.Max(p), true
+				lo, hi := slices.Min(p), slices.Max(p)
+				if e.Op == "//" {
+					lo, hi = math.Trunc(lo), math.Trunc(hi) // trunc is monotone
+				}
+				return lo, hi, true
 			}
 		}
 	}

@@ -178,9 +178,6 @@ func newFuncRules() []*funcRule {
 		Total: "computed in DOUBLE (saturates to ±inf, never overflows); division and modulo by zero give NULL"}
 	arith.Check = func(f *fnCall) (Expr, error) {
 		name, args := f.name, f.args
-		if name == "//" {
-			name = "/"
-		}
 		if len(args) == 1 {
 			if err := f.want(0, TNum); err != nil {
 				return nil, err

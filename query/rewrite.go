@@ -2,6 +2,7 @@ package query
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -77,9 +78,15 @@ func rewrite(p *Plan, seed uint64, maxGroups, maxRows int, tree treeShape, scale
 		src := quoteIdent(t.Name)
 		if len(p.Tables) > 1 {
 			// Per-person truncation before a join bounds the join's work and output by
-			// construction: at most R rows of each table per person, chosen by a keyed hash.
+			// construction: at most R rows of each table per person, chosen by a keyed hash
+			// of the columns the query reads, so no other column is read (rows equal on
+			// them are interchangeable for the query).
 			r := t.Meta.MaxGroupsContributed * t.Meta.MaxRowsPerGroup
-			src = fmt.Sprintf("(SELECT * FROM %s AS _t QUALIFY row_number() OVER (PARTITION BY pid ORDER BY hash(_t, %s)) <= %d)", quoteIdent(t.Name), seedSQL, r)
+			hashed := []string{"_t.pid"}
+			for _, c := range columnsRead(p, t.Alias) {
+				hashed = append(hashed, "_t."+quoteIdent(c))
+			}
+			src = fmt.Sprintf("(SELECT * FROM %s AS _t QUALIFY row_number() OVER (PARTITION BY pid ORDER BY hash(%s, %s)) <= %d)", quoteIdent(t.Name), strings.Join(hashed, ", "), seedSQL, r)
 		}
 		if i == 0 {
 			fmt.Fprintf(&from, "%s AS %s", src, quoteIdent(t.Alias))
@@ -137,6 +144,28 @@ func rewrite(p *Plan, seed uint64, maxGroups, maxRows int, tree treeShape, scale
 		rw.Groups += " GROUP BY " + strings.Join(keyCols, ", ")
 	}
 	return rw
+}
+
+// columnsRead lists, sorted, the columns of the table used as alias that the plan's
+// WHERE, keys and aggregate arguments read.
+func columnsRead(p *Plan, alias string) []string {
+	var cols []string
+	visit := func(e Expr) {
+		walk(e, func(x Expr) {
+			if c, ok := x.(*Column); ok && c.Alias == alias {
+				cols = append(cols, c.Name)
+			}
+		})
+	}
+	visit(p.Where)
+	for _, k := range p.Keys {
+		visit(k.Expr)
+	}
+	for _, a := range p.Aggs {
+		visit(a.Arg)
+	}
+	slices.Sort(cols)
+	return slices.Compact(cols)
 }
 
 func prefixCols(cols []string) string {
