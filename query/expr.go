@@ -137,8 +137,11 @@ func (c *Call) SQL() string {
 			args[i] = "CAST(" + args[i] + " AS DOUBLE)"
 		}
 	}
-	if r.Infix != "" {
+	switch {
+	case r.Infix != "":
 		return "(" + args[0] + " " + r.Infix + " " + args[1] + ")"
+	case r.Print != nil:
+		return r.Print(args)
 	}
 	return c.Name + "(" + strings.Join(args, ", ") + ")"
 }

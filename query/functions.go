@@ -31,6 +31,8 @@ type funcRule struct {
 	// Infix, when set, prints the call as `a Infix b` (the LIKE family); Display is its
 	// readable spelling.
 	Infix, Display string
+	// Print, when set, prints the call from its printed arguments (else name(args)).
+	Print func(args []string) string
 	// Domain is the public domain of a GROUP BY key that is this call, from the query and
 	// the catalog only (nil: none).
 	Domain func(c *checker, call *Call) *KeyDomain
@@ -205,7 +207,10 @@ func newFuncRules() []*funcRule {
 	}
 
 	dateAdd := &funcRule{Names: []string{"date_add"}, MinArgs: 2, MaxArgs: 2, Internal: true,
-		Total: "a constant shift of at most 100000 days stays within DuckDB's date range"}
+		Total: "a constant shift of at most 100000 days stays within DuckDB's date range",
+		// date_trunc gives DuckDB a TIMESTAMP, which date_add(·, INTEGER) does not take:
+		// the checker's dates are DATEs, and so is the shifted value.
+		Print: func(a []string) string { return "date_add(CAST(" + a[0] + " AS DATE), " + a[1] + ")" }}
 
 	dateTrunc := &funcRule{Names: []string{"date_trunc", "datetrunc"}, MinArgs: 2, MaxArgs: 2, Total: "defined for every date"}
 	dateTrunc.Check = func(f *fnCall) (Expr, error) {
