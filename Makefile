@@ -24,11 +24,13 @@ vet:
 
 # The README's test command: vet, the Grafana plugin's build and frontend tests, the whole
 # Go suite (the API's load test, headless Chromium, notebook and plugin tests included),
-# and the race detector on the packages with concurrency (ingest pipeline, ledger, query
-# engine, HTTP API, the plugin's backend).
+# the race detector on the packages with concurrency (ingest pipeline, ledger, query
+# engine, HTTP API, the plugin's backend), and a short run of every fuzz target.
+TEST_FUZZTIME ?= 5s
 test: vet test-plugin
 	$(GO) test $(GO_PKGS)
 	$(GO) test -race -short $$($(GO) list ./ingest ./ledger ./query ./dp ./notebooks-api ./grafana-plugin/... | grep -v /node_modules/)
+	$(MAKE) fuzz FUZZTIME=$(TEST_FUZZTIME)
 
 # The Grafana data source: the frontend (webpack) and the backend executables, into
 # grafana-plugin/dist, ready to copy into Grafana's plugins directory (docs/grafana.md).
