@@ -10,9 +10,9 @@ import (
 )
 
 // aggregate checks a DP aggregate of the select list.
-func (c *checker) aggregate(n *node) (Agg, error) {
+func (c *checker) aggregate(n *node) (agg, error) {
 	name := strings.ToLower(n.FunctionName)
-	a := Agg{Pos: n.pos(), Name: n.Alias}
+	a := agg{Pos: n.pos(), Name: n.Alias}
 	if nonDPAggregates[name] {
 		return a, rejectf(n.pos(), "%s is not a differentially private aggregate (allowed: COUNT, SUM, AVG, MEDIAN, QUANTILE_CONT, PERCENTILE_CONT, VAR_POP, VAR_SAMP, STDDEV_POP, STDDEV_SAMP)", strings.ToUpper(name))
 	}
@@ -48,7 +48,7 @@ func (c *checker) aggregate(n *node) (Agg, error) {
 	valueKind, isValue := valueAggregate(name)
 	switch {
 	case name == "count_star":
-		a.Kind, a.display = AggCountStar, "count(*)"
+		a.Kind, a.display = aggCountStar, "count(*)"
 	case name == "count":
 		if len(bounds) > 0 {
 			return a, &Error{Code: CodeOptions, Pos: bounds[0].pos(), Msg: "COUNT: counts take no bounds (contribution_bounds_per_group clamps the values of SUM, AVG, quantiles and variances)"}
@@ -60,12 +60,12 @@ func (c *checker) aggregate(n *node) (Agg, error) {
 			if !n.Distinct {
 				return a, rejectf(n.pos(), "COUNT(pid) counts rows: use COUNT(*) for rows or COUNT(DISTINCT pid) for people")
 			}
-			if q := ref.ColumnNames; len(q) == 2 && !slices.ContainsFunc(c.tables, func(t TableUse) bool { return t.Alias == strings.ToLower(q[0]) }) {
+			if q := ref.ColumnNames; len(q) == 2 && !slices.ContainsFunc(c.tables, func(t tableUse) bool { return t.Alias == strings.ToLower(q[0]) }) {
 				return a, rejectf(ref.pos(), "unknown table or alias %s", q[0])
 			} else if len(q) > 2 {
 				return a, rejectf(ref.pos(), "column reference %s is not supported", strings.Join(q, "."))
 			}
-			a.Kind, a.display = AggPersons, "count(DISTINCT pid)"
+			a.Kind, a.display = aggPersons, "count(DISTINCT pid)"
 			break
 		}
 		if n.Distinct {
@@ -75,7 +75,7 @@ func (c *checker) aggregate(n *node) (Agg, error) {
 		if err != nil {
 			return a, err
 		}
-		a.Kind, a.Arg, a.display = AggCount, e, display(e.String())
+		a.Kind, a.Arg, a.display = aggCount, e, display(e.String())
 	case isValue: // SUM, AVG, quantiles, variances: the registry's value aggregates
 		if n.Distinct {
 			return a, rejectf(n.pos(), "DISTINCT inside %s is not supported", strings.ToUpper(name))
@@ -124,12 +124,12 @@ func (c *checker) aggregate(n *node) (Agg, error) {
 		if err != nil {
 			return a, err
 		}
-		if e.Type() != TNum {
+		if e.Type() != tNum {
 			return a, rejectf(valueNode.pos(), "%s needs a number, got a %s (CAST(flag AS INTEGER) turns a boolean into 0/1)", strings.ToUpper(name), e.Type())
 		}
 		a.Arg = e
 		a.Kind = valueKind
-		if a.Kind == AggQuantile {
+		if a.Kind == aggQuantile {
 			if a.Q == 0.5 {
 				a.display = "median(" + e.String() + ")"
 			} else {
@@ -194,7 +194,7 @@ func validBounds(lo, hi float64) bool {
 // identity is what makes two aggregates of a query the same statistic: the kind, the
 // checked argument (its SQL, which names the table alias: b1.wait_days is not
 // b2.wait_days, though both display as wait_days) and the quantile rank.
-func (a Agg) identity() string {
+func (a agg) identity() string {
 	arg := ""
 	if a.Arg != nil {
 		arg = a.Arg.SQL()
@@ -205,7 +205,7 @@ func (a Agg) identity() string {
 // havingExpr is HAVING, evaluated on released (noisy) values: post-processing.
 type havingExpr interface {
 	eval(row []any) any
-	sql(outputs []Output) string // the canonical form (Plan.canonical)
+	sql(outputs []output) string // the canonical form (plan.canonical)
 }
 
 type hOut struct{ idx int }
@@ -306,7 +306,7 @@ func toFloat(v any) (float64, bool) {
 }
 
 // having checks HAVING: it may use only released values (outputs) and constants.
-func (c *checker) having(n *node, p *Plan, sel []*node) (havingExpr, error) {
+func (c *checker) having(n *node, p *plan, sel []*node) (havingExpr, error) {
 	switch n.Class {
 	case "CONSTANT":
 		v, _, err := n.Value.literal()
@@ -365,7 +365,7 @@ func (c *checker) having(n *node, p *Plan, sel []*node) (havingExpr, error) {
 // outputRef resolves an ORDER BY or HAVING term to a released output column: its name
 // or alias, its position, or the same expression or aggregate as a select item. An
 // aggregate that is not released is refused: it would be a free, un-noised statistic.
-func (c *checker) outputRef(n *node, p *Plan, sel []*node) (int, error) {
+func (c *checker) outputRef(n *node, p *plan, sel []*node) (int, error) {
 	switch {
 	case n.Class == "STAR":
 		return 0, rejectf(n.pos(), "ORDER BY ALL is not supported: name the output columns")

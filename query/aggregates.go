@@ -14,7 +14,7 @@ import (
 // keeps docs/privacy.md's table in step). A new aggregate enters here, and the oracle and
 // neighbour tests read the same row.
 type aggRule struct {
-	Kind AggKind
+	Kind aggKind
 	// Names are the SQL functions that check into this kind (COUNT's three forms are told
 	// apart by the checker: COUNT(*), COUNT(DISTINCT pid), COUNT(expr)).
 	Names []string
@@ -44,7 +44,7 @@ type aggRule struct {
 
 // releaseInput is what one aggregate's Release needs for one group.
 type releaseInput struct {
-	agg        Agg
+	agg        agg
 	tot        []int64 // the aggregate's exact bounded totals, Totals of them
 	tree       treeCounts
 	scale      float64
@@ -57,7 +57,7 @@ type releaseInput struct {
 // aggRules is the registry. Order is the docs' order.
 var aggRules = []aggRule{
 	{
-		Kind: AggCountStar, Names: []string{"count_star"}, Parts: []string{"count"}, Totals: 1,
+		Kind: aggCountStar, Names: []string{"count_star"}, Parts: []string{"count"}, Totals: 1,
 		PerGroup: func(j int, _, _, _ float64, maxRows int) []string {
 			return []string{fmt.Sprintf("sum(least(n, %d)) AS a%d", maxRows, j)}
 		},
@@ -67,7 +67,7 @@ var aggRules = []aggRule{
 		Interval: "the library's interval for the bounded count",
 	},
 	{
-		Kind: AggPersons, Names: []string{"count"}, Parts: []string{"count"}, Totals: 1,
+		Kind: aggPersons, Names: []string{"count"}, Parts: []string{"count"}, Totals: 1,
 		PerGroup: func(j int, _, _, _ float64, _ int) []string {
 			return []string{fmt.Sprintf("count(*) AS a%d", j)}
 		},
@@ -77,7 +77,7 @@ var aggRules = []aggRule{
 		Interval: "the library's interval for the bounded count",
 	},
 	{
-		Kind: AggCount, Names: []string{"count"}, Parts: []string{"count"}, Totals: 1,
+		Kind: aggCount, Names: []string{"count"}, Parts: []string{"count"}, Totals: 1,
 		PerUnit: func(j int, v, _ string, _ int, _ string) []string {
 			return []string{fmt.Sprintf("count(%s) AS c%d", v, j)}
 		},
@@ -90,7 +90,7 @@ var aggRules = []aggRule{
 		Interval: "the library's interval for the bounded count",
 	},
 	{
-		Kind: AggSum, Names: []string{"sum"}, Value: true, Parts: []string{"sum"}, Totals: 2,
+		Kind: aggSum, Names: []string{"sum"}, Value: true, Parts: []string{"sum"}, Totals: 2,
 		PerUnit: valuePartials(false), PerGroup: scaledTotals(false),
 		Release: func(in releaseInput) (dp.Released, error) {
 			return dp.Sum(in.tot[1], in.scale, in.agg.Lo, in.agg.Hi, in.bnd, in.per, in.confidence)
@@ -98,7 +98,7 @@ var aggRules = []aggRule{
 		Interval: "the library's interval for the bounded scaled sum, unscaled",
 	},
 	{
-		Kind: AggAvg, Names: []string{"avg", "mean"}, Value: true, Parts: []string{"sum", "count"}, Totals: 2,
+		Kind: aggAvg, Names: []string{"avg", "mean"}, Value: true, Parts: []string{"sum", "count"}, Totals: 2,
 		PerUnit: valuePartials(false), PerGroup: scaledTotals(false),
 		Release: func(in releaseInput) (dp.Released, error) {
 			return dp.Mean(in.tot[1], in.tot[0], in.scale, in.agg.Lo, in.agg.Hi, in.bnd, in.per, in.per, in.confidence)
@@ -106,7 +106,7 @@ var aggRules = []aggRule{
 		Interval: "quotient of the sum's and the count's intervals (union bound), clamped to the bounds",
 	},
 	{
-		Kind: AggQuantile, Names: []string{"median", "quantile_cont", "quantile", "percentile_cont"}, Value: true,
+		Kind: aggQuantile, Names: []string{"median", "quantile_cont", "quantile", "percentile_cont"}, Value: true,
 		Parts: []string{"quantile tree"}, Totals: 1,
 		PerUnit: func(j int, v, x string, maxRows int, seedSQL string) []string {
 			// At most maxRows values per person and group, chosen by a keyed hash.
@@ -125,15 +125,15 @@ var aggRules = []aggRule{
 		},
 		Interval: "none",
 	},
-	varianceRule(AggVarPop, []string{"var_pop"}, dp.Variance, false),
-	varianceRule(AggVarSamp, []string{"var_samp", "variance"}, dp.Variance, true),
-	varianceRule(AggStdPop, []string{"stddev_pop"}, dp.StdDev, false),
-	varianceRule(AggStdSamp, []string{"stddev_samp", "stddev"}, dp.StdDev, true),
+	varianceRule(aggVarPop, []string{"var_pop"}, dp.Variance, false),
+	varianceRule(aggVarSamp, []string{"var_samp", "variance"}, dp.Variance, true),
+	varianceRule(aggStdPop, []string{"stddev_pop"}, dp.StdDev, false),
+	varianceRule(aggStdSamp, []string{"stddev_samp", "stddev"}, dp.StdDev, true),
 }
 
 type varianceFunc func(exactCount, exactScaledSum, exactScaledSumSq int64, scale, lo, hi float64, bnd dp.Bounding, budgets [3]dp.Budget, sample bool) (dp.Released, error)
 
-func varianceRule(k AggKind, names []string, f varianceFunc, sample bool) aggRule {
+func varianceRule(k aggKind, names []string, f varianceFunc, sample bool) aggRule {
 	return aggRule{
 		Kind: k, Names: names, Value: true, Centred: true, Parts: []string{"count", "sum", "sum_of_squares"}, Totals: 3,
 		PerUnit: valuePartials(true), PerGroup: scaledTotals(true),
@@ -179,7 +179,7 @@ func scaledTotals(squares bool) func(j int, vlo, vhi, sc float64, maxRows int) [
 }
 
 // rule is the aggregate's registry row.
-func (k AggKind) rule() *aggRule {
+func (k aggKind) rule() *aggRule {
 	for i := range aggRules {
 		if aggRules[i].Kind == k {
 			return &aggRules[i]
@@ -189,7 +189,7 @@ func (k AggKind) rule() *aggRule {
 }
 
 // valueAggregates maps a SQL aggregate name to the kind of a value aggregate.
-func valueAggregate(name string) (AggKind, bool) {
+func valueAggregate(name string) (aggKind, bool) {
 	for _, r := range aggRules {
 		if !r.Value {
 			continue

@@ -139,19 +139,19 @@ func (t *tableRef) pos() int {
 }
 
 // literal decodes a constant into a Go value: int64, float64, string, bool, or nil.
-func (c *constValue) literal() (any, Type, error) {
+func (c *constValue) literal() (any, typ, error) {
 	if c.IsNull {
-		return nil, TNull, nil
+		return nil, tNull, nil
 	}
 	switch c.Type.ID {
 	case "INTEGER", "BIGINT", "SMALLINT", "TINYINT", "UINTEGER", "UBIGINT", "USMALLINT", "UTINYINT":
 		n, err := strconv.ParseInt(string(c.Value), 10, 64)
 		if err != nil {
-			return nil, TNull, fmt.Errorf("integer literal out of range")
+			return nil, tNull, fmt.Errorf("integer literal out of range")
 		}
-		return n, TNum, nil
+		return n, tNum, nil
 	case "HUGEINT":
-		return nil, TNull, fmt.Errorf("integer literal out of range")
+		return nil, tNull, fmt.Errorf("integer literal out of range")
 	case "DECIMAL":
 		scale := 0
 		if c.Type.TypeInfo != nil {
@@ -159,28 +159,28 @@ func (c *constValue) literal() (any, Type, error) {
 		}
 		v, ok := new(big.Float).SetString(string(c.Value))
 		if !ok {
-			return nil, TNull, fmt.Errorf("malformed decimal literal")
+			return nil, tNull, fmt.Errorf("malformed decimal literal")
 		}
 		f, _ := v.Quo(v, new(big.Float).SetFloat64(math.Pow10(scale))).Float64()
-		return f, TNum, nil
+		return f, tNum, nil
 	case "DOUBLE", "FLOAT":
 		var f float64
 		if err := json.Unmarshal(c.Value, &f); err != nil {
-			return nil, TNull, fmt.Errorf("malformed number literal")
+			return nil, tNull, fmt.Errorf("malformed number literal")
 		}
-		return f, TNum, nil
+		return f, tNum, nil
 	case "VARCHAR":
 		var s string
 		if err := json.Unmarshal(c.Value, &s); err != nil {
-			return nil, TNull, fmt.Errorf("malformed string literal")
+			return nil, tNull, fmt.Errorf("malformed string literal")
 		}
-		return s, TString, nil
+		return s, tString, nil
 	case "BOOLEAN":
 		var b bool
 		if err := json.Unmarshal(c.Value, &b); err != nil {
-			return nil, TNull, fmt.Errorf("malformed boolean literal")
+			return nil, tNull, fmt.Errorf("malformed boolean literal")
 		}
-		return b, TBool, nil
+		return b, tBool, nil
 	}
-	return nil, TNull, fmt.Errorf("literals of type %s are not supported", c.Type.ID)
+	return nil, tNull, fmt.Errorf("literals of type %s are not supported", c.Type.ID)
 }

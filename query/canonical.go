@@ -16,7 +16,7 @@ import (
 // Every part is printed injectively: expressions in their total SQL forms (quoted
 // identifiers and strings, shortest round-trip numbers), each output with its name, each
 // aggregate with its kind and rank, HAVING, ORDER BY, LIMIT and OFFSET.
-func (p *Plan) canonical() string {
+func (p *plan) canonical() string {
 	var b strings.Builder
 	b.WriteString("SELECT ")
 	for i, o := range p.Outputs {
@@ -80,25 +80,25 @@ func (p *Plan) canonical() string {
 
 // canonical prints an aggregate: its kind, argument and quantile rank. Its bounds are
 // options (canonicalOptions), not part of the text.
-func (a Agg) canonical() string {
+func (a agg) canonical() string {
 	arg := ""
 	switch {
-	case a.Kind == AggCountStar:
+	case a.Kind == aggCountStar:
 		arg = "*"
-	case a.Kind == AggPersons:
+	case a.Kind == aggPersons:
 		arg = "DISTINCT pid"
 	case a.Arg != nil:
 		arg = a.Arg.SQL()
 	}
-	if a.Kind == AggQuantile {
+	if a.Kind == aggQuantile {
 		arg += ", " + strconv.FormatFloat(a.Q, 'g', -1, 64)
 	}
 	return string(a.Kind) + "(" + arg + ")"
 }
 
-func (h hOut) sql(outs []Output) string { return quoteIdent(outs[h.idx].Name) }
-func (h hLit) sql([]Output) string      { return (&Literal{V: h.v}).SQL() }
-func (h hOp) sql(outs []Output) string {
+func (h hOut) sql(outs []output) string { return quoteIdent(outs[h.idx].Name) }
+func (h hLit) sql([]output) string      { return (&literal{V: h.v}).SQL() }
+func (h hOp) sql(outs []output) string {
 	args := make([]string, len(h.args))
 	for i, a := range h.args {
 		args[i] = a.sql(outs)

@@ -22,18 +22,18 @@ const (
 	maxExprDepth = 100
 )
 
-// checker turns DuckDB's AST into a Plan, refusing everything outside the allow-list of
+// checker turns DuckDB's AST into a plan, refusing everything outside the allow-list of
 // DESIGN.md §5 and the project's approved tables and columns.
 type checker struct {
 	cat    *dataset.Catalog
 	allow  map[string][]string // table -> approved columns (empty: all)
-	tables []TableUse
+	tables []tableUse
 	bounds map[int][2]float64 // contribution_bounds_per_group by aggregate position
 	depth  int                // nesting of the expression being checked
 }
 
 // Check checks a parsed statement against the catalog and the project's allow-list.
-func check(res *astResult, cat *dataset.Catalog, allow map[string][]string) (*Plan, error) {
+func check(res *astResult, cat *dataset.Catalog, allow map[string][]string) (*plan, error) {
 	if res.Error {
 		pos := -1
 		if p, err := res.Position.Int64(); err == nil {
@@ -60,7 +60,7 @@ func check(res *astResult, cat *dataset.Catalog, allow map[string][]string) (*Pl
 	return c.selectNode(s)
 }
 
-func (c *checker) selectNode(s *selectNode) (*Plan, error) {
+func (c *checker) selectNode(s *selectNode) (*plan, error) {
 	if len(s.CTEMap.Map) > 0 {
 		return nil, rejectf(-1, "WITH (common table expressions) is not supported")
 	}
@@ -76,7 +76,7 @@ func (c *checker) selectNode(s *selectNode) (*Plan, error) {
 	if len(s.GroupSets) > 1 {
 		return nil, rejectf(-1, "GROUPING SETS, ROLLUP and CUBE are not supported")
 	}
-	p := &Plan{Limit: -1}
+	p := &plan{Limit: -1}
 	if err := c.from(s.FromTable); err != nil {
 		return nil, err
 	}
@@ -86,7 +86,7 @@ func (c *checker) selectNode(s *selectNode) (*Plan, error) {
 		if err != nil {
 			return nil, err
 		}
-		if w.Type() != TBool && w.Type() != TNull {
+		if w.Type() != tBool && w.Type() != tNull {
 			return nil, rejectf(s.Where.pos(), "WHERE needs a boolean condition, got a %s", w.Type())
 		}
 		p.Where = w
@@ -136,28 +136,28 @@ func (c *checker) selectNode(s *selectNode) (*Plan, error) {
 		if err := c.groupable(e, g.pos(), dom != nil); err != nil {
 			return nil, err
 		}
-		if slices.ContainsFunc(p.Keys, func(k Key) bool { return k.Expr.SQL() == e.SQL() }) {
+		if slices.ContainsFunc(p.Keys, func(k key) bool { return k.Expr.SQL() == e.SQL() }) {
 			continue
 		}
 		name := gn.Alias
 		if name == "" {
 			name = e.String()
 		}
-		p.Keys = append(p.Keys, Key{Expr: e, Name: name, Domain: dom})
+		p.Keys = append(p.Keys, key{Expr: e, Name: name, Domain: dom})
 	}
 	if len(p.Keys) > maxKeys {
 		return nil, rejectf(-1, "at most %d GROUP BY keys", maxKeys)
 	}
 	names := map[string]bool{}
 	for _, it := range items {
-		var out Output
+		var out output
 		if it.isAgg {
 			a, err := c.aggregate(it.n)
 			if err != nil {
 				return nil, err
 			}
 			p.Aggs = append(p.Aggs, a)
-			out = Output{Name: a.Name, Key: -1, Agg: len(p.Aggs) - 1}
+			out = output{Name: a.Name, Key: -1, Agg: len(p.Aggs) - 1}
 		} else {
 			if containsAggregate(it.n) {
 				return nil, rejectf(it.n.pos(), "aggregates must stand alone in the select list (compute with their released values afterwards)")
@@ -166,7 +166,7 @@ func (c *checker) selectNode(s *selectNode) (*Plan, error) {
 			if err != nil {
 				return nil, err
 			}
-			ki := slices.IndexFunc(p.Keys, func(k Key) bool { return k.Expr.SQL() == e.SQL() })
+			ki := slices.IndexFunc(p.Keys, func(k key) bool { return k.Expr.SQL() == e.SQL() })
 			if ki < 0 {
 				return nil, rejectf(it.n.pos(), "%s is neither a GROUP BY key nor an aggregate", e.String())
 			}
@@ -174,7 +174,7 @@ func (c *checker) selectNode(s *selectNode) (*Plan, error) {
 			if name == "" {
 				name = p.Keys[ki].Name
 			}
-			out = Output{Name: name, Key: ki, Agg: -1}
+			out = output{Name: name, Key: ki, Agg: -1}
 		}
 		if names[out.Name] {
 			return nil, rejectf(it.n.pos(), "two output columns are named %s: give one an alias", out.Name)
@@ -203,7 +203,7 @@ func (c *checker) selectNode(s *selectNode) (*Plan, error) {
 				if err != nil {
 					return nil, err
 				}
-				p.Order = append(p.Order, OrderBy{Output: idx, Desc: o.Type == "DESCENDING"})
+				p.Order = append(p.Order, orderBy{Output: idx, Desc: o.Type == "DESCENDING"})
 			}
 		case "LIMIT_MODIFIER":
 			var err error
@@ -232,12 +232,12 @@ func (c *checker) selectNode(s *selectNode) (*Plan, error) {
 // that compare the key, or the date column a date_trunc/year key is built on, with
 // constants (`=`, `IN`, `BETWEEN`, `<`, `<=`, `>`, `>=`): those groups could hold no row,
 // and the restriction depends on the query text only, never on the data.
-func narrowDomains(p *Plan) {
+func narrowDomains(p *plan) {
 	if p.Where == nil {
 		return
 	}
-	conjuncts := []Expr{p.Where}
-	if o, ok := p.Where.(*Op); ok && o.Name == "AND" {
+	conjuncts := []expr{p.Where}
+	if o, ok := p.Where.(*opExpr); ok && o.Name == "AND" {
 		conjuncts = o.Args
 	}
 	for i := range p.Keys {
@@ -247,7 +247,7 @@ func narrowDomains(p *Plan) {
 		}
 		// What the WHERE clause constrains: the key itself, or the column under it.
 		target, bucket := k.Expr.SQL(), ""
-		if c, ok := k.Expr.(*Call); ok && c.rule().Bucket != nil {
+		if c, ok := k.Expr.(*callExpr); ok && c.rule().Bucket != nil {
 			col, unit := c.rule().Bucket(c)
 			target, bucket = col.SQL(), unit
 		}
@@ -256,7 +256,7 @@ func narrowDomains(p *Plan) {
 		for _, v := range k.Domain.Values {
 			keep := true
 			for _, c := range conjuncts {
-				o, ok := c.(*Op)
+				o, ok := c.(*opExpr)
 				if !ok || len(o.Args) < 2 || o.Args[0].SQL() != target {
 					continue
 				}
@@ -270,7 +270,7 @@ func narrowDomains(p *Plan) {
 			}
 		}
 		if narrowed {
-			k.Domain = &KeyDomain{Values: vals, Source: k.Domain.Source + ", restricted by WHERE"}
+			k.Domain = &keyDomain{Values: vals, Source: k.Domain.Source + ", restricted by WHERE"}
 		}
 	}
 }
@@ -278,10 +278,10 @@ func narrowDomains(p *Plan) {
 // admits reports whether a predicate `target op constants` can hold for some row whose
 // key is v (for a bucketed date key, for some day of the bucket starting at v); applies
 // is false when the predicate is not one narrowDomains understands.
-func admits(o *Op, v any, bucket string) (ok, applies bool) {
+func admits(o *opExpr, v any, bucket string) (ok, applies bool) {
 	lits := make([]any, 0, len(o.Args)-1)
 	for _, a := range o.Args[1:] {
-		l, isLit := a.(*Literal)
+		l, isLit := a.(*literal)
 		if !isLit || l.V == nil {
 			return false, false
 		}
@@ -419,7 +419,7 @@ func (c *checker) from(t *tableRef) error {
 				return rejectf(t.pos(), "table name or alias %s used twice: give each table its own alias", alias)
 			}
 		}
-		c.tables = append(c.tables, TableUse{Name: name, Alias: alias, Meta: *meta})
+		c.tables = append(c.tables, tableUse{Name: name, Alias: alias, Meta: *meta})
 		if len(c.tables) > maxTables {
 			return rejectf(t.pos(), "at most %d tables per query", maxTables)
 		}
@@ -447,8 +447,8 @@ func (c *checker) from(t *tableRef) error {
 			return rejectf(t.pos(), "joins are on pid only: ON a.pid = b.pid or USING (pid)")
 		}
 		l, r := strings.ToLower(cond.Left.ColumnNames[0]), strings.ToLower(cond.Right.ColumnNames[0])
-		inL := func(a string) bool { return slices.ContainsFunc(left, func(u TableUse) bool { return u.Alias == a }) }
-		inR := func(a string) bool { return slices.ContainsFunc(right, func(u TableUse) bool { return u.Alias == a }) }
+		inL := func(a string) bool { return slices.ContainsFunc(left, func(u tableUse) bool { return u.Alias == a }) }
+		inR := func(a string) bool { return slices.ContainsFunc(right, func(u tableUse) bool { return u.Alias == a }) }
 		if !(inL(l) && inR(r) || inL(r) && inR(l)) {
 			return rejectf(cond.pos(), "the join condition must equate the pid of one side with the pid of the other")
 		}
@@ -498,7 +498,7 @@ func (c *checker) approved(table, column string) bool {
 // column resolves a column reference; pid and identifier columns are refused here, so
 // they can appear only where the checker handles them explicitly (COUNT(DISTINCT pid),
 // the join condition).
-func (c *checker) column(n *node) (*Column, error) {
+func (c *checker) column(n *node) (*column, error) {
 	var qual, name string
 	switch len(n.ColumnNames) {
 	case 1:
@@ -508,7 +508,7 @@ func (c *checker) column(n *node) (*Column, error) {
 	default:
 		return nil, rejectf(n.pos(), "column reference %s is not supported", strings.Join(n.ColumnNames, "."))
 	}
-	var found []*Column
+	var found []*column
 	for _, t := range c.tables {
 		if qual != "" && t.Alias != qual {
 			continue
@@ -517,7 +517,7 @@ func (c *checker) column(n *node) (*Column, error) {
 			if col.Name != name {
 				continue
 			}
-			cc := &Column{Table: t.Name, Alias: t.Alias, Name: col.Name, T: columnType(col.Type), Groupable: col.Groupable && !col.Identifier, Domain: col.Domain}
+			cc := &column{Table: t.Name, Alias: t.Alias, Name: col.Name, T: columnType(col.Type), Groupable: col.Groupable && !col.Identifier, Domain: col.Domain}
 			if col.Bounds != nil {
 				cc.Lo, cc.Hi, cc.HasBounds = col.Bounds.Lo, col.Bounds.Hi, true
 			}
@@ -531,7 +531,7 @@ func (c *checker) column(n *node) (*Column, error) {
 		}
 	}
 	switch {
-	case len(found) == 0 && qual != "" && !slices.ContainsFunc(c.tables, func(t TableUse) bool { return t.Alias == qual }):
+	case len(found) == 0 && qual != "" && !slices.ContainsFunc(c.tables, func(t tableUse) bool { return t.Alias == qual }):
 		return nil, rejectf(n.pos(), "unknown table or alias %s", qual)
 	case len(found) == 0:
 		return nil, rejectf(n.pos(), "unknown column %s", strings.Join(n.ColumnNames, "."))
@@ -541,26 +541,26 @@ func (c *checker) column(n *node) (*Column, error) {
 	return found[0], nil
 }
 
-func columnType(t string) Type {
+func columnType(t string) typ {
 	switch t {
 	case "VARCHAR":
-		return TString
+		return tString
 	case "DATE":
-		return TDate
+		return tDate
 	case "BOOLEAN":
-		return TBool
+		return tBool
 	case "SMALLINT", "INTEGER", "BIGINT", "DOUBLE", "FLOAT":
-		return TNum
+		return tNum
 	}
-	return TNull
+	return tNull
 }
 
 // groupable checks a key: built from groupable columns, unless its domain is public.
-func (c *checker) groupable(e Expr, pos int, public bool) error {
+func (c *checker) groupable(e expr, pos int, public bool) error {
 	var err error
 	cols := 0
-	walk(e, func(x Expr) {
-		if col, ok := x.(*Column); ok {
+	walk(e, func(x expr) {
+		if col, ok := x.(*column); ok {
 			cols++
 			if !col.Groupable && !public && err == nil {
 				err = rejectf(pos, "%s may not be a GROUP BY key (it is not marked groupable in the catalog)", col.Name)
@@ -575,9 +575,9 @@ func (c *checker) groupable(e Expr, pos int, public bool) error {
 
 // domain finds a key's public domain (DESIGN.md §5.6), from the catalog and the period
 // only.
-func (c *checker) domain(e Expr) *KeyDomain {
+func (c *checker) domain(e expr) *keyDomain {
 	switch e := e.(type) {
-	case *Column:
+	case *column:
 		if e.Domain == dataset.DomainPeriod && c.cat.Period != nil {
 			return periodBuckets(c.cat.Period, "day", false)
 		}
@@ -587,25 +587,25 @@ func (c *checker) domain(e Expr) *KeyDomain {
 		}
 		vals := make([]any, len(d.Values))
 		for i, v := range d.Values {
-			if f, ok := v.(float64); ok && e.T == TNum {
+			if f, ok := v.(float64); ok && e.T == tNum {
 				vals[i] = int64(f)
 			} else {
 				vals[i] = v
 			}
 		}
-		return &KeyDomain{Values: vals, Source: d.Source}
-	case *Call:
+		return &keyDomain{Values: vals, Source: d.Source}
+	case *callExpr:
 		if r := e.rule(); r.Domain != nil {
 			return r.Domain(c, e)
 		}
 		return nil
-	case *Case:
+	case *caseExpr:
 		var vals []any
 		for _, t := range append(slices.Clone(e.Thens), e.Else) {
 			if t == nil {
 				continue
 			}
-			l, ok := t.(*Literal)
+			l, ok := t.(*literal)
 			if !ok {
 				return nil
 			}
@@ -613,18 +613,18 @@ func (c *checker) domain(e Expr) *KeyDomain {
 				vals = append(vals, l.V)
 			}
 		}
-		return &KeyDomain{Values: vals, Source: "CASE results"}
-	case *Op:
-		return &KeyDomain{Values: []any{false, true}, Source: "boolean"}
+		return &keyDomain{Values: vals, Source: "CASE results"}
+	case *opExpr:
+		return &keyDomain{Values: []any{false, true}, Source: "boolean"}
 	}
-	if e.Type() == TBool {
-		return &KeyDomain{Values: []any{false, true}, Source: "boolean"}
+	if e.Type() == tBool {
+		return &keyDomain{Values: []any{false, true}, Source: "boolean"}
 	}
 	return nil
 }
 
-func intRange(lo, hi int64, src string) *KeyDomain {
-	d := &KeyDomain{Source: src}
+func intRange(lo, hi int64, src string) *keyDomain {
+	d := &keyDomain{Source: src}
 	for i := lo; i <= hi; i++ {
 		d.Values = append(d.Values, i)
 	}
@@ -632,8 +632,8 @@ func intRange(lo, hi int64, src string) *KeyDomain {
 }
 
 // periodBuckets enumerates date_trunc buckets (or years) that intersect the period.
-func periodBuckets(p *fse.Period, unit string, asYear bool) *KeyDomain {
-	d := &KeyDomain{Source: "extract period " + p.String()}
+func periodBuckets(p *fse.Period, unit string, asYear bool) *keyDomain {
+	d := &keyDomain{Source: "extract period " + p.String()}
 	if asYear {
 		for y := p.From.Year(); y <= p.To.Year(); y++ {
 			d.Values = append(d.Values, int64(y))
@@ -662,7 +662,7 @@ func truncDate(t time.Time, unit string) time.Time {
 	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
 }
 
-func (c *checker) checkEnumeration(p *Plan) error {
+func (c *checker) checkEnumeration(p *plan) error {
 	n := 1
 	for _, k := range p.Keys {
 		if k.Domain != nil {

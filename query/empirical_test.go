@@ -201,7 +201,7 @@ func TestEmpiricalPrivacyNegativeControls(t *testing.T) {
 		name    string
 		samples int
 		per     dp.Budget
-		rw      Rewrite
+		rw      rewritten
 		b       float64 // the broken noise scale
 	}{
 		{"noise for 4ε", max(n/4, 100), dp.Budget{Epsilon: 4 * e.per.Epsilon}, e.rw, 16.0 / 4},
@@ -312,8 +312,8 @@ type empiricalCase struct {
 // empirical is a case prepared for drawing: the plan, rewrite and budget split the engine
 // would use, and the exact bounded groups of D (index 0) and D' (index 1).
 type empirical struct {
-	plan     *Plan
-	rw       Rewrite
+	plan     *plan
+	rw       rewritten
 	total    dp.Budget
 	per, sel dp.Budget
 	domains  [][]any // public keys: the domain cut to the changed groups
@@ -357,7 +357,7 @@ func prepareEmpirical(t *testing.T, c empiricalCase) *empirical {
 	}
 	maxGroups, maxRows := contributionBounds(plan)
 	e.rw = rewrite(plan, empiricalSeed, maxGroups, maxRows, treeShape{dp.DefaultTree.Branching, dp.DefaultTree.Height}, dp.SumScale)
-	keyDomains := []*KeyDomain{plan.Keys[0].Domain}
+	keyDomains := []*keyDomain{plan.Keys[0].Domain}
 	var domains [][]any
 	for i, dir := range []string{c.d, c.dPlus} {
 		sb, err := openSandbox(ctx, dir, cat, Limits{})
@@ -426,17 +426,17 @@ func prepareEmpirical(t *testing.T, c empiricalCase) *empirical {
 
 // exactValue is a group's exact bounded aggregate in released units (0 for a group that
 // is not in the data; the midpoint of the bounds for a mean over no rows).
-func exactValue(p *Plan, rw Rewrite, g *groupRow) float64 {
+func exactValue(p *plan, rw rewritten, g *groupRow) float64 {
 	if g == nil {
 		return 0
 	}
 	a := p.Aggs[0]
 	switch a.Kind {
-	case AggCountStar, AggCount, AggPersons:
+	case aggCountStar, aggCount, aggPersons:
 		return float64(g.vals[0])
-	case AggSum:
+	case aggSum:
 		return float64(g.vals[1]) / rw.Scales[0]
-	case AggAvg:
+	case aggAvg:
 		if g.vals[0] == 0 {
 			return (a.Lo + a.Hi) / 2
 		}
@@ -523,7 +523,7 @@ func tBucket(t float64, m int) int {
 }
 
 // histogram draws the release n times from noiseGroups for dataset i (0: D, 1: D').
-func (e *empirical) histogram(t *testing.T, i, n int, per, sel dp.Budget, rw Rewrite) []int {
+func (e *empirical) histogram(t *testing.T, i, n int, per, sel dp.Budget, rw rewritten) []int {
 	t.Helper()
 	h := make([]int, e.outcomes)
 	for range n {

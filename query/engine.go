@@ -175,7 +175,7 @@ func (e *Engine) Query(ctx context.Context, req Request) (*release.Release, erro
 	if err := e.ledger.Active(req.Project); err != nil {
 		return nil, err
 	}
-	plan, err := e.Check(ctx, req.SQL, st.Allow)
+	plan, err := e.check(ctx, req.SQL, st.Allow)
 	if err != nil {
 		return nil, err
 	}
@@ -245,7 +245,7 @@ func (e *Engine) Query(ctx context.Context, req Request) (*release.Release, erro
 }
 
 // cached returns the stored release of a query, if there is one.
-func (e *Engine) cached(project string, plan *Plan, options string) (*release.Release, bool, error) {
+func (e *Engine) cached(project string, plan *plan, options string) (*release.Release, bool, error) {
 	if raw, ok := e.ledger.Cached(project, ledger.SQLHash(plan.Canonical), options, e.version); ok {
 		var cached release.Release
 		if err := json.Unmarshal(raw, &cached); err != nil {
@@ -261,13 +261,13 @@ func (e *Engine) cached(project string, plan *Plan, options string) (*release.Re
 }
 
 // run charges, executes and releases a query that is not in the cache.
-func (e *Engine) run(ctx context.Context, req Request, plan *Plan, rel *release.Release, options string, total release.BudgetAmount, per, selection dp.Budget, maxGroups, maxRows int) (*release.Release, error) {
+func (e *Engine) run(ctx context.Context, req Request, plan *plan, rel *release.Release, options string, total release.BudgetAmount, per, selection dp.Budget, maxGroups, maxRows int) (*release.Release, error) {
 	seed, err := randomUint64()
 	if err != nil {
 		return nil, err
 	}
 	rw := rewrite(plan, seed, maxGroups, maxRows, treeShape{e.tree.Branching, e.tree.Height}, dp.SumScale)
-	keyDomains := make([]*KeyDomain, len(plan.Keys))
+	keyDomains := make([]*keyDomain, len(plan.Keys))
 	for i, k := range plan.Keys {
 		keyDomains[i] = k.Domain
 	}
@@ -327,13 +327,19 @@ func (e *Engine) run(ctx context.Context, req Request, plan *Plan, rel *release.
 }
 
 // Check parses and checks a query against the catalog and an allow-list, without
-// pricing or running it.
-func (e *Engine) Check(ctx context.Context, sqlText string, allow map[string][]string) (*Plan, error) {
+// pricing or running it: nil, or the *Error that Query would refuse it with.
+func (e *Engine) Check(ctx context.Context, sqlText string, allow map[string][]string) error {
+	_, err := checkSQL(ctx, e.parser, e.cat, sqlText, allow)
+	return err
+}
+
+// check is Check, keeping the checked plan.
+func (e *Engine) check(ctx context.Context, sqlText string, allow map[string][]string) (*plan, error) {
 	return checkSQL(ctx, e.parser, e.cat, sqlText, allow)
 }
 
 // checkSQL lifts the DP clause, has DuckDB parse the rest, and checks the AST.
-func checkSQL(ctx context.Context, parser *sql.DB, cat *dataset.Catalog, sqlText string, allow map[string][]string) (*Plan, error) {
+func checkSQL(ctx context.Context, parser *sql.DB, cat *dataset.Catalog, sqlText string, allow map[string][]string) (*plan, error) {
 	if strings.TrimSpace(sqlText) == "" {
 		return nil, rejectf(-1, "empty query")
 	}
@@ -389,7 +395,7 @@ func openParser(ctx context.Context) (*sql.DB, error) {
 	return parser, nil
 }
 
-func applyClauseOptions(p *Plan, opts map[string]string) error {
+func applyClauseOptions(p *plan, opts map[string]string) error {
 	for name := range opts {
 		switch name {
 		case "epsilon", "delta", "max_groups_contributed":
@@ -418,7 +424,7 @@ func applyClauseOptions(p *Plan, opts map[string]string) error {
 }
 
 // applyRequest applies the request's options over the SQL clause's.
-func applyRequest(p *Plan, req Request) error {
+func applyRequest(p *plan, req Request) error {
 	if req.MaxGroupsContributed != 0 {
 		if req.MaxGroupsContributed < 1 || req.MaxGroupsContributed > 100 {
 			return &Error{Code: CodeOptions, Msg: "max_groups_contributed must be from 1 to 100", Pos: -1}
@@ -450,7 +456,7 @@ func applyRequest(p *Plan, req Request) error {
 
 // resolveBudget picks the query's epsilon and delta (request, then SQL clause, then the
 // project's defaults) and checks them against the project's caps.
-func resolveBudget(p *Plan, req Request, st ledger.ProjectStatus, maxEpsilon float64) (release.BudgetAmount, error) {
+func resolveBudget(p *plan, req Request, st ledger.ProjectStatus, maxEpsilon float64) (release.BudgetAmount, error) {
 	eps, delta := st.DefaultEpsilon, st.DefaultDelta
 	if p.Epsilon != nil {
 		eps = *p.Epsilon
@@ -514,7 +520,7 @@ const (
 // max_groups_contributed, else the largest default of the tables used (the fact table's,
 // in a join with person); rows per group likewise. The rewrite enforces whatever is
 // chosen, so the choice affects accuracy, never the guarantee.
-func contributionBounds(p *Plan) (maxGroups, maxRows int) {
+func contributionBounds(p *plan) (maxGroups, maxRows int) {
 	maxGroups, maxRows = 1, 1
 	for _, t := range p.Tables {
 		maxGroups = max(maxGroups, t.Meta.MaxGroupsContributed)
@@ -529,7 +535,7 @@ func contributionBounds(p *Plan) (maxGroups, maxRows int) {
 	return maxGroups, maxRows
 }
 
-func columns(p *Plan) []release.Column {
+func columns(p *plan) []release.Column {
 	out := make([]release.Column, len(p.Outputs))
 	for i, o := range p.Outputs {
 		if o.Key >= 0 {
@@ -545,21 +551,21 @@ func columns(p *Plan) []release.Column {
 	return out
 }
 
-func sqlType(t Type) string {
+func sqlType(t typ) string {
 	switch t {
-	case TNum:
+	case tNum:
 		return "DOUBLE"
-	case TString:
+	case tString:
 		return "VARCHAR"
-	case TDate:
+	case tDate:
 		return "DATE"
-	case TBool:
+	case tBool:
 		return "BOOLEAN"
 	}
 	return "NULL"
 }
 
-func budgetSplit(p *Plan, per, selection dp.Budget) []release.SplitEntry {
+func budgetSplit(p *plan, per, selection dp.Budget) []release.SplitEntry {
 	mech := string(dp.ChooseMechanism(per))
 	var out []release.SplitEntry
 	for _, a := range p.Aggs {
@@ -579,7 +585,7 @@ func budgetSplit(p *Plan, per, selection dp.Budget) []release.SplitEntry {
 }
 
 // canonicalOptions is the options part of the release cache key and ledger entry.
-func canonicalOptions(b release.BudgetAmount, maxGroups, maxRows int, p *Plan) string {
+func canonicalOptions(b release.BudgetAmount, maxGroups, maxRows int, p *plan) string {
 	parts := []string{
 		"engine=" + engineVersion,
 		"epsilon=" + strconv.FormatFloat(b.Epsilon, 'g', -1, 64),

@@ -8,52 +8,52 @@ import (
 	"time"
 )
 
-// Type is the checker's coarse type of an expression.
-type Type int
+// typ is the checker's coarse type of an expression.
+type typ int
 
 const (
-	TNull Type = iota
-	TNum
-	TString
-	TDate
-	TBool
+	tNull typ = iota
+	tNum
+	tString
+	tDate
+	tBool
 )
 
-func (t Type) String() string {
+func (t typ) String() string {
 	return [...]string{"NULL", "number", "string", "date", "boolean"}[t]
 }
 
-// Expr is a checked row-level expression. SQL prints its total form: a form that
+// expr is a checked row-level expression. SQL prints its total form: a form that
 // cannot raise an error for any row (DESIGN.md §5), so no error depends on the data.
-type Expr interface {
-	Type() Type
+type expr interface {
+	Type() typ
 	SQL() string
 	// String is a readable form for column names and messages.
 	String() string
 }
 
-// Column is a reference to a checked, approved column.
-type Column struct {
+// column is a reference to a checked, approved column.
+type column struct {
 	Table, Alias, Name string // Alias is the range variable the SQL uses
-	T                  Type
+	T                  typ
 	Groupable          bool
 	Domain             string
 	Lo, Hi             float64
 	HasBounds          bool
 }
 
-func (c *Column) Type() Type     { return c.T }
-func (c *Column) SQL() string    { return quoteIdent(c.Alias) + "." + quoteIdent(c.Name) }
-func (c *Column) String() string { return c.Name }
+func (c *column) Type() typ      { return c.T }
+func (c *column) SQL() string    { return quoteIdent(c.Alias) + "." + quoteIdent(c.Name) }
+func (c *column) String() string { return c.Name }
 
-// Literal is a constant.
-type Literal struct {
+// literal is a constant.
+type literal struct {
 	V any // int64, float64, string, bool, time.Time (date), nil
-	T Type
+	T typ
 }
 
-func (l *Literal) Type() Type { return l.T }
-func (l *Literal) SQL() string {
+func (l *literal) Type() typ { return l.T }
+func (l *literal) SQL() string {
 	switch v := l.V.(type) {
 	case nil:
 		return "NULL"
@@ -76,7 +76,7 @@ func (l *Literal) SQL() string {
 	}
 	panic(fmt.Sprintf("query: literal of type %T", l.V))
 }
-func (l *Literal) String() string {
+func (l *literal) String() string {
 	switch v := l.V.(type) {
 	case string:
 		return quoteString(v)
@@ -88,16 +88,16 @@ func (l *Literal) String() string {
 	return fmt.Sprint(l.V)
 }
 
-// Arith is + - * / // % over numbers, computed in DOUBLE: doubles cannot overflow into an
+// arithExpr is + - * / // % over numbers, computed in DOUBLE: doubles cannot overflow into an
 // error (they saturate to ±inf), and division by zero gives NULL. // is DuckDB's integer
 // division, which rounds toward zero: trunc(l / r).
-type Arith struct {
+type arithExpr struct {
 	Op   string
-	L, R Expr // R nil for unary minus
+	L, R expr // R nil for unary minus
 }
 
-func (a *Arith) Type() Type { return TNum }
-func (a *Arith) SQL() string {
+func (a *arithExpr) Type() typ { return tNum }
+func (a *arithExpr) SQL() string {
 	l := "CAST(" + a.L.SQL() + " AS DOUBLE)"
 	if a.R == nil {
 		return "(-" + l + ")"
@@ -111,27 +111,27 @@ func (a *Arith) SQL() string {
 	}
 	return "(" + l + " " + a.Op + " " + r + ")"
 }
-func (a *Arith) String() string {
+func (a *arithExpr) String() string {
 	if a.R == nil {
 		return "-" + a.L.String()
 	}
 	return "(" + a.L.String() + " " + a.Op + " " + a.R.String() + ")"
 }
 
-// Call is an allow-listed scalar function whose SQL form is total.
-type Call struct {
+// callExpr is an allow-listed scalar function whose SQL form is total.
+type callExpr struct {
 	Name string
-	Args []Expr
-	T    Type
+	Args []expr
+	T    typ
 }
 
-func (c *Call) Type() Type { return c.T }
-func (c *Call) SQL() string {
+func (c *callExpr) Type() typ { return c.T }
+func (c *callExpr) SQL() string {
 	r := c.rule()
 	args := make([]string, len(c.Args))
 	for i, a := range c.Args {
 		args[i] = a.SQL()
-		if r.Doubles && a.Type() == TNum && !(c.Name == "round" && i == 1) {
+		if r.Doubles && a.Type() == tNum && !(c.Name == "round" && i == 1) {
 			// abs(INT64_MIN) overflows; doubles do not. round's number of digits stays an
 			// INTEGER: DuckDB has no round(DOUBLE, DOUBLE).
 			args[i] = "CAST(" + args[i] + " AS DOUBLE)"
@@ -145,7 +145,7 @@ func (c *Call) SQL() string {
 	}
 	return c.Name + "(" + strings.Join(args, ", ") + ")"
 }
-func (c *Call) String() string {
+func (c *callExpr) String() string {
 	args := make([]string, len(c.Args))
 	for i, a := range c.Args {
 		args[i] = a.String()
@@ -156,34 +156,34 @@ func (c *Call) String() string {
 	return c.Name + "(" + strings.Join(args, ", ") + ")"
 }
 
-// Cast is always printed as TRY_CAST: a value that does not convert becomes NULL.
-type Cast struct {
-	E      Expr
+// cast is always printed as TRY_CAST: a value that does not convert becomes NULL.
+type cast struct {
+	E      expr
 	To     string // DuckDB type name
-	T      Type
-	Target Type
+	T      typ
+	Target typ
 }
 
-func (c *Cast) Type() Type { return c.T }
-func (c *Cast) SQL() string {
+func (c *cast) Type() typ { return c.T }
+func (c *cast) SQL() string {
 	inner := c.E.SQL()
-	if c.E.Type() == TNum && (c.To == "INTEGER" || c.To == "BIGINT" || c.To == "SMALLINT") {
+	if c.E.Type() == tNum && (c.To == "INTEGER" || c.To == "BIGINT" || c.To == "SMALLINT") {
 		inner = "CAST(" + inner + " AS DOUBLE)"
 	}
 	return "TRY_CAST(" + inner + " AS " + c.To + ")"
 }
-func (c *Cast) String() string { return "CAST(" + c.E.String() + " AS " + c.To + ")" }
+func (c *cast) String() string { return "CAST(" + c.E.String() + " AS " + c.To + ")" }
 
-// Case is CASE WHEN ... THEN ... [ELSE ...] END.
-type Case struct {
-	Whens []Expr
-	Thens []Expr
-	Else  Expr // nil: ELSE NULL
-	T     Type
+// caseExpr is CASE WHEN ... THEN ... [ELSE ...] END.
+type caseExpr struct {
+	Whens []expr
+	Thens []expr
+	Else  expr // nil: ELSE NULL
+	T     typ
 }
 
-func (c *Case) Type() Type { return c.T }
-func (c *Case) SQL() string {
+func (c *caseExpr) Type() typ { return c.T }
+func (c *caseExpr) SQL() string {
 	var b strings.Builder
 	b.WriteString("(CASE")
 	for i := range c.Whens {
@@ -195,7 +195,7 @@ func (c *Case) SQL() string {
 	b.WriteString(" END)")
 	return b.String()
 }
-func (c *Case) String() string {
+func (c *caseExpr) String() string {
 	var b strings.Builder
 	b.WriteString("CASE")
 	for i := range c.Whens {
@@ -208,20 +208,20 @@ func (c *Case) String() string {
 	return b.String()
 }
 
-// Op is a boolean or comparison operator over its arguments: = <> < <= > >= AND OR NOT
+// opExpr is a boolean or comparison operator over its arguments: = <> < <= > >= AND OR NOT
 // IS NULL, IS NOT NULL, IN, NOT IN, BETWEEN, NOT BETWEEN.
-type Op struct {
+type opExpr struct {
 	Name string
-	Args []Expr
+	Args []expr
 }
 
-func (o *Op) Type() Type  { return TBool }
-func (o *Op) SQL() string { return o.render(func(e Expr) string { return e.SQL() }) }
-func (o *Op) String() string {
-	return o.render(func(e Expr) string { return e.String() })
+func (o *opExpr) Type() typ   { return tBool }
+func (o *opExpr) SQL() string { return o.render(func(e expr) string { return e.SQL() }) }
+func (o *opExpr) String() string {
+	return o.render(func(e expr) string { return e.String() })
 }
 
-func (o *Op) render(f func(Expr) string) string {
+func (o *opExpr) render(f func(expr) string) string {
 	a := make([]string, len(o.Args))
 	for i, e := range o.Args {
 		a[i] = f(e)
@@ -245,28 +245,28 @@ func quoteIdent(s string) string  { return `"` + strings.ReplaceAll(s, `"`, `""`
 func quoteString(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
 // walk visits e and its sub-expressions.
-func walk(e Expr, f func(Expr)) {
+func walk(e expr, f func(expr)) {
 	if e == nil {
 		return
 	}
 	f(e)
 	switch e := e.(type) {
-	case *Arith:
+	case *arithExpr:
 		walk(e.L, f)
 		walk(e.R, f)
-	case *Call:
+	case *callExpr:
 		for _, a := range e.Args {
 			walk(a, f)
 		}
-	case *Cast:
+	case *cast:
 		walk(e.E, f)
-	case *Case:
+	case *caseExpr:
 		for i := range e.Whens {
 			walk(e.Whens[i], f)
 			walk(e.Thens[i], f)
 		}
 		walk(e.Else, f)
-	case *Op:
+	case *opExpr:
 		for _, a := range e.Args {
 			walk(a, f)
 		}

@@ -8,7 +8,7 @@ import (
 )
 
 // expr checks a row-level expression (no aggregates) and returns its total form.
-func (c *checker) expr(n *node) (Expr, error) {
+func (c *checker) expr(n *node) (expr, error) {
 	if n == nil {
 		return nil, rejectf(-1, "missing expression")
 	}
@@ -28,7 +28,7 @@ func (c *checker) expr(n *node) (Expr, error) {
 		if f, ok := v.(float64); ok && !finite(f) {
 			return nil, rejectf(n.pos(), "number literal out of range")
 		}
-		return &Literal{V: v, T: t}, nil
+		return &literal{V: v, T: t}, nil
 	case "CAST":
 		if n.CastType == nil {
 			return nil, rejectf(n.pos(), "malformed cast")
@@ -41,32 +41,32 @@ func (c *checker) expr(n *node) (Expr, error) {
 		if to == "" {
 			return nil, rejectf(n.pos(), "casts to %s are not supported (INTEGER, BIGINT, DOUBLE, VARCHAR, DATE, BOOLEAN)", n.CastType.ID)
 		}
-		if l, ok := inner.(*Literal); ok && t == TDate && l.T == TString {
+		if l, ok := inner.(*literal); ok && t == tDate && l.T == tString {
 			d, err := time.Parse(time.DateOnly, l.V.(string))
 			if err != nil {
 				return nil, rejectf(n.pos(), "malformed date literal (want 'YYYY-MM-DD')")
 			}
-			return &Literal{V: d, T: TDate}, nil
+			return &literal{V: d, T: tDate}, nil
 		}
 		// DuckDB spells TRUE and FALSE as CAST('t' AS BOOLEAN) and CAST('f' AS BOOLEAN):
 		// they are constants (a CASE of them has a public domain).
-		if l, ok := inner.(*Literal); ok && t == TBool && l.T == TString {
+		if l, ok := inner.(*literal); ok && t == tBool && l.T == tString {
 			switch strings.ToLower(l.V.(string)) {
 			case "t", "true":
-				return &Literal{V: true, T: TBool}, nil
+				return &literal{V: true, T: tBool}, nil
 			case "f", "false":
-				return &Literal{V: false, T: TBool}, nil
+				return &literal{V: false, T: tBool}, nil
 			}
 		}
-		return &Cast{E: inner, To: to, T: t}, nil
+		return &cast{E: inner, To: to, T: t}, nil
 	case "CASE":
-		ce := &Case{}
+		ce := &caseExpr{}
 		for _, cc := range n.CaseChecks {
 			w, err := c.expr(cc.When)
 			if err != nil {
 				return nil, err
 			}
-			if w.Type() != TBool && w.Type() != TNull {
+			if w.Type() != tBool && w.Type() != tNull {
 				return nil, rejectf(cc.When.pos(), "CASE WHEN needs a boolean condition, got a %s", w.Type())
 			}
 			th, err := c.expr(cc.Then)
@@ -81,16 +81,16 @@ func (c *checker) expr(n *node) (Expr, error) {
 			if err != nil {
 				return nil, err
 			}
-			if l, ok := el.(*Literal); !ok || l.V != nil {
+			if l, ok := el.(*literal); !ok || l.V != nil {
 				ce.Else = el
 			}
 		}
-		t := TNull
+		t := tNull
 		for _, x := range append(slices.Clone(ce.Thens), ce.Else) {
-			if x == nil || x.Type() == TNull {
+			if x == nil || x.Type() == tNull {
 				continue
 			}
-			if t != TNull && x.Type() != t {
+			if t != tNull && x.Type() != t {
 				return nil, rejectf(n.pos(), "CASE results mix %s and %s: make them one type", t, x.Type())
 			}
 			t = x.Type()
@@ -114,13 +114,13 @@ func (c *checker) expr(n *node) (Expr, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &Op{Name: op, Args: args}, nil
+		return &opExpr{Name: op, Args: args}, nil
 	case "CONJUNCTION":
 		name := map[string]string{"CONJUNCTION_AND": "AND", "CONJUNCTION_OR": "OR"}[n.Type]
 		if name == "" {
 			return nil, rejectf(n.pos(), "%s is not supported", n.Type)
 		}
-		o := &Op{Name: name}
+		o := &opExpr{Name: name}
 		for _, ch := range n.Children {
 			e, err := c.boolean(ch)
 			if err != nil {
@@ -136,22 +136,22 @@ func (c *checker) expr(n *node) (Expr, error) {
 			if err != nil {
 				return nil, err
 			}
-			return &Op{Name: "NOT", Args: []Expr{e}}, nil
+			return &opExpr{Name: "NOT", Args: []expr{e}}, nil
 		case "OPERATOR_IS_NULL", "OPERATOR_IS_NOT_NULL":
 			e, err := c.expr(n.Children[0])
 			if err != nil {
 				return nil, err
 			}
-			return &Op{Name: map[string]string{"OPERATOR_IS_NULL": "IS NULL", "OPERATOR_IS_NOT_NULL": "IS NOT NULL"}[n.Type], Args: []Expr{e}}, nil
+			return &opExpr{Name: map[string]string{"OPERATOR_IS_NULL": "IS NULL", "OPERATOR_IS_NOT_NULL": "IS NOT NULL"}[n.Type], Args: []expr{e}}, nil
 		case "COMPARE_IN", "COMPARE_NOT_IN":
-			args := make([]Expr, len(n.Children))
+			args := make([]expr, len(n.Children))
 			for i, ch := range n.Children {
 				e, err := c.expr(ch)
 				if err != nil {
 					return nil, err
 				}
 				if i > 0 {
-					if _, ok := e.(*Literal); !ok {
+					if _, ok := e.(*literal); !ok {
 						return nil, rejectf(ch.pos(), "IN lists hold constants only")
 					}
 				}
@@ -164,9 +164,9 @@ func (c *checker) expr(n *node) (Expr, error) {
 				}
 				args[i] = u[1]
 			}
-			return &Op{Name: map[string]string{"COMPARE_IN": "IN", "COMPARE_NOT_IN": "NOT IN"}[n.Type], Args: args}, nil
+			return &opExpr{Name: map[string]string{"COMPARE_IN": "IN", "COMPARE_NOT_IN": "NOT IN"}[n.Type], Args: args}, nil
 		case "OPERATOR_COALESCE":
-			call := &Call{Name: "coalesce"}
+			call := &callExpr{Name: "coalesce"}
 			for _, ch := range n.Children {
 				e, err := c.expr(ch)
 				if err != nil {
@@ -207,7 +207,7 @@ func (c *checker) expr(n *node) (Expr, error) {
 		if n.Type == "COMPARE_NOT_BETWEEN" {
 			name = "NOT BETWEEN"
 		}
-		return &Op{Name: name, Args: []Expr{in, a[1], b[1]}}, nil
+		return &opExpr{Name: name, Args: []expr{in, a[1], b[1]}}, nil
 	case "FUNCTION":
 		if isAggregateCall(n) {
 			name := strings.ToUpper(n.FunctionName)
@@ -237,12 +237,12 @@ var comparisonOps = map[string]string{
 	"COMPARE_DISTINCT_FROM": "IS DISTINCT FROM", "COMPARE_NOT_DISTINCT_FROM": "IS NOT DISTINCT FROM",
 }
 
-func (c *checker) boolean(n *node) (Expr, error) {
+func (c *checker) boolean(n *node) (expr, error) {
 	e, err := c.expr(n)
 	if err != nil {
 		return nil, err
 	}
-	if e.Type() != TBool && e.Type() != TNull {
+	if e.Type() != tBool && e.Type() != tNull {
 		return nil, rejectf(n.pos(), "expected a boolean, got a %s", e.Type())
 	}
 	return e, nil
@@ -250,62 +250,62 @@ func (c *checker) boolean(n *node) (Expr, error) {
 
 // unify makes two operands comparable without any implicit cast that could fail on a
 // value: same coarse type, or a string literal that parses as a date against a date.
-func (c *checker) unify(pos int, a, b Expr) ([]Expr, error) {
+func (c *checker) unify(pos int, a, b expr) ([]expr, error) {
 	ta, tb := a.Type(), b.Type()
 	switch {
-	case ta == tb, ta == TNull, tb == TNull:
-		return []Expr{a, b}, nil
-	case ta == TDate && tb == TString:
-		if l, ok := b.(*Literal); ok {
+	case ta == tb, ta == tNull, tb == tNull:
+		return []expr{a, b}, nil
+	case ta == tDate && tb == tString:
+		if l, ok := b.(*literal); ok {
 			d, err := time.Parse(time.DateOnly, l.V.(string))
 			if err != nil {
 				return nil, rejectf(pos, "malformed date literal (want 'YYYY-MM-DD')")
 			}
-			return []Expr{a, &Literal{V: d, T: TDate}}, nil
+			return []expr{a, &literal{V: d, T: tDate}}, nil
 		}
-	case ta == TString && tb == TDate:
+	case ta == tString && tb == tDate:
 		r, err := c.unify(pos, b, a)
 		if err != nil {
 			return nil, err
 		}
-		return []Expr{r[1], r[0]}, nil
+		return []expr{r[1], r[0]}, nil
 	}
 	return nil, rejectf(pos, "cannot compare a %s with a %s: cast one side explicitly (e.g. region = '120', not region = 120)", ta, tb)
 }
 
-func sameType(pos int, args []Expr) (Type, error) {
-	t := TNull
+func sameType(pos int, args []expr) (typ, error) {
+	t := tNull
 	for _, a := range args {
-		if a.Type() == TNull {
+		if a.Type() == tNull {
 			continue
 		}
-		if t != TNull && a.Type() != t {
-			return TNull, rejectf(pos, "arguments mix %s and %s", t, a.Type())
+		if t != tNull && a.Type() != t {
+			return tNull, rejectf(pos, "arguments mix %s and %s", t, a.Type())
 		}
 		t = a.Type()
 	}
 	return t, nil
 }
 
-func castTarget(id string) (string, Type) {
+func castTarget(id string) (string, typ) {
 	switch id {
 	case "INTEGER", "BIGINT", "SMALLINT":
-		return id, TNum
+		return id, tNum
 	case "DOUBLE", "FLOAT", "DECIMAL":
-		return "DOUBLE", TNum
+		return "DOUBLE", tNum
 	case "VARCHAR":
-		return "VARCHAR", TString
+		return "VARCHAR", tString
 	case "DATE":
-		return "DATE", TDate
+		return "DATE", tDate
 	case "BOOLEAN":
-		return "BOOLEAN", TBool
+		return "BOOLEAN", tBool
 	}
-	return "", TNull
+	return "", tNull
 }
 
 // function checks a call of a registered scalar function or operator (funcRules); nothing
 // else is callable (no getenv, current_setting, file, network or extension functions).
-func (c *checker) function(n *node) (Expr, error) {
+func (c *checker) function(n *node) (expr, error) {
 	name := strings.ToLower(n.FunctionName)
 	// DuckDB's grammar itself qualifies some built-ins with main (substring, trim,
 	// extract, position, row, list and struct literals): main is the built-ins' schema,
@@ -326,7 +326,7 @@ func (c *checker) function(n *node) (Expr, error) {
 	if len(n.Children) < r.MinArgs || len(n.Children) > r.MaxArgs {
 		return nil, rejectf(n.pos(), "%s takes %d to %d arguments", name, r.MinArgs, r.MaxArgs)
 	}
-	args := make([]Expr, len(n.Children))
+	args := make([]expr, len(n.Children))
 	for i, ch := range n.Children {
 		if ch.Alias != "" {
 			return nil, rejectf(ch.pos(), "named arguments are not supported here")
@@ -341,8 +341,8 @@ func (c *checker) function(n *node) (Expr, error) {
 }
 
 // literalValue is the value of a literal, or nil for any other expression.
-func literalValue(e Expr) any {
-	if l, ok := e.(*Literal); ok {
+func literalValue(e expr) any {
+	if l, ok := e.(*literal); ok {
 		return l.V
 	}
 	return nil
@@ -350,11 +350,11 @@ func literalValue(e Expr) any {
 
 // valueBounds derives clamping bounds of a numeric expression from the catalog and the
 // expression's own constants (interval arithmetic); ok is false when none can be.
-func valueBounds(e Expr) (lo, hi float64, ok bool) {
+func valueBounds(e expr) (lo, hi float64, ok bool) {
 	switch e := e.(type) {
-	case *Column:
-		return e.Lo, e.Hi, e.HasBounds && e.T == TNum
-	case *Literal:
+	case *column:
+		return e.Lo, e.Hi, e.HasBounds && e.T == tNum
+	case *literal:
 		switch v := e.V.(type) {
 		case int64:
 			return float64(v), float64(v), true
@@ -363,14 +363,14 @@ func valueBounds(e Expr) (lo, hi float64, ok bool) {
 		case nil:
 			return 0, 0, true
 		}
-	case *Cast:
-		if e.E.Type() == TBool && e.T == TNum {
+	case *cast:
+		if e.E.Type() == tBool && e.T == tNum {
 			return 0, 1, true
 		}
-		if e.T == TNum {
+		if e.T == tNum {
 			return valueBounds(e.E)
 		}
-	case *Case:
+	case *caseExpr:
 		lo, hi := math.Inf(1), math.Inf(-1)
 		for _, t := range append(slices.Clone(e.Thens), e.Else) {
 			if t == nil {
@@ -383,7 +383,7 @@ func valueBounds(e Expr) (lo, hi float64, ok bool) {
 			lo, hi = math.Min(lo, l), math.Max(hi, h)
 		}
 		return lo, hi, lo <= hi
-	case *Call:
+	case *callExpr:
 		r := e.rule()
 		if r.Bounds == nil {
 			return 0, 0, false
@@ -394,7 +394,7 @@ func valueBounds(e Expr) (lo, hi float64, ok bool) {
 		}
 		b := r.Bounds(args)
 		return b.Lo, b.Hi, b.Ok
-	case *Arith:
+	case *arithExpr:
 		l1, h1, ok1 := valueBounds(e.L)
 		if !ok1 {
 			return 0, 0, false

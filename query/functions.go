@@ -24,7 +24,7 @@ type funcRule struct {
 	Internal bool
 	// Check types the arguments (already checked expressions) and returns the checked
 	// node; it may canonicalise (date_part('month', d) is month(d)).
-	Check func(f *fnCall) (Expr, error)
+	Check func(f *fnCall) (expr, error)
 	// Doubles: numeric arguments are computed in DOUBLE in the total form, which cannot
 	// overflow into an error (abs(INT64_MIN) would).
 	Doubles bool
@@ -35,10 +35,10 @@ type funcRule struct {
 	Print func(args []string) string
 	// Domain is the public domain of a GROUP BY key that is this call, from the query and
 	// the catalog only (nil: none).
-	Domain func(c *checker, call *Call) *KeyDomain
+	Domain func(c *checker, call *callExpr) *keyDomain
 	// Bucket, for calls that bucket a date column (date_trunc, year), returns the column
 	// and the bucket's unit: WHERE conditions on the column narrow the key's domain.
-	Bucket func(call *Call) (col Expr, unit string)
+	Bucket func(call *callExpr) (col expr, unit string)
 	// Bounds propagates value bounds from the arguments' (ok false: none known).
 	Bounds func(args []bound) (b bound)
 	// Total says why the printed form cannot raise an error for any row.
@@ -50,17 +50,17 @@ type fnCall struct {
 	c    *checker
 	n    *node
 	name string // as written, lower case
-	args []Expr
+	args []expr
 }
 
-func (f *fnCall) want(i int, ts ...Type) error {
-	if f.args[i].Type() == TNull || slices.Contains(ts, f.args[i].Type()) {
+func (f *fnCall) want(i int, ts ...typ) error {
+	if f.args[i].Type() == tNull || slices.Contains(ts, f.args[i].Type()) {
 		return nil
 	}
 	return rejectf(f.n.Children[i].pos(), "%s: argument %d must be a %s, got a %s", f.name, i+1, ts[0], f.args[i].Type())
 }
 
-func (f *fnCall) wantAll(ts ...Type) error {
+func (f *fnCall) wantAll(ts ...typ) error {
 	for i := range f.args {
 		if err := f.want(i, ts...); err != nil {
 			return err
@@ -75,7 +75,7 @@ func (f *fnCall) litPart(i int, allowed []string) (string, error) {
 		return "", rejectf(f.n.Children[i].pos(), "%s: the date part must be one of %s", f.name, strings.Join(allowed, ", "))
 	}
 	s = strings.ToLower(s)
-	f.args[i] = &Literal{V: s, T: TString}
+	f.args[i] = &literal{V: s, T: tString}
 	return s, nil
 }
 
@@ -86,7 +86,9 @@ var (
 )
 
 // call builds the checked call of rule r: its canonical name, the arguments, type t.
-func call(r *funcRule, args []Expr, t Type) *Call { return &Call{Name: r.Names[0], Args: args, T: t} }
+func call(r *funcRule, args []expr, t typ) *callExpr {
+	return &callExpr{Name: r.Names[0], Args: args, T: t}
+}
 
 // bound is a value range [Lo, Hi]; Ok is false when none is known.
 type bound struct {
@@ -126,36 +128,36 @@ func newFuncRules() []*funcRule {
 	// A function of the date part, with the date parts whose values it names.
 	datePart := func(name string, lo, hi int64, domain bool, src string) *funcRule {
 		r := &funcRule{Names: []string{name}, MinArgs: 1, MaxArgs: 1, Total: "defined for every date"}
-		r.Check = func(f *fnCall) (Expr, error) {
-			if err := f.want(0, TDate); err != nil {
+		r.Check = func(f *fnCall) (expr, error) {
+			if err := f.want(0, tDate); err != nil {
 				return nil, err
 			}
-			return call(r, f.args, TNum), nil
+			return call(r, f.args, tNum), nil
 		}
 		if hi > lo {
 			r.Bounds = func([]bound) bound { return bound{float64(lo), float64(hi), true} }
 		}
 		if domain {
-			r.Domain = func(*checker, *Call) *KeyDomain { return intRange(lo, hi, src) }
+			r.Domain = func(*checker, *callExpr) *keyDomain { return intRange(lo, hi, src) }
 		}
 		return r
 	}
 	like := func(op, display string) *funcRule {
 		r := &funcRule{Names: []string{op}, MinArgs: 2, MaxArgs: 2, Infix: op, Display: display, Total: "a constant pattern; NULL in, NULL out"}
-		r.Check = func(f *fnCall) (Expr, error) {
-			if err := f.want(0, TString); err != nil {
+		r.Check = func(f *fnCall) (expr, error) {
+			if err := f.want(0, tString); err != nil {
 				return nil, err
 			}
-			if _, ok := f.args[1].(*Literal); !ok || f.args[1].Type() != TString {
+			if _, ok := f.args[1].(*literal); !ok || f.args[1].Type() != tString {
 				return nil, rejectf(f.n.pos(), "LIKE patterns must be string constants")
 			}
-			return call(r, f.args, TBool), nil
+			return call(r, f.args, tBool), nil
 		}
 		return r
 	}
-	typed := func(names []string, minArgs, maxArgs int, in, out Type, total string) *funcRule {
+	typed := func(names []string, minArgs, maxArgs int, in, out typ, total string) *funcRule {
 		r := &funcRule{Names: names, MinArgs: minArgs, MaxArgs: maxArgs, Total: total}
-		r.Check = func(f *fnCall) (Expr, error) {
+		r.Check = func(f *fnCall) (expr, error) {
 			if err := f.wantAll(in); err != nil {
 				return nil, err
 			}
@@ -178,19 +180,19 @@ func newFuncRules() []*funcRule {
 
 	arith := &funcRule{Names: []string{"+", "-", "*", "/", "%", "//"}, MinArgs: 1, MaxArgs: 2,
 		Total: "computed in DOUBLE (saturates to ±inf, never overflows); division and modulo by zero give NULL"}
-	arith.Check = func(f *fnCall) (Expr, error) {
+	arith.Check = func(f *fnCall) (expr, error) {
 		name, args := f.name, f.args
 		if len(args) == 1 {
-			if err := f.want(0, TNum); err != nil {
+			if err := f.want(0, tNum); err != nil {
 				return nil, err
 			}
-			return &Arith{Op: "-", L: args[0]}, nil
+			return &arithExpr{Op: "-", L: args[0]}, nil
 		}
 		// date - date is a number of days; date ± a constant number of days.
-		if name == "-" && args[0].Type() == TDate && args[1].Type() == TDate {
-			return &Call{Name: "date_diff", Args: []Expr{&Literal{V: "day", T: TString}, args[1], args[0]}, T: TNum}, nil
+		if name == "-" && args[0].Type() == tDate && args[1].Type() == tDate {
+			return &callExpr{Name: "date_diff", Args: []expr{&literal{V: "day", T: tString}, args[1], args[0]}, T: tNum}, nil
 		}
-		if (name == "+" || name == "-") && args[0].Type() == TDate && args[1].Type() == TNum {
+		if (name == "+" || name == "-") && args[0].Type() == tDate && args[1].Type() == tNum {
 			iv, isInt := literalValue(args[1]).(int64)
 			if !isInt || iv > 100000 || iv < -100000 {
 				return nil, rejectf(f.n.pos(), "dates can be shifted by a constant number of days only (at most 100000)")
@@ -198,12 +200,12 @@ func newFuncRules() []*funcRule {
 			if name == "-" {
 				iv = -iv
 			}
-			return &Call{Name: "date_add", Args: []Expr{args[0], &Literal{V: iv, T: TNum}}, T: TDate}, nil
+			return &callExpr{Name: "date_add", Args: []expr{args[0], &literal{V: iv, T: tNum}}, T: tDate}, nil
 		}
-		if err := f.wantAll(TNum); err != nil {
+		if err := f.wantAll(tNum); err != nil {
 			return nil, err
 		}
-		return &Arith{Op: name, L: args[0], R: args[1]}, nil
+		return &arithExpr{Op: name, L: args[0], R: args[1]}, nil
 	}
 
 	dateAdd := &funcRule{Names: []string{"date_add"}, MinArgs: 2, MaxArgs: 2, Internal: true,
@@ -213,61 +215,61 @@ func newFuncRules() []*funcRule {
 		Print: func(a []string) string { return "date_add(CAST(" + a[0] + " AS DATE), " + a[1] + ")" }}
 
 	dateTrunc := &funcRule{Names: []string{"date_trunc", "datetrunc"}, MinArgs: 2, MaxArgs: 2, Total: "defined for every date"}
-	dateTrunc.Check = func(f *fnCall) (Expr, error) {
+	dateTrunc.Check = func(f *fnCall) (expr, error) {
 		if _, err := f.litPart(0, datePartsTrunc); err != nil {
 			return nil, err
 		}
-		if err := f.want(1, TDate); err != nil {
+		if err := f.want(1, tDate); err != nil {
 			return nil, err
 		}
-		return call(dateTrunc, f.args, TDate), nil
+		return call(dateTrunc, f.args, tDate), nil
 	}
-	dateTrunc.Bucket = func(c *Call) (Expr, string) { return c.Args[1], literalValue(c.Args[0]).(string) }
-	dateTrunc.Domain = func(ch *checker, c *Call) *KeyDomain {
-		col, ok := c.Args[1].(*Column)
-		if !ok || col.T != TDate || ch.cat.Period == nil || col.Domain != dataset.DomainPeriod {
+	dateTrunc.Bucket = func(c *callExpr) (expr, string) { return c.Args[1], literalValue(c.Args[0]).(string) }
+	dateTrunc.Domain = func(ch *checker, c *callExpr) *keyDomain {
+		col, ok := c.Args[1].(*column)
+		if !ok || col.T != tDate || ch.cat.Period == nil || col.Domain != dataset.DomainPeriod {
 			return nil
 		}
 		return periodBuckets(ch.cat.Period, literalValue(c.Args[0]).(string), false)
 	}
 
 	year := datePart("year", 0, 0, false, "")
-	year.Bucket = func(c *Call) (Expr, string) { return c.Args[0], "year" }
-	year.Domain = func(ch *checker, c *Call) *KeyDomain {
-		col, ok := c.Args[0].(*Column)
-		if !ok || col.T != TDate || ch.cat.Period == nil || col.Domain != dataset.DomainPeriod {
+	year.Bucket = func(c *callExpr) (expr, string) { return c.Args[0], "year" }
+	year.Domain = func(ch *checker, c *callExpr) *keyDomain {
+		col, ok := c.Args[0].(*column)
+		if !ok || col.T != tDate || ch.cat.Period == nil || col.Domain != dataset.DomainPeriod {
 			return nil
 		}
 		return periodBuckets(ch.cat.Period, "year", true)
 	}
 
 	datePartOf := &funcRule{Names: []string{"date_part", "datepart", "extract"}, MinArgs: 2, MaxArgs: 2, Total: "as the part's function"}
-	datePartOf.Check = func(f *fnCall) (Expr, error) {
+	datePartOf.Check = func(f *fnCall) (expr, error) {
 		part, err := f.litPart(0, dateParts)
 		if err != nil {
 			return nil, err
 		}
-		if err := f.want(1, TDate); err != nil {
+		if err := f.want(1, tDate); err != nil {
 			return nil, err
 		}
-		return &Call{Name: part, Args: f.args[1:], T: TNum}, nil
+		return &callExpr{Name: part, Args: f.args[1:], T: tNum}, nil
 	}
 
 	dateDiff := &funcRule{Names: []string{"date_diff", "datediff"}, MinArgs: 3, MaxArgs: 3, Total: "defined for every pair of dates (BIGINT)"}
-	dateDiff.Check = func(f *fnCall) (Expr, error) {
+	dateDiff.Check = func(f *fnCall) (expr, error) {
 		if _, err := f.litPart(0, datePartsDiff); err != nil {
 			return nil, err
 		}
-		if err := f.want(1, TDate); err != nil {
+		if err := f.want(1, tDate); err != nil {
 			return nil, err
 		}
-		if err := f.want(2, TDate); err != nil {
+		if err := f.want(2, tDate); err != nil {
 			return nil, err
 		}
-		return call(dateDiff, f.args, TNum), nil
+		return call(dateDiff, f.args, tNum), nil
 	}
 
-	abs := typed([]string{"abs"}, 1, 1, TNum, TNum, "in DOUBLE")
+	abs := typed([]string{"abs"}, 1, 1, tNum, tNum, "in DOUBLE")
 	abs.Doubles = true
 	abs.Bounds = func(a []bound) bound {
 		lo := 0.0
@@ -281,26 +283,26 @@ func newFuncRules() []*funcRule {
 	// Rounding to an integer moves a value by less than 1, outwards at worst.
 	integral := func(a []bound) bound { return bound{math.Floor(a[0].Lo), math.Ceil(a[0].Hi), a[0].Ok} }
 	floorCeil := func(names []string) *funcRule {
-		r := typed(names, 1, 1, TNum, TNum, "in DOUBLE")
+		r := typed(names, 1, 1, tNum, tNum, "in DOUBLE")
 		r.Doubles = true
 		r.Bounds = integral
 		return r
 	}
-	sign := typed([]string{"sign"}, 1, 1, TNum, TNum, "defined for every number")
+	sign := typed([]string{"sign"}, 1, 1, tNum, tNum, "defined for every number")
 	sign.Bounds = func([]bound) bound { return bound{-1, 1, true} }
 
 	round := &funcRule{Names: []string{"round"}, MinArgs: 1, MaxArgs: 2, Doubles: true, Total: "in DOUBLE; a constant number of digits"}
-	round.Check = func(f *fnCall) (Expr, error) {
-		if err := f.want(0, TNum); err != nil {
+	round.Check = func(f *fnCall) (expr, error) {
+		if err := f.want(0, tNum); err != nil {
 			return nil, err
 		}
 		if len(f.args) == 2 {
-			if l, ok := f.args[1].(*Literal); !ok || l.T != TNum {
+			if l, ok := f.args[1].(*literal); !ok || l.T != tNum {
 				return nil, rejectf(f.n.pos(), "round: the number of digits must be a constant")
 			}
-			f.args[1] = &Cast{E: f.args[1], To: "INTEGER", T: TNum}
+			f.args[1] = &cast{E: f.args[1], To: "INTEGER", T: tNum}
 		}
-		return call(round, f.args, TNum), nil
+		return call(round, f.args, tNum), nil
 	}
 	round.Bounds = func(a []bound) bound {
 		if len(a) == 1 {
@@ -318,12 +320,12 @@ func newFuncRules() []*funcRule {
 
 	leastGreatest := func(name string) *funcRule {
 		r := &funcRule{Names: []string{name}, MinArgs: 2, MaxArgs: 16, Doubles: true, Bounds: union, Total: "in DOUBLE for numbers; defined for dates"}
-		r.Check = func(f *fnCall) (Expr, error) {
+		r.Check = func(f *fnCall) (expr, error) {
 			t, err := sameType(f.n.pos(), f.args)
 			if err != nil {
 				return nil, err
 			}
-			if t != TNum && t != TDate && t != TNull {
+			if t != tNum && t != tDate && t != tNull {
 				return nil, rejectf(f.n.pos(), "%s takes numbers or dates", f.name)
 			}
 			return call(r, f.args, t), nil
@@ -332,7 +334,7 @@ func newFuncRules() []*funcRule {
 	}
 
 	coalesce := &funcRule{Names: []string{"coalesce", "ifnull"}, MinArgs: 1, MaxArgs: 16, Bounds: union, Total: "one type, no conversion"}
-	coalesce.Check = func(f *fnCall) (Expr, error) {
+	coalesce.Check = func(f *fnCall) (expr, error) {
 		t, err := sameType(f.n.pos(), f.args)
 		if err != nil {
 			return nil, err
@@ -341,7 +343,7 @@ func newFuncRules() []*funcRule {
 	}
 
 	nullif := &funcRule{Names: []string{"nullif"}, MinArgs: 2, MaxArgs: 2, Total: "operands of one type"}
-	nullif.Check = func(f *fnCall) (Expr, error) {
+	nullif.Check = func(f *fnCall) (expr, error) {
 		u, err := f.c.unify(f.n.pos(), f.args[0], f.args[1])
 		if err != nil {
 			return nil, err
@@ -353,8 +355,8 @@ func newFuncRules() []*funcRule {
 	left := &funcRule{Names: []string{"left"}, MinArgs: 2, MaxArgs: 2, Total: substring.Total}
 	right := &funcRule{Names: []string{"right"}, MinArgs: 2, MaxArgs: 2, Total: substring.Total}
 	for _, r := range []*funcRule{substring, left, right} {
-		r.Check = func(f *fnCall) (Expr, error) {
-			if err := f.want(0, TString); err != nil {
+		r.Check = func(f *fnCall) (expr, error) {
+			if err := f.want(0, tString); err != nil {
 				return nil, err
 			}
 			for i := 1; i < len(f.args); i++ {
@@ -362,7 +364,7 @@ func newFuncRules() []*funcRule {
 					return nil, rejectf(f.n.Children[i].pos(), "%s: positions and lengths must be integer constants", f.name)
 				}
 			}
-			return call(r, f.args, TString), nil
+			return call(r, f.args, tString), nil
 		}
 	}
 
@@ -376,20 +378,20 @@ func newFuncRules() []*funcRule {
 		dateDiff,
 		abs, floorCeil([]string{"floor"}), floorCeil([]string{"ceil", "ceiling"}), sign, round,
 		leastGreatest("least"), leastGreatest("greatest"), coalesce, nullif,
-		typed([]string{"lower"}, 1, 1, TString, TString, "defined for every string"),
-		typed([]string{"upper"}, 1, 1, TString, TString, "defined for every string"),
-		typed([]string{"trim"}, 1, 1, TString, TString, "defined for every string"),
-		typed([]string{"length", "strlen"}, 1, 1, TString, TNum, "defined for every string"),
+		typed([]string{"lower"}, 1, 1, tString, tString, "defined for every string"),
+		typed([]string{"upper"}, 1, 1, tString, tString, "defined for every string"),
+		typed([]string{"trim"}, 1, 1, tString, tString, "defined for every string"),
+		typed([]string{"length", "strlen"}, 1, 1, tString, tNum, "defined for every string"),
 		substring, left, right,
-		typed([]string{"starts_with", "prefix"}, 2, 2, TString, TBool, "defined for every pair of strings"),
-		typed([]string{"ends_with", "suffix"}, 2, 2, TString, TBool, "defined for every pair of strings"),
-		typed([]string{"contains"}, 2, 2, TString, TBool, "defined for every pair of strings"),
+		typed([]string{"starts_with", "prefix"}, 2, 2, tString, tBool, "defined for every pair of strings"),
+		typed([]string{"ends_with", "suffix"}, 2, 2, tString, tBool, "defined for every pair of strings"),
+		typed([]string{"contains"}, 2, 2, tString, tBool, "defined for every pair of strings"),
 	}
 	return rules
 }
 
 // rule is the registry row of a checked call.
-func (c *Call) rule() *funcRule {
+func (c *callExpr) rule() *funcRule {
 	r := printed[c.Name]
 	if r == nil {
 		panic("query: checked call of unregistered function " + c.Name)

@@ -73,7 +73,7 @@ func FuzzCheck(f *testing.F) {
 	f.Fuzz(func(t *testing.T, sqlText string) {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		plan, err := eng.Check(ctx, sqlText, allow)
+		plan, err := eng.check(ctx, sqlText, allow)
 		if err != nil {
 			var qe *Error
 			if !errors.As(err, &qe) {
@@ -85,7 +85,7 @@ func FuzzCheck(f *testing.F) {
 
 		maxGroups, maxRows := contributionBounds(plan)
 		rw := rewrite(plan, 42, maxGroups, maxRows, treeShape{eng.tree.Branching, eng.tree.Height}, dp.SumScale)
-		keyDomains := make([]*KeyDomain, len(plan.Keys))
+		keyDomains := make([]*keyDomain, len(plan.Keys))
 		for i, k := range plan.Keys {
 			keyDomains[i] = k.Domain
 		}
@@ -108,14 +108,14 @@ func FuzzCheck(f *testing.F) {
 }
 
 // checkAcceptedPlan holds an accepted plan to the DP contract's static rules.
-func checkAcceptedPlan(t *testing.T, eng *Engine, plan *Plan, allow map[string][]string) {
+func checkAcceptedPlan(t *testing.T, eng *Engine, plan *plan, allow map[string][]string) {
 	t.Helper()
 	if len(plan.Aggs) == 0 || len(plan.Tables) == 0 || len(plan.Outputs) == 0 {
 		t.Fatalf("accepted a plan with %d aggregates, %d tables, %d outputs", len(plan.Aggs), len(plan.Tables), len(plan.Outputs))
 	}
-	columnOK := func(where string, e Expr) {
-		walk(e, func(x Expr) {
-			col, ok := x.(*Column)
+	columnOK := func(where string, e expr) {
+		walk(e, func(x expr) {
+			col, ok := x.(*column)
 			if !ok {
 				return
 			}
@@ -153,12 +153,12 @@ func checkAcceptedPlan(t *testing.T, eng *Engine, plan *Plan, allow map[string][
 	for _, a := range plan.Aggs {
 		columnOK("aggregate "+a.Name, a.Arg)
 		switch a.Kind {
-		case AggCountStar, AggCount, AggPersons:
+		case aggCountStar, aggCount, aggPersons:
 		default:
 			if !finite(a.Lo) || !finite(a.Hi) || a.Lo >= a.Hi || math.Max(math.Abs(a.Lo), math.Abs(a.Hi)) > 1e9 {
 				t.Errorf("aggregate %s has bounds [%g, %g]", a.Name, a.Lo, a.Hi)
 			}
-			if a.Kind == AggQuantile && !(a.Q >= 0 && a.Q <= 1) {
+			if a.Kind == aggQuantile && !(a.Q >= 0 && a.Q <= 1) {
 				t.Errorf("aggregate %s has rank %g", a.Name, a.Q)
 			}
 		}

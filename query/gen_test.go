@@ -310,7 +310,7 @@ func sqlValue(v any) string {
 	case time.Time:
 		return "DATE '" + v.Format(time.DateOnly) + "'"
 	}
-	return (&Literal{V: v}).SQL()
+	return (&literal{V: v}).SQL()
 }
 
 // The projects' allow-lists a query runs under: usually every table and column, some

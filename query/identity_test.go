@@ -77,7 +77,7 @@ func TestOldCacheEntriesNotServed(t *testing.T) {
 	eng, led, _ := openEngine(t, data, ledger.Budget{Epsilon: 100, Delta: 1e-4}, nil)
 	ctx := context.Background()
 	sql := "SELECT count(*) AS n FROM booking"
-	plan, err := eng.Check(ctx, sql, map[string][]string{"booking": nil})
+	plan, err := eng.check(ctx, sql, map[string][]string{"booking": nil})
 	if err != nil {
 		t.Fatal(err)
 	}

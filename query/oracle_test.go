@@ -20,7 +20,7 @@ import (
 	"github.com/velo-fse/velo/dp"
 )
 
-// The oracle: a slow, plainly written evaluator of a checked *Plan over a generated
+// The oracle: a slow, plainly written evaluator of a checked *plan over a generated
 // dataset in memory (genData), in Go and without SQL. It computes what the sandbox's
 // Groups and Tree statements return for the plan: one groupRow per group, with the number
 // of persons, each aggregate's bounded totals (scaled integers for sums) and the quantile
@@ -70,7 +70,7 @@ type unit struct {
 
 // run evaluates plan p with the contribution bounds and scales of rw (which do not
 // depend on the data).
-func (o *oracle) run(p *Plan, rw Rewrite) *oracleResult {
+func (o *oracle) run(p *plan, rw rewritten) *oracleResult {
 	res := &oracleResult{groups: map[string]*groupRow{}, slack: map[string]int64{}, exact: true}
 	inexact := func(format string, args ...any) {
 		if res.exact {
@@ -78,7 +78,7 @@ func (o *oracle) run(p *Plan, rw Rewrite) *oracleResult {
 		}
 	}
 	// The catalog domains of public keys before narrowDomains, to check the narrowing.
-	full := make([]*KeyDomain, len(p.Keys))
+	full := make([]*keyDomain, len(p.Keys))
 	for i, k := range p.Keys {
 		if k.Domain != nil {
 			full[i] = (&checker{cat: o.cat}).domain(k.Expr)
@@ -149,14 +149,14 @@ func (o *oracle) run(p *Plan, rw Rewrite) *oracleResult {
 					continue
 				}
 				u.c[j]++
-				if a.Kind == AggCount {
+				if a.Kind == aggCount {
 					continue
 				}
 				x := clampDuck(toDouble(v), a.Lo, a.Hi)
 				switch a.Kind {
-				case AggQuantile:
+				case aggQuantile:
 					u.l[j] = append(u.l[j], x)
-				case AggSum, AggAvg, AggVarPop, AggVarSamp, AggStdPop, AggStdSamp:
+				case aggSum, aggAvg, aggVarPop, aggVarSamp, aggStdPop, aggStdSamp:
 					_, _, off := a.noisedBounds()
 					x -= off
 					u.s[j] += x
@@ -199,16 +199,16 @@ func (o *oracle) run(p *Plan, rw Rewrite) *oracleResult {
 		for j, a := range p.Aggs {
 			kept := min(u.c[j], C)
 			switch a.Kind {
-			case AggCountStar:
+			case aggCountStar:
 				g.vals[col] += min(u.n, C)
 				col++
-			case AggPersons:
+			case aggPersons:
 				g.vals[col]++
 				col++
-			case AggCount:
+			case aggCount:
 				g.vals[col] += kept
 				col++
-			case AggSum, AggAvg, AggVarPop, AggVarSamp, AggStdPop, AggStdSamp:
+			case aggSum, aggAvg, aggVarPop, aggVarSamp, aggStdPop, aggStdSamp:
 				vlo, vhi, _ := a.noisedBounds()
 				sc := rw.Scales[j]
 				lo, hi := math.Floor(vlo*sc), math.Ceil(vhi*sc)
@@ -228,7 +228,7 @@ func (o *oracle) run(p *Plan, rw Rewrite) *oracleResult {
 					}
 					col++
 				}
-			case AggQuantile:
+			case aggQuantile:
 				g.vals[col] += int64(len(u.l[j]))
 				col++
 				for _, v := range u.l[j] {
@@ -332,9 +332,9 @@ func unifyKinds(ks ...kind) kind {
 	return out
 }
 
-func (o *oracle) kindOf(e Expr) kind {
+func (o *oracle) kindOf(e expr) kind {
 	switch e := e.(type) {
-	case *Column:
+	case *column:
 		for _, t := range o.cat.Tables {
 			if t.Name != e.Table {
 				continue
@@ -346,7 +346,7 @@ func (o *oracle) kindOf(e Expr) kind {
 			}
 		}
 		panic("oracle: unknown column " + e.Table + "." + e.Name)
-	case *Literal:
+	case *literal:
 		switch e.V.(type) {
 		case int64:
 			return kInt
@@ -360,13 +360,13 @@ func (o *oracle) kindOf(e Expr) kind {
 			return kDate
 		}
 		return kNull
-	case *Arith:
+	case *arithExpr:
 		return kDouble
-	case *Cast:
+	case *cast:
 		if k := kindOfType(e.To); k != kNull {
 			return k
 		}
-	case *Case:
+	case *caseExpr:
 		ks := make([]kind, 0, len(e.Thens)+1)
 		for _, t := range e.Thens {
 			ks = append(ks, o.kindOf(t))
@@ -375,9 +375,9 @@ func (o *oracle) kindOf(e Expr) kind {
 			ks = append(ks, o.kindOf(e.Else))
 		}
 		return unifyKinds(ks...)
-	case *Op:
+	case *opExpr:
 		return kBool
-	case *Call:
+	case *callExpr:
 		switch e.Name {
 		case "~~", "!~~", "~~*", "!~~*", "starts_with", "prefix", "suffix", "ends_with", "contains":
 			return kBool
@@ -418,13 +418,13 @@ func coerce(v any, k kind) any {
 // eval evaluates a checked expression on one joined row (table alias → column → value).
 // Values are nil (NULL), int64, float64, string, bool or time.Time (a date, or a
 // timestamp at midnight).
-func (o *oracle) eval(e Expr, env map[string]map[string]any) any {
+func (o *oracle) eval(e expr, env map[string]map[string]any) any {
 	switch e := e.(type) {
-	case *Column:
+	case *column:
 		return env[e.Alias][e.Name]
-	case *Literal:
+	case *literal:
 		return e.V
-	case *Arith:
+	case *arithExpr:
 		l := o.eval(e.L, env)
 		if e.R == nil {
 			if l == nil {
@@ -457,9 +457,9 @@ func (o *oracle) eval(e Expr, env map[string]map[string]any) any {
 			return math.Mod(x, y)
 		}
 		panic("oracle: arithmetic " + e.Op)
-	case *Cast:
+	case *cast:
 		return o.cast(o.eval(e.E, env), o.kindOf(e.E), e.To)
-	case *Case:
+	case *caseExpr:
 		k := o.kindOf(e)
 		for i, w := range e.Whens {
 			if o.eval(w, env) == true {
@@ -470,15 +470,15 @@ func (o *oracle) eval(e Expr, env map[string]map[string]any) any {
 			return nil
 		}
 		return coerce(o.eval(e.Else, env), k)
-	case *Op:
+	case *opExpr:
 		return o.op(e, env)
-	case *Call:
+	case *callExpr:
 		return o.call(e, env)
 	}
 	panic(fmt.Sprintf("oracle: expression %T", e))
 }
 
-func (o *oracle) op(e *Op, env map[string]map[string]any) any {
+func (o *oracle) op(e *opExpr, env map[string]map[string]any) any {
 	args := make([]any, len(e.Args))
 	for i, a := range e.Args {
 		args[i] = o.eval(a, env)
@@ -629,7 +629,7 @@ func toDouble(v any) float64 {
 	panic(fmt.Sprintf("oracle: %T is not a number", v))
 }
 
-func (o *oracle) call(e *Call, env map[string]map[string]any) any {
+func (o *oracle) call(e *callExpr, env map[string]map[string]any) any {
 	args := make([]any, len(e.Args))
 	for i, a := range e.Args {
 		args[i] = o.eval(a, env)

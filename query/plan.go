@@ -32,20 +32,20 @@ func rejectf(pos int, format string, args ...any) *Error {
 	return &Error{Code: CodeRejected, Msg: fmt.Sprintf(format, args...), Pos: pos}
 }
 
-// AggKind is a DP aggregate.
-type AggKind string
+// aggKind is a DP aggregate.
+type aggKind string
 
 const (
-	AggCountStar AggKind = "count"         // COUNT(*)
-	AggCount     AggKind = "count_nonnull" // COUNT(expr)
-	AggPersons   AggKind = "count_persons" // COUNT(DISTINCT pid)
-	AggSum       AggKind = "sum"
-	AggAvg       AggKind = "avg"
-	AggQuantile  AggKind = "quantile"
-	AggVarPop    AggKind = "var_pop"
-	AggVarSamp   AggKind = "var_samp"
-	AggStdPop    AggKind = "stddev_pop"
-	AggStdSamp   AggKind = "stddev_samp"
+	aggCountStar aggKind = "count"         // COUNT(*)
+	aggCount     aggKind = "count_nonnull" // COUNT(expr)
+	aggPersons   aggKind = "count_persons" // COUNT(DISTINCT pid)
+	aggSum       aggKind = "sum"
+	aggAvg       aggKind = "avg"
+	aggQuantile  aggKind = "quantile"
+	aggVarPop    aggKind = "var_pop"
+	aggVarSamp   aggKind = "var_samp"
+	aggStdPop    aggKind = "stddev_pop"
+	aggStdSamp   aggKind = "stddev_samp"
 )
 
 // noisedBounds are the bounds of the values whose sums are noised, and the offset taken
@@ -53,7 +53,7 @@ const (
 // [Lo, Hi] (the variance does not change): its sum of squares then has sensitivity
 // C·((Hi−Lo)/2)² instead of C·max(Lo², Hi²), which for ranges far from zero (years) is
 // most of the noise. Other aggregates are not shifted.
-func (a Agg) noisedBounds() (lo, hi, offset float64) {
+func (a agg) noisedBounds() (lo, hi, offset float64) {
 	if !a.Kind.rule().Centred {
 		return a.Lo, a.Hi, 0
 	}
@@ -66,10 +66,10 @@ func centred(lo, hi float64) (clo, chi, mid float64) {
 	return lo - mid, hi - mid, mid
 }
 
-// Agg is a checked aggregate of the select list.
-type Agg struct {
-	Kind AggKind
-	Arg  Expr    // nil for COUNT(*) and COUNT(DISTINCT pid)
+// agg is a checked aggregate of the select list.
+type agg struct {
+	Kind aggKind
+	Arg  expr    // nil for COUNT(*) and COUNT(DISTINCT pid)
 	Q    float64 // quantile rank
 	// Lo, Hi clamp each value (SUM: each person's total in the group).
 	Lo, Hi    float64
@@ -79,61 +79,61 @@ type Agg struct {
 	BoundsSrc string // "catalog", "expression", "query" (contribution_bounds_per_group) or "request"
 }
 
-// Key is a GROUP BY key.
-type Key struct {
-	Expr   Expr
+// key is a GROUP BY key.
+type key struct {
+	Expr   expr
 	Name   string
-	Domain *KeyDomain // nil: no public domain, partition selection needed
+	Domain *keyDomain // nil: no public domain, partition selection needed
 }
 
-// KeyDomain is a key's public domain: explicit values, or date buckets over the period.
-type KeyDomain struct {
+// keyDomain is a key's public domain: explicit values, or date buckets over the period.
+type keyDomain struct {
 	Values []any // int64, float64, string, bool or time.Time, in order
 	Source string
 }
 
-// Output is one released column.
-type Output struct {
+// output is one released column.
+type output struct {
 	Name string
 	Key  int // index in Keys, or -1
 	Agg  int // index in Aggs, or -1
 }
 
-// TableUse is a table in FROM.
-type TableUse struct {
+// tableUse is a table in FROM.
+type tableUse struct {
 	Name, Alias string
 	Meta        dataset.CatalogTable
 }
 
-// OrderBy orders released rows by an output column.
-type OrderBy struct {
+// orderBy orders released rows by an output column.
+type orderBy struct {
 	Output int
 	Desc   bool
 }
 
-// Plan is a checked query: everything the rewrite and the release need, and nothing
+// plan is a checked query: everything the rewrite and the release need, and nothing
 // taken from the data.
-type Plan struct {
-	Tables  []TableUse
-	Where   Expr // nil: none
-	Keys    []Key
-	Aggs    []Agg
-	Outputs []Output
+type plan struct {
+	Tables  []tableUse
+	Where   expr // nil: none
+	Keys    []key
+	Aggs    []agg
+	Outputs []output
 	Having  havingExpr // nil: none; evaluated on the noisy output
-	Order   []OrderBy
+	Order   []orderBy
 	Limit   int64 // -1: none
 	Offset  int64
 	// Options as the SQL clause gave them (nil when absent).
 	Epsilon, Delta       *float64
 	MaxGroupsContributed int
-	// Canonical is the checked query printed back from the plan (Plan.canonical): its
+	// Canonical is the checked query printed back from the plan (plan.canonical): its
 	// identity. The ledger records it beside the text sent and the release cache keys on
 	// its hash.
 	Canonical string
 }
 
 // Selection reports whether group keys need DP partition selection.
-func (p *Plan) Selection() bool {
+func (p *plan) Selection() bool {
 	for _, k := range p.Keys {
 		if k.Domain == nil {
 			return true
@@ -143,7 +143,7 @@ func (p *Plan) Selection() bool {
 }
 
 // Mechanisms counts the noise mechanisms the query spends budget on.
-func (p *Plan) Mechanisms() int {
+func (p *plan) Mechanisms() int {
 	n := 0
 	for _, a := range p.Aggs {
 		n += len(a.Kind.rule().Parts)

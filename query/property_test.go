@@ -71,7 +71,7 @@ func TestGeneratedQueries(t *testing.T) {
 	// test binary: the cases run are checked all the same.
 	deadline, hasDeadline := t.Deadline()
 	st := &genStats{refused: map[string]int{}, failedBind: map[string]int{}, bindExamples: map[string]string{},
-		funcsUsed: map[*funcRule]bool{}, aggsUsed: map[AggKind]bool{}}
+		funcsUsed: map[*funcRule]bool{}, aggsUsed: map[aggKind]bool{}}
 	late := func() bool { return hasDeadline && time.Until(deadline) < 2*time.Minute }
 	for pair := 0; pair < pairs && !late(); pair++ {
 		n := cases / pairs
@@ -107,7 +107,7 @@ type genStats struct {
 	// The registries' rows the accepted plans used: every function and aggregate Velo
 	// accepts must be exercised (a new one enters the registry, and the generator).
 	funcsUsed map[*funcRule]bool
-	aggsUsed  map[AggKind]bool
+	aggsUsed  map[aggKind]bool
 	failures  []string
 }
 
@@ -167,7 +167,7 @@ func (s *genStats) report(t *testing.T, took time.Duration) {
 // markUsed records the registered functions and aggregates plan p, checked from q,
 // calls: those in the plan, and those the checker rewrote into others (date_part(...)
 // becomes month(...)), named in q.
-func markUsed(p *Plan, q string, funcs map[*funcRule]bool, aggs map[AggKind]bool) {
+func markUsed(p *plan, q string, funcs map[*funcRule]bool, aggs map[aggKind]bool) {
 	lower := strings.ToLower(q)
 	for _, r := range funcRules {
 		for _, name := range r.Names {
@@ -176,12 +176,12 @@ func markUsed(p *Plan, q string, funcs map[*funcRule]bool, aggs map[AggKind]bool
 			}
 		}
 	}
-	mark := func(e Expr) {
-		walk(e, func(x Expr) {
+	mark := func(e expr) {
+		walk(e, func(x expr) {
 			switch x := x.(type) {
-			case *Call:
+			case *callExpr:
 				funcs[x.rule()] = true
-			case *Arith:
+			case *arithExpr:
 				funcs[printed["+"]] = true
 			}
 		})
@@ -197,7 +197,7 @@ func markUsed(p *Plan, q string, funcs map[*funcRule]bool, aggs map[AggKind]bool
 }
 
 // unused names the registry rows no accepted plan used.
-func unused(funcs map[*funcRule]bool, aggs map[AggKind]bool) []string {
+func unused(funcs map[*funcRule]bool, aggs map[aggKind]bool) []string {
 	var out []string
 	for _, r := range funcRules {
 		if !funcs[r] {
@@ -289,13 +289,13 @@ func (s *side) status() string {
 
 // execute runs an accepted plan on one sandbox as Engine.run does, without the ledger;
 // noise (the library's, slow for many groups) only when asked.
-func (h *genHarness) execute(sb *sandbox, p *Plan, rw Rewrite, per, selection dp.Budget, noise bool) (s side) {
+func (h *genHarness) execute(sb *sandbox, p *plan, rw rewritten, per, selection dp.Budget, noise bool) (s side) {
 	defer func() {
 		if v := recover(); v != nil {
 			s.panicked = fmt.Sprintf("%v\n%s", v, debug.Stack())
 		}
 	}()
-	domains := make([]*KeyDomain, len(p.Keys))
+	domains := make([]*keyDomain, len(p.Keys))
 	for i, k := range p.Keys {
 		domains[i] = k.Domain
 	}
@@ -416,7 +416,7 @@ func (h *genHarness) runCase(i int) {
 	} else if len(plan.Keys) > 0 {
 		h.st.public++
 	}
-	if slices.ContainsFunc(plan.Keys, func(k Key) bool { return k.Domain != nil && strings.HasSuffix(k.Domain.Source, "restricted by WHERE") }) {
+	if slices.ContainsFunc(plan.Keys, func(k key) bool { return k.Domain != nil && strings.HasSuffix(k.Domain.Source, "restricted by WHERE") }) {
 		h.st.narrowed++
 	}
 	if len(d.keys) > 0 {
@@ -441,7 +441,7 @@ func (h *genHarness) runCase(i int) {
 }
 
 // price resolves the query's budget as Engine.Query does, under genProject's policy.
-func (h *genHarness) price(p *Plan) error {
+func (h *genHarness) price(p *plan) error {
 	total, err := resolveBudget(p, Request{}, genProject, MaxEpsilon)
 	if err != nil {
 		return err
@@ -462,15 +462,15 @@ func bindFailure(err error) string {
 }
 
 // compareOracle checks the sandbox's totals on D against the oracle's.
-func (h *genHarness) compareOracle(where string, p *Plan, orc *oracleResult, groups map[string]*groupRow) {
+func (h *genHarness) compareOracle(where string, p *plan, orc *oracleResult, groups map[string]*groupRow) {
 	scaled := map[int]bool{} // value columns that hold rounded scaled sums
 	col := 0
 	for _, a := range p.Aggs {
 		switch a.Kind {
-		case AggSum, AggAvg:
+		case aggSum, aggAvg:
 			scaled[col+1] = true
 			col += 2
-		case AggVarPop, AggVarSamp, AggStdPop, AggStdSamp:
+		case aggVarPop, aggVarSamp, aggStdPop, aggStdSamp:
 			scaled[col+1], scaled[col+2] = true, true
 			col += 3
 		default:
@@ -536,7 +536,7 @@ func treesEqual(a, b treeCounts) bool {
 // checkKeys checks releaseKeys on one dataset: no key tuple twice; with public keys the
 // cross product of the resolved domains, holding every data group; with partition
 // selection, data groups only.
-func (h *genHarness) checkKeys(where string, p *Plan, s side) {
+func (h *genHarness) checkKeys(where string, p *plan, s side) {
 	seen := map[string]bool{}
 	for _, k := range s.keys {
 		id := groupID(k)
@@ -578,7 +578,7 @@ type sensCheck struct {
 // declaredSensitivities asks package dp, with the arguments noiseGroups gives it, which
 // L0 and L∞ it noises each of a plan's totals with: the bounds the neighbour property
 // checks are the ones the release relies on, not a copy of their formulas.
-func declaredSensitivities(p *Plan, rw Rewrite, per dp.Budget, tree dp.Tree) (l0 float64, checks []sensCheck, trees map[int]dp.Released, err error) {
+func declaredSensitivities(p *plan, rw rewritten, per dp.Budget, tree dp.Tree) (l0 float64, checks []sensCheck, trees map[int]dp.Released, err error) {
 	bnd := dp.Bounding{MaxGroups: int64(rw.MaxGroups), MaxContributionsPerGroup: int64(rw.MaxRows)}
 	count, err := dp.Count(0, bnd, per, Confidence)
 	if err != nil {
@@ -593,24 +593,24 @@ func declaredSensitivities(p *Plan, rw Rewrite, per dp.Budget, tree dp.Tree) (l0
 	for j, a := range p.Aggs {
 		name := fmt.Sprintf("aggregate %d (%s)", j, a.Kind)
 		switch a.Kind {
-		case AggCountStar, AggCount:
+		case aggCountStar, aggCount:
 			checks = append(checks, rows(col, name))
 			col++
-		case AggPersons:
+		case aggPersons:
 			r, err := dp.CountPersons(0, bnd.MaxGroups, per, Confidence)
 			if err != nil {
 				return 0, nil, nil, err
 			}
 			checks = append(checks, sensCheck{name + " persons (dp.CountPersons)", map[int]int64{col: 1}, r.LInf})
 			col++
-		case AggSum:
+		case aggSum:
 			r, err := dp.Sum(0, rw.Scales[j], a.Lo, a.Hi, bnd, per, Confidence)
 			if err != nil {
 				return 0, nil, nil, err
 			}
 			checks = append(checks, rows(col, name), sensCheck{name + " scaled sum (dp.Sum)", map[int]int64{col + 1: 1}, r.LInf})
 			col += 2
-		case AggAvg:
+		case aggAvg:
 			r, err := dp.Mean(0, 0, rw.Scales[j], a.Lo, a.Hi, bnd, per, per, Confidence)
 			if err != nil {
 				return 0, nil, nil, err
@@ -626,9 +626,9 @@ func declaredSensitivities(p *Plan, rw Rewrite, per dp.Budget, tree dp.Tree) (l0
 				}
 			}
 			col += 2
-		case AggVarPop, AggVarSamp, AggStdPop, AggStdSamp:
+		case aggVarPop, aggVarSamp, aggStdPop, aggStdSamp:
 			lo, hi, _ := a.noisedBounds()
-			r, err := dp.Variance(0, 0, 0, rw.Scales[j], lo, hi, bnd, [3]dp.Budget{per, per, per}, a.Kind == AggVarSamp || a.Kind == AggStdSamp)
+			r, err := dp.Variance(0, 0, 0, rw.Scales[j], lo, hi, bnd, [3]dp.Budget{per, per, per}, a.Kind == aggVarSamp || a.Kind == aggStdSamp)
 			if err != nil {
 				return 0, nil, nil, err
 			}
@@ -636,7 +636,7 @@ func declaredSensitivities(p *Plan, rw Rewrite, per dp.Budget, tree dp.Tree) (l0
 				checks = append(checks, sensCheck{name + " " + part.Of + " (dp.Variance)", map[int]int64{col + k: 1}, part.LInf})
 			}
 			col += 3
-		case AggQuantile:
+		case aggQuantile:
 			_, r, err := dp.Quantiles([]float64{a.Q}, func(int, int64) int64 { return 0 }, tree, a.Lo, a.Hi, bnd, per)
 			if err != nil {
 				return 0, nil, nil, err
@@ -650,7 +650,7 @@ func declaredSensitivities(p *Plan, rw Rewrite, per dp.Budget, tree dp.Tree) (l0
 }
 
 // checkNeighbours checks how much D' = D plus one person changes the exact totals.
-func (h *genHarness) checkNeighbours(where string, p *Plan, rw Rewrite, per dp.Budget, tree dp.Tree, g0, g1 map[string]*groupRow) {
+func (h *genHarness) checkNeighbours(where string, p *plan, rw rewritten, per dp.Budget, tree dp.Tree, g0, g1 map[string]*groupRow) {
 	l0, checks, trees, err := declaredSensitivities(p, rw, per, tree)
 	if err != nil {
 		// The same arguments made noiseGroups succeed on both datasets.
@@ -757,7 +757,7 @@ var derivedColumn = regexp.MustCompile(`^(pid|n|persons|level|node|v|[kvcsqla][0
 // only, and of a table's columns pid and those the allow-list approves (every
 // non-identifier column when it lists none). A reference to a whole row reads every
 // column.
-func rewriteReads(ctx context.Context, parser *sql.DB, cat *dataset.Catalog, p *Plan, rw Rewrite, allow map[string][]string, all bool) error {
+func rewriteReads(ctx context.Context, parser *sql.DB, cat *dataset.Catalog, p *plan, rw rewritten, allow map[string][]string, all bool) error {
 	stmts := []string{rw.Bounded}
 	if all {
 		stmts = append(stmts, rw.Groups)
@@ -819,7 +819,7 @@ func rewriteReads(ctx context.Context, parser *sql.DB, cat *dataset.Catalog, p *
 				switch {
 				case v["type"] == "BASE_TABLE":
 					name, _ := v["table_name"].(string)
-					if _, ok := allow[name]; !local[name] && (!ok || !slices.ContainsFunc(p.Tables, func(t TableUse) bool { return t.Name == name })) {
+					if _, ok := allow[name]; !local[name] && (!ok || !slices.ContainsFunc(p.Tables, func(t tableUse) bool { return t.Name == name })) {
 						problems = append(problems, fmt.Sprintf("statement %d reads table %q", i, name))
 					}
 				case v["type"] == "TABLE_FUNCTION":
@@ -911,7 +911,7 @@ func fromAliases(ref any, scope map[string]string, local map[string]bool) {
 
 // runGenData stores data as a dataset with genCatalog, and checks, rewrites and runs q on
 // it (contribution bounds as the engine picks them, a fixed seed).
-func runGenData(t *testing.T, data *genData, q string, allow map[string][]string) (*Plan, Rewrite, map[string]*groupRow) {
+func runGenData(t *testing.T, data *genData, q string, allow map[string][]string) (*plan, rewritten, map[string]*groupRow) {
 	t.Helper()
 	ctx := context.Background()
 	cat, catJSON, err := genCatalog()
@@ -933,7 +933,7 @@ func runGenData(t *testing.T, data *genData, q string, allow map[string][]string
 	}
 	g, r := contributionBounds(plan)
 	rw := rewrite(plan, genRewriteSeed, g, r, treeShape{dp.DefaultTree.Branching, dp.DefaultTree.Height}, dp.SumScale)
-	domains := make([]*KeyDomain, len(plan.Keys))
+	domains := make([]*keyDomain, len(plan.Keys))
 	for i, k := range plan.Keys {
 		domains[i] = k.Domain
 	}
@@ -1043,7 +1043,7 @@ func TestRoundWithDigitsBinds(t *testing.T) {
 func TestIntegerDivisionIsDuckDBs(t *testing.T) {
 	db := testParser(t)
 	for _, c := range [][2]int64{{7, 2}, {-7, 2}, {7, -2}, {-7, -2}, {0, 3}, {9, 3}, {1, 0}, {-1, 3}, {1 << 40, 3}} {
-		velo := (&Arith{Op: "//", L: &Literal{V: c[0], T: TNum}, R: &Literal{V: c[1], T: TNum}}).SQL()
+		velo := (&arithExpr{Op: "//", L: &literal{V: c[0], T: tNum}, R: &literal{V: c[1], T: tNum}}).SQL()
 		var got, want sql.NullFloat64
 		q := fmt.Sprintf("SELECT %s, CAST(CAST(%d AS BIGINT) // NULLIF(CAST(%d AS BIGINT), 0) AS DOUBLE)", velo, c[0], c[1])
 		if err := db.QueryRow(q).Scan(&got, &want); err != nil {

@@ -45,11 +45,11 @@ func TestAggregateDocs(t *testing.T) {
 	for _, r := range aggRules {
 		sql := strings.ToUpper(strings.Join(r.Names, ", "))
 		switch r.Kind {
-		case AggCountStar:
+		case aggCountStar:
 			sql = "COUNT(*)"
-		case AggPersons:
+		case aggPersons:
 			sql = "COUNT(DISTINCT pid)"
-		case AggCount:
+		case aggCount:
 			sql = "COUNT(expr)"
 		}
 		value := "no"
@@ -111,7 +111,7 @@ func TestFunctionRegistry(t *testing.T) {
 
 // Every registered aggregate has what the checker, rewrite and release builder read.
 func TestAggregateRegistry(t *testing.T) {
-	seen := map[AggKind]bool{}
+	seen := map[aggKind]bool{}
 	for _, r := range aggRules {
 		if seen[r.Kind] || len(r.Names) == 0 || len(r.Parts) == 0 || r.Totals < 1 || r.PerGroup == nil || r.Release == nil || r.Interval == "" {
 			t.Errorf("aggregate %s: incomplete or repeated row %+v", r.Kind, r)
@@ -120,7 +120,7 @@ func TestAggregateRegistry(t *testing.T) {
 		if got := len(r.PerGroup(0, 0, 1, 1, 1)); got != r.Totals {
 			t.Errorf("aggregate %s: PerGroup prints %d totals, Totals says %d", r.Kind, got, r.Totals)
 		}
-		if r.Value != (r.PerUnit != nil && r.Kind != AggCount) {
+		if r.Value != (r.PerUnit != nil && r.Kind != aggCount) {
 			t.Errorf("aggregate %s: a value aggregate needs per-person partials of its value", r.Kind)
 		}
 	}

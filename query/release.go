@@ -17,7 +17,7 @@ import (
 // product of their domains as DuckDB groups them (resolved by the sandbox), empty groups
 // included; otherwise the data groups that pass DP partition selection. Each tuple is
 // distinct, so no group is released twice: checked here, before anything is noised.
-func releaseKeys(p *Plan, rw Rewrite, domains [][]any, groups map[string]*groupRow, selection dp.Budget) ([][]any, error) {
+func releaseKeys(p *plan, rw rewritten, domains [][]any, groups map[string]*groupRow, selection dp.Budget) ([][]any, error) {
 	var keys [][]any
 	if p.Selection() {
 		ids := make([]string, 0, len(groups))
@@ -68,7 +68,7 @@ func releaseKeys(p *Plan, rw Rewrite, domains [][]any, groups map[string]*groupR
 // of releaseKeys, noise every aggregate of its group (an empty group when the data has
 // none), then apply HAVING, ORDER BY and LIMIT to the noisy output. Each data group is
 // read by at most one released row.
-func noiseGroups(p *Plan, rw Rewrite, domains [][]any, groups map[string]*groupRow, per, selection dp.Budget, confidence float64, tree dp.Tree) (rows, cis [][]any, err error) {
+func noiseGroups(p *plan, rw rewritten, domains [][]any, groups map[string]*groupRow, per, selection dp.Budget, confidence float64, tree dp.Tree) (rows, cis [][]any, err error) {
 	keys, err := releaseKeys(p, rw, domains, groups, selection)
 	if err != nil {
 		return nil, nil, err
@@ -155,7 +155,7 @@ func noiseGroups(p *Plan, rw Rewrite, domains [][]any, groups map[string]*groupR
 }
 
 // valueColumns is how many total columns the Groups statement reads per aggregate.
-func valueColumns(p *Plan) int {
+func valueColumns(p *plan) int {
 	n := 0
 	for _, a := range p.Aggs {
 		n += a.Kind.rule().Totals

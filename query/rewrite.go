@@ -10,10 +10,10 @@ import (
 	"github.com/velo-fse/velo/dp"
 )
 
-// Rewrite is the SQL the sandbox runs for a plan (DESIGN.md §5, rewrite steps 1–4). The
+// rewritten is the SQL the sandbox runs for a plan (DESIGN.md §5, rewrite steps 1–4). The
 // researcher's text is never executed: these statements are printed from the checked
 // plan, in total forms.
-type Rewrite struct {
+type rewritten struct {
 	// Bounded selects the per-person, per-group partial aggregates after clamping and
 	// L0 bounding, as the temporary table "bounded".
 	Bounded string
@@ -32,7 +32,7 @@ type Rewrite struct {
 
 // createBounded materialises Bounded as the connection's temporary table "bounded", which
 // Groups and Tree read; limit0 makes it empty (to bind the readers without reading data).
-func (rw Rewrite) createBounded(limit0 bool) string {
+func (rw rewritten) createBounded(limit0 bool) string {
 	if limit0 {
 		return "CREATE OR REPLACE TEMP TABLE bounded AS SELECT * FROM (" + rw.Bounded + ") LIMIT 0"
 	}
@@ -43,8 +43,8 @@ func (rw Rewrite) createBounded(limit0 bool) string {
 type treeShape struct{ Branching, Height int }
 
 // rewrite builds the statements for plan p with a secret per-release seed.
-func rewrite(p *Plan, seed uint64, maxGroups, maxRows int, tree treeShape, scale func(lo, hi float64) float64) Rewrite {
-	rw := Rewrite{MaxGroups: maxGroups, MaxRows: maxRows, Scales: make([]float64, len(p.Aggs)), Tree: make([]string, len(p.Aggs))}
+func rewrite(p *plan, seed uint64, maxGroups, maxRows int, tree treeShape, scale func(lo, hi float64) float64) rewritten {
+	rw := rewritten{MaxGroups: maxGroups, MaxRows: maxRows, Scales: make([]float64, len(p.Aggs)), Tree: make([]string, len(p.Aggs))}
 	seedSQL := strconv.FormatUint(seed>>1, 10) // fits a signed BIGINT literal
 	// 1. base: filter and join; project pid, keys and aggregate inputs.
 	var sel []string
@@ -54,7 +54,7 @@ func rewrite(p *Plan, seed uint64, maxGroups, maxRows int, tree treeShape, scale
 		kc := fmt.Sprintf("k%d", i)
 		keyCols = append(keyCols, kc)
 		key := k.Expr.SQL()
-		if k.Domain == nil && k.Expr.Type() == TNum {
+		if k.Domain == nil && k.Expr.Type() == tNum {
 			// Arithmetic in doubles saturates to ±inf or NaN, which no release can
 			// carry: such a key joins the NULL group, whose release, like any other
 			// group's, is decided by partition selection.
@@ -129,13 +129,13 @@ func rewrite(p *Plan, seed uint64, maxGroups, maxRows int, tree treeShape, scale
 	for j, a := range p.Aggs {
 		r := a.Kind.rule()
 		var sc, vlo, vhi float64
-		if r.Value && a.Kind != AggQuantile {
+		if r.Value && a.Kind != aggQuantile {
 			vlo, vhi, _ = a.noisedBounds()
 			sc = scale(vlo, vhi)
 			rw.Scales[j] = sc
 		}
 		g = append(g, r.PerGroup(j, vlo, vhi, sc, maxRows)...)
-		if a.Kind == AggQuantile {
+		if a.Kind == aggQuantile {
 			rw.Tree[j] = treeSQL(keyCols, j, a.Lo, a.Hi, tree)
 		}
 	}
@@ -148,11 +148,11 @@ func rewrite(p *Plan, seed uint64, maxGroups, maxRows int, tree treeShape, scale
 
 // columnsRead lists, sorted, the columns of the table used as alias that the plan's
 // WHERE, keys and aggregate arguments read.
-func columnsRead(p *Plan, alias string) []string {
+func columnsRead(p *plan, alias string) []string {
 	var cols []string
-	visit := func(e Expr) {
-		walk(e, func(x Expr) {
-			if c, ok := x.(*Column); ok && c.Alias == alias {
+	visit := func(e expr) {
+		walk(e, func(x expr) {
+			if c, ok := x.(*column); ok && c.Alias == alias {
 				cols = append(cols, c.Name)
 			}
 		})
@@ -189,7 +189,7 @@ func treeSQL(keyCols []string, j int, lo, hi float64, t treeShape) string {
 
 // domainFilter keeps only rows whose key lies in its public domain (DESIGN.md §5.6):
 // only domain keys are ever released, so no group appears because someone is in it.
-func domainFilter(keySQL string, d *KeyDomain) string {
+func domainFilter(keySQL string, d *keyDomain) string {
 	if len(d.Values) == 0 {
 		return "FALSE"
 	}
@@ -199,7 +199,7 @@ func domainFilter(keySQL string, d *KeyDomain) string {
 	}
 	vals := make([]string, len(d.Values))
 	for i, v := range d.Values {
-		vals[i] = (&Literal{V: v}).SQL()
+		vals[i] = (&literal{V: v}).SQL()
 	}
 	return fmt.Sprintf("(%s IN (%s))", keySQL, strings.Join(vals, ", "))
 }

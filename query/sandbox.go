@@ -123,7 +123,7 @@ func (s *sandbox) close() error {
 // values cast to the type DuckDB resolved for the key expression, de-duplicated by DuckDB
 // and scanned back exactly as group keys are. CASE results 1 and 1.0 are one group, so
 // they are one domain value.
-func (s *sandbox) prepare(ctx context.Context, rw Rewrite, domains []*KeyDomain) ([][]any, error) {
+func (s *sandbox) prepare(ctx context.Context, rw rewritten, domains []*keyDomain) ([][]any, error) {
 	conn, err := s.db.Conn(ctx)
 	if err != nil {
 		return nil, err
@@ -164,7 +164,7 @@ func (s *sandbox) prepare(ctx context.Context, rw Rewrite, domains []*KeyDomain)
 
 // resolveDomain casts a domain's values to the key's DuckDB type and keeps one value per
 // group DuckDB would form, in the domain's order. It reads no data: only the literals.
-func resolveDomain(ctx context.Context, conn *sql.Conn, d *KeyDomain, typ string) ([]any, error) {
+func resolveDomain(ctx context.Context, conn *sql.Conn, d *keyDomain, typ string) ([]any, error) {
 	out := []any{}
 	const chunk = 1000
 	seen := map[string]bool{}
@@ -172,7 +172,7 @@ func resolveDomain(ctx context.Context, conn *sql.Conn, d *KeyDomain, typ string
 		vals := d.Values[start:min(start+chunk, len(d.Values))]
 		rows := make([]string, len(vals))
 		for i, v := range vals {
-			rows[i] = fmt.Sprintf("(%d, TRY_CAST(%s AS %s))", start+i, (&Literal{V: v}).SQL(), typ)
+			rows[i] = fmt.Sprintf("(%d, TRY_CAST(%s AS %s))", start+i, (&literal{V: v}).SQL(), typ)
 		}
 		q := "SELECT v FROM (VALUES " + strings.Join(rows, ", ") + ") AS d(i, v) WHERE v IS NOT NULL GROUP BY v ORDER BY min(i)"
 		rs, err := conn.QueryContext(ctx, q)
@@ -235,7 +235,7 @@ var errNotStarted = errors.New("sandbox: query not started")
 // run executes the rewrite and returns the groups. Errors here are never shown to the
 // user as they are: they may quote data. An error wrapping errNotStarted happened before
 // any data was read.
-func (s *sandbox) run(ctx context.Context, rw Rewrite, nkeys int) (map[string]*groupRow, error) {
+func (s *sandbox) run(ctx context.Context, rw rewritten, nkeys int) (map[string]*groupRow, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.limits.Timeout)
 	defer cancel()
 	conn, err := s.db.Conn(ctx)
