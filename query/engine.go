@@ -153,7 +153,7 @@ var (
 
 // engineVersion is part of the release cache key: a change in how queries are rewritten
 // or noised must not serve releases made the old way.
-const engineVersion = "3"
+const engineVersion = "4"
 
 // Confidence is the level of every released confidence interval.
 const Confidence = 0.95

@@ -382,7 +382,7 @@ func (o *oracle) kindOf(e expr) kind {
 		case "~~", "!~~", "~~*", "!~~*", "starts_with", "prefix", "suffix", "ends_with", "contains":
 			return kBool
 		case "date_trunc":
-			return kTimestamp
+			return kDate
 		case "year", "month", "quarter", "day", "dayofweek", "isodow", "week", "dayofyear", "date_diff", "length", "sign":
 			return kInt
 		case "date_add":
@@ -713,7 +713,10 @@ func (o *oracle) call(e *callExpr, env map[string]map[string]any) any {
 			return string(r[:n])
 		}
 		return string(r[size-n:])
-	case "date_trunc":
+	case "date_trunc": // NULL beyond DuckDB's TIMESTAMP range (TRY_CAST)
+		if d := date(1); d.Before(time.Date(-290308, 12, 22, 0, 0, 0, 0, time.UTC)) || d.After(time.Date(294247, 1, 10, 0, 0, 0, 0, time.UTC)) {
+			return nil
+		}
 		return truncDay(date(1), args[0].(string))
 	case "year":
 		return int64(date(0).Year())
