@@ -103,6 +103,14 @@ func (n *cdaNode) child(name string) *cdaNode {
 	return nil
 }
 
+// value is the character data kept for n ("" for a missing element).
+func (n *cdaNode) value() string {
+	if n == nil {
+		return ""
+	}
+	return strings.TrimSpace(n.text)
+}
+
 // path follows first children by name.
 func (n *cdaNode) path(names ...string) *cdaNode {
 	for _, name := range names {

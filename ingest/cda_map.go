@@ -182,8 +182,9 @@ func cdaPatient(pr *cdaNode) (*resource, string) {
 				use = "home"
 			}
 		}
-		addr := address{Use: use, State: strings.TrimSpace(a.child("state").text)}
-		if ct := strings.TrimSpace(a.child("censusTract").text); ct != "" {
+		// Either part may be missing: real documents give a comune without a region.
+		addr := address{Use: use, State: a.child("state").value()}
+		if ct := a.child("censusTract").value(); ct != "" {
 			addr.Line = []*struct {
 				Extension []extension `json:"extension"`
 			}{{Extension: []extension{{URL: fse.ExtCensusTract, ValueString: ct}}}}

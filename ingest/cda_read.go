@@ -58,7 +58,9 @@ func (b cdaBudget) release(n int) {
 }
 
 // cdaWork maps one document unit.
-func (m *mapper) cdaWork(u unit) []record {
+func (m *mapper) cdaWork(u unit) (recs []record) {
+	defer recoverDocument(cdaPos(u.cdaPrefix, 0), &recs)
+	m.hook(cdaPos(u.cdaPrefix, 0))
 	if u.cdaNotCDA {
 		return []record{{outcome: outIgnored, reason: "zip entry is not an HL7 CDA R2 document", pos: cdaPos(u.cdaPrefix, 0), docLocal: -1}}
 	}

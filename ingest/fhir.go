@@ -232,6 +232,14 @@ type mapper struct {
 	ps     *pseudonymize.Pseudonymizer
 	optOut *pseudonymize.OptOut
 	period *fse.Period
+
+	onDocument func(pos string) // tests: called before each document is mapped
+}
+
+func (m *mapper) hook(pos string) {
+	if m.onDocument != nil {
+		m.onDocument(pos)
+	}
 }
 
 var errNoPatient = errors.New("subject references a patient that is not in the input")
