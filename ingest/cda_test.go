@@ -237,7 +237,7 @@ func TestCDAMalformedCorpus(t *testing.T) {
 		"lol-nodtd.xml":      "malformed XML: undefined entity (DTD/entities not allowed)",
 		"deep.xml":           "XML nested deeper than 256 elements",
 		"unknown-type.xml":   "unknown document type (ClinicalDocument/code is not an FSE document type)",
-		"encoding.xml":       "unsupported character encoding (UTF-8, ISO-8859-1 and windows-1252 are read)",
+		"encoding.xml":       "unsupported character encoding (UTF-8, UTF-16, ISO-8859-1, ISO-8859-15 and windows-1252 are read)",
 		"garbage.zip":        "not a readable zip archive",
 		"huge.xml":           "document larger than 64 MiB",
 		"bomb.zip":           "document larger than 64 MiB",

@@ -33,6 +33,13 @@ func sniff(head []byte) (format, firstType string) {
 	if bytes.HasPrefix(head, []byte("%PDF-")) {
 		return formatPDF, ""
 	}
+	if _, ok := utf16Order(head); ok {
+		// A UTF-16 CDA (the Gateway accepts them): the CDA reader transcodes it.
+		if namesClinicalDocument(head) {
+			return formatCDA, ""
+		}
+		return "", ""
+	}
 	s := bytes.TrimLeft(bytes.TrimPrefix(head, []byte("\xef\xbb\xbf")), " \t\r\n")
 	switch {
 	case len(s) == 0:
