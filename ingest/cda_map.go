@@ -153,14 +153,16 @@ func (c *cdaDoc) person(asOf any) {
 // a quarantine reason for a malformed birth time (mapPatient's would name FHIR's field).
 func cdaPatient(pr *cdaNode) (*resource, string) {
 	r := &resource{ResourceType: "Patient"}
-	cf := ""
+	// Every id, as the Gateway's FHIR carries it: mapPatient chooses the person's.
+	var ids []fhirIdentifier
 	for _, id := range pr.all("id") {
-		if id.attr("root") == fse.OIDCodiceFiscale {
-			cf = id.attr("extension")
-			break
+		root := strings.TrimSpace(id.attr("root"))
+		if isOID(root) {
+			root = "urn:oid:" + root
 		}
+		ids = append(ids, fhirIdentifier{System: root, Value: id.attr("extension")})
 	}
-	r.Identifier, _ = json.Marshal([]fhirIdentifier{{System: fse.SystemCodiceFiscale, Value: cf}})
+	r.Identifier, _ = json.Marshal(ids)
 	pt := pr.child("patient")
 	switch pt.child("administrativeGenderCode").attr("code") {
 	case "M":

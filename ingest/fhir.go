@@ -249,16 +249,13 @@ type patientResolver func(ref string) (patientRef, bool)
 
 func (m *mapper) mapPatient(r *resource, asOf any) record {
 	rec := record{table: "person", docLocal: -1, asOf: asOf}
-	var cf string
-	for _, id := range r.identifiers() {
-		if id.System == fse.SystemCodiceFiscale {
-			cf = id.Value
-			break
-		}
+	chosen := choosePersonID(r.identifiers())
+	if chosen.reason != "" {
+		return quarantine(rec, chosen.reason)
 	}
-	id, err := pseudonymize.ParseIdentifier(cf)
-	if err != nil {
-		return quarantine(rec, "patient identifier: "+err.Error())
+	id := chosen.id
+	if chosen.warning != "" {
+		rec.warnings = append(rec.warnings, chosen.warning)
 	}
 	pid := m.ps.PID(id)
 	rec.patient = patientRef{pid: pid, state: outRow}
