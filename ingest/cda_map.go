@@ -556,7 +556,18 @@ func (c *cdaDoc) erVisit() {
 		ts = c.docDate
 	}
 	triage, outcome := c.triage, c.outcome
-	c.emit(record{table: "er_visit", pos: c.pos(line)}, ts, func(pid duckdb.UUID, date any) ([]any, string) {
+	rec := record{table: "er_visit", pos: c.pos(line)}
+	// A code outside the national list (a template's unfilled XXX) is not a fact: the
+	// visit is kept without it, and the warning counted.
+	if triage != "" && !slicesContains(fse.ERTriageCodes, triage) {
+		triage = ""
+		rec.warnings = append(rec.warnings, "er_visit_triage_not_in_code_list")
+	}
+	if outcome != "" && !slicesContains(fse.EROutcomeCodes, outcome) {
+		outcome = ""
+		rec.warnings = append(rec.warnings, "er_visit_outcome_not_in_code_list")
+	}
+	c.emit(rec, ts, func(pid duckdb.UUID, date any) ([]any, string) {
 		return []any{pid, nullable(triage), nullable(outcome), date}, ""
 	})
 }
@@ -569,11 +580,11 @@ func codeIn(n *cdaNode, system string) string {
 	if n == nil {
 		return ""
 	}
-	if n.attr("codeSystem") == system && n.attr("code") != "" {
+	if fse.SameSystem(n.attr("codeSystem"), system) && n.attr("code") != "" {
 		return n.attr("code")
 	}
 	for _, t := range n.all("translation") {
-		if t.attr("codeSystem") == system && t.attr("code") != "" {
+		if fse.SameSystem(t.attr("codeSystem"), system) && t.attr("code") != "" {
 			return t.attr("code")
 		}
 	}
@@ -593,10 +604,15 @@ func anyCode(n *cdaNode) bool {
 }
 
 // cdaClinicalCode labels a diagnosis or procedure code as clinicalCode does for FHIR:
-// ICD-9-CM wherever it appears among the code and its translations, else LOINC, else
-// the code as given.
+// ICD-9-CM (dotted canonical form) wherever it appears among the code and its
+// translations, else LOINC, else the code as given.
 func cdaClinicalCode(n *cdaNode) (system, code string) {
 	if c := codeIn(n, fse.OIDICD9CM); c != "" {
+		c, _ = fse.NormalizeICD9CM(c, false)
+		return "icd9cm", c
+	}
+	if c := codeIn(n, fse.OIDICD9CMProcedures); c != "" {
+		c, _ = fse.NormalizeICD9CM(c, true)
 		return "icd9cm", c
 	}
 	if c := codeIn(n, fse.OIDLOINC); c != "" {

@@ -389,7 +389,19 @@ func (m *mapper) mapBundle(raw []byte, pos string, global patientResolver) (out 
 			patients[d.r] = p
 		}
 	}
+	// In a document, a statement without a subject is about the document's subject
+	// (the Ministry's mapping engine writes lab Observations so): "" resolves to it.
+	docSubject := ""
+	if docIdx >= 0 && entries[docIdx].r.Subject != nil {
+		docSubject = entries[docIdx].r.Subject.Reference
+	}
 	resolve := func(ref string) (patientRef, bool) {
+		if ref == "" {
+			if docSubject == "" {
+				return patientRef{}, false
+			}
+			ref = docSubject
+		}
 		if r, ok := byRef[ref]; ok && r.ResourceType == "Patient" {
 			return patients[r], true
 		}
