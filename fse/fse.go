@@ -258,6 +258,10 @@ func DocumentTypeCodes() []string {
 // Code system URIs and OIDs as the Gateway examples carry them.
 const (
 	OIDCodiceFiscale = "2.16.840.1.113883.2.9.4.3.2"
+	OIDSTP           = "2.16.840.1.113883.2.9.4.3.17" // Stranieri Temporaneamente Presenti
+	OIDENI           = "2.16.840.1.113883.2.9.4.3.18" // Europei Non Iscritti
+	OIDTEAMPersonal  = "2.16.840.1.113883.2.9.4.3.3"  // TEAM card: personal identification number
+	OIDTEAMCard      = "2.16.840.1.113883.2.9.4.3.7"  // TEAM card number (some CDA templates: the personal number)
 	OIDLOINC         = "2.16.840.1.113883.6.1"
 	OIDICD9CM        = "2.16.840.1.113883.6.103"
 	OIDAIC           = "2.16.840.1.113883.2.9.6.1.5"
@@ -266,14 +270,16 @@ const (
 	OIDFacility      = "2.16.840.1.113883.2.9.4.1.2"
 
 	SystemCodiceFiscale = "urn:oid:" + OIDCodiceFiscale
-	SystemLOINC         = "http://loinc.org"
-	SystemICD9CM        = "http://hl7.org/fhir/sid/icd-9-cm"
-	SystemICD9          = "http://hl7.org/fhir/sid/icd-9" // as the Gateway examples write it
-	SystemAIC           = "urn:oid:" + OIDAIC
-	SystemATC           = "http://www.whocc.no/atc"
-	SystemASL           = "urn:oid:" + OIDASL
-	SystemUCUM          = "http://unitsofmeasure.org"
-	ExtCensusTract      = "http://hl7.org/fhir/StructureDefinition/iso21090-ADXP-censusTract"
+	// SystemCodiceFiscaleIT is HL7 Italia's FHIR identifier system for the codice fiscale.
+	SystemCodiceFiscaleIT = "http://hl7.it/sid/codiceFiscale"
+	SystemLOINC           = "http://loinc.org"
+	SystemICD9CM          = "http://hl7.org/fhir/sid/icd-9-cm"
+	SystemICD9            = "http://hl7.org/fhir/sid/icd-9" // as the Gateway examples write it
+	SystemAIC             = "urn:oid:" + OIDAIC
+	SystemATC             = "http://www.whocc.no/atc"
+	SystemASL             = "urn:oid:" + OIDASL
+	SystemUCUM            = "http://unitsofmeasure.org"
+	ExtCensusTract        = "http://hl7.org/fhir/StructureDefinition/iso21090-ADXP-censusTract"
 )
 
 // Date is a calendar day; the reference data and the canonical tables keep dates without

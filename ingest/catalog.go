@@ -19,6 +19,8 @@ const (
 	domainDocType        = "document_type"
 	domainCodeSystem     = "code_system"
 	domainMedicationKind = "medication_kind"
+	domainERTriage       = "er_triage"
+	domainEROutcome      = "er_outcome"
 	domainPeriod         = dataset.DomainPeriod // days of the declared extract period
 )
 
@@ -47,6 +49,8 @@ func BuildCatalog(version string, period *fse.Period) dataset.Catalog {
 		domainDocType:        {Source: "FSE document types (LOINC)", Values: strs(fse.DocumentTypeCodes())},
 		domainCodeSystem:     {Source: "Velo code-system labels", Values: []any{"icd9cm", "loinc", "other"}},
 		domainMedicationKind: {Source: "FHIR medication resource kinds", Values: []any{"administration", "request", "statement"}},
+		domainERTriage:       {Source: "EMUR triage colour codes (VPS CodiceTriage_VPS)", Values: strs(fse.ERTriageCodes)},
+		domainEROutcome:      {Source: "EMUR outcome codes (VPS EsitoTrattamento_VPS)", Values: strs(fse.EROutcomeCodes)},
 	}
 	if period != nil {
 		domains[domainPeriod] = dataset.Domain{Source: "extract period declared at ingest", From: period.From, To: period.To}

@@ -1,7 +1,6 @@
 package ingest
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/xml"
 	"errors"
@@ -9,6 +8,10 @@ import (
 	"io"
 	"strings"
 	"unicode/utf8"
+
+	"golang.org/x/text/encoding"
+	"golang.org/x/text/encoding/charmap"
+	"golang.org/x/text/encoding/unicode"
 )
 
 // HL7 CDA R2 documents are read in three steps: parseCDA turns one document into a
@@ -103,6 +106,14 @@ func (n *cdaNode) child(name string) *cdaNode {
 	return nil
 }
 
+// value is the character data kept for n ("" for a missing element).
+func (n *cdaNode) value() string {
+	if n == nil {
+		return ""
+	}
+	return strings.TrimSpace(n.text)
+}
+
 // path follows first children by name.
 func (n *cdaNode) path(names ...string) *cdaNode {
 	for _, name := range names {
@@ -144,9 +155,28 @@ func parseCDA(data []byte) (*cdaNode, *cdaError) {
 	if len(data) > maxCDABytes {
 		return nil, &cdaError{reason: fmt.Sprintf("document larger than %d MiB", maxCDABytes>>20)}
 	}
+	data, utf16, err := toUTF8(data)
+	if err != nil {
+		return nil, &cdaError{reason: "malformed UTF-16 (" + err.Error() + ")"}
+	}
 	d := xml.NewDecoder(bytes.NewReader(data))
 	d.Strict = true
-	d.CharsetReader = cdaCharsetReader
+	var refused *unsupportedEncoding // the declared encoding, when it is not read
+	d.CharsetReader = func(label string, in io.Reader) (io.Reader, error) {
+		l := strings.ToLower(strings.TrimSpace(label))
+		switch {
+		case utf16 && (l == "utf-16" || l == "utf-16le" || l == "utf-16be" || l == "utf16"):
+			return in, nil // transcoded already: the declaration only says so
+		case utf16:
+			refused = &unsupportedEncoding{inUTF16: true}
+			return nil, refused
+		}
+		r, err := cdaCharsetReader(label, in)
+		if err != nil {
+			refused = &unsupportedEncoding{}
+		}
+		return r, err
+	}
 	var (
 		root      *cdaNode
 		stack     []*cdaNode
@@ -161,6 +191,9 @@ func parseCDA(data []byte) (*cdaNode, *cdaError) {
 		tok, err := d.Token()
 		if errors.Is(err, io.EOF) {
 			break
+		}
+		if err != nil && refused != nil {
+			return nil, &cdaError{line: line(), reason: refused.reason()}
 		}
 		if err != nil {
 			return nil, xmlError(err, line())
@@ -254,72 +287,95 @@ func xmlError(err error, line int) *cdaError {
 		case strings.Contains(msg, "closed by") || strings.Contains(msg, "unexpected end element"):
 			return &cdaError{line: se.Line, reason: "malformed XML: mismatched end tag"}
 		case strings.Contains(msg, "UTF-8"):
-			return &cdaError{line: se.Line, reason: "malformed XML: invalid UTF-8"}
+			return &cdaError{line: se.Line, reason: "malformed XML: invalid UTF-8 (and no other encoding declared)"}
 		}
 		return &cdaError{line: se.Line, reason: "malformed XML: syntax error"}
 	}
 	if strings.Contains(err.Error(), "CharsetReader") || strings.Contains(err.Error(), "encoding") {
-		return &cdaError{line: line, reason: "unsupported character encoding (UTF-8, ISO-8859-1 and windows-1252 are read)"}
+		return &cdaError{line: line, reason: reasonEncoding}
 	}
 	return &cdaError{line: line, reason: "malformed XML"}
 }
 
 // cdaCharsetReader reads the 8-bit encodings Italian producers still declare. Any other
-// encoding is refused (the document is quarantined).
+// encoding is refused (the document is quarantined, the reason naming the label).
 func cdaCharsetReader(label string, in io.Reader) (io.Reader, error) {
 	switch strings.ToLower(strings.TrimSpace(label)) {
 	case "utf-8", "utf8", "us-ascii", "ascii":
 		return in, nil
 	case "iso-8859-1", "iso8859-1", "latin1", "latin-1", "l1", "iso_8859-1":
-		return &singleByteReader{r: bufio.NewReader(in)}, nil
-	case "windows-1252", "cp1252", "iso-8859-15", "latin9":
-		// windows-1252 is Latin-1 but for 0x80–0x9F; ISO-8859-15 differs from Latin-1
-		// in eight letters only, which no code or identifier Velo reads uses.
-		return &singleByteReader{r: bufio.NewReader(in), cp1252: true}, nil
+		return charmap.ISO8859_1.NewDecoder().Reader(in), nil
+	case "windows-1252", "cp1252":
+		return charmap.Windows1252.NewDecoder().Reader(in), nil
+	case "iso-8859-15", "iso8859-15", "latin9", "latin-9":
+		return charmap.ISO8859_15.NewDecoder().Reader(in), nil
 	}
-	return nil, fmt.Errorf("unsupported encoding")
+	return nil, &unsupportedEncoding{}
 }
 
-// singleByteReader decodes a single-byte encoding to UTF-8.
-type singleByteReader struct {
-	r      *bufio.Reader
-	cp1252 bool
-	pend   []byte
+// unsupportedEncoding is a declared encoding Velo does not read.
+type unsupportedEncoding struct {
+	inUTF16 bool // declared by a document that is UTF-16
 }
 
-var cp1252High = [32]rune{
-	'€', 0xFFFD, '‚', 'ƒ', '„', '…', '†', '‡', 'ˆ', '‰', 'Š', '‹', 'Œ', 0xFFFD, 'Ž', 0xFFFD,
-	0xFFFD, '‘', '’', '“', '”', '•', '–', '—', '˜', '™', 'š', '›', 'œ', 0xFFFD, 'ž', 'Ÿ',
-}
+func (e *unsupportedEncoding) Error() string { return "unsupported encoding" }
 
-func (s *singleByteReader) Read(p []byte) (int, error) {
-	n := 0
-	for n < len(p) {
-		if len(s.pend) > 0 {
-			c := copy(p[n:], s.pend)
-			n += c
-			s.pend = s.pend[c:]
-			continue
-		}
-		b, err := s.r.ReadByte()
-		if err != nil {
-			if n > 0 {
-				return n, nil
-			}
-			return 0, err
-		}
-		r := rune(b)
-		if s.cp1252 && b >= 0x80 && b < 0xA0 {
-			r = cp1252High[b-0x80]
-		}
-		if r < utf8.RuneSelf {
-			p[n] = byte(r)
-			n++
-			continue
-		}
-		var buf [4]byte
-		w := utf8.EncodeRune(buf[:], r)
-		s.pend = append(s.pend[:0], buf[:w]...)
+// reason says what is wrong. It never names the declared label: that is the
+// producer's text, which a reason never quotes.
+func (e *unsupportedEncoding) reason() string {
+	if e.inUTF16 {
+		return "unsupported character encoding: a UTF-16 document declares another encoding"
 	}
-	return n, nil
+	return reasonEncoding
+}
+
+const reasonEncoding = "unsupported character encoding (UTF-8, UTF-16, ISO-8859-1, ISO-8859-15 and windows-1252 are read)"
+
+// utf16Order tells whether data is UTF-16 and in which byte order: by its byte order
+// mark, or, without one, by the first character of an XML document ('<', or the
+// whitespace before it) being a NUL-padded ASCII character.
+func utf16Order(data []byte) (enc encoding.Encoding, ok bool) {
+	switch {
+	case bytes.HasPrefix(data, []byte{0xFF, 0xFE}):
+		return unicode.UTF16(unicode.LittleEndian, unicode.ExpectBOM), true
+	case bytes.HasPrefix(data, []byte{0xFE, 0xFF}):
+		return unicode.UTF16(unicode.BigEndian, unicode.ExpectBOM), true
+	case len(data) >= 4 && data[0] != 0 && data[1] == 0 && data[2] != 0 && data[3] == 0 && data[0] < 0x80 && data[2] < 0x80:
+		return unicode.UTF16(unicode.LittleEndian, unicode.IgnoreBOM), true
+	case len(data) >= 4 && data[0] == 0 && data[1] != 0 && data[2] == 0 && data[3] != 0 && data[1] < 0x80 && data[3] < 0x80:
+		return unicode.UTF16(unicode.BigEndian, unicode.IgnoreBOM), true
+	}
+	return nil, false
+}
+
+// namesClinicalDocument tells whether the head of a file, UTF-16 or not, names a
+// ClinicalDocument (the sniff of a CDA: the reader checks the root and its namespace).
+func namesClinicalDocument(head []byte) bool {
+	if enc, ok := utf16Order(head); ok {
+		u, err := enc.NewDecoder().Bytes(head[:len(head)&^1])
+		return err == nil && bytes.Contains(u, []byte("ClinicalDocument"))
+	}
+	return bytes.Contains(head, []byte("ClinicalDocument"))
+}
+
+// toUTF8 transcodes a UTF-16 document (BOM or not) to UTF-8; other documents are
+// returned as they are (their XML declaration names their encoding). A UTF-16
+// document that does not decode is an error.
+func toUTF8(data []byte) (out []byte, wasUTF16 bool, err error) {
+	enc, ok := utf16Order(data)
+	if !ok {
+		return data, false, nil
+	}
+	if len(data)%2 != 0 {
+		return nil, true, errors.New("odd length")
+	}
+	out, err = enc.NewDecoder().Bytes(data)
+	if err != nil {
+		return nil, true, err
+	}
+	if bytes.ContainsRune(out, utf8.RuneError) && !bytes.ContainsRune(data, utf8.RuneError) {
+		// The decoder replaces an unpaired surrogate: a document that needs it is malformed.
+		return nil, true, errors.New("unpaired surrogate")
+	}
+	return out, true, nil
 }

@@ -153,14 +153,16 @@ func (c *cdaDoc) person(asOf any) {
 // a quarantine reason for a malformed birth time (mapPatient's would name FHIR's field).
 func cdaPatient(pr *cdaNode) (*resource, string) {
 	r := &resource{ResourceType: "Patient"}
-	cf := ""
+	// Every id, as the Gateway's FHIR carries it: mapPatient chooses the person's.
+	var ids []fhirIdentifier
 	for _, id := range pr.all("id") {
-		if id.attr("root") == fse.OIDCodiceFiscale {
-			cf = id.attr("extension")
-			break
+		root := strings.TrimSpace(id.attr("root"))
+		if isOID(root) {
+			root = "urn:oid:" + root
 		}
+		ids = append(ids, fhirIdentifier{System: root, Value: id.attr("extension")})
 	}
-	r.Identifier, _ = json.Marshal([]fhirIdentifier{{System: fse.SystemCodiceFiscale, Value: cf}})
+	r.Identifier, _ = json.Marshal(ids)
 	pt := pr.child("patient")
 	switch pt.child("administrativeGenderCode").attr("code") {
 	case "M":
@@ -182,8 +184,9 @@ func cdaPatient(pr *cdaNode) (*resource, string) {
 				use = "home"
 			}
 		}
-		addr := address{Use: use, State: strings.TrimSpace(a.child("state").text)}
-		if ct := strings.TrimSpace(a.child("censusTract").text); ct != "" {
+		// Either part may be missing: real documents give a comune without a region.
+		addr := address{Use: use, State: a.child("state").value()}
+		if ct := a.child("censusTract").value(); ct != "" {
 			addr.Line = []*struct {
 				Extension []extension `json:"extension"`
 			}{{Extension: []extension{{URL: fse.ExtCensusTract, ValueString: ct}}}}
@@ -553,7 +556,18 @@ func (c *cdaDoc) erVisit() {
 		ts = c.docDate
 	}
 	triage, outcome := c.triage, c.outcome
-	c.emit(record{table: "er_visit", pos: c.pos(line)}, ts, func(pid duckdb.UUID, date any) ([]any, string) {
+	rec := record{table: "er_visit", pos: c.pos(line)}
+	// A code outside the national list (a template's unfilled XXX) is not a fact: the
+	// visit is kept without it, and the warning counted.
+	if triage != "" && !slicesContains(fse.ERTriageCodes, triage) {
+		triage = ""
+		rec.warnings = append(rec.warnings, "er_visit_triage_not_in_code_list")
+	}
+	if outcome != "" && !slicesContains(fse.EROutcomeCodes, outcome) {
+		outcome = ""
+		rec.warnings = append(rec.warnings, "er_visit_outcome_not_in_code_list")
+	}
+	c.emit(rec, ts, func(pid duckdb.UUID, date any) ([]any, string) {
 		return []any{pid, nullable(triage), nullable(outcome), date}, ""
 	})
 }
@@ -566,11 +580,11 @@ func codeIn(n *cdaNode, system string) string {
 	if n == nil {
 		return ""
 	}
-	if n.attr("codeSystem") == system && n.attr("code") != "" {
+	if fse.SameSystem(n.attr("codeSystem"), system) && n.attr("code") != "" {
 		return n.attr("code")
 	}
 	for _, t := range n.all("translation") {
-		if t.attr("codeSystem") == system && t.attr("code") != "" {
+		if fse.SameSystem(t.attr("codeSystem"), system) && t.attr("code") != "" {
 			return t.attr("code")
 		}
 	}
@@ -590,10 +604,15 @@ func anyCode(n *cdaNode) bool {
 }
 
 // cdaClinicalCode labels a diagnosis or procedure code as clinicalCode does for FHIR:
-// ICD-9-CM wherever it appears among the code and its translations, else LOINC, else
-// the code as given.
+// ICD-9-CM (dotted canonical form) wherever it appears among the code and its
+// translations, else LOINC, else the code as given.
 func cdaClinicalCode(n *cdaNode) (system, code string) {
 	if c := codeIn(n, fse.OIDICD9CM); c != "" {
+		c, _ = fse.NormalizeICD9CM(c, false)
+		return "icd9cm", c
+	}
+	if c := codeIn(n, fse.OIDICD9CMProcedures); c != "" {
+		c, _ = fse.NormalizeICD9CM(c, true)
 		return "icd9cm", c
 	}
 	if c := codeIn(n, fse.OIDLOINC); c != "" {

@@ -58,7 +58,9 @@ func (b cdaBudget) release(n int) {
 }
 
 // cdaWork maps one document unit.
-func (m *mapper) cdaWork(u unit) []record {
+func (m *mapper) cdaWork(u unit) (recs []record) {
+	defer recoverDocument(cdaPos(u.cdaPrefix, 0), &recs)
+	m.hook(cdaPos(u.cdaPrefix, 0))
 	if u.cdaNotCDA {
 		return []record{{outcome: outIgnored, reason: "zip entry is not an HL7 CDA R2 document", pos: cdaPos(u.cdaPrefix, 0), docLocal: -1}}
 	}
@@ -178,7 +180,7 @@ func (st *stage) ingestCDAZip(ctx context.Context, cfg Config, m *mapper, f inpu
 				// Like a file in a directory, an entry that does not even name a
 				// ClinicalDocument is not one (an archive may carry a readme, or be an
 				// office file): it is counted as ignored, not quarantined.
-				if u.cdaReason == "" && !bytes.Contains(u.cda[:min(len(u.cda), 64<<10)], []byte("ClinicalDocument")) {
+				if u.cdaReason == "" && !namesClinicalDocument(u.cda[:min(len(u.cda), 64<<10)]) {
 					u.cda, u.cdaNotCDA = nil, true
 				}
 				if err := budget.acquire(ctx, len(u.cda)); err != nil {

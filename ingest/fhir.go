@@ -102,7 +102,7 @@ func (c *codeableConcept) code(systems ...string) string {
 	}
 	for _, cd := range c.Coding {
 		for _, s := range systems {
-			if cd.System == s && cd.Code != "" {
+			if fse.SameSystem(cd.System, s) && cd.Code != "" {
 				return cd.Code
 			}
 		}
@@ -232,6 +232,14 @@ type mapper struct {
 	ps     *pseudonymize.Pseudonymizer
 	optOut *pseudonymize.OptOut
 	period *fse.Period
+
+	onDocument func(pos string) // tests: called before each document is mapped
+}
+
+func (m *mapper) hook(pos string) {
+	if m.onDocument != nil {
+		m.onDocument(pos)
+	}
 }
 
 var errNoPatient = errors.New("subject references a patient that is not in the input")
@@ -241,16 +249,13 @@ type patientResolver func(ref string) (patientRef, bool)
 
 func (m *mapper) mapPatient(r *resource, asOf any) record {
 	rec := record{table: "person", docLocal: -1, asOf: asOf}
-	var cf string
-	for _, id := range r.identifiers() {
-		if id.System == fse.SystemCodiceFiscale {
-			cf = id.Value
-			break
-		}
+	chosen := choosePersonID(r.identifiers())
+	if chosen.reason != "" {
+		return quarantine(rec, chosen.reason)
 	}
-	id, err := pseudonymize.ParseIdentifier(cf)
-	if err != nil {
-		return quarantine(rec, "patient identifier: "+err.Error())
+	id := chosen.id
+	if chosen.warning != "" {
+		rec.warnings = append(rec.warnings, chosen.warning)
 	}
 	pid := m.ps.PID(id)
 	rec.patient = patientRef{pid: pid, state: outRow}
@@ -337,11 +342,14 @@ func (m *mapper) subjectOf(r *resource, rec record, resolve patientResolver) (du
 	if ref == nil {
 		ref = r.Patient
 	}
+	var p patientRef
+	var ok bool
 	if ref == nil || ref.Reference == "" {
-		return duckdb.UUID{}, quarantine(rec, "no subject"), false
-	}
-	p, ok := resolve(ref.Reference)
-	if !ok {
+		// Inside a document, the document's subject (resolve knows it); else none.
+		if p, ok = resolve(""); !ok {
+			return duckdb.UUID{}, quarantine(rec, "no subject"), false
+		}
+	} else if p, ok = resolve(ref.Reference); !ok {
 		return duckdb.UUID{}, quarantine(rec, errNoPatient.Error()), false
 	}
 	switch p.state {
@@ -569,15 +577,22 @@ func isLab(r *resource) bool {
 	return true
 }
 
+// clinicalCode labels a diagnosis or procedure code: ICD-9-CM (diagnoses or procedures,
+// in its dotted canonical form) wherever it appears among the codings, else LOINC, else
+// the first code as given. Systems named by URI or OID alike.
 func clinicalCode(c *codeableConcept) (system, code string) {
 	for _, cd := range c.Coding {
-		switch cd.System {
-		case fse.SystemICD9CM, fse.SystemICD9, "urn:oid:" + fse.OIDICD9CM:
-			return "icd9cm", cd.Code
+		switch fse.CanonicalSystem(cd.System) {
+		case fse.SystemICD9CM:
+			n, _ := fse.NormalizeICD9CM(cd.Code, false)
+			return "icd9cm", n
+		case fse.SystemICD9CMProcedure:
+			n, _ := fse.NormalizeICD9CM(cd.Code, true)
+			return "icd9cm", n
 		}
 	}
 	for _, cd := range c.Coding {
-		if cd.System == fse.SystemLOINC {
+		if fse.SameSystem(cd.System, fse.SystemLOINC) {
 			return "loinc", cd.Code
 		}
 	}

@@ -51,7 +51,8 @@ type Config struct {
 	// OnProgress reports bytes read so far and the total bytes of all inputs.
 	OnProgress func(done, total int64)
 
-	crashAfter int // tests: stop the commit before this step, as a crash would (0: never)
+	crashAfter int              // tests: stop the commit before this step, as a crash would (0: never)
+	onDocument func(pos string) // tests: called before each document is mapped
 }
 
 // ErrDatasetExists is returned when DATA already holds a dataset and Append is not set.
@@ -137,7 +138,7 @@ func Run(ctx context.Context, cfg Config) (*dataset.Manifest, error) {
 	}
 	defer st.close()
 
-	m := &mapper{ps: cfg.Pseudonymizer, optOut: cfg.OptOut, period: cfg.Period}
+	m := &mapper{ps: cfg.Pseudonymizer, optOut: cfg.OptOut, period: cfg.Period, onDocument: cfg.onDocument}
 	var total, done int64
 	for _, f := range files {
 		total += f.size
@@ -346,6 +347,10 @@ func (st *stage) ingestFile(ctx context.Context, cfg Config, m *mapper, f inputF
 			apply)
 	case formatCDAZip:
 		err = st.ingestCDAZip(ctx, cfg, m, f, &in)
+	case formatPDF:
+		// FSE documents travel as PDF/A with the CDA attached; until the attachment is
+		// extracted the document is quarantined, never skipped unseen.
+		err = apply([]record{{outcome: outQuarantined, reason: reasonPDF, pos: "document", docLocal: -1}})
 	default:
 		// CDA files never get here: Run reads them in batches (ingestCDAFiles).
 		in.Skipped = "no known format (FHIR Bundle, FHIR NDJSON, CUP booking CSV, HL7 CDA R2 document or zip of them)"

@@ -19,13 +19,26 @@ const (
 	formatCSV    = "cup-csv"
 	formatCDA    = "cda-r2"
 	formatCDAZip = "cda-r2-zip" // a zip archive of CDA documents, one per entry
+	formatPDF    = "pdf"        // a PDF (FSE documents: PDF/A with the CDA attached)
 )
+
+const reasonPDF = "PDF document: the CDA attached to a PDF/A is not extracted yet"
 
 // sniff detects a file's format from its first bytes. firstType is the resourceType of
 // an NDJSON file's first line (Patient files are read first).
 func sniff(head []byte) (format, firstType string) {
 	if bytes.HasPrefix(head, []byte("PK\x03\x04")) || bytes.HasPrefix(head, []byte("PK\x05\x06")) {
 		return formatCDAZip, ""
+	}
+	if bytes.HasPrefix(head, []byte("%PDF-")) {
+		return formatPDF, ""
+	}
+	if _, ok := utf16Order(head); ok {
+		// A UTF-16 CDA (the Gateway accepts them): the CDA reader transcodes it.
+		if namesClinicalDocument(head) {
+			return formatCDA, ""
+		}
+		return "", ""
 	}
 	s := bytes.TrimLeft(bytes.TrimPrefix(head, []byte("\xef\xbb\xbf")), " \t\r\n")
 	switch {
@@ -82,6 +95,7 @@ func runPipeline(ctx context.Context, workers int, produce func(emit func(unit) 
 	type result struct {
 		idx  int
 		recs []record
+		err  error // the work panicked
 	}
 	units := make(chan unit, workers)
 	results := make(chan result, workers)
@@ -92,7 +106,8 @@ func runPipeline(ctx context.Context, workers int, produce func(emit func(unit) 
 		go func() {
 			defer wg.Done()
 			for u := range units {
-				results <- result{u.idx, work(u)}
+				recs, err := safeWork(work, u)
+				results <- result{u.idx, recs, err}
 			}
 		}()
 	}
@@ -119,21 +134,25 @@ func runPipeline(ctx context.Context, workers int, produce func(emit func(unit) 
 	}()
 	go func() { wg.Wait(); close(results) }()
 
-	pending := map[int][]record{}
+	pending := map[int]result{}
 	next := 0
 	var applyErr error
 	for r := range results {
-		pending[r.idx] = r.recs
+		pending[r.idx] = r
 		for {
-			recs, ok := pending[next]
+			res, ok := pending[next]
 			if !ok {
 				break
 			}
 			delete(pending, next)
 			next++
 			<-slots
+			if applyErr == nil && res.err != nil {
+				applyErr = res.err
+				cancel()
+			}
 			if applyErr == nil {
-				if applyErr = apply(recs); applyErr != nil {
+				if applyErr = apply(res.recs); applyErr != nil {
 					cancel()
 				}
 			}
@@ -143,6 +162,17 @@ func runPipeline(ctx context.Context, workers int, produce func(emit func(unit) 
 		return err
 	}
 	return applyErr
+}
+
+// safeWork runs work on one unit, turning a panic into an error (the mapping of each
+// document recovers on its own: this is the net below it).
+func safeWork(work func(unit) []record, u unit) (recs []record, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = errWorkPanicked{reason: panicReason(r)}
+		}
+	}()
+	return work(u), nil
 }
 
 // A unit of NDJSON holds at most chunkLines lines and, but for its last line, at most
@@ -231,7 +261,9 @@ func (m *mapper) ndjsonWork(u unit, resolve patientResolver) []record {
 }
 
 // mapLine maps one NDJSON line: a resource, or a whole Bundle on one line.
-func (m *mapper) mapLine(line []byte, pos string, resolve patientResolver) []record {
+func (m *mapper) mapLine(line []byte, pos string, resolve patientResolver) (recs []record) {
+	defer recoverDocument(pos, &recs)
+	m.hook(pos)
 	var r resource
 	if err := json.Unmarshal(line, &r); err != nil {
 		return []record{m.undecodable(line, pos, err)}
@@ -305,7 +337,9 @@ func tableOfType(t string) string {
 
 // mapBundle maps a FHIR document or transaction Bundle. References inside it resolve by
 // fullUrl or Type/id first, then against the Patients read from NDJSON.
-func (m *mapper) mapBundle(raw []byte, pos string, global patientResolver) []record {
+func (m *mapper) mapBundle(raw []byte, pos string, global patientResolver) (out []record) {
+	defer recoverDocument(pos, &out)
+	m.hook(pos)
 	var b bundle
 	if err := json.Unmarshal(raw, &b); err != nil {
 		return []record{{outcome: outQuarantined, reason: "malformed Bundle: " + jsonErrorKind(err), pos: pos, docLocal: -1}}
@@ -355,7 +389,19 @@ func (m *mapper) mapBundle(raw []byte, pos string, global patientResolver) []rec
 			patients[d.r] = p
 		}
 	}
+	// In a document, a statement without a subject is about the document's subject
+	// (the Ministry's mapping engine writes lab Observations so): "" resolves to it.
+	docSubject := ""
+	if docIdx >= 0 && entries[docIdx].r.Subject != nil {
+		docSubject = entries[docIdx].r.Subject.Reference
+	}
 	resolve := func(ref string) (patientRef, bool) {
+		if ref == "" {
+			if docSubject == "" {
+				return patientRef{}, false
+			}
+			ref = docSubject
+		}
 		if r, ok := byRef[ref]; ok && r.ResourceType == "Patient" {
 			return patients[r], true
 		}

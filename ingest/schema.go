@@ -195,11 +195,8 @@ var Tables = []Table{
 		MaxGroupsContributed: 4, MaxRowsPerGroup: 4,
 		Columns: []Column{
 			pidColumn,
-			// The national triage and outcome code systems (EMUR) are not yet in Velo's
-			// reference data: the columns are groupable without a public domain, so their
-			// keys go through partition selection.
-			col("triage", "VARCHAR", "triage code at access (code system 2.16.840.1.113883.2.9.6.1.54.4)", groupable),
-			col("outcome", "VARCHAR", "outcome / discharge disposition (code system 2.16.840.1.113883.2.9.6.1.54.5)", groupable),
+			col("triage", "VARCHAR", "triage colour code at access (EMUR; code system 2.16.840.1.113883.2.9.6.1.54.4)", domain(domainERTriage)),
+			col("outcome", "VARCHAR", "outcome of the visit (EMUR; code system 2.16.840.1.113883.2.9.6.1.54.5)", domain(domainEROutcome)),
 			col("visit_date", "DATE", "date of arrival", periodDate),
 			factDocKey,
 		},

@@ -14,7 +14,12 @@ const (
 	KindTemporary                       // 11-digit temporary numeric code
 	KindSTP                             // STP + 13 digits: foreigner without residence permit
 	KindENI                             // ENI + 13 digits: EU citizen without a health card
+	KindTEAM                            // personal number of a TEAM (EHIC) card: insured abroad
 )
+
+// teamPrefix marks a TEAM number's canonical form, so it never equals a codice fiscale or
+// an STP/ENI code that happens to have the same characters.
+const teamPrefix = "TEAM:"
 
 func (k IDKind) String() string {
 	switch k {
@@ -26,6 +31,8 @@ func (k IDKind) String() string {
 		return "stp"
 	case KindENI:
 		return "eni"
+	case KindTEAM:
+		return "team"
 	}
 	return "unknown"
 }
@@ -139,10 +146,77 @@ func ParseIdentifier(raw string) (Identifier, error) {
 			return Identifier{}, ErrCheckDigit
 		}
 		return Identifier{Canonical: s, Kind: KindTemporary}, nil
+	case strings.HasPrefix(s, teamPrefix):
+		return ParseTEAM(s[len(teamPrefix):])
 	case len(s) == 16:
 		return parseCodiceFiscale(s)
 	}
 	return Identifier{}, ErrIdentifierMalformed
+}
+
+// ErrTEAMMalformed is a TEAM number that is not 1 to 20 letters and digits.
+var ErrTEAMMalformed = errors.New("TEAM personal number is not 1 to 20 letters and digits")
+
+// ParseTEAM accepts the personal identification number of a TEAM card (the European
+// health insurance card of a person insured abroad), as the HL7 Italia guides carry it
+// under its own OIDs: 1 to 20 letters and digits, spaces and dashes ignored. Its format
+// is the issuing country's, so no check applies. Only a source that says the value is a
+// TEAM number may call it: ParseIdentifier reads a TEAM number only in the canonical form
+// (with its prefix) that an opt-out registry lists.
+func ParseTEAM(raw string) (Identifier, error) {
+	s := strings.ToUpper(strings.NewReplacer(" ", "", "-", "").Replace(strings.TrimSpace(raw)))
+	if s == "" {
+		return Identifier{}, ErrIdentifierMissing
+	}
+	if len(s) > 20 {
+		return Identifier{}, ErrTEAMMalformed
+	}
+	for i := 0; i < len(s); i++ {
+		if _, ok := alnumIndex(s[i]); !ok {
+			return Identifier{}, ErrTEAMMalformed
+		}
+	}
+	return Identifier{Canonical: teamPrefix + s, Kind: KindTEAM}, nil
+}
+
+// Shape describes a value without revealing it, for reasons that must say what was
+// found: letters become A (a when lower case), digits 9, a few separators stay, anything
+// else is ?, and a run of one class is written once with its length, so that a shape is
+// never itself shaped like an identifier: RSSMRA85T10A562S is A{6}9{2}A9{2}A9{3}A.
+// Beyond 60 characters the shape is cut and the value's length added.
+func Shape(v string) string {
+	class := func(r rune) rune {
+		switch {
+		case r >= 'A' && r <= 'Z':
+			return 'A'
+		case r >= 'a' && r <= 'z':
+			return 'a'
+		case r >= '0' && r <= '9':
+			return '9'
+		case r == '-' || r == '.' || r == '_' || r == '/' || r == ':' || r == ' ':
+			return r
+		}
+		return '?'
+	}
+	var b strings.Builder
+	rs := []rune(v)
+	for i := 0; i < len(rs); {
+		c := class(rs[i])
+		j := i + 1
+		for j < len(rs) && class(rs[j]) == c {
+			j++
+		}
+		b.WriteRune(c)
+		if j-i > 1 {
+			fmt.Fprintf(&b, "{%d}", j-i)
+		}
+		i = j
+	}
+	out := b.String()
+	if len(out) > 60 {
+		out = fmt.Sprintf("%s... (%d characters)", out[:60], len(rs))
+	}
+	return out
 }
 
 func parseCodiceFiscale(s string) (Identifier, error) {

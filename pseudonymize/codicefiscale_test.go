@@ -85,3 +85,41 @@ func TestBirthOf(t *testing.T) {
 		t.Fatalf("got %+v %v", b, ok)
 	}
 }
+
+func TestParseTEAM(t *testing.T) {
+	id, err := pseudonymize.ParseTEAM(" de-1234 5678x ")
+	if err != nil || id.Canonical != "TEAM:DE12345678X" || id.Kind != pseudonymize.KindTEAM {
+		t.Fatalf("ParseTEAM = %+v, %v", id, err)
+	}
+	// The canonical form round-trips through ParseIdentifier (opt-out registries list it),
+	// and never equals a codice fiscale of the same characters.
+	back, err := pseudonymize.ParseIdentifier(id.Canonical)
+	if err != nil || back != id {
+		t.Fatalf("pseudonymize.ParseIdentifier(%q) = %+v, %v", id.Canonical, back, err)
+	}
+	cf, _ := pseudonymize.ParseIdentifier("RSSMRA85T10A562S")
+	if tm, _ := pseudonymize.ParseTEAM("RSSMRA85T10A562S"); tm.Canonical == cf.Canonical {
+		t.Fatal("a TEAM number equals the codice fiscale of the same characters")
+	}
+	for _, bad := range []string{"", "ABC!", "123456789012345678901"} {
+		if _, err := pseudonymize.ParseTEAM(bad); err == nil {
+			t.Errorf("pseudonymize.ParseTEAM(%q) accepted", bad)
+		}
+	}
+}
+
+func TestShape(t *testing.T) {
+	for in, want := range map[string]string{
+		"RSSMRA85T10A562S":                     "A{6}9{2}A9{2}A9{3}A",
+		"3f2c5d1e-9abc-4d3e-8f10-2a3b4c5d6e7f": "9a9a9a9a-9a{3}-9a9a-9a9{2}-9a9a9a9a9a9a",
+		"STP1701051234567":                     "A{3}9{13}",
+		"x@y":                                  "a?a",
+	} {
+		if pseudonymize.MaskIdentifiers(want) != want {
+			t.Errorf("shape %q is itself identifier-shaped", want)
+		}
+		if got := pseudonymize.Shape(in); got != want {
+			t.Errorf("pseudonymize.Shape(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -11,7 +11,7 @@ import (
 
 // Code systems and extensions the resources use beyond those in package fse.
 const (
-	systemRegionalID     = "urn:oid:2.16.840.1.113883.2.9.4.3.7"
+	systemRegionalID     = "urn:oid:2.16.840.1.113883.2.9.2.120.4.1" // a regional person registry (HL7 Italia: 2.16.840.1.113883.2.9.2.<region>.4.1)
 	systemNRE            = "urn:oid:2.16.840.1.113883.2.9.4.3.8"
 	systemNomenclatore   = "urn:oid:2.16.840.1.113883.2.9.6.1.11"
 	systemActCode        = "http://terminology.hl7.org/CodeSystem/v3-ActCode"

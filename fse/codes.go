@@ -1,0 +1,107 @@
+package fse
+
+import (
+	"regexp"
+	"strings"
+)
+
+// Code systems as sources name them. The same code system reaches Velo under several
+// names: FHIR writes LOINC as http://loinc.org or urn:oid:2.16.840.1.113883.6.1, CDA
+// writes the bare OID, the Gateway's FHIR writes ICD-9-CM as http://hl7.org/fhir/sid/icd-9.
+// CanonicalSystem maps every name Velo knows to one, so that a fact coded by OID is read
+// like one coded by URI.
+
+const (
+	OIDICD9CMProcedures = "2.16.840.1.113883.6.104"
+	OIDICD9CMGeneric    = "2.16.840.1.113883.6.2"
+	OIDSNOMED           = "2.16.840.1.113883.6.96"
+	OIDInterpretation   = "2.16.840.1.113883.5.83"
+
+	SystemSNOMED          = "http://snomed.info/sct"
+	SystemICD9CMProcedure = "urn:oid:" + OIDICD9CMProcedures
+	SystemInterpretation  = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
+)
+
+// systemAliases maps every known name (lower case) of a code system to its canonical one.
+var systemAliases = func() map[string]string {
+	m := map[string]string{}
+	alias := func(canonical string, names ...string) {
+		m[strings.ToLower(canonical)] = canonical
+		for _, n := range names {
+			m[strings.ToLower(n)] = canonical
+			if !strings.Contains(n, ":") { // a bare OID: also its urn:oid: form
+				m["urn:oid:"+n] = canonical
+			}
+		}
+	}
+	alias(SystemLOINC, OIDLOINC)
+	alias(SystemICD9CM, SystemICD9, OIDICD9CM, OIDICD9CMGeneric)
+	alias(SystemICD9CMProcedure, OIDICD9CMProcedures)
+	alias(SystemATC, OIDATC)
+	alias(SystemAIC, OIDAIC)
+	alias(SystemSNOMED, OIDSNOMED)
+	alias(SystemInterpretation, OIDInterpretation)
+	return m
+}()
+
+// CanonicalSystem is the one name Velo uses for a code system named by URI, urn:oid: or
+// bare OID; a system Velo does not know is returned as given (trimmed).
+func CanonicalSystem(s string) string {
+	s = strings.TrimSpace(s)
+	if c, ok := systemAliases[strings.ToLower(s)]; ok {
+		return c
+	}
+	return s
+}
+
+// SameSystem tells whether two names name the same code system.
+func SameSystem(a, b string) bool { return CanonicalSystem(a) == CanonicalSystem(b) }
+
+var (
+	icd9Diagnosis = regexp.MustCompile(`^([0-9]{3})\.?([0-9]{1,2})?$`)
+	icd9V         = regexp.MustCompile(`^(V[0-9]{2})\.?([0-9]{1,2})?$`)
+	icd9E         = regexp.MustCompile(`^(E[0-9]{3})\.?([0-9])?$`)
+	icd9Procedure = regexp.MustCompile(`^([0-9]{2})\.?([0-9]{1,2})?$`)
+)
+
+// NormalizeICD9CM gives an ICD-9-CM code its one canonical form, the dotted one the
+// classification prints: 4280 and 428.0 are both 428.0, V1052 is V10.52, E8490 is
+// E849.0; procedure codes (procedure true) have two digits before the dot (4523 is
+// 45.23). ok is false for a code that has neither shape; it is then returned trimmed
+// and upper-cased, as given.
+func NormalizeICD9CM(code string, procedure bool) (string, bool) {
+	c := strings.ToUpper(strings.TrimSpace(code))
+	if procedure {
+		if m := icd9Procedure.FindStringSubmatch(c); m != nil {
+			return join(m[1], m[2]), true
+		}
+		return c, false
+	}
+	for _, re := range []*regexp.Regexp{icd9Diagnosis, icd9V, icd9E} {
+		if m := re.FindStringSubmatch(c); m != nil {
+			return join(m[1], m[2]), true
+		}
+	}
+	return c, false
+}
+
+func join(head, tail string) string {
+	if tail == "" {
+		return head
+	}
+	return head + "." + tail
+}
+
+// ER visit code lists of the national emergency-department flow (EMUR, DM 17 December
+// 2008), which the VPS guide's value sets CodiceTriage_VPS (2.16.840.1.113883.2.9.6.1.54.4)
+// and EsitoTrattamento_VPS (2.16.840.1.113883.2.9.6.1.54.5) carry. They are the public
+// domains of er_visit.triage and er_visit.outcome; a code outside them (a template's
+// placeholder such as XXX) is not kept.
+var (
+	// ERTriageCodes: colour code at access — white, green, yellow, red, black.
+	ERTriageCodes = []string{"B", "V", "G", "R", "N"}
+	// EROutcomeCodes: outcome of the visit — 1 discharged home, 2 discharged to outpatient
+	// care, 3 admitted, 4 transferred to another hospital, 5 died in the ER, 6 refused
+	// admission, 7 left before being seen, 8 left during care, 9 dead on arrival.
+	EROutcomeCodes = []string{"1", "2", "3", "4", "5", "6", "7", "8", "9"}
+)
