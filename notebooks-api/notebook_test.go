@@ -153,6 +153,26 @@ except ImportError as e:
 	if err != nil || !strings.Contains(string(b), "Release.df needs pandas") || !strings.Contains(string(b), "print(release.table())") || !strings.Contains(string(b), "costs nothing") {
 		t.Errorf("Release.df without pandas: %v\n%s", err, b)
 	}
+
+	// A refusal for want of budget carries the numbers (project small has epsilon 1).
+	const exhausted = `
+import sys
+sys.path.insert(0, sys.argv[1])
+from velo_client import Client, VeloError
+velo = Client.from_env()
+velo.query("SELECT COUNT(DISTINCT pid) AS people FROM booking", project="small", epsilon=1)
+try:
+    velo.query("SELECT COUNT(DISTINCT pid) AS people FROM booking WHERE first_access", project="small", epsilon=0.5)
+except VeloError as e:
+    print(e.code, e.budget["asked"]["epsilon"], e.budget["spent"]["epsilon"], e.budget["left"]["epsilon"])
+    print(e.detail)
+`
+	cmd = exec.Command(python, "-S", "-c", exhausted, examples)
+	cmd.Env = env
+	b, err = cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(b), "budget_exhausted 0.5 1 0\n") || !strings.Contains(string(b), "POST /v1/projects/small/grants") {
+		t.Errorf("budget_exhausted through velo_client.py: %v\n%s", err, b)
+	}
 }
 
 // notebookText is every output of the executed notebook's code cells, as text.

@@ -20,7 +20,15 @@ import (
 // What makes a noisy column meaningful: most of its values close to the truth, and the
 // typical one very close. Tables of small groups (a region of 70 people in a priority
 // class) keep wide intervals, honestly; these thresholds let a few such cells be off while
-// failing an answer whose noise drowns it.
+// failing an answer whose noise drowns it, or whose bounding biases it (a count of
+// bookings, cut by the cap on rows per person and group, comes out a fifth short).
+//
+// The documented examples clear them by a wide margin: on the 100,000-person demo, over 10
+// to 40 runs each, the shares by region and priority class had 85–93% of their 84 values
+// within 20% (median error about 3%), the medians by service at epsilon 2 had 95–100% of
+// their 20 (median error 1–4%), the rest 95–100%. Taking the cells' errors as independent
+// at those rates, the binomial tails put a failure from noise alone below one run in a
+// million. On 20,000 people the same examples fail, as they should.
 const (
 	Tolerance      = 0.20 // a value is close when its relative error is at most this
 	MinClose       = 2.0 / 3
