@@ -25,8 +25,8 @@ const (
 	demoProject = "wl"
 	// demoPersons is the default size: enough people that every documented example answers
 	// within a few percent of the exact value at its epsilon (the smallest regions aside), and
-	// the demo still starts in well under a minute on two cores (about 30 s of CPU for synth
-	// and ingest). internal/docsexamples checks both.
+	// the demo still starts in under a minute on two idle cores (30 to 45 s of CPU for synth
+	// and ingest). internal/docsexamples checks the first and reports the second.
 	demoPersons = 100000
 	// demoEpsilon is the project's budget: the documentation's examples (the README's first
 	// question, the notebook, the Grafana dashboard) spend 7.5 of it, and leave as much to
