@@ -3,7 +3,7 @@ GO      ?= go
 BIN     ?= bin/velo
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 DEMO    ?= velo-demo
-PERSONS ?= 20000
+PERSONS ?= 100000
 
 PLUGIN      := grafana-plugin
 PLUGIN_DIST := $(PLUGIN)/dist
@@ -12,8 +12,10 @@ PLUGIN_PLATFORMS ?= linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/am
 
 # Velo's Go packages: ./... without the Go code some npm packages ship in node_modules.
 GO_PKGS = $$($(GO) list ./... | grep -v /node_modules/)
+# The documentation's examples run once, in their own target, with their report.
+DOCS_EXAMPLES = ./internal/docsexamples
 
-.PHONY: build test test-race vet demo bench fuzz clean plugin plugin-frontend plugin-backend test-plugin
+.PHONY: build test test-race vet demo bench fuzz clean plugin plugin-frontend plugin-backend test-plugin docs-examples
 
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/velo
@@ -24,13 +26,23 @@ vet:
 
 # The README's test command: vet, the Grafana plugin's build and frontend tests, the whole
 # Go suite (the API's load test, headless Chromium, notebook and plugin tests included),
-# the race detector on the packages with concurrency (ingest pipeline, ledger, query
-# engine, HTTP API, the plugin's backend), and a short run of every fuzz target.
+# the documentation's examples on a fresh demo, the race detector on the packages with
+# concurrency (ingest pipeline, ledger, query engine, HTTP API, the plugin's backend), and
+# a short run of every fuzz target.
 TEST_FUZZTIME ?= 5s
 test: vet test-plugin
-	$(GO) test $(GO_PKGS)
+	$(GO) test $$($(GO) list ./... | grep -v /node_modules/ | grep -v /internal/docsexamples$$)
+	$(MAKE) docs-examples
 	$(GO) test -race -short $$($(GO) list ./ingest ./ledger ./query ./dp ./notebooks-api ./grafana-plugin/... | grep -v /node_modules/)
 	$(MAKE) fuzz FUZZTIME=$(TEST_FUZZTIME)
+
+# The documentation's examples (internal/docsexamples): a fresh velo demo in a directory of
+# its own on a free port, every command block of README.md and docs/*.md run against it in
+# order (the notebook headless, the Grafana dashboard through the plugin's backend), every
+# answer compared with plain DuckDB's exact one, and the demo's budget checked. It prints
+# the blocks run and skipped (with why), the accuracy of each answer and the budgets.
+docs-examples:
+	$(GO) test -count=1 -v -timeout 30m $(DOCS_EXAMPLES)
 
 # The Grafana data source: the frontend (webpack) and the backend executables, into
 # grafana-plugin/dist, ready to copy into Grafana's plugins directory (docs/grafana.md).

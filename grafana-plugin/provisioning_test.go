@@ -173,7 +173,7 @@ func pluginID(t *testing.T) string {
 var (
 	shareTableFields = []string{"region", "priority",
 		"share_within_target", "share_within_target_ci_lower", "share_within_target_ci_upper",
-		"bookings", "bookings_ci_lower", "bookings_ci_upper"}
+		"people", "people_ci_lower", "people_ci_upper"}
 	medianFields = []string{"service_code", "median_wait", "median_wait_ci_lower", "median_wait_ci_upper"}
 	trendFields  = []string{"month", "share_within_target", "share_within_target_ci_lower", "share_within_target_ci_upper"}
 	budgetFields = []string{"project", "epsilon_total", "epsilon_spent", "epsilon_left",
@@ -188,19 +188,20 @@ var wantPanels = []struct {
 }{
 	{
 		title: "Prenotazioni entro i tempi massimi, per regione e classe di priorità", types: "table bargauge",
-		queryType: "sql", format: "table", epsilon: 0.5, fields: shareTableFields,
-		sql: "SELECT region, priority, AVG(CAST(within_target AS INTEGER)) AS share_within_target, COUNT(*) AS bookings " +
+		queryType: "sql", format: "table", epsilon: 1, fields: shareTableFields,
+		sql: "SELECT region, priority, AVG(CAST(within_target AS INTEGER)) AS share_within_target, COUNT(DISTINCT pid) AS people " +
 			"FROM booking WHERE first_access AND $__timeFilter(d_contact) GROUP BY region, priority ORDER BY region, priority",
 	},
 	{
 		title: "Attesa mediana per prestazione (giorni)", types: "barchart table",
-		queryType: "sql", format: "table", epsilon: 0.5, fields: medianFields,
-		sql: "SELECT service_code, MEDIAN(wait_days) AS median_wait FROM booking " +
+		queryType: "sql", format: "table", epsilon: 2, fields: medianFields,
+		sql: "SELECT WITH DIFFERENTIAL_PRIVACY OPTIONS(max_groups_contributed = 1) service_code, " +
+			"MEDIAN(wait_days, contribution_bounds_per_group => (0, 120)) AS median_wait FROM booking " +
 			"WHERE first_access AND priority IS NOT NULL AND $__timeFilter(d_contact) GROUP BY service_code ORDER BY median_wait DESC",
 	},
 	{
 		title: "Andamento mensile della quota entro i tempi massimi", types: "timeseries",
-		queryType: "sql", format: "time_series", epsilon: 0.5, fields: trendFields,
+		queryType: "sql", format: "time_series", epsilon: 0.25, fields: trendFields,
 		sql: "SELECT $__timeGroup(d_contact, 1M) AS month, AVG(CAST(within_target AS INTEGER)) AS share_within_target " +
 			"FROM booking WHERE first_access AND $__timeFilter(d_contact) GROUP BY month ORDER BY month",
 	},

@@ -77,6 +77,9 @@ func (a amount) budget() Budget { return Budget{Epsilon: a.eps.float(), Delta: a
 // String is "epsilon E delta D", for messages.
 func (a amount) String() string { return fmt.Sprintf("epsilon %s delta %s", a.eps, a.delta) }
 
+// and is "epsilon E and delta D", for sentences.
+func (a amount) and() string { return fmt.Sprintf("epsilon %s and delta %s", a.eps, a.delta) }
+
 // toEps converts a user's epsilon to units. The float is read as the shortest decimal that
 // rounds to it (what the user typed), so 0.1 is exactly 1e11 units; digits beyond the unit
 // round up when up is set (charges) and down otherwise (budgets).

@@ -43,6 +43,36 @@ var (
 	ErrWriteFailed = errors.New("ledger write failed")
 )
 
+// BudgetError says why a charge was refused for want of budget: what the query asks, and
+// the project's total, spent and left (exact decimals, as the ledger sums them). It wraps
+// ErrBudgetExhausted. Its text holds only budget figures, which the project's members may
+// read anyway (GET /v1/projects/{id}).
+type BudgetError struct {
+	Project                   string
+	Asked, Total, Spent, Left Budget
+	// The same amounts in fixed point, printed as exact decimals by Error.
+	asked, total, spent, left amount
+}
+
+// Error gives the numbers: "privacy budget exhausted: the query asks for epsilon 1 and
+// delta 0; project wl has epsilon 0.5 and delta 0.00001 left of epsilon 10 and delta
+// 0.00001 (epsilon 9.5 and delta 0 spent)".
+func (e *BudgetError) Error() string {
+	return fmt.Sprintf("%v: the query asks for %s; project %s has %s left of %s (%s spent)",
+		ErrBudgetExhausted, e.asked.and(), e.Project, e.left.and(), e.total.and(), e.spent.and())
+}
+
+// Unwrap makes errors.Is(err, ErrBudgetExhausted) hold.
+func (e *BudgetError) Unwrap() error { return ErrBudgetExhausted }
+
+func newBudgetError(project string, asked, total, spent amount) *BudgetError {
+	left := total.sub(spent)
+	return &BudgetError{
+		Project: project, Asked: asked.budget(), Total: total.budget(), Spent: spent.budget(), Left: left.budget(),
+		asked: asked, total: total, spent: spent, left: left,
+	}
+}
+
 // CorruptError locates an anomaly in a ledger or checkpoints file. It wraps ErrCorrupt.
 type CorruptError struct {
 	File   string

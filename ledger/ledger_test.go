@@ -176,8 +176,19 @@ func TestChargeRules(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := l.Charge(ctx, chargeReq("wl", "SELECT 3", 0.1, 0)); !errors.Is(err, ledger.ErrBudgetExhausted) {
-		t.Errorf("charge past the budget: %v", err)
+	_, err := l.Charge(ctx, chargeReq("wl", "SELECT 3", 0.1, 0))
+	var be *ledger.BudgetError
+	if !errors.Is(err, ledger.ErrBudgetExhausted) || !errors.As(err, &be) {
+		t.Fatalf("charge past the budget: %v", err)
+	}
+	// The refusal gives the numbers, exactly: what was asked, the total, spent and left.
+	want := ledger.BudgetError{Project: "wl", Asked: ledger.Budget{Epsilon: 0.1}, Total: ledger.Budget{Epsilon: 1, Delta: 1e-5},
+		Spent: ledger.Budget{Epsilon: 1, Delta: 2e-6}, Left: ledger.Budget{Epsilon: 0, Delta: 8e-6}}
+	if be.Project != want.Project || be.Asked != want.Asked || be.Total != want.Total || be.Spent != want.Spent || be.Left != want.Left {
+		t.Errorf("BudgetError %+v, want %+v", *be, want)
+	}
+	if msg := "privacy budget exhausted: the query asks for epsilon 0.1 and delta 0; project wl has epsilon 0 and delta 0.000008 left of epsilon 1 and delta 0.00001 (epsilon 1 and delta 0.000002 spent)"; be.Error() != msg {
+		t.Errorf("message\n%s\nwant\n%s", be, msg)
 	}
 	if err := l.Grant(ctx, "dpo", "wl", ledger.Budget{Epsilon: 1}, "more"); err != nil {
 		t.Fatal(err)

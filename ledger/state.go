@@ -144,7 +144,7 @@ func (st *state) check(r *record) error {
 			return fmt.Errorf("%w: delta %s is above the cap of %s", ErrOverCap, r.Delta, d.MaxDeltaPerQuery)
 		}
 		if left := ps.total.sub(ps.spent); !left.covers(r.amount()) {
-			return fmt.Errorf("%w: the query costs %s, project %s has %s left", ErrBudgetExhausted, r.amount(), r.Project, left)
+			return newBudgetError(r.Project, r.amount(), ps.total, ps.spent)
 		}
 		return nil
 

@@ -523,8 +523,18 @@ func TestProblems(t *testing.T) {
 		t.Fatalf("%d %s", resp.StatusCode, b)
 	}
 	resp, b = ts.call(t, "rita", "POST", "/v1/queries", map[string]any{"sql": "SELECT COUNT(*) AS m FROM booking", "project": "small", "epsilon": 0.01})
-	if p := problemOf(t, resp, b); p.Status != 409 || p.Code != "budget_exhausted" {
-		t.Errorf("budget: %+v", p)
+	// The refusal gives the numbers and says how the budget grows.
+	p := problemOf(t, resp, b)
+	wantBudget := notebooksapi.BudgetRefusal{Project: "small", Asked: ledger.Budget{Epsilon: 0.01}, Total: ledger.Budget{Epsilon: 1},
+		Spent: ledger.Budget{Epsilon: 1}, Left: ledger.Budget{}}
+	if p.Status != 409 || p.Code != "budget_exhausted" || p.Budget == nil || *p.Budget != wantBudget {
+		t.Errorf("budget: %+v, budget %+v; want %+v", p, p.Budget, wantBudget)
+	}
+	for _, want := range []string{"asks for epsilon 0.01 and delta 0", "project small has epsilon 0 and delta 0 left", "of epsilon 1 and delta 0; epsilon 1 and delta 0 spent",
+		"POST /v1/projects/small/grants", "velo project grant --state STATE --id small --epsilon E", "release cache at no cost"} {
+		if !strings.Contains(p.Detail, want) {
+			t.Errorf("budget_exhausted detail lacks %q: %s", want, p.Detail)
+		}
 	}
 	// The same query as the first is still answered, from the cache, at no cost.
 	resp, b = ts.call(t, "rita", "POST", "/v1/queries", map[string]any{"sql": "SELECT COUNT(*) AS n FROM booking", "project": "small", "epsilon": 1})

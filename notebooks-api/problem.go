@@ -48,14 +48,45 @@ type Problem struct {
 	// Position is the byte offset in the SQL the problem is about, when there is one.
 	Position *int `json:"position,omitempty"`
 	// Field names the request field at fault.
-	Field     string `json:"field,omitempty"`
-	RequestID string `json:"request_id,omitempty"`
+	Field string `json:"field,omitempty"`
+	// Budget gives the numbers of a budget_exhausted refusal.
+	Budget    *BudgetRefusal `json:"budget,omitempty"`
+	RequestID string         `json:"request_id,omitempty"`
 
 	retryAfter int   // seconds, for 429
 	cause      error // logged, never sent
 }
 
 func (p *Problem) Error() string { return p.Code + ": " + p.Detail }
+
+// BudgetRefusal is what a budget_exhausted problem says in numbers: the query's cost and
+// the project's budget. A member of the project may read these anyway (GET /v1/projects/{id}).
+type BudgetRefusal struct {
+	Project string        `json:"project"`
+	Asked   ledger.Budget `json:"asked"`
+	Total   ledger.Budget `json:"total"`
+	Spent   ledger.Budget `json:"spent"`
+	Left    ledger.Budget `json:"left"`
+}
+
+// budgetProblem tells the researcher what the query asks and what is left, and how the
+// budget grows: a DPO's grant. (A query asked before costs nothing: the cache answers it
+// before any charge.)
+func budgetProblem(err error) *Problem {
+	p := &Problem{Status: http.StatusConflict, Code: CodeBudgetExhausted, cause: err,
+		Detail: "the project's privacy budget does not cover this query; a DPO can grant more (POST /v1/projects/{id}/grants)"}
+	var be *ledger.BudgetError
+	if !errors.As(err, &be) {
+		return p
+	}
+	p.Budget = &BudgetRefusal{Project: be.Project, Asked: be.Asked, Total: be.Total, Spent: be.Spent, Left: be.Left}
+	p.Detail = fmt.Sprintf("the project's privacy budget does not cover this query: it asks for epsilon %s and delta %s; project %s has epsilon %s and delta %s left "+
+		"(of epsilon %s and delta %s; epsilon %s and delta %s spent). A DPO can grant more: POST /v1/projects/%s/grants, or velo project grant --state STATE --id %s --epsilon E "+
+		"while no server holds the ledger. A query asked before is answered from the release cache at no cost.",
+		num(be.Asked.Epsilon), num(be.Asked.Delta), be.Project, num(be.Left.Epsilon), num(be.Left.Delta),
+		num(be.Total.Epsilon), num(be.Total.Delta), num(be.Spent.Epsilon), num(be.Spent.Delta), be.Project, be.Project)
+	return p
+}
 
 // problem makes a Problem with public text.
 func problem(status int, code, format string, args ...any) *Problem {
@@ -90,7 +121,7 @@ func asProblem(err error) *Problem {
 		return &Problem{Status: http.StatusTooManyRequests, Code: CodeTooManyQueries, retryAfter: 1,
 			Detail: fmt.Sprintf("the server is already running its limit of %d queries; retry shortly (nothing was charged)", busy.Limit)}
 	case errors.Is(err, ledger.ErrBudgetExhausted):
-		return &Problem{Status: http.StatusConflict, Code: CodeBudgetExhausted, Detail: "the project's privacy budget does not cover this query; the DPO may grant more", cause: err}
+		return budgetProblem(err)
 	case errors.Is(err, ledger.ErrOverCap):
 		return &Problem{Status: http.StatusBadRequest, Code: CodeInvalidOptions, Detail: "the query asks for more epsilon or delta than the project allows per query", cause: err}
 	case errors.Is(err, ledger.ErrProjectExpired):

@@ -120,15 +120,59 @@ func TestDemo(t *testing.T) {
 	if rel["cached"] != false || rel["project"] != "wl" {
 		t.Errorf("first query: %v", rel)
 	}
-	// The server holds the ledger: velo project is kept out with a message naming it.
-	_, err = velo(t, "project", "grant", "--state", filepath.Join(dir, "state"), "--id", "wl", "--epsilon", "1")
-	if err == nil || !strings.Contains(err.Error(), "ledger locked") || !strings.Contains(err.Error(), "held by pid") {
-		t.Errorf("velo project beside the server: %v", err)
+	// The server holds the ledger: velo project and velo query are kept out with a message
+	// naming the holder, and saying what to do instead: the same request through the API, or
+	// stop the server.
+	state, data := filepath.Join(dir, "state"), filepath.Join(dir, "data")
+	const sql = "SELECT region, COUNT(DISTINCT pid) AS people FROM booking WHERE wait_days < 30 GROUP BY region"
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"project", "grant", "--state", state, "--id", "wl", "--epsilon", "1"},
+			`curl -s "$VELO_URL/v1/projects/wl/grants" -H "Authorization: Bearer $DPO_TOKEN" -H 'Content-Type: application/json' \` + "\n" + `    -d '{"epsilon":1,"delta":0}'`},
+		{[]string{"project", "create", "--state", state, "--id", "pngla", "--purpose", "PNGLA's monitoring", "--legal-basis", "art. 9(2)(h) GDPR", "--allow", "booking", "--epsilon-budget", "1", "--delta-budget", "0"},
+			`curl -s "$VELO_URL/v1/projects" -H "Authorization: Bearer $DPO_TOKEN" -H 'Content-Type: application/json' \` + "\n" +
+				`    -d '{"id":"pngla","purpose":"PNGLA'\''s monitoring","legal_basis":"art. 9(2)(h) GDPR","allow":{"booking":[]},"epsilon_budget":1,"delta_budget":0}'`},
+		{[]string{"query", "--data", data, "--state", state, "--project", "wl", "--epsilon", "0.5", sql},
+			`curl -s "$VELO_URL/v1/queries" -H "Authorization: Bearer $VELO_TOKEN" -H 'Content-Type: application/json' \` + "\n" +
+				`    -d '{"sql":"SELECT region, COUNT(DISTINCT pid) AS people FROM booking WHERE wait_days < 30 GROUP BY region","project":"wl","epsilon":0.5}'`},
+	} {
+		_, err = velo(t, c.args...)
+		if err == nil {
+			t.Fatalf("velo %s beside the server: no error", strings.Join(c.args, " "))
+		}
+		for _, want := range []string{"ledger locked", "held by pid", "A server (velo serve or velo demo) holds this ledger", c.want, "or stop the server (Ctrl-C in its terminal) and run this command again"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("velo %s beside the server: the message lacks %q:\n%v", c.args[0]+" "+c.args[1], want, err)
+			}
+		}
 	}
 	key, _ := os.ReadFile(filepath.Join(dir, "pseudonymization.key"))
 	if err := stop(); err != nil {
 		t.Fatalf("stop: %v", err)
 	}
+
+	// With the server stopped, the README's command-line path: the demo's project exists, so
+	// a second one; queries on it; a budget that runs out, with the numbers and the grant.
+	if _, err := velo(t, "project", "create", "--state", state, "--id", "wl", "--purpose", "again", "--legal-basis", "art. 9(2)(h) GDPR", "--allow", "booking", "--epsilon-budget", "1", "--delta-budget", "0"); err == nil ||
+		!strings.Contains(err.Error(), "this ledger already has a project wl (velo project show --state "+state+" lists them)") {
+		t.Errorf("create wl again: %v", err)
+	}
+	mustVelo(t, "project", "create", "--state", state, "--id", "pngla", "--purpose", "PNGLA monitoring", "--legal-basis", "art. 9(2)(h) GDPR", "--allow", "booking", "--epsilon-budget", "1", "--delta-budget", "0")
+	if out := mustVelo(t, "query", "--data", data, "--state", state, "--project", "pngla", "--epsilon", "0.75", sql); !strings.Contains(out, "people") {
+		t.Errorf("query: %s", out)
+	}
+	const sql2 = "SELECT priority, COUNT(DISTINCT pid) AS people FROM booking GROUP BY priority"
+	_, err = velo(t, "query", "--data", data, "--state", state, "--project", "pngla", "--epsilon", "0.5", sql2)
+	for _, want := range []string{"privacy budget exhausted: the query asks for epsilon 0.5 and delta 0; project pngla has epsilon 0.25 and delta 0 left of epsilon 1 and delta 0 (epsilon 0.75 and delta 0 spent)",
+		"A DPO can grant more: velo project grant --state " + state + " --id pngla --epsilon E --reason TEXT (while a server runs: POST /v1/projects/pngla/grants)"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("query past the budget: the message lacks %q:\n%v", want, err)
+		}
+	}
+	mustVelo(t, "project", "grant", "--state", state, "--id", "pngla", "--epsilon", "0.5", "--reason", "one more question")
+	mustVelo(t, "query", "--data", data, "--state", state, "--project", "pngla", "--epsilon", "0.5", sql2)
 
 	url, out, stop = startDemo(t, dir)
 	defer stop()

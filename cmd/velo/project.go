@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/velo-fse/velo/ledger"
+	notebooksapi "github.com/velo-fse/velo/notebooks-api"
 )
 
 const projectUsage = `Usage: velo project create|grant|show --state DIR [flags]
@@ -94,8 +95,17 @@ given with --allow (a bare table allows all its columns).`)
 			return usageError{fmt.Errorf("project create: --expires: %w", err)}
 		}
 	}
-	err = withLedger(m, *state, func(l *ledger.Ledger) error {
+	api := apiEquivalent{path: "/v1/projects", tokenVar: "DPO_TOKEN", body: notebooksapi.ProjectRequest{
+		ID: p.ID, Purpose: p.Purpose, LegalBasis: p.LegalBasis, Approver: p.Approver, Allow: p.Allow,
+		EpsilonBudget: p.EpsilonBudget, DeltaBudget: p.DeltaBudget, DefaultEpsilon: p.DefaultEpsilon, DefaultDelta: p.DefaultDelta,
+		MaxEpsilonPerQuery: p.MaxEpsilonPerQuery, MaxDeltaPerQuery: p.MaxDeltaPerQuery, Expires: p.Expires,
+	}}
+	err = withLedger(m, *state, api, func(l *ledger.Ledger) error {
 		if err := l.CreateProject(ctx, actorName(*actor), p); err != nil {
+			if errors.Is(err, ledger.ErrProjectExists) {
+				return fmt.Errorf("%w: this ledger already has a project %s (velo project show --state %s lists them): choose another --id, or add budget to it with velo project grant",
+					err, p.ID, shellQuote(*state))
+			}
 			return err
 		}
 		st, err := l.Project(p.ID)
@@ -124,7 +134,9 @@ Adds budget to a project.`)
 	if err := required(fs, "state", "id", "epsilon"); err != nil {
 		return err
 	}
-	return withLedger(m, *state, func(l *ledger.Ledger) error {
+	api := apiEquivalent{path: "/v1/projects/" + *id + "/grants", tokenVar: "DPO_TOKEN",
+		body: notebooksapi.GrantRequest{Epsilon: *eps, Delta: *delta, Reason: *reason}}
+	return withLedger(m, *state, api, func(l *ledger.Ledger) error {
 		if err := l.Grant(ctx, actorName(*actor), *id, ledger.Budget{Epsilon: *eps, Delta: *delta}, *reason); err != nil {
 			return err
 		}
@@ -213,11 +225,12 @@ func printProject(m *Main, p ledger.ProjectStatus) {
 }
 
 // withLedger opens the ledger in dir for one write, telling the user when that created it.
-func withLedger(m *Main, dir string, f func(*ledger.Ledger) error) (err error) {
+// When a server holds the ledger, the error shows api, the same write through its API.
+func withLedger(m *Main, dir string, api apiEquivalent, f func(*ledger.Ledger) error) (err error) {
 	_, statErr := os.Stat(filepath.Join(dir, "ledger"))
 	l, err := ledger.Open(dir, ledger.Options{Logger: slog.New(slog.NewTextHandler(m.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	if err != nil {
-		return err
+		return lockedHint(err, api)
 	}
 	defer func() { err = errors.Join(err, l.Close()) }()
 	if errors.Is(statErr, fs.ErrNotExist) {

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/velo-fse/velo/ledger"
+	notebooksapi "github.com/velo-fse/velo/notebooks-api"
 	"github.com/velo-fse/velo/query"
 )
 
@@ -76,7 +77,10 @@ Options may also be given in SQL, as in ZetaSQL/BigQuery:
 	}
 	led, err := ledger.Open(*state, ledger.Options{Logger: slog.New(slog.NewTextHandler(m.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	if err != nil {
-		return err
+		return lockedHint(err, apiEquivalent{path: "/v1/queries", tokenVar: "VELO_TOKEN", body: notebooksapi.QueryRequest{
+			SQL: req.SQL, Project: req.Project, Epsilon: req.Epsilon, Delta: req.Delta, Bounds: req.Bounds,
+			MaxGroupsContributed: req.MaxGroupsContributed, DryRun: req.DryRun,
+		}})
 	}
 	defer led.Close()
 	eng, err := query.Open(ctx, query.Config{DataDir: *data, Ledger: led})
@@ -90,7 +94,7 @@ Options may also be given in SQL, as in ZetaSQL/BigQuery:
 		if errors.As(err, &qe) {
 			return fmt.Errorf("%s: %s", qe.Code, qe.Error())
 		}
-		return err
+		return budgetHint(err, *state)
 	}
 	switch *format {
 	case "json":

@@ -1,9 +1,10 @@
-"""A small client for Velo's HTTP API: Python's standard library, plus pandas for tables.
+"""A small client for Velo's HTTP API: Python's standard library only; pandas for Release.df.
 
     from velo_client import Client
     velo = Client.from_env()          # VELO_URL and VELO_TOKEN
-    r = velo.query("SELECT region, COUNT(*) AS n FROM booking GROUP BY region", project="wl", epsilon=0.5)
-    r.df                               # a DataFrame: keys, noisy values, n_ci_lower, n_ci_upper
+    r = velo.query("SELECT region, COUNT(DISTINCT pid) AS people FROM booking GROUP BY region", project="wl", epsilon=0.5)
+    print(r.table())                   # plain text: keys, noisy values with their 95% intervals
+    r.df                               # with pandas, a DataFrame: keys, people, people_ci_lower, people_ci_upper
     r.budget_left                      # {'epsilon': ..., 'delta': ...}
 
 Every number Velo returns is differentially private and was paid for from the project's
@@ -20,9 +21,11 @@ import urllib.request
 class VeloError(Exception):
     """A refusal or failure from the API (an application/problem+json answer)."""
 
-    def __init__(self, status, code, detail, position=None, field=None):
+    def __init__(self, status, code, detail, position=None, field=None, budget=None):
         super().__init__(f"{status} {code}: {detail}" + (f" (at position {position})" if position is not None else ""))
         self.status, self.code, self.detail, self.position, self.field = status, code, detail, position, field
+        # budget_exhausted: {"project", "asked", "total", "spent", "left"}, each {"epsilon", "delta"}.
+        self.budget = budget
 
 
 class Release:
@@ -42,8 +45,15 @@ class Release:
 
     @property
     def df(self):
-        """The release as a DataFrame: keys, each noisy value and its interval bounds."""
-        import pandas as pd
+        """The release as a DataFrame: keys, each noisy value and its interval bounds (needs pandas)."""
+        try:
+            import pandas as pd
+        except ImportError:
+            raise ImportError(
+                "Release.df needs pandas (pip install pandas, or apt install python3-pandas); without it, "
+                "print(release.table()) shows the release and release.rows holds it. Asking the same query "
+                "again costs nothing: the release cache answers it."
+            ) from None
 
         records = []
         for row, ci in zip(self.rows, self.ci):
@@ -62,9 +72,45 @@ class Release:
                 names += [col["name"] + "_ci_lower", col["name"] + "_ci_upper"]
         return pd.DataFrame.from_records(records, columns=names)
 
+    def table(self):
+        """The release as plain text: one line per row, each noisy value with its 95% interval
+        when it has one ("0.81 [0.77, 0.85]"). Needs nothing beyond the standard library."""
+        header = [c["name"] + (" (95% CI)" if c["kind"] == "dp" and any(ci[i] for ci in self.ci) else "")
+                  for i, c in enumerate(self.columns)]
+        lines = []
+        for row, ci in zip(self.rows, self.ci):
+            cells = []
+            for col, value, interval in zip(self.columns, row, ci):
+                if col["kind"] == "dp" and interval:
+                    cells.append(f"{_number(value)} [{_number(interval[0])}, {_number(interval[1])}]")
+                elif col["kind"] == "dp":
+                    cells.append(_number(value))
+                else:
+                    cells.append("" if value is None else str(value))
+            lines.append(cells)
+        widths = [max([len(h)] + [len(l[i]) for l in lines]) for i, h in enumerate(header)]
+        out = ["  ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip()]
+        out += ["  ".join(c.ljust(w) for c, w in zip(l, widths)).rstrip() for l in lines]
+        return "\n".join(out)
+
     def __repr__(self):
         state = "cached, not charged again" if self.cached else f"charged epsilon={self.epsilon} delta={self.delta}"
         return f"<Release {self.release_id}: {len(self.rows)} rows, {state}; budget left {self.budget_left}>"
+
+
+def _number(x):
+    """A noisy number, to the precision it deserves in a table."""
+    if x is None:
+        return ""
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        return str(x)
+    if x == int(x) and abs(x) < 1e15:  # counts, and bounds of their intervals
+        return f"{int(x):,}"
+    if abs(x) >= 1000:
+        return f"{x:,.0f}"
+    if abs(x) >= 10:
+        return f"{x:.1f}"
+    return f"{x:.2f}"
 
 
 class Client:
@@ -97,7 +143,7 @@ class Client:
                 p = json.loads(raw)
             except ValueError:
                 raise VeloError(e.code, "http_error", raw[:200].decode(errors="replace")) from None
-            raise VeloError(p.get("status", e.code), p.get("code"), p.get("detail"), p.get("position"), p.get("field")) from None
+            raise VeloError(p.get("status", e.code), p.get("code"), p.get("detail"), p.get("position"), p.get("field"), p.get("budget")) from None
 
     def query(self, sql, project, epsilon=None, delta=None, bounds=None, dry_run=False, max_groups_contributed=None):
         """Run one DP query and return its Release."""
@@ -140,18 +186,19 @@ class Client:
 
 
 if __name__ == "__main__":
-    # A quick look without Jupyter: who am I, my projects' budgets, and one question.
+    # A quick look without Jupyter, with Python's standard library only: who am I, and one
+    # question (the README's and velo demo's first one: the same query again costs nothing).
     velo = Client.from_env()
     me = velo.me()
     print(f"{me['user']} ({me['role']}), projects: {', '.join(me['projects'])}")
     project = os.environ.get("VELO_PROJECT", me["projects"][0] if me["projects"] else "wl")
     r = velo.query(
-        "SELECT region, AVG(CAST(within_target AS INTEGER)) AS share_within_target, COUNT(*) AS bookings "
+        "SELECT region, AVG(CAST(within_target AS INTEGER)) AS share_within_target, COUNT(DISTINCT pid) AS people "
         "FROM booking WHERE first_access GROUP BY region ORDER BY region",
         project=project,
-        epsilon=0.5,
+        epsilon=1,
     )
     print(r)
-    print(r.df.to_string(index=False))
+    print(r.table())
     left = velo.project(project)["left"]
     print(f"budget left for {project}: epsilon {left['epsilon']}, delta {left['delta']}")
