@@ -26,11 +26,17 @@ vet:
 # Go suite (the API's load test, headless Chromium, notebook and plugin tests included),
 # the race detector on the packages with concurrency (ingest pipeline, ledger, query
 # engine, HTTP API, the plugin's backend), and a short run of every fuzz target.
+# The Go suite runs through internal/testsummary: go test's usual output, then the tests
+# that skipped for want of the fixtures (VELO_FIXTURES) or a tool, listed again at the very
+# end. Under CI=true those tests fail instead.
 TEST_FUZZTIME ?= 5s
+TEST_SUMMARY  := bin/test-summary.txt
 test: vet test-plugin
-	$(GO) test $(GO_PKGS)
+	@mkdir -p $(dir $(TEST_SUMMARY))
+	$(GO) run ./internal/testsummary -go $(GO) -summary $(TEST_SUMMARY) $(GO_PKGS)
 	$(GO) test -race -short $$($(GO) list ./ingest ./ledger ./query ./dp ./notebooks-api ./grafana-plugin/... | grep -v /node_modules/)
 	$(MAKE) fuzz FUZZTIME=$(TEST_FUZZTIME)
+	@cat $(TEST_SUMMARY)
 
 # The Grafana data source: the frontend (webpack) and the backend executables, into
 # grafana-plugin/dist, ready to copy into Grafana's plugins directory (docs/grafana.md).

@@ -15,10 +15,17 @@ import (
 
 	"github.com/velo-fse/velo/dataset"
 	"github.com/velo-fse/velo/ingest"
+	"github.com/velo-fse/velo/internal/testenv"
 	"github.com/velo-fse/velo/pseudonymize"
 )
 
-const fixtures = "../../shared/fixtures/fse-gateway-examples"
+// gateway is the folder of the FSE Gateway's examples (CDA/ and FHIR/, nine documents of
+// each) in the fixtures the VELO_FIXTURES setting names: a test that reads them skips
+// loudly without them (fails under CI=true).
+func gateway(t testing.TB) string {
+	t.Helper()
+	return testenv.Fixtures(t, "fse-gateway-examples")
+}
 
 // readOptOutFile reads an opt-out registry.
 func readOptOutFile(t *testing.T, path string) *pseudonymize.OptOut {
@@ -219,7 +226,7 @@ func outputText(t *testing.T, db *sql.DB, dir string) []byte {
 func ingestGateway(t *testing.T, ps *pseudonymize.Pseudonymizer, sub, format string) (string, *dataset.Manifest, *sql.DB) {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "data")
-	man := runIngest(t, ingest.Config{Pseudonymizer: ps, Out: dir, Inputs: []string{filepath.Join(fixtures, sub)}})
+	man := runIngest(t, ingest.Config{Pseudonymizer: ps, Out: dir, Inputs: []string{filepath.Join(gateway(t), sub)}})
 	db := openDB(t)
 	assertReconciles(t, db, dir, man)
 	if q := quarantineLines(t, dir, man); len(q) != 0 {

@@ -19,6 +19,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/velo-fse/velo/internal/testenv"
 )
 
 // Module is the import path of Velo's module.
@@ -132,7 +134,7 @@ func list(t testing.TB, args ...string) Graph {
 	if err != nil {
 		goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
 		if _, err := os.Stat(goTool); err != nil {
-			t.Skip("deptest: go tool not found")
+			testenv.Missing(t, "deptest: no go tool on PATH or in GOROOT to list what a package links: install Go (the version in go.mod) and put its bin folder on PATH")
 		}
 	}
 	cmd := exec.Command(goTool, append([]string{"list", "-json"}, args...)...)
