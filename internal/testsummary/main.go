@@ -18,7 +18,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"path"
 	"slices"
 	"strings"
 )
@@ -43,6 +42,7 @@ func run(goTool, summaryFile string, args []string) int {
 		return 2
 	}
 	r := newRenderer(os.Stdout)
+	r.module = modulePath("go.mod")
 	readErr := r.read(stdout)
 	status := 0
 	if err := cmd.Wait(); err != nil {
@@ -93,6 +93,7 @@ type skip struct {
 // loud skips.
 type renderer struct {
 	w       io.Writer
+	module  string              // packages are named from here: "ingest", "cmd/velo"
 	pending map[string][]string // package + " " + test -> output lines not yet shown
 	skips   []*skip
 	failed  bool
@@ -151,13 +152,41 @@ func (r *renderer) event(ev event) {
 	case ev.Action == "skip":
 		for _, line := range r.pending[key] {
 			if _, msg, ok := strings.Cut(line, "SKIPPED:"); ok {
-				r.addSkip("SKIPPED:"+strings.TrimRight(msg, "\n"), path.Base(ev.Package), ev.Test)
+				r.addSkip("SKIPPED:"+strings.TrimRight(msg, "\n"), r.relative(ev.Package), ev.Test)
 			}
 		}
 		delete(r.pending, key)
 	case ev.Action == "pass":
 		delete(r.pending, key)
 	}
+}
+
+// relative names a package from the module's root ("cmd/velo"), as `go test ./cmd/velo`
+// takes it.
+func (r *renderer) relative(pkg string) string {
+	if r.module != "" {
+		if pkg == r.module {
+			return "."
+		}
+		if rest, ok := strings.CutPrefix(pkg, r.module+"/"); ok {
+			return rest
+		}
+	}
+	return pkg
+}
+
+// modulePath is the module path go.mod declares, or "" when there is none to read.
+func modulePath(gomod string) string {
+	b, err := os.ReadFile(gomod)
+	if err != nil {
+		return ""
+	}
+	for line := range strings.Lines(string(b)) {
+		if rest, ok := strings.CutPrefix(strings.TrimSpace(line), "module "); ok {
+			return strings.Trim(strings.TrimSpace(rest), `"`)
+		}
+	}
+	return ""
 }
 
 // framing reports whether a line is one a plain go test does not print.

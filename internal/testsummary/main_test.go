@@ -20,6 +20,7 @@ func TestRenderShowsWhatPlainGoTestShows(t *testing.T) {
 	defer f.Close()
 	var out strings.Builder
 	r := newRenderer(&out)
+	r.module = "example.com/m"
 	if err := r.read(f); err != nil {
 		t.Fatal(err)
 	}
@@ -58,6 +59,22 @@ SKIPPED: no fixtures folder /x: set VELO_FIXTURES
 	}
 }
 
+func TestModulePath(t *testing.T) {
+	if got := modulePath("../../go.mod"); got != "github.com/velo-fse/velo" {
+		t.Errorf("modulePath(go.mod) = %q", got)
+	}
+	r := &renderer{module: "github.com/velo-fse/velo"}
+	for pkg, want := range map[string]string{
+		"github.com/velo-fse/velo/cmd/velo": "cmd/velo",
+		"github.com/velo-fse/velo":          ".",
+		"github.com/velo-fse/velox":         "github.com/velo-fse/velox",
+	} {
+		if got := r.relative(pkg); got != want {
+			t.Errorf("relative(%s) = %q, want %q", pkg, got, want)
+		}
+	}
+}
+
 func TestRenderNoSkips(t *testing.T) {
 	r := newRenderer(&strings.Builder{})
 	if err := r.read(strings.NewReader(`{"Action":"output","Package":"p","Output":"ok  \tp\t0.1s\n"}` + "\n" + `{"Action":"pass","Package":"p"}` + "\n")); err != nil {
@@ -69,7 +86,8 @@ func TestRenderNoSkips(t *testing.T) {
 }
 
 // run keeps go test's exit status and writes the summary to the file; on failure it also
-// prints it. A script stands in for the go command.
+// prints it. A script stands in for the go command; with no go.mod in the working folder,
+// packages keep their import paths.
 func TestRunKeepsExitStatusAndWritesSummary(t *testing.T) {
 	dir := t.TempDir()
 	events, err := filepath.Abs(eventsFile)
@@ -98,7 +116,7 @@ func TestRunKeepsExitStatusAndWritesSummary(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(b), "SKIPPED: no fixtures folder /x: set VELO_FIXTURES\n  b: TestLoud2\n") {
+	if !strings.Contains(string(b), "SKIPPED: no fixtures folder /x: set VELO_FIXTURES\n  example.com/m/b: TestLoud2\n") {
 		t.Errorf("summary file:\n%s", b)
 	}
 }
