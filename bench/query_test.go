@@ -217,7 +217,7 @@ func plainRows(ctx context.Context, db *sql.DB, q string) ([]string, error) {
 
 // BenchmarkQuery runs each waiting-list query end to end through Velo (check, charge,
 // bounded rewrite, noise, release, all on a fresh ledger) and as plain SQL in DuckDB on
-// the same Parquet. Compare velo with duckdb per query: DESIGN.md §9 expects the ratio to
+// the same Parquet. Compare velo with duckdb per query: docs/design.md#performance expects the ratio to
 // be the cost of one extra GROUP BY pid, keys.
 func BenchmarkQuery(b *testing.B) {
 	ctx := context.Background()

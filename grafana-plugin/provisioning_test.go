@@ -168,7 +168,7 @@ func pluginID(t *testing.T) string {
 	return p.ID
 }
 
-// The fields each panel's query returns (DESIGN.md §5 and the backend's frames: every DP
+// The fields each panel's query returns (docs/design.md#the-release and the backend's frames: every DP
 // column followed by <col>_ci_lower and <col>_ci_upper; a budget read is one row).
 var (
 	shareTableFields = []string{"region", "priority",

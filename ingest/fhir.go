@@ -16,7 +16,7 @@ import (
 )
 
 // resource holds the fields Velo maps from any FHIR R4 resource it reads. Everything
-// else is never decoded: that is the default-deny mapping of DESIGN.md §4 (names,
+// else is never decoded: that is the default-deny mapping of docs/ingest.md (names,
 // telecom, addresses' lines, narrative, free text and practitioners never get here).
 type resource struct {
 	ResourceType string          `json:"resourceType"`

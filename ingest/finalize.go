@@ -85,7 +85,7 @@ func (st *stage) finalize(ctx context.Context, dataDir, next string, withExistin
 		SELECT %[1]s AS s FROM (SELECT %[1]s, row_number() OVER (PARTITION BY pid, doc_key, doc_type ORDER BY version DESC, doc_date DESC NULLS LAST, %[1]s DESC) AS rn FROM stage_document) WHERE rn > 1`, stagingSeq)); err != nil {
 		return fmt.Errorf("find superseded documents: %w", err)
 	}
-	// Data-quality warnings (DOMAIN.md §3): documents that disagree on a person, and
+	// Data-quality warnings (docs/domain.md#the-codice-fiscale): documents that disagree on a person, and
 	// document ids shared by different documents. Both are kept, and counted.
 	for name, q := range map[string]string{
 		"person_conflicting_facts": "SELECT count(*) FROM (SELECT pid FROM stage_person GROUP BY pid HAVING count(DISTINCT (birth_year, sex)) > 1)",

@@ -222,7 +222,7 @@ func outputText(t *testing.T, db *sql.DB, dir string) []byte {
 // fixtures/FHIR) and checks what holds for both: counts reconcile, nothing is
 // quarantined, every file is read in that format and yields rows, and the examples'
 // data-quality problems (test code, conflicting birth dates and sexes, reused document
-// ids) are counted warnings, not rejections (DOMAIN.md §3).
+// ids) are counted warnings, not rejections (docs/domain.md#the-codice-fiscale).
 func ingestGateway(t *testing.T, ps *pseudonymize.Pseudonymizer, sub, format string) (string, *dataset.Manifest, *sql.DB) {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "data")

@@ -1,7 +1,8 @@
 // Package ingest reads FSE and CUP extracts (FHIR R4 bundles and bulk NDJSON, HL7 CDA R2
 // documents one per file or in zip archives, CUP booking CSV), pseudonymizes them and
 // writes Velo's canonical tables as pid-sorted Parquet with a catalog, a manifest and a
-// quarantine (DESIGN.md §3–4), in the layout package dataset describes; readers of a
+// quarantine (docs/ingest.md, docs/pseudonymization.md), in the layout package dataset
+// describes; readers of a
 // dataset need only package dataset.
 //
 // Invariants: no direct identifier reaches DATA (a source field not named in the mapping

@@ -25,7 +25,7 @@ func TestDeps(t *testing.T) {
 
 // duckDBImporters are the only packages of the module whose code or tests import DuckDB's
 // driver: the engine (query), ingest, and the benchmarks, which measure plain DuckDB as
-// the floor (DESIGN.md §9). Everything else that links DuckDB — cmd/velo, notebooks-api,
+// the floor (docs/design.md#performance). Everything else that links DuckDB — cmd/velo, notebooks-api,
 // the tests that build datasets — does so through query or ingest.
 var duckDBImporters = []string{"query", "ingest", "bench"}
 

@@ -1,7 +1,7 @@
-// Package deptest lets a test hold one of Velo's import boundaries (STYLE.md: "import
-// boundaries ... are tests"), as Tailscale's deptest does: it asks `go list -deps -json`
-// what a package links, the module's and every library's packages included, and reports
-// each forbidden one with the import chain that brings it in.
+// Package deptest lets a test hold one of Velo's import boundaries (the README's "Layout":
+// the boundaries between packages are tests), as Tailscale's deptest does: it asks
+// `go list -deps -json` what a package links, the module's and every library's packages
+// included, and reports each forbidden one with the import chain that brings it in.
 //
 // Packages are listed with cgo enabled, so that CgoFiles shows the files a cgo build
 // would compile: a package that lists none builds the same with CGO_ENABLED=0.

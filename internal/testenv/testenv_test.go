@@ -98,7 +98,7 @@ func TestFixturesRelativeToRepositoryRoot(t *testing.T) {
 	}
 	t.Setenv(testenv.FixturesEnv, "")
 	_, err = testenv.LookupFixtures("no-such-folder")
-	want := "no fixtures folder " + filepath.Join(root, "..", "shared", "fixtures", "no-such-folder") + " (not found; VELO_FIXTURES is unset: the default is ../shared/fixtures from the repository root)"
+	want := "no fixtures folder " + filepath.Join(root, "..", "shared", "fixtures", "no-such-folder") + " (not found; VELO_FIXTURES is unset: the default is " + testenv.DefaultFixtures + " from the repository root)"
 	if err == nil || !strings.HasPrefix(err.Error(), want) {
 		t.Errorf("LookupFixtures without the setting: %v, want %q...", err, want)
 	}
