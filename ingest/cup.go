@@ -178,7 +178,7 @@ func (bm *bookingMapper) mapBooking(cr csvRecord) record {
 		return rec
 	}
 	if id.Omocode {
-		rec.warnings = append(rec.warnings, "identifier_omocode")
+		rec.warnings = append(rec.warnings, warnIdentifierOmocode)
 	}
 	var bad error
 	date := func(name string, required bool) any {
