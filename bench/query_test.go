@@ -91,7 +91,7 @@ func buildDataset(ctx context.Context, dir string, persons int) (string, error) 
 		return "", err
 	}
 	src := filepath.Join(dir, "synth")
-	if _, err := synth.Generate(ctx, synth.Config{Persons: persons, Seed: 1, Out: src, From: period.From, To: period.To}); err != nil {
+	if _, err := synth.Generate(ctx, synth.Config{Persons: persons, Seed: 1, Out: src, From: period.From, To: period.To, Formats: []synth.Format{synth.FormatCSV}}); err != nil {
 		return "", err
 	}
 	key, err := pseudonymize.GenerateKey(bytes.NewReader(bytes.Repeat([]byte{1}, 64)))
