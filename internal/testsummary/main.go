@@ -246,7 +246,11 @@ func (r *renderer) summary() string {
 			n += len(tests)
 		}
 	}
-	fmt.Fprintf(&b, "\n%d tests skipped for want of fixtures or tools (under CI=true they fail):\n", n)
+	tests := "tests"
+	if n == 1 {
+		tests = "test"
+	}
+	fmt.Fprintf(&b, "\n%d %s skipped for want of fixtures or tools (under CI=true they fail):\n", n, tests)
 	for _, s := range r.skips {
 		fmt.Fprintf(&b, "\n%s\n", s.message)
 		for _, pkg := range s.packages {

@@ -83,6 +83,10 @@ func TestRenderNoSkips(t *testing.T) {
 	if r.failed || r.summary() != "\nNo test skipped for want of fixtures or tools.\n" {
 		t.Errorf("failed %v, summary %q", r.failed, r.summary())
 	}
+	r.addSkip("SKIPPED: no prlimit", "cmd/velo", "TestServeDiskFull")
+	if got := r.summary(); !strings.HasPrefix(got, "\n1 test skipped for want of fixtures or tools") {
+		t.Errorf("summary of one skip: %q", got)
+	}
 }
 
 // run keeps go test's exit status and writes the summary to the file; on failure it also
