@@ -29,12 +29,18 @@ vet:
 # the documentation's examples on a fresh demo, the race detector on the packages with
 # concurrency (ingest pipeline, ledger, query engine, HTTP API, the plugin's backend), and
 # a short run of every fuzz target.
+# The Go suite runs through internal/testsummary: go test's usual output, then the tests
+# that skipped for want of the fixtures (VELO_FIXTURES) or a tool, listed again at the very
+# end. Under CI=true those tests fail instead.
 TEST_FUZZTIME ?= 5s
+TEST_SUMMARY  := bin/test-summary.txt
 test: vet test-plugin
-	$(GO) test $$($(GO) list ./... | grep -v /node_modules/ | grep -v /internal/docsexamples$$)
+	@mkdir -p $(dir $(TEST_SUMMARY))
+	$(GO) run ./internal/testsummary -go $(GO) -summary $(TEST_SUMMARY) $$($(GO) list ./... | grep -v /node_modules/ | grep -v /internal/docsexamples$$)
 	$(MAKE) docs-examples
 	$(GO) test -race -short $$($(GO) list ./ingest ./ledger ./query ./dp ./notebooks-api ./grafana-plugin/... | grep -v /node_modules/)
 	$(MAKE) fuzz FUZZTIME=$(TEST_FUZZTIME)
+	@cat $(TEST_SUMMARY)
 
 # The documentation's examples (internal/docsexamples): a fresh velo demo in a directory of
 # its own on a free port, every command block of README.md and docs/*.md run against it in

@@ -91,7 +91,7 @@ func buildDataset(ctx context.Context, dir string, persons int) (string, error) 
 		return "", err
 	}
 	src := filepath.Join(dir, "synth")
-	if _, err := synth.Generate(ctx, synth.Config{Persons: persons, Seed: 1, Out: src, From: period.From, To: period.To}); err != nil {
+	if _, err := synth.Generate(ctx, synth.Config{Persons: persons, Seed: 1, Out: src, From: period.From, To: period.To, Formats: []synth.Format{synth.FormatCSV}}); err != nil {
 		return "", err
 	}
 	key, err := pseudonymize.GenerateKey(bytes.NewReader(bytes.Repeat([]byte{1}, 64)))
@@ -217,7 +217,7 @@ func plainRows(ctx context.Context, db *sql.DB, q string) ([]string, error) {
 
 // BenchmarkQuery runs each waiting-list query end to end through Velo (check, charge,
 // bounded rewrite, noise, release, all on a fresh ledger) and as plain SQL in DuckDB on
-// the same Parquet. Compare velo with duckdb per query: DESIGN.md §9 expects the ratio to
+// the same Parquet. Compare velo with duckdb per query: docs/design.md#performance expects the ratio to
 // be the cost of one extra GROUP BY pid, keys.
 func BenchmarkQuery(b *testing.B) {
 	ctx := context.Background()

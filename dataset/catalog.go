@@ -15,7 +15,7 @@ const DomainPeriod = "period"
 
 // Catalog is DATA/catalog.json: what may be asked of the data, reviewed by the DPO. It is
 // built from the schema, reference data, policy and the declared period only — never
-// from observed values, which would themselves leak (DESIGN.md §3).
+// from observed values, which would themselves leak (docs/ingest.md#catalog).
 type Catalog struct {
 	Format         string         `json:"format"`
 	DatasetVersion string         `json:"dataset_version"`
@@ -31,7 +31,7 @@ type CatalogTable struct {
 	Description string          `json:"description"`
 	Path        string          `json:"path"` // glob relative to DATA (TablePattern)
 	Columns     []CatalogColumn `json:"columns"`
-	// Default contribution bounds per person (DESIGN.md §5).
+	// Default contribution bounds per person (docs/privacy.md#bounding-each-persons-contribution).
 	MaxGroupsContributed int `json:"max_groups_contributed"`
 	MaxRowsPerGroup      int `json:"max_rows_per_group"`
 }

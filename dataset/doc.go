@@ -1,7 +1,7 @@
 // Package dataset describes a Velo dataset as it lies on disk: the catalog (what may be
 // asked of the data: tables, columns, public domains, clamping bounds, contribution
 // bounds), the manifest (what went in, what came out, how the counts reconcile) and the
-// layout of the data directory (DESIGN.md §3), including DATA/.commit, which marks a dataset
+// layout of the data directory (docs/ingest.md#output), including DATA/.commit, which marks a dataset
 // version whose commit by an ingest is unfinished (CheckCommitted).
 //
 // Package ingest writes a dataset; the query engine, the HTTP API and the CLI read it

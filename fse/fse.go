@@ -3,7 +3,7 @@
 // the monitored outpatient services, and the code lists of the canonical tables.
 //
 // Invariant: everything here is public reference data or policy, never derived from an
-// extract. The catalog's public domains and bounds are built from it (DESIGN.md §3), so a
+// extract. The catalog's public domains and bounds are built from it (docs/ingest.md#catalog), so a
 // value read off the data must never be added here.
 package fse
 
@@ -231,7 +231,7 @@ var (
 // Sexes is the domain of person.sex: administrative gender as the FSE records it.
 var Sexes = []string{"F", "M"}
 
-// Document types of the FSE (LOINC), DOMAIN.md §1.
+// Document types of the FSE (LOINC), docs/domain.md#the-fse-20-and-its-documents.
 var DocumentTypes = []struct{ LOINC, Name string }{
 	{"11502-2", "Referto di Laboratorio"},
 	{"34105-7", "Lettera di Dimissione Ospedaliera"},

@@ -7,7 +7,8 @@ import (
 )
 
 // Period is the extract's declared period (inclusive days). It makes date keys public
-// (DESIGN.md §5) and rows dated outside it are counted and left out.
+// (docs/privacy.md#groups-public-domains-and-partition-selection) and rows dated outside it
+// are counted and left out (docs/ingest.md#period).
 type Period struct {
 	From time.Time `json:"from"`
 	To   time.Time `json:"to"`

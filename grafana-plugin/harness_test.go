@@ -63,7 +63,7 @@ func startPlugin(t *testing.T, bin string, settings backend.DataSourceInstanceSe
 	cmd := exec.Command(bin)
 	// Grafana passes a plugin its own variables (and, unless told otherwise, its host's);
 	// the plugin needs nothing from the host.
-	cmd.Env = []string{"GF_VERSION=13.1.1", "GF_EDITION=oss", "GF_PLUGIN_VERSION=test"}
+	cmd.Env = []string{"GF_VERSION=" + grafanaVersion(t), "GF_EDITION=oss", "GF_PLUGIN_VERSION=test"}
 	client := goplugin.NewClient(&goplugin.ClientConfig{
 		HandshakeConfig: goplugin.HandshakeConfig{
 			ProtocolVersion:  grpcplugin.ProtocolVersion,

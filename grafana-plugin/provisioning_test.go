@@ -168,7 +168,7 @@ func pluginID(t *testing.T) string {
 	return p.ID
 }
 
-// The fields each panel's query returns (DESIGN.md §5 and the backend's frames: every DP
+// The fields each panel's query returns (docs/design.md#the-release and the backend's frames: every DP
 // column followed by <col>_ci_lower and <col>_ci_upper; a budget read is one row).
 var (
 	shareTableFields = []string{"region", "priority",
@@ -910,9 +910,6 @@ func TestGrafanaDocMatchesProvisioning(t *testing.T) {
 // alerting needs and what the provisioning assumes.
 func TestPluginJSON(t *testing.T) {
 	b, err := os.ReadFile(pluginPath)
-	if errors.Is(err, os.ErrNotExist) {
-		t.Skipf("%s does not exist yet", pluginPath)
-	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -963,5 +960,77 @@ func checkPluginJSON(t *testing.T, b []byte) {
 	}
 	if strings.TrimSpace(p.Dependencies.GrafanaDependency) == "" {
 		t.Errorf("no dependencies.grafanaDependency")
+	}
+}
+
+// grafanaVersion is the Grafana version the plugin is built against: the version of the
+// @grafana packages in package.json, which must all be the same.
+func grafanaVersion(t testing.TB) string {
+	t.Helper()
+	b, err := os.ReadFile("package.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pkg struct {
+		Dependencies map[string]string `json:"dependencies"`
+	}
+	if err := json.Unmarshal(b, &pkg); err != nil {
+		t.Fatalf("package.json: %v", err)
+	}
+	var version string
+	for _, name := range []string{"@grafana/data", "@grafana/runtime", "@grafana/schema", "@grafana/ui"} {
+		v := pkg.Dependencies[name]
+		if !regexp.MustCompile(`^\d+\.\d+\.\d+$`).MatchString(v) {
+			t.Fatalf("package.json: %s is %q, want an exact version", name, v)
+		}
+		if version != "" && v != version {
+			t.Fatalf("package.json: %s is %s, the other @grafana packages %s", name, v, version)
+		}
+		version = v
+	}
+	return version
+}
+
+// TestGrafanaVersionAgrees checks that the Grafana version the plugin needs, the one the
+// docs start in Docker, and the one the test harness announces to the plugin are the
+// version package.json builds the frontend against.
+func TestGrafanaVersionAgrees(t *testing.T) {
+	version := grafanaVersion(t)
+	b, err := os.ReadFile(pluginPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p struct {
+		Dependencies struct {
+			GrafanaDependency string `json:"grafanaDependency"`
+		} `json:"dependencies"`
+	}
+	if err := json.Unmarshal(b, &p); err != nil {
+		t.Fatalf("%s: %v", pluginPath, err)
+	}
+	if p.Dependencies.GrafanaDependency != ">="+version {
+		t.Errorf("%s: grafanaDependency %q, want >=%s (package.json)", pluginPath, p.Dependencies.GrafanaDependency, version)
+	}
+	for path, want := range map[string][]string{
+		grafanaDocPath:    {"grafana/grafana:" + version + "\n", "Grafana " + version + " or later"},
+		"src/README.md":   {"Grafana " + version + " or later"},
+		"harness_test.go": {`"GF_VERSION=" + grafanaVersion(t)`},
+	} {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range want {
+			if !strings.Contains(string(b), s) {
+				t.Errorf("%s does not say %q", path, strings.TrimSpace(s))
+			}
+		}
+		if m := regexp.MustCompile(`[Gg]rafana(?:/grafana:| )(\d+\.\d+(?:\.\d+)?)`).FindAllStringSubmatch(string(b), -1); len(m) > 0 {
+			for _, v := range m {
+				if !strings.HasPrefix(version, v[1]) {
+					t.Errorf("%s names Grafana %s; package.json builds against %s", path, v[1], version)
+				}
+			}
+		}
 	}
 }

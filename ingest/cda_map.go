@@ -561,11 +561,11 @@ func (c *cdaDoc) erVisit() {
 	// visit is kept without it, and the warning counted.
 	if triage != "" && !slicesContains(fse.ERTriageCodes, triage) {
 		triage = ""
-		rec.warnings = append(rec.warnings, "er_visit_triage_not_in_code_list")
+		rec.warnings = append(rec.warnings, warnERTriageNotInCodeList)
 	}
 	if outcome != "" && !slicesContains(fse.EROutcomeCodes, outcome) {
 		outcome = ""
-		rec.warnings = append(rec.warnings, "er_visit_outcome_not_in_code_list")
+		rec.warnings = append(rec.warnings, warnEROutcomeNotInCodeList)
 	}
 	c.emit(rec, ts, func(pid duckdb.UUID, date any) ([]any, string) {
 		return []any{pid, nullable(triage), nullable(outcome), date}, ""

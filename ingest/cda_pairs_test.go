@@ -69,6 +69,7 @@ var cdaPairs = []cdaPair{
 // differences listed for it. A difference not listed fails, and so does a listed one
 // that no longer occurs, so the list stays true.
 func TestCDAPairsMatchFHIR(t *testing.T) {
+	gw := gateway(t)
 	ps, _ := testKey(t)
 	labels := map[string]string{}
 	for cf, label := range map[string]string{"GTWGWY82B42G920M": "GTW", "RSSMRA22A01A399Z": "RSS", "PROVAX00X00X000Y": "PROVA"} {
@@ -81,8 +82,8 @@ func TestCDAPairsMatchFHIR(t *testing.T) {
 		t.Run(pair.name, func(t *testing.T) {
 			cdaDir := filepath.Join(t.TempDir(), "cda")
 			fhirDir := filepath.Join(t.TempDir(), "fhir")
-			cdaMan := runIngest(t, ingest.Config{Pseudonymizer: ps, Out: cdaDir, Inputs: []string{filepath.Join(fixtures, "CDA", pair.name+".xml")}})
-			runIngest(t, ingest.Config{Pseudonymizer: ps, Out: fhirDir, Inputs: []string{filepath.Join(fixtures, "FHIR", pair.name+".json")}})
+			cdaMan := runIngest(t, ingest.Config{Pseudonymizer: ps, Out: cdaDir, Inputs: []string{filepath.Join(gw, "CDA", pair.name+".xml")}})
+			runIngest(t, ingest.Config{Pseudonymizer: ps, Out: fhirDir, Inputs: []string{filepath.Join(gw, "FHIR", pair.name+".json")}})
 			assertReconciles(t, db, cdaDir, cdaMan)
 			if in := cdaMan.Batches[0].Inputs[0]; in.Format != "cda-r2" || in.Quarantined != 0 {
 				t.Fatalf("CDA input %+v", in)
@@ -119,7 +120,7 @@ func TestCDAPairsMatchFHIR(t *testing.T) {
 		})
 	}
 	// Every pair of the fixtures is compared.
-	files, _ := filepath.Glob(filepath.Join(fixtures, "CDA", "*.xml"))
+	files, _ := filepath.Glob(filepath.Join(gw, "CDA", "*.xml"))
 	if len(files) != 9 {
 		t.Fatalf("%d CDA examples, want 9", len(files))
 	}

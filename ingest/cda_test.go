@@ -19,7 +19,7 @@ import (
 
 func readFixture(t *testing.T, rel string) string {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(fixtures, rel))
+	b, err := os.ReadFile(filepath.Join(gateway(t), rel))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +58,7 @@ func TestGatewayCDAExamples(t *testing.T) {
 	// A zip of the same documents gives the same tables; positions name the entry.
 	zdir := filepath.Join(t.TempDir(), "zdata")
 	zipPath := filepath.Join(t.TempDir(), "cda.zip")
-	files, _ := filepath.Glob(filepath.Join(fixtures, "CDA", "*.xml"))
+	files, _ := filepath.Glob(filepath.Join(gateway(t), "CDA", "*.xml"))
 	entries := map[string]string{}
 	for _, f := range files {
 		b, _ := os.ReadFile(f)
@@ -309,9 +309,9 @@ func TestCDAMalformedCorpus(t *testing.T) {
 // decoded value.
 func TestNoIdentifierLeavesFromCDAExamples(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data")
-	runIngest(t, ingest.Config{Out: dir, Inputs: []string{filepath.Join(fixtures, "CDA")}})
+	runIngest(t, ingest.Config{Out: dir, Inputs: []string{filepath.Join(gateway(t), "CDA")}})
 	out := outputText(t, openDB(t), dir)
-	files, _ := filepath.Glob(filepath.Join(fixtures, "CDA", "*.xml"))
+	files, _ := filepath.Glob(filepath.Join(gateway(t), "CDA", "*.xml"))
 	needles := map[string]bool{}
 	for _, f := range files {
 		b, err := os.ReadFile(f)

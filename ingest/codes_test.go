@@ -17,7 +17,7 @@ import (
 func TestFHIRCodesByOID(t *testing.T) {
 	ps, _ := testKey(t)
 	dir := filepath.Join(t.TempDir(), "data")
-	man := runIngest(t, ingest.Config{Pseudonymizer: ps, Out: dir, Inputs: []string{filepath.Join(ministry, "gtw-fhir-mapping", "FHIR_Referto_di_Medicina_di_Laboratorio1.0.json")}})
+	man := runIngest(t, ingest.Config{Pseudonymizer: ps, Out: dir, Inputs: []string{filepath.Join(ministry(t), "gtw-fhir-mapping", "FHIR_Referto_di_Medicina_di_Laboratorio1.0.json")}})
 	db := openDB(t)
 	assertReconciles(t, db, dir, man)
 	// The Observation has no subject: in a document it is about the document's subject.
@@ -39,7 +39,7 @@ func TestFHIRCodesByOID(t *testing.T) {
 // ICD-9-CM codes written without their dot (4280, as the validator's LDO sample writes
 // them) are the same codes as the dotted ones (428.0): the diagnosis table holds one form.
 func TestICD9CMOneForm(t *testing.T) {
-	ldo := string(mustRead(t, filepath.Join(ministry, "gtw-test-container", "xml", "LDO.xml")))
+	ldo := string(mustRead(t, filepath.Join(ministry(t), "gtw-test-container", "xml", "LDO.xml")))
 	undotted := strings.NewReplacer(`code="428.0"`, `code="4280"`, `code="300.01"`, `code="30001"`, `code="153.5"`, `code="1535"`).Replace(ldo)
 	if undotted == ldo {
 		t.Fatal("fixture edit did not apply")
@@ -59,7 +59,7 @@ func TestICD9CMOneForm(t *testing.T) {
 func TestERVisitCodeList(t *testing.T) {
 	ps, _ := testKey(t)
 	dir := filepath.Join(t.TempDir(), "data")
-	man := runIngest(t, ingest.Config{Pseudonymizer: ps, Out: dir, Inputs: []string{filepath.Join(ministry, "gtw-validator", "schematronVPS", "OK", "CDA2_Verbale_Pronto_Soccorso_v1.2.xml")}})
+	man := runIngest(t, ingest.Config{Pseudonymizer: ps, Out: dir, Inputs: []string{filepath.Join(ministry(t), "gtw-validator", "schematronVPS", "OK", "CDA2_Verbale_Pronto_Soccorso_v1.2.xml")}})
 	db := openDB(t)
 	assertReconciles(t, db, dir, man)
 	got := queryStrings(t, db, "SELECT coalesce(triage, '-'), coalesce(outcome, '-'), visit_date::VARCHAR FROM "+table(dir, "er_visit"))

@@ -18,10 +18,9 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/velo-fse/velo/dataset"
+	"github.com/velo-fse/velo/internal/testenv"
 	"github.com/velo-fse/velo/pseudonymize"
 )
-
-const gatewayFHIR = "../../shared/fixtures/fse-gateway-examples/FHIR"
 
 // fingerprint maps every file of a dataset (tables, catalog, manifest, quarantine; not the
 // lock) to the SHA-256 of its content.
@@ -101,6 +100,7 @@ func TestCommitInterruptedAtEveryStep(t *testing.T) {
 	ps := pseudonymize.New(k)
 	now := func() time.Time { return time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC) }
 	ctx := context.Background()
+	gatewayFHIR := filepath.Join(testenv.Fixtures(t, "fse-gateway-examples"), "FHIR")
 	reg, err := pseudonymize.ReadOptOut(strings.NewReader("GTWGWY82B42G920M\n"), "later.txt")
 	if err != nil {
 		t.Fatal(err)

@@ -100,7 +100,7 @@ var corpusOutcomes = map[string]corpusOutcome{
 // never a crash; the counts reconcile and no identifier reaches DATA.
 func TestMinistryCorpus(t *testing.T) {
 	var files []string
-	err := filepath.WalkDir(ministry, func(path string, d os.DirEntry, err error) error {
+	err := filepath.WalkDir(ministry(t), func(path string, d os.DirEntry, err error) error {
 		if err == nil && !d.IsDir() && d.Name() != "README.md" {
 			files = append(files, path)
 		}
@@ -193,7 +193,7 @@ func relCorpus(path string) string {
 func TestMinistryLDOFacts(t *testing.T) {
 	ps, _ := testKey(t)
 	dir := filepath.Join(t.TempDir(), "data")
-	runIngest(t, ingest.Config{Pseudonymizer: ps, Out: dir, Inputs: []string{filepath.Join(ministry, "gtw-test-container", "xml", "LDO.xml")}})
+	runIngest(t, ingest.Config{Pseudonymizer: ps, Out: dir, Inputs: []string{filepath.Join(ministry(t), "gtw-test-container", "xml", "LDO.xml")}})
 	db := openDB(t)
 	p := pidOf(t, ps, "TSTSMN63A01F205H")
 	for tb, want := range map[string][]string{

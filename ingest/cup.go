@@ -14,7 +14,7 @@ import (
 	"github.com/velo-fse/velo/pseudonymize"
 )
 
-// bookingColumns is the CUP booking extract's header (DOMAIN.md §2). Columns may come in
+// bookingColumns is the CUP booking extract's header (docs/domain.md#waiting-lists). Columns may come in
 // any order; extra columns are never read (default-deny).
 var bookingColumns = []string{
 	"booking_id", "rx_id", "patient_cf", "service_code", "priority", "first_access",
@@ -178,7 +178,7 @@ func (bm *bookingMapper) mapBooking(cr csvRecord) record {
 		return rec
 	}
 	if id.Omocode {
-		rec.warnings = append(rec.warnings, "identifier_omocode")
+		rec.warnings = append(rec.warnings, warnIdentifierOmocode)
 	}
 	var bad error
 	date := func(name string, required bool) any {

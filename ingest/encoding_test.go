@@ -43,12 +43,12 @@ func ingestReadCDA(t *testing.T, files ...string) map[string][]string {
 // are the UTF-8 document transcoded: they give the same rows, from a file and from a
 // zip entry alike. They used to be skipped as "no known format".
 func TestCDAUTF16(t *testing.T) {
-	utf8Rows := ingestReadCDA(t, filepath.Join(ministry, "gtw-dispatcher", "CDA-UTF-8.xml"))
+	utf8Rows := ingestReadCDA(t, filepath.Join(ministry(t), "gtw-dispatcher", "CDA-UTF-8.xml"))
 	if len(utf8Rows["document"]) != 1 {
 		t.Fatalf("UTF-8 document: %v", utf8Rows["document"])
 	}
 	for _, name := range []string{"CDA-utf-16-LE.xml", "CDA-utf-16-BE.xml"} {
-		path := filepath.Join(ministry, "gtw-dispatcher", name)
+		path := filepath.Join(ministry(t), "gtw-dispatcher", name)
 		if diff := cmp.Diff(utf8Rows, ingestReadCDA(t, path)); diff != "" {
 			t.Errorf("%s differs from the UTF-8 document (-utf8 +utf16):\n%s", name, diff)
 		}
@@ -104,7 +104,7 @@ func TestCDAEncodingRefused(t *testing.T) {
 	body := readFixture(t, "CDA/LAB.xml")
 	body = body[strings.Index(body, "<ClinicalDocument"):]
 	latin1, _ := charmap.ISO8859_1.NewEncoder().String(strings.Replace(body, `displayName="Referto di laboratorio"`, `displayName="Referto è"`, 1))
-	utf16, _ := os.ReadFile(filepath.Join(ministry, "gtw-dispatcher", "CDA-utf-16-LE.xml"))
+	utf16, _ := os.ReadFile(filepath.Join(ministry(t), "gtw-dispatcher", "CDA-utf-16-LE.xml"))
 	// A UTF-16 document whose declaration names another encoding.
 	decl, _ := asciiUTF16LE(`<?xml version="1.0" encoding="ISO-8859-1"?>`)
 	cases := map[string]struct{ content, reason string }{

@@ -16,7 +16,7 @@ import (
 )
 
 // resource holds the fields Velo maps from any FHIR R4 resource it reads. Everything
-// else is never decoded: that is the default-deny mapping of DESIGN.md §4 (names,
+// else is never decoded: that is the default-deny mapping of docs/ingest.md (names,
 // telecom, addresses' lines, narrative, free text and practitioners never get here).
 type resource struct {
 	ResourceType string          `json:"resourceType"`
@@ -277,17 +277,17 @@ func (m *mapper) mapPatient(r *resource, asOf any) record {
 		sex = "F"
 	}
 	if id.Odd {
-		rec.warnings = append(rec.warnings, "identifier_structure_odd")
+		rec.warnings = append(rec.warnings, warnIdentifierStructureOdd)
 	}
 	if id.Omocode {
-		rec.warnings = append(rec.warnings, "identifier_omocode")
+		rec.warnings = append(rec.warnings, warnIdentifierOmocode)
 	}
 	if b, ok := pseudonymize.BirthOf(id); ok {
 		if (sex == "F") != b.Female && sex != "" {
-			rec.warnings = append(rec.warnings, "identifier_sex_mismatch")
+			rec.warnings = append(rec.warnings, warnIdentifierSexMismatch)
 		}
 		if !bday.IsZero() && (bday.Year()%100 != b.YY || int(bday.Month()) != b.Month || bday.Day() != b.Day) {
-			rec.warnings = append(rec.warnings, "identifier_birthdate_mismatch")
+			rec.warnings = append(rec.warnings, warnIdentifierBirthdateMismatch)
 		}
 	}
 	var region, asl, province any
@@ -295,7 +295,7 @@ func (m *mapper) mapPatient(r *resource, asOf any) record {
 		if _, ok := fse.RegionByCode(a.State); ok {
 			region = a.State
 		} else if a.State != "" {
-			rec.warnings = append(rec.warnings, "unknown_region_code")
+			rec.warnings = append(rec.warnings, warnUnknownRegionCode)
 		}
 		for _, l := range a.Line {
 			if l == nil {
@@ -312,7 +312,7 @@ func (m *mapper) mapPatient(r *resource, asOf any) record {
 		if code := mo.Identifier.Value; slicesContains(fse.ASLCodes(), code) {
 			asl = code
 		} else {
-			rec.warnings = append(rec.warnings, "unknown_asl_code")
+			rec.warnings = append(rec.warnings, warnUnknownASLCode)
 		}
 	}
 	var by any

@@ -85,11 +85,11 @@ func (st *stage) finalize(ctx context.Context, dataDir, next string, withExistin
 		SELECT %[1]s AS s FROM (SELECT %[1]s, row_number() OVER (PARTITION BY pid, doc_key, doc_type ORDER BY version DESC, doc_date DESC NULLS LAST, %[1]s DESC) AS rn FROM stage_document) WHERE rn > 1`, stagingSeq)); err != nil {
 		return fmt.Errorf("find superseded documents: %w", err)
 	}
-	// Data-quality warnings (DOMAIN.md §3): documents that disagree on a person, and
-	// document ids shared by different documents. Both are kept, and counted.
+	// Data-quality warnings (docs/domain.md#the-codice-fiscale): documents that disagree on
+	// a person, and document ids shared by different documents. Both are kept, and counted.
 	for name, q := range map[string]string{
-		"person_conflicting_facts": "SELECT count(*) FROM (SELECT pid FROM stage_person GROUP BY pid HAVING count(DISTINCT (birth_year, sex)) > 1)",
-		"document_id_reused":       "SELECT count(*) FROM (SELECT doc_key FROM stage_document GROUP BY doc_key HAVING count(DISTINCT (pid, doc_type)) > 1)",
+		warnPersonConflictingFacts: "SELECT count(*) FROM (SELECT pid FROM stage_person GROUP BY pid HAVING count(DISTINCT (birth_year, sex)) > 1)",
+		warnDocumentIDReused:       "SELECT count(*) FROM (SELECT doc_key FROM stage_document GROUP BY doc_key HAVING count(DISTINCT (pid, doc_type)) > 1)",
 	} {
 		var n int64
 		if err := db.QueryRowContext(ctx, q).Scan(&n); err != nil {

@@ -114,7 +114,7 @@ func sortedLines(s ...string) []string {
 func TestPIDIsUUIDLogicalType(t *testing.T) {
 	ps, _ := testKey(t)
 	dir := filepath.Join(t.TempDir(), "data")
-	runIngest(t, ingest.Config{Pseudonymizer: ps, Out: dir, Inputs: []string{filepath.Join(fixtures, "FHIR", "CERT_VACC.json")}})
+	runIngest(t, ingest.Config{Pseudonymizer: ps, Out: dir, Inputs: []string{filepath.Join(gateway(t), "FHIR", "CERT_VACC.json")}})
 	f, err := os.Open(filepath.Join(dir, "person", "part-0.parquet"))
 	if err != nil {
 		t.Fatal(err)
@@ -163,9 +163,9 @@ func toHex(b []byte) string {
 // the raw files and in every decoded value.
 func TestNoIdentifierLeavesFromGatewayExamples(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data")
-	runIngest(t, ingest.Config{Out: dir, Inputs: []string{filepath.Join(fixtures, "FHIR")}})
+	runIngest(t, ingest.Config{Out: dir, Inputs: []string{filepath.Join(gateway(t), "FHIR")}})
 	out := outputText(t, openDB(t), dir)
-	files, _ := filepath.Glob(filepath.Join(fixtures, "FHIR", "*.json"))
+	files, _ := filepath.Glob(filepath.Join(gateway(t), "FHIR", "*.json"))
 	needles := map[string]bool{}
 	for _, f := range files {
 		b, err := os.ReadFile(f)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/velo-fse/velo/dataset"
 	"github.com/velo-fse/velo/fse"
+	"github.com/velo-fse/velo/internal/testenv"
 	"github.com/velo-fse/velo/pseudonymize"
 )
 
@@ -32,9 +33,8 @@ import (
 //   - no reason, position or ignore reason carries identifier-shaped text.
 //
 // Seeds: the f.Add calls below, the committed corpora under testdata/fuzz/, and the FSE
-// Gateway examples when the shared fixtures are there (they are not copied into the repo).
-
-const fuzzFixtures = "../../shared/fixtures/fse-gateway-examples"
+// Gateway examples when the fixtures are there (the VELO_FIXTURES setting; they are not
+// copied into the repository, and a fuzz target runs without them).
 
 // Codici fiscali of the seeds: fuzzCF is an ordinary person, fuzzOptedOutCF opted out.
 const (
@@ -250,10 +250,15 @@ func (fr *fuzzReader) read(tb testing.TB, format string, data []byte) (in datase
 	return in, true
 }
 
-// addFixtures adds the shared FSE Gateway examples of one kind as seeds, when present;
-// oneLine compacts JSON examples to one line, as NDJSON holds them.
+// addFixtures adds the FSE Gateway examples of one kind as seeds, when the fixtures are
+// there; oneLine compacts JSON examples to one line, as NDJSON holds them.
 func addFixtures(f *testing.F, sub string, oneLine bool) {
-	paths, _ := filepath.Glob(filepath.Join(fuzzFixtures, sub, "*"))
+	gw, err := testenv.LookupFixtures("fse-gateway-examples")
+	if err != nil {
+		f.Logf("seeds without the Gateway examples: %v", err)
+		return
+	}
+	paths, _ := filepath.Glob(filepath.Join(gw, sub, "*"))
 	for _, p := range paths {
 		b, err := os.ReadFile(p)
 		if err != nil {

@@ -15,13 +15,24 @@ import (
 
 	"github.com/velo-fse/velo/dataset"
 	"github.com/velo-fse/velo/ingest"
+	"github.com/velo-fse/velo/internal/testenv"
 	"github.com/velo-fse/velo/pseudonymize"
 )
 
-const fixtures = "../../shared/fixtures/fse-gateway-examples"
+// gateway is the folder of the FSE Gateway's examples (CDA/ and FHIR/, nine documents of
+// each) in the fixtures the VELO_FIXTURES setting names: a test that reads them skips
+// loudly without them (fails under CI=true).
+func gateway(t testing.TB) string {
+	t.Helper()
+	return testenv.Fixtures(t, "fse-gateway-examples")
+}
 
-// ministry is the Ministry of Health's FSE Gateway test corpus, beside the Gateway examples.
-const ministry = fixtures + "/../ministero-salute"
+// ministry is the Ministry of Health's FSE Gateway test corpus in the fixtures the
+// VELO_FIXTURES setting names (skips loudly without it, fails under CI=true).
+func ministry(t testing.TB) string {
+	t.Helper()
+	return testenv.Fixtures(t, "ministero-salute")
+}
 
 // readOptOutFile reads an opt-out registry.
 func readOptOutFile(t *testing.T, path string) *pseudonymize.OptOut {
@@ -218,11 +229,11 @@ func outputText(t *testing.T, db *sql.DB, dir string) []byte {
 // fixtures/FHIR) and checks what holds for both: counts reconcile, nothing is
 // quarantined, every file is read in that format and yields rows, and the examples'
 // data-quality problems (test code, conflicting birth dates and sexes, reused document
-// ids) are counted warnings, not rejections (DOMAIN.md §3).
+// ids) are counted warnings, not rejections (docs/domain.md#the-codice-fiscale).
 func ingestGateway(t *testing.T, ps *pseudonymize.Pseudonymizer, sub, format string) (string, *dataset.Manifest, *sql.DB) {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "data")
-	man := runIngest(t, ingest.Config{Pseudonymizer: ps, Out: dir, Inputs: []string{filepath.Join(fixtures, sub)}})
+	man := runIngest(t, ingest.Config{Pseudonymizer: ps, Out: dir, Inputs: []string{filepath.Join(gateway(t), sub)}})
 	db := openDB(t)
 	assertReconciles(t, db, dir, man)
 	if q := quarantineLines(t, dir, man); len(q) != 0 {

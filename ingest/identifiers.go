@@ -8,7 +8,7 @@ import (
 	"github.com/velo-fse/velo/pseudonymize"
 )
 
-// The person identifier, as Italian FHIR and CDA carry it (DOMAIN.md §3, HL7 Italia's
+// The person identifier, as Italian FHIR and CDA carry it (docs/domain.md, "The codice fiscale"; HL7 Italia's
 // CDA header templates and FHIR base profile): the codice fiscale under the MEF's OID or
 // HL7 Italia's FHIR system; an STP or ENI code under its national OID, HL7 Italia's
 // system (national or regional) or a regional person-registry root
@@ -98,7 +98,7 @@ func choosePersonID(ids []fhirIdentifier) personID {
 		}
 		pi, err := pseudonymize.ParseIdentifier(id.Value)
 		if err == nil && (pi.Kind == pseudonymize.KindCodiceFiscale || pi.Kind == pseudonymize.KindSTP || pi.Kind == pseudonymize.KindENI) {
-			return personID{id: pi, warning: "identifier_unexpected_system " + describeSystem(id.System)}
+			return personID{id: pi, warning: warnIdentifierUnexpectedSystem + " " + describeSystem(id.System)}
 		}
 		if firstErr == nil && looksPersonal(id.Value) {
 			firstErr = err

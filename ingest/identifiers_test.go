@@ -109,7 +109,7 @@ func TestPersonIdentifiersMinistrySamples(t *testing.T) {
 		"gtw-fhir-mapping/FHIR_Referto_di_Medicina_di_Laboratorio1.0.json":     "identifier_unexpected_system urn:oid:2.16.840.1.113883.2.9.4.3.8",
 	} {
 		dir := filepath.Join(t.TempDir(), "data")
-		man := runIngest(t, ingest.Config{Pseudonymizer: ps, Out: dir, Inputs: []string{filepath.Join(ministry, file)}})
+		man := runIngest(t, ingest.Config{Pseudonymizer: ps, Out: dir, Inputs: []string{filepath.Join(ministry(t), file)}})
 		if n := man.Batches[0].Warnings[warning]; n != 1 {
 			t.Errorf("%s: warning %q counted %d times: %v", file, warning, n, man.Batches[0].Warnings)
 		}

@@ -1,7 +1,8 @@
 // Package ingest reads FSE and CUP extracts (FHIR R4 bundles and bulk NDJSON, HL7 CDA R2
 // documents one per file or in zip archives, CUP booking CSV), pseudonymizes them and
 // writes Velo's canonical tables as pid-sorted Parquet with a catalog, a manifest and a
-// quarantine (DESIGN.md §3–4), in the layout package dataset describes; readers of a
+// quarantine (docs/ingest.md, docs/pseudonymization.md), in the layout package dataset
+// describes; readers of a
 // dataset need only package dataset.
 //
 // Invariants: no direct identifier reaches DATA (a source field not named in the mapping
@@ -44,7 +45,7 @@ type Config struct {
 	Append bool
 
 	Workers     int    // parsing goroutines; 0 = number of CPUs
-	MemoryLimit string // DuckDB memory limit for staging and sorting; default "1GB"
+	MemoryLimit string // DuckDB memory limit for staging and sorting; default DefaultMemoryLimit
 	ToolVersion string
 	Logger      *slog.Logger
 	Now         func() time.Time
@@ -55,6 +56,11 @@ type Config struct {
 	onDocument func(pos string) // tests: called before each document is mapped
 }
 
+// DefaultMemoryLimit is DuckDB's memory limit for staging and sorting when none is given
+// (velo ingest --memory-limit). It bounds DuckDB's buffers, which spill to disk beyond it;
+// the process's peak is higher by what the Go side holds (docs/ingest.md#inputs).
+const DefaultMemoryLimit = "1GB"
+
 // ErrDatasetExists is returned when DATA already holds a dataset and Append is not set.
 var ErrDatasetExists = errors.New("the output directory already holds a dataset")
 
@@ -63,7 +69,7 @@ func (c *Config) defaults() {
 		c.Workers = runtime.NumCPU()
 	}
 	if c.MemoryLimit == "" {
-		c.MemoryLimit = "1GB"
+		c.MemoryLimit = DefaultMemoryLimit
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -189,7 +195,7 @@ func Run(ctx context.Context, cfg Config) (*dataset.Manifest, error) {
 	}
 	batch.Warnings = st.warnings
 	if st.unparsed > 0 {
-		batch.Warnings["records_unparsed"] = st.unparsed
+		batch.Warnings[warnRecordsUnparsed] = st.unparsed
 	}
 	batch.OptedOut = dataset.OptOutCounts{People: int64(len(st.optedOut)), Records: st.optedRec}
 

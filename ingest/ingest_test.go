@@ -182,7 +182,7 @@ func TestNDJSON(t *testing.T) {
 // result changed (18.5 instead of 16).
 func labDocumentVersions(t *testing.T) (v1, v2 string) {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(fixtures, "FHIR", "LAB.json"))
+	raw, err := os.ReadFile(filepath.Join(gateway(t), "FHIR", "LAB.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -266,16 +266,16 @@ func TestDocumentNewVersionAcrossBatches(t *testing.T) {
 func TestAppendAndRemoveOptedOut(t *testing.T) {
 	ps, _ := testKey(t)
 	dir := filepath.Join(t.TempDir(), "data")
-	first := runIngest(t, ingest.Config{Pseudonymizer: ps, Out: dir, Inputs: []string{filepath.Join(fixtures, "FHIR", "LAB.json")}})
-	_, err := ingest.Run(context.Background(), ingest.Config{Pseudonymizer: ps, Out: dir, Inputs: []string{filepath.Join(fixtures, "FHIR", "CERT_VACC.json")}})
+	first := runIngest(t, ingest.Config{Pseudonymizer: ps, Out: dir, Inputs: []string{filepath.Join(gateway(t), "FHIR", "LAB.json")}})
+	_, err := ingest.Run(context.Background(), ingest.Config{Pseudonymizer: ps, Out: dir, Inputs: []string{filepath.Join(gateway(t), "FHIR", "CERT_VACC.json")}})
 	if !errors.Is(err, ingest.ErrDatasetExists) {
 		t.Fatalf("second ingest without --append: %v", err)
 	}
 	other, _ := pseudonymize.GenerateKey(nil)
-	if _, err := ingest.Run(context.Background(), ingest.Config{Pseudonymizer: pseudonymize.New(other), Out: dir, Append: true, Inputs: []string{filepath.Join(fixtures, "FHIR", "CERT_VACC.json")}}); err == nil || !strings.Contains(err.Error(), "key") {
+	if _, err := ingest.Run(context.Background(), ingest.Config{Pseudonymizer: pseudonymize.New(other), Out: dir, Append: true, Inputs: []string{filepath.Join(gateway(t), "FHIR", "CERT_VACC.json")}}); err == nil || !strings.Contains(err.Error(), "key") {
 		t.Fatalf("append with another key: %v", err)
 	}
-	second := runIngest(t, ingest.Config{Pseudonymizer: ps, Out: dir, Append: true, Inputs: []string{filepath.Join(fixtures, "FHIR", "CERT_VACC.json"), filepath.Join(fixtures, "FHIR", "PSS.json")}})
+	second := runIngest(t, ingest.Config{Pseudonymizer: ps, Out: dir, Append: true, Inputs: []string{filepath.Join(gateway(t), "FHIR", "CERT_VACC.json"), filepath.Join(gateway(t), "FHIR", "PSS.json")}})
 	if second.DatasetVersion == first.DatasetVersion || len(second.Batches) != 2 {
 		t.Fatalf("append: version %s (was %s), %d batches", second.DatasetVersion, first.DatasetVersion, len(second.Batches))
 	}
@@ -319,8 +319,8 @@ func TestCatalogIndependentOfData(t *testing.T) {
 	period, _ := fse.ParsePeriod("2022-01..2023-12")
 	d1 := filepath.Join(t.TempDir(), "d1")
 	d2 := filepath.Join(t.TempDir(), "d2")
-	m1 := runIngest(t, ingest.Config{Out: d1, Period: period, Inputs: []string{filepath.Join(fixtures, "FHIR", "LAB.json")}})
-	m2 := runIngest(t, ingest.Config{Out: d2, Period: period, Inputs: []string{filepath.Join(fixtures, "FHIR")}})
+	m1 := runIngest(t, ingest.Config{Out: d1, Period: period, Inputs: []string{filepath.Join(gateway(t), "FHIR", "LAB.json")}})
+	m2 := runIngest(t, ingest.Config{Out: d2, Period: period, Inputs: []string{filepath.Join(gateway(t), "FHIR")}})
 	read := func(dir string) dataset.Catalog {
 		b, err := os.ReadFile(filepath.Join(dir, "catalog.json"))
 		if err != nil {

@@ -36,7 +36,7 @@ func RemoveOptedOut(ctx context.Context, cfg RemoveConfig) (*dataset.Manifest, e
 		cfg.Now = time.Now
 	}
 	if cfg.MemoryLimit == "" {
-		cfg.MemoryLimit = "2GB"
+		cfg.MemoryLimit = DefaultMemoryLimit
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)

@@ -29,7 +29,7 @@ func assertNoWorkingFolder(t *testing.T, dir string) {
 func TestCDAAddressWithoutRegion(t *testing.T) {
 	ps, _ := testKey(t)
 	dir := filepath.Join(t.TempDir(), "data")
-	man := runIngest(t, ingest.Config{Pseudonymizer: ps, Out: dir, Inputs: []string{filepath.Join(ministry, "gtw-validator", "cda.xml")}})
+	man := runIngest(t, ingest.Config{Pseudonymizer: ps, Out: dir, Inputs: []string{filepath.Join(ministry(t), "gtw-validator", "cda.xml")}})
 	db := openDB(t)
 	assertReconciles(t, db, dir, man)
 	assertNoWorkingFolder(t, dir)
@@ -47,13 +47,13 @@ func TestPanicInOneDocumentQuarantinesIt(t *testing.T) {
 	ps, _ := testKey(t)
 	in := t.TempDir()
 	for _, name := range []string{"LAB", "RAD", "VPS"} {
-		b, err := os.ReadFile(filepath.Join(fixtures, "CDA", name+".xml"))
+		b, err := os.ReadFile(filepath.Join(gateway(t), "CDA", name+".xml"))
 		if err != nil {
 			t.Fatal(err)
 		}
 		writeFile(t, in, name+".xml", string(b))
 	}
-	fb, err := os.ReadFile(filepath.Join(fixtures, "FHIR", "LAB.json"))
+	fb, err := os.ReadFile(filepath.Join(gateway(t), "FHIR", "LAB.json"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,7 +8,7 @@ import (
 )
 
 // Column is one column of a canonical table. The policy fields are what the catalog
-// publishes (DESIGN.md §3): they come from reference data and policy, never from data.
+// publishes (docs/ingest.md#catalog): they come from reference data and policy, never from data.
 type Column struct {
 	Name string
 	Type string // DuckDB type

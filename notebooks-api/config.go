@@ -109,7 +109,7 @@ func (l Limits) QueryLimits() query.Limits {
 		MaxConcurrent: l.MaxConcurrentQueries, QueueTimeout: l.QueueTimeout}
 }
 
-// Role is what a user may do (DESIGN.md §7).
+// Role is what a user may do (docs/api.md#roles).
 type Role string
 
 // Roles.

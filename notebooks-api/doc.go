@@ -1,5 +1,5 @@
 // Package notebooksapi is Velo's HTTP API for researchers, dashboards and DPOs
-// (DESIGN.md §7), and the DPO's ledger page.
+// (docs/api.md), and the DPO's ledger page.
 //
 // Invariants:
 //

@@ -9,22 +9,33 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/velo-fse/velo/internal/testenv"
 )
 
 const python = "/usr/bin/python3"
 
-// needNotebookPython skips without Debian's python3 with nbclient, ipykernel and pandas,
-// unless CI is set (.ci/run installs them).
+// needNotebookPython stops the test, loudly (internal/testenv), without Debian's python3
+// with nbclient, nbformat, ipykernel and pandas; .ci/run installs them.
 func needNotebookPython(t *testing.T) {
 	t.Helper()
-	err := exec.Command(python, "-c", "import nbclient, nbformat, ipykernel, pandas").Run()
+	out, err := exec.Command(python, "-c", "import nbclient, nbformat, ipykernel, pandas").CombinedOutput()
 	if err == nil {
 		return
 	}
-	if os.Getenv("CI") == "" {
-		t.Skip("no python3-nbclient, python3-ipykernel and python3-pandas for /usr/bin/python3; CI runs this test")
+	testenv.Missing(t, "no Jupyter packages for %s to run the example notebook (%s): "+
+		"apt-get install python3-nbclient python3-nbformat python3-ipykernel python3-pandas",
+		python, lastLine(err, out))
+}
+
+// lastLine is the gist of a failed command: the last line it printed (Python's
+// ModuleNotFoundError), else the error.
+func lastLine(err error, out []byte) string {
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if last := strings.TrimSpace(lines[len(lines)-1]); last != "" {
+		return last
 	}
-	t.Fatalf("CI needs python3-nbclient, python3-ipykernel and python3-pandas (.ci/run installs them): %v", err)
+	return err.Error()
 }
 
 const runNotebook = `

@@ -71,3 +71,61 @@ func TestOpenAPICoversRoutes(t *testing.T) {
 	}
 	walk(full)
 }
+
+// TestOpenAPISecurity checks that openapi.json says which routes need credentials, as the
+// route table has them: every operation states its `security`; a public route (s.public)
+// has an empty list, or offers `{}` (no credentials) beside a token it may read, as
+// /metrics does; every other route requires a bearer token (the ledger page also takes
+// its session cookie). The document also states its license.
+func TestOpenAPISecurity(t *testing.T) {
+	var doc struct {
+		Info struct {
+			License struct {
+				Name string `json:"name"`
+			} `json:"license"`
+		} `json:"info"`
+		Paths map[string]map[string]struct {
+			Security *[]map[string][]string `json:"security"`
+		} `json:"paths"`
+	}
+	if err := json.Unmarshal(openapiJSON, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if doc.Info.License.Name == "" {
+		t.Error("openapi.json has no info.license")
+	}
+	s := &Server{}
+	var public int
+	for _, r := range s.routes() {
+		method, path, _ := strings.Cut(r.pattern, " ")
+		op, ok := doc.Paths[path][strings.ToLower(method)]
+		if !ok {
+			continue // TestOpenAPICoversRoutes reports it
+		}
+		if op.Security == nil {
+			t.Errorf("%s: openapi.json states no security (public routes need security: [])", r.pattern)
+			continue
+		}
+		anonymous := len(*op.Security) == 0
+		bearer := false
+		for _, req := range *op.Security {
+			if len(req) == 0 {
+				anonymous = true
+			}
+			if _, ok := req["bearerAuth"]; ok {
+				bearer = true
+			}
+		}
+		if _, ok := r.handler.(publicHandler); ok {
+			public++
+			if !anonymous {
+				t.Errorf("%s needs no credentials, but openapi.json's security %v requires some", r.pattern, *op.Security)
+			}
+		} else if anonymous || !bearer {
+			t.Errorf("%s needs a bearer token, but openapi.json's security is %v", r.pattern, *op.Security)
+		}
+	}
+	if public < 5 {
+		t.Errorf("%d public routes: the public handlers are not recognised", public)
+	}
+}

@@ -101,7 +101,7 @@ func (s *Server) ledgerPage(w http.ResponseWriter, r *http.Request, u *User) err
 		}
 		v.Projects = append(v.Projects, projectView{ProjectStatus: p, AllowText: allowText(p.Allow)})
 	}
-	// Projects over the same people compose: the DPO sees the sum (DESIGN.md §6).
+	// Projects over the same people compose: the DPO sees the sum (docs/privacy.md#the-guarantee).
 	v.SpentEps, v.SpentDelta = decimalSum(eps), decimalSum(delta)
 	entries := s.led.Entries(filter, 0)
 	settled := map[uint64]string{}

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/velo-fse/velo/internal/testenv"
 	notebooksapi "github.com/velo-fse/velo/notebooks-api"
 )
 
@@ -179,16 +180,13 @@ func loginURL(t *testing.T, ts *testServer) string {
 	return lc.LoginURL
 }
 
-// chromium is Debian's headless Chromium; the test is skipped without it unless CI is
-// set (.ci/run installs it).
+// chromium is Debian's headless Chromium; without it the test stops, loudly
+// (internal/testenv). .ci/run installs it.
 func chromium(t *testing.T) string {
 	t.Helper()
 	const path = "/usr/bin/chromium"
 	if _, err := os.Stat(path); err != nil {
-		if os.Getenv("CI") == "" {
-			t.Skip("no /usr/bin/chromium (apt-get install chromium); CI runs this test")
-		}
-		t.Fatalf("CI needs %s: .ci/run installs it", path)
+		testenv.Missing(t, "no %s to load the DPO's ledger page in a headless browser: apt-get install chromium", path)
 	}
 	return path
 }

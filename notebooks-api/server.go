@@ -275,12 +275,18 @@ func (s *Server) h(f apiHandler) http.Handler {
 
 // public adapts a handler that needs no token.
 func (s *Server) public(f func(w http.ResponseWriter, r *http.Request) error) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return publicHandler(func(w http.ResponseWriter, r *http.Request) {
 		if err := f(w, r); err != nil {
 			s.fail(w, r, err)
 		}
 	})
 }
+
+// publicHandler is a route that asks for no credentials (a handler may read a token it is
+// sent, as /metrics does); its operation in openapi.json says so with `security`.
+type publicHandler func(w http.ResponseWriter, r *http.Request)
+
+func (f publicHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) { f(w, r) }
 
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	p := asProblem(err)

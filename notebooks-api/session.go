@@ -131,6 +131,12 @@ type LoginCode struct {
 
 // loginCode makes a one-time code that opens the ledger page in a browser (DPO only): the
 // DPO's script or terminal holds the token, the browser gets only a session.
+//
+// The link is a path, which the client resolves against the URL it sent the request to
+// (RFC 3986, section 5): the server cannot build the absolute form, since it does not know
+// the address its clients reach it by — behind a reverse proxy or a TLS terminator the Host
+// and scheme it sees are the proxy's, and forwarding headers are not trusted (a client can
+// forge them).
 func (s *Server) loginCode(w http.ResponseWriter, r *http.Request, u *User) error {
 	if err := requireDPO(u); err != nil {
 		return err

@@ -6,7 +6,7 @@ import (
 	"strings"
 )
 
-// IDKind tells which kind of personal identifier a value is (DOMAIN.md §3).
+// IDKind tells which kind of personal identifier a value is (docs/domain.md#the-codice-fiscale).
 type IDKind int
 
 const (
@@ -126,7 +126,8 @@ func Omocode(cf string, n int) (string, error) {
 	return string(b), nil
 }
 
-// ParseIdentifier accepts a person identifier by the rules of DOMAIN.md §3: a codice
+// ParseIdentifier accepts a person identifier by the rules of
+// docs/pseudonymization.md#which-identifiers-are-accepted: a codice
 // fiscale whose check letter is right for the code as given (omocode variants included),
 // an STP or ENI code, or an 11-digit temporary code with a right check digit. Anything
 // else is an error, and the record carrying it is quarantined. Errors never quote the value.

@@ -1,5 +1,5 @@
 // Package pseudonymize turns personal identifiers into keyed pseudonyms and decides which
-// identifiers are acceptable at all (DESIGN.md §4, DOMAIN.md §3).
+// identifiers are acceptable at all (docs/pseudonymization.md, docs/domain.md#the-codice-fiscale).
 //
 // Invariant: nothing this package returns or prints contains an identifier or key
 // material. Pseudonyms are HMAC-SHA256 under a secret key, never an unkeyed hash (the

@@ -1,6 +1,7 @@
 package pseudonymize
 
-// This file computes the re-identification risk report (DESIGN.md §4) from the sizes of
+// This file computes the re-identification risk report
+// (docs/pseudonymization.md#re-identification-risk) from the sizes of
 // the equivalence classes over the quasi-identifiers. It is pure arithmetic: the class
 // sizes come from ingest.ClassSizes, which reads the data; nothing here does I/O.
 

@@ -23,7 +23,7 @@ const (
 )
 
 // checker turns DuckDB's AST into a plan, refusing everything outside the allow-list of
-// DESIGN.md §5 and the project's approved tables and columns.
+// docs/privacy.md#from-sql-to-a-release and the project's approved tables and columns.
 type checker struct {
 	cat    *dataset.Catalog
 	allow  map[string][]string // table -> approved columns (empty: all)
@@ -573,7 +573,8 @@ func (c *checker) groupable(e expr, pos int, public bool) error {
 	return err
 }
 
-// domain finds a key's public domain (DESIGN.md §5.6), from the catalog and the period
+// domain finds a key's public domain (docs/privacy.md#groups-public-domains-and-partition-selection),
+// from the catalog and the period
 // only.
 func (c *checker) domain(e expr) *keyDomain {
 	switch e := e.(type) {

@@ -1,7 +1,7 @@
 // Package query is Velo's query engine: it parses a researcher's SQL with DuckDB's own
 // parser, checks it against the allow-list and the project's approved columns, rewrites
 // it into per-person bounded aggregation, runs the rewrite in a sandboxed DuckDB, and has
-// package dp noise every aggregate before anything is released (DESIGN.md §5).
+// package dp noise every aggregate before anything is released (docs/privacy.md).
 //
 // Invariants: no exported function returns an un-noised aggregate or a row; the SQL
 // executed is printed from the checked plan, never the user's text; a query is charged
@@ -287,14 +287,14 @@ func (e *Engine) run(ctx context.Context, req Request, plan *plan, rel *release.
 	if err != nil {
 		return nil, err
 	}
-	// From here on the charge stands, whatever happens (DESIGN.md §5).
+	// From here on the charge stands, whatever happens (docs/privacy.md#errors-and-timing).
 	ctx = context.WithoutCancel(ctx)
 	if e.afterCharge != nil {
 		e.afterCharge()
 	}
 	groups, err := e.sb.run(ctx, rw, len(plan.Keys))
 	if errors.Is(err, errNotStarted) {
-		// Nothing was read: the charge is refunded (DESIGN.md §5).
+		// Nothing was read: the charge is refunded (docs/privacy.md#errors-and-timing).
 		e.log.Error("query not started", "project", req.Project, "charge", charge.Seq, "class", errorClass(err))
 		if rerr := e.ledger.Refund(ctx, charge, "failed before reading data"); rerr != nil {
 			return nil, fmt.Errorf("refund: %w", rerr)

@@ -24,7 +24,8 @@ func (t typ) String() string {
 }
 
 // expr is a checked row-level expression. SQL prints its total form: a form that
-// cannot raise an error for any row (DESIGN.md §5), so no error depends on the data.
+// cannot raise an error for any row (docs/privacy.md#errors-and-timing), so no error
+// depends on the data.
 type expr interface {
 	Type() typ
 	SQL() string

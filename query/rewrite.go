@@ -10,7 +10,8 @@ import (
 	"github.com/velo-fse/velo/dp"
 )
 
-// rewritten is the SQL the sandbox runs for a plan (DESIGN.md §5, rewrite steps 1–4). The
+// rewritten is the SQL the sandbox runs for a plan
+// (docs/privacy.md#bounding-each-persons-contribution: base, per_unit, L0, per_group). The
 // researcher's text is never executed: these statements are printed from the checked
 // plan, in total forms.
 type rewritten struct {
@@ -187,7 +188,8 @@ func treeSQL(keyCols []string, j int, lo, hi float64, t treeShape) string {
 		cols, j, cols, strings.Join(parts, " UNION ALL "))
 }
 
-// domainFilter keeps only rows whose key lies in its public domain (DESIGN.md §5.6):
+// domainFilter keeps only rows whose key lies in its public domain
+// (docs/privacy.md#groups-public-domains-and-partition-selection):
 // only domain keys are ever released, so no group appears because someone is in it.
 func domainFilter(keySQL string, d *keyDomain) string {
 	if len(d.Values) == 0 {

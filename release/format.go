@@ -12,7 +12,7 @@ import (
 
 // WriteCSV writes the release as CSV: leading "# key: value" lines with the release's
 // fields, then a header and one row per group, with <col>_ci_lower and <col>_ci_upper
-// beside each dp column (DESIGN.md §5).
+// beside each dp column (docs/design.md#the-release).
 func (r *Release) WriteCSV(w io.Writer) error {
 	meta := [][2]string{
 		{"release_id", r.ReleaseID}, {"project", r.Project}, {"dataset_version", r.DatasetVersion},

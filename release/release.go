@@ -1,5 +1,5 @@
 // Package release is the release contract: the JSON shape of what leaves Velo for one
-// query (DESIGN.md §5), shared by the engine that builds it (package query), the HTTP
+// query (docs/design.md#the-release), shared by the engine that builds it (package query), the HTTP
 // API and CLI that send it, and the Grafana plugin that reads it, and its CSV and terminal
 // forms.
 //
@@ -11,7 +11,8 @@
 package release
 
 // Release is what leaves Velo for one query, in the one shape the CLI, the API, the
-// Grafana plugin and the notebooks share (DESIGN.md §5). Every number in Rows is noisy.
+// Grafana plugin and the notebooks share (docs/design.md#the-release). Every number in Rows
+// is noisy.
 //
 // A key cell is a string, number, boolean, YYYY-MM-DD date or null; a dp cell is a
 // number. CI has the shape of Rows: null for key cells and for values without a sound

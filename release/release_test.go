@@ -30,7 +30,8 @@ func sample() *release.Release {
 	}
 }
 
-// The JSON field names are the contract (DESIGN.md §5): extra fields may be added, these
+// The JSON field names are the contract (docs/design.md#the-release): extra fields may be
+// added, these
 // may not change.
 func TestJSONShape(t *testing.T) {
 	b, err := json.Marshal(sample())

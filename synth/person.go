@@ -194,7 +194,7 @@ var monthDays = [12]int{31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31}
 
 const monthLetters = "ABCDEHLMPRST"
 
-// codiceFiscale builds a valid code from its parts (DOMAIN.md §3).
+// codiceFiscale builds a valid code from its parts (docs/domain.md#the-codice-fiscale).
 func codiceFiscale(surname, given string, birth day, female bool, place string) string {
 	b := make([]byte, 0, 16)
 	b = append(b, surnameCode(surname)...)

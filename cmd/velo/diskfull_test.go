@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/velo-fse/velo/internal/testenv"
 )
 
 // TestServeDiskFull runs velo serve with a file-size limit (prlimit --fsize, no root needed)
@@ -25,10 +27,7 @@ func TestServeDiskFull(t *testing.T) {
 	prlimit, err := exec.LookPath("prlimit")
 	if err != nil {
 		// Loud: under CI the test must run (.ci/run installs util-linux).
-		if os.Getenv("CI") == "true" {
-			t.Fatal("no prlimit (Debian's util-linux) to limit velo's file size, and CI=true")
-		}
-		t.Skip("SKIPPED: no prlimit to limit velo's file size: install util-linux to run this test")
+		testenv.Missing(t, "no prlimit on PATH to limit velo's file size: apt-get install util-linux")
 	}
 	env := newOpsEnv(t, burstProject)
 	ledgerPath := filepath.Join(env.state, "ledger")

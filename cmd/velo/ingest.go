@@ -41,7 +41,7 @@ that (readers refuse a DATA whose commit was interrupted until it is settled).`)
 	period := fs.String("period", "", "extract period FROM..TO (YYYY-MM or YYYY-MM-DD); rows dated outside it are counted and left out")
 	appendFlag := fs.Bool("append", false, "add these inputs to the existing dataset in DATA as a new dataset version")
 	remove := fs.String("remove-opted-out", "", "rewrite DATA without the people listed in this file, as a new dataset version")
-	memLimit := fs.String("memory-limit", "1GB", "DuckDB memory limit for staging and sorting (spills to disk beyond it)")
+	memLimit := fs.String("memory-limit", ingest.DefaultMemoryLimit, "DuckDB memory limit for staging and sorting (spills to disk beyond it)")
 	workers := fs.Int("workers", 0, "parsing goroutines (0: one per CPU)")
 	verbose := fs.Bool("v", false, "log each file ingested")
 	recoverOnly := fs.Bool("recover", false, "only settle what an interrupted ingest left in DATA")
@@ -129,7 +129,7 @@ func (m *Main) ingestWithProgress(ctx context.Context, cfg ingest.Config) error 
 	var finish func()
 	cfg.OnProgress = func(done, total int64) {
 		if update == nil {
-			update, finish = m.progress("ingest", total)
+			update, finish = m.progressBytes("ingest", total)
 		}
 		update(done)
 	}

@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/velo-fse/velo/internal/testenv"
 	"github.com/velo-fse/velo/ledger"
 	notebooksapi "github.com/velo-fse/velo/notebooks-api"
 	"github.com/velo-fse/velo/notebooks-api/apitest"
@@ -49,7 +50,7 @@ func veloBinary(t testing.TB) string {
 	t.Helper()
 	goTool, err := exec.LookPath("go")
 	if err != nil {
-		t.Skip("no go tool on PATH to build velo")
+		testenv.Missing(t, "no go tool on PATH to build velo: install Go (the version in go.mod) and put its bin folder on PATH")
 	}
 	buildOnce.Do(func() {
 		if binDir, buildErr = os.MkdirTemp("", "velo-bin-"); buildErr != nil {

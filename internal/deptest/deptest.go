@@ -1,7 +1,7 @@
-// Package deptest lets a test hold one of Velo's import boundaries (STYLE.md: "import
-// boundaries ... are tests"), as Tailscale's deptest does: it asks `go list -deps -json`
-// what a package links, the module's and every library's packages included, and reports
-// each forbidden one with the import chain that brings it in.
+// Package deptest lets a test hold one of Velo's import boundaries (the README's "Layout":
+// the boundaries between packages are tests), as Tailscale's deptest does: it asks
+// `go list -deps -json` what a package links, the module's and every library's packages
+// included, and reports each forbidden one with the import chain that brings it in.
 //
 // Packages are listed with cgo enabled, so that CgoFiles shows the files a cgo build
 // would compile: a package that lists none builds the same with CGO_ENABLED=0.
@@ -19,6 +19,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/velo-fse/velo/internal/testenv"
 )
 
 // Module is the import path of Velo's module.
@@ -132,7 +134,7 @@ func list(t testing.TB, args ...string) Graph {
 	if err != nil {
 		goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
 		if _, err := os.Stat(goTool); err != nil {
-			t.Skip("deptest: go tool not found")
+			testenv.Missing(t, "deptest: no go tool on PATH or in GOROOT to list what a package links: install Go (the version in go.mod) and put its bin folder on PATH")
 		}
 	}
 	cmd := exec.Command(goTool, append([]string{"list", "-json"}, args...)...)

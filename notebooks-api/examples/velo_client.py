@@ -29,7 +29,7 @@ class VeloError(Exception):
 
 
 class Release:
-    """One release, in the shape of DESIGN.md §5, with a pandas view."""
+    """One release, in the shape of docs/design.md#the-release, with a pandas view."""
 
     def __init__(self, data):
         self.data = data

@@ -1,4 +1,4 @@
-Data-dependent errors (DESIGN.md §5): an error that happens on some datasets and not on
+Data-dependent errors (docs/privacy.md, "Errors and timing"): an error that happens on some datasets and not on
 their neighbours reveals a person for free. Every expression that could fail on a value
 (division by zero, casts, overflow, dates out of range) must be answered through its
 total form (TRY_CAST, guarded division, arithmetic in doubles), or refused before any

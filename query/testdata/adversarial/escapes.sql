@@ -1,5 +1,5 @@
-Escapes from the query to files, settings, catalogs and extensions (DESIGN.md §5:
-"table functions", "anything but SELECT", "functions outside the allow-list"). Every
+Escapes from the query to files, settings, catalogs and extensions (docs/privacy.md, "From
+SQL to a release": one SELECT, no table functions or files, a closed list of functions). Every
 case must be refused before anything is read, and charged nothing.
 
 -- name: read_parquet of a system file

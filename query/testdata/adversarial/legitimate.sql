@@ -1,4 +1,4 @@
-Legitimate queries of every allowed shape (DESIGN.md §5 "Allowed"): they must be
+Legitimate queries of every allowed shape (docs/privacy.md, "From SQL to a release"): they must be
 answered. Keys with a public domain release every value of the domain (empty groups
 included); other keys go through DP partition selection, which needs delta > 0.
 
