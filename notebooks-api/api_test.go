@@ -674,6 +674,12 @@ func TestStrictJSONBodies(t *testing.T) {
 		{"duplicate sql", `{"sql": "SELECT COUNT(*) AS n FROM booking WHERE wait_days > 300", "project": "wl", "sql": "SELECT COUNT(*) AS n FROM booking"}`, "sql", "given twice"},
 		{"duplicate nested key", `{"sql": "SELECT AVG(wait_days) AS a FROM booking", "project": "wl", "bounds": {"a": [0, 10], "a": [0, 1000]}}`, "bounds.a", "given twice"},
 		{"unknown field", `{"sql": "SELECT COUNT(*) AS n FROM booking", "project": "wl", "epsilonn": 2}`, "epsilonn", "unknown field"},
+		// Type mismatches say what the field must be, in JSON's words, not Go's.
+		{"epsilon as a string", `{"sql": "SELECT COUNT(*) AS n FROM booking", "project": "wl", "epsilon": "0.5"}`, "epsilon", `epsilon must be a number, got a string: write the number without quotes ("epsilon": 0.5, not "0.5")`},
+		{"delta as a boolean", `{"sql": "SELECT COUNT(*) AS n FROM booking", "project": "wl", "delta": true}`, "delta", "delta must be a number, got true or false"},
+		{"max groups not whole", `{"sql": "SELECT COUNT(*) AS n FROM booking", "project": "wl", "max_groups_contributed": 2.5}`, "max_groups_contributed", "max_groups_contributed must be an integer, got 2.5"},
+		{"bounds as a number", `{"sql": "SELECT AVG(wait_days) AS a FROM booking", "project": "wl", "bounds": {"a": 10}}`, "bounds", `each entry of bounds must be an array of 2 numbers ({"avg_wait": [0, 365]}), got a number`},
+		{"sql as an array", `{"sql": ["SELECT 1"], "project": "wl"}`, "sql", "sql must be a string, got an array"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			resp, b := ts.call(t, "rita", "POST", "/v1/queries", tt.body)

@@ -363,16 +363,24 @@ func checkSQL(ctx context.Context, parser *sql.DB, cat *dataset.Catalog, sqlText
 		return nil, rejectf(-1, "the query could not be parsed")
 	}
 	var res astResult
-	dec := json.NewDecoder(strings.NewReader(js))
+	dec := json.NewDecoder(strings.NewReader(quoteNonFinite(js)))
 	dec.UseNumber()
 	if err := dec.Decode(&res); err != nil {
 		return nil, rejectf(-1, "the query could not be parsed")
 	}
 	plan, err := check(&res, cat, allow)
 	if err != nil {
+		var qe *Error
+		if errors.As(err, &qe) {
+			qe.locate(lifted)
+		}
 		return nil, err
 	}
 	if err := applyClauseOptions(plan, opts); err != nil {
+		var qe *Error
+		if errors.As(err, &qe) && qe.Pos < 0 {
+			qe.Pos = at // the OPTIONS clause
+		}
 		return nil, err
 	}
 	plan.Canonical = plan.canonical()
@@ -455,20 +463,22 @@ func applyRequest(p *plan, req Request) error {
 }
 
 // resolveBudget picks the query's epsilon and delta (request, then SQL clause, then the
-// project's defaults) and checks them against the project's caps.
+// project's defaults) and checks them against the project's caps. A refusal says where
+// the refused value came from.
 func resolveBudget(p *plan, req Request, st ledger.ProjectStatus, maxEpsilon float64) (release.BudgetAmount, error) {
 	eps, delta := st.DefaultEpsilon, st.DefaultDelta
+	epsFrom, deltaFrom := "the project's default epsilon", "the project's default delta"
 	if p.Epsilon != nil {
-		eps = *p.Epsilon
+		eps, epsFrom = *p.Epsilon, "epsilon in OPTIONS(...)"
 	}
 	if p.Delta != nil {
-		delta = *p.Delta
+		delta, deltaFrom = *p.Delta, "delta in OPTIONS(...)"
 	}
 	if req.Epsilon != nil {
-		eps = *req.Epsilon
+		eps, epsFrom = *req.Epsilon, "the request's epsilon"
 	}
 	if req.Delta != nil {
-		delta = *req.Delta
+		delta, deltaFrom = *req.Delta, "the request's delta"
 	}
 	bad := func(format string, args ...any) (release.BudgetAmount, error) {
 		return release.BudgetAmount{}, &Error{Code: CodeOptions, Msg: fmt.Sprintf(format, args...), Pos: -1}
@@ -476,14 +486,14 @@ func resolveBudget(p *plan, req Request, st ledger.ProjectStatus, maxEpsilon flo
 	if delta == 0 {
 		delta = 0 // -0 is 0: one canonical value, one cache key
 	}
+	declared := req.Epsilon != nil || p.Epsilon != nil
 	switch {
+	case !declared && eps == 0:
+		return bad("epsilon is required: the project has no default epsilon, so give one from %g to %g (the request's epsilon, or OPTIONS(epsilon = 0.5))", MinEpsilon, maxEpsilon)
 	case !finite(eps) || eps < MinEpsilon || eps > maxEpsilon:
-		if eps == 0 && req.Epsilon == nil && p.Epsilon == nil {
-			return bad("epsilon is required (the project has no default): a number from %g to %g", MinEpsilon, maxEpsilon)
-		}
-		return bad("epsilon %g is outside the range Velo accepts, %g to %g", eps, MinEpsilon, maxEpsilon)
+		return bad("%s is %g, outside the range Velo accepts: epsilon must be a number from %g to %g", epsFrom, eps, MinEpsilon, maxEpsilon)
 	case !finite(delta) || delta != 0 && (delta < MinDelta || delta > MaxDelta):
-		return bad("delta %g is outside the range Velo accepts: 0, or %g to %g", delta, MinDelta, MaxDelta)
+		return bad("%s is %g, outside the range Velo accepts: delta must be 0, or a number from %g to %g", deltaFrom, delta, MinDelta, MaxDelta)
 	}
 	// What is released, noised and charged is one value: the ledger's, rounded up to its
 	// units (epsilon 1e-12, delta 1e-18).
@@ -494,13 +504,27 @@ func resolveBudget(p *plan, req Request, st ledger.ProjectStatus, maxEpsilon flo
 	eps, delta = charged.Epsilon, charged.Delta
 	switch {
 	case st.MaxEpsilonPerQuery > 0 && eps > st.MaxEpsilonPerQuery:
-		return bad("epsilon %g is over the project's per-query cap %g", eps, st.MaxEpsilonPerQuery)
+		return bad("%s is %g, over the project's per-query cap %g", epsFrom, eps, st.MaxEpsilonPerQuery)
 	case st.MaxDeltaPerQuery > 0 && delta > st.MaxDeltaPerQuery:
-		return bad("delta %g is over the project's per-query cap %g", delta, st.MaxDeltaPerQuery)
+		return bad("%s is %g, over the project's per-query cap %g", deltaFrom, delta, st.MaxDeltaPerQuery)
 	case p.Selection() && delta == 0:
-		return bad("the GROUP BY keys have no public domain, so groups are chosen by DP partition selection, which needs delta > 0 (e.g. delta = 1e-6)")
+		return bad("%s, so groups are chosen by DP partition selection, which needs delta > 0 (e.g. delta = 1e-6), and %s is 0: give a delta, or group by keys with a public domain (catalog domains, date_trunc of a period date) so that every group is released", noDomainKeys(p), deltaFrom)
 	}
 	return release.BudgetAmount{Epsilon: eps, Delta: delta}, nil
+}
+
+// noDomainKeys says which GROUP BY keys have no public domain.
+func noDomainKeys(p *plan) string {
+	var names []string
+	for _, k := range p.Keys {
+		if k.Domain == nil {
+			names = append(names, k.Name)
+		}
+	}
+	if len(names) == 1 {
+		return "the GROUP BY key " + names[0] + " has no public domain"
+	}
+	return "the GROUP BY keys " + strings.Join(names, ", ") + " have no public domain"
 }
 
 // The ranges of epsilon and delta one query may declare (docs/privacy.md). Below

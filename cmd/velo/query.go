@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/velo-fse/velo/ledger"
 	"github.com/velo-fse/velo/query"
@@ -88,7 +89,7 @@ Options may also be given in SQL, as in ZetaSQL/BigQuery:
 	if err != nil {
 		var qe *query.Error
 		if errors.As(err, &qe) {
-			return fmt.Errorf("%s: %s", qe.Code, qe.Error())
+			return fmt.Errorf("%s: %s%s", qe.Code, qe.Error(), caret(req.SQL, qe.Pos))
 		}
 		return err
 	}
@@ -99,4 +100,27 @@ Options may also be given in SQL, as in ZetaSQL/BigQuery:
 		return rel.WriteCSV(m.Stdout)
 	}
 	return rel.WriteTable(m.Stdout)
+}
+
+// caret shows where in the SQL a refusal points: the line holding byte offset pos and a
+// caret under it (nothing when pos is not in the text).
+func caret(sql string, pos int) string {
+	if pos < 0 || pos >= len(sql) {
+		return ""
+	}
+	start := strings.LastIndexByte(sql[:pos], '\n') + 1
+	end := strings.IndexByte(sql[pos:], '\n')
+	if end < 0 {
+		end = len(sql)
+	} else {
+		end += pos
+	}
+	line, col := sql[start:end], utf8.RuneCountInString(sql[start:pos])
+	// Long lines are cut to 100 runes around the position.
+	if runes := []rune(line); len(runes) > 100 {
+		from := max(0, min(col-50, len(runes)-100))
+		line, col = string(runes[from:from+100]), col-from
+	}
+	line = strings.ReplaceAll(line, "\t", " ")
+	return "\n    " + line + "\n    " + strings.Repeat(" ", col) + "^"
 }
