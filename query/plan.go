@@ -174,6 +174,9 @@ type plan struct {
 	// Options as the SQL clause gave them (nil when absent).
 	Epsilon, Delta       *float64
 	MaxGroupsContributed int
+	// ClampToRange: OPTIONS(clamp_to_range = true), post-processing of the release (not
+	// part of its identity or cache key).
+	ClampToRange bool
 	// Canonical is the checked query printed back from the plan (plan.canonical): its
 	// identity. The ledger records it beside the text sent and the release cache keys on
 	// its hash.

@@ -15,7 +15,7 @@ import (
 
 func runQuery(ctx context.Context, m *Main, args []string) error {
 	fs := m.newFlagSet("query", `query --data DATA --state DIR --project ID [--epsilon E] [--delta D] [--dry-run]
-       [--bound NAME=LO,HI]... [--max-groups-contributed K] [--format table|json|csv] "SQL"
+       [--bound NAME=LO,HI]... [--max-groups-contributed K] [--clamp-to-range] [--format table|json|csv] "SQL"
 
 Runs one differentially private query in-process, as the local operator (recorded in the
 ledger as operator:<os user>). The query is charged in the ledger before any data is read;
@@ -24,7 +24,8 @@ the query against the catalog without charging and without touching the data.
 
 Options may also be given in SQL, as in ZetaSQL/BigQuery:
   SELECT WITH DIFFERENTIAL_PRIVACY OPTIONS(epsilon = 0.5, delta = 1e-6) region, COUNT(*) ...
-  AVG(wait_days, contribution_bounds_per_group => (0, 120))`)
+  AVG(wait_days, contribution_bounds_per_group => (0, 120))
+and clamp_to_range = true in OPTIONS is --clamp-to-range.`)
 	data := fs.String("data", "", "dataset directory written by velo ingest")
 	state := fs.String("state", "", "state directory holding the ledger")
 	project := fs.String("project", "", "project the query is charged to")
@@ -33,6 +34,7 @@ Options may also be given in SQL, as in ZetaSQL/BigQuery:
 	dry := fs.Bool("dry-run", false, "validate and price only: no charge, no data read")
 	format := fs.String("format", "table", "output: table, json (the release) or csv")
 	maxGroups := fs.Int("max-groups-contributed", 0, "groups one person may contribute to (default: the tables' policy)")
+	clamp := fs.Bool("clamp-to-range", false, "clamp released values and interval ends into the range each aggregate can take (counts >= 0, shares in [0, 1]); flagged in the release")
 	var bounds stringList
 	fs.Var(&bounds, "bound", "clamping bounds of an output aggregate: NAME=LO,HI (repeatable)")
 	if err := parse(fs, args); err != nil {
@@ -47,7 +49,7 @@ Options may also be given in SQL, as in ZetaSQL/BigQuery:
 	if *format != "table" && *format != "json" && *format != "csv" {
 		return usageError{fmt.Errorf("query: --format %q: want table, json or csv", *format)}
 	}
-	req := query.Request{SQL: fs.Arg(0), Project: *project, Actor: "operator:" + actorName(""), DryRun: *dry, MaxGroupsContributed: *maxGroups}
+	req := query.Request{SQL: fs.Arg(0), Project: *project, Actor: "operator:" + actorName(""), DryRun: *dry, MaxGroupsContributed: *maxGroups, ClampToRange: *clamp}
 	for _, p := range []struct {
 		s   string
 		dst **float64

@@ -140,7 +140,7 @@ SELECT COUNT(*) AS n FROM (SELECT * FROM booking)
 SELECT COUNT(*) AS n FROM booking b LEFT JOIN person p USING (pid)
 
 -- name: OPTIONS errors point at the clause
--- expect: refused invalid_options "unknown option noise (epsilon, delta, max_groups_contributed)" at=7
+-- expect: refused invalid_options "unknown option noise (epsilon, delta, max_groups_contributed, clamp_to_range)" at=7
 SELECT WITH DIFFERENTIAL_PRIVACY OPTIONS(noise = 1) COUNT(*) AS n FROM booking
 
 -- name: a key without a public domain and no delta names the key

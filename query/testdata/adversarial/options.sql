@@ -89,7 +89,7 @@ SELECT WITH DIFFERENTIAL_PRIVACY OPTIONS(max_groups_contributed = ٣) region, CO
 SELECT WITH DIFFERENTIAL_PRIVACY OPTIONS(max_groups_contributed = '²') region, COUNT(*) FROM booking GROUP BY region
 
 -- name: option name with a Cyrillic a
--- expect: refused invalid_options "unknown option mаx_groups_contributed (epsilon, delta, max_groups_contributed)"
+-- expect: refused invalid_options "unknown option mаx_groups_contributed (epsilon, delta, max_groups_contributed, clamp_to_range)"
 SELECT WITH DIFFERENTIAL_PRIVACY OPTIONS(mаx_groups_contributed = 2) region, COUNT(*) FROM booking GROUP BY region
 
 -- name: option name with a zero-width space
@@ -129,7 +129,7 @@ SELECT WITH DIFFERENTIAL_PRIVACY OPTIONS(max_groups_contributed = 1 max_groups_c
 SELECT WITH DIFFERENTIAL_PRIVACY OPTIONS(max_groups_contributed = 1) WITH DIFFERENTIAL_PRIVACY OPTIONS(max_groups_contributed = 100) region, COUNT(*) FROM booking GROUP BY region
 
 -- name: unknown option noise
--- expect: refused invalid_options "unknown option noise (epsilon, delta, max_groups_contributed)"
+-- expect: refused invalid_options "unknown option noise (epsilon, delta, max_groups_contributed, clamp_to_range)"
 SELECT WITH DIFFERENTIAL_PRIVACY OPTIONS(noise = 'none') region, COUNT(*) FROM booking GROUP BY region
 
 -- name: ZetaSQL privacy_unit_column set to a non-identifier
@@ -388,3 +388,11 @@ SELECT COUNT(*) AS n FROM booking
 -- name: bounds on COUNT(DISTINCT pid)
 -- expect: refused invalid_options "counts take no bounds"
 SELECT COUNT(DISTINCT pid, contribution_bounds_per_group => (0, 1)) AS n FROM booking
+
+-- name: clamp_to_range takes true or false
+-- expect: refused invalid_options "option clamp_to_range: \"yes\" is not true or false" at=7
+SELECT WITH DIFFERENTIAL_PRIVACY OPTIONS(clamp_to_range = yes) COUNT(*) AS n FROM booking
+
+-- name: clamp_to_range in the clause
+-- expect: answered rows=1 columns=n:dp
+SELECT WITH DIFFERENTIAL_PRIVACY OPTIONS(clamp_to_range = TRUE) COUNT(*) AS n FROM booking
