@@ -118,7 +118,11 @@ func (f *fnCall) wantAll(ts ...typ) error {
 func (f *fnCall) litPart(i int, allowed []string) (string, error) {
 	s, isStr := literalValue(f.args[i]).(string)
 	if !isStr || !slices.Contains(allowed, strings.ToLower(s)) {
-		return "", rejectf(f.n.Children[i].pos(), "%s: the date part must be one of %s", f.name, strings.Join(allowed, ", "))
+		name := f.name
+		if name == "date_part" { // DuckDB's parser makes EXTRACT(part FROM d) a date_part call
+			name = "EXTRACT (date_part)"
+		}
+		return "", rejectf(f.n.Children[i].pos(), "%s: the date part must be one of %s", name, strings.Join(allowed, ", "))
 	}
 	s = strings.ToLower(s)
 	f.args[i] = &literal{V: s, T: tString}

@@ -210,7 +210,7 @@ SELECT AVG(date_diff('day', DATE '0001-01-01', d_contact), contribution_bounds_p
 SELECT COUNT(*) AS n FROM booking WHERE date_diff('year', d_contact, DATE '9999-12-31') > 0
 
 -- name: date_part with an unsupported part
--- expect: refused sql_rejected "date_part: the date part must be one of"
+-- expect: refused sql_rejected "EXTRACT (date_part): the date part must be one of"
 SELECT COUNT(*) AS n FROM booking WHERE date_part('epoch', d_contact) > 0
 
 -- name: date_trunc with a data-dependent part

@@ -147,6 +147,10 @@ SELECT WITH DIFFERENTIAL_PRIVACY OPTIONS(noise = 1) COUNT(*) AS n FROM booking
 -- expect: refused invalid_options "the GROUP BY key y has no public domain, so groups are chosen by DP partition selection, which needs delta > 0 (e.g. delta = 1e-6), and the project's default delta is 0"
 SELECT EXTRACT(year FROM d_appointment) AS y, COUNT(*) AS n FROM booking GROUP BY y
 
+-- name: EXTRACT of a part Velo does not have
+-- expect: refused sql_rejected "EXTRACT (date_part): the date part must be one of year, quarter, month, week, day, dayofweek, isodow, dayofyear" at=48
+SELECT COUNT(*) AS n FROM booking WHERE EXTRACT(epoch FROM d_contact) > 0
+
 -- name: EXTRACT of a period date has a public domain
 -- expect: answered rows=2 columns=y:key|n:dp
 SELECT EXTRACT(year FROM d_contact) AS y, COUNT(*) AS n FROM booking GROUP BY y
