@@ -53,6 +53,10 @@ type Domain struct {
 	Values []any     `json:"values,omitempty"`
 	From   time.Time `json:"from,omitzero"`
 	To     time.Time `json:"to,omitzero"`
+	// Labels are public names of the values, by value as text ("120": "Lazio"), from the
+	// reference data (Labels); a value without one is shown as itself. They are attached
+	// by ReadCatalog, not stored in catalog.json.
+	Labels map[string]string `json:"labels,omitempty"`
 }
 
 // Bounds are clamping bounds for a numeric column.
@@ -71,5 +75,6 @@ func ReadCatalog(dir string) (*Catalog, error) {
 	if err := json.Unmarshal(b, &cat); err != nil {
 		return nil, fmt.Errorf("catalog %s: %w", CatalogPath(dir), err)
 	}
+	cat.attachLabels()
 	return &cat, nil
 }

@@ -203,6 +203,46 @@ const (
 // Priorities lists the classes in order of urgency.
 var Priorities = []Priority{Urgent, Short, Deferrable, Programmable}
 
+// Name is the class's meaning as the PNGLA states it, with its maximum wait.
+func (p Priority) Name() string {
+	switch p {
+	case Urgent:
+		return "urgente (within 72 hours)"
+	case Short:
+		return "breve (within 10 days)"
+	case Deferrable:
+		return "differibile (within 30 days for visits, 60 for tests)"
+	case Programmable:
+		return "programmata (within 120 days)"
+	}
+	return string(p)
+}
+
+// ServiceKindName is a kind of service in words.
+func ServiceKindName(k ServiceKind) string {
+	switch k {
+	case Visit:
+		return "specialist visit"
+	case Test:
+		return "diagnostic test"
+	}
+	return string(k)
+}
+
+// ASLName names an ASL code by its region: the codes are plausible, not the official
+// registry (Region.ASLs), so no ASL's own name is claimed. ok is false for a code of no
+// known region.
+func ASLName(code string) (string, bool) {
+	if len(code) != 6 {
+		return "", false
+	}
+	r, ok := RegionByCode(code[:3])
+	if !ok || !slices.Contains(r.ASLs, code) {
+		return "", false
+	}
+	return "ASL " + code[3:] + " (" + r.Name + ")", true
+}
+
 // MaxWaitDays is the PNGLA maximum wait in days for a priority class and kind of service;
 // U's 72 hours count as 3 days. ok is false for an unknown class.
 func MaxWaitDays(p Priority, k ServiceKind) (days int, ok bool) {

@@ -76,7 +76,7 @@ func TestQueryFormats(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantHeader := []string{"region", "priority", "share", "share_ci_lower", "share_ci_upper", "bookings", "bookings_ci_lower", "bookings_ci_upper"}
+	wantHeader := []string{"region", "priority", "share", "share_ci_lower", "share_ci_upper", "share_flags", "bookings", "bookings_ci_lower", "bookings_ci_upper", "bookings_flags"}
 	if diff := cmp.Diff(wantHeader, recs[0]); diff != "" {
 		t.Errorf("csv header (-want +got):\n%s", diff)
 	}
@@ -85,12 +85,15 @@ func TestQueryFormats(t *testing.T) {
 	}
 	for i, row := range rel.Rows {
 		r := recs[i+1]
-		if r[0] != row[0] || r[1] != row[1] || !sameNum(t, r[2], row[2]) || !sameNum(t, r[5], row[3]) {
+		if r[0] != row[0] || r[1] != row[1] || !sameNum(t, r[2], row[2]) || !sameNum(t, r[6], row[3]) {
 			t.Fatalf("csv row %d %q differs from json %v", i, r, row)
 		}
 		lo, hi := ciOf(rel.CI[i][3])
-		if !sameNum(t, r[6], lo) || !sameNum(t, r[7], hi) {
-			t.Fatalf("csv row %d interval %q differs from json %v", i, r[6:8], rel.CI[i][3])
+		if !sameNum(t, r[7], lo) || !sameNum(t, r[8], hi) {
+			t.Fatalf("csv row %d interval %q differs from json %v", i, r[7:9], rel.CI[i][3])
+		}
+		if r[5] != strings.Join(rel.FlagsOf(i, 2), " ") || r[9] != strings.Join(rel.FlagsOf(i, 3), " ") {
+			t.Fatalf("csv row %d flags %q, %q differ from json %v, %v", i, r[5], r[9], rel.FlagsOf(i, 2), rel.FlagsOf(i, 3))
 		}
 	}
 
@@ -193,7 +196,7 @@ func compareArrow(t *testing.T, b []byte, rel release.Release) {
 	for _, f := range schema.Fields() {
 		names = append(names, f.Name)
 	}
-	if diff := cmp.Diff([]string{"region", "priority", "share", "share_ci_lower", "share_ci_upper", "bookings", "bookings_ci_lower", "bookings_ci_upper"}, names); diff != "" {
+	if diff := cmp.Diff([]string{"region", "priority", "share", "share_ci_lower", "share_ci_upper", "share_flags", "bookings", "bookings_ci_lower", "bookings_ci_upper", "bookings_flags"}, names); diff != "" {
 		t.Fatalf("arrow columns (-want +got):\n%s", diff)
 	}
 	if schema.Field(0).Type.ID() != arrow.STRING || schema.Field(2).Type.ID() != arrow.FLOAT64 {
@@ -205,8 +208,9 @@ func compareArrow(t *testing.T, b []byte, rel release.Release) {
 		region := rec.Column(0).(*array.String)
 		prio := rec.Column(1).(*array.String)
 		share := rec.Column(2).(*array.Float64)
-		lo, hi := rec.Column(6).(*array.Float64), rec.Column(7).(*array.Float64)
-		n := rec.Column(5).(*array.Float64)
+		lo, hi := rec.Column(7).(*array.Float64), rec.Column(8).(*array.Float64)
+		n := rec.Column(6).(*array.Float64)
+		shareFlags := rec.Column(5).(*array.String)
 		for i := 0; i < int(rec.NumRows()); i, row = i+1, row+1 {
 			want := rel.Rows[row]
 			if region.Value(i) != want[0] || prio.Value(i) != want[1] || share.Value(i) != want[2] || n.Value(i) != want[3] {
@@ -215,6 +219,9 @@ func compareArrow(t *testing.T, b []byte, rel release.Release) {
 			wlo, whi := ciOf(rel.CI[row][3])
 			if lo.IsNull(i) || lo.Value(i) != wlo || hi.Value(i) != whi {
 				t.Fatalf("arrow row %d interval [%v %v], json %v", row, lo.Value(i), hi.Value(i), rel.CI[row][3])
+			}
+			if f := strings.Join(rel.FlagsOf(row, 2), " "); shareFlags.IsNull(i) != (f == "") || shareFlags.Value(i) != f {
+				t.Fatalf("arrow row %d share flags %q, json %q", row, shareFlags.Value(i), f)
 			}
 		}
 	}
@@ -226,7 +233,7 @@ func compareArrow(t *testing.T, b []byte, rel release.Release) {
 	}
 }
 
-// TestArrowTypes checks date and numeric keys and a value without an interval.
+// TestArrowTypes checks date and numeric keys and a quantile's interval.
 func TestArrowTypes(t *testing.T) {
 	ts := startServer(t)
 	sql := "SELECT date_trunc('month', d_contact) AS month, year(d_contact) AS y, MEDIAN(wait_days) AS median_wait FROM booking GROUP BY month, y ORDER BY month, y LIMIT 5"
@@ -264,8 +271,10 @@ func TestArrowTypes(t *testing.T) {
 		if v := rec.Column(2).(*array.Float64).Value(i); v != rel.Rows[i][2] {
 			t.Errorf("row %d median %v, json %v", i, v, rel.Rows[i][2])
 		}
-		if !rec.Column(3).IsNull(i) || !rec.Column(4).IsNull(i) {
-			t.Errorf("row %d: a median has no interval, but the arrow columns are set", i)
+		// A median's interval (read off the same noisy tree) is in the arrow columns too.
+		lo, hi := ciOf(rel.CI[i][2])
+		if rec.Column(3).IsNull(i) || rec.Column(3).(*array.Float64).Value(i) != lo || rec.Column(4).(*array.Float64).Value(i) != hi {
+			t.Errorf("row %d: median interval [%v, %v] in arrow, json %v", i, rec.Column(3).(*array.Float64).Value(i), rec.Column(4).(*array.Float64).Value(i), rel.CI[i][2])
 		}
 	}
 }
@@ -684,6 +693,12 @@ func TestStrictJSONBodies(t *testing.T) {
 		{"duplicate sql", `{"sql": "SELECT COUNT(*) AS n FROM booking WHERE wait_days > 300", "project": "wl", "sql": "SELECT COUNT(*) AS n FROM booking"}`, "sql", "given twice"},
 		{"duplicate nested key", `{"sql": "SELECT AVG(wait_days) AS a FROM booking", "project": "wl", "bounds": {"a": [0, 10], "a": [0, 1000]}}`, "bounds.a", "given twice"},
 		{"unknown field", `{"sql": "SELECT COUNT(*) AS n FROM booking", "project": "wl", "epsilonn": 2}`, "epsilonn", "unknown field"},
+		// Type mismatches say what the field must be, in JSON's words, not Go's.
+		{"epsilon as a string", `{"sql": "SELECT COUNT(*) AS n FROM booking", "project": "wl", "epsilon": "0.5"}`, "epsilon", `epsilon must be a number, got a string: write the number without quotes ("epsilon": 0.5, not "0.5")`},
+		{"delta as a boolean", `{"sql": "SELECT COUNT(*) AS n FROM booking", "project": "wl", "delta": true}`, "delta", "delta must be a number, got true or false"},
+		{"max groups not whole", `{"sql": "SELECT COUNT(*) AS n FROM booking", "project": "wl", "max_groups_contributed": 2.5}`, "max_groups_contributed", "max_groups_contributed must be an integer, got 2.5"},
+		{"bounds as a number", `{"sql": "SELECT AVG(wait_days) AS a FROM booking", "project": "wl", "bounds": {"a": 10}}`, "bounds", `each entry of bounds must be an array of 2 numbers ({"avg_wait": [0, 365]}), got a number`},
+		{"sql as an array", `{"sql": ["SELECT 1"], "project": "wl"}`, "sql", "sql must be a string, got an array"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			resp, b := ts.call(t, "rita", "POST", "/v1/queries", tt.body)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -17,7 +18,7 @@ import (
 
 // writeArrow writes a release as an Arrow IPC stream: the columns of the CSV form (each
 // key with its SQL type; each dp column as float64 with <col>_ci_lower and <col>_ci_upper
-// beside it) in one record batch, and the release's other fields in the schema metadata
+// beside it, then <col>_flags as text) in one record batch, and the release's other fields in the schema metadata
 // (scalars as text, structured fields as JSON), so pyarrow and polars read it directly.
 func writeArrow(w io.Writer, rel *release.Release) error {
 	mem := memory.NewGoAllocator()
@@ -40,12 +41,19 @@ func writeArrow(w io.Writer, rel *release.Release) error {
 			cols = append(cols, col{src: i})
 			continue
 		}
+		if c.Range != nil {
+			meta["velo.range"] = c.Range.String()
+		}
+		if c.Accuracy != "" {
+			meta["velo.accuracy"] = c.Accuracy
+		}
 		fields = append(fields,
 			arrow.Field{Name: c.Name, Type: arrow.PrimitiveTypes.Float64, Nullable: true, Metadata: arrow.MetadataFrom(meta)},
 			arrow.Field{Name: c.Name + "_ci_lower", Type: arrow.PrimitiveTypes.Float64, Nullable: true, Metadata: arrow.MetadataFrom(map[string]string{"velo.kind": "ci_lower", "velo.of": c.Name})},
 			arrow.Field{Name: c.Name + "_ci_upper", Type: arrow.PrimitiveTypes.Float64, Nullable: true, Metadata: arrow.MetadataFrom(map[string]string{"velo.kind": "ci_upper", "velo.of": c.Name})},
+			arrow.Field{Name: c.Name + "_flags", Type: arrow.BinaryTypes.String, Nullable: true, Metadata: arrow.MetadataFrom(map[string]string{"velo.kind": "flags", "velo.of": c.Name})},
 		)
-		cols = append(cols, col{src: i}, col{src: i, part: "lower"}, col{src: i, part: "upper"})
+		cols = append(cols, col{src: i}, col{src: i, part: "lower"}, col{src: i, part: "upper"}, col{src: i, part: "flags"})
 	}
 	md, err := arrowMetadata(rel)
 	if err != nil {
@@ -66,6 +74,10 @@ func writeArrow(w io.Writer, rel *release.Release) error {
 					if c.part == "upper" {
 						v = hi
 					}
+				}
+			case "flags":
+				if f := rel.FlagsOf(ri, c.src); len(f) > 0 {
+					v = strings.Join(f, " ")
 				}
 			}
 			if err := appendValue(b.Field(fi), v); err != nil {
@@ -101,6 +113,14 @@ func arrowMetadata(rel *release.Release) (arrow.Metadata, error) {
 	if err != nil {
 		return arrow.Metadata{}, err
 	}
+	notes, err := js(rel.Notes)
+	if err != nil {
+		return arrow.Metadata{}, err
+	}
+	selection, err := js(rel.Selection)
+	if err != nil {
+		return arrow.Metadata{}, err
+	}
 	kv := [][2]string{
 		{"velo.release_id", rel.ReleaseID}, {"velo.project", rel.Project}, {"velo.dataset_version", rel.DatasetVersion},
 		{"velo.cached", strconv.FormatBool(rel.Cached)}, {"velo.confidence", num(rel.Confidence)},
@@ -108,6 +128,7 @@ func arrowMetadata(rel *release.Release) (arrow.Metadata, error) {
 		{"velo.budget_left_epsilon", num(rel.BudgetLeft.Epsilon)}, {"velo.budget_left_delta", num(rel.BudgetLeft.Delta)},
 		{"velo.budget_split", split}, {"velo.bounding", bounding}, {"velo.columns", columns},
 		{"velo.sql", rel.SQL}, {"velo.dry_run", strconv.FormatBool(rel.DryRun)},
+		{"velo.clamp_to_range", strconv.FormatBool(rel.ClampToRange)}, {"velo.notes", notes}, {"velo.selection", selection},
 	}
 	keys, vals := make([]string, len(kv)), make([]string, len(kv))
 	for i, p := range kv {

@@ -32,6 +32,9 @@ type QueryRequest struct {
 	Bounds               map[string][2]float64 `json:"bounds,omitempty"`
 	MaxGroupsContributed int                   `json:"max_groups_contributed,omitempty"`
 	DryRun               bool                  `json:"dry_run,omitempty"`
+	// ClampToRange moves released values and interval ends into the range each aggregate
+	// can take (counts ≥ 0, shares in [0, 1]): post-processing, flagged in the release.
+	ClampToRange bool `json:"clamp_to_range,omitempty"`
 }
 
 // query runs one DP query for a researcher or official and sends the release in the
@@ -69,7 +72,7 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request, u *User) error {
 	rel, err := s.eng.Query(r.Context(), query.Request{
 		SQL: req.SQL, Project: req.Project, Actor: "user:" + u.Name,
 		Epsilon: req.Epsilon, Delta: req.Delta, Bounds: req.Bounds,
-		MaxGroupsContributed: req.MaxGroupsContributed, DryRun: req.DryRun,
+		MaxGroupsContributed: req.MaxGroupsContributed, DryRun: req.DryRun, ClampToRange: req.ClampToRange,
 	})
 	s.queries.Done()
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -406,7 +407,7 @@ func (s *Server) decodeJSON(w http.ResponseWriter, r *http.Request, v any) error
 	case errors.As(err, &mbe):
 		return problem(http.StatusRequestEntityTooLarge, CodeTooLarge, "the request body is larger than %d bytes", s.limits.MaxRequestBytes)
 	case errors.As(err, &ute):
-		p := problem(http.StatusBadRequest, CodeInvalidRequest, "%s: want a JSON %s", ute.Field, ute.Type.Kind())
+		p := problem(http.StatusBadRequest, CodeInvalidRequest, "%s", typeMismatch(ute))
 		p.Field = ute.Field
 		return p
 	case errors.As(err, &se):
@@ -437,4 +438,56 @@ func randomID() string {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
+}
+
+// typeMismatch says, for people, what a field of a request body must be and what was sent
+// instead: "epsilon must be a number, got a string (write 0.5, not \"0.5\")".
+func typeMismatch(e *json.UnmarshalTypeError) string {
+	field := e.Field
+	if field == "" {
+		field = "the body"
+	}
+	want := jsonKind(e.Type)
+	if field == "bounds" && e.Type.Kind() == reflect.Array {
+		// encoding/json names the map, not the entry: {"avg_wait": [0, 365]}.
+		field, want = "each entry of bounds", want+` ({"avg_wait": [0, 365]})`
+	}
+	got := e.Value // "string", "number", "number 2.5", "bool", "array", "object"
+	switch {
+	case strings.HasPrefix(got, "number") && (want == "an integer" || want == "a whole number"):
+		return fmt.Sprintf("%s must be an integer, got %s", field, strings.TrimPrefix(got, "number "))
+	case got == "bool":
+		got = "true or false"
+	case got == "string" && want == "a number":
+		return fmt.Sprintf("%s must be a number, got a string: write the number without quotes (\"%s\": 0.5, not \"0.5\")", field, field)
+	case got == "array" || got == "object":
+		got = "an " + got
+	case got == "string" || strings.HasPrefix(got, "number"):
+		got = "a " + strings.Fields(got)[0]
+	}
+	return fmt.Sprintf("%s must be %s, got %s", field, want, got)
+}
+
+// jsonKind names the JSON a Go type decodes from.
+func jsonKind(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64, reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer"
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Array:
+		return fmt.Sprintf("an array of %d %ss", t.Len(), strings.TrimPrefix(strings.TrimPrefix(jsonKind(t.Elem()), "an "), "a "))
+	case reflect.Slice:
+		return "an array"
+	case reflect.Map, reflect.Struct:
+		return "an object"
+	}
+	return "a JSON " + t.Kind().String()
 }

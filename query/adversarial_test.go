@@ -168,15 +168,39 @@ func outcome(rel *release.Release, err error) string {
 
 // internalLeak names what a refusal message shows of the engine's insides that the
 // query did not say itself: the data directory, the sandbox, the rewrite's relations,
-// the total forms it prints, DuckDB's settings, or a Go panic.
+// the total forms it prints, DuckDB's settings, or a Go panic; or DuckDB's internal
+// spellings of the user's SQL (internalSpellings).
 func internalLeak(msg, sql, data string) string {
 	for _, s := range []string{data, "velo-sandbox", "read_parquet(", "per_unit", "bounded", "TRY_CAST", "hash(", ".parquet", "max_expression_depth", "goroutine", "panic"} {
 		if strings.Contains(msg, s) && !strings.Contains(sql, s) {
 			return s
 		}
 	}
+	for _, re := range internalSpellings {
+		if m := re.FindString(msg); m != "" && !re.MatchString(sql) {
+			return "DuckDB's internal spelling " + strconv.Quote(strings.TrimSpace(m))
+		}
+	}
 	return ""
 }
+
+// internalSpellings are what DuckDB's parser makes of the user's SQL, which a refusal
+// must not show in their place (messages.go): GLOB's ~~~, LIKE's ~~, INTERVAL's
+// to_days(trunc(...)), an unknown type's UNBOUND, the main schema, AST node and type
+// names, join reference types.
+var internalSpellings = func() []*regexp.Regexp {
+	var out []*regexp.Regexp
+	for _, p := range []string{
+		`!?~~~?\*?`, `(^|[^a-z_.])main\.`, `\bUNBOUND\b`, `(^|[^a-z_])trunc\b`, `\bto_(years|months|days|weeks|hours|minutes|seconds)\b`,
+		`\blist_value\b`, `\bstruct_pack\b`, `\barray_(extract|slice)\b`, `\bgrouping_function\b`, `(?i)\bpositional_reference\b`,
+		`\b(i?like|not_i?like)_escape\b`, `\bCOMPARE_[A-Z]`, `\bOPERATOR_[A-Z]`, `\bCONJUNCTION_[A-Z]`, `_MODIFIER\b`, `\bLIMIT_PERCENT\b`,
+		`\b(VALUE_CONSTANT|COLUMN_REF|BASE_TABLE|SELECT_NODE|TABLE_FUNCTION|EXPRESSION_LIST)\b`, `(?i)\b(regular|cross|natural|positional|asof) (inner|left|right|full|outer|semi|anti) join\b`,
+		`\bT_List\b`, `\bjson_serialize_sql\b`, `(?i)\bcompare_(in|not_in|between)\b`,
+	} {
+		out = append(out, regexp.MustCompile(p))
+	}
+	return out
+}()
 
 type advCase struct {
 	file        string

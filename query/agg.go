@@ -317,7 +317,7 @@ func (c *checker) having(n *node, p *plan, sel []*node) (havingExpr, error) {
 	case "COMPARISON":
 		op := comparisonOps[n.Type]
 		if op == "" || strings.Contains(op, "DISTINCT") {
-			return nil, rejectf(n.pos(), "comparison %s is not supported in HAVING", n.Type)
+			return nil, rejectf(n.pos(), "%s is not supported in HAVING: use =, <>, <, <=, >, >=, BETWEEN, IN or IS NULL", sqlSpelling(n.Type))
 		}
 		l, err := c.having(n.Left, p, sel)
 		if err != nil {
@@ -328,10 +328,51 @@ func (c *checker) having(n *node, p *plan, sel []*node) (havingExpr, error) {
 			return nil, err
 		}
 		return hOp{op, []havingExpr{l, r}}, nil
+	case "BETWEEN":
+		// x BETWEEN a AND b is x >= a AND x <= b.
+		x, err := c.having(n.Input, p, sel)
+		if err != nil {
+			return nil, err
+		}
+		lo, err := c.having(n.Lower, p, sel)
+		if err != nil {
+			return nil, err
+		}
+		hi, err := c.having(n.Upper, p, sel)
+		if err != nil {
+			return nil, err
+		}
+		var h havingExpr = hOp{"AND", []havingExpr{hOp{">=", []havingExpr{x, lo}}, hOp{"<=", []havingExpr{x, hi}}}}
+		if n.Type == "COMPARE_NOT_BETWEEN" {
+			h = hOp{"NOT", []havingExpr{h}}
+		}
+		return h, nil
 	case "CONJUNCTION", "OPERATOR":
+		if n.Type == "COMPARE_IN" || n.Type == "COMPARE_NOT_IN" {
+			// x IN (a, b) is x = a OR x = b, with constants a, b.
+			x, err := c.having(n.Children[0], p, sel)
+			if err != nil {
+				return nil, err
+			}
+			var h havingExpr = hOp{"OR", nil}
+			for _, ch := range n.Children[1:] {
+				if ch.Class != "CONSTANT" {
+					return nil, rejectf(ch.pos(), "IN lists hold constants only")
+				}
+				v, err := c.having(ch, p, sel)
+				if err != nil {
+					return nil, err
+				}
+				h = hOp{"OR", append(h.(hOp).args, hOp{"=", []havingExpr{x, v}})}
+			}
+			if n.Type == "COMPARE_NOT_IN" {
+				h = hOp{"NOT", []havingExpr{h}}
+			}
+			return h, nil
+		}
 		op := map[string]string{"CONJUNCTION_AND": "AND", "CONJUNCTION_OR": "OR", "OPERATOR_NOT": "NOT", "OPERATOR_IS_NULL": "IS NULL", "OPERATOR_IS_NOT_NULL": "IS NOT NULL"}[n.Type]
 		if op == "" {
-			return nil, rejectf(n.pos(), "%s is not supported in HAVING", strings.ToLower(n.Type))
+			return nil, rejectf(n.pos(), "%s is not supported in HAVING", sqlSpelling(n.Type))
 		}
 		h := hOp{op: op}
 		for _, ch := range n.Children {
@@ -343,7 +384,7 @@ func (c *checker) having(n *node, p *plan, sel []*node) (havingExpr, error) {
 		}
 		return h, nil
 	case "FUNCTION":
-		if n.IsOperator && len(n.Children) == 2 && strings.Contains("+-*/", n.FunctionName) {
+		if n.IsOperator && len(n.Children) == 2 && len(n.FunctionName) == 1 && strings.Contains("+-*/", n.FunctionName) {
 			l, err := c.having(n.Children[0], p, sel)
 			if err != nil {
 				return nil, err
@@ -353,6 +394,16 @@ func (c *checker) having(n *node, p *plan, sel []*node) (havingExpr, error) {
 				return nil, err
 			}
 			return hOp{n.FunctionName, []havingExpr{l, r}}, nil
+		}
+		if n.IsOperator && len(n.Children) == 1 && (n.FunctionName == "-" || n.FunctionName == "+") {
+			x, err := c.having(n.Children[0], p, sel)
+			if err != nil || n.FunctionName == "+" {
+				return x, err
+			}
+			return hOp{"-", []havingExpr{hLit{int64(0)}, x}}, nil
+		}
+		if !isAggregateCall(n) && c.usesOutput(n, p) {
+			return nil, rejectf(n.pos(), "%s of a released value is not supported in HAVING: %s", callName(n), havingRule)
 		}
 	}
 	idx, err := c.outputRef(n, p, sel)
@@ -395,6 +446,9 @@ func (c *checker) outputRef(n *node, p *plan, sel []*node) (int, error) {
 		}
 		return 0, rejectf(n.pos(), "%s is not a released aggregate: add it to the select list (and refer to it by its alias)", a.display)
 	}
+	if c.usesOutput(n, p) {
+		return 0, rejectf(n.pos(), "%s of a released value is not supported in ORDER BY or HAVING: order by an output column (by name, alias or position) or a released aggregate; %s", callName(n), havingRule)
+	}
 	e, err := c.expr(n)
 	if err != nil {
 		return 0, err
@@ -404,5 +458,52 @@ func (c *checker) outputRef(n *node, p *plan, sel []*node) (int, error) {
 			return i, nil
 		}
 	}
-	return 0, rejectf(n.pos(), "%s is not an output column of the query", e.String())
+	return 0, rejectf(n.pos(), "%s is not an output column of the query: HAVING and ORDER BY read released values only (output columns by name, alias or position, and released aggregates)", e.String())
+}
+
+// havingRule is what HAVING may say, for messages.
+const havingRule = "HAVING may combine output columns (by name or alias), released aggregates and constants with + - * /, comparisons, BETWEEN, IN, AND, OR, NOT and IS NULL"
+
+// usesOutput reports whether an expression of HAVING or ORDER BY refers to a released
+// value: an output's name that is not a column of the tables, or an aggregate.
+func (c *checker) usesOutput(n *node, p *plan) bool {
+	if n == nil {
+		return false
+	}
+	if isAggregateCall(n) {
+		return true
+	}
+	if n.Class == "COLUMN_REF" && len(n.ColumnNames) == 1 && !c.isColumn(n.ColumnNames[0]) {
+		for _, o := range p.Outputs {
+			if strings.EqualFold(o.Name, n.ColumnNames[0]) {
+				return true
+			}
+		}
+	}
+	for _, ch := range append([]*node{n.Child, n.Left, n.Right, n.Input, n.Lower, n.Upper, n.Else}, n.Children...) {
+		if c.usesOutput(ch, p) {
+			return true
+		}
+	}
+	for _, cc := range n.CaseChecks {
+		if c.usesOutput(cc.When, p) || c.usesOutput(cc.Then, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// callName names the construct of an expression node for messages: abs(), CASE, CAST.
+func callName(n *node) string {
+	switch {
+	case n.Class == "FUNCTION" && n.IsOperator:
+		return "the operator " + n.FunctionName
+	case n.Class == "FUNCTION":
+		return strings.ToLower(n.FunctionName) + "()"
+	case n.Class == "CAST":
+		return "CAST"
+	case n.Class == "CASE":
+		return "CASE"
+	}
+	return "an expression"
 }

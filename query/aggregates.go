@@ -40,7 +40,22 @@ type aggRule struct {
 	Release func(in releaseInput) (dp.Released, error)
 	// Interval says which confidence interval is released with each value.
 	Interval string
+	// Range is the set of values the aggregate can take on any data with values clamped to
+	// [lo, hi] (±Inf: unbounded): the released column's Range, what clamp_to_range clamps
+	// to, and what an interval must cover to carry no information. RangeDoc says it for the
+	// docs.
+	Range    func(lo, hi float64) (float64, float64)
+	RangeDoc string
+	// Accuracy, when set, says for people how accurate each released value is where the
+	// interval does not say it all (it depends on public parameters only).
+	Accuracy func(a agg, per dp.Budget, bnd dp.Bounding, t dp.Tree, confidence float64) string
 }
+
+// Ranges of the aggregates' values.
+var (
+	nonNegative  = func(_, _ float64) (float64, float64) { return 0, math.Inf(1) }
+	withinBounds = func(lo, hi float64) (float64, float64) { return lo, hi }
+)
 
 // releaseInput is what one aggregate's Release needs for one group.
 type releaseInput struct {
@@ -65,6 +80,7 @@ var aggRules = []aggRule{
 			return dp.Count(in.tot[0], in.bnd, in.per, in.confidence)
 		},
 		Interval: "the library's interval for the bounded count",
+		Range:    nonNegative, RangeDoc: "[0, +∞)",
 	},
 	{
 		Kind: aggPersons, Names: []string{"count"}, Parts: []string{"count"}, Totals: 1,
@@ -75,6 +91,7 @@ var aggRules = []aggRule{
 			return dp.CountPersons(in.tot[0], in.bnd.MaxGroups, in.per, in.confidence)
 		},
 		Interval: "the library's interval for the bounded count",
+		Range:    nonNegative, RangeDoc: "[0, +∞)",
 	},
 	{
 		Kind: aggCount, Names: []string{"count"}, Parts: []string{"count"}, Totals: 1,
@@ -88,6 +105,7 @@ var aggRules = []aggRule{
 			return dp.Count(in.tot[0], in.bnd, in.per, in.confidence)
 		},
 		Interval: "the library's interval for the bounded count",
+		Range:    nonNegative, RangeDoc: "[0, +∞)",
 	},
 	{
 		Kind: aggSum, Names: []string{"sum"}, Value: true, Parts: []string{"sum"}, Totals: 2,
@@ -96,6 +114,16 @@ var aggRules = []aggRule{
 			return dp.Sum(in.tot[1], in.scale, in.agg.Lo, in.agg.Hi, in.bnd, in.per, in.confidence)
 		},
 		Interval: "the library's interval for the bounded scaled sum, unscaled",
+		Range: func(lo, hi float64) (float64, float64) {
+			switch {
+			case lo >= 0:
+				return 0, math.Inf(1)
+			case hi <= 0:
+				return math.Inf(-1), 0
+			}
+			return math.Inf(-1), math.Inf(1)
+		},
+		RangeDoc: "[0, +∞) when lo ≥ 0, (−∞, 0] when hi ≤ 0, else unbounded",
 	},
 	{
 		Kind: aggAvg, Names: []string{"avg", "mean"}, Value: true, Parts: []string{"sum", "count"}, Totals: 2,
@@ -104,6 +132,7 @@ var aggRules = []aggRule{
 			return dp.Mean(in.tot[1], in.tot[0], in.scale, in.agg.Lo, in.agg.Hi, in.bnd, in.per, in.per, in.confidence)
 		},
 		Interval: "quotient of the sum's and the count's intervals (union bound), clamped to the bounds",
+		Range:    withinBounds, RangeDoc: "[lo, hi]",
 	},
 	{
 		Kind: aggQuantile, Names: []string{"median", "quantile_cont", "quantile", "percentile_cont"}, Value: true,
@@ -117,23 +146,31 @@ var aggRules = []aggRule{
 		},
 		Release: func(in releaseInput) (dp.Released, error) {
 			counts := func(level int, index int64) int64 { return in.tree[[2]int64{int64(level), index}] }
-			vals, r, err := dp.Quantiles([]float64{in.agg.Q}, counts, in.tree0, in.agg.Lo, in.agg.Hi, in.bnd, in.per)
+			vals, cis, r, err := dp.QuantilesWithIntervals([]float64{in.agg.Q}, counts, in.tree0, in.agg.Lo, in.agg.Hi, in.bnd, in.per, in.confidence)
 			if err == nil {
-				r.Value = vals[0]
+				r.Value, r.CI = vals[0], &cis[0]
 			}
 			return r, err
 		},
-		Interval: "none",
+		Interval: "read off the same noisy tree (no extra budget): the node boundaries where the noisy count of values below, minus q times the noisy total, crosses ∓(2 + a bound on its noise at (1−confidence)/2 per side), found level by level to the first level with ≥ 256 nodes; widened by one leaf",
+		Range:    withinBounds, RangeDoc: "[lo, hi]",
+		Accuracy: func(a agg, per dp.Budget, bnd dp.Bounding, t dp.Tree, confidence float64) string {
+			e, err := dp.QuantileRankError(t, a.Q, bnd, per, confidence)
+			if err != nil {
+				return ""
+			}
+			return fmt.Sprintf("the %g%% interval brackets the values whose rank in the group is within about %.0f of the quantile's (from epsilon alone, no extra budget): a group needs several times %.0f people for a narrow one", confidence*100, e+2, e+2)
+		},
 	},
-	varianceRule(aggVarPop, []string{"var_pop"}, dp.Variance, false),
-	varianceRule(aggVarSamp, []string{"var_samp", "variance"}, dp.Variance, true),
-	varianceRule(aggStdPop, []string{"stddev_pop"}, dp.StdDev, false),
-	varianceRule(aggStdSamp, []string{"stddev_samp", "stddev"}, dp.StdDev, true),
+	varianceRule(aggVarPop, []string{"var_pop"}, dp.Variance, false, false, "[0, ((hi − lo)/2)²]"),
+	varianceRule(aggVarSamp, []string{"var_samp", "variance"}, dp.Variance, true, false, "[0, 2·((hi − lo)/2)²]"),
+	varianceRule(aggStdPop, []string{"stddev_pop"}, dp.StdDev, false, true, "[0, (hi − lo)/2]"),
+	varianceRule(aggStdSamp, []string{"stddev_samp", "stddev"}, dp.StdDev, true, true, "[0, √2·(hi − lo)/2]"),
 }
 
 type varianceFunc func(exactCount, exactScaledSum, exactScaledSumSq int64, scale, lo, hi float64, bnd dp.Bounding, budgets [3]dp.Budget, sample bool) (dp.Released, error)
 
-func varianceRule(k aggKind, names []string, f varianceFunc, sample bool) aggRule {
+func varianceRule(k aggKind, names []string, f varianceFunc, sample, std bool, rangeDoc string) aggRule {
 	return aggRule{
 		Kind: k, Names: names, Value: true, Centred: true, Parts: []string{"count", "sum", "sum_of_squares"}, Totals: 3,
 		PerUnit: valuePartials(true), PerGroup: scaledTotals(true),
@@ -142,6 +179,19 @@ func varianceRule(k aggKind, names []string, f varianceFunc, sample bool) aggRul
 			return f(in.tot[0], in.tot[1], in.tot[2], in.scale, lo, hi, in.bnd, [3]dp.Budget{in.per, in.per, in.per}, sample)
 		},
 		Interval: "none",
+		Range: func(lo, hi float64) (float64, float64) {
+			// Popoviciu: a population variance is at most ((hi − lo)/2)²; the sample one at
+			// most n/(n−1) ≤ 2 times that. Standard deviations are their square roots.
+			v := (hi - lo) * (hi - lo) / 4
+			if sample {
+				v *= 2
+			}
+			if std {
+				v = math.Sqrt(v)
+			}
+			return 0, v
+		},
+		RangeDoc: rangeDoc,
 	}
 }
 

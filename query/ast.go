@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/big"
 	"strconv"
+	"strings"
 )
 
 // The shapes below decode DuckDB's json_serialize_sql output. Only what the checker
@@ -114,6 +115,9 @@ type typeInfo struct {
 	TypeInfo *struct {
 		Width int `json:"width"`
 		Scale int `json:"scale"`
+		// Name and Schema are a type DuckDB's parser does not know (ID "UNBOUND").
+		Name   string `json:"name"`
+		Schema string `json:"schema"`
 	} `json:"type_info"`
 }
 
@@ -123,12 +127,22 @@ type constValue struct {
 	Value  json.RawMessage `json:"value"`
 }
 
-// pos is the node's byte offset in the SQL DuckDB parsed, or -1.
+// pos is the node's byte offset in the SQL DuckDB parsed, or -1. DuckDB gives no offset
+// for some nodes (a subscript, COLLATE, a typed literal): their first operand's is used,
+// which lies inside the construct.
 func (n *node) pos() int {
-	if n == nil || n.QueryLocation > math.MaxInt32 {
+	if n == nil {
 		return -1
 	}
-	return int(n.QueryLocation)
+	if n.QueryLocation <= math.MaxInt32 {
+		return int(n.QueryLocation)
+	}
+	for _, ch := range append([]*node{n.Child, n.Left, n.Input}, n.Children...) {
+		if p := ch.pos(); p >= 0 {
+			return p
+		}
+	}
+	return -1
 }
 
 func (t *tableRef) pos() int {
@@ -147,11 +161,11 @@ func (c *constValue) literal() (any, typ, error) {
 	case "INTEGER", "BIGINT", "SMALLINT", "TINYINT", "UINTEGER", "UBIGINT", "USMALLINT", "UTINYINT":
 		n, err := strconv.ParseInt(string(c.Value), 10, 64)
 		if err != nil {
-			return nil, tNull, fmt.Errorf("integer literal out of range")
+			return nil, tNull, fmt.Errorf("integer literal out of range: integers must lie within ±9.2e18 (write a larger number as a decimal, 1.5e20)")
 		}
 		return n, tNum, nil
 	case "HUGEINT":
-		return nil, tNull, fmt.Errorf("integer literal out of range")
+		return nil, tNull, fmt.Errorf("integer literal out of range: integers must lie within ±9.2e18 (write a larger number as a decimal, 1.5e20)")
 	case "DECIMAL":
 		scale := 0
 		if c.Type.TypeInfo != nil {
@@ -166,6 +180,10 @@ func (c *constValue) literal() (any, typ, error) {
 	case "DOUBLE", "FLOAT":
 		var f float64
 		if err := json.Unmarshal(c.Value, &f); err != nil {
+			var s string
+			if json.Unmarshal(c.Value, &s) == nil { // Infinity or NaN (quoteNonFinite)
+				return nil, tNull, fmt.Errorf("number literal out of range: numbers must lie within ±1.7e308")
+			}
 			return nil, tNull, fmt.Errorf("malformed number literal")
 		}
 		return f, tNum, nil
@@ -183,4 +201,45 @@ func (c *constValue) literal() (any, typ, error) {
 		return b, tBool, nil
 	}
 	return nil, tNull, fmt.Errorf("literals of type %s are not supported", c.Type.ID)
+}
+
+// quoteNonFinite quotes the bare Infinity, -Infinity and NaN that json_serialize_sql
+// writes for a number literal beyond float64 (1e400), which are not JSON: quoted, the
+// serialisation decodes and the literal is refused with its position.
+func quoteNonFinite(js string) string {
+	var b strings.Builder
+	inString, escaped := false, false
+	for i := 0; i < len(js); i++ {
+		ch := js[i]
+		if inString {
+			b.WriteByte(ch)
+			switch {
+			case escaped:
+				escaped = false
+			case ch == '\\':
+				escaped = true
+			case ch == '"':
+				inString = false
+			}
+			continue
+		}
+		if ch == '"' {
+			inString = true
+			b.WriteByte(ch)
+			continue
+		}
+		matched := false
+		for _, w := range []string{"-Infinity", "Infinity", "NaN"} {
+			if strings.HasPrefix(js[i:], w) {
+				b.WriteString(`"` + w + `"`)
+				i += len(w) - 1
+				matched = true
+				break
+			}
+		}
+		if !matched {
+			b.WriteByte(ch)
+		}
+	}
+	return b.String()
 }

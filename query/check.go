@@ -41,8 +41,12 @@ func check(res *astResult, cat *dataset.Catalog, allow map[string][]string) (*pl
 		}
 		msg := res.ErrorMessage
 		switch {
-		case res.ErrorType == "not implemented":
+		case res.ErrorType == "not implemented" && strings.Contains(msg, "Only SELECT"):
 			msg = "only a single SELECT statement is allowed"
+		case res.ErrorType == "not implemented":
+			// DuckDB parsed it but cannot hand it over (BETWEEN SYMMETRIC, for one).
+			msg = "the query uses SQL that Velo cannot check (BETWEEN SYMMETRIC, for one): write it with plain comparisons"
+			return nil, rejectf(pos, "%s", msg).at("SYMMETRIC")
 		case strings.Contains(msg, "expression depth") || strings.HasPrefix(msg, "memory exhausted"):
 			// DuckDB's advice (SET max_expression_depth) is not the user's to follow.
 			msg = fmt.Sprintf("expressions nested too deeply (at most %d levels)", maxExprDepth)
@@ -54,7 +58,7 @@ func check(res *astResult, cat *dataset.Catalog, allow map[string][]string) (*pl
 	}
 	s := &res.Statements[0].Node
 	if s.Type != "SELECT_NODE" {
-		return nil, rejectf(-1, "set operations (UNION, INTERSECT, EXCEPT) are not supported")
+		return nil, rejectf(-1, "set operations (UNION, INTERSECT, EXCEPT) are not supported: send one query per part").at("UNION", "INTERSECT", "EXCEPT")
 	}
 	c := &checker{cat: cat, allow: allow}
 	return c.selectNode(s)
@@ -62,19 +66,19 @@ func check(res *astResult, cat *dataset.Catalog, allow map[string][]string) (*pl
 
 func (c *checker) selectNode(s *selectNode) (*plan, error) {
 	if len(s.CTEMap.Map) > 0 {
-		return nil, rejectf(-1, "WITH (common table expressions) is not supported")
+		return nil, rejectf(-1, "WITH (common table expressions) is not supported: write the query on the tables").at("WITH")
 	}
 	if s.Qualify != nil {
 		return nil, rejectf(s.Qualify.pos(), "QUALIFY is not supported")
 	}
 	if len(s.Sample) > 0 && string(s.Sample) != "null" {
-		return nil, rejectf(-1, "USING SAMPLE is not supported")
+		return nil, rejectf(-1, "USING SAMPLE is not supported").at("USING SAMPLE", "TABLESAMPLE")
 	}
 	if s.AggregateHandling != "STANDARD_HANDLING" {
-		return nil, rejectf(-1, "GROUP BY ALL is not supported: name the keys")
+		return nil, rejectf(-1, "GROUP BY ALL is not supported: name the keys").at("GROUP BY ALL")
 	}
 	if len(s.GroupSets) > 1 {
-		return nil, rejectf(-1, "GROUPING SETS, ROLLUP and CUBE are not supported")
+		return nil, rejectf(-1, "GROUPING SETS, ROLLUP and CUBE are not supported: send one query per grouping").at("GROUPING SETS", "ROLLUP", "CUBE")
 	}
 	p := &plan{Limit: -1}
 	if err := c.from(s.FromTable); err != nil {
@@ -92,7 +96,7 @@ func (c *checker) selectNode(s *selectNode) (*plan, error) {
 		p.Where = w
 	}
 	if len(s.SelectList) == 0 {
-		return nil, rejectf(-1, "empty select list")
+		return nil, rejectf(-1, "empty select list").at("SELECT")
 	}
 	// Group keys: expressions, select-list positions or aliases.
 	type selItem struct {
@@ -146,7 +150,7 @@ func (c *checker) selectNode(s *selectNode) (*plan, error) {
 		p.Keys = append(p.Keys, key{Expr: e, Name: name, Domain: dom})
 	}
 	if len(p.Keys) > maxKeys {
-		return nil, rejectf(-1, "at most %d GROUP BY keys", maxKeys)
+		return nil, rejectf(s.GroupExpressions[min(maxKeys, len(s.GroupExpressions)-1)].pos(), "at most %d GROUP BY keys", maxKeys).at("GROUP BY")
 	}
 	names := map[string]bool{}
 	for _, it := range items {
@@ -183,10 +187,10 @@ func (c *checker) selectNode(s *selectNode) (*plan, error) {
 		p.Outputs = append(p.Outputs, out)
 	}
 	if len(p.Aggs) == 0 {
-		return nil, rejectf(-1, "a query must release at least one aggregate (COUNT, SUM, AVG, ...)")
+		return nil, rejectf(-1, "a query must release at least one aggregate (COUNT, SUM, AVG, ...)").at("SELECT")
 	}
 	if len(p.Aggs) > maxAggs {
-		return nil, rejectf(-1, "at most %d aggregates per query", maxAggs)
+		return nil, rejectf(p.Aggs[maxAggs].Pos, "at most %d aggregates per query", maxAggs)
 	}
 	if s.Having != nil {
 		h, err := c.having(s.Having, p, s.SelectList)
@@ -216,9 +220,11 @@ func (c *checker) selectNode(s *selectNode) (*plan, error) {
 				}
 			}
 		case "DISTINCT_MODIFIER":
-			return nil, rejectf(-1, "SELECT DISTINCT would release rows: use GROUP BY with an aggregate")
+			return nil, rejectf(-1, "SELECT DISTINCT would release rows: use GROUP BY with an aggregate").at("SELECT DISTINCT")
+		case "LIMIT_PERCENT_MODIFIER":
+			return nil, rejectf(-1, "LIMIT with a percentage is not supported: LIMIT n").at("LIMIT")
 		default:
-			return nil, rejectf(-1, "%s is not supported", strings.TrimSuffix(m.Type, "_MODIFIER"))
+			return nil, rejectf(-1, "%s is not supported", strings.ToUpper(sqlSpelling(strings.TrimSuffix(m.Type, "_MODIFIER"))))
 		}
 	}
 	narrowDomains(p)
@@ -384,7 +390,7 @@ func (c *checker) constInt(n *node, what string) (int64, error) {
 // from checks FROM: approved base tables joined on pid only.
 func (c *checker) from(t *tableRef) error {
 	if t == nil || t.Type == "EMPTY" {
-		return rejectf(-1, "a FROM clause naming a table is required")
+		return rejectf(-1, "a FROM clause naming a table is required (tables: %s)", strings.Join(c.tableNames(), ", "))
 	}
 	switch t.Type {
 	case "BASE_TABLE":
@@ -426,7 +432,7 @@ func (c *checker) from(t *tableRef) error {
 		return nil
 	case "JOIN":
 		if t.JoinType != "INNER" || t.RefType != "REGULAR" {
-			return rejectf(t.pos(), "only INNER JOIN on pid is supported (got %s %s join)", strings.ToLower(t.RefType), strings.ToLower(t.JoinType))
+			return rejectf(t.pos(), "%s is not supported: only INNER JOIN on pid (JOIN b USING (pid))", joinSQL(t.RefType, t.JoinType)).at(strings.Fields(joinSQL(t.RefType, t.JoinType))[0])
 		}
 		if err := c.from(t.Left); err != nil {
 			return err
@@ -456,13 +462,16 @@ func (c *checker) from(t *tableRef) error {
 	case "TABLE_FUNCTION":
 		return rejectf(t.pos(), "table functions (read_parquet, read_csv, glob, ...) and file paths are not allowed: name a table")
 	case "SUBQUERY":
-		return rejectf(t.pos(), "subqueries are not supported")
+		return rejectf(t.pos(), "subqueries are not supported: name a table").at("( SELECT", "( FROM")
 	case "SHOW_REF":
 		return rejectf(t.pos(), "DESCRIBE, SHOW and SUMMARIZE are not supported: the catalog describes the tables and columns")
 	case "PIVOT":
 		return rejectf(t.pos(), "PIVOT and UNPIVOT are not supported: GROUP BY the column instead")
 	}
-	return rejectf(t.pos(), "%s in FROM is not supported", strings.ToLower(t.Type))
+	if t.Type == "EXPRESSION_LIST" {
+		return rejectf(t.pos(), "VALUES lists are not supported: name a table")
+	}
+	return rejectf(t.pos(), "%s in FROM is not supported: name a table", strings.ToLower(strings.ReplaceAll(t.Type, "_", " ")))
 }
 
 func (c *checker) isPIDRef(n *node) bool {
@@ -533,6 +542,10 @@ func (c *checker) column(n *node) (*column, error) {
 	switch {
 	case len(found) == 0 && qual != "" && !slices.ContainsFunc(c.tables, func(t tableUse) bool { return t.Alias == qual }):
 		return nil, rejectf(n.pos(), "unknown table or alias %s", qual)
+	case len(found) == 0 && qual == "" && internalFunctions[name] != "":
+		return nil, rejectf(n.pos(), "%s", internalFunctions[name]) // current_date, current_timestamp
+	case len(found) == 0 && qual == "" && (name == "nan" || name == "inf" || name == "infinity"):
+		return nil, rejectf(n.pos(), "unknown column %s: NaN and infinity are not numbers a query may use", n.ColumnNames[0])
 	case len(found) == 0:
 		return nil, rejectf(n.pos(), "unknown column %s", strings.Join(n.ColumnNames, "."))
 	case len(found) > 1:
@@ -669,7 +682,7 @@ func (c *checker) checkEnumeration(p *plan) error {
 		if k.Domain != nil {
 			n *= max(len(k.Domain.Values), 1)
 			if n > maxGroupsEnumerated {
-				return rejectf(-1, "the GROUP BY keys' public domains have more than %d combinations: group more coarsely", maxGroupsEnumerated)
+				return rejectf(-1, "the GROUP BY keys' public domains have more than %d combinations: group more coarsely", maxGroupsEnumerated).at("GROUP BY")
 			}
 		}
 	}

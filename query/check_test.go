@@ -110,6 +110,54 @@ func TestAccepted(t *testing.T) {
 	}
 }
 
+// Unary plus is the value itself and unary minus its negation: +x and x are one question,
+// -x another (DuckDB hands both over as a one-argument call of + or -).
+func TestUnarySigns(t *testing.T) {
+	cat := testCatalog(t)
+	parser := testParser(t)
+	canonical := func(q string) string {
+		t.Helper()
+		p, err := checkSQL(context.Background(), parser, cat, q, allowAll(cat))
+		if err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		return p.Canonical
+	}
+	plain := canonical("SELECT SUM(wait_days) AS s FROM booking")
+	if plus := canonical("SELECT SUM(+wait_days) AS s FROM booking"); plus != plain {
+		t.Errorf("SUM(+wait_days) is\n%s\nwant SUM(wait_days)'s\n%s", plus, plain)
+	}
+	if minus := canonical("SELECT SUM(-wait_days) AS s FROM booking"); minus == plain || !strings.Contains(minus, "-") {
+		t.Errorf("SUM(-wait_days) is %s: the sign is lost", minus)
+	}
+}
+
+// The leak check of the adversarial corpus recognises DuckDB's internal spellings of the
+// user's SQL, and only those: the messages Velo gave before they were named for the user
+// are caught, their replacements are not.
+func TestInternalSpellingsAreCaught(t *testing.T) {
+	for _, tc := range []struct {
+		msg, sql string
+		leak     bool
+	}{
+		{"function ~~~ is not allowed", "SELECT COUNT(*) FROM booking WHERE region GLOB '1*'", true},
+		{"function trunc is not allowed", "SELECT COUNT(*) FROM booking WHERE d_contact + INTERVAL 30 DAY > d_appointment", true},
+		{"function to_days is not allowed", "SELECT COUNT(*) FROM booking WHERE d_contact + INTERVAL 30 DAY > d_appointment", true},
+		{"casts to UNBOUND are not supported", "SELECT COUNT(*) FROM booking WHERE CAST(wait_days AS FOOBAR) > 1", true},
+		{"operator grouping_function is not supported", "SELECT region, grouping(region), COUNT(*) FROM booking GROUP BY region", true},
+		{"function main.lower is not allowed", "SELECT COUNT(*) FROM booking WHERE x.lower(region) = 'a'", true},
+		{"only INNER JOIN on pid is supported (got regular left join)", "SELECT COUNT(*) FROM booking LEFT JOIN person USING (pid)", true},
+		{"comparison COMPARE_IN is not supported", "SELECT 1", true},
+		{"GLOB is not supported: use LIKE", "SELECT COUNT(*) FROM booking WHERE region GLOB '1*'", false},
+		{"date_trunc: the date part must be one of year, quarter, month, week, day", "SELECT date_trunc('hour', d_contact) AS h, COUNT(*) FROM booking GROUP BY h", false},
+		{"function ~~ is not allowed", "SELECT COUNT(*) FROM booking WHERE region ~~ '1%'", false}, // the user wrote ~~
+	} {
+		if got := internalLeak(tc.msg, tc.sql, "/nonexistent") != ""; got != tc.leak {
+			t.Errorf("internalLeak(%q) = %v, want %v", tc.msg, got, tc.leak)
+		}
+	}
+}
+
 // The DP clause is lifted with its bytes blanked, so DuckDB's positions are the user's.
 func TestLiftDPClausePositions(t *testing.T) {
 	q := "SELECT WITH DIFFERENTIAL_PRIVACY OPTIONS(epsilon=0.5, delta=1e-6) region, COUNT(*) FROM booking WHERE wait > 1 GROUP BY region"

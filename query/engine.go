@@ -140,6 +140,11 @@ type Request struct {
 	// MaxGroupsContributed overrides the tables' default L0 bound (1..100).
 	MaxGroupsContributed int
 	DryRun               bool
+	// ClampToRange moves every released value and interval end into the range its
+	// aggregate can take (counts ≥ 0, averages within their bounds): post-processing of
+	// the noisy release, so a cached release is clamped too, and the ledger keeps the
+	// unclamped one. OPTIONS(clamp_to_range = true) in the SQL asks the same.
+	ClampToRange bool
 }
 
 // Sentinel errors callers map to statuses.
@@ -164,38 +169,56 @@ const Confidence = 0.95
 // release is cached, a dry run, and a query identical to one in flight (it waits for that
 // one's release) take no slot.
 func (e *Engine) Query(ctx context.Context, req Request) (*release.Release, error) {
+	rel, clamp, err := e.query(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	annotate(rel, clamp)
+	return rel, nil
+}
+
+// query is Query without the post-processing every release gets when it is sent: it
+// returns the release as recorded, and whether to clamp it.
+func (e *Engine) query(ctx context.Context, req Request) (*release.Release, bool, error) {
 	st, err := e.ledger.Project(req.Project)
 	if err != nil {
 		if errors.Is(err, ledger.ErrUnknownProject) {
-			return nil, &Error{Code: CodeForbidden, Msg: fmt.Sprintf("unknown project %s", req.Project), Pos: -1}
+			return nil, false, &Error{Code: CodeForbidden, Msg: fmt.Sprintf("unknown project %s", req.Project), Pos: -1}
 		}
-		return nil, err
+		return nil, false, err
 	}
 	// An expired project gets nothing: no charge, and no dry run or cached release either.
 	if err := e.ledger.Active(req.Project); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	plan, err := e.check(ctx, req.SQL, st.Allow)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if err := applyRequest(plan, req); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	total, err := resolveBudget(plan, req, st, e.maxEpsilon)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	per, selection, err := dp.Split(dp.Budget{Epsilon: total.Epsilon, Delta: total.Delta}, plan.Mechanisms(), plan.Selection())
 	if err != nil {
-		return nil, &Error{Code: CodeOptions, Msg: err.Error(), Pos: -1}
+		return nil, false, &Error{Code: CodeOptions, Msg: err.Error(), Pos: -1}
 	}
 	maxGroups, maxRows := contributionBounds(plan)
+	clamp := req.ClampToRange || plan.ClampToRange
+	bnd := dp.Bounding{MaxGroups: int64(maxGroups), MaxContributionsPerGroup: int64(maxRows)}
 	rel := &release.Release{
 		Project: req.Project, DatasetVersion: e.version, Confidence: Confidence,
 		Epsilon: total.Epsilon, Delta: total.Delta, SQL: plan.Canonical,
 		Bounding: release.BoundingInfo{MaxGroupsContributed: maxGroups, MaxRowsPerGroup: maxRows, PartitionSelection: plan.Selection()},
-		Columns:  columns(plan), BudgetSplit: budgetSplit(plan, per, selection),
+		Columns:  columns(plan, per, bnd, e.tree), BudgetSplit: budgetSplit(plan, per, selection),
+	}
+	if plan.Selection() {
+		if rel.Selection, err = selectionInfo(selection, maxGroups); err != nil {
+			return nil, false, &Error{Code: CodeOptions, Msg: err.Error(), Pos: -1}
+		}
 	}
 	options := canonicalOptions(total, maxGroups, maxRows, plan)
 	if req.DryRun {
@@ -203,12 +226,12 @@ func (e *Engine) Query(ctx context.Context, req Request) (*release.Release, erro
 		rel.DryRun = true
 		rel.Rows, rel.CI = [][]any{}, [][]any{}
 		rel.BudgetLeft = release.BudgetAmount{Epsilon: st.Left.Epsilon, Delta: st.Left.Delta}
-		return rel, nil
+		return rel, clamp, nil
 	}
 	key := req.Project + "\x00" + ledger.SQLHash(plan.Canonical) + "\x00" + options
 	for {
 		if rel, ok, err := e.cached(req.Project, plan, options); ok || err != nil {
-			return rel, err
+			return rel, clamp, err
 		}
 		e.mu.Lock()
 		wait, busy := e.inflight[key]
@@ -232,16 +255,17 @@ func (e *Engine) Query(ctx context.Context, req Request) (*release.Release, erro
 		select {
 		case <-wait:
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return nil, false, ctx.Err()
 		}
 	}
 	// Only now, with no release to reuse and none on its way, does the query need a slot.
 	free, err := e.slots.acquire(ctx)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	defer free()
-	return e.run(ctx, req, plan, rel, options, total, per, selection, maxGroups, maxRows)
+	rel, err = e.run(ctx, req, plan, rel, options, total, per, selection, maxGroups, maxRows)
+	return rel, clamp, err
 }
 
 // cached returns the stored release of a query, if there is one.
@@ -306,12 +330,16 @@ func (e *Engine) run(ctx context.Context, req Request, plan *plan, rel *release.
 		e.log.Error("query execution failed", "project", req.Project, "charge", charge.Seq, "class", errorClass(err))
 		return nil, ErrExecution
 	}
-	rows, cis, err := noiseGroups(plan, rw, domains, groups, per, selection, Confidence, e.tree)
+	rows, cis, kept, err := noiseRelease(plan, rw, domains, groups, per, selection, Confidence, e.tree)
 	if err != nil {
 		e.log.Error("noise failed", "project", req.Project, "charge", charge.Seq, "err", err)
 		return nil, ErrExecution
 	}
 	rel.Rows, rel.CI = rows, cis
+	if rel.Selection != nil {
+		rel.Selection.GroupsKept = &kept
+	}
+	keyLabels(plan, e.cat, rel)
 	rel.ReleaseID = "r_" + strconv.FormatUint(charge.Seq, 10) + "_" + randomHex(6)
 	raw, err := json.Marshal(rel)
 	if err != nil {
@@ -363,16 +391,24 @@ func checkSQL(ctx context.Context, parser *sql.DB, cat *dataset.Catalog, sqlText
 		return nil, rejectf(-1, "the query could not be parsed")
 	}
 	var res astResult
-	dec := json.NewDecoder(strings.NewReader(js))
+	dec := json.NewDecoder(strings.NewReader(quoteNonFinite(js)))
 	dec.UseNumber()
 	if err := dec.Decode(&res); err != nil {
 		return nil, rejectf(-1, "the query could not be parsed")
 	}
 	plan, err := check(&res, cat, allow)
 	if err != nil {
+		var qe *Error
+		if errors.As(err, &qe) {
+			qe.locate(lifted)
+		}
 		return nil, err
 	}
 	if err := applyClauseOptions(plan, opts); err != nil {
+		var qe *Error
+		if errors.As(err, &qe) && qe.Pos < 0 {
+			qe.Pos = at // the OPTIONS clause
+		}
 		return nil, err
 	}
 	plan.Canonical = plan.canonical()
@@ -398,9 +434,18 @@ func openParser(ctx context.Context) (*sql.DB, error) {
 func applyClauseOptions(p *plan, opts map[string]string) error {
 	for name := range opts {
 		switch name {
-		case "epsilon", "delta", "max_groups_contributed":
+		case "epsilon", "delta", "max_groups_contributed", "clamp_to_range":
 		default:
-			return &Error{Code: CodeOptions, Msg: fmt.Sprintf("unknown option %s (epsilon, delta, max_groups_contributed)", name), Pos: -1}
+			return &Error{Code: CodeOptions, Msg: fmt.Sprintf("unknown option %s (epsilon, delta, max_groups_contributed, clamp_to_range)", name), Pos: -1}
+		}
+	}
+	if v, ok := opts["clamp_to_range"]; ok {
+		switch strings.ToLower(v) {
+		case "true":
+			p.ClampToRange = true
+		case "false":
+		default:
+			return &Error{Code: CodeOptions, Msg: fmt.Sprintf("option clamp_to_range: %q is not true or false", v), Pos: -1}
 		}
 	}
 	var err error
@@ -455,20 +500,22 @@ func applyRequest(p *plan, req Request) error {
 }
 
 // resolveBudget picks the query's epsilon and delta (request, then SQL clause, then the
-// project's defaults) and checks them against the project's caps.
+// project's defaults) and checks them against the project's caps. A refusal says where
+// the refused value came from.
 func resolveBudget(p *plan, req Request, st ledger.ProjectStatus, maxEpsilon float64) (release.BudgetAmount, error) {
 	eps, delta := st.DefaultEpsilon, st.DefaultDelta
+	epsFrom, deltaFrom := "the project's default epsilon", "the project's default delta"
 	if p.Epsilon != nil {
-		eps = *p.Epsilon
+		eps, epsFrom = *p.Epsilon, "epsilon in OPTIONS(...)"
 	}
 	if p.Delta != nil {
-		delta = *p.Delta
+		delta, deltaFrom = *p.Delta, "delta in OPTIONS(...)"
 	}
 	if req.Epsilon != nil {
-		eps = *req.Epsilon
+		eps, epsFrom = *req.Epsilon, "the request's epsilon"
 	}
 	if req.Delta != nil {
-		delta = *req.Delta
+		delta, deltaFrom = *req.Delta, "the request's delta"
 	}
 	bad := func(format string, args ...any) (release.BudgetAmount, error) {
 		return release.BudgetAmount{}, &Error{Code: CodeOptions, Msg: fmt.Sprintf(format, args...), Pos: -1}
@@ -476,14 +523,14 @@ func resolveBudget(p *plan, req Request, st ledger.ProjectStatus, maxEpsilon flo
 	if delta == 0 {
 		delta = 0 // -0 is 0: one canonical value, one cache key
 	}
+	declared := req.Epsilon != nil || p.Epsilon != nil
 	switch {
+	case !declared && eps == 0:
+		return bad("epsilon is required: the project has no default epsilon, so give one from %g to %g (the request's epsilon, or OPTIONS(epsilon = 0.5))", MinEpsilon, maxEpsilon)
 	case !finite(eps) || eps < MinEpsilon || eps > maxEpsilon:
-		if eps == 0 && req.Epsilon == nil && p.Epsilon == nil {
-			return bad("epsilon is required (the project has no default): a number from %g to %g", MinEpsilon, maxEpsilon)
-		}
-		return bad("epsilon %g is outside the range Velo accepts, %g to %g", eps, MinEpsilon, maxEpsilon)
+		return bad("%s is %g, outside the range Velo accepts: epsilon must be a number from %g to %g", epsFrom, eps, MinEpsilon, maxEpsilon)
 	case !finite(delta) || delta != 0 && (delta < MinDelta || delta > MaxDelta):
-		return bad("delta %g is outside the range Velo accepts: 0, or %g to %g", delta, MinDelta, MaxDelta)
+		return bad("%s is %g, outside the range Velo accepts: delta must be 0, or a number from %g to %g", deltaFrom, delta, MinDelta, MaxDelta)
 	}
 	// What is released, noised and charged is one value: the ledger's, rounded up to its
 	// units (epsilon 1e-12, delta 1e-18).
@@ -494,13 +541,27 @@ func resolveBudget(p *plan, req Request, st ledger.ProjectStatus, maxEpsilon flo
 	eps, delta = charged.Epsilon, charged.Delta
 	switch {
 	case st.MaxEpsilonPerQuery > 0 && eps > st.MaxEpsilonPerQuery:
-		return bad("epsilon %g is over the project's per-query cap %g", eps, st.MaxEpsilonPerQuery)
+		return bad("%s is %g, over the project's per-query cap %g", epsFrom, eps, st.MaxEpsilonPerQuery)
 	case st.MaxDeltaPerQuery > 0 && delta > st.MaxDeltaPerQuery:
-		return bad("delta %g is over the project's per-query cap %g", delta, st.MaxDeltaPerQuery)
+		return bad("%s is %g, over the project's per-query cap %g", deltaFrom, delta, st.MaxDeltaPerQuery)
 	case p.Selection() && delta == 0:
-		return bad("the GROUP BY keys have no public domain, so groups are chosen by DP partition selection, which needs delta > 0 (e.g. delta = 1e-6)")
+		return bad("%s, so groups are chosen by DP partition selection, which needs delta > 0 (e.g. delta = 1e-6), and %s is 0: give a delta, or group by keys with a public domain (catalog domains, date_trunc of a period date) so that every group is released", noDomainKeys(p), deltaFrom)
 	}
 	return release.BudgetAmount{Epsilon: eps, Delta: delta}, nil
+}
+
+// noDomainKeys says which GROUP BY keys have no public domain.
+func noDomainKeys(p *plan) string {
+	var names []string
+	for _, k := range p.Keys {
+		if k.Domain == nil {
+			names = append(names, k.Name)
+		}
+	}
+	if len(names) == 1 {
+		return "the GROUP BY key " + names[0] + " has no public domain"
+	}
+	return "the GROUP BY keys " + strings.Join(names, ", ") + " have no public domain"
 }
 
 // The ranges of epsilon and delta one query may declare (docs/privacy.md). Below
@@ -535,7 +596,10 @@ func contributionBounds(p *plan) (maxGroups, maxRows int) {
 	return maxGroups, maxRows
 }
 
-func columns(p *plan) []release.Column {
+// columns describes the outputs: keys with their SQL type; aggregates with their kind,
+// bounds, the range of their values and, where the registry has one, an accuracy note (from
+// the budget share per mechanism and the bounding, public).
+func columns(p *plan, per dp.Budget, bnd dp.Bounding, tree dp.Tree) []release.Column {
 	out := make([]release.Column, len(p.Outputs))
 	for i, o := range p.Outputs {
 		if o.Key >= 0 {
@@ -543,9 +607,13 @@ func columns(p *plan) []release.Column {
 			continue
 		}
 		a := p.Aggs[o.Agg]
-		out[i] = release.Column{Name: o.Name, Type: "DOUBLE", Kind: "dp", Aggregate: string(a.Kind)}
-		if a.Kind.rule().Value {
+		rule := a.Kind.rule()
+		out[i] = release.Column{Name: o.Name, Type: "DOUBLE", Kind: "dp", Aggregate: string(a.Kind), Range: valueRange(a)}
+		if rule.Value {
 			out[i].Bounds = &[2]float64{a.Lo, a.Hi}
+		}
+		if rule.Accuracy != nil {
+			out[i].Accuracy = rule.Accuracy(a, per, bnd, tree, Confidence)
 		}
 	}
 	return out

@@ -33,13 +33,20 @@ func (c *checker) expr(n *node) (expr, error) {
 		if n.CastType == nil {
 			return nil, rejectf(n.pos(), "malformed cast")
 		}
+		to, t := castTarget(n.CastType.ID)
+		switch {
+		case n.CastType.ID == "INTERVAL":
+			return nil, rejectf(n.pos(), "%s", intervalAdvice).atFirst("INTERVAL")
+		case strings.HasPrefix(n.CastType.ID, "TIMESTAMP") || n.CastType.ID == "TIME":
+			return nil, rejectf(n.pos(), "%s values are not supported: Velo's dates are DATEs (DATE '2025-01-31', CAST(x AS DATE))", castTypeName(n.CastType))
+		case n.CastType.ID == "UNBOUND":
+			return nil, rejectf(n.pos(), "unknown type %s in a cast: cast to %s", castTypeName(n.CastType), castTargets)
+		case to == "":
+			return nil, rejectf(n.pos(), "casts to %s are not supported: cast to %s", castTypeName(n.CastType), castTargets)
+		}
 		inner, err := c.expr(n.Child)
 		if err != nil {
 			return nil, err
-		}
-		to, t := castTarget(n.CastType.ID)
-		if to == "" {
-			return nil, rejectf(n.pos(), "casts to %s are not supported (INTEGER, BIGINT, DOUBLE, VARCHAR, DATE, BOOLEAN)", n.CastType.ID)
 		}
 		if l, ok := inner.(*literal); ok && t == tDate && l.T == tString {
 			d, err := time.Parse(time.DateOnly, l.V.(string))
@@ -108,7 +115,7 @@ func (c *checker) expr(n *node) (expr, error) {
 		}
 		op, ok := comparisonOps[n.Type]
 		if !ok {
-			return nil, rejectf(n.pos(), "comparison %s is not supported", n.Type)
+			return nil, rejectf(n.pos(), "the comparison %s is not supported", sqlSpelling(n.Type))
 		}
 		args, err := c.unify(n.pos(), l, r)
 		if err != nil {
@@ -118,7 +125,7 @@ func (c *checker) expr(n *node) (expr, error) {
 	case "CONJUNCTION":
 		name := map[string]string{"CONJUNCTION_AND": "AND", "CONJUNCTION_OR": "OR"}[n.Type]
 		if name == "" {
-			return nil, rejectf(n.pos(), "%s is not supported", n.Type)
+			return nil, rejectf(n.pos(), "%s is not supported", sqlSpelling(n.Type))
 		}
 		o := &opExpr{Name: name}
 		for _, ch := range n.Children {
@@ -181,7 +188,7 @@ func (c *checker) expr(n *node) (expr, error) {
 			call.T = t
 			return call, nil
 		}
-		return nil, rejectf(n.pos(), "operator %s is not supported", strings.ToLower(strings.TrimPrefix(n.Type, "OPERATOR_")))
+		return nil, rejectf(n.pos(), "%s", unknownOperator(n.Type))
 	case "BETWEEN":
 		in, err := c.expr(n.Input)
 		if err != nil {
@@ -224,11 +231,11 @@ func (c *checker) expr(n *node) (expr, error) {
 	case "STAR":
 		return nil, rejectf(n.pos(), "* is not allowed here")
 	case "PARAMETER":
-		return nil, rejectf(n.pos(), "query parameters are not supported: write the values")
+		return nil, rejectf(n.pos(), "query parameters are not supported: write the values").at("?", "$")
 	case "LAMBDA":
 		return nil, rejectf(n.pos(), "lambda functions are not supported")
 	}
-	return nil, rejectf(n.pos(), "%s expressions are not supported", strings.ToLower(n.Class))
+	return nil, rejectf(n.pos(), "%s", unknownClass(n.Class))
 }
 
 var comparisonOps = map[string]string{
@@ -311,7 +318,7 @@ func (c *checker) function(n *node) (expr, error) {
 	// extract, position, row, list and struct literals): main is the built-ins' schema,
 	// and the allow-list below decides by name. The rewrite prints names unqualified.
 	if n.Schema != "" && !strings.EqualFold(n.Schema, "main") || n.Catalog != "" {
-		return nil, rejectf(n.pos(), "qualified function names are not allowed")
+		return nil, rejectf(n.pos(), "qualified function names are not allowed: call %s by its name alone", name)
 	}
 	if n.Distinct || n.Filter != nil || (n.OrderBys != nil && len(n.OrderBys.Orders) > 0) || n.ExportState {
 		return nil, rejectf(n.pos(), "DISTINCT, FILTER and ORDER BY apply to aggregates only")
@@ -321,10 +328,14 @@ func (c *checker) function(n *node) (expr, error) {
 	}
 	r := funcsByName[name]
 	if r == nil {
-		return nil, rejectf(n.pos(), "function %s is not allowed", name)
+		e := rejectf(n.pos(), "%s", unknownFunction(name, n.IsOperator))
+		if intervalFunctions[name] {
+			e.atFirst("INTERVAL")
+		}
+		return nil, e
 	}
 	if len(n.Children) < r.MinArgs || len(n.Children) > r.MaxArgs {
-		return nil, rejectf(n.pos(), "%s takes %d to %d arguments", name, r.MinArgs, r.MaxArgs)
+		return nil, rejectf(n.pos(), "%s takes %s, got %d", r.display(name), arity(r.MinArgs, r.MaxArgs), len(n.Children))
 	}
 	args := make([]expr, len(n.Children))
 	for i, ch := range n.Children {
@@ -337,7 +348,7 @@ func (c *checker) function(n *node) (expr, error) {
 		}
 		args[i] = e
 	}
-	return r.Check(&fnCall{c: c, n: n, name: name, args: args})
+	return r.Check(&fnCall{c: c, n: n, name: name, display: r.display(name), args: args})
 }
 
 // literalValue is the value of a literal, or nil for any other expression.

@@ -1,6 +1,7 @@
 package query
 
 import (
+	"fmt"
 	"math"
 	"slices"
 	"strings"
@@ -50,14 +51,59 @@ type fnCall struct {
 	c    *checker
 	n    *node
 	name string // as written, lower case
-	args []expr
+	// display names the call in messages: LIKE, not ~~.
+	display string
+	args    []expr
 }
 
 func (f *fnCall) want(i int, ts ...typ) error {
-	if f.args[i].Type() == tNull || slices.Contains(ts, f.args[i].Type()) {
+	got := f.args[i].Type()
+	if got == tNull || slices.Contains(ts, got) {
 		return nil
 	}
-	return rejectf(f.n.Children[i].pos(), "%s: argument %d must be a %s, got a %s", f.name, i+1, ts[0], f.args[i].Type())
+	name := f.display
+	hint := ""
+	switch {
+	case ts[0] == tString && got != tString:
+		hint = " (CAST(x AS VARCHAR) makes it a string)"
+	case ts[0] == tNum && got == tBool:
+		hint = " (CAST(flag AS INTEGER) turns a boolean into 0/1)"
+	case ts[0] == tNum && got == tString:
+		hint = " (CAST(x AS INTEGER) makes it a number)"
+	case ts[0] == tDate && got == tString:
+		hint = " (write a date as DATE '2025-01-31')"
+	}
+	if f.n.IsOperator {
+		return rejectf(f.n.Children[i].pos(), "the operands of %s must be %s, got a %s%s", name, plural(ts[0]), got, hint)
+	}
+	return rejectf(f.n.Children[i].pos(), "%s: argument %d must be a %s, got a %s%s", name, i+1, ts[0], got, hint)
+}
+
+// plural is a type's name in the plural, for messages.
+func plural(t typ) string {
+	if t == tNull {
+		return "NULL"
+	}
+	return t.String() + "s"
+}
+
+// display is the name a message gives the function called as name: LIKE, not ~~.
+func (r *funcRule) display(name string) string {
+	if r.Display != "" {
+		return r.Display
+	}
+	return name
+}
+
+// arity says how many arguments a function takes.
+func arity(minArgs, maxArgs int) string {
+	switch {
+	case minArgs == maxArgs && minArgs == 1:
+		return "1 argument"
+	case minArgs == maxArgs:
+		return fmt.Sprintf("%d arguments", minArgs)
+	}
+	return fmt.Sprintf("%d to %d arguments", minArgs, maxArgs)
 }
 
 func (f *fnCall) wantAll(ts ...typ) error {
@@ -72,7 +118,11 @@ func (f *fnCall) wantAll(ts ...typ) error {
 func (f *fnCall) litPart(i int, allowed []string) (string, error) {
 	s, isStr := literalValue(f.args[i]).(string)
 	if !isStr || !slices.Contains(allowed, strings.ToLower(s)) {
-		return "", rejectf(f.n.Children[i].pos(), "%s: the date part must be one of %s", f.name, strings.Join(allowed, ", "))
+		name := f.name
+		if name == "date_part" { // DuckDB's parser makes EXTRACT(part FROM d) a date_part call
+			name = "EXTRACT (date_part)"
+		}
+		return "", rejectf(f.n.Children[i].pos(), "%s: the date part must be one of %s", name, strings.Join(allowed, ", "))
 	}
 	s = strings.ToLower(s)
 	f.args[i] = &literal{V: s, T: tString}
@@ -183,8 +233,14 @@ func newFuncRules() []*funcRule {
 	arith.Check = func(f *fnCall) (expr, error) {
 		name, args := f.name, f.args
 		if len(args) == 1 {
+			if name != "+" && name != "-" {
+				return nil, rejectf(f.n.pos(), "%s takes two operands", name)
+			}
 			if err := f.want(0, tNum); err != nil {
 				return nil, err
+			}
+			if name == "+" { // unary plus is the number itself
+				return args[0], nil
 			}
 			return &arithExpr{Op: "-", L: args[0]}, nil
 		}

@@ -29,19 +29,22 @@ func TestOptionRangesAndCanonicalValues(t *testing.T) {
 		sql        string
 		want       string
 	}{
-		{"epsilon 1e-15", f64(1e-15), nil, "", "epsilon 1e-15 is outside the range"},
+		{"epsilon 1e-15", f64(1e-15), nil, "", "the request's epsilon is 1e-15, outside the range"},
 		{"epsilon below the range", f64(9.99e-7), nil, "", "outside the range"},
 		{"epsilon above the range", f64(1000.5), nil, "", "outside the range"},
-		{"negative epsilon", f64(-1), nil, "", "outside the range"},
-		{"delta 1e-320", f64(1), f64(1e-320), "", "delta 1e-320 is outside the range"},
+		// The project has a default epsilon: the message names the request's value, never
+		// "no default".
+		{"negative epsilon", f64(-1), nil, "", "the request's epsilon is -1, outside the range Velo accepts: epsilon must be a number from 1e-06 to 1000"},
+		{"delta 1e-320", f64(1), f64(1e-320), "", "the request's delta is 1e-320, outside the range"},
 		{"delta below the range", f64(1), f64(1e-13), "", "outside the range"},
 		{"delta 0.5", f64(1), f64(0.5), "", "outside the range"},
 		{"negative delta", f64(1), f64(-1e-6), "", "outside the range"},
 		{"clause epsilon NaN", nil, nil, "SELECT WITH DIFFERENTIAL_PRIVACY OPTIONS(epsilon = NaN) count(*) AS n FROM booking", "not a decimal number"},
 		{"clause epsilon Inf", nil, nil, "SELECT WITH DIFFERENTIAL_PRIVACY OPTIONS(epsilon = '+Inf') count(*) AS n FROM booking", "not a decimal number"},
 		{"clause hex float", nil, nil, "SELECT WITH DIFFERENTIAL_PRIVACY OPTIONS(epsilon = '0x1p-3') count(*) AS n FROM booking", "not a decimal number"},
-		{"clause delta tiny", nil, nil, "SELECT WITH DIFFERENTIAL_PRIVACY OPTIONS(epsilon = 1, delta = 1e-320) count(*) AS n FROM booking", "outside the range"},
-		{"clause epsilon huge", nil, nil, "SELECT WITH DIFFERENTIAL_PRIVACY OPTIONS(epsilon = 1e308) count(*) AS n FROM booking", "outside the range"},
+		{"clause delta tiny", nil, nil, "SELECT WITH DIFFERENTIAL_PRIVACY OPTIONS(epsilon = 1, delta = 1e-320) count(*) AS n FROM booking", "delta in OPTIONS(...) is 1e-320, outside the range"},
+		{"clause epsilon huge", nil, nil, "SELECT WITH DIFFERENTIAL_PRIVACY OPTIONS(epsilon = 1e308) count(*) AS n FROM booking", "epsilon in OPTIONS(...) is 1e+308, outside the range"},
+		{"clause epsilon zero", nil, nil, "SELECT WITH DIFFERENTIAL_PRIVACY OPTIONS(epsilon = 0) count(*) AS n FROM booking", "epsilon in OPTIONS(...) is 0, outside the range"},
 	}
 	for _, tt := range refused {
 		t.Run(tt.name, func(t *testing.T) {
@@ -56,8 +59,21 @@ func TestOptionRangesAndCanonicalValues(t *testing.T) {
 		t.Fatalf("refused options were charged: %d charges", st.Queries)
 	}
 
+	// Only a project without a default says epsilon is required.
+	if err := led.CreateProject(ctx, "dpo:test", ledger.Project{
+		ID: "nodefault", Purpose: "no default epsilon", LegalBasis: "test", Allow: map[string][]string{"booking": nil},
+		EpsilonBudget: 10, DeltaBudget: 1e-5,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	rel, err := eng.Query(ctx, Request{SQL: sql, Project: "nodefault", Actor: "user:test"})
+	var qe *Error
+	if !errors.As(err, &qe) || qe.Code != CodeOptions || !strings.Contains(qe.Msg, "epsilon is required: the project has no default epsilon") {
+		t.Fatalf("no epsilon and no default: got %v, %v", rel, err)
+	}
+
 	// More digits than the ledger keeps: the release states what is charged, exactly.
-	rel, err := ask(f64(0.1234567890123456), nil, "")
+	rel, err = ask(f64(0.1234567890123456), nil, "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package query
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/velo-fse/velo/dataset"
 )
@@ -12,6 +13,12 @@ type Error struct {
 	Code string
 	Msg  string
 	Pos  int
+	// near locates a refusal DuckDB's AST gives no position for (SELECT DISTINCT, WITH,
+	// UNION): the first occurrence of any of these keyword sequences in the query text,
+	// at its last word (checkSQL resolves it).
+	near [][]string
+	// nearFirst: near, when found, replaces Pos (DuckDB places INTERVAL 1 DAY at the 1).
+	nearFirst bool
 }
 
 func (e *Error) Error() string {
@@ -30,6 +37,47 @@ const (
 
 func rejectf(pos int, format string, args ...any) *Error {
 	return &Error{Code: CodeRejected, Msg: fmt.Sprintf(format, args...), Pos: pos}
+}
+
+// at locates a refusal without a position at the first of these keyword sequences (each
+// words separated by spaces) in the query text.
+func (e *Error) at(sequences ...string) *Error {
+	for _, s := range sequences {
+		e.near = append(e.near, strings.Fields(s))
+	}
+	return e
+}
+
+// atFirst is at, and the keyword's position replaces the one DuckDB gave.
+func (e *Error) atFirst(sequences ...string) *Error {
+	e.nearFirst = true
+	return e.at(sequences...)
+}
+
+// locate resolves near against the query text (the lifted text: the same positions).
+func (e *Error) locate(text string) {
+	if e.Pos >= 0 && !e.nearFirst || len(e.near) == 0 {
+		return
+	}
+	toks := lex(text)
+	best := -1
+	for _, seq := range e.near {
+	next:
+		for i := 0; i+len(seq) <= len(toks); i++ {
+			for k, w := range seq {
+				if !toks[i+k].is(w) && toks[i+k].text != w {
+					continue next
+				}
+			}
+			if p := toks[i+len(seq)-1].pos; best < 0 || p < best {
+				best = p
+			}
+			break
+		}
+	}
+	if best >= 0 || !e.nearFirst {
+		e.Pos = best
+	}
 }
 
 // aggKind is a DP aggregate.
@@ -126,6 +174,9 @@ type plan struct {
 	// Options as the SQL clause gave them (nil when absent).
 	Epsilon, Delta       *float64
 	MaxGroupsContributed int
+	// ClampToRange: OPTIONS(clamp_to_range = true), post-processing of the release (not
+	// part of its identity or cache key).
+	ClampToRange bool
 	// Canonical is the checked query printed back from the plan (plan.canonical): its
 	// identity. The ledger records it beside the text sent and the release cache keys on
 	// its hash.

@@ -41,7 +41,7 @@ func docTable(t *testing.T, name, table string) {
 // docs cannot drift from what the checker accepts and the release builder does.
 func TestAggregateDocs(t *testing.T) {
 	var tb strings.Builder
-	tb.WriteString("| aggregate | SQL | clamped value | mechanisms (one budget share each) | exact totals per group | confidence interval |\n|---|---|---|---|---|---|\n")
+	tb.WriteString("| aggregate | SQL | clamped value | mechanisms (one budget share each) | exact totals per group | confidence interval | values lie in (`clamp_to_range`) |\n|---|---|---|---|---|---|---|\n")
 	for _, r := range aggRules {
 		sql := strings.ToUpper(strings.Join(r.Names, ", "))
 		switch r.Kind {
@@ -59,7 +59,7 @@ func TestAggregateDocs(t *testing.T) {
 				value += ", centred on the middle of its bounds"
 			}
 		}
-		tb.WriteString("| `" + string(r.Kind) + "` | " + sql + " | " + value + " | " + strings.Join(r.Parts, ", ") + " | " + strconv.Itoa(r.Totals) + " | " + r.Interval + " |\n")
+		tb.WriteString("| `" + string(r.Kind) + "` | " + sql + " | " + value + " | " + strings.Join(r.Parts, ", ") + " | " + strconv.Itoa(r.Totals) + " | " + r.Interval + " | " + r.RangeDoc + " |\n")
 	}
 	docTable(t, "aggregates", tb.String())
 }
@@ -113,7 +113,7 @@ func TestFunctionRegistry(t *testing.T) {
 func TestAggregateRegistry(t *testing.T) {
 	seen := map[aggKind]bool{}
 	for _, r := range aggRules {
-		if seen[r.Kind] || len(r.Names) == 0 || len(r.Parts) == 0 || r.Totals < 1 || r.PerGroup == nil || r.Release == nil || r.Interval == "" {
+		if seen[r.Kind] || len(r.Names) == 0 || len(r.Parts) == 0 || r.Totals < 1 || r.PerGroup == nil || r.Release == nil || r.Interval == "" || r.Range == nil || r.RangeDoc == "" {
 			t.Errorf("aggregate %s: incomplete or repeated row %+v", r.Kind, r)
 		}
 		seen[r.Kind] = true

@@ -69,10 +69,19 @@ func releaseKeys(p *plan, rw rewritten, domains [][]any, groups map[string]*grou
 // none), then apply HAVING, ORDER BY and LIMIT to the noisy output. Each data group is
 // read by at most one released row.
 func noiseGroups(p *plan, rw rewritten, domains [][]any, groups map[string]*groupRow, per, selection dp.Budget, confidence float64, tree dp.Tree) (rows, cis [][]any, err error) {
+	rows, cis, _, err = noiseRelease(p, rw, domains, groups, per, selection, confidence, tree)
+	return rows, cis, err
+}
+
+// noiseRelease is noiseGroups, also returning how many key tuples were released before
+// HAVING and LIMIT (with partition selection: how many groups it kept, a function of its
+// noisy output).
+func noiseRelease(p *plan, rw rewritten, domains [][]any, groups map[string]*groupRow, per, selection dp.Budget, confidence float64, tree dp.Tree) (rows, cis [][]any, kept int, err error) {
 	keys, err := releaseKeys(p, rw, domains, groups, selection)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, 0, err
 	}
+	kept = len(keys)
 	used := make(map[*groupRow]bool, len(keys))
 	bnd := dp.Bounding{MaxGroups: int64(rw.MaxGroups), MaxContributionsPerGroup: int64(rw.MaxRows)}
 	for _, key := range keys {
@@ -81,7 +90,7 @@ func noiseGroups(p *plan, rw rewritten, domains [][]any, groups map[string]*grou
 			g = &groupRow{keys: key, vals: make([]int64, valueColumns(p)), tree: map[int]treeCounts{}}
 		}
 		if used[g] {
-			return nil, nil, fmt.Errorf("a data group read by two released rows: %w", errDuplicateGroup)
+			return nil, nil, 0, fmt.Errorf("a data group read by two released rows: %w", errDuplicateGroup)
 		}
 		used[g] = true
 		aggVals := make([]any, len(p.Aggs))
@@ -95,7 +104,7 @@ func noiseGroups(p *plan, rw rewritten, domains [][]any, groups map[string]*grou
 			})
 			col += rule.Totals
 			if err != nil {
-				return nil, nil, fmt.Errorf("noise %s: %w", a.Name, err)
+				return nil, nil, 0, fmt.Errorf("noise %s: %w", a.Name, err)
 			}
 			aggVals[j] = r.Value
 			if r.CI != nil {
@@ -151,7 +160,7 @@ func noiseGroups(p *plan, rw rewritten, domains [][]any, groups map[string]*grou
 	if rows == nil {
 		rows, cis = [][]any{}, [][]any{}
 	}
-	return rows, cis, nil
+	return rows, cis, kept, nil
 }
 
 // valueColumns is how many total columns the Groups statement reads per aggregate.

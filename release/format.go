@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -23,6 +24,15 @@ func (r *Release) WriteCSV(w io.Writer) error {
 	for _, s := range r.BudgetSplit {
 		meta = append(meta, [2]string{"budget_split", fmt.Sprintf("%s: %s epsilon=%s delta=%s", s.For, s.Mechanism, num(s.Epsilon), num(s.Delta))})
 	}
+	if r.ClampToRange {
+		meta = append(meta, [2]string{"clamp_to_range", "true"})
+	}
+	if s := r.Selection; s != nil {
+		meta = append(meta, [2]string{"selection", s.summary()})
+	}
+	for _, n := range r.Notes {
+		meta = append(meta, [2]string{"note", n})
+	}
 	for _, m := range meta {
 		if _, err := fmt.Fprintf(w, "# %s: %s\n", m[0], strings.ReplaceAll(m[1], "\n", " ")); err != nil {
 			return err
@@ -33,7 +43,7 @@ func (r *Release) WriteCSV(w io.Writer) error {
 	for _, c := range r.Columns {
 		header = append(header, c.Name)
 		if c.Kind == "dp" {
-			header = append(header, c.Name+"_ci_lower", c.Name+"_ci_upper")
+			header = append(header, c.Name+"_ci_lower", c.Name+"_ci_upper", c.Name+"_flags")
 		}
 	}
 	if err := cw.Write(header); err != nil {
@@ -49,6 +59,7 @@ func (r *Release) WriteCSV(w io.Writer) error {
 				} else {
 					rec = append(rec, "", "")
 				}
+				rec = append(rec, strings.Join(r.FlagsOf(i, j), " "))
 			}
 		}
 		if err := cw.Write(rec); err != nil {
@@ -59,8 +70,10 @@ func (r *Release) WriteCSV(w io.Writer) error {
 	return cw.Error()
 }
 
-// WriteTable writes the release for a terminal: aligned columns, each dp value with its
-// confidence interval, then the cost and the budget left.
+// WriteTable writes the release for a terminal: aligned columns, each key code with its
+// public name, each dp value with its confidence interval and a mark for its flags (*
+// clamped, ? uninformative interval, explained below the table), then the cost, the budget
+// left and the release's notes.
 func (r *Release) WriteTable(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	var header []string
@@ -68,16 +81,31 @@ func (r *Release) WriteTable(w io.Writer) error {
 		header = append(header, c.Name)
 	}
 	fmt.Fprintln(tw, strings.Join(header, "\t")+"\t")
+	marks := map[string]bool{}
 	for i, row := range r.Rows {
 		var cells []string
 		for j, c := range r.Columns {
 			s := cell(row[j])
+			if c.Kind == "key" {
+				if l, ok := c.Labels[s]; ok && row[j] != nil {
+					s += " " + l
+				}
+			}
 			if c.Kind == "dp" {
 				if f, ok := row[j].(float64); ok {
 					s = strconv.FormatFloat(f, 'f', 2, 64)
 				}
+				flags := r.FlagsOf(i, j)
+				if slices.Contains(flags, FlagClamped) { // the mark follows what it marks
+					s += flagMarks[FlagClamped]
+					marks[FlagClamped] = true
+				}
 				if lo, hi, ok := CIBounds(r.CI[i][j]); ok {
 					s += fmt.Sprintf(" [%.2f, %.2f]", lo, hi)
+				}
+				if slices.Contains(flags, FlagUninformative) {
+					s += flagMarks[FlagUninformative]
+					marks[FlagUninformative] = true
 				}
 			}
 			cells = append(cells, s)
@@ -87,6 +115,11 @@ func (r *Release) WriteTable(w io.Writer) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	for _, f := range []string{FlagClamped, FlagUninformative} {
+		if marks[f] {
+			fmt.Fprintf(w, "%s %s\n", flagMarks[f], flagLegend[f])
+		}
+	}
 	status := "charged"
 	switch {
 	case r.DryRun:
@@ -94,9 +127,40 @@ func (r *Release) WriteTable(w io.Writer) error {
 	case r.Cached:
 		status = "cached release, not charged again"
 	}
-	_, err := fmt.Fprintf(w, "\n%d rows; %s epsilon=%s delta=%s (%.0f%% confidence intervals); budget left epsilon=%s delta=%s; release %s\n",
-		len(r.Rows), status, num(r.Epsilon), num(r.Delta), r.Confidence*100, num(r.BudgetLeft.Epsilon), num(r.BudgetLeft.Delta), r.ReleaseID)
-	return err
+	if _, err := fmt.Fprintf(w, "\n%d rows; %s epsilon=%s delta=%s (%.0f%% confidence intervals); budget left epsilon=%s delta=%s; release %s\n",
+		len(r.Rows), status, num(r.Epsilon), num(r.Delta), r.Confidence*100, num(r.BudgetLeft.Epsilon), num(r.BudgetLeft.Delta), r.ReleaseID); err != nil {
+		return err
+	}
+	for _, c := range r.Columns {
+		if c.Accuracy != "" {
+			fmt.Fprintf(w, "%s: %s\n", c.Name, c.Accuracy)
+		}
+	}
+	for _, n := range r.Notes {
+		if _, err := fmt.Fprintf(w, "note: %s\n", n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// flagMarks are the table's marks of flagged values, explained by flagLegend.
+var (
+	flagMarks  = map[string]string{FlagClamped: "*", FlagUninformative: "?"}
+	flagLegend = map[string]string{
+		FlagClamped:       "noisy value outside the aggregate's range, clamped to it (clamp_to_range)",
+		FlagUninformative: "the interval covers the aggregate's whole range: the value says nothing about this group",
+	}
+)
+
+// summary is the selection as one line.
+func (s *Selection) summary() string {
+	out := fmt.Sprintf("%s epsilon=%s delta=%s max_groups_contributed=%d persons_for_even_odds=%d persons_for_95_percent=%d",
+		s.Mechanism, num(s.Epsilon), num(s.Delta), s.MaxGroupsContributed, s.PersonsForEvenOdds, s.PersonsFor95Percent)
+	if s.GroupsKept != nil {
+		out += " groups_kept=" + strconv.Itoa(*s.GroupsKept)
+	}
+	return out
 }
 
 // CIBounds reads a CI cell of a release, as built ([]float64) or decoded from JSON ([]any).

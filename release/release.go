@@ -34,6 +34,47 @@ type Release struct {
 	SQL      string       `json:"sql"`
 	Bounding BoundingInfo `json:"bounding"`
 	DryRun   bool         `json:"dry_run,omitempty"`
+	// ClampToRange: the request asked for every dp value and interval end to be moved into
+	// its column's Range (post-processing of the noisy values; FlagClamped marks the values
+	// that moved).
+	ClampToRange bool `json:"clamp_to_range,omitempty"`
+	// Flags has the shape of Rows: null for key cells and for dp values without a flag,
+	// else the flags of the value (FlagClamped, FlagUninformative). Null when no value of
+	// the release has one.
+	Flags [][][]string `json:"flags,omitempty"`
+	// Selection describes DP partition selection when the query's groups went through it.
+	Selection *Selection `json:"selection,omitempty"`
+	// Notes are sentences for the people who read the release: what was clamped, which
+	// intervals carry no information, what partition selection left out. They are made
+	// from the release's other fields and public parameters only.
+	Notes []string `json:"notes,omitempty"`
+}
+
+// Flags of a released value.
+const (
+	// FlagClamped: the noisy value (or an end of its interval) lay outside its column's
+	// Range and was moved to the nearest end (clamp_to_range).
+	FlagClamped = "clamped"
+	// FlagUninformative: the interval covers the column's whole Range, so the value says
+	// nothing about the group (too few people for the epsilon spent).
+	FlagUninformative = "uninformative"
+)
+
+// Selection is DP partition selection as a release reports it. Everything in it but
+// GroupsKept is computed from the query's options alone; GroupsKept is how many groups the
+// selection kept (before HAVING and LIMIT), a function of its noisy output. How many groups
+// it dropped is not released.
+type Selection struct {
+	Mechanism            string  `json:"mechanism"`
+	Epsilon              float64 `json:"epsilon"`
+	Delta                float64 `json:"delta"`
+	MaxGroupsContributed int     `json:"max_groups_contributed"`
+	// PersonsForEvenOdds is the number of people a group needs to be released with
+	// probability at least 1/2; PersonsFor95Percent, with probability at least 0.95.
+	PersonsForEvenOdds  int64 `json:"persons_for_even_odds"`
+	PersonsFor95Percent int64 `json:"persons_for_95_percent"`
+	// GroupsKept is nil in a dry run (nothing was selected).
+	GroupsKept *int `json:"groups_kept,omitempty"`
 }
 
 // Column describes an output column: a group key or a DP aggregate.
@@ -43,6 +84,50 @@ type Column struct {
 	Kind      string      `json:"kind"` // "key" or "dp"
 	Aggregate string      `json:"aggregate,omitempty"`
 	Bounds    *[2]float64 `json:"bounds,omitempty"`
+	// Range is the set of values the aggregate can take on any data ([0, +inf) for a
+	// count, the bounds for an average or a quantile): public, from the query and the
+	// catalog. A noisy value may fall outside it unless ClampToRange.
+	Range *Range `json:"range,omitempty"`
+	// Accuracy says, for people, how far the released values may be from the true ones
+	// where the interval alone does not say it (quantiles).
+	Accuracy string `json:"accuracy,omitempty"`
+	// Labels are public names of a key column's codes that appear in Rows ("120": "Lazio"),
+	// from the catalog's reference data; the key values themselves stay codes.
+	Labels map[string]string `json:"labels,omitempty"`
+}
+
+// Range is a closed range of values; a nil end is unbounded.
+type Range struct {
+	Lo *float64 `json:"lo"`
+	Hi *float64 `json:"hi"`
+}
+
+// Contains reports whether x lies in the range.
+func (r *Range) Contains(x float64) bool {
+	return r == nil || (r.Lo == nil || x >= *r.Lo) && (r.Hi == nil || x <= *r.Hi)
+}
+
+// Bounded reports whether both ends are finite.
+func (r *Range) Bounded() bool { return r != nil && r.Lo != nil && r.Hi != nil }
+
+// String is the range as [lo, hi], with (−∞ and +∞) for an open end.
+func (r *Range) String() string {
+	lo, hi := "(−∞", "+∞)"
+	if r.Lo != nil {
+		lo = "[" + num(*r.Lo)
+	}
+	if r.Hi != nil {
+		hi = num(*r.Hi) + "]"
+	}
+	return lo + ", " + hi
+}
+
+// FlagsOf returns the flags of cell (i, j), nil when it has none.
+func (r *Release) FlagsOf(i, j int) []string {
+	if i >= len(r.Flags) || j >= len(r.Flags[i]) {
+		return nil
+	}
+	return r.Flags[i][j]
 }
 
 // SplitEntry is one share of the query's budget.

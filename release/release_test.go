@@ -93,11 +93,52 @@ func TestWriteCSV(t *testing.T) {
 	if len(lines) < 3 {
 		t.Fatalf("CSV too short:\n%s", built.String())
 	}
-	want := []string{"region,avg_wait,avg_wait_ci_lower,avg_wait_ci_upper", "120,41.5,38.25,44.75", "130,12,,"}
+	want := []string{"region,avg_wait,avg_wait_ci_lower,avg_wait_ci_upper,avg_wait_flags", "120,41.5,38.25,44.75,", "130,12,,,"}
 	if diff := cmp.Diff(want, lines[len(lines)-3:]); diff != "" {
 		t.Errorf("CSV rows (-want +got):\n%s", diff)
 	}
 	if !strings.HasPrefix(lines[0], "# release_id: r_7_abc") {
 		t.Errorf("first line %q", lines[0])
+	}
+}
+
+// The table shows key codes with their names, marks flagged values (explained once below
+// the table) and prints the notes; CSV carries the flags beside each dp column and the
+// notes and selection as leading lines.
+func TestFlagsLabelsAndNotes(t *testing.T) {
+	r := sample()
+	zero, one := 0.0, 1.0
+	r.Columns[0].Labels = map[string]string{"120": "Lazio"}
+	r.Columns[1].Range = &release.Range{Lo: &zero, Hi: &one}
+	r.Rows[1][1] = 0.0
+	r.CI[1][1] = []float64{0, 1}
+	r.ClampToRange = true
+	r.Flags = [][][]string{nil, {nil, {release.FlagClamped, release.FlagUninformative}}}
+	r.Notes = []string{"avg_wait: 1 noisy value of 2 was outside [0, 1]"}
+	kept := 2
+	r.Selection = &release.Selection{Mechanism: "preagg_select_partition", Epsilon: 0.5, Delta: 5e-7, MaxGroupsContributed: 1, PersonsForEvenOdds: 14, PersonsFor95Percent: 16, GroupsKept: &kept}
+	var table bytes.Buffer
+	if err := r.WriteTable(&table); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"120 Lazio  41.50 [38.25, 44.75]\n", "130   0.00* [0.00, 1.00]?\n",
+		"* noisy value outside", "? the interval covers", "note: avg_wait: 1 noisy value of 2 was outside [0, 1]"} {
+		if !strings.Contains(table.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, table.String())
+		}
+	}
+	var csvOut bytes.Buffer
+	if err := r.WriteCSV(&csvOut); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"# clamp_to_range: true\n", "# selection: preagg_select_partition epsilon=0.5 delta=5e-07 max_groups_contributed=1 persons_for_even_odds=14 persons_for_95_percent=16 groups_kept=2\n",
+		"# note: avg_wait: 1 noisy value of 2 was outside [0, 1]\n", "120,41.5,38.25,44.75,\n", "130,0,0,1,clamped uninformative\n"} {
+		if !strings.Contains(csvOut.String(), want) {
+			t.Errorf("CSV lacks %q:\n%s", want, csvOut.String())
+		}
+	}
+	// The range prints with open ends.
+	if s := (&release.Range{Lo: &zero}).String(); s != "[0, +∞)" {
+		t.Errorf("range %s", s)
 	}
 }

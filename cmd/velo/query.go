@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/velo-fse/velo/ledger"
 	notebooksapi "github.com/velo-fse/velo/notebooks-api"
@@ -15,7 +16,7 @@ import (
 
 func runQuery(ctx context.Context, m *Main, args []string) error {
 	fs := m.newFlagSet("query", `query --data DATA --state DIR --project ID [--epsilon E] [--delta D] [--dry-run]
-       [--bound NAME=LO,HI]... [--max-groups-contributed K] [--format table|json|csv] "SQL"
+       [--bound NAME=LO,HI]... [--max-groups-contributed K] [--clamp-to-range] [--format table|json|csv] "SQL"
 
 Runs one differentially private query in-process, as the local operator (recorded in the
 ledger as operator:<os user>). The query is charged in the ledger before any data is read;
@@ -24,7 +25,8 @@ the query against the catalog without charging and without touching the data.
 
 Options may also be given in SQL, as in ZetaSQL/BigQuery:
   SELECT WITH DIFFERENTIAL_PRIVACY OPTIONS(epsilon = 0.5, delta = 1e-6) region, COUNT(*) ...
-  AVG(wait_days, contribution_bounds_per_group => (0, 120))`)
+  AVG(wait_days, contribution_bounds_per_group => (0, 120))
+and clamp_to_range = true in OPTIONS is --clamp-to-range.`)
 	data := fs.String("data", "", "dataset directory written by velo ingest")
 	state := fs.String("state", "", "state directory holding the ledger")
 	project := fs.String("project", "", "project the query is charged to")
@@ -33,6 +35,7 @@ Options may also be given in SQL, as in ZetaSQL/BigQuery:
 	dry := fs.Bool("dry-run", false, "validate and price only: no charge, no data read")
 	format := fs.String("format", "table", "output: table, json (the release) or csv")
 	maxGroups := fs.Int("max-groups-contributed", 0, "groups one person may contribute to (default: the tables' policy)")
+	clamp := fs.Bool("clamp-to-range", false, "clamp released values and interval ends into the range each aggregate can take (counts >= 0, shares in [0, 1]); flagged in the release")
 	var bounds stringList
 	fs.Var(&bounds, "bound", "clamping bounds of an output aggregate: NAME=LO,HI (repeatable)")
 	if err := parse(fs, args); err != nil {
@@ -47,7 +50,7 @@ Options may also be given in SQL, as in ZetaSQL/BigQuery:
 	if *format != "table" && *format != "json" && *format != "csv" {
 		return usageError{fmt.Errorf("query: --format %q: want table, json or csv", *format)}
 	}
-	req := query.Request{SQL: fs.Arg(0), Project: *project, Actor: "operator:" + actorName(""), DryRun: *dry, MaxGroupsContributed: *maxGroups}
+	req := query.Request{SQL: fs.Arg(0), Project: *project, Actor: "operator:" + actorName(""), DryRun: *dry, MaxGroupsContributed: *maxGroups, ClampToRange: *clamp}
 	for _, p := range []struct {
 		s   string
 		dst **float64
@@ -92,7 +95,7 @@ Options may also be given in SQL, as in ZetaSQL/BigQuery:
 	if err != nil {
 		var qe *query.Error
 		if errors.As(err, &qe) {
-			return fmt.Errorf("%s: %s", qe.Code, qe.Error())
+			return fmt.Errorf("%s: %s%s", qe.Code, qe.Error(), caret(req.SQL, qe.Pos))
 		}
 		return budgetHint(err, *state)
 	}
@@ -103,4 +106,27 @@ Options may also be given in SQL, as in ZetaSQL/BigQuery:
 		return rel.WriteCSV(m.Stdout)
 	}
 	return rel.WriteTable(m.Stdout)
+}
+
+// caret shows where in the SQL a refusal points: the line holding byte offset pos and a
+// caret under it (nothing when pos is not in the text).
+func caret(sql string, pos int) string {
+	if pos < 0 || pos >= len(sql) {
+		return ""
+	}
+	start := strings.LastIndexByte(sql[:pos], '\n') + 1
+	end := strings.IndexByte(sql[pos:], '\n')
+	if end < 0 {
+		end = len(sql)
+	} else {
+		end += pos
+	}
+	line, col := sql[start:end], utf8.RuneCountInString(sql[start:pos])
+	// Long lines are cut to 100 runes around the position.
+	if runes := []rune(line); len(runes) > 100 {
+		from := max(0, min(col-50, len(runes)-100))
+		line, col = string(runes[from:from+100]), col-from
+	}
+	line = strings.ReplaceAll(line, "\t", " ")
+	return "\n    " + line + "\n    " + strings.Repeat(" ", col) + "^"
 }

@@ -120,6 +120,15 @@ func longFrame(rel *release.Release, refID string, series bool) (*data.Frame, in
 			if err != nil {
 				return nil, -1, err
 			}
+			if len(col.Labels) > 0 {
+				// Codes stay the values (for variables and links); the table shows them
+				// with their public names.
+				m := data.ValueMapper{}
+				for code, name := range col.Labels {
+					m[code] = data.ValueMappingResult{Text: code + " " + name}
+				}
+				f.Config = &data.FieldConfig{Mappings: data.ValueMappings{m}}
+			}
 			frame.Fields = append(frame.Fields, f)
 		}
 	}
@@ -222,6 +231,11 @@ func releaseMeta(rel *release.Release, executed string) *data.FrameMeta {
 		m.Notices = []data.Notice{{Severity: data.NoticeSeverityInfo, Text: fmt.Sprintf("Velo release %s from the release cache: no privacy budget spent (%s in project %s).", rel.ReleaseID, left, rel.Project)}}
 	} else {
 		m.Notices = []data.Notice{{Severity: data.NoticeSeverityInfo, Text: fmt.Sprintf("Velo release %s charged ε %s, δ %s to project %s (%s).", rel.ReleaseID, fmtNum(rel.Epsilon), fmtNum(rel.Delta), rel.Project, left)}}
+	}
+	// Velo's notes (values outside their range or clamped, intervals that say nothing,
+	// groups partition selection left out) are caveats on the numbers shown.
+	for _, n := range rel.Notes {
+		m.Notices = append(m.Notices, data.Notice{Severity: data.NoticeSeverityWarning, Text: n})
 	}
 	return m
 }

@@ -87,3 +87,26 @@ func TestReleaseFrameShapes(t *testing.T) {
 		t.Errorf("bad interval: %v", err)
 	}
 }
+
+// A release's notes reach the panel as warnings, and its key labels as value mappings that
+// show each code with its public name, the code staying the value.
+func TestReleaseNotesAndLabels(t *testing.T) {
+	rel := readRelease(t, "release_types.json")
+	rel.Columns[1].Labels = map[string]string{"120": "Lazio", "030": "Lombardia"}
+	rel.Notes = []string{"bookings: 1 value of 4 was outside [0, +∞), the range the aggregate can take"}
+	f, err := releaseFrame(rel, "A", formatTable, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := f.Meta.Notices; len(n) != 2 || n[1].Severity != data.NoticeSeverityWarning || n[1].Text != rel.Notes[0] {
+		t.Errorf("notices %+v", n)
+	}
+	region, _ := f.FieldByName("region")
+	if region == nil || region.Config == nil || len(region.Config.Mappings) != 1 {
+		t.Fatalf("region field config %+v", region)
+	}
+	m, ok := region.Config.Mappings[0].(data.ValueMapper)
+	if !ok || m["120"].Text != "120 Lazio" || *region.At(0).(*string) != "120" {
+		t.Errorf("mappings %+v, value %v", region.Config.Mappings, region.At(0))
+	}
+}

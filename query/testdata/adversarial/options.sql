@@ -89,7 +89,7 @@ SELECT WITH DIFFERENTIAL_PRIVACY OPTIONS(max_groups_contributed = ٣) region, CO
 SELECT WITH DIFFERENTIAL_PRIVACY OPTIONS(max_groups_contributed = '²') region, COUNT(*) FROM booking GROUP BY region
 
 -- name: option name with a Cyrillic a
--- expect: refused invalid_options "unknown option mаx_groups_contributed (epsilon, delta, max_groups_contributed)"
+-- expect: refused invalid_options "unknown option mаx_groups_contributed (epsilon, delta, max_groups_contributed, clamp_to_range)"
 SELECT WITH DIFFERENTIAL_PRIVACY OPTIONS(mаx_groups_contributed = 2) region, COUNT(*) FROM booking GROUP BY region
 
 -- name: option name with a zero-width space
@@ -129,7 +129,7 @@ SELECT WITH DIFFERENTIAL_PRIVACY OPTIONS(max_groups_contributed = 1 max_groups_c
 SELECT WITH DIFFERENTIAL_PRIVACY OPTIONS(max_groups_contributed = 1) WITH DIFFERENTIAL_PRIVACY OPTIONS(max_groups_contributed = 100) region, COUNT(*) FROM booking GROUP BY region
 
 -- name: unknown option noise
--- expect: refused invalid_options "unknown option noise (epsilon, delta, max_groups_contributed)"
+-- expect: refused invalid_options "unknown option noise (epsilon, delta, max_groups_contributed, clamp_to_range)"
 SELECT WITH DIFFERENTIAL_PRIVACY OPTIONS(noise = 'none') region, COUNT(*) FROM booking GROUP BY region
 
 -- name: ZetaSQL privacy_unit_column set to a non-identifier
@@ -227,7 +227,7 @@ SELECT WITH DIFFERENTIAL_PRIVACY priority, COUNT(*) AS n FROM booking GROUP BY p
 SELECT priority, COUNT(*) AS n FROM booking GROUP BY priority
 
 -- name: bounds NaN as an identifier
--- expect: refused sql_rejected "unknown column NaN"
+-- expect: refused sql_rejected "unknown column NaN: NaN and infinity are not numbers a query may use"
 SELECT SUM(wait_days, contribution_bounds_per_group => (NaN, 10)) FROM booking
 
 -- name: bounds NaN as a cast string
@@ -239,7 +239,7 @@ SELECT SUM(wait_days, contribution_bounds_per_group => (CAST('NaN' AS DOUBLE), 1
 SELECT AVG(wait_days, contribution_bounds_per_group => (0, 'Infinity')) FROM booking
 
 -- name: bounds beyond the double range
--- expect: refused sql_rejected "the query could not be parsed"
+-- expect: refused sql_rejected "number literal out of range: numbers must lie within ±1.7e308" at=59
 SELECT SUM(wait_days, contribution_bounds_per_group => (0, 1e400)) FROM booking
 
 -- name: bounds huge
@@ -368,7 +368,7 @@ SELECT percentile_cont(-0.1) WITHIN GROUP (ORDER BY wait_days) FROM booking
 SELECT quantile_cont(wait_days, wait_days) FROM booking
 
 -- name: quantile ranks as a list
--- expect: refused sql_rejected "not allowed"
+-- expect: refused sql_rejected "list literals ([1, 2]) are not supported" at=33
 SELECT quantile_cont(wait_days, [0.1, 0.9]) FROM booking
 
 -- name: quantile rank tiny
@@ -388,3 +388,11 @@ SELECT COUNT(*) AS n FROM booking
 -- name: bounds on COUNT(DISTINCT pid)
 -- expect: refused invalid_options "counts take no bounds"
 SELECT COUNT(DISTINCT pid, contribution_bounds_per_group => (0, 1)) AS n FROM booking
+
+-- name: clamp_to_range takes true or false
+-- expect: refused invalid_options "option clamp_to_range: \"yes\" is not true or false" at=7
+SELECT WITH DIFFERENTIAL_PRIVACY OPTIONS(clamp_to_range = yes) COUNT(*) AS n FROM booking
+
+-- name: clamp_to_range in the clause
+-- expect: answered rows=1 columns=n:dp
+SELECT WITH DIFFERENTIAL_PRIVACY OPTIONS(clamp_to_range = TRUE) COUNT(*) AS n FROM booking
