@@ -158,7 +158,7 @@ var (
 
 // engineVersion is part of the release cache key: a change in how queries are rewritten
 // or noised must not serve releases made the old way.
-const engineVersion = "4"
+const engineVersion = "5"
 
 // Confidence is the level of every released confidence interval.
 const Confidence = 0.95
