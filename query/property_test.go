@@ -1077,3 +1077,24 @@ func TestDateTruncTotalForm(t *testing.T) {
 		}
 	}
 }
+
+// TestCastsBetweenDatesAndNumbersRefused: DuckDB has no such casts (TRY_CAST gives NULL on
+// every row, and its optimizer then misreads TRY_CAST(d AS INTEGER) IS DISTINCT FROM NULL),
+// so the checker refuses them with what to write instead.
+func TestCastsBetweenDatesAndNumbersRefused(t *testing.T) {
+	cat, _, err := genCatalog()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		"SELECT COUNT(*) AS n FROM booking WHERE CAST(d_appointment AS INTEGER) IS DISTINCT FROM NULL",
+		"SELECT COUNT(*) AS n FROM booking WHERE CAST(d_appointment AS BOOLEAN)",
+		"SELECT COUNT(*) AS n FROM booking WHERE CAST(wait_days AS DATE) > DATE '2024-01-01'",
+	} {
+		_, err := checkSQL(context.Background(), testParser(t), cat, q, genAllowLists[0].allow)
+		var qe *Error
+		if !errors.As(err, &qe) || qe.Code != CodeRejected || !strings.Contains(qe.Msg, "cannot be cast") {
+			t.Errorf("%s: %v, want a refusal saying the cast cannot be made", q, err)
+		}
+	}
+}

@@ -65,19 +65,19 @@ SELECT SUM(CAST(wait_days * 1000 AS SMALLINT), contribution_bounds_per_group => 
 SELECT SUM(CAST(wait_days AS DECIMAL(3, 2)), contribution_bounds_per_group => (0, 10)) AS s FROM booking
 
 -- name: cast of a date to an integer
--- expect: answered rows=1 columns=n:dp
+-- expect: refused sql_rejected "a date cannot be cast to INTEGER: use year(d), month(d) or date_diff('day', DATE '2024-01-01', d) for a number"
 SELECT COUNT(*) AS n FROM booking WHERE CAST(d_contact AS INTEGER) > 0
 
 -- name: cast of a number to a date
--- expect: answered rows=1 columns=n:dp
+-- expect: refused sql_rejected "a number cannot be cast to DATE: use a date column, DATE '2025-01-31', or a date ± a number of days"
 SELECT COUNT(*) AS n FROM booking WHERE CAST(wait_days AS DATE) > '2024-01-01'
 
 -- name: cast of a date to boolean
--- expect: answered rows=1 columns=n:dp
+-- expect: refused sql_rejected "a date cannot be cast to BOOLEAN: use year(d), month(d) or date_diff('day', DATE '2024-01-01', d) for a number"
 SELECT COUNT(*) AS n FROM booking WHERE CAST(d_contact AS BOOLEAN)
 
 -- name: cast of a boolean to a date
--- expect: answered rows=1 columns=n:dp
+-- expect: refused sql_rejected "a boolean cannot be cast to DATE: use a date column, DATE '2025-01-31', or a date ± a number of days"
 SELECT COUNT(*) AS n FROM booking WHERE CAST(garanzia AS DATE) > '2024-01-01'
 
 -- name: cast of a date to text and back
