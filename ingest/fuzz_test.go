@@ -175,6 +175,8 @@ func (fr *fuzzReader) read(tb testing.TB, format string, data []byte) (in datase
 		}
 	case formatCDA:
 		err = apply(fr.m.cdaWork(unit{cda: data}))
+	case formatPDF:
+		err = apply(fr.m.cdaWork(unit{cda: data, pdf: true}))
 	default:
 		tb.Fatalf("format %s", format)
 	}
@@ -329,6 +331,25 @@ func FuzzCDA(f *testing.F) {
 		in, _ := fr.read(t, formatCDA, data)
 		if in.Records < 1 {
 			t.Errorf("a document gave %d records, want at least one (its document row, or its quarantine)", in.Records)
+		}
+	})
+}
+
+// FuzzPDF reads PDFs as a PDF with an injected CDA is read: a hostile PDF is the PDF
+// parser's (pdfcpu's) input, so a panic or a runaway allocation there must end as a
+// quarantined record, never as a crash of the run.
+func FuzzPDF(f *testing.F) {
+	paths, _ := filepath.Glob(filepath.Join(filepath.Dir(fuzzFixtures), "ministero-salute", "gtw-dispatcher", "*.pdf"))
+	for _, p := range paths {
+		if b, err := os.ReadFile(p); err == nil {
+			f.Add(b)
+		}
+	}
+	fr := newFuzzReader(f)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		in, _ := fr.read(t, formatPDF, data)
+		if in.Records < 1 {
+			t.Errorf("a PDF gave %d records, want at least one (its CDA's, or its quarantine)", in.Records)
 		}
 	})
 }

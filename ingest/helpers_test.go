@@ -20,6 +20,13 @@ import (
 
 const fixtures = "../../shared/fixtures/fse-gateway-examples"
 
+// ministry is the Ministry of Health's FSE Gateway test corpus, beside the Gateway
+// examples in the fixtures.
+func ministry(t testing.TB) string {
+	t.Helper()
+	return filepath.Join(filepath.Dir(fixtures), "ministero-salute")
+}
+
 // readOptOutFile reads an opt-out registry.
 func readOptOutFile(t *testing.T, path string) *pseudonymize.OptOut {
 	t.Helper()

@@ -1,8 +1,8 @@
 // Package ingest reads FSE and CUP extracts (FHIR R4 bundles and bulk NDJSON, HL7 CDA R2
-// documents one per file or in zip archives, CUP booking CSV), pseudonymizes them and
-// writes Velo's canonical tables as pid-sorted Parquet with a catalog, a manifest and a
-// quarantine (DESIGN.md §3–4), in the layout package dataset describes; readers of a
-// dataset need only package dataset.
+// documents one per file, in zip archives or attached to PDFs, CUP booking CSV),
+// pseudonymizes them and writes Velo's canonical tables as pid-sorted Parquet with a
+// catalog, a manifest and a quarantine (DESIGN.md §3–4), in the layout package dataset
+// describes; readers of a dataset need only package dataset.
 //
 // Invariants: no direct identifier reaches DATA (a source field not named in the mapping
 // is never decoded, identifiers are re-keyed with HMAC); every source record is
@@ -148,12 +148,13 @@ func Run(ctx context.Context, cfg Config) (*dataset.Manifest, error) {
 	sort.SliceStable(files, func(i, j int) bool { return rank(files[i]) < rank(files[j]) })
 	for i := 0; i < len(files); {
 		var ins []dataset.InputFile
-		if files[i].format == formatCDA {
-			// A run of CDA files (typically a directory of them) is read as one
-			// pipeline, so that many small documents parse in parallel.
+		if isDocumentFormat(files[i].format) {
+			// A run of CDA files and PDFs carrying them (typically a directory of
+			// them) is read as one pipeline, so that many small documents parse in
+			// parallel.
 			j := i
 			var size int64
-			for j < len(files) && files[j].format == formatCDA {
+			for j < len(files) && isDocumentFormat(files[j].format) {
 				size += files[j].size
 				j++
 			}
@@ -347,8 +348,8 @@ func (st *stage) ingestFile(ctx context.Context, cfg Config, m *mapper, f inputF
 	case formatCDAZip:
 		err = st.ingestCDAZip(ctx, cfg, m, f, &in)
 	default:
-		// CDA files never get here: Run reads them in batches (ingestCDAFiles).
-		in.Skipped = "no known format (FHIR Bundle, FHIR NDJSON, CUP booking CSV, HL7 CDA R2 document or zip of them)"
+		// CDA files and PDFs never get here: Run reads them in batches (ingestCDAFiles).
+		in.Skipped = "no known format (FHIR Bundle, FHIR NDJSON, CUP booking CSV, HL7 CDA R2 document, PDF with one attached, or zip of them)"
 	}
 	if err != nil {
 		return in, fmt.Errorf("ingest %s: %w", in.Path, err)

@@ -19,6 +19,7 @@ const (
 	formatCSV    = "cup-csv"
 	formatCDA    = "cda-r2"
 	formatCDAZip = "cda-r2-zip" // a zip archive of CDA documents, one per entry
+	formatPDF    = "pdf-cda"    // a PDF (PDF/A) with a CDA document attached (pdf.go)
 )
 
 // sniff detects a file's format from its first bytes. firstType is the resourceType of
@@ -31,6 +32,9 @@ func sniff(head []byte) (format, firstType string) {
 	switch {
 	case len(s) == 0:
 		return "", ""
+	case s[0] != '{' && s[0] != '<' && bytes.Contains(head[:min(len(head), 1024)], []byte("%PDF-")):
+		// PDF readers look for the header anywhere in the first 1024 bytes.
+		return formatPDF, ""
 	case s[0] == '{':
 		line, _, _ := bytes.Cut(s, []byte("\n"))
 		var probe struct {
@@ -71,6 +75,7 @@ type unit struct {
 	cdaPrefix string
 	cdaReason string
 	cdaNotCDA bool // a zip entry that is not a CDA document at all
+	pdf       bool // cda holds a PDF, whose CDA attachments are the documents
 }
 
 // runPipeline reads units with produce, maps them with work on several goroutines and

@@ -26,9 +26,10 @@ func runIngest(ctx context.Context, m *Main, args []string) error {
        velo ingest --remove-opted-out FILE --key FILE --out DATA
        velo ingest --recover --out DATA
 
-Reads FHIR R4 bundles and NDJSON, HL7 CDA R2 documents (files or zips) and CUP booking
-CSV (detected by content; other files are listed as skipped), pseudonymizes them and writes pid-sorted Parquet per canonical
-table with catalog.json, manifest.json and quarantine/ in DATA.
+Reads FHIR R4 bundles and NDJSON, HL7 CDA R2 documents (files or zips, or attached to a
+PDF/A, signed or not) and CUP booking CSV (detected by content; other files are listed as
+skipped), pseudonymizes them and writes pid-sorted Parquet per canonical table with
+catalog.json, manifest.json and quarantine/ in DATA.
 
 A new dataset version replaces the old one only once it is complete: an ingest that is
 killed leaves DATA at the version before (or, past the commit point, the version after).
