@@ -164,7 +164,7 @@ func (fr *fuzzReader) read(tb testing.TB, format string, data []byte) (in datase
 	case formatNDJSON:
 		err = produceLines(bytes.NewReader(data), int64(len(data)), func(u unit) error { return apply(fr.m.ndjsonWork(u, resolve)) })
 	case formatBundle:
-		err = apply(fr.m.mapBundle(data, "bundle", resolve))
+		err = fr.m.readBundle(context.Background(), 1, bytes.NewReader(data), bytes.NewReader(data), int64(len(data)), "bundle", resolve, apply)
 	case formatCSV:
 		var bm *bookingMapper
 		_, err = produceCSVWith(bytes.NewReader(data),

@@ -324,16 +324,8 @@ func (st *stage) ingestFile(ctx context.Context, cfg Config, m *mapper, f inputF
 			func(u unit) []record { return m.ndjsonWork(u, resolve) },
 			apply)
 	case formatBundle:
-		var raw []byte
-		raw, err = io.ReadAll(io.LimitReader(hr, maxRecordBytes+1))
-		switch {
-		case err != nil:
-		case len(raw) > maxRecordBytes:
-			// The rest of the file is hashed below, never held.
-			err = apply([]record{{outcome: outQuarantined, reason: reasonRecordTooLarge, pos: "bundle", docLocal: -1}})
-		default:
-			err = apply(m.mapBundle(raw, "bundle", resolve))
-		}
+		// Read twice, entry by entry (bundle.go): the first pass hashes the file.
+		err = m.readBundle(ctx, cfg.Workers, hr, fh, f.size, "bundle", resolve, apply)
 	case formatCSV:
 		var bm *bookingMapper
 		err = runPipeline(ctx, cfg.Workers,
