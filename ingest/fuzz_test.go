@@ -167,8 +167,8 @@ func (fr *fuzzReader) read(tb testing.TB, format string, data []byte) (in datase
 		err = fr.m.readBundle(context.Background(), 1, bytes.NewReader(data), bytes.NewReader(data), int64(len(data)), "bundle", resolve, apply)
 	case formatCSV:
 		var bm *bookingMapper
-		_, err = produceCSVWith(bytes.NewReader(data),
-			func(col map[string]int, n int) { bm = newBookingMapper(fr.m, col, n) },
+		_, err = produceCSVWith(bytes.NewReader(data), DefaultCUPProfile(),
+			func(col map[string]int, n int) { bm = newBookingMapper(fr.m, DefaultCUPProfile(), col, n) },
 			func(u unit) error { return apply(bm.work(u)) })
 		if err != nil && strings.Contains(err.Error(), "CSV header") {
 			return in, false

@@ -39,6 +39,7 @@ type Config struct {
 	Out           string               // the DATA directory
 	Inputs        []string             // files or directories
 	Period        *fse.Period          // may be nil: then dates have no public domain
+	CUPProfile    *CUPProfile          // the dialect of CUP CSV extracts; nil: DefaultCUPProfile
 	// Append adds this extract to an existing dataset as a new dataset version. Without
 	// it, ingest into a DATA that already holds a dataset is refused.
 	Append bool
@@ -64,6 +65,9 @@ func (c *Config) defaults() {
 	if c.MemoryLimit == "" {
 		c.MemoryLimit = "1GB"
 	}
+	if c.CUPProfile == nil {
+		c.CUPProfile = DefaultCUPProfile()
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -80,6 +84,7 @@ type inputFile struct {
 	size   int64
 	format string
 	first  string // first resource type of an NDJSON file
+	hint   string // why a file of no known format was skipped, when there is more to say
 }
 
 // Run ingests the inputs into cfg.Out and returns the manifest it wrote.
@@ -113,7 +118,7 @@ func Run(ctx context.Context, cfg Config) (*dataset.Manifest, error) {
 	if prev != nil && !samePeriod(prev.Period, cfg.Period) {
 		return nil, fmt.Errorf("append: the dataset's period is %v, this run declares %v: they must match", prev.Period, cfg.Period)
 	}
-	files, err := collectInputs(cfg.Inputs)
+	files, err := collectInputs(cfg.Inputs, cfg.CUPProfile)
 	if err != nil {
 		return nil, err
 	}
@@ -245,7 +250,7 @@ func rank(f inputFile) int {
 }
 
 // collectInputs expands directories (sorted, recursively) and sniffs each file.
-func collectInputs(inputs []string) ([]inputFile, error) {
+func collectInputs(inputs []string, p *CUPProfile) ([]inputFile, error) {
 	if len(inputs) == 0 {
 		return nil, errors.New("no input files or directories given")
 	}
@@ -276,7 +281,10 @@ func collectInputs(inputs []string) ([]inputFile, error) {
 			}
 			n, _ := io.ReadFull(fh, head)
 			fh.Close()
-			f.format, f.first = sniff(head[:n])
+			f.format, f.first = sniffWith(head[:n], p)
+			if f.format == "" {
+				f.hint = p.skipHint(head[:n])
+			}
 			out = append(out, f)
 			return nil
 		})
@@ -332,7 +340,7 @@ func (st *stage) ingestFile(ctx context.Context, cfg Config, m *mapper, f inputF
 			func(emit func(unit) error) error {
 				// The header is read before the first unit is emitted, so bm is set
 				// before any worker runs.
-				_, err := produceCSVWith(hr, func(col map[string]int, n int) { bm = newBookingMapper(m, col, n) }, emit)
+				_, err := produceCSVWith(hr, cfg.CUPProfile, func(col map[string]int, n int) { bm = newBookingMapper(m, cfg.CUPProfile, col, n) }, emit)
 				return err
 			},
 			func(u unit) []record { return bm.work(u) },
@@ -342,6 +350,10 @@ func (st *stage) ingestFile(ctx context.Context, cfg Config, m *mapper, f inputF
 	default:
 		// CDA files and PDFs never get here: Run reads them in batches (ingestCDAFiles).
 		in.Skipped = "no known format (FHIR Bundle, FHIR NDJSON, CUP booking CSV, HL7 CDA R2 document, PDF with one attached, or zip of them)"
+		if f.hint != "" {
+			in.Skipped = f.hint
+			cfg.Logger.Warn("skipped a file", "file", in.Path, "reason", f.hint)
+		}
 	}
 	if err != nil {
 		return in, fmt.Errorf("ingest %s: %w", in.Path, err)

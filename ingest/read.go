@@ -22,9 +22,13 @@ const (
 	formatPDF    = "pdf-cda"    // a PDF (PDF/A) with a CDA document attached (pdf.go)
 )
 
-// sniff detects a file's format from its first bytes. firstType is the resourceType of
-// an NDJSON file's first line (Patient files are read first).
-func sniff(head []byte) (format, firstType string) {
+// sniff detects a file's format from its first bytes, a CUP extract by the built-in
+// profile. firstType is the resourceType of an NDJSON file's first line (Patient files are
+// read first).
+func sniff(head []byte) (format, firstType string) { return sniffWith(head, DefaultCUPProfile()) }
+
+// sniffWith is sniff with the CUP extracts of profile p.
+func sniffWith(head []byte, p *CUPProfile) (format, firstType string) {
 	if bytes.HasPrefix(head, []byte("PK\x03\x04")) || bytes.HasPrefix(head, []byte("PK\x05\x06")) {
 		return formatCDAZip, ""
 	}
@@ -53,8 +57,7 @@ func sniff(head []byte) (format, firstType string) {
 			return formatCDA, ""
 		}
 	default:
-		header, _, _ := bytes.Cut(s, []byte("\n"))
-		if isBookingHeader(strings.TrimRight(string(header), "\r")) {
+		if p.looksLikeBookings(head) {
 			return formatCSV, ""
 		}
 	}

@@ -22,7 +22,7 @@ func (s *stringList) String() string     { return strings.Join(*s, ",") }
 func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 
 func runIngest(ctx context.Context, m *Main, args []string) error {
-	fs := m.newFlagSet("ingest", `ingest --key FILE --out DATA [--opt-out FILE]... [--period FROM..TO] [--append] INPUT...
+	fs := m.newFlagSet("ingest", `ingest --key FILE --out DATA [--opt-out FILE]... [--period FROM..TO] [--cup-profile FILE] [--append] INPUT...
        velo ingest --remove-opted-out FILE --key FILE --out DATA
        velo ingest --recover --out DATA
 
@@ -40,6 +40,7 @@ that (readers refuse a DATA whose commit was interrupted until it is settled).`)
 	var optOuts stringList
 	fs.Var(&optOuts, "opt-out", "opt-out registry: one codice fiscale per line (repeatable)")
 	period := fs.String("period", "", "extract period FROM..TO (YYYY-MM or YYYY-MM-DD); rows dated outside it are counted and left out")
+	cupProfile := fs.String("cup-profile", "", "CUP CSV profile (velo-cup-profile/v1 YAML: separator, encoding, header names, date formats; docs/ingest.md); default: the built-in one")
 	appendFlag := fs.Bool("append", false, "add these inputs to the existing dataset in DATA as a new dataset version")
 	remove := fs.String("remove-opted-out", "", "rewrite DATA without the people listed in this file, as a new dataset version")
 	memLimit := fs.String("memory-limit", "1GB", "DuckDB memory limit for staging and sorting (spills to disk beyond it)")
@@ -110,6 +111,11 @@ that (readers refuse a DATA whose commit was interrupted until it is settled).`)
 	}
 	if *period != "" {
 		if cfg.Period, err = fse.ParsePeriod(*period); err != nil {
+			return usageError{err}
+		}
+	}
+	if *cupProfile != "" {
+		if cfg.CUPProfile, err = ingest.LoadCUPProfile(*cupProfile); err != nil {
 			return usageError{err}
 		}
 	}
