@@ -44,3 +44,28 @@ func TestIngestCUPProfileFlag(t *testing.T) {
 		t.Errorf("ingest with a bad profile: %v (exit %d), want a usage error naming the separator", err, exitCode(err))
 	}
 }
+
+// --memory-limit has one default, and --help, docs/ingest.md and the README all say it.
+func TestMemoryLimitDefaultDocumented(t *testing.T) {
+	help, _ := velo(t, "ingest", "--help")
+	m := regexp.MustCompile(`-memory-limit string\n[^\n]*\(default "([^"]+)"\)`).FindStringSubmatch(help)
+	if m == nil {
+		t.Fatalf("--help does not show --memory-limit's default:\n%s", help)
+	}
+	def := m[1]
+	for _, doc := range []string{filepath.Join("..", "..", "docs", "ingest.md"), filepath.Join("..", "..", "README.md")} {
+		b, err := os.ReadFile(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		said := regexp.MustCompile("`?--memory-limit`?[^.\n]*?default:? `?([0-9.]+ ?[KMGT]i?B)").FindAllStringSubmatch(string(b), -1)
+		if len(said) == 0 {
+			t.Errorf("%s does not state --memory-limit's default", doc)
+		}
+		for _, s := range said {
+			if strings.ReplaceAll(s[1], " ", "") != def {
+				t.Errorf("%s says --memory-limit defaults to %s, --help says %s", doc, s[1], def)
+			}
+		}
+	}
+}
