@@ -298,7 +298,7 @@ func (p *CUPProfile) skipHint(head []byte) string {
 	if len(h) < 4 {
 		return ""
 	}
-	return fmt.Sprintf("delimited text (%s, %d columns) whose header names fewer than %d CUP booking columns in the %s: if it is a CUP extract, map its header with --cup-profile",
+	return fmt.Sprintf("delimited text (%s, %d columns) whose header names fewer than %d CUP booking columns (profile %s): if it is a CUP extract, map its header with --cup-profile",
 		d, len(h), minBookingColumns, p.Name)
 }
 

@@ -71,9 +71,10 @@ func cp1252(s string) string {
 }
 
 // CUP extracts in the dialects regions export — semicolons, tabs, vertical bars, Italian or
-// upper-case header names, windows-1252, DD/MM/YYYY dates, decimal commas — are read as
-// the canonical file is: the same booking rows, the same quarantine reason. Before
-// profiles, each of them was skipped (exit status 0) as of no known format.
+// upper-case header names, windows-1252 (read by the built-in profile), DD/MM/YYYY dates
+// and decimal commas (declared in a profile) — are read as the canonical file is: the same
+// booking rows, the same quarantine reason. Before profiles, each of them was skipped
+// (exit status 0) as of no known format.
 func TestCUPDialects(t *testing.T) {
 	ps, _ := testKey(t)
 	records := cupRecords(t)
@@ -120,10 +121,11 @@ func TestCUPDialects(t *testing.T) {
 	tests := []struct {
 		name, text, profile string
 	}{
-		{"semicolons, Italian names, DD/MM/YYYY", cupFile(italian, records, ";", "\n", dmy, iso), ""},
+		{"semicolons, Italian names", cupFile(italian, records, ";", "\n", iso, iso), ""},
 		{"tabs, upper-case names", cupFile(upper, records, "\t", "\n", iso, iso), ""},
 		{"UTF-8 with a byte-order mark, vertical bars", "\ufeff" + cupFile(canonical, records, "|", "\r\n", iso, iso), ""},
-		{"windows-1252, accented Italian names, semicolons", cp1252(cupFile(accented, records, ";", "\r\n", dmy, iso)), ""},
+		{"windows-1252, accented Italian names, semicolons", cp1252(cupFile(accented, records, ";", "\r\n", iso, iso)), ""},
+		{"DD/MM/YYYY and decimal commas declared in a profile", cupFile(canonical, records, ";", "\n", dmy, commaCode), "dmy"},
 		{"the example regional export profile", regionalText, filepath.Join("profiles", "example-regional-export.yaml")},
 	}
 	refDir := filepath.Join(t.TempDir(), "ref")
@@ -136,6 +138,9 @@ func TestCUPDialects(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := ingest.Config{Pseudonymizer: ps, Out: filepath.Join(t.TempDir(), "data"), Inputs: []string{writeFile(t, t.TempDir(), "export.csv", tt.text)}}
+			if tt.profile == "dmy" {
+				tt.profile = writeFile(t, t.TempDir(), "dmy.yaml", "format: velo-cup-profile/v1\nname: Italian dates\ndates: [DD/MM/YYYY]\ndecimal: \",\"\n")
+			}
 			if tt.profile != "" {
 				p, err := ingest.LoadCUPProfile(tt.profile)
 				if err != nil {

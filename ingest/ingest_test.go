@@ -104,7 +104,7 @@ func TestBookingsCSV(t *testing.T) {
 	}
 	wantReasons := map[string]string{
 		"line 7":  "patient_cf: codice fiscale check letter is wrong",
-		"line 8":  "d_contact: malformed date (want YYYY-MM-DD or DD/MM/YYYY)",
+		"line 8":  "d_contact: malformed date (want YYYY-MM-DD)",
 		"line 9":  "service_code: unknown code",
 		"line 10": "expected 17 fields, got 7 (truncated or extra fields)",
 		"line 11": "priority: unknown code",
