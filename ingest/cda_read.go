@@ -67,6 +67,9 @@ func (m *mapper) cdaWork(u unit) (recs []record) {
 	if u.cdaReason != "" {
 		return []record{{outcome: outQuarantined, reason: u.cdaReason, pos: cdaPos(u.cdaPrefix, 0), docLocal: -1}}
 	}
+	if u.pdf {
+		return m.pdfWork(u.cda, u.cdaPrefix)
+	}
 	return m.mapCDA(u.cda, u.cdaPrefix)
 }
 
@@ -97,6 +100,12 @@ func (st *stage) ingestCDAFiles(ctx context.Context, cfg Config, m *mapper, file
 				}
 				done += n
 				sums[i], sizes[i] = sum, n
+				if f.format == formatPDF {
+					u.pdf = true
+					if u.cdaReason == reasonTooLarge {
+						u.cdaReason = reasonPDFTooLarge
+					}
+				}
 				if err := budget.acquire(ctx, len(u.cda)); err != nil {
 					return err
 				}
@@ -179,8 +188,11 @@ func (st *stage) ingestCDAZip(ctx context.Context, cfg Config, m *mapper, f inpu
 				u.cda, u.cdaReason = readZipEntry(zf)
 				// Like a file in a directory, an entry that does not even name a
 				// ClinicalDocument is not one (an archive may carry a readme, or be an
-				// office file): it is counted as ignored, not quarantined.
-				if u.cdaReason == "" && !namesClinicalDocument(u.cda[:min(len(u.cda), 64<<10)]) {
+				// office file): it is counted as ignored, not quarantined. A PDF is read
+				// for its CDA attachments.
+				if u.cdaReason == "" && bytes.HasPrefix(u.cda, []byte("%PDF-")) {
+					u.pdf = true
+				} else if u.cdaReason == "" && !namesClinicalDocument(u.cda[:min(len(u.cda), 64<<10)]) {
 					u.cda, u.cdaNotCDA = nil, true
 				}
 				if err := budget.acquire(ctx, len(u.cda)); err != nil {

@@ -23,8 +23,6 @@ const (
 	reasonBadCF    = "patient identifier: codice fiscale check letter is wrong (found urn:oid:2.16.840.1.113883.2.9.4.3.2 A{6}9{2}A9{2}A9{3}A)"
 	reasonBadCFIG  = "patient identifier: codice fiscale check letter is wrong (found urn:oid:2.16.840.1.113883.2.9.2.4.3.2 A{6}9{2}A9{2}A9{3}A)"
 	reasonBadCFIG2 = "patient identifier: codice fiscale check letter is wrong (found urn:oid:2.16.840.1.113883.2.9.2.4.3.2 A{6}9{2}A9{2}A9{3}A; urn:oid:2.16.840.1.113883.9.9.9.9.9.9 9{5}a{4}9)"
-	// TODO(pdf): once PDF/A attachments are extracted, each PDF is read like its CDA.
-	reasonPDF = "PDF document: the CDA attached to a PDF/A is not extracted yet"
 )
 
 // corpusOutcomes is every file of the corpus and what must become of it. The validator's
@@ -35,15 +33,15 @@ var corpusOutcomes = map[string]corpusOutcome{
 	"gtw-dispatcher/CDA-UTF-8.xml":                {"cda-r2", ""},
 	"gtw-dispatcher/CDA-utf-16-BE.xml":            {"cda-r2", ""},
 	"gtw-dispatcher/CDA-utf-16-LE.xml":            {"cda-r2", ""},
-	"gtw-dispatcher/CDA_OK_SIGNED.pdf":            {"pdf", reasonPDF},
-	"gtw-dispatcher/LAB_OK.pdf":                   {"pdf", reasonPDF},
+	"gtw-dispatcher/CDA_OK_SIGNED.pdf":            {"pdf-cda", reasonBadCF},
+	"gtw-dispatcher/LAB_OK.pdf":                   {"pdf-cda", ""},
 	"gtw-dispatcher/LAB_v6_OK.xml":                {"cda-r2", ""},
-	"gtw-dispatcher/LDO_OK.pdf":                   {"pdf", reasonPDF},
-	"gtw-dispatcher/RAD_OK.pdf":                   {"pdf", reasonPDF},
-	"gtw-dispatcher/RSA_OK.pdf":                   {"pdf", reasonPDF},
-	"gtw-dispatcher/SIGNED_PSS1.pdf":              {"pdf", reasonPDF},
-	"gtw-dispatcher/SIGNED_SING_VACC1.pdf":        {"pdf", reasonPDF},
-	"gtw-dispatcher/VPS_OK.pdf":                   {"pdf", reasonPDF},
+	"gtw-dispatcher/LDO_OK.pdf":                   {"pdf-cda", ""},
+	"gtw-dispatcher/RAD_OK.pdf":                   {"pdf-cda", ""},
+	"gtw-dispatcher/RSA_OK.pdf":                   {"pdf-cda", ""},
+	"gtw-dispatcher/SIGNED_PSS1.pdf":              {"pdf-cda", ""},
+	"gtw-dispatcher/SIGNED_SING_VACC1.pdf":        {"pdf-cda", ""},
+	"gtw-dispatcher/VPS_OK.pdf":                   {"pdf-cda", ""},
 	"gtw-fhir-mapping/CDA2_LAB_ES1_complesso.xml": {"cda-r2", ""},
 	// The codice fiscale under the NRE's OID: read, with the warning.
 	"gtw-fhir-mapping/FHIR_Referto_di_Medicina_di_Laboratorio1.0.json": {"fhir-bundle", ""},
@@ -51,14 +49,14 @@ var corpusOutcomes = map[string]corpusOutcome{
 	"gtw-fhir-mapping/RefertoDiLaboratorio.json":       {"fhir-bundle", "patient identifier: identifier is not a codice fiscale, STP/ENI or temporary code (found urn:oid:2.16.840.1.113883.2.9.4.3.2 9a9{2}a{2}9{2}-9a{3}-9a9a-a{2}9{2}-9a{2}9{2}a9a{2}9{2}a)"},
 	"gtw-fhir-mapping/RefertoDiLaboratorioNonITI.json": {"fhir-bundle", ""},
 	"gtw-fhir-mapping/mapping-engine-LAB.xml":          {"cda-r2", ""},
-	"gtw-test-container/pdf/CERT_VACC.pdf":             {"pdf", reasonPDF},
-	"gtw-test-container/pdf/LAB.pdf":                   {"pdf", reasonPDF},
-	"gtw-test-container/pdf/LDO.pdf":                   {"pdf", reasonPDF},
-	"gtw-test-container/pdf/PSS.pdf":                   {"pdf", reasonPDF},
-	"gtw-test-container/pdf/RAD.pdf":                   {"pdf", reasonPDF},
-	"gtw-test-container/pdf/RSA.pdf":                   {"pdf", reasonPDF},
-	"gtw-test-container/pdf/SING_VACC.pdf":             {"pdf", reasonPDF},
-	"gtw-test-container/pdf/VPS.pdf":                   {"pdf", reasonPDF},
+	"gtw-test-container/pdf/CERT_VACC.pdf":             {"pdf-cda", ""},
+	"gtw-test-container/pdf/LAB.pdf":                   {"pdf-cda", ""},
+	"gtw-test-container/pdf/LDO.pdf":                   {"pdf-cda", ""},
+	"gtw-test-container/pdf/PSS.pdf":                   {"pdf-cda", ""},
+	"gtw-test-container/pdf/RAD.pdf":                   {"pdf-cda", ""},
+	"gtw-test-container/pdf/RSA.pdf":                   {"pdf-cda", ""},
+	"gtw-test-container/pdf/SING_VACC.pdf":             {"pdf-cda", ""},
+	"gtw-test-container/pdf/VPS.pdf":                   {"pdf-cda", ""},
 	"gtw-test-container/xml/CERT_VACC.xml":             {"cda-r2", ""},
 	"gtw-test-container/xml/LDO.xml":                   {"cda-r2", ""},
 	"gtw-test-container/xml/PSS.xml":                   {"cda-r2", ""},
@@ -160,9 +158,9 @@ func TestMinistryCorpus(t *testing.T) {
 	}
 	t.Logf("of 56 files: %d read, %d quarantined", read, quarantined)
 	for w, n := range map[string]int64{
-		"identifier_unexpected_system urn:oid:2.16.840.1.113883.2.9.2.4.3.2": 10,
+		"identifier_unexpected_system urn:oid:2.16.840.1.113883.2.9.2.4.3.2": 13,
 		"identifier_unexpected_system urn:oid:2.16.840.1.113883.2.9.4.3.8":   1,
-		"er_visit_outcome_not_in_code_list":                                  3,
+		"er_visit_outcome_not_in_code_list":                                  4,
 	} {
 		if b.Warnings[w] != n {
 			t.Errorf("warning %q counted %d times, want %d", w, b.Warnings[w], n)

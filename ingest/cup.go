@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"bufio"
 	"encoding/csv"
 	"errors"
 	"fmt"
@@ -20,19 +21,6 @@ var bookingColumns = []string{
 	"booking_id", "rx_id", "patient_cf", "service_code", "priority", "first_access",
 	"d_prescription", "d_contact", "d_first_available", "d_appointment", "d_delivered",
 	"garanzia", "provider_id", "asl", "region", "channel", "status",
-}
-
-func isBookingHeader(line string) bool {
-	have := map[string]bool{}
-	for _, f := range strings.Split(line, ",") {
-		have[strings.TrimSpace(strings.Trim(f, `"`))] = true
-	}
-	for _, c := range bookingColumns {
-		if !have[c] {
-			return false
-		}
-	}
-	return true
 }
 
 type csvRecord struct {
@@ -67,29 +55,30 @@ func (l *csvLimit) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// produceCSVWith reads CSV records in chunks; onHeader gets the header's column
-// positions and width before any record is emitted.
-func produceCSVWith(r io.Reader, onHeader func(map[string]int, int), emit func(unit) error) (colIdx map[string]int, err error) {
-	lim := &csvLimit{r: r}
+// produceCSVWith reads CSV records in chunks, in the dialect the profile declares or
+// the file's first line shows; onHeader gets the header's column positions and width
+// before any record is emitted. A header that does not name every booking column is an
+// error naming the missing columns, the dialect and the profile.
+func produceCSVWith(r io.Reader, p *CUPProfile, onHeader func(map[string]int, int), emit func(unit) error) (colIdx map[string]int, err error) {
+	br := bufio.NewReaderSize(r, 64<<10)
+	head, _ := br.Peek(64 << 10) // less at the end of a small file
+	d := p.dialect(head)
+	lim := &csvLimit{r: d.decode(br)}
 	cr := csv.NewReader(lim)
+	cr.Comma = d.sep
 	cr.FieldsPerRecord = -1
 	cr.ReuseRecord = false
 	header, err := cr.Read()
 	if err != nil {
-		return nil, fmt.Errorf("read CSV header: %w", err)
+		return nil, fmt.Errorf("read CSV header (%s): %w", d, err)
 	}
 	lim.start = cr.InputOffset()
-	colIdx = map[string]int{}
-	for i, h := range header {
-		colIdx[strings.TrimSpace(strings.TrimPrefix(h, "\ufeff"))] = i
-	}
-	// The file was taken for a booking extract from its first line split at commas; a
-	// header that parses differently as CSV ("a,b" quoted is one column) would map
-	// every record's fields to the wrong columns.
-	for _, c := range bookingColumns {
-		if _, ok := colIdx[c]; !ok {
-			return nil, fmt.Errorf("read CSV header: no column %s", c)
-		}
+	colIdx, missing, unknown := p.mapHeader(header)
+	// The file was taken for a booking extract from its first line; a header that lacks
+	// a column (or that parses differently as CSV: "a,b" quoted is one column) would map
+	// records to the wrong columns, or to none.
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("read %w", p.headerError(d, missing, unknown))
 	}
 	onHeader(colIdx, len(header))
 	var u unit
@@ -127,14 +116,15 @@ func produceCSVWith(r io.Reader, onHeader func(map[string]int, int), emit func(u
 // bookingMapper maps CUP booking records.
 type bookingMapper struct {
 	*mapper
+	p       *CUPProfile
 	col     map[string]int
 	ncols   int
 	aslSet  map[string]bool
 	regions map[string]bool
 }
 
-func newBookingMapper(m *mapper, col map[string]int, ncols int) *bookingMapper {
-	bm := &bookingMapper{mapper: m, col: col, ncols: ncols, aslSet: map[string]bool{}, regions: map[string]bool{}}
+func newBookingMapper(m *mapper, p *CUPProfile, col map[string]int, ncols int) *bookingMapper {
+	bm := &bookingMapper{mapper: m, p: p, col: col, ncols: ncols, aslSet: map[string]bool{}, regions: map[string]bool{}}
 	for _, a := range fse.ASLCodes() {
 		bm.aslSet[a] = true
 	}
@@ -189,11 +179,11 @@ func (bm *bookingMapper) mapBooking(cr csvRecord) record {
 			}
 			return nil
 		}
-		t, err := time.Parse(time.DateOnly, s)
-		if err != nil && bad == nil {
-			bad = fieldError{name, "malformed date (want YYYY-MM-DD)"}
+		t, ok := bm.p.parseDate(s)
+		if !ok && bad == nil {
+			bad = fieldError{name, "malformed date (want " + bm.p.want + ")"}
 		}
-		if err != nil {
+		if !ok {
 			return nil
 		}
 		return t
@@ -225,7 +215,7 @@ func (bm *bookingMapper) mapBooking(cr csvRecord) record {
 		}
 		return s
 	}
-	svc, svcOK := fse.ServiceByCode(f("service_code"))
+	svc, svcOK := fse.ServiceByCode(bm.p.serviceCode(f("service_code")))
 	if !svcOK {
 		return quarantine(rec, fieldError{"service_code", "unknown code"}.Error())
 	}

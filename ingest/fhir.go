@@ -212,6 +212,7 @@ type record struct {
 	// docLocal is, for a fact taken from a document, the index of the document's record
 	// in the same unit (bundle), so its staging sequence can be linked; -1 otherwise.
 	docLocal int
+	doc      *bundleDoc // a fact or the Composition of a Bundle read in chunks (bundle.go)
 	isDoc    bool
 	asOf     any // person rows: date of the source document, or nil
 	// patient registration (NDJSON Patient records): the reference other resources use.

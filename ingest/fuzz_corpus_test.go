@@ -21,7 +21,7 @@ import (
 // with a manifest whose counts reconcile, table by table and with the Parquet written.
 func TestFuzzCorpusIngests(t *testing.T) {
 	const header = "booking_id,rx_id,patient_cf,service_code,priority,first_access,d_prescription,d_contact,d_first_available,d_appointment,d_delivered,garanzia,provider_id,asl,region,channel,status\n"
-	for _, target := range []string{"FuzzFHIRNDJSON", "FuzzFHIRBundle", "FuzzCDA", "FuzzCUPCSV"} {
+	for _, target := range []string{"FuzzFHIRNDJSON", "FuzzFHIRBundle", "FuzzCDA", "FuzzCUPCSV", "FuzzPDF"} {
 		t.Run(target, func(t *testing.T) {
 			paths, err := filepath.Glob(filepath.Join("testdata", "fuzz", target, "*"))
 			if err != nil {

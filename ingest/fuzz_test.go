@@ -164,17 +164,19 @@ func (fr *fuzzReader) read(tb testing.TB, format string, data []byte) (in datase
 	case formatNDJSON:
 		err = produceLines(bytes.NewReader(data), int64(len(data)), func(u unit) error { return apply(fr.m.ndjsonWork(u, resolve)) })
 	case formatBundle:
-		err = apply(fr.m.mapBundle(data, "bundle", resolve))
+		err = fr.m.readBundle(context.Background(), 1, bytes.NewReader(data), bytes.NewReader(data), int64(len(data)), "bundle", resolve, apply)
 	case formatCSV:
 		var bm *bookingMapper
-		_, err = produceCSVWith(bytes.NewReader(data),
-			func(col map[string]int, n int) { bm = newBookingMapper(fr.m, col, n) },
+		_, err = produceCSVWith(bytes.NewReader(data), DefaultCUPProfile(),
+			func(col map[string]int, n int) { bm = newBookingMapper(fr.m, DefaultCUPProfile(), col, n) },
 			func(u unit) error { return apply(bm.work(u)) })
 		if err != nil && strings.Contains(err.Error(), "CSV header") {
 			return in, false
 		}
 	case formatCDA:
 		err = apply(fr.m.cdaWork(unit{cda: data}))
+	case formatPDF:
+		err = apply(fr.m.cdaWork(unit{cda: data, pdf: true}))
 	default:
 		tb.Fatalf("format %s", format)
 	}
@@ -334,6 +336,28 @@ func FuzzCDA(f *testing.F) {
 		in, _ := fr.read(t, formatCDA, data)
 		if in.Records < 1 {
 			t.Errorf("a document gave %d records, want at least one (its document row, or its quarantine)", in.Records)
+		}
+	})
+}
+
+// FuzzPDF reads PDFs as a PDF with an injected CDA is read: a hostile PDF is the PDF
+// parser's (pdfcpu's) input, so a panic or a runaway allocation there must end as a
+// quarantined record, never as a crash of the run.
+func FuzzPDF(f *testing.F) {
+	var paths []string
+	if dir, err := testenv.LookupFixtures("ministero-salute"); err == nil {
+		paths, _ = filepath.Glob(filepath.Join(dir, "gtw-dispatcher", "*.pdf"))
+	}
+	for _, p := range paths {
+		if b, err := os.ReadFile(p); err == nil {
+			f.Add(b)
+		}
+	}
+	fr := newFuzzReader(f)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		in, _ := fr.read(t, formatPDF, data)
+		if in.Records < 1 {
+			t.Errorf("a PDF gave %d records, want at least one (its CDA's, or its quarantine)", in.Records)
 		}
 	})
 }

@@ -1,9 +1,8 @@
 // Package ingest reads FSE and CUP extracts (FHIR R4 bundles and bulk NDJSON, HL7 CDA R2
-// documents one per file or in zip archives, CUP booking CSV), pseudonymizes them and
-// writes Velo's canonical tables as pid-sorted Parquet with a catalog, a manifest and a
-// quarantine (docs/ingest.md, docs/pseudonymization.md), in the layout package dataset
-// describes; readers of a
-// dataset need only package dataset.
+// documents one per file, in zip archives or attached to PDFs, CUP booking CSV),
+// pseudonymizes them and writes Velo's canonical tables as pid-sorted Parquet with a
+// catalog, a manifest and a quarantine (docs/ingest.md, docs/pseudonymization.md), in the
+// layout package dataset describes; readers of a dataset need only package dataset.
 //
 // Invariants: no direct identifier reaches DATA (a source field not named in the mapping
 // is never decoded, identifiers are re-keyed with HMAC); every source record is
@@ -40,6 +39,7 @@ type Config struct {
 	Out           string               // the DATA directory
 	Inputs        []string             // files or directories
 	Period        *fse.Period          // may be nil: then dates have no public domain
+	CUPProfile    *CUPProfile          // the dialect of CUP CSV extracts; nil: DefaultCUPProfile
 	// Append adds this extract to an existing dataset as a new dataset version. Without
 	// it, ingest into a DATA that already holds a dataset is refused.
 	Append bool
@@ -71,6 +71,9 @@ func (c *Config) defaults() {
 	if c.MemoryLimit == "" {
 		c.MemoryLimit = DefaultMemoryLimit
 	}
+	if c.CUPProfile == nil {
+		c.CUPProfile = DefaultCUPProfile()
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -87,6 +90,7 @@ type inputFile struct {
 	size   int64
 	format string
 	first  string // first resource type of an NDJSON file
+	hint   string // why a file of no known format was skipped, when there is more to say
 }
 
 // Run ingests the inputs into cfg.Out and returns the manifest it wrote.
@@ -120,7 +124,7 @@ func Run(ctx context.Context, cfg Config) (*dataset.Manifest, error) {
 	if prev != nil && !samePeriod(prev.Period, cfg.Period) {
 		return nil, fmt.Errorf("append: the dataset's period is %v, this run declares %v: they must match", prev.Period, cfg.Period)
 	}
-	files, err := collectInputs(cfg.Inputs)
+	files, err := collectInputs(cfg.Inputs, cfg.CUPProfile)
 	if err != nil {
 		return nil, err
 	}
@@ -155,12 +159,13 @@ func Run(ctx context.Context, cfg Config) (*dataset.Manifest, error) {
 	sort.SliceStable(files, func(i, j int) bool { return rank(files[i]) < rank(files[j]) })
 	for i := 0; i < len(files); {
 		var ins []dataset.InputFile
-		if files[i].format == formatCDA {
-			// A run of CDA files (typically a directory of them) is read as one
-			// pipeline, so that many small documents parse in parallel.
+		if isDocumentFormat(files[i].format) {
+			// A run of CDA files and PDFs carrying them (typically a directory of
+			// them) is read as one pipeline, so that many small documents parse in
+			// parallel.
 			j := i
 			var size int64
-			for j < len(files) && files[j].format == formatCDA {
+			for j < len(files) && isDocumentFormat(files[j].format) {
 				size += files[j].size
 				j++
 			}
@@ -251,7 +256,7 @@ func rank(f inputFile) int {
 }
 
 // collectInputs expands directories (sorted, recursively) and sniffs each file.
-func collectInputs(inputs []string) ([]inputFile, error) {
+func collectInputs(inputs []string, p *CUPProfile) ([]inputFile, error) {
 	if len(inputs) == 0 {
 		return nil, errors.New("no input files or directories given")
 	}
@@ -282,7 +287,10 @@ func collectInputs(inputs []string) ([]inputFile, error) {
 			}
 			n, _ := io.ReadFull(fh, head)
 			fh.Close()
-			f.format, f.first = sniff(head[:n])
+			f.format, f.first = sniffWith(head[:n], p)
+			if f.format == "" {
+				f.hint = p.skipHint(head[:n])
+			}
 			out = append(out, f)
 			return nil
 		})
@@ -330,36 +338,28 @@ func (st *stage) ingestFile(ctx context.Context, cfg Config, m *mapper, f inputF
 			func(u unit) []record { return m.ndjsonWork(u, resolve) },
 			apply)
 	case formatBundle:
-		var raw []byte
-		raw, err = io.ReadAll(io.LimitReader(hr, maxRecordBytes+1))
-		switch {
-		case err != nil:
-		case len(raw) > maxRecordBytes:
-			// The rest of the file is hashed below, never held.
-			err = apply([]record{{outcome: outQuarantined, reason: reasonRecordTooLarge, pos: "bundle", docLocal: -1}})
-		default:
-			err = apply(m.mapBundle(raw, "bundle", resolve))
-		}
+		// Read twice, entry by entry (bundle.go): the first pass hashes the file.
+		err = m.readBundle(ctx, cfg.Workers, hr, fh, f.size, "bundle", resolve, apply)
 	case formatCSV:
 		var bm *bookingMapper
 		err = runPipeline(ctx, cfg.Workers,
 			func(emit func(unit) error) error {
 				// The header is read before the first unit is emitted, so bm is set
 				// before any worker runs.
-				_, err := produceCSVWith(hr, func(col map[string]int, n int) { bm = newBookingMapper(m, col, n) }, emit)
+				_, err := produceCSVWith(hr, cfg.CUPProfile, func(col map[string]int, n int) { bm = newBookingMapper(m, cfg.CUPProfile, col, n) }, emit)
 				return err
 			},
 			func(u unit) []record { return bm.work(u) },
 			apply)
 	case formatCDAZip:
 		err = st.ingestCDAZip(ctx, cfg, m, f, &in)
-	case formatPDF:
-		// FSE documents travel as PDF/A with the CDA attached; until the attachment is
-		// extracted the document is quarantined, never skipped unseen.
-		err = apply([]record{{outcome: outQuarantined, reason: reasonPDF, pos: "document", docLocal: -1}})
 	default:
-		// CDA files never get here: Run reads them in batches (ingestCDAFiles).
-		in.Skipped = "no known format (FHIR Bundle, FHIR NDJSON, CUP booking CSV, HL7 CDA R2 document or zip of them)"
+		// CDA files and PDFs never get here: Run reads them in batches (ingestCDAFiles).
+		in.Skipped = "no known format (FHIR Bundle, FHIR NDJSON, CUP booking CSV, HL7 CDA R2 document, PDF with one attached, or zip of them)"
+		if f.hint != "" {
+			in.Skipped = f.hint
+			cfg.Logger.Warn("skipped a file", "file", in.Path, "reason", f.hint)
+		}
 	}
 	if err != nil {
 		return in, fmt.Errorf("ingest %s: %w", in.Path, err)

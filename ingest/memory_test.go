@@ -8,8 +8,10 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/metrics"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/velo-fse/velo/dataset"
 	"github.com/velo-fse/velo/pseudonymize"
@@ -205,8 +207,11 @@ func TestRecordCaps(t *testing.T) {
 			t.Errorf("reading past a %d MiB line allocated %d MiB", maxRecordBytes>>20, alloc>>20)
 		}
 	})
-	t.Run("Bundle", func(t *testing.T) {
-		path := writeBig(t, `{"resourceType":"Bundle","entry":[`, `{"resource":{}},`, maxRecordBytes/16, `{}]}`)
+	t.Run("Bundle entry", func(t *testing.T) {
+		// A Bundle is read entry by entry (TestBundleStreamsEntries); one entry beyond
+		// the cap cannot be read past by the JSON decoder, so the Bundle is quarantined
+		// as a whole, naming the entry, before any of its records is applied.
+		path := writeBig(t, `{"resourceType":"Bundle","entry":[{"resource":`+good+`},{"resource":{"resourceType":"Observation","id":"`, "x", maxRecordBytes+1<<20, `"}},{"resource":`+good+`}]}`)
 		in, err, alloc := fr.readFile(t, formatBundle, path)
 		if err != nil {
 			t.Fatal(err)
@@ -214,9 +219,10 @@ func TestRecordCaps(t *testing.T) {
 		if in.Records != 1 || in.Quarantined != 1 {
 			t.Errorf("read as %+v, want the bundle quarantined", in)
 		}
-		assertQuarantined(t, fr.st, "bundle", reasonRecordTooLarge)
+		assertQuarantined(t, fr.st, "bundle entry 1", fmt.Sprintf("entry larger than %d MiB: the bundle is not read", maxRecordBytes>>20))
+		// The splitter's buffer doubles as it grows, to at most twice the cap.
 		if alloc > 4*maxRecordBytes {
-			t.Errorf("reading a bundle beyond %d MiB allocated %d MiB", maxRecordBytes>>20, alloc>>20)
+			t.Errorf("reading a bundle entry beyond %d MiB allocated %d MiB", maxRecordBytes>>20, alloc>>20)
 		}
 	})
 	t.Run("CSV record", func(t *testing.T) {
@@ -247,5 +253,76 @@ func assertQuarantined(t *testing.T, st *stage, pos, reason string) {
 	last := string(lines[len(lines)-1])
 	if !strings.Contains(last, `"position":"`+pos+`"`) || !strings.Contains(last, `"reason":"`+reason+`"`) {
 		t.Errorf("last quarantine line %s, want position %q and reason %q", last, pos, reason)
+	}
+}
+
+// peakHeapDuring runs f and returns the most the Go heap's objects held meanwhile,
+// sampled every millisecond (garbage not yet collected included).
+func peakHeapDuring(f func()) uint64 {
+	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	var peak uint64
+	done, stopped := make(chan struct{}), make(chan struct{})
+	runtime.GC()
+	go func() {
+		defer close(stopped)
+		tick := time.NewTicker(time.Millisecond)
+		defer tick.Stop()
+		for {
+			metrics.Read(sample)
+			peak = max(peak, sample[0].Value.Uint64())
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	f()
+	close(done)
+	<-stopped
+	return peak
+}
+
+// A Bundle is read entry by entry: one larger than the old whole-file cap (64 MiB, which
+// quarantined it unread; below it, decoding took about six times the file) is read whole
+// while the heap holds a small fraction of it. Its Patient comes last and its Composition
+// first, chunks apart from most of the facts: every fact still finds its patient and its
+// document.
+func TestBundleStreamsEntries(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes a bundle of 80 MiB")
+	}
+	const obs = `{"fullUrl":"urn:uuid:o","resource":{"resourceType":"Observation","status":"final","category":[{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/observation-category","code":"laboratory"}]}],"code":{"coding":[{"system":"http://loinc.org","code":"2345-7","display":"Glucose [Mass/volume] in Serum or Plasma"}]},"subject":{"reference":"urn:uuid:p"},"effectiveDateTime":"2024-03-01T08:30:00+01:00","valueQuantity":{"value":5.4,"unit":"mmol/L","system":"http://unitsofmeasure.org","code":"mmol/L"}}},`
+	const n = (80 << 20) / len(obs)
+	path := writeBig(t, `{"resourceType":"Bundle","type":"document","entry":[`+
+		`{"fullUrl":"urn:uuid:c","resource":{"resourceType":"Composition","identifier":{"system":"urn:oid:2.16.840.1.113883.2.9.2.120.4.4","value":"DOC1"},"type":{"coding":[{"system":"http://loinc.org","code":"11502-2"}]},"subject":{"reference":"urn:uuid:p"},"date":"2024-05-02T10:00:00+02:00"}},`,
+		obs, n,
+		`{"fullUrl":"urn:uuid:p","resource":{"resourceType":"Patient","identifier":[{"system":"urn:oid:2.16.840.1.113883.2.9.4.3.2","value":"`+fuzzCF+`"}],"birthDate":"1985"}}]}`)
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fr := newFuzzReader(t)
+	var in dataset.InputFile
+	peak := peakHeapDuring(func() { in, err, _ = fr.readFile(t, formatBundle, path) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("a bundle of %d MiB (%d entries) read with the heap's objects at most %d MiB", fi.Size()>>20, in.Records, peak>>20)
+	if in.Quarantined != 0 || in.Rows != in.Records || in.Records < int64(n)+2 {
+		t.Fatalf("read as %+v, want all %d entries written", in, n+2)
+	}
+	if limit := uint64(fi.Size() / 2); peak > limit {
+		t.Errorf("the heap held up to %d MiB reading a bundle of %d MiB, want at most half of it", peak>>20, fi.Size()>>20)
+	}
+	if err := fr.st.apps["lab_result"].Flush(); err != nil {
+		t.Fatal(err)
+	}
+	var facts, keyed, linked int64
+	if err := fr.st.db.QueryRow("SELECT count(*), count(doc_key), count("+stagingDocSeq+") FROM stage_lab_result").Scan(&facts, &keyed, &linked); err != nil {
+		t.Fatal(err)
+	}
+	if facts < int64(n) || keyed != facts || linked != facts {
+		t.Errorf("%d lab results, %d with their document's key, %d linked to its staged row: want all", facts, keyed, linked)
 	}
 }

@@ -19,14 +19,16 @@ const (
 	formatCSV    = "cup-csv"
 	formatCDA    = "cda-r2"
 	formatCDAZip = "cda-r2-zip" // a zip archive of CDA documents, one per entry
-	formatPDF    = "pdf"        // a PDF (FSE documents: PDF/A with the CDA attached)
+	formatPDF    = "pdf-cda"    // a PDF (PDF/A) with a CDA document attached (pdf.go)
 )
 
-const reasonPDF = "PDF document: the CDA attached to a PDF/A is not extracted yet"
+// sniff detects a file's format from its first bytes, a CUP extract by the built-in
+// profile. firstType is the resourceType of an NDJSON file's first line (Patient files are
+// read first).
+func sniff(head []byte) (format, firstType string) { return sniffWith(head, DefaultCUPProfile()) }
 
-// sniff detects a file's format from its first bytes. firstType is the resourceType of
-// an NDJSON file's first line (Patient files are read first).
-func sniff(head []byte) (format, firstType string) {
+// sniffWith is sniff with the CUP extracts of profile p.
+func sniffWith(head []byte, p *CUPProfile) (format, firstType string) {
 	if bytes.HasPrefix(head, []byte("PK\x03\x04")) || bytes.HasPrefix(head, []byte("PK\x05\x06")) {
 		return formatCDAZip, ""
 	}
@@ -44,6 +46,9 @@ func sniff(head []byte) (format, firstType string) {
 	switch {
 	case len(s) == 0:
 		return "", ""
+	case s[0] != '{' && s[0] != '<' && bytes.Contains(head[:min(len(head), 1024)], []byte("%PDF-")):
+		// PDF readers look for the header anywhere in the first 1024 bytes.
+		return formatPDF, ""
 	case s[0] == '{':
 		line, _, _ := bytes.Cut(s, []byte("\n"))
 		var probe struct {
@@ -62,8 +67,7 @@ func sniff(head []byte) (format, firstType string) {
 			return formatCDA, ""
 		}
 	default:
-		header, _, _ := bytes.Cut(s, []byte("\n"))
-		if isBookingHeader(strings.TrimRight(string(header), "\r")) {
+		if p.looksLikeBookings(head) {
 			return formatCSV, ""
 		}
 	}
@@ -84,6 +88,7 @@ type unit struct {
 	cdaPrefix string
 	cdaReason string
 	cdaNotCDA bool // a zip entry that is not a CDA document at all
+	pdf       bool // cda holds a PDF, whose CDA attachments are the documents
 }
 
 // runPipeline reads units with produce, maps them with work on several goroutines and
@@ -333,105 +338,6 @@ func tableOfType(t string) string {
 		return "document"
 	}
 	return ""
-}
-
-// mapBundle maps a FHIR document or transaction Bundle. References inside it resolve by
-// fullUrl or Type/id first, then against the Patients read from NDJSON.
-func (m *mapper) mapBundle(raw []byte, pos string, global patientResolver) (out []record) {
-	defer recoverDocument(pos, &out)
-	m.hook(pos)
-	var b bundle
-	if err := json.Unmarshal(raw, &b); err != nil {
-		return []record{{outcome: outQuarantined, reason: "malformed Bundle: " + jsonErrorKind(err), pos: pos, docLocal: -1}}
-	}
-	type decoded struct {
-		r   *resource
-		err error
-	}
-	entries := make([]decoded, len(b.Entry))
-	byRef := map[string]*resource{}
-	for i, e := range b.Entry {
-		var r resource
-		if err := json.Unmarshal(e.Resource, &r); err != nil {
-			entries[i].err = err
-			continue
-		}
-		entries[i].r = &r
-		if e.FullURL != "" {
-			byRef[e.FullURL] = &r
-		}
-		if r.ID != "" {
-			byRef[r.ResourceType+"/"+r.ID] = &r
-		}
-	}
-	// The document's date (Composition.date) dates the person facts it carries.
-	var asOf any
-	docIdx := -1
-	for i, d := range entries {
-		if d.r != nil && d.r.ResourceType == "Composition" {
-			if t, err := parseEventDate(d.r.Date); err == nil {
-				asOf = t
-			}
-			docIdx = i
-			break
-		}
-	}
-	recs := make([]record, len(entries))
-	patients := map[*resource]patientRef{}
-	// Patients first: their outcome decides their facts'.
-	for i, d := range entries {
-		if d.r != nil && d.r.ResourceType == "Patient" {
-			recs[i] = m.mapPatient(d.r, asOf)
-			p := recs[i].patient
-			if recs[i].outcome == outQuarantined {
-				p.state = outQuarantined
-			}
-			patients[d.r] = p
-		}
-	}
-	// In a document, a statement without a subject is about the document's subject
-	// (the Ministry's mapping engine writes lab Observations so): "" resolves to it.
-	docSubject := ""
-	if docIdx >= 0 && entries[docIdx].r.Subject != nil {
-		docSubject = entries[docIdx].r.Subject.Reference
-	}
-	resolve := func(ref string) (patientRef, bool) {
-		if ref == "" {
-			if docSubject == "" {
-				return patientRef{}, false
-			}
-			ref = docSubject
-		}
-		if r, ok := byRef[ref]; ok && r.ResourceType == "Patient" {
-			return patients[r], true
-		}
-		return global(ref)
-	}
-	meds := map[string]*resource{}
-	for ref, r := range byRef {
-		if r.ResourceType == "Medication" {
-			meds[ref] = r
-		}
-	}
-	for i, d := range entries {
-		epos := fmt.Sprintf("%s entry %d", pos, i)
-		switch {
-		case d.err != nil:
-			recs[i] = m.undecodable(b.Entry[i].Resource, epos, d.err)
-		case d.r.ResourceType == "Patient":
-			// mapped above
-		case d.r.ResourceType == "DocumentReference" && docIdx >= 0:
-			recs[i] = record{outcome: outIgnored, reason: "DocumentReference of a document bundle (its Composition is the document)", docLocal: -1}
-		default:
-			local := -1
-			if docIdx >= 0 && i != docIdx {
-				local = docIdx
-			}
-			recs[i] = m.mapClinical(d.r, resolve, meds, local)
-		}
-		recs[i].pos = epos
-	}
-	return recs
 }
 
 // globalPatients resolves references against the Patients read from NDJSON files.

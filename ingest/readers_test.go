@@ -1,7 +1,9 @@
 package ingest_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -59,5 +61,24 @@ func TestCUPHeaderParsedAsCSV(t *testing.T) {
 	_, err := ingest.Run(context.Background(), ingest.Config{Pseudonymizer: ps, Out: filepath.Join(t.TempDir(), "data"), Inputs: []string{src}, MemoryLimit: "256MB"})
 	if err == nil || !strings.Contains(err.Error(), "cup.csv") || !strings.Contains(err.Error(), "no column booking_id") {
 		t.Fatalf("Run: %v, want the header refused", err)
+	}
+}
+
+// A document Bundle on an NDJSON line after other lines links its facts to its own
+// document: its records used to point at their Composition by index within the Bundle,
+// which, once the chunk's earlier lines came before them, named another line's record.
+func TestBundleOnNDJSONLineLinksItsDocument(t *testing.T) {
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, []byte(readFixture(t, "FHIR/LAB.json"))); err != nil {
+		t.Fatal(err)
+	}
+	src := writeFile(t, t.TempDir(), "lines.ndjson", `{"resourceType":"Encounter","id":"e1"}`+"\n"+`{"resourceType":"Encounter","id":"e2"}`+"\n"+compact.String()+"\n")
+	dir := filepath.Join(t.TempDir(), "data")
+	man := runIngest(t, ingest.Config{Out: dir, Inputs: []string{src}})
+	db := openDB(t)
+	assertReconciles(t, db, dir, man)
+	got := queryStrings(t, db, "SELECT count(*), count(d.doc_key) FROM "+table(dir, "lab_result")+" l LEFT JOIN "+table(dir, "document")+" d USING (pid, doc_key)")
+	if len(got) != 1 || got[0] == "0|0" || strings.Split(got[0], "|")[0] != strings.Split(got[0], "|")[1] {
+		t.Errorf("lab results, and those whose doc_key is their document's: %v, want all", got)
 	}
 }

@@ -163,14 +163,24 @@ func (st *stage) apply(file *dataset.InputFile, recs []record) error {
 			file.Rows++
 			if rec.isDoc {
 				docSeq[i] = st.seq
+				if rec.doc != nil {
+					rec.doc.seq = st.seq
+				}
 			}
 			var ds any
 			if s, ok := docSeq[rec.docLocal]; ok {
 				ds = s
 			}
+			docKey := docKeyOf(recs, rec.docLocal)
+			if d := rec.doc; d != nil && !rec.isDoc {
+				// Its document was applied before it, maybe in an earlier unit.
+				if docKey = d.key; d.seq != 0 {
+					ds = d.seq
+				}
+			}
 			vals := rec.row
 			if st.facts[rec.table] {
-				vals = append(vals, docKeyOf(recs, rec.docLocal))
+				vals = append(vals, docKey)
 			}
 			vals = append(vals, st.seq, ds)
 			if rec.table == "person" {

@@ -22,13 +22,14 @@ func (s *stringList) String() string     { return strings.Join(*s, ",") }
 func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 
 func runIngest(ctx context.Context, m *Main, args []string) error {
-	fs := m.newFlagSet("ingest", `ingest --key FILE --out DATA [--opt-out FILE]... [--period FROM..TO] [--append] INPUT...
+	fs := m.newFlagSet("ingest", `ingest --key FILE --out DATA [--opt-out FILE]... [--period FROM..TO] [--cup-profile FILE] [--append] INPUT...
        velo ingest --remove-opted-out FILE --key FILE --out DATA
        velo ingest --recover --out DATA
 
-Reads FHIR R4 bundles and NDJSON, HL7 CDA R2 documents (files or zips) and CUP booking
-CSV (detected by content; other files are listed as skipped), pseudonymizes them and writes pid-sorted Parquet per canonical
-table with catalog.json, manifest.json and quarantine/ in DATA.
+Reads FHIR R4 bundles and NDJSON, HL7 CDA R2 documents (files or zips, or attached to a
+PDF/A, signed or not) and CUP booking CSV (detected by content; other files are listed as
+skipped), pseudonymizes them and writes pid-sorted Parquet per canonical table with
+catalog.json, manifest.json and quarantine/ in DATA.
 
 A new dataset version replaces the old one only once it is complete: an ingest that is
 killed leaves DATA at the version before (or, past the commit point, the version after).
@@ -39,9 +40,10 @@ that (readers refuse a DATA whose commit was interrupted until it is settled).`)
 	var optOuts stringList
 	fs.Var(&optOuts, "opt-out", "opt-out registry: one codice fiscale per line (repeatable)")
 	period := fs.String("period", "", "extract period FROM..TO (YYYY-MM or YYYY-MM-DD); rows dated outside it are counted and left out")
+	cupProfile := fs.String("cup-profile", "", "CUP CSV profile (velo-cup-profile/v1 YAML: separator, encoding, header names, date formats; docs/ingest.md); default: the built-in one")
 	appendFlag := fs.Bool("append", false, "add these inputs to the existing dataset in DATA as a new dataset version")
 	remove := fs.String("remove-opted-out", "", "rewrite DATA without the people listed in this file, as a new dataset version")
-	memLimit := fs.String("memory-limit", ingest.DefaultMemoryLimit, "DuckDB memory limit for staging and sorting (spills to disk beyond it)")
+	memLimit := fs.String("memory-limit", ingest.DefaultMemoryLimit, "DuckDB memory limit for staging and sorting, which spill to disk beyond it (the process peaks above it: docs/ingest.md, Memory)")
 	workers := fs.Int("workers", 0, "parsing goroutines (0: one per CPU)")
 	verbose := fs.Bool("v", false, "log each file ingested")
 	recoverOnly := fs.Bool("recover", false, "only settle what an interrupted ingest left in DATA")
@@ -109,6 +111,11 @@ that (readers refuse a DATA whose commit was interrupted until it is settled).`)
 	}
 	if *period != "" {
 		if cfg.Period, err = fse.ParsePeriod(*period); err != nil {
+			return usageError{err}
+		}
+	}
+	if *cupProfile != "" {
+		if cfg.CUPProfile, err = ingest.LoadCUPProfile(*cupProfile); err != nil {
 			return usageError{err}
 		}
 	}

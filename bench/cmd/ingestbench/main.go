@@ -2,10 +2,15 @@
 // per second and peak resident memory of the process. With --format csv (the default)
 // it ingests the CUP bookings CSV and compares against DuckDB's own CSV -> Parquet COPY
 // of the same file; with --format fhir it ingests the FHIR NDJSON files, and with
-// --format cda the HL7 CDA R2 documents (zip archives) of the same people.
+// --format cda the HL7 CDA R2 documents (zip archives) of the same people. --format bundle
+// writes the FHIR resources as one Bundle file and ingests it against the same resources
+// as NDJSON; --format pdf injects each CDA document into a PDF and ingests the PDFs
+// against the same documents as XML files (medians of --runs runs).
 //
 //	go run ./bench/cmd/ingestbench --persons 1000000
 //	go run ./bench/cmd/ingestbench --format cda --persons 14000   # about 100k documents
+//	go run ./bench/cmd/ingestbench --format bundle --persons 20000 --runs 3
+//	go run ./bench/cmd/ingestbench --format pdf --persons 2000 --runs 3
 package main
 
 import (
@@ -25,7 +30,8 @@ import (
 
 func main() {
 	persons := flag.Int("persons", 100000, "synthetic persons (bookings are ~2.5 per person, CDA documents ~7)")
-	format := flag.String("format", "csv", "what to ingest: csv (CUP bookings, against DuckDB COPY), fhir (FHIR NDJSON) or cda (CDA R2 documents)")
+	format := flag.String("format", "csv", "what to ingest: csv (CUP bookings, against DuckDB COPY), fhir (FHIR NDJSON), cda (CDA R2 documents), bundle (one FHIR Bundle, against NDJSON) or pdf (CDA in PDFs, against XML files)")
+	runs := flag.Int("runs", 3, "runs of each side for --format bundle and pdf (the figures are medians)")
 	work := flag.String("dir", filepath.Join(os.TempDir(), "velo-ingestbench"), "work directory (synthetic data is cached here per size)")
 	flag.Parse()
 	var err error
@@ -34,8 +40,10 @@ func main() {
 		err = run(*persons, *work)
 	case "fhir", "cda":
 		err = runFormat(*format, *persons, *work)
+	case "bundle", "pdf":
+		err = runDocuments(*format, *persons, max(1, *runs), *work)
 	default:
-		err = fmt.Errorf("--format %q: want csv, fhir or cda", *format)
+		err = fmt.Errorf("--format %q: want csv, fhir, cda, bundle or pdf", *format)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "ingestbench:", err)
