@@ -127,8 +127,18 @@ func (r *Release) WriteTable(w io.Writer) error {
 	case r.Cached:
 		status = "cached release, not charged again"
 	}
-	if _, err := fmt.Fprintf(w, "\n%d rows; %s epsilon=%s delta=%s (%.0f%% confidence intervals); budget left epsilon=%s delta=%s; release %s\n",
-		len(r.Rows), status, num(r.Epsilon), num(r.Delta), r.Confidence*100, num(r.BudgetLeft.Epsilon), num(r.BudgetLeft.Delta), r.ReleaseID); err != nil {
+	// The footer promises intervals only when some value has one, and names a release
+	// only when there is one (a dry run has none).
+	intervals := ""
+	if r.hasIntervals() {
+		intervals = fmt.Sprintf(" (%.0f%% confidence intervals)", r.Confidence*100)
+	}
+	id := ""
+	if r.ReleaseID != "" {
+		id = "; release " + r.ReleaseID
+	}
+	if _, err := fmt.Fprintf(w, "\n%d rows; %s epsilon=%s delta=%s%s; budget left epsilon=%s delta=%s%s\n",
+		len(r.Rows), status, num(r.Epsilon), num(r.Delta), intervals, num(r.BudgetLeft.Epsilon), num(r.BudgetLeft.Delta), id); err != nil {
 		return err
 	}
 	for _, c := range r.Columns {
@@ -207,4 +217,16 @@ func number(v any) (float64, bool) {
 		return f, err == nil
 	}
 	return 0, false
+}
+
+// hasIntervals reports whether some released value has a confidence interval.
+func (r *Release) hasIntervals() bool {
+	for _, row := range r.CI {
+		for _, ci := range row {
+			if ci != nil {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -142,3 +142,28 @@ func TestFlagsLabelsAndNotes(t *testing.T) {
 		t.Errorf("range %s", s)
 	}
 }
+
+// TestTableFooter: the table's footer promises confidence intervals only when some value
+// has one, and names the release only when there is one (a dry run has none).
+func TestTableFooter(t *testing.T) {
+	footer := func(r *release.Release) string {
+		var b bytes.Buffer
+		if err := r.WriteTable(&b); err != nil {
+			t.Fatal(err)
+		}
+		return b.String()
+	}
+	r := sample()
+	if got := footer(r); !strings.Contains(got, "(95% confidence intervals)") || !strings.Contains(got, "; release r_7_abc") {
+		t.Errorf("a release with an interval:\n%s", got)
+	}
+	r.CI = [][]any{{nil, nil}, {nil, nil}}
+	r.ReleaseID, r.DryRun = "", true
+	got := footer(r)
+	if strings.Contains(got, "confidence intervals") || strings.Contains(got, "release") && strings.Contains(got, "; release") {
+		t.Errorf("a dry run without intervals:\n%s", got)
+	}
+	if !strings.Contains(got, "dry run: would be charged") {
+		t.Errorf("a dry run's footer does not say so:\n%s", got)
+	}
+}
