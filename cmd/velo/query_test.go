@@ -32,8 +32,8 @@ func TestQueryCommand(t *testing.T) {
 	}
 	for _, want := range []string{
 		"120 Lazio", "U urgente (within 72 hours)", // codes with their names
-		"0.00*",                            // a clamped count
-		"[0.00, 1.00]?",                    // an interval that says nothing
+		"0.00*",         // a clamped count
+		"[0.00, 1.00]?", // an interval that says nothing
 		"* noisy value outside the aggregate's range, clamped to it (clamp_to_range)",
 		"? the interval covers the aggregate's whole range",
 		"note: n: ", "clamped into it", "note: share: ",
