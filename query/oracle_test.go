@@ -284,7 +284,7 @@ func clampDuck(x, lo, hi float64) float64 {
 }
 
 // kind is DuckDB's type of an expression, as far as it shows in values: integers and
-// doubles print differently as VARCHAR, and date_trunc gives a TIMESTAMP.
+// doubles print differently as VARCHAR.
 type kind int
 
 const (
@@ -294,7 +294,6 @@ const (
 	kString
 	kBool
 	kDate
-	kTimestamp
 )
 
 // kindOfType is the kind of a column or cast type (kNull for types the oracle does not
@@ -325,8 +324,6 @@ func unifyKinds(ks ...kind) kind {
 			out = k
 		case out == kInt && k == kDouble, out == kDouble && k == kInt:
 			out = kDouble
-		case out == kDate && k == kTimestamp, out == kTimestamp && k == kDate:
-			out = kTimestamp
 		}
 	}
 	return out
@@ -916,11 +913,7 @@ func (o *oracle) cast(v any, from kind, to string) any {
 		case float64:
 			return duckDoubleString(x)
 		case time.Time:
-			s := duckDateString(x)
-			if from == kTimestamp {
-				s += " 00:00:00"
-			}
-			return s
+			return duckDateString(x)
 		}
 	case "DATE":
 		switch x := v.(type) {
