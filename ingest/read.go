@@ -407,12 +407,15 @@ func (m *mapper) mapBundle(raw []byte, pos string, global patientResolver) (out 
 		}
 		return global(ref)
 	}
-	meds := map[string]*resource{}
-	for ref, r := range byRef {
-		if r.ResourceType == "Medication" {
-			meds[ref] = r
-		}
+	var composition *resource
+	if docIdx >= 0 {
+		composition = entries[docIdx].r
 	}
+	all := make([]*resource, len(entries))
+	for i, d := range entries {
+		all[i] = d.r
+	}
+	doc := newDocContext(composition, byRef, all)
 	for i, d := range entries {
 		epos := fmt.Sprintf("%s entry %d", pos, i)
 		switch {
@@ -427,7 +430,7 @@ func (m *mapper) mapBundle(raw []byte, pos string, global patientResolver) (out 
 			if docIdx >= 0 && i != docIdx {
 				local = docIdx
 			}
-			recs[i] = m.mapClinical(d.r, resolve, meds, local)
+			recs[i] = m.mapClinical(d.r, resolve, doc, local)
 		}
 		recs[i].pos = epos
 	}

@@ -97,6 +97,10 @@ func RemoveOptedOut(ctx context.Context, cfg RemoveConfig) (*dataset.Manifest, e
 	next := filepath.Join(tmp, "next")
 	for _, t := range Tables {
 		src := fmt.Sprintf("read_parquet(%s)", quote(dataset.TableGlob(cfg.Out, t.Name)))
+		if !tableExists(cfg.Out, t.Name) {
+			// A table added to the schema after the dataset was written: empty.
+			src = "(" + emptyTable(t) + ")"
+		}
 		var removed int64
 		if err := db.QueryRowContext(ctx, fmt.Sprintf("SELECT count(*) FROM %s WHERE pid IN (SELECT pid FROM gone)", src)).Scan(&removed); err != nil {
 			return nil, fmt.Errorf("count %s: %w", t.Name, err)
