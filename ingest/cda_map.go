@@ -221,7 +221,9 @@ func cdaPatient(pr *cdaNode) (*resource, string) {
 
 // document maps the header. The document's identity across versions is its setId (what
 // the Gateway's Composition.identifier carries), so a later version replaces the
-// earlier; without a setId, the id.
+// earlier; without a setId, the id. Its id (this version's), and the parents that
+// relatedDocument names (RPLC: the document replaces them; APND: it is an addendum to
+// them, by their id and setId), are kept for finalize (versions.go).
 func (c *cdaDoc) document() {
 	rec := record{table: "document", isDoc: true, docLocal: -1, pos: c.pos(c.root.line)}
 	id := c.root.child("setId")
@@ -237,9 +239,25 @@ func (c *cdaDoc) document() {
 	if v, err := strconv.Atoi(c.root.child("versionNumber").attr("value")); err == nil && v > 0 {
 		version = int32(min(v, 1<<30))
 	}
+	meta := &docMeta{}
+	if s, v := cdaIdentifier(c.root.child("id")); v != "" {
+		meta.ids = append(meta.ids, c.m.ps.DocumentKey(s, v))
+	}
+	for _, rd := range c.root.all("relatedDocument") {
+		pd := rd.child("parentDocument")
+		var parents []string
+		for _, n := range append(pd.all("id"), pd.all("setId")...) {
+			if s, v := cdaIdentifier(n); v != "" {
+				parents = append(parents, c.m.ps.DocumentKey(s, v))
+			}
+		}
+		meta.relate(strings.TrimSpace(rd.attr("typeCode")), parents)
+	}
+	key := meta.identity(c.m.ps.DocumentKey(system, value))
+	rec.meta = meta
 	c.docIdx = len(c.recs)
 	c.emit(rec, c.docDate, func(pid duckdb.UUID, date any) ([]any, string) {
-		return []any{pid, c.m.ps.DocumentKey(system, value), c.docType, date, version}, ""
+		return []any{pid, key, c.docType, date, version}, ""
 	})
 }
 

@@ -50,8 +50,9 @@ type resource struct {
 	ValueCodeableConcept      *codeableConcept  `json:"valueCodeableConcept"`
 	HasMember                 []reference       `json:"hasMember"`
 	Encounter                 *reference        `json:"encounter"`
-	Period                    *period           `json:"period"`  // Encounter
-	Section                   []fhirSection     `json:"section"` // Composition
+	Period                    *period           `json:"period"`    // Encounter
+	Section                   []fhirSection     `json:"section"`   // Composition
+	RelatesTo                 []relatesTo       `json:"relatesTo"` // Composition, DocumentReference
 	Interpretation            []codeableConcept `json:"interpretation"`
 	OnsetDateTime             string            `json:"onsetDateTime"`
 	OnsetPeriod               *period           `json:"onsetPeriod"`
@@ -72,9 +73,19 @@ type resource struct {
 
 // bundle is a FHIR Bundle; its entries are decoded one by one.
 type bundle struct {
-	ResourceType string        `json:"resourceType"`
-	Type         string        `json:"type"`
-	Entry        []bundleEntry `json:"entry"`
+	ResourceType string          `json:"resourceType"`
+	Type         string          `json:"type"`
+	Identifier   *fhirIdentifier `json:"identifier"` // a document's: this version's id (the Gateway: the CDA's id)
+	Entry        []bundleEntry   `json:"entry"`
+}
+
+// relatesTo is a document's relation to another: Composition.relatesTo (target as an
+// identifier or a reference) and DocumentReference.relatesTo (target).
+type relatesTo struct {
+	Code             string          `json:"code"`
+	TargetIdentifier *fhirIdentifier `json:"targetIdentifier"`
+	TargetReference  *reference      `json:"targetReference"`
+	Target           *reference      `json:"target"`
 }
 
 // fhirSection is a Composition's section: its code, the resources it holds and its
@@ -226,7 +237,8 @@ type record struct {
 	// in the same unit (bundle), so its staging sequence can be linked; -1 otherwise.
 	docLocal int
 	isDoc    bool
-	asOf     any // person rows: date of the source document, or nil
+	meta     *docMeta // documents: this version's keys and its relations to others
+	asOf     any      // person rows: date of the source document, or nil
 	// patient registration (NDJSON Patient records): the reference other resources use.
 	patientKey string
 	patient    patientRef
@@ -562,7 +574,9 @@ func (m *mapper) mapClinical(r *resource, resolve patientResolver, doc *docConte
 				version = int32(n) // the Gateway writes the version number as a string
 			}
 		}
-		rec.row = []any{pid, m.ps.DocumentKey(root, value), r.docType(), date, version}
+		meta := doc.documentMeta(r, m.ps)
+		rec.meta = meta
+		rec.row = []any{pid, meta.identity(m.ps.DocumentKey(root, value)), r.docType(), date, version}
 	}
 	return rec
 }

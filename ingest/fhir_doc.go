@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"slices"
+	"strings"
 
 	"github.com/velo-fse/velo/fse"
 )
@@ -20,6 +21,10 @@ type docContext struct {
 	category map[*resource]string
 	// secondary marks the discharge diagnoses after the document's first.
 	secondary map[*resource]bool
+	// composition is the Bundle's document, and bundleID the Bundle's identifier: the
+	// document's version id (the Gateway writes the CDA's id there).
+	composition *resource
+	bundleID    *fhirIdentifier
 }
 
 func newDocContext(composition *resource, byRef map[string]*resource, entries []*resource) *docContext {
@@ -56,6 +61,7 @@ func newDocContext(composition *resource, byRef map[string]*resource, entries []
 			walk(s.Section)
 		}
 	}
+	doc.composition = composition
 	if composition != nil {
 		doc.date = composition.Date
 		if composition.Encounter != nil {
@@ -161,4 +167,74 @@ func (doc *docContext) diagnosisDate(r *resource, role, effective string) string
 		return firstNonEmpty(end, doc.date)
 	}
 	return doc.date
+}
+
+// resourceKeySystem names the re-keyed references to a FHIR document by its resource
+// type and logical id (DocumentReference/123), which relatesTo may use.
+const resourceKeySystem = "urn:velo:fhir-resource"
+
+// documentMeta gives a Composition or DocumentReference its version keys and relations
+// (docMeta): the Bundle's identifier when r is the Bundle's document, its own Type/id,
+// and the targets of its relatesTo.
+func (doc *docContext) documentMeta(r *resource, ps keyer) *docMeta {
+	meta := &docMeta{}
+	if doc != nil && doc.composition == r && doc.bundleID != nil && doc.bundleID.Value != "" {
+		meta.ids = append(meta.ids, ps.DocumentKey(doc.bundleID.System, doc.bundleID.Value))
+	}
+	if mi := r.MasterIdentifier; r.ResourceType == "DocumentReference" && mi != nil && mi.Value != "" {
+		meta.ids = append(meta.ids, ps.DocumentKey(mi.System, mi.Value))
+	}
+	if r.ID != "" {
+		meta.ids = append(meta.ids, ps.DocumentKey(resourceKeySystem, r.ResourceType+"/"+r.ID))
+	}
+	for _, rel := range r.RelatesTo {
+		var keys []string
+		if id := rel.TargetIdentifier; id != nil && id.Value != "" {
+			keys = append(keys, ps.DocumentKey(id.System, id.Value))
+		}
+		for _, ref := range []*reference{rel.TargetReference, rel.Target} {
+			if ref == nil {
+				continue
+			}
+			if id := ref.Identifier; id != nil && id.Value != "" {
+				keys = append(keys, ps.DocumentKey(id.System, id.Value))
+			}
+			keys = append(keys, doc.referencedDocument(ref.Reference, ps)...)
+		}
+		meta.relate(rel.Code, keys)
+	}
+	return meta
+}
+
+// referencedDocument is the keys of the document a reference names: the resource's own
+// identity when the Bundle holds it, else its Type/id.
+func (doc *docContext) referencedDocument(ref string, ps keyer) []string {
+	if ref == "" {
+		return nil
+	}
+	if doc != nil {
+		if t, ok := doc.byRef[ref]; ok && (t.ResourceType == "Composition" || t.ResourceType == "DocumentReference") {
+			var keys []string
+			if root, value := documentID(t); value != "" {
+				keys = append(keys, ps.DocumentKey(root, value))
+			}
+			if t.ID != "" {
+				keys = append(keys, ps.DocumentKey(resourceKeySystem, t.ResourceType+"/"+t.ID))
+			}
+			return keys
+		}
+	}
+	if i := strings.Index(ref, "/_history/"); i >= 0 {
+		ref = ref[:i] // a version-specific reference names the same document
+	}
+	parts := strings.Split(strings.TrimRight(ref, "/"), "/")
+	if n := len(parts); n >= 2 && (parts[n-2] == "Composition" || parts[n-2] == "DocumentReference") && parts[n-1] != "" {
+		return []string{ps.DocumentKey(resourceKeySystem, parts[n-2]+"/"+parts[n-1])}
+	}
+	return nil
+}
+
+// keyer re-keys document identifiers (pseudonymize.Pseudonymizer).
+type keyer interface {
+	DocumentKey(root, value string) string
 }

@@ -30,8 +30,8 @@ func columnList(t Table, prefix string) string {
 // For an append, existing names the columns the dataset's Parquet of the table has
 // (nil: no existing rows to merge). A column it lacks — the dataset was written before
 // the column was added — reads as NULL; so does a fact's doc_key, and such facts cannot be
-// retracted. An existing fact whose document this batch sends again (the table
-// retracted, made by retractDocuments) is dropped with it.
+// retracted. An existing fact is kept only while its document stays live (the table
+// live_keys, made by settleVersions). The document table's own is documentFinal.
 func finalSelect(t Table, dataDir string, existing map[string]bool, bookingDups bool) string {
 	withExisting := existing != nil
 	cols := columnList(t, "")
@@ -49,7 +49,7 @@ func finalSelect(t Table, dataDir string, existing map[string]bool, bookingDups 
 		}
 		where := ""
 		if IsFactTable(t) && existing[factDocKey.Name] {
-			where = " e WHERE e.doc_key IS NULL OR NOT EXISTS (SELECT 1 FROM retracted r WHERE r.pid = e.pid AND r.doc_key = e.doc_key)"
+			where = " e WHERE e.doc_key IS NULL OR EXISTS (SELECT 1 FROM live_keys k WHERE k.pid = e.pid AND k.doc_key = e.doc_key)"
 		}
 		src += fmt.Sprintf(" UNION ALL BY NAME SELECT %s, -1::BIGINT AS %s, NULL::BIGINT AS %s%s FROM read_parquet(%s)%s",
 			strings.Join(existingCols, ", "), stagingSeq, stagingDocSeq,
@@ -66,12 +66,6 @@ func finalSelect(t Table, dataDir string, existing map[string]bool, bookingDups 
 		}
 		return fmt.Sprintf("SELECT %s FROM (%s) QUALIFY booking_key IS NULL OR row_number() OVER (PARTITION BY pid, booking_key ORDER BY %s DESC) = 1",
 			outCols, src, stagingSeq)
-	case "document":
-		if !withExisting {
-			break // within a batch, superseded versions were already left out
-		}
-		return fmt.Sprintf("SELECT %s FROM (%s) QUALIFY row_number() OVER (PARTITION BY pid, doc_key, doc_type ORDER BY version DESC, doc_date DESC NULLS LAST, %s DESC) = 1",
-			outCols, src, stagingSeq)
 	}
 	return fmt.Sprintf("SELECT %s FROM (%s)", outCols, src)
 }
@@ -83,13 +77,13 @@ func notSuperseded(t Table) string {
 	return fmt.Sprintf("(%s IS NULL OR %s NOT IN (SELECT s FROM superseded))", stagingDocSeq, stagingDocSeq)
 }
 
-// finalize writes every table as pid-sorted, zstd Parquet under next, for commit to move
-// into DATA. It fills Written, Superseded and Merged of this batch's counts.
-func (st *stage) finalize(ctx context.Context, dataDir, next string, withExisting bool) error {
+// finalize writes every table, and the registry of document versions, as pid-sorted,
+// zstd Parquet under next, for commit to move into DATA. It fills Written, Superseded and
+// Merged of this batch's counts; batch is this batch's sequence number.
+func (st *stage) finalize(ctx context.Context, dataDir, next string, withExisting bool, batch int) error {
 	db := st.db
-	if _, err := db.ExecContext(ctx, fmt.Sprintf(`CREATE OR REPLACE TEMP TABLE superseded AS
-		SELECT %[1]s AS s FROM (SELECT %[1]s, row_number() OVER (PARTITION BY pid, doc_key, doc_type ORDER BY version DESC, doc_date DESC NULLS LAST, %[1]s DESC) AS rn FROM stage_document) WHERE rn > 1`, stagingSeq)); err != nil {
-		return fmt.Errorf("find superseded documents: %w", err)
+	if err := st.settleVersions(ctx, dataDir, batch, withExisting); err != nil {
+		return err
 	}
 	// Data-quality warnings (DOMAIN.md §3): documents that disagree on a person, and
 	// document ids shared by different documents. Both are kept, and counted.
@@ -103,11 +97,6 @@ func (st *stage) finalize(ctx context.Context, dataDir, next string, withExistin
 		}
 		if n > 0 {
 			st.warnings[name] = n
-		}
-	}
-	if withExisting {
-		if err := st.retractDocuments(ctx, dataDir); err != nil {
-			return err
 		}
 	}
 	for _, t := range Tables {
@@ -138,6 +127,9 @@ func (st *stage) finalize(ctx context.Context, dataDir, next string, withExistin
 			}
 		}
 		final := finalSelect(t, dataDir, existingCols, dups)
+		if t.Name == "document" {
+			final = documentFinal()
+		}
 		out := dataset.TablePart(next, t.Name)
 		src := "(" + final + ")"
 		if appendTo {
@@ -173,34 +165,7 @@ func (st *stage) finalize(ctx context.Context, dataDir, next string, withExistin
 			}
 		}
 	}
-	return nil
-}
-
-// retractDocuments settles, for an append, which version of each document sent again
-// survives: a version of this batch that loses to the dataset's (an older version sent
-// late) joins the superseded ones, with its facts; the documents whose surviving version
-// is this batch's are the table retracted, whose existing facts finalSelect drops.
-func (st *stage) retractDocuments(ctx context.Context, dataDir string) error {
-	if !tableExists(dataDir, "document") {
-		_, err := st.db.ExecContext(ctx, "CREATE OR REPLACE TEMP TABLE retracted (pid UUID, doc_key VARCHAR)")
-		return err
-	}
-	doc, _ := TableByName("document")
-	existing, err := parquetColumns(ctx, st.db, dataset.TableGlob(dataDir, doc.Name))
-	if err != nil {
-		return fmt.Errorf("read document schema: %w", err)
-	}
-	for _, q := range []string{
-		"CREATE OR REPLACE TEMP TABLE doc_final AS " + finalSelect(doc, dataDir, existing, false),
-		fmt.Sprintf("INSERT INTO superseded SELECT %[1]s FROM stage_document WHERE %[1]s NOT IN (SELECT s FROM superseded) AND %[1]s NOT IN (SELECT %[1]s FROM doc_final)", stagingSeq),
-		fmt.Sprintf("CREATE OR REPLACE TEMP TABLE retracted AS SELECT DISTINCT pid, doc_key FROM doc_final WHERE %s >= 0", stagingSeq),
-		"DROP TABLE doc_final",
-	} {
-		if _, err := st.db.ExecContext(ctx, q); err != nil {
-			return fmt.Errorf("settle document versions: %w", err)
-		}
-	}
-	return nil
+	return st.writeVersions(ctx, next)
 }
 
 func tableExists(dataDir, table string) bool {

@@ -416,6 +416,7 @@ func (m *mapper) mapBundle(raw []byte, pos string, global patientResolver) (out 
 		all[i] = d.r
 	}
 	doc := newDocContext(composition, byRef, all)
+	doc.bundleID = b.Identifier
 	for i, d := range entries {
 		epos := fmt.Sprintf("%s entry %d", pos, i)
 		switch {

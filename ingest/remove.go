@@ -116,6 +116,21 @@ func RemoveOptedOut(ctx context.Context, cfg RemoveConfig) (*dataset.Manifest, e
 			return nil, fmt.Errorf("rewrite %s: %w", t.Name, err)
 		}
 	}
+	// The internal tables (the registry of document versions) lose the same people;
+	// they are no table's counts.
+	for _, t := range InternalTables {
+		if !tableExists(cfg.Out, t.Name) {
+			continue
+		}
+		if err := os.MkdirAll(dataset.TableDir(next, t.Name), 0o755); err != nil {
+			return nil, err
+		}
+		q := fmt.Sprintf("COPY (SELECT * FROM read_parquet(%s) WHERE pid NOT IN (SELECT pid FROM gone) ORDER BY pid) TO %s (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)",
+			quote(dataset.TableGlob(cfg.Out, t.Name)), quote(dataset.TablePart(next, t.Name)))
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			return nil, fmt.Errorf("rewrite %s: %w", t.Name, err)
+		}
+	}
 	if err := db.QueryRowContext(ctx, "SELECT count(DISTINCT pid) FROM ("+strings.Join(people, " UNION ALL ")+")").Scan(&removal.RemovedPeople); err != nil {
 		return nil, err
 	}

@@ -234,6 +234,10 @@ const (
 	stagingSeq    = "_seq"
 	stagingDocSeq = "_doc_seq"
 	stagingAsOf   = "_as_of" // person only: date of the source the facts were taken from
+	// document only: the version's own keys and its relations (docMeta)
+	stagingIDs      = "_ids"
+	stagingReplaces = "_replaces"
+	stagingAppends  = "_appends"
 )
 
 func stagingDDL(t Table) string {
@@ -243,8 +247,11 @@ func stagingDDL(t Table) string {
 		fmt.Fprintf(&b, "%s %s, ", c.Name, c.Type)
 	}
 	fmt.Fprintf(&b, "%s BIGINT, %s BIGINT", stagingSeq, stagingDocSeq)
-	if t.Name == "person" {
+	switch t.Name {
+	case "person":
 		fmt.Fprintf(&b, ", %s DATE", stagingAsOf)
+	case "document":
+		fmt.Fprintf(&b, ", %s VARCHAR[], %s VARCHAR[], %s VARCHAR[]", stagingIDs, stagingReplaces, stagingAppends)
 	}
 	b.WriteString(")")
 	return b.String()
