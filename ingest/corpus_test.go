@@ -7,8 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
-
 	"github.com/velo-fse/velo/ingest"
 )
 
@@ -193,48 +191,4 @@ func TestMinistryCorpus(t *testing.T) {
 func relCorpus(path string) string {
 	_, rel, _ := strings.Cut(filepath.ToSlash(path), "ministero-salute/")
 	return rel
-}
-
-// The facts of the test container's discharge letter (LDO.xml), written by reading the
-// XML: patient TSTSMN63A01F205H, male, born 1980, no residence address (the only addr is
-// the birthplace's); the letter of 2022-04-17, version 1; the stay from 2022-03-17 to
-// 2022-04-17 (encompassingEncounter); the admission diagnosis 300.01 (section 46241-6,
-// observation 8646-2, undated: the admission) and the discharge diagnosis 428.0 (section
-// 11535-2, observation 8651-2, the letter's only one and so the principal, undated: the
-// discharge; its LOINC translation 67502-5 is not the code); the anamnesis problems 153.5
-// (from 2021-10-17) and 03.21 (2011-02-17, a procedure-shaped code written under the
-// diagnosis code system, kept as given), the complication 97835-3 (LOINC, 2022-03-20); the
-// procedure 2341-6 (LOINC, 2022-03-20); the drug given during the stay (AIC 035606033,
-// ATC B01AX05, from 2022-03-21) and the one prescribed at discharge (AIC 043348022, ATC
-// C08CA01, a request dated by its participant time, 2022-04-26); no vital sign.
-func TestMinistryLDOFacts(t *testing.T) {
-	ps, _ := testKey(t)
-	dir := filepath.Join(t.TempDir(), "data")
-	runIngest(t, ingest.Config{Pseudonymizer: ps, Out: dir, Inputs: []string{filepath.Join(ministry, "gtw-test-container", "xml", "LDO.xml")}})
-	db := openDB(t)
-	p := pidOf(t, ps, "TSTSMN63A01F205H")
-	for tb, want := range map[string][]string{
-		"person":   {p + "|1980|M|-|-|-"},
-		"document": {p + "|34105-7|2022-04-17|1"},
-		"diagnosis": {
-			p + "|icd9cm|300.01|admission|2022-03-17", p + "|icd9cm|428.0|principal|2022-04-17",
-			p + "|icd9cm|153.5|problem|2021-10-17", p + "|icd9cm|03.21|problem|2011-02-17", p + "|loinc|97835-3|problem|2022-03-20",
-		},
-		"procedure":  {p + "|loinc|2341-6|2022-03-20"},
-		"medication": {p + "|administration|035606033|B01AX05|2022-03-21", p + "|request|043348022|C08CA01|2022-04-26"},
-		"lab_result": nil, "observation": nil, "vaccination": nil, "er_visit": nil, "prescription": nil,
-	} {
-		q := map[string]string{
-			"person":     "pid::VARCHAR, birth_year, sex, coalesce(region, '-'), coalesce(asl, '-'), coalesce(province, '-')",
-			"document":   "pid::VARCHAR, doc_type, doc_date::VARCHAR, version",
-			"diagnosis":  "pid::VARCHAR, code_system, code, role, coalesce(onset_date::VARCHAR, '-')",
-			"procedure":  "pid::VARCHAR, code_system, code, coalesce(performed_date::VARCHAR, '-')",
-			"medication": "pid::VARCHAR, kind, aic, atc, coalesce(med_date::VARCHAR, '-')",
-			"lab_result": "pid::VARCHAR", "observation": "pid::VARCHAR", "vaccination": "pid::VARCHAR", "er_visit": "pid::VARCHAR", "prescription": "pid::VARCHAR",
-		}[tb]
-		got := queryStrings(t, db, "SELECT "+q+" FROM "+table(dir, tb))
-		if diff := cmp.Diff(sortedLines(want...), sortedLines(got...)); diff != "" {
-			t.Errorf("%s (-want +got):\n%s", tb, diff)
-		}
-	}
 }
