@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -58,6 +59,9 @@ func ingestBatches(t *testing.T, ps *pseudonymize.Pseudonymizer, dir string, bat
 	var man *dataset.Manifest
 	db := openDB(t)
 	for i, files := range batches {
+		if files == nil {
+			continue // a batch the caller ingested already
+		}
 		in := t.TempDir()
 		for name, content := range files {
 			writeFile(t, in, name, content)
@@ -282,4 +286,18 @@ func TestRemoveOptedOutFromDocumentVersions(t *testing.T) {
 	if n := queryStrings(t, db, "SELECT count(*) FROM "+versions); n[0] != "0" {
 		t.Errorf("%s versions of the person who opted out left in the registry", n[0])
 	}
+}
+
+// A dataset written before the registry of document versions existed starts it from its
+// document table: a later replacement naming the original by its setId retires it.
+func TestReplacementOnDatasetWithoutRegistry(t *testing.T) {
+	ps, _ := testKey(t)
+	dir := filepath.Join(t.TempDir(), "data")
+	ingestBatches(t, ps, dir, map[string]string{"orig.xml": labDoc{id: "ORIG-1", setID: "ORIG-SET", version: 1, value: "16"}.cda(t)})
+	if err := os.RemoveAll(filepath.Join(dir, ingest.InternalTables[0].Name)); err != nil {
+		t.Fatal(err)
+	}
+	repl := labDoc{id: "REPL-1", setID: "REPL-SET", version: 1, value: "18.5", rels: [][2]string{{"RPLC", "ORIG-SET"}}}.cda(t)
+	ingestBatches(t, ps, dir, nil, map[string]string{"repl.xml": repl})
+	assertLive(t, dir, "1:18.5")
 }
