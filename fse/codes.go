@@ -2,6 +2,7 @@ package fse
 
 import (
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -105,3 +106,106 @@ var (
 	// admission, 7 left before being seen, 8 left during care, 9 dead on arrival.
 	EROutcomeCodes = []string{"1", "2", "3", "4", "5", "6", "7", "8", "9"}
 )
+
+// Observations that are not laboratory results: vital signs and social history. Their
+// categories are FHIR's observation-category codes; the code lists are the public domain
+// of observation.code. A source may state such an observation under another code (in
+// its document's vital-signs or social-history section): it is kept, under its own code.
+const (
+	CategoryVitalSigns    = "vital-signs"
+	CategorySocialHistory = "social-history"
+)
+
+// ObservationCategories lists the categories of the observation table.
+var ObservationCategories = []string{CategoryVitalSigns, CategorySocialHistory}
+
+var (
+	// VitalSignCodes are the LOINC codes of FHIR's vital-signs value set
+	// (ValueSet/observation-vitalsignresult): the vital-signs and blood-pressure panels,
+	// respiratory rate, heart rate, oxygen saturation, body temperature, height, head
+	// circumference, weight, BMI, systolic and diastolic pressure.
+	VitalSignCodes = []string{"85353-1", "9279-1", "8867-4", "2708-6", "8310-5", "8302-2", "9843-4", "29463-7", "39156-5", "85354-9", "8480-6", "8462-4"}
+	// SocialHistoryCodes are the LOINC codes of the lifestyle observations patient
+	// summaries carry: tobacco smoking status, history of tobacco use, cigarettes smoked
+	// per day, history of alcohol use, alcoholic drinks per day.
+	SocialHistoryCodes = []string{"72166-2", "11367-0", "8663-7", "11331-6", "74013-4"}
+)
+
+// ObservationCategory is the category of an observation by its LOINC code alone ("" for a
+// code of neither list).
+func ObservationCategory(loinc string) string {
+	switch {
+	case slices.Contains(VitalSignCodes, loinc):
+		return CategoryVitalSigns
+	case slices.Contains(SocialHistoryCodes, loinc):
+		return CategorySocialHistory
+	}
+	return ""
+}
+
+// ObservationCodes is the public domain of observation.code: VitalSignCodes and
+// SocialHistoryCodes.
+func ObservationCodes() []string {
+	return slices.Concat(VitalSignCodes, SocialHistoryCodes)
+}
+
+// Sections of the national CDA documents (LOINC) whose observations are vital signs or
+// social history, whatever code they carry: the PSS and VPS vital-signs section
+// ("Parametri vitali") and the PSS lifestyle section ("Stile di vita").
+const (
+	SectionVitalSigns    = "8716-3"
+	SectionSocialHistory = "29762-2"
+)
+
+// Diagnosis roles: what a diagnosis is in the document that states it. They are Velo's
+// labels (the public domain of diagnosis.role), each from a LOINC observation code of the
+// national documents:
+//
+//	problem    a problem or condition of the patient's history or problem list (75326-9
+//	           Problem; a FHIR Condition)
+//	admission  the diagnosis at hospital admission (8646-2, LDO)
+//	principal  the principal diagnosis at hospital discharge: the first discharge
+//	           diagnosis (8651-2) the letter states, as the SDO lists the principal first
+//	secondary  every further discharge diagnosis of the letter
+//	diagnosis  a diagnosis a report states (29308-4 Diagnosis: specialist, radiology,
+//	           pathology and ER reports)
+//	reason     the reason for the visit stated as a diagnosis (29298-7)
+const (
+	RoleProblem   = "problem"
+	RoleAdmission = "admission"
+	RolePrincipal = "principal"
+	RoleSecondary = "secondary"
+	RoleDiagnosis = "diagnosis"
+	RoleReason    = "reason"
+)
+
+// DiagnosisRoles lists the roles.
+var DiagnosisRoles = []string{RoleProblem, RoleAdmission, RolePrincipal, RoleSecondary, RoleDiagnosis, RoleReason}
+
+// LOINC codes of the observations that state a diagnosis.
+const (
+	LOINCProblem            = "75326-9"
+	LOINCAdmissionDiagnosis = "8646-2"
+	LOINCDischargeDiagnosis = "8651-2"
+	LOINCDiagnosis          = "29308-4"
+	LOINCReasonForVisit     = "29298-7"
+)
+
+// DiagnosisRole is the role of a diagnosis stated by an observation with this LOINC code
+// ("" for a code that states none). A discharge diagnosis is RolePrincipal; the mapping
+// makes every one after the document's first RoleSecondary.
+func DiagnosisRole(loinc string) string {
+	switch loinc {
+	case LOINCProblem:
+		return RoleProblem
+	case LOINCAdmissionDiagnosis:
+		return RoleAdmission
+	case LOINCDischargeDiagnosis:
+		return RolePrincipal
+	case LOINCDiagnosis:
+		return RoleDiagnosis
+	case LOINCReasonForVisit:
+		return RoleReason
+	}
+	return ""
+}

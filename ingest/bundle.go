@@ -11,19 +11,22 @@ import (
 )
 
 // A FHIR Bundle is read in two passes over its bytes, one entry at a time, so that memory
-// does not grow with its size (decoding a whole Bundle took about six times its size):
+// does not grow with the size of its resources (decoding a whole Bundle took about six
+// times its size):
 //
 //  1. the index: every entry is decoded far enough to know its type; the Patients are
 //     mapped to their pid and outcome, the Medications and the first Composition (the
-//     document, whose date dates the person facts) are kept. Nothing is applied yet: a
+//     document, whose date dates the person facts) are kept, and the document's structure
+//     is gathered (docContext: sections, panels, encounters, the order of the discharge
+//     diagnoses, the identities of the documents it holds). Nothing is applied yet: a
 //     Bundle that turns out to be malformed, or to hold an entry beyond maxRecordBytes,
 //     is quarantined as a whole with the position of the problem.
 //  2. the entries again, in chunks through runPipeline, each mapped with what the index
 //     holds: references resolve by fullUrl or Type/id to the Bundle's Patients first, then
 //     to those of the NDJSON files read before.
 //
-// What is held at once is the index (a pid per Patient, the Medications, the Composition)
-// and one entry per decoder, at most maxRecordBytes, plus the pipeline's chunks in flight.
+// What is held at once is the index (a pid per Patient, the Medications, the Composition,
+// a few references per Observation, Encounter and document) and one entry per decoder, at most maxRecordBytes, plus the pipeline's chunks in flight.
 
 var errEntryTooLarge = errors.New("bundle entry too large")
 
@@ -39,7 +42,7 @@ type bundleDoc struct {
 type bundleIndex struct {
 	pos      string // the Bundle's position: "bundle", or "line 3" for one on an NDJSON line
 	patients map[string]patientRef
-	meds     map[string]*resource
+	ctx      *docContext // the Medications, the document's structure and identities
 	global   patientResolver
 	asOf     any
 	docIdx   int // entry index of the Composition, -1 without one
@@ -221,8 +224,9 @@ func (v *valueScan) step(b []byte) (int, bool) {
 // bundleEntries splits the Bundle read from r into its entries, calling fn with each
 // one's index and bytes (valid only during the call). It returns a *bundleError for a
 // Bundle whose structure is malformed or that holds a value beyond maxRecordBytes, or
-// fn's error. Values other than the entries are checked with json.Valid and dropped.
-func bundleEntries(r io.Reader, pos string, fn func(i int, entry []byte) error) error {
+// fn's error. Values other than the entries are checked with json.Valid and passed to
+// top, when not nil, with their name.
+func bundleEntries(r io.Reader, pos string, fn func(i int, entry []byte) error, top func(name string, value []byte)) error {
 	s := newJSONSplitter(r, pos)
 	var buf []byte
 	tooLarge := func(what string) error {
@@ -274,6 +278,9 @@ func bundleEntries(r io.Reader, pos string, fn func(i int, entry []byte) error) 
 			if !json.Valid(v) {
 				s.off = start
 				return s.syntaxError()
+			}
+			if top != nil {
+				top(name, v)
 			}
 			buf = v
 		}
@@ -449,25 +456,23 @@ func (m *mapper) indexBundle(r io.Reader, pos string, global patientResolver) (i
 		}
 	}()
 	m.hook(pos)
-	idx = &bundleIndex{pos: pos, patients: map[string]patientRef{}, meds: map[string]*resource{}, global: global, docIdx: -1}
+	meds := map[string]*resource{}
+	idx = &bundleIndex{pos: pos, patients: map[string]patientRef{}, ctx: newDocContext(meds), global: global, docIdx: -1}
 	var comp *resource
 	var patients []struct {
 		keys []string
 		r    *resource
 	}
+	var bundleID *fhirIdentifier
 	err = bundleEntries(r, pos, func(i int, entry []byte) error {
 		fullURL, raw := entryParts(entry)
-		switch resourceTypeOf(raw) {
-		case "Patient", "Medication", "Composition":
-		default:
+		t := resourceTypeOf(raw)
+		if t != "Patient" && t != "Medication" && !docContextTypes[t] {
 			return nil // the workers check and decode it
 		}
 		// An entry the workers will quarantine as malformed does not count here either.
 		var res resource
 		if !json.Valid(entry) || json.Unmarshal(raw, &res) != nil {
-			return nil
-		}
-		if res.ResourceType == "Composition" && comp != nil {
 			return nil
 		}
 		var keys []string
@@ -477,6 +482,7 @@ func (m *mapper) indexBundle(r io.Reader, pos string, global patientResolver) (i
 		if res.ID != "" {
 			keys = append(keys, res.ResourceType+"/"+res.ID)
 		}
+		isDoc := res.ResourceType == "Composition" && comp == nil
 		switch res.ResourceType {
 		case "Patient":
 			// Mapped once the document's date is known (a Composition may follow).
@@ -484,24 +490,35 @@ func (m *mapper) indexBundle(r io.Reader, pos string, global patientResolver) (i
 				keys []string
 				r    *resource
 			}{keys, &res})
+			return nil
 		case "Medication":
 			for _, k := range keys {
-				idx.meds[k] = &res
+				meds[k] = &res
 			}
+			return nil
 		case "Composition":
-			comp, idx.docIdx = &res, i
-			if res.Subject != nil {
-				idx.docSubject = res.Subject.Reference
-			}
-			if t, err := parseEventDate(res.Date); err == nil {
-				idx.asOf = t
+			if isDoc {
+				comp, idx.docIdx = &res, i
+				if res.Subject != nil {
+					idx.docSubject = res.Subject.Reference
+				}
+				if t, err := parseEventDate(res.Date); err == nil {
+					idx.asOf = t
+				}
 			}
 		}
+		idx.ctx.add(i, &res, keys, isDoc, m.ps)
 		return nil
+	}, func(name string, v []byte) {
+		if name == "identifier" {
+			json.Unmarshal(v, &bundleID) // a malformed one is no identifier
+		}
 	})
 	if err != nil {
 		return nil, err
 	}
+	idx.ctx.bundleID = bundleID
+	idx.ctx.finish()
 	for _, p := range patients {
 		rec := m.mapPatient(p.r, idx.asOf)
 		ref := rec.patient
@@ -513,7 +530,7 @@ func (m *mapper) indexBundle(r io.Reader, pos string, global patientResolver) (i
 		}
 	}
 	if comp != nil {
-		rec := m.mapClinical(comp, idx.resolve, idx.meds, -1)
+		rec := m.mapClinical(comp, idx.resolve, idx.ctx.entry(idx.docIdx), -1)
 		idx.doc = &bundleDoc{key: docKeyOf([]record{rec}, 0)}
 	}
 	return idx, nil
@@ -549,7 +566,7 @@ func (idx *bundleIndex) produceEntries(r io.Reader, emit func(unit) error) error
 			u, held = unit{}, 0
 		}
 		return nil
-	})
+	}, nil)
 	if err != nil {
 		var be *bundleError
 		if errors.As(err, &be) {
@@ -612,7 +629,7 @@ func (idx *bundleIndex) workEntry(m *mapper, i int, entry []byte, epos string) (
 	if idx.docIdx >= 0 && i != idx.docIdx {
 		local = idx.docIdx
 	}
-	rec = m.mapClinical(r, idx.resolve, idx.meds, local)
+	rec = m.mapClinical(r, idx.resolve, idx.ctx.entry(i), local)
 	switch {
 	case i == idx.docIdx:
 		rec.doc = idx.doc

@@ -21,7 +21,11 @@ const (
 	domainMedicationKind = "medication_kind"
 	domainERTriage       = "er_triage"
 	domainEROutcome      = "er_outcome"
-	domainPeriod         = dataset.DomainPeriod // days of the declared extract period
+	domainDiagnosisRole  = "diagnosis_role"
+
+	domainObservationCategory = "observation_category"
+	domainObservationCode     = "observation_code"
+	domainPeriod              = dataset.DomainPeriod // days of the declared extract period
 )
 
 func strs[T ~string](in []T) []any {
@@ -37,20 +41,23 @@ func strs[T ~string](in []T) []any {
 func BuildCatalog(version string, period *fse.Period) dataset.Catalog {
 	kinds := []fse.ServiceKind{fse.Visit, fse.Test}
 	domains := map[string]dataset.Domain{
-		domainSex:            {Source: "FSE administrative gender", Values: strs(fse.Sexes)},
-		domainRegion:         {Source: "Ministry of Health region codes", Values: strs(fse.RegionCodes())},
-		domainASL:            {Source: "ASL codes (region + 3 digits)", Values: strs(fse.ASLCodes())},
-		domainService:        {Source: "PNGLA monitored services (subset known to Velo)", Values: strs(fse.ServiceCodes())},
-		domainServiceKind:    {Source: "PNGLA: visit or diagnostic test", Values: strs(kinds)},
-		domainPriority:       {Source: "PNGLA priority classes", Values: strs(fse.Priorities)},
-		domainBool:           {Source: "boolean", Values: []any{false, true}},
-		domainChannel:        {Source: "CUP booking channels", Values: strs(fse.Channels)},
-		domainStatus:         {Source: "CUP booking statuses", Values: strs(fse.BookingStatuses)},
-		domainDocType:        {Source: "FSE document types (LOINC)", Values: strs(fse.DocumentTypeCodes())},
-		domainCodeSystem:     {Source: "Velo code-system labels", Values: []any{"icd9cm", "loinc", "other"}},
-		domainMedicationKind: {Source: "FHIR medication resource kinds", Values: []any{"administration", "request", "statement"}},
-		domainERTriage:       {Source: "EMUR triage colour codes (VPS CodiceTriage_VPS)", Values: strs(fse.ERTriageCodes)},
-		domainEROutcome:      {Source: "EMUR outcome codes (VPS EsitoTrattamento_VPS)", Values: strs(fse.EROutcomeCodes)},
+		domainSex:                 {Source: "FSE administrative gender", Values: strs(fse.Sexes)},
+		domainRegion:              {Source: "Ministry of Health region codes", Values: strs(fse.RegionCodes())},
+		domainASL:                 {Source: "ASL codes (region + 3 digits)", Values: strs(fse.ASLCodes())},
+		domainService:             {Source: "PNGLA monitored services (subset known to Velo)", Values: strs(fse.ServiceCodes())},
+		domainServiceKind:         {Source: "PNGLA: visit or diagnostic test", Values: strs(kinds)},
+		domainPriority:            {Source: "PNGLA priority classes", Values: strs(fse.Priorities)},
+		domainBool:                {Source: "boolean", Values: []any{false, true}},
+		domainChannel:             {Source: "CUP booking channels", Values: strs(fse.Channels)},
+		domainStatus:              {Source: "CUP booking statuses", Values: strs(fse.BookingStatuses)},
+		domainDocType:             {Source: "FSE document types (LOINC)", Values: strs(fse.DocumentTypeCodes())},
+		domainCodeSystem:          {Source: "Velo code-system labels", Values: []any{"icd9cm", "loinc", "other"}},
+		domainMedicationKind:      {Source: "FHIR medication resource kinds", Values: []any{"administration", "request", "statement"}},
+		domainERTriage:            {Source: "EMUR triage colour codes (VPS CodiceTriage_VPS)", Values: strs(fse.ERTriageCodes)},
+		domainEROutcome:           {Source: "EMUR outcome codes (VPS EsitoTrattamento_VPS)", Values: strs(fse.EROutcomeCodes)},
+		domainDiagnosisRole:       {Source: "Velo: the role of a diagnosis in its document", Values: strs(fse.DiagnosisRoles)},
+		domainObservationCategory: {Source: "FHIR observation categories (vital-signs, social-history)", Values: strs(fse.ObservationCategories)},
+		domainObservationCode:     {Source: "LOINC: FHIR vital-signs value set and lifestyle observations", Values: strs(fse.ObservationCodes())},
 	}
 	if period != nil {
 		domains[domainPeriod] = dataset.Domain{Source: "extract period declared at ingest", From: period.From, To: period.To}

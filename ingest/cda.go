@@ -73,7 +73,7 @@ var cdaSkip = map[string]bool{
 	"performer": true, "responsibleParty": true, "encounterParticipant": true, "location": true,
 	"manufacturerOrganization": true, "representedOrganization": true, "serviceProviderOrganization": true,
 	"specimen": true, "referenceRange": true, "observationMedia": true, "regionOfInterest": true,
-	"lotNumberText": true, "precondition": true, "authorization": true, "relatedDocument": true,
+	"lotNumberText": true, "precondition": true, "authorization": true,
 	"streetAddressLine": true, "postalCode": true, "city": true, "houseNumber": true,
 	"streetName": true, "precinct": true, "additionalLocator": true,
 	"routeCode": true, "approachSiteCode": true, "targetSiteCode": true, "methodCode": true,

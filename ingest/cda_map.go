@@ -24,8 +24,15 @@ import (
 //	              patient/birthTime (year kept), administrativeGenderCode, the home
 //	              addr's state (region) and censusTract (province), providerOrganization
 //	              id[@root=ASL OID] (ASL) — through mapPatient, the FHIR reader's own rules
-//	diagnosis     observation code 75326-9 (Problem): value code, effectiveTime low
-//	lab_result    observation with a LOINC code and a PQ or IVL_PQ value
+//	diagnosis     observation stating a diagnosis (fse.DiagnosisRole: 75326-9 Problem,
+//	              8646-2 admission, 8651-2 discharge — the first principal, the others
+//	              secondary —, 29308-4 Diagnosis, 29298-7 reason for visit): the value's
+//	              code, the role, effectiveTime (low), else for a diagnosis of the stay
+//	              the encounter's admission or discharge, else the document's date
+//	observation   observation with a PQ or IVL_PQ value in the vital-signs (8716-3) or
+//	              social-history (29762-2) section, or coded as a vital sign or a
+//	              lifestyle observation (fse.ObservationCategory)
+//	lab_result    any other observation with a LOINC code and a PQ or IVL_PQ value
 //	procedure     procedure in moodCode EVN
 //	vaccination   substanceAdministration in a vaccination document, in the immunization
 //	              section (11369-6) or coded IMMUNIZ; dose from observation 30973-2
@@ -48,7 +55,6 @@ const (
 	oidInterp       = "2.16.840.1.113883.5.83"
 	oidTriage       = "2.16.840.1.113883.2.9.6.1.54.4"
 	oidEROutcome    = "2.16.840.1.113883.2.9.6.1.54.5"
-	loincProblem    = "75326-9"
 	loincDoseNumber = "30973-2"
 	loincTriage     = "11283-9"
 	loincEROutcome  = "11302-7"
@@ -76,6 +82,13 @@ type cdaDoc struct {
 	used            bool   // the current entry fed the ER visit
 	notDone         string // the current entry's statement is negated or cancelled
 	triage, outcome string
+
+	// admitted and discharged are the encounter's start and end (componentOf/
+	// encompassingEncounter/effectiveTime), which date admission and discharge
+	// diagnoses; discharges counts the discharge diagnoses mapped so far (the first is
+	// the principal one).
+	admitted, discharged string
+	discharges           int
 }
 
 // mapCDA maps one document. Every record it returns carries a position; a document that
@@ -92,6 +105,10 @@ func (m *mapper) mapCDA(data []byte, prefix string) []record {
 		return []record{{outcome: outQuarantined, table: "document", reason: "unknown document type (ClinicalDocument/code is not an FSE document type)", pos: c.pos(root.line), docLocal: -1}}
 	}
 	c.docDate = root.child("effectiveTime").attr("value")
+	if et := root.path("componentOf", "encompassingEncounter", "effectiveTime"); et != nil {
+		c.admitted = firstNonEmpty(et.child("low").attr("value"), et.attr("value"))
+		c.discharged = et.child("high").attr("value")
+	}
 	asOf, _ := parseTS(c.docDate)
 	c.person(asOf)
 	c.document()
@@ -204,7 +221,9 @@ func cdaPatient(pr *cdaNode) (*resource, string) {
 
 // document maps the header. The document's identity across versions is its setId (what
 // the Gateway's Composition.identifier carries), so a later version replaces the
-// earlier; without a setId, the id.
+// earlier; without a setId, the id. Its id (this version's), and the parents that
+// relatedDocument names (RPLC: the document replaces them; APND: it is an addendum to
+// them, by their id and setId), are kept for finalize (versions.go).
 func (c *cdaDoc) document() {
 	rec := record{table: "document", isDoc: true, docLocal: -1, pos: c.pos(c.root.line)}
 	id := c.root.child("setId")
@@ -220,9 +239,25 @@ func (c *cdaDoc) document() {
 	if v, err := strconv.Atoi(c.root.child("versionNumber").attr("value")); err == nil && v > 0 {
 		version = int32(min(v, 1<<30))
 	}
+	meta := &docMeta{}
+	if s, v := cdaIdentifier(c.root.child("id")); v != "" {
+		meta.ids = append(meta.ids, c.m.ps.DocumentKey(s, v))
+	}
+	for _, rd := range c.root.all("relatedDocument") {
+		pd := rd.child("parentDocument")
+		var parents []string
+		for _, n := range append(pd.all("id"), pd.all("setId")...) {
+			if s, v := cdaIdentifier(n); v != "" {
+				parents = append(parents, c.m.ps.DocumentKey(s, v))
+			}
+		}
+		meta.relate(strings.TrimSpace(rd.attr("typeCode")), parents)
+	}
+	key := meta.identity(c.m.ps.DocumentKey(system, value))
+	rec.meta = meta
 	c.docIdx = len(c.recs)
 	c.emit(rec, c.docDate, func(pid duckdb.UUID, date any) ([]any, string) {
-		return []any{pid, c.m.ps.DocumentKey(system, value), c.docType, date, version}, ""
+		return []any{pid, key, c.docType, date, version}, ""
 	})
 }
 
@@ -394,15 +429,12 @@ func (c *cdaDoc) statement(st *cdaNode, section string) {
 func (c *cdaDoc) observation(st *cdaNode, section string) {
 	code := loincOf(st.child("code"))
 	val := st.child("value")
-	switch {
-	case code == loincProblem:
+	switch role := fse.DiagnosisRole(code); {
+	case role != "":
 		if val.attr("code") == "" {
 			return
 		}
-		system, dx := cdaClinicalCode(val)
-		c.emit(record{table: "diagnosis", pos: c.pos(st.line)}, effectiveTS(st), func(pid duckdb.UUID, date any) ([]any, string) {
-			return []any{pid, system, dx, date}, ""
-		})
+		c.diagnosis(st, role, val)
 	case c.docType == docVPS && code == loincTriage && section == loincTriageSect && val.attr("codeSystem") == oidTriage:
 		if c.triage == "" {
 			c.triage = val.attr("code")
@@ -420,6 +452,17 @@ func (c *cdaDoc) observation(st *cdaNode, section string) {
 		}
 		raw := val.attr("value")
 		unit := val.attr("unit")
+		if category := cdaObservationCategory(section, code); category != "" {
+			// A vital sign or a lifestyle observation: not a laboratory result.
+			c.emit(record{table: "observation", pos: c.pos(st.line)}, effectiveTS(st), func(pid duckdb.UUID, date any) ([]any, string) {
+				f, err := strconv.ParseFloat(strings.TrimSpace(raw), 64)
+				if err != nil {
+					return nil, "value/@value is not a number"
+				}
+				return []any{pid, category, code, f, nullable(unit), date}, ""
+			})
+			return
+		}
 		interp := ""
 		if ic := st.child("interpretationCode"); ic != nil {
 			if cs := ic.attr("codeSystem"); cs == "" || cs == oidInterp {
@@ -436,12 +479,53 @@ func (c *cdaDoc) observation(st *cdaNode, section string) {
 	}
 }
 
+// cdaObservationCategory is the category of a quantity observed in a section: vital signs
+// or social history by the section that states it or by the observation's own code; ""
+// for a laboratory (or other) result.
+func cdaObservationCategory(section, code string) string {
+	switch section {
+	case fse.SectionVitalSigns:
+		return fse.CategoryVitalSigns
+	case fse.SectionSocialHistory:
+		return fse.CategorySocialHistory
+	}
+	return fse.ObservationCategory(code)
+}
+
+// diagnosis maps an observation that states a diagnosis, with its role: its value is the
+// code. A problem is dated by its onset (effectiveTime); a diagnosis of the stay by its
+// own time, else the admission (admission diagnosis) or the discharge (discharge
+// diagnoses), else the document's date.
+func (c *cdaDoc) diagnosis(st *cdaNode, role string, val *cdaNode) {
+	ts := effectiveTS(st)
+	switch role {
+	case fse.RoleAdmission:
+		ts = firstNonEmpty(ts, c.admitted, c.docDate)
+	case fse.RolePrincipal:
+		if c.discharges++; c.discharges > 1 {
+			role = fse.RoleSecondary
+		}
+		ts = firstNonEmpty(ts, c.discharged, c.docDate)
+	case fse.RoleDiagnosis, fse.RoleReason:
+		ts = firstNonEmpty(ts, c.docDate)
+	}
+	rec := record{table: "diagnosis", pos: c.pos(st.line)}
+	system, dx, ok := cdaClinicalCode(val)
+	if !ok {
+		c.recs = append(c.recs, notICD9CM(rec))
+		return
+	}
+	c.emit(rec, ts, func(pid duckdb.UUID, date any) ([]any, string) {
+		return []any{pid, system, dx, role, date}, ""
+	})
+}
+
 func (c *cdaDoc) procedure(st *cdaNode) {
 	code := st.child("code")
 	if code.attr("code") == "" {
 		return
 	}
-	system, pc := cdaClinicalCode(code)
+	system, pc, _ := cdaClinicalCode(code)
 	c.emit(record{table: "procedure", pos: c.pos(st.line)}, effectiveTS(st), func(pid duckdb.UUID, date any) ([]any, string) {
 		return []any{pid, system, pc, date}, ""
 	})
@@ -605,20 +689,21 @@ func anyCode(n *cdaNode) bool {
 
 // cdaClinicalCode labels a diagnosis or procedure code as clinicalCode does for FHIR:
 // ICD-9-CM (dotted canonical form) wherever it appears among the code and its
-// translations, else LOINC, else the code as given.
-func cdaClinicalCode(n *cdaNode) (system, code string) {
+// translations, else LOINC, else the code as given. ok is false for a code under
+// ICD-9-CM of no ICD-9-CM shape (a template's placeholder: XXX, [COD_DIAGNOSI]).
+func cdaClinicalCode(n *cdaNode) (system, code string, ok bool) {
 	if c := codeIn(n, fse.OIDICD9CM); c != "" {
-		c, _ = fse.NormalizeICD9CM(c, false)
-		return "icd9cm", c
+		c, ok = normalizeICD9CM(c, false)
+		return "icd9cm", c, ok
 	}
 	if c := codeIn(n, fse.OIDICD9CMProcedures); c != "" {
-		c, _ = fse.NormalizeICD9CM(c, true)
-		return "icd9cm", c
+		c, ok = normalizeICD9CM(c, true)
+		return "icd9cm", c, ok
 	}
 	if c := codeIn(n, fse.OIDLOINC); c != "" {
-		return "loinc", c
+		return "loinc", c, true
 	}
-	return "other", n.attr("code")
+	return "other", n.attr("code"), true
 }
 
 // effectiveTS is the point in time of a statement: effectiveTime/@value or its low

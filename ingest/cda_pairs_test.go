@@ -28,24 +28,19 @@ type cdaPair struct {
 	diffs        []knownDiff
 }
 
-// Reasons shared by several pairs. "FHIR reader:" marks a gap of fhir.go on a field
-// the Gateway's conversion does carry: fixing it there removes the entries.
-const (
-	whyComplicate = "the Gateway makes the complications section's Problem observation (55109-3) an Observation coded 75326-9, not a Condition, and fhir.go maps Conditions only"
-)
-
+// "FHIR reader:" marks a gap of fhir.go on a field the Gateway's conversion does carry:
+// fixing it there removes the entries.
 var cdaPairs = []cdaPair{
 	{name: "LAB"},
 	{name: "CERT_VACC", diffs: []knownDiff{}},
 	{name: "SING_VACC", diffs: []knownDiff{}},
 	{name: "LDO", diffs: []knownDiff{
-		{table: "diagnosis", cda: []string{"GTW|loinc|97835-3|2022-03-20"}, why: whyComplicate},
 		{table: "medication", fhir: []string{"GTW|request|035606033|B01AX05|2022-03-01"}, why: "the Gateway derives a second resource, a MedicationRequest dated by the DIR participant, from the one in-stay administration"},
 	}},
 	{name: "PSS", otherPatient: "the CDA names RSSMRA22A01A399Z, the FHIR bundle GTWGWY82B42G920M (with the same sex and birth date)", diffs: []knownDiff{
 		{table: "procedure", fhir: []string{"patient|loinc|68692-3|2022-07-09"}, why: "the plan of care's requested procedure (moodCode RQO) becomes a FHIR Procedure dated by its planned time; only performed procedures (EVN) are procedures"},
-		{table: "lab_result", cda: []string{"patient|11295-3|5.0|{drink}/d|NULL|2022-05-20"}, fhir: []string{"patient|74013-4|5.0|{drink}/d|NULL|2022-05-20"}, why: "the documents disagree on the code: the Gateway recodes the alcohol-use observation 11295-3 as 74013-4"},
-		{table: "lab_result", cda: []string{"patient|8302-2|170.0|cm|NULL|2022-05-09"}, why: "the Gateway's FHIR leaves out the vital-signs section's standalone height observation"},
+		{table: "observation", cda: []string{"patient|social-history|11295-3|5.0|{drink}/d|2022-05-20"}, fhir: []string{"patient|social-history|74013-4|5.0|{drink}/d|2022-05-20"}, why: "the documents disagree on the code: the Gateway recodes the alcohol-use observation 11295-3 as 74013-4"},
+		{table: "observation", cda: []string{"patient|vital-signs|8302-2|170.0|cm|2022-05-09"}, why: "the Gateway's FHIR leaves out the vital-signs section's standalone height observation"},
 	}},
 	{name: "RAD", diffs: []knownDiff{}},
 	{name: "RAP", diffs: []knownDiff{
@@ -55,11 +50,12 @@ var cdaPairs = []cdaPair{
 			"PROVA|85351-5|5.0|g|NULL|2023-01-01",
 			"PROVA|21892-5|5.0|g|NULL|2023-01-01",
 		}, why: "the Gateway's FHIR leaves out the quantities measured in the diagnosis section's organizers"},
+		{table: "diagnosis", cda: []string{"PROVA|icd9cm|191.0|diagnosis|2023-03-30"}, why: "the Gateway's FHIR leaves out the final-diagnosis section's (22637-3) Diagnosis observation; it keeps the reason-for-consult section's"},
 	}},
 	{name: "RSA", diffs: []knownDiff{}},
 	{name: "VPS", diffs: []knownDiff{
-		{table: "diagnosis", cda: []string{"GTW|loinc|97835-3|2017-01-01"}, why: whyComplicate},
-		{table: "diagnosis", fhir: []string{"GTW|loinc|11450-4|NULL"}, why: "the Gateway makes a Condition coded with the section code of the empty problem-list section (11450-4): the document states no problem there"},
+		{table: "diagnosis", cda: []string{"GTW|icd9cm|162.3|diagnosis|2022-04-27"}, why: "the Gateway's FHIR leaves out the discharge note's (28574-2) Diagnosis observation"},
+		{table: "diagnosis", fhir: []string{"GTW|loinc|11450-4|problem|NULL"}, why: "the Gateway makes a Condition coded with the section code of the empty problem-list section (11450-4): the document states no problem there"},
 		{table: "er_visit", cda: []string{"GTW|R|1|2022-03-30"}, why: "FHIR reader: the Gateway carries the visit as an Encounter (triage Observation, hospitalization.dischargeDisposition) and fhir.go maps no Encounter"},
 	}},
 }

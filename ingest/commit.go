@@ -54,7 +54,7 @@ func commit(dataDir, next string, man *dataset.Manifest, crashAfter int) error {
 		return fmt.Errorf("write manifest: %w", err)
 	}
 	cm := commitManifest{Version: man.DatasetVersion}
-	for _, t := range Tables {
+	for _, t := range slices.Concat(Tables, InternalTables) {
 		if _, err := os.Stat(dataset.TableDir(next, t.Name)); err == nil {
 			cm.Items = append(cm.Items, t.Name)
 		}

@@ -22,7 +22,7 @@ func tableCodes(t *testing.T, doc, header string) []string {
 	if !ok {
 		t.Fatalf("%s has no table headed %q", docsIngest, header)
 	}
-	row := regexp.MustCompile("^\\| `([a-z_]+)` \\|")
+	row := regexp.MustCompile("^\\| `([a-z0-9_]+)` \\|")
 	var codes []string
 	for _, line := range strings.Split(rest, "\n")[2:] { // after the header's delimiter row
 		if !strings.HasPrefix(line, "|") {

@@ -47,6 +47,12 @@ type resource struct {
 	EffectiveDateTime         string            `json:"effectiveDateTime"`
 	EffectivePeriod           *period           `json:"effectivePeriod"`
 	ValueQuantity             *quantity         `json:"valueQuantity"`
+	ValueCodeableConcept      *codeableConcept  `json:"valueCodeableConcept"`
+	HasMember                 []reference       `json:"hasMember"`
+	Encounter                 *reference        `json:"encounter"`
+	Period                    *period           `json:"period"`    // Encounter
+	Section                   []fhirSection     `json:"section"`   // Composition
+	RelatesTo                 []relatesTo       `json:"relatesTo"` // Composition, DocumentReference
 	Interpretation            []codeableConcept `json:"interpretation"`
 	OnsetDateTime             string            `json:"onsetDateTime"`
 	OnsetPeriod               *period           `json:"onsetPeriod"`
@@ -67,9 +73,27 @@ type resource struct {
 
 // bundle is a FHIR Bundle; its entries are decoded one by one.
 type bundle struct {
-	ResourceType string        `json:"resourceType"`
-	Type         string        `json:"type"`
-	Entry        []bundleEntry `json:"entry"`
+	ResourceType string          `json:"resourceType"`
+	Type         string          `json:"type"`
+	Identifier   *fhirIdentifier `json:"identifier"` // a document's: this version's id (the Gateway: the CDA's id)
+	Entry        []bundleEntry   `json:"entry"`
+}
+
+// relatesTo is a document's relation to another: Composition.relatesTo (target as an
+// identifier or a reference) and DocumentReference.relatesTo (target).
+type relatesTo struct {
+	Code             string          `json:"code"`
+	TargetIdentifier *fhirIdentifier `json:"targetIdentifier"`
+	TargetReference  *reference      `json:"targetReference"`
+	Target           *reference      `json:"target"`
+}
+
+// fhirSection is a Composition's section: its code, the resources it holds and its
+// subsections (never its narrative).
+type fhirSection struct {
+	Code    *codeableConcept `json:"code"`
+	Entry   []reference      `json:"entry"`
+	Section []fhirSection    `json:"section"`
 }
 
 type bundleEntry struct {
@@ -214,7 +238,8 @@ type record struct {
 	docLocal int
 	doc      *bundleDoc // a fact or the Composition of a Bundle read in chunks (bundle.go)
 	isDoc    bool
-	asOf     any // person rows: date of the source document, or nil
+	meta     *docMeta // documents: this version's keys and its relations to others
+	asOf     any      // person rows: date of the source document, or nil
 	// patient registration (NDJSON Patient records): the reference other resources use.
 	patientKey string
 	patient    patientRef
@@ -363,22 +388,37 @@ func (m *mapper) subjectOf(r *resource, rec record, resolve patientResolver) (du
 	return duckdb.UUID(p.pid), rec, true
 }
 
-// mapClinical maps a non-Patient resource. doc is the enclosing document's context
+// mapClinical maps a non-Patient resource. ec is its entry in the enclosing document
 // (nil outside bundles).
-func (m *mapper) mapClinical(r *resource, resolve patientResolver, meds map[string]*resource, docLocal int) record {
+func (m *mapper) mapClinical(r *resource, resolve patientResolver, ec *entryContext, docLocal int) record {
 	rec := record{docLocal: docLocal}
 	var (
 		table   string
 		dateRaw string
+		role    string // diagnosis
+		obsCat  string // observation
 	)
 	switch r.ResourceType {
 	case "Observation":
-		if !isLab(r) {
-			return ignore(rec, "observation without a laboratory quantity")
+		effective := r.EffectiveDateTime
+		if effective == "" && r.EffectivePeriod != nil {
+			effective = r.EffectivePeriod.Start
 		}
-		table, dateRaw = "lab_result", r.EffectiveDateTime
-		if dateRaw == "" && r.EffectivePeriod != nil {
-			dateRaw = r.EffectivePeriod.Start
+		role = fse.DiagnosisRole(r.Code.code(fse.SystemLOINC))
+		switch {
+		case role != "" && r.ValueCodeableConcept != nil && len(r.ValueCodeableConcept.Coding) > 0:
+			table = "diagnosis"
+			role, dateRaw = ec.diagnosisRole(role), ec.diagnosisDate(r, role, effective)
+		case r.Code.code(fse.SystemLOINC) == "" || r.ValueQuantity == nil || r.ValueQuantity.Value == nil:
+			return ignore(rec, "observation without a quantity or a coded diagnosis")
+		default:
+			if obsCat = ec.observationCategory(r); obsCat != "" {
+				table, dateRaw = "observation", effective
+			} else if isLab(r) {
+				table, dateRaw = "lab_result", effective
+			} else {
+				return ignore(rec, "observation of a category other than laboratory, vital signs or social history")
+			}
 		}
 	case "Condition":
 		if r.Code == nil || len(r.Code.Coding) == 0 {
@@ -388,7 +428,7 @@ func (m *mapper) mapClinical(r *resource, resolve patientResolver, meds map[stri
 		if onset == "" && r.OnsetPeriod != nil {
 			onset = r.OnsetPeriod.Start
 		}
-		table, dateRaw = "diagnosis", firstNonEmpty(onset, r.RecordedDate)
+		table, dateRaw, role = "diagnosis", firstNonEmpty(onset, r.RecordedDate), fse.RoleProblem
 	case "Procedure":
 		if r.Code == nil || len(r.Code.Coding) == 0 {
 			return ignore(rec, "procedure without a code")
@@ -398,7 +438,7 @@ func (m *mapper) mapClinical(r *resource, resolve patientResolver, meds map[stri
 			dateRaw = r.PerformedPeriod.Start
 		}
 	case "MedicationRequest", "MedicationStatement", "MedicationAdministration":
-		if medicationCode(r, meds) == nil {
+		if medicationCode(r, ec.meds()) == nil {
 			return ignore(rec, "medication without a coded drug")
 		}
 		table = "medication"
@@ -430,6 +470,15 @@ func (m *mapper) mapClinical(r *resource, resolve patientResolver, meds map[stri
 		return ignore(rec, notMapped(r.ResourceType))
 	}
 	rec.table = table
+	if table == "diagnosis" {
+		cc := r.Code
+		if r.ResourceType == "Observation" {
+			cc = r.ValueCodeableConcept
+		}
+		if _, _, ok := clinicalCode(cc); !ok {
+			return notICD9CM(rec)
+		}
+	}
 	date, err := parseEventDate(dateRaw)
 	if err != nil {
 		return quarantine(rec, "date: "+err.Error())
@@ -464,11 +513,25 @@ func (m *mapper) mapClinical(r *resource, resolve patientResolver, meds map[stri
 			}
 		}
 		rec.row = []any{pid, r.Code.code(fse.SystemLOINC), value, nullable(unit), nullable(interp), date}
-	case "diagnosis", "procedure":
-		system, code := clinicalCode(r.Code)
+	case "observation":
+		f, err := r.ValueQuantity.Value.Float64()
+		if err != nil {
+			return quarantine(rec, "valueQuantity.value is not a number")
+		}
+		q := r.ValueQuantity
+		rec.row = []any{pid, obsCat, r.Code.code(fse.SystemLOINC), f, nullable(firstNonEmpty(q.Code, q.Unit)), date}
+	case "diagnosis":
+		cc := r.Code
+		if r.ResourceType == "Observation" {
+			cc = r.ValueCodeableConcept
+		}
+		system, code, _ := clinicalCode(cc)
+		rec.row = []any{pid, system, code, role, date}
+	case "procedure":
+		system, code, _ := clinicalCode(r.Code)
 		rec.row = []any{pid, system, code, date}
 	case "medication":
-		cc := medicationCode(r, meds)
+		cc := medicationCode(r, ec.meds())
 		kind := strings.ToLower(strings.TrimPrefix(r.ResourceType, "Medication"))
 		rec.row = []any{pid, kind, nullable(cc.code(fse.SystemAIC)), nullable(cc.code(fse.SystemATC)), date}
 	case "vaccination":
@@ -508,7 +571,9 @@ func (m *mapper) mapClinical(r *resource, resolve patientResolver, meds map[stri
 				version = int32(n) // the Gateway writes the version number as a string
 			}
 		}
-		rec.row = []any{pid, m.ps.DocumentKey(root, value), r.docType(), date, version}
+		meta := ec.documentMeta(r, m.ps)
+		rec.meta = meta
+		rec.row = []any{pid, meta.identity(m.ps.DocumentKey(root, value)), r.docType(), date, version}
 	}
 	return rec
 }
@@ -559,19 +624,17 @@ var fhirR4Types = []string{
 	"TestScript", "ValueSet", "VerificationResult", "VisionPrescription",
 }
 
-// isLab tells a quantitative laboratory (or otherwise measured) observation from the
-// narrative, section and assertion Observations that documents also carry.
+// isLab tells a laboratory quantity (category laboratory, or none) from the quantities
+// of other categories (imaging, exam...) that documents also carry. Vital signs and
+// social history are told apart before (docContext.observationCategory).
 func isLab(r *resource) bool {
-	if r.Code.code(fse.SystemLOINC) == "" || r.ValueQuantity == nil || r.ValueQuantity.Value == nil {
-		return false
-	}
 	for _, c := range r.categories() {
 		for _, cd := range c.Coding {
 			if cd.Code == "laboratory" {
 				return true
 			}
 			if cd.Code != "" {
-				return false // vital signs, imaging, social history... are not lab results
+				return false
 			}
 		}
 	}
@@ -580,24 +643,25 @@ func isLab(r *resource) bool {
 
 // clinicalCode labels a diagnosis or procedure code: ICD-9-CM (diagnoses or procedures,
 // in its dotted canonical form) wherever it appears among the codings, else LOINC, else
-// the first code as given. Systems named by URI or OID alike.
-func clinicalCode(c *codeableConcept) (system, code string) {
+// the first code as given. Systems named by URI or OID alike. ok is false for a code
+// under ICD-9-CM of no ICD-9-CM shape (a template's placeholder).
+func clinicalCode(c *codeableConcept) (system, code string, ok bool) {
 	for _, cd := range c.Coding {
 		switch fse.CanonicalSystem(cd.System) {
 		case fse.SystemICD9CM:
-			n, _ := fse.NormalizeICD9CM(cd.Code, false)
-			return "icd9cm", n
+			n, ok := normalizeICD9CM(cd.Code, false)
+			return "icd9cm", n, ok
 		case fse.SystemICD9CMProcedure:
-			n, _ := fse.NormalizeICD9CM(cd.Code, true)
-			return "icd9cm", n
+			n, ok := normalizeICD9CM(cd.Code, true)
+			return "icd9cm", n, ok
 		}
 	}
 	for _, cd := range c.Coding {
 		if fse.SameSystem(cd.System, fse.SystemLOINC) {
-			return "loinc", cd.Code
+			return "loinc", cd.Code, true
 		}
 	}
-	return "other", c.Coding[0].Code
+	return "other", c.Coding[0].Code, true
 }
 
 func medicationCode(r *resource, meds map[string]*resource) *codeableConcept {

@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -26,27 +27,32 @@ func columnList(t Table, prefix string) string {
 // document's facts; on a tie the last read); a booking sent twice is kept once. Its
 // result has the table's columns and _seq (-1 for rows already in the dataset).
 //
-// For an append, an existing fact whose document this batch sends again (the table
-// retracted, made by retractDocuments) is dropped with it. existingDocKey says whether the
-// existing Parquet of a fact table has doc_key (datasets written before it was added read
-// as null: their facts cannot be retracted).
-func finalSelect(t Table, dataDir string, withExisting, existingDocKey, bookingDups bool) string {
+// For an append, existing names the columns the dataset's Parquet of the table has
+// (nil: no existing rows to merge). A column it lacks — the dataset was written before
+// the column was added — reads as NULL; so does a fact's doc_key, and such facts cannot be
+// retracted. An existing fact is kept only while its document stays live (the table
+// live_keys, made by settleVersions). The document table's own is documentFinal.
+func finalSelect(t Table, dataDir string, existing map[string]bool, bookingDups bool) string {
+	withExisting := existing != nil
 	cols := columnList(t, "")
 	outCols := cols + ", " + stagingSeq
 	src := fmt.Sprintf("SELECT %s, %s, %s%s FROM stage_%s WHERE %s", cols, stagingSeq, stagingDocSeq,
 		map[bool]string{true: ", " + stagingAsOf, false: ""}[t.Name == "person"], t.Name,
 		notSuperseded(t))
 	if withExisting {
-		existingCols, where := cols, ""
-		if IsFactTable(t) {
-			if existingDocKey {
-				where = " e WHERE e.doc_key IS NULL OR NOT EXISTS (SELECT 1 FROM retracted r WHERE r.pid = e.pid AND r.doc_key = e.doc_key)"
-			} else {
-				existingCols = columnList(Table{Columns: t.Columns[:len(t.Columns)-1]}, "") + ", NULL::VARCHAR AS doc_key"
+		existingCols := make([]string, len(t.Columns))
+		for i, c := range t.Columns {
+			existingCols[i] = c.Name
+			if !existing[c.Name] {
+				existingCols[i] = fmt.Sprintf("NULL::%s AS %s", c.Type, c.Name)
 			}
 		}
+		where := ""
+		if IsFactTable(t) && existing[factDocKey.Name] {
+			where = " e WHERE e.doc_key IS NULL OR EXISTS (SELECT 1 FROM live_keys k WHERE k.pid = e.pid AND k.doc_key = e.doc_key)"
+		}
 		src += fmt.Sprintf(" UNION ALL BY NAME SELECT %s, -1::BIGINT AS %s, NULL::BIGINT AS %s%s FROM read_parquet(%s)%s",
-			existingCols, stagingSeq, stagingDocSeq,
+			strings.Join(existingCols, ", "), stagingSeq, stagingDocSeq,
 			map[bool]string{true: ", NULL::DATE AS " + stagingAsOf, false: ""}[t.Name == "person"],
 			quote(dataset.TableGlob(dataDir, t.Name)), where)
 	}
@@ -60,12 +66,6 @@ func finalSelect(t Table, dataDir string, withExisting, existingDocKey, bookingD
 		}
 		return fmt.Sprintf("SELECT %s FROM (%s) QUALIFY booking_key IS NULL OR row_number() OVER (PARTITION BY pid, booking_key ORDER BY %s DESC) = 1",
 			outCols, src, stagingSeq)
-	case "document":
-		if !withExisting {
-			break // within a batch, superseded versions were already left out
-		}
-		return fmt.Sprintf("SELECT %s FROM (%s) QUALIFY row_number() OVER (PARTITION BY pid, doc_key, doc_type ORDER BY version DESC, doc_date DESC NULLS LAST, %s DESC) = 1",
-			outCols, src, stagingSeq)
 	}
 	return fmt.Sprintf("SELECT %s FROM (%s)", outCols, src)
 }
@@ -77,13 +77,13 @@ func notSuperseded(t Table) string {
 	return fmt.Sprintf("(%s IS NULL OR %s NOT IN (SELECT s FROM superseded))", stagingDocSeq, stagingDocSeq)
 }
 
-// finalize writes every table as pid-sorted, zstd Parquet under next, for commit to move
-// into DATA. It fills Written, Superseded and Merged of this batch's counts.
-func (st *stage) finalize(ctx context.Context, dataDir, next string, withExisting bool) error {
+// finalize writes every table, and the registry of document versions, as pid-sorted,
+// zstd Parquet under next, for commit to move into DATA. It fills Written, Superseded and
+// Merged of this batch's counts; batch is this batch's sequence number.
+func (st *stage) finalize(ctx context.Context, dataDir, next string, withExisting bool, batch int) error {
 	db := st.db
-	if _, err := db.ExecContext(ctx, fmt.Sprintf(`CREATE OR REPLACE TEMP TABLE superseded AS
-		SELECT %[1]s AS s FROM (SELECT %[1]s, row_number() OVER (PARTITION BY pid, doc_key, doc_type ORDER BY version DESC, doc_date DESC NULLS LAST, %[1]s DESC) AS rn FROM stage_document) WHERE rn > 1`, stagingSeq)); err != nil {
-		return fmt.Errorf("find superseded documents: %w", err)
+	if err := st.settleVersions(ctx, dataDir, batch, withExisting); err != nil {
+		return err
 	}
 	// Data-quality warnings (docs/domain.md#the-codice-fiscale): documents that disagree on
 	// a person, and document ids shared by different documents. Both are kept, and counted.
@@ -97,11 +97,6 @@ func (st *stage) finalize(ctx context.Context, dataDir, next string, withExistin
 		}
 		if n > 0 {
 			st.warnings[name] = n
-		}
-	}
-	if withExisting {
-		if err := st.retractDocuments(ctx, dataDir); err != nil {
-			return err
 		}
 	}
 	for _, t := range Tables {
@@ -124,13 +119,17 @@ func (st *stage) finalize(ctx context.Context, dataDir, next string, withExistin
 				return err
 			}
 		}
-		docKey := false
-		if appendTo && IsFactTable(t) {
-			if err := db.QueryRowContext(ctx, fmt.Sprintf("SELECT count(*) > 0 FROM parquet_schema(%s) WHERE name = 'doc_key'", quote(dataset.TableGlob(dataDir, t.Name)))).Scan(&docKey); err != nil {
+		var existingCols map[string]bool
+		if appendTo {
+			var err error
+			if existingCols, err = parquetColumns(ctx, db, dataset.TableGlob(dataDir, t.Name)); err != nil {
 				return fmt.Errorf("read %s schema: %w", t.Name, err)
 			}
 		}
-		final := finalSelect(t, dataDir, appendTo, docKey, dups)
+		final := finalSelect(t, dataDir, existingCols, dups)
+		if t.Name == "document" {
+			final = documentFinal()
+		}
 		out := dataset.TablePart(next, t.Name)
 		src := "(" + final + ")"
 		if appendTo {
@@ -166,33 +165,37 @@ func (st *stage) finalize(ctx context.Context, dataDir, next string, withExistin
 			}
 		}
 	}
-	return nil
-}
-
-// retractDocuments settles, for an append, which version of each document sent again
-// survives: a version of this batch that loses to the dataset's (an older version sent
-// late) joins the superseded ones, with its facts; the documents whose surviving version
-// is this batch's are the table retracted, whose existing facts finalSelect drops.
-func (st *stage) retractDocuments(ctx context.Context, dataDir string) error {
-	if !tableExists(dataDir, "document") {
-		_, err := st.db.ExecContext(ctx, "CREATE OR REPLACE TEMP TABLE retracted (pid UUID, doc_key VARCHAR)")
-		return err
-	}
-	doc, _ := TableByName("document")
-	for _, q := range []string{
-		"CREATE OR REPLACE TEMP TABLE doc_final AS " + finalSelect(doc, dataDir, true, false, false),
-		fmt.Sprintf("INSERT INTO superseded SELECT %[1]s FROM stage_document WHERE %[1]s NOT IN (SELECT s FROM superseded) AND %[1]s NOT IN (SELECT %[1]s FROM doc_final)", stagingSeq),
-		fmt.Sprintf("CREATE OR REPLACE TEMP TABLE retracted AS SELECT DISTINCT pid, doc_key FROM doc_final WHERE %s >= 0", stagingSeq),
-		"DROP TABLE doc_final",
-	} {
-		if _, err := st.db.ExecContext(ctx, q); err != nil {
-			return fmt.Errorf("settle document versions: %w", err)
-		}
-	}
-	return nil
+	return st.writeVersions(ctx, next)
 }
 
 func tableExists(dataDir, table string) bool {
 	m, _ := filepath.Glob(dataset.TableGlob(dataDir, table))
 	return len(m) > 0
+}
+
+// parquetColumns names the columns of the Parquet files a glob matches.
+func parquetColumns(ctx context.Context, db *sql.DB, glob string) (map[string]bool, error) {
+	rows, err := db.QueryContext(ctx, fmt.Sprintf("SELECT DISTINCT name FROM parquet_schema(%s)", quote(glob)))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	cols := map[string]bool{}
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			return nil, err
+		}
+		cols[n] = true
+	}
+	return cols, rows.Err()
+}
+
+// emptyTable is a SELECT of no rows with the table's columns.
+func emptyTable(t Table) string {
+	cols := make([]string, len(t.Columns))
+	for i, c := range t.Columns {
+		cols[i] = fmt.Sprintf("NULL::%s AS %s", c.Type, c.Name)
+	}
+	return "SELECT " + strings.Join(cols, ", ") + " WHERE false"
 }

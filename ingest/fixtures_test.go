@@ -46,18 +46,34 @@ func TestGatewayFHIRExamples(t *testing.T) {
 	want = sortedLines(
 		gtw+"|14957-5|16|mg/L|N|2022-03-30",
 		gtw+"|2161-8|1.1|mg/dL|N|2022-04-12",
-		gtw+"|8480-6|129|mm[Hg]|N|2022-05-10",
-		gtw+"|8462-4|90|mm[Hg]|N|2022-05-10",
-		gtw+"|74013-4|5|{drink}/d|NULL|2022-05-20",
-		gtw+"|70962-6|10|kg|B|NULL",
 		prova+"|33738-6|3|mm|NULL|2023-02-03",
 	)
 	if diff := cmp.Diff(want, sortedLines(got...)); diff != "" {
 		t.Errorf("lab_result (-want +got):\n%s", diff)
 	}
+	// Vital signs (the PSS's vital-signs section, the VPS's vital-signs panel) and social
+	// history (the PSS's lifestyle section) are observations, not laboratory results.
+	got = queryStrings(t, db, "SELECT pid::VARCHAR, category, code, value, unit, coalesce(effective_date::VARCHAR, 'NULL') FROM "+table(dir, "observation"))
+	want = sortedLines(
+		gtw+"|vital-signs|8480-6|129|mm[Hg]|2022-05-10",
+		gtw+"|vital-signs|8462-4|90|mm[Hg]|2022-05-10",
+		gtw+"|social-history|74013-4|5|{drink}/d|2022-05-20",
+		gtw+"|vital-signs|70962-6|10|kg|NULL",
+	)
+	if diff := cmp.Diff(want, sortedLines(got...)); diff != "" {
+		t.Errorf("observation (-want +got):\n%s", diff)
+	}
 
-	got = queryStrings(t, db, "SELECT code_system, code FROM "+table(dir, "diagnosis"))
-	want = sortedLines("icd9cm|03.21", "icd9cm|153.5", "icd9cm|153.5", "other|Q13.1", "loinc|60975-0", "loinc|60975-0", "loinc|60975-0", "loinc|11450-4")
+	got = queryStrings(t, db, "SELECT code_system, code, role FROM "+table(dir, "diagnosis"))
+	want = sortedLines(
+		"icd9cm|03.21|problem", "icd9cm|153.5|problem", "icd9cm|153.5|problem", "other|Q13.1|problem",
+		"loinc|60975-0|problem", "loinc|60975-0|problem", "loinc|60975-0|problem", "loinc|11450-4|problem",
+		"loinc|97835-3|problem", "loinc|97835-3|problem", // LDO's and VPS's complications
+		"icd9cm|300.01|admission", "icd9cm|428.0|principal", // LDO
+		"icd9cm|790.21|diagnosis", "icd9cm|251.2|reason", // RSA
+		"icd9cm|770.0|diagnosis", // RAD
+		"icd9cm|251.2|diagnosis", // RAP
+	)
 	if diff := cmp.Diff(want, sortedLines(got...)); diff != "" {
 		t.Errorf("diagnosis (-want +got):\n%s", diff)
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -216,7 +217,10 @@ func outputText(t *testing.T, db *sql.DB, dir string) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, tb := range ingest.Tables {
+	for _, tb := range slices.Concat(ingest.Tables, ingest.InternalTables) {
+		if m, _ := filepath.Glob(filepath.Join(dir, tb.Name, "*.parquet")); len(m) == 0 && strings.HasPrefix(tb.Name, "_") {
+			continue // an internal table of a dataset written before it existed
+		}
 		for _, row := range queryStrings(t, db, "SELECT * FROM "+table(dir, tb.Name)) {
 			buf.WriteString(row)
 			buf.WriteByte('\n')

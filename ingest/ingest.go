@@ -191,7 +191,7 @@ func Run(ctx context.Context, cfg Config) (*dataset.Manifest, error) {
 	if err := st.flush(); err != nil {
 		return nil, err
 	}
-	if err := st.finalize(ctx, cfg.Out, next, prev != nil); err != nil {
+	if err := st.finalize(ctx, cfg.Out, next, prev != nil, batchSeq); err != nil {
 		return nil, err
 	}
 	batch.Tables = map[string]dataset.TableCounts{}

@@ -97,6 +97,10 @@ func RemoveOptedOut(ctx context.Context, cfg RemoveConfig) (*dataset.Manifest, e
 	next := filepath.Join(tmp, "next")
 	for _, t := range Tables {
 		src := fmt.Sprintf("read_parquet(%s)", quote(dataset.TableGlob(cfg.Out, t.Name)))
+		if !tableExists(cfg.Out, t.Name) {
+			// A table added to the schema after the dataset was written: empty.
+			src = "(" + emptyTable(t) + ")"
+		}
 		var removed int64
 		if err := db.QueryRowContext(ctx, fmt.Sprintf("SELECT count(*) FROM %s WHERE pid IN (SELECT pid FROM gone)", src)).Scan(&removed); err != nil {
 			return nil, fmt.Errorf("count %s: %w", t.Name, err)
@@ -108,6 +112,21 @@ func RemoveOptedOut(ctx context.Context, cfg RemoveConfig) (*dataset.Manifest, e
 		}
 		q := fmt.Sprintf("COPY (SELECT * FROM %s WHERE pid NOT IN (SELECT pid FROM gone) ORDER BY pid) TO %s (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)",
 			src, quote(dataset.TablePart(next, t.Name)))
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			return nil, fmt.Errorf("rewrite %s: %w", t.Name, err)
+		}
+	}
+	// The internal tables (the registry of document versions) lose the same people;
+	// they are no table's counts.
+	for _, t := range InternalTables {
+		if !tableExists(cfg.Out, t.Name) {
+			continue
+		}
+		if err := os.MkdirAll(dataset.TableDir(next, t.Name), 0o755); err != nil {
+			return nil, err
+		}
+		q := fmt.Sprintf("COPY (SELECT * FROM read_parquet(%s) WHERE pid NOT IN (SELECT pid FROM gone) ORDER BY pid) TO %s (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)",
+			quote(dataset.TableGlob(cfg.Out, t.Name)), quote(dataset.TablePart(next, t.Name)))
 		if _, err := db.ExecContext(ctx, q); err != nil {
 			return nil, fmt.Errorf("rewrite %s: %w", t.Name, err)
 		}

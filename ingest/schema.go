@@ -132,13 +132,14 @@ var Tables = []Table{
 		},
 	},
 	{
-		Name: "diagnosis", Doc: "diagnoses and problems",
+		Name: "diagnosis", Doc: "diagnoses and problems, with their role in the document that states them",
 		MaxGroupsContributed: 4, MaxRowsPerGroup: 4,
 		Columns: []Column{
 			pidColumn,
 			col("code_system", "VARCHAR", "icd9cm, loinc or other", domain(domainCodeSystem)),
 			col("code", "VARCHAR", "diagnosis code (ICD-9-CM where the source uses it)", groupable),
-			col("onset_date", "DATE", "onset or recorded date", periodDate),
+			col("role", "VARCHAR", "problem, admission, principal or secondary (discharge), diagnosis (a report's), reason (for the visit)", domain(domainDiagnosisRole)),
+			col("onset_date", "DATE", "onset or recorded date of a problem; admission or discharge date of an admission or discharge diagnosis; else the observation's or the document's date", periodDate),
 			factDocKey,
 		},
 	},
@@ -154,7 +155,7 @@ var Tables = []Table{
 		},
 	},
 	{
-		Name: "lab_result", Doc: "laboratory and other quantitative observations",
+		Name: "lab_result", Doc: "laboratory results (vital signs and social history are in observation)",
 		MaxGroupsContributed: 4, MaxRowsPerGroup: 8,
 		Columns: []Column{
 			pidColumn,
@@ -162,6 +163,19 @@ var Tables = []Table{
 			col("value", "DOUBLE", "numeric result", bounds(0, 1000)),
 			col("unit", "VARCHAR", "UCUM unit", groupable),
 			col("interpretation", "VARCHAR", "N, H, L, A... (HL7 v3 ObservationInterpretation)", groupable),
+			col("effective_date", "DATE", "date of the observation", periodDate),
+			factDocKey,
+		},
+	},
+	{
+		Name: "observation", Doc: "vital signs and social history (never laboratory results)",
+		MaxGroupsContributed: 4, MaxRowsPerGroup: 8,
+		Columns: []Column{
+			pidColumn,
+			col("category", "VARCHAR", "vital-signs or social-history (FHIR observation category)", domain(domainObservationCategory)),
+			col("code", "VARCHAR", "LOINC code of the observation", domain(domainObservationCode)),
+			col("value", "DOUBLE", "numeric value", bounds(0, 1000)),
+			col("unit", "VARCHAR", "UCUM unit", groupable),
 			col("effective_date", "DATE", "date of the observation", periodDate),
 			factDocKey,
 		},
@@ -220,6 +234,10 @@ const (
 	stagingSeq    = "_seq"
 	stagingDocSeq = "_doc_seq"
 	stagingAsOf   = "_as_of" // person only: date of the source the facts were taken from
+	// document only: the version's own keys and its relations (docMeta)
+	stagingIDs      = "_ids"
+	stagingReplaces = "_replaces"
+	stagingAppends  = "_appends"
 )
 
 func stagingDDL(t Table) string {
@@ -229,8 +247,11 @@ func stagingDDL(t Table) string {
 		fmt.Fprintf(&b, "%s %s, ", c.Name, c.Type)
 	}
 	fmt.Fprintf(&b, "%s BIGINT, %s BIGINT", stagingSeq, stagingDocSeq)
-	if t.Name == "person" {
+	switch t.Name {
+	case "person":
 		fmt.Fprintf(&b, ", %s DATE", stagingAsOf)
+	case "document":
+		fmt.Fprintf(&b, ", %s VARCHAR[], %s VARCHAR[], %s VARCHAR[]", stagingIDs, stagingReplaces, stagingAppends)
 	}
 	b.WriteString(")")
 	return b.String()

@@ -183,8 +183,11 @@ func (st *stage) apply(file *dataset.InputFile, recs []record) error {
 				vals = append(vals, docKey)
 			}
 			vals = append(vals, st.seq, ds)
-			if rec.table == "person" {
+			switch rec.table {
+			case "person":
 				vals = append(vals, rec.asOf)
+			case "document":
+				vals = append(vals, rec.meta.lists()...)
 			}
 			if err := st.apps[rec.table].AppendRow(toDriver(vals)...); err != nil {
 				return fmt.Errorf("stage %s row (%s %s): %w", rec.table, file.Path, rec.pos, err)

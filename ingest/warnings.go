@@ -32,6 +32,12 @@ const (
 	// An ER triage or outcome code outside the national lists: the column is NULL.
 	warnERTriageNotInCodeList  = "er_visit_triage_not_in_code_list"
 	warnEROutcomeNotInCodeList = "er_visit_outcome_not_in_code_list"
+	// A diagnosis coded under ICD-9-CM with no ICD-9-CM shape (a template's XXX): it is
+	// not written.
+	warnDiagnosisCodeNotICD9CM = "diagnosis_code_not_icd9cm"
+	// A replacement or an addendum of a document the dataset does not have: kept.
+	warnDocumentReplacesUnknownParent = "document_replaces_unknown_parent"
+	warnDocumentAppendsUnknownParent  = "document_appends_unknown_parent"
 )
 
 // warningCodes are all the codes above.
@@ -40,4 +46,5 @@ var warningCodes = []string{
 	warnIdentifierBirthdateMismatch, warnUnknownRegionCode, warnUnknownASLCode,
 	warnPersonConflictingFacts, warnDocumentIDReused, warnRecordsUnparsed,
 	warnIdentifierUnexpectedSystem, warnERTriageNotInCodeList, warnEROutcomeNotInCodeList,
+	warnDiagnosisCodeNotICD9CM, warnDocumentReplacesUnknownParent, warnDocumentAppendsUnknownParent,
 }
