@@ -269,6 +269,12 @@ func (m *mapper) ndjsonWork(u unit, resolve patientResolver) []record {
 func (m *mapper) mapLine(line []byte, pos string, resolve patientResolver) (recs []record) {
 	defer recoverDocument(pos, &recs)
 	m.hook(pos)
+	if b := bytes.TrimLeft(line, " \t\r\n"); len(b) == 0 || b[0] != '{' {
+		// Not an object: the same error as decoding a resource gives, without one on
+		// the heap for each torn line.
+		var none struct{}
+		return []record{m.undecodable(line, pos, json.Unmarshal(line, &none))}
+	}
 	var r resource
 	if err := json.Unmarshal(line, &r); err != nil {
 		return []record{m.undecodable(line, pos, err)}
