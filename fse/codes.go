@@ -46,13 +46,31 @@ var systemAliases = func() map[string]string {
 }()
 
 // CanonicalSystem is the one name Velo uses for a code system named by URI, urn:oid: or
-// bare OID; a system Velo does not know is returned as given (trimmed).
+// bare OID; a system Velo does not know is returned as given (trimmed), but for an OID,
+// which is returned bare (urn:oid:2.16.840.1.113883.2.9.6.1.54.4 is
+// 2.16.840.1.113883.2.9.6.1.54.4, as CDA writes it).
 func CanonicalSystem(s string) string {
 	s = strings.TrimSpace(s)
 	if c, ok := systemAliases[strings.ToLower(s)]; ok {
 		return c
 	}
+	if len(s) > len("urn:oid:") && strings.EqualFold(s[:len("urn:oid:")], "urn:oid:") && isOID(s[len("urn:oid:"):]) {
+		return s[len("urn:oid:"):]
+	}
 	return s
+}
+
+// isOID tells whether s has an OID's shape: numbers separated by dots.
+func isOID(s string) bool {
+	if s == "" || s[0] == '.' || s[len(s)-1] == '.' || strings.Contains(s, "..") {
+		return false
+	}
+	for _, c := range s {
+		if c != '.' && (c < '0' || c > '9') {
+			return false
+		}
+	}
+	return true
 }
 
 // SameSystem tells whether two names name the same code system.

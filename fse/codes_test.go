@@ -33,6 +33,8 @@ func TestCanonicalSystem(t *testing.T) {
 		{fse.SystemATC, "urn:oid:2.16.840.1.113883.6.73", "2.16.840.1.113883.6.73"},
 		{fse.SystemAIC, "2.16.840.1.113883.2.9.6.1.5"},
 		{"http://snomed.info/sct", "urn:oid:2.16.840.1.113883.6.96"},
+		// An OID Velo has no name for (the EMUR triage list) matches with or without urn:oid:.
+		{"2.16.840.1.113883.2.9.6.1.54.4", "urn:oid:2.16.840.1.113883.2.9.6.1.54.4", "URN:OID:2.16.840.1.113883.2.9.6.1.54.4"},
 	} {
 		for _, n := range names[1:] {
 			if !fse.SameSystem(names[0], n) {
@@ -40,7 +42,14 @@ func TestCanonicalSystem(t *testing.T) {
 			}
 		}
 	}
-	if fse.SameSystem(fse.SystemICD9CM, fse.SystemICD9CMProcedure) || fse.SameSystem("http://loinc.org", "urn:oid:2.16.840.1.113883.6.73") {
+	if fse.SameSystem(fse.SystemICD9CM, fse.SystemICD9CMProcedure) || fse.SameSystem("http://loinc.org", "urn:oid:2.16.840.1.113883.6.73") ||
+		fse.SameSystem("urn:oid:2.16.840.1.113883.2.9.6.1.54.4", "2.16.840.1.113883.2.9.6.1.54.5") {
 		t.Error("different systems compare equal")
+	}
+	// Only an OID's shape loses its urn:oid: prefix.
+	for _, s := range []string{"urn:oid:1..2", "urn:oid:x.1", "urn:oid:"} {
+		if got := fse.CanonicalSystem(s); got != s {
+			t.Errorf("CanonicalSystem(%q) = %q, want it as given", s, got)
+		}
 	}
 }

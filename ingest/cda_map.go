@@ -61,11 +61,15 @@ const (
 	loincImmunSect  = "11369-6"
 	loincFamilySect = "10157-6"
 	loincTriageSect = "54094-8"
-	docLDO          = "34105-7"
-	docVPS          = "59258-4"
-	docSingleVacc   = "87273-9"
-	docVaccCert     = "82593-5"
-	docDrugRx       = "57833-6"
+	// Sections whose acts are procedures performed: the imaging procedure described
+	// (RAD, "Esame eseguito") and the procedures and interventions (VPS, RSA).
+	loincImagingProcSect   = "55111-9"
+	loincInterventionsSect = "62387-6"
+	docLDO                 = "34105-7"
+	docVPS                 = "59258-4"
+	docSingleVacc          = "87273-9"
+	docVaccCert            = "82593-5"
+	docDrugRx              = "57833-6"
 )
 
 // cdaDoc is one document being mapped.
@@ -377,6 +381,21 @@ func notDone(st *cdaNode) string {
 	return ""
 }
 
+// hasNestedProcedure tells whether a statement holds a procedure among its parts.
+func hasNestedProcedure(st *cdaNode) bool {
+	for _, ch := range st.children {
+		if ch.name != "entryRelationship" && ch.name != "component" {
+			continue
+		}
+		for _, sub := range ch.children {
+			if sub.name == "procedure" || isStatement(sub.name) && hasNestedProcedure(sub) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 func isStatement(name string) bool {
 	switch name {
 	case "observation", "act", "procedure", "substanceAdministration", "encounter", "organizer", "supply":
@@ -410,8 +429,15 @@ func (c *cdaDoc) statement(st *cdaNode, section string) {
 			c.procedure(st)
 		}
 	case "act":
-		if requested {
+		switch {
+		case requested:
 			c.prescription(st)
+		case (mood == "" || mood == "EVN") && (section == loincImagingProcSect || section == loincInterventionsSect) && !hasNestedProcedure(st):
+			// The exam a radiology report describes, the interventions of an ER or
+			// specialist report: performed procedures written as acts. An act that holds
+			// procedures (the specialist report's service and its operation) is their
+			// wrapper: they are read, it is not.
+			c.procedure(st)
 		}
 	}
 	for _, ch := range st.children {

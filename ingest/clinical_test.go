@@ -143,3 +143,96 @@ func TestAppendToDatasetBeforeRolesAndObservations(t *testing.T) {
 		t.Errorf("observation rows after removal %v, want an empty table", got)
 	}
 }
+
+// The emergency-room report's visit is read from FHIR as from CDA: the Composition's
+// encounter, dated by its start, with the triage of the triage section (54094-8) and the
+// outcome of the discharge encounter's dischargeDisposition (the EMUR lists), wherever
+// the Composition stands in the Bundle; a code outside a list is NULL with its warning.
+func TestFHIRERVisit(t *testing.T) {
+	vps := strings.ReplaceAll(readFixture(t, "FHIR/VPS.json"), "\r\n", "\n")
+	const rosso = `"system": "urn:oid:2.16.840.1.113883.2.9.6.1.54.4",
+              "code": "R",
+              "display": "Rosso"`
+	if !strings.Contains(vps, rosso) {
+		t.Fatal("the Gateway's VPS.json changed: no triage coded R (Rosso)")
+	}
+	compositionLast := func(src string) string {
+		var b map[string]any
+		if err := json.Unmarshal([]byte(src), &b); err != nil {
+			t.Fatal(err)
+		}
+		entries := b["entry"].([]any)
+		for i, e := range entries {
+			if e.(map[string]any)["resource"].(map[string]any)["resourceType"] == "Composition" {
+				entries = append(append(entries[:i:i], entries[i+1:]...), e)
+				break
+			}
+		}
+		b["entry"] = entries
+		out, err := json.Marshal(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(out)
+	}
+	ps, _ := testKey(t)
+	gtw := pidOf(t, ps, "GTWGWY82B42G920M")
+	db := openDB(t)
+	for _, tc := range []struct {
+		name, src, want, warning string
+	}{
+		{"as the Gateway writes it", vps, gtw + "|R|1|2022-03-30", ""},
+		{"the Composition last", compositionLast(vps), gtw + "|R|1|2022-03-30", ""},
+		{"a triage outside the list", strings.Replace(vps, rosso, strings.Replace(rosso, `"R"`, `"XXX"`, 1), 1), gtw + "|NULL|1|2022-03-30", "er_visit_triage_not_in_code_list"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := t.TempDir()
+			writeFile(t, in, "VPS.json", tc.src)
+			dir := filepath.Join(t.TempDir(), "data")
+			man := runIngest(t, ingest.Config{Pseudonymizer: ps, Out: dir, Inputs: []string{in}})
+			assertReconciles(t, db, dir, man)
+			got := queryStrings(t, db, "SELECT pid::VARCHAR, coalesce(triage, 'NULL'), coalesce(outcome, 'NULL'), visit_date::VARCHAR FROM "+table(dir, "er_visit"))
+			if diff := cmp.Diff([]string{tc.want}, got); diff != "" {
+				t.Errorf("er_visit (-want +got):\n%s", diff)
+			}
+			if tc.warning != "" && man.Batches[0].Warnings[tc.warning] != 1 {
+				t.Errorf("warnings %v, want %s once", man.Batches[0].Warnings, tc.warning)
+			}
+		})
+	}
+}
+
+// An ImagingStudy with a procedure code is the exam performed: a procedure dated by its
+// start; one not performed (registered, cancelled) or without a code is ignored with
+// its reason.
+func TestFHIRImagingStudy(t *testing.T) {
+	ps, _ := testKey(t)
+	in := t.TempDir()
+	mario := "RSSMRA85T10A562S"
+	study := func(id, status, codes string) string {
+		return `{"resourceType":"ImagingStudy","id":"` + id + `","status":"` + status + `","subject":{"reference":"Patient/p1"},"started":"2022-02-03T09:22:05+02:00","procedureCode":[` + codes + `]}` + "\n"
+	}
+	const xray = `{"coding":[{"system":"urn:oid:2.16.840.1.113883.6.104","code":"873"},{"system":"http://loinc.org","code":"36554-4"}]}`
+	writeFile(t, in, "ImagingStudy.ndjson",
+		study("s1", "available", `{"text":"no code"},`+xray)+
+			study("s2", "registered", xray)+
+			study("s3", "available", ""))
+	writeFile(t, in, "Patient.ndjson", `{"resourceType":"Patient","id":"p1","identifier":[{"system":"urn:oid:2.16.840.1.113883.2.9.4.3.2","value":"`+mario+`"}],"gender":"male","birthDate":"1985-12-10"}`+"\n")
+	dir := filepath.Join(t.TempDir(), "data")
+	man := runIngest(t, ingest.Config{Pseudonymizer: ps, Out: dir, Inputs: []string{in}})
+	db := openDB(t)
+	assertReconciles(t, db, dir, man)
+	got := queryStrings(t, db, "SELECT pid::VARCHAR, code_system, code, performed_date::VARCHAR FROM "+table(dir, "procedure"))
+	if diff := cmp.Diff([]string{pidOf(t, ps, mario) + "|icd9cm|87.3|2022-02-03"}, got); diff != "" {
+		t.Errorf("procedure (-want +got):\n%s", diff)
+	}
+	why := map[string]int64{}
+	for _, f := range man.Batches[0].Inputs {
+		for r, n := range f.IgnoredWhy {
+			why[r] += n
+		}
+	}
+	if why["imaging study not performed (status registered)"] != 1 || why["imaging study without a procedure code"] != 1 {
+		t.Errorf("ignored: %v", why)
+	}
+}

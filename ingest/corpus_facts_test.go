@@ -151,8 +151,9 @@ func TestMinistryPSSFacts(t *testing.T) {
 // 2022-03-30, version 1. The clinical question's diagnosis 770.0 (observation 29308-4,
 // undated: the report's date; its local translation is not the code); the history's
 // problem 60975-0 (LOINC) from 2022-03-30; the mother's history is a relative's; the
-// complication has no code. The exam performed (an act coded 87.3) is not mapped: an act
-// is read only as a request.
+// complication has no code. The exam performed (section 55111-9: an act coded 87.3 under
+// the diagnoses' ICD-9-CM root, kept as given) of 2022-02-03; the DICOM catalogue's acts
+// (study, series) are not procedures.
 func TestMinistryRADFacts(t *testing.T) {
 	ps, _ := testKey(t)
 	p := pidOf(t, ps, "GTWGWY82B42G920M")
@@ -160,6 +161,7 @@ func TestMinistryRADFacts(t *testing.T) {
 		"person":    {p + "|1993|M|120|-|058"},
 		"document":  {p + "|68604-8|2022-03-30|1"},
 		"diagnosis": {p + "|icd9cm|770.0|diagnosis|2022-03-30", p + "|loinc|60975-0|problem|2022-03-30"},
+		"procedure": {p + "|icd9cm|87.3|2022-02-03"},
 	}, containerXML(t, "RAD.xml"))
 }
 
@@ -212,8 +214,8 @@ func TestMinistryRSAFacts(t *testing.T) {
 // relative's. The vital sign 86678-0 (its section: vital signs), 10 kg, undated. The drug
 // given in the ER (AIC 035606033 / ATC B01AX05 from 2022-04-21: an administration) and the
 // one prescribed at discharge (AIC 043348022 / ATC C08CA01, INT: a request dated by its
-// participant, 2022-04-26). The interventions are acts (not mapped); the tests' results
-// are text.
+// participant, 2022-04-26). The intervention (section 62387-6: an act, the cardiac stress
+// test 76645-1 of 2022-04-17) is a procedure; the tests' results are text.
 func TestMinistryVPSFacts(t *testing.T) {
 	ps, _ := testKey(t)
 	p := pidOf(t, ps, "GTWGWY82B42G920M")
@@ -227,6 +229,7 @@ func TestMinistryVPSFacts(t *testing.T) {
 		"observation": {p + "|vital-signs|86678-0|10|kg|-"},
 		"medication":  {p + "|administration|035606033|B01AX05|2022-04-21", p + "|request|043348022|C08CA01|2022-04-26"},
 		"er_visit":    {p + "|R|1|2022-03-30"},
+		"procedure":   {p + "|loinc|76645-1|2022-04-17"},
 	}, containerXML(t, "VPS.xml"))
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -41,16 +42,19 @@ type resource struct {
 	// Category is an array in most resources but a single concept in Procedure.
 	Category json.RawMessage `json:"category"`
 	// Type is a CodeableConcept in documents but an array in Encounter: decoded on use.
-	Type                      json.RawMessage   `json:"type"`
-	Status                    string            `json:"status"`
-	Date                      string            `json:"date"`
-	EffectiveDateTime         string            `json:"effectiveDateTime"`
-	EffectivePeriod           *period           `json:"effectivePeriod"`
-	ValueQuantity             *quantity         `json:"valueQuantity"`
-	ValueCodeableConcept      *codeableConcept  `json:"valueCodeableConcept"`
-	HasMember                 []reference       `json:"hasMember"`
-	Encounter                 *reference        `json:"encounter"`
-	Period                    *period           `json:"period"`    // Encounter
+	Type                 json.RawMessage  `json:"type"`
+	Status               string           `json:"status"`
+	Date                 string           `json:"date"`
+	EffectiveDateTime    string           `json:"effectiveDateTime"`
+	EffectivePeriod      *period          `json:"effectivePeriod"`
+	ValueQuantity        *quantity        `json:"valueQuantity"`
+	ValueCodeableConcept *codeableConcept `json:"valueCodeableConcept"`
+	HasMember            []reference      `json:"hasMember"`
+	Encounter            *reference       `json:"encounter"`
+	Period               *period          `json:"period"` // Encounter
+	Hospitalization      *struct {
+		DischargeDisposition *codeableConcept `json:"dischargeDisposition"`
+	} `json:"hospitalization"` // Encounter
 	Section                   []fhirSection     `json:"section"`   // Composition
 	RelatesTo                 []relatesTo       `json:"relatesTo"` // Composition, DocumentReference
 	Interpretation            []codeableConcept `json:"interpretation"`
@@ -58,6 +62,8 @@ type resource struct {
 	OnsetPeriod               *period           `json:"onsetPeriod"`
 	RecordedDate              string            `json:"recordedDate"`
 	PerformedDateTime         string            `json:"performedDateTime"`
+	ProcedureCode             []codeableConcept `json:"procedureCode"` // ImagingStudy
+	Started                   string            `json:"started"`       // ImagingStudy
 	PerformedPeriod           *period           `json:"performedPeriod"`
 	MedicationCodeableConcept *codeableConcept  `json:"medicationCodeableConcept"`
 	MedicationReference       *reference        `json:"medicationReference"`
@@ -437,6 +443,14 @@ func (m *mapper) mapClinical(r *resource, resolve patientResolver, ec *entryCont
 		if dateRaw == "" && r.PerformedPeriod != nil {
 			dateRaw = r.PerformedPeriod.Start
 		}
+	case "ImagingStudy":
+		switch {
+		case r.Status != "" && r.Status != "available":
+			return ignore(rec, "imaging study not performed (status "+r.Status+")")
+		case r.imagingProcedure() == nil:
+			return ignore(rec, "imaging study without a procedure code")
+		}
+		table, dateRaw = "procedure", r.Started
 	case "MedicationRequest", "MedicationStatement", "MedicationAdministration":
 		if medicationCode(r, ec.meds()) == nil {
 			return ignore(rec, "medication without a coded drug")
@@ -466,6 +480,16 @@ func (m *mapper) mapClinical(r *resource, resolve patientResolver, ec *entryCont
 		table, dateRaw = "document", r.Date
 		rec.isDoc = true
 		rec.docLocal = -1
+	case "Encounter":
+		if !ec.isERVisit() {
+			return ignore(rec, notMapped(r.ResourceType))
+		}
+		// The emergency-room report's visit: its Composition's encounter.
+		table = "er_visit"
+		if r.Period != nil {
+			dateRaw = r.Period.Start
+		}
+		dateRaw = firstNonEmpty(dateRaw, ec.doc.date)
 	default:
 		return ignore(rec, notMapped(r.ResourceType))
 	}
@@ -528,8 +552,25 @@ func (m *mapper) mapClinical(r *resource, resolve patientResolver, ec *entryCont
 		system, code, _ := clinicalCode(cc)
 		rec.row = []any{pid, system, code, role, date}
 	case "procedure":
-		system, code, _ := clinicalCode(r.Code)
+		cc := r.Code
+		if r.ResourceType == "ImagingStudy" {
+			cc = r.imagingProcedure()
+		}
+		system, code, _ := clinicalCode(cc)
 		rec.row = []any{pid, system, code, date}
+	case "er_visit":
+		triage, outcome := ec.doc.triage, ec.doc.outcome
+		// A code outside the national list (a template's unfilled XXX) is not a fact: the
+		// visit is kept without it, and the warning counted (as for CDA).
+		if triage != "" && !slices.Contains(fse.ERTriageCodes, triage) {
+			triage = ""
+			rec.warnings = append(rec.warnings, warnERTriageNotInCodeList)
+		}
+		if outcome != "" && !slices.Contains(fse.EROutcomeCodes, outcome) {
+			outcome = ""
+			rec.warnings = append(rec.warnings, warnEROutcomeNotInCodeList)
+		}
+		rec.row = []any{pid, nullable(triage), nullable(outcome), date}
 	case "medication":
 		cc := medicationCode(r, ec.meds())
 		kind := strings.ToLower(strings.TrimPrefix(r.ResourceType, "Medication"))
@@ -662,6 +703,16 @@ func clinicalCode(c *codeableConcept) (system, code string, ok bool) {
 		}
 	}
 	return "other", c.Coding[0].Code, true
+}
+
+// imagingProcedure is the first coded procedure of an ImagingStudy.
+func (r *resource) imagingProcedure() *codeableConcept {
+	for i := range r.ProcedureCode {
+		if len(r.ProcedureCode[i].Coding) > 0 && r.ProcedureCode[i].Coding[0].Code != "" {
+			return &r.ProcedureCode[i]
+		}
+	}
+	return nil
 }
 
 func medicationCode(r *resource, meds map[string]*resource) *codeableConcept {

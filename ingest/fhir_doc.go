@@ -32,12 +32,25 @@ type docContext struct {
 	// the document's version id (the Gateway writes the CDA's id there).
 	compIdx  int
 	bundleID *fhirIdentifier
+	// An emergency-room report (VPS): its visit is the Composition's encounter (entry
+	// erEncounter), with the triage of the triage section and the outcome (the EMUR
+	// codes, as the CDA's).
+	vps             bool
+	erEncounter     int
+	triage, outcome string
 
 	// The first pass's working state, dropped by finish.
 	members   map[int][]string // every Observation's hasMember references
 	panels    []panelCategory  // Observations with a category of their own, in Bundle order
 	discharge []int            // the discharge diagnoses, in Bundle order
+	triages   []codedEntry     // triage observations (11283-9, EMUR triage codes)
+	outcomes  []codedEntry     // ER outcomes: 11302-7 observations, Encounters' dischargeDisposition
 	comp      *resource
+}
+
+type codedEntry struct {
+	entry int
+	code  string
 }
 
 type panelCategory struct {
@@ -48,7 +61,7 @@ type panelCategory struct {
 func newDocContext(meds map[string]*resource) *docContext {
 	return &docContext{meds: meds, refs: map[string]int{}, encounters: map[int]period{},
 		docKeys: map[int][]string{}, category: map[int]string{}, secondary: map[int]bool{},
-		compIdx: -1, members: map[int][]string{}}
+		compIdx: -1, erEncounter: -1, members: map[int][]string{}}
 }
 
 // docContextTypes are the resource types whose entries the context reads.
@@ -76,12 +89,28 @@ func (doc *docContext) add(i int, r *resource, keys []string, comp bool, ps keye
 			members = append(members, m.Reference)
 		}
 		doc.members[i] = members
-		if r.Code.code(fse.SystemLOINC) == fse.LOINCDischargeDiagnosis && r.ValueCodeableConcept != nil {
-			doc.discharge = append(doc.discharge, i)
+		switch r.Code.code(fse.SystemLOINC) {
+		case fse.LOINCDischargeDiagnosis:
+			if r.ValueCodeableConcept != nil {
+				doc.discharge = append(doc.discharge, i)
+			}
+		case loincTriage:
+			if c := r.ValueCodeableConcept.code(oidTriage); c != "" {
+				doc.triages = append(doc.triages, codedEntry{i, c})
+			}
+		case loincEROutcome:
+			if c := r.ValueCodeableConcept.code(oidEROutcome); c != "" {
+				doc.outcomes = append(doc.outcomes, codedEntry{i, c})
+			}
 		}
 	case "Encounter":
 		if r.Period != nil {
 			doc.encounters[i] = *r.Period
+		}
+		if h := r.Hospitalization; h != nil {
+			if c := h.DischargeDisposition.code(oidEROutcome); c != "" {
+				doc.outcomes = append(doc.outcomes, codedEntry{i, c})
+			}
 		}
 	case "Composition", "DocumentReference":
 		var ks []string
@@ -94,6 +123,7 @@ func (doc *docContext) add(i int, r *resource, keys []string, comp bool, ps keye
 		doc.docKeys[i] = ks
 		if comp {
 			doc.comp, doc.compIdx = r, i
+			doc.vps = r.docType() == docVPS
 		}
 	}
 }
@@ -103,6 +133,7 @@ func (doc *docContext) add(i int, r *resource, keys []string, comp bool, ps keye
 func (doc *docContext) finish() {
 	// Document order: the Composition's sections, depth first, then the Bundle's order.
 	order := map[int]int{}
+	inTriageSection := map[int]bool{}
 	var walk func(sections []fhirSection)
 	walk = func(sections []fhirSection) {
 		for _, s := range sections {
@@ -124,6 +155,9 @@ func (doc *docContext) finish() {
 				if cat != "" {
 					doc.categorise(i, cat)
 				}
+				if s.Code.code(fse.SystemLOINC) == loincTriageSect {
+					inTriageSection[i] = true
+				}
 			}
 			walk(s.Section)
 		}
@@ -135,6 +169,7 @@ func (doc *docContext) finish() {
 				if p, ok := doc.encounters[i]; ok {
 					doc.encounter = &p
 				}
+				doc.erEncounter = i
 			}
 		}
 		walk(c.Section)
@@ -153,7 +188,21 @@ func (doc *docContext) finish() {
 	for _, i := range doc.discharge[min(1, len(doc.discharge)):] {
 		doc.secondary[i] = true
 	}
-	doc.members, doc.panels, doc.discharge, doc.comp = nil, nil, nil, nil
+	// The ER visit's triage is the first of the triage section (as in CDA), its outcome
+	// the first stated, both in document order.
+	byRank := func(a, b codedEntry) int { return rank(a.entry) - rank(b.entry) }
+	slices.SortStableFunc(doc.triages, byRank)
+	for _, t := range doc.triages {
+		if inTriageSection[t.entry] {
+			doc.triage = t.code
+			break
+		}
+	}
+	slices.SortStableFunc(doc.outcomes, byRank)
+	if len(doc.outcomes) > 0 {
+		doc.outcome = doc.outcomes[0].code
+	}
+	doc.members, doc.panels, doc.discharge, doc.triages, doc.outcomes, doc.comp = nil, nil, nil, nil, nil, nil
 }
 
 // categorise gives entry i and the members of its panel (transitively) the category,
@@ -184,6 +233,12 @@ func (doc *docContext) entry(i int) *entryContext {
 		return nil
 	}
 	return &entryContext{doc, i}
+}
+
+// isERVisit tells whether the entry is the visit of an emergency-room report: the
+// encounter of a VPS Composition.
+func (ec *entryContext) isERVisit() bool {
+	return ec != nil && ec.doc.vps && ec.i == ec.doc.erEncounter
 }
 
 func (ec *entryContext) meds() map[string]*resource {

@@ -332,7 +332,7 @@ func tableOfType(t string) string {
 		return "lab_result"
 	case "Condition":
 		return "diagnosis"
-	case "Procedure":
+	case "Procedure", "ImagingStudy":
 		return "procedure"
 	case "MedicationRequest", "MedicationStatement", "MedicationAdministration":
 		return "medication"
