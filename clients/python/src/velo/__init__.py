@@ -1,0 +1,42 @@
+"""Velo's Python client: differentially private SQL over FSE and CUP extracts.
+
+    import velo
+    conn = velo.connect("http://127.0.0.1:8080", token, project="wl")
+    conn.price("SELECT region, COUNT(*) AS n FROM booking GROUP BY region", epsilon=0.5)
+    r = conn.query("SELECT region, COUNT(*) AS n FROM booking GROUP BY region", epsilon=0.5)
+    r.to_pandas()        # region, n, n_ci_lower, n_ci_upper, n_flags
+    conn.budget().left   # Amount(epsilon=..., delta=...)
+
+Refusals raise VeloError subclasses carrying the API's code and, for SQL, the position.
+"""
+
+from ._client import (
+    Amount,
+    Budget,
+    BudgetExhausted,
+    Connection,
+    Forbidden,
+    InvalidOptions,
+    Price,
+    Result,
+    SQLRejected,
+    Unauthorized,
+    VeloError,
+    connect,
+)
+
+__all__ = [
+    "connect",
+    "Connection",
+    "Result",
+    "Price",
+    "Budget",
+    "Amount",
+    "VeloError",
+    "SQLRejected",
+    "BudgetExhausted",
+    "Forbidden",
+    "Unauthorized",
+    "InvalidOptions",
+]
+__version__ = "0.1.0"
