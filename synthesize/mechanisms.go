@@ -74,6 +74,11 @@ type Result struct {
 	RhoSpent     float64 // Σ Steps[i].Rho ≤ RhoBudget
 }
 
+// plannable is the budget the algorithms plan with: ρ less a relative 10⁻⁹, which absorbs the
+// rounding of summing the steps' costs in floating point, so that Σ Steps[i].Rho ≤ ρ holds
+// as computed, not only in exact arithmetic.
+func plannable(rho float64) float64 { return rho * (1 - 1e-9) }
+
 func checkInput(d Domain, rho float64, o Options) error {
 	if err := d.Validate(); err != nil {
 		return err
@@ -169,6 +174,7 @@ func MST(d Domain, src Counts, rho float64, o Options) (*Result, error) {
 	ms := &measurer{d: d, src: src, o: o, res: res, exact: map[string]*Factor{}}
 	k := o.k()
 	n := len(d.Sizes)
+	rho = plannable(rho)
 	if n == 1 {
 		if _, err := ms.measure([]int{0}, GaussianSigma(k, rho)); err != nil {
 			return nil, err
@@ -233,7 +239,7 @@ func MST(d Domain, src Counts, rho float64, o Options) (*Result, error) {
 			}
 		}
 	}
-	if res.RhoSpent > rho*(1+1e-12) {
+	if res.RhoSpent > res.RhoBudget {
 		return nil, fmt.Errorf("synthesize: internal error: MST spent rho %v over its budget %v", res.RhoSpent, rho)
 	}
 	model, err := fit(d, res.Measurements, nil, nil, fitOptions{iters: orDefault(o.Iterations, 1000)})
@@ -305,6 +311,7 @@ func AIM(d Domain, src Counts, rho float64, o Options) (*Result, error) {
 	res := &Result{RhoBudget: rho}
 	ms := &measurer{d: d, src: src, o: o, res: res, exact: map[string]*Factor{}}
 	k := o.k()
+	rho = plannable(rho)
 	T := float64(orDefault(o.Rounds, 16*n))
 	// per-round budget: 0.9 of it to the measurement, 0.1 to the selection; unit-sensitivity σ
 	sigmaU := math.Sqrt(T / (2 * 0.9 * rho))
@@ -325,8 +332,10 @@ func AIM(d Domain, src Counts, rho float64, o Options) (*Result, error) {
 	}
 	for terminate := false; !terminate; {
 		if rho-rhoUsed < 2*(0.5/(sigmaU*sigmaU)+eps*eps/8) {
-			remaining := rho - rhoUsed
-			if !(remaining > 0) {
+			// last round: whatever the recorded steps leave (the actual σ of each
+			// measurement is ≥ the planned one, so this is at least the planned remainder)
+			remaining := rho - res.RhoSpent
+			if remaining < 1e-6*rho {
 				break
 			}
 			sigmaU = math.Sqrt(1 / (2 * 0.9 * remaining))
@@ -386,7 +395,7 @@ func AIM(d Domain, src Counts, rho float64, o Options) (*Result, error) {
 			eps *= 2
 		}
 	}
-	if res.RhoSpent > rho*(1+1e-12) {
+	if res.RhoSpent > res.RhoBudget {
 		return nil, fmt.Errorf("synthesize: internal error: AIM spent rho %v over its budget %v", res.RhoSpent, rho)
 	}
 	if model, err = fit(d, res.Measurements, nil, model, fitOptions{iters: orDefault(o.Iterations, 1000)}); err != nil {
