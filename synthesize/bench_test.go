@@ -60,7 +60,7 @@ func benchAlg(b *testing.B, alg func(Domain, Counts, float64, Options) (*Result,
 		if err != nil {
 			b.Fatal(err)
 		}
-		synth, _ := res.Model.Sample(50000, [32]byte{})
+		synth, _ := res.Sample(50000, [32]byte{})
 		b.ReportMetric(mean(twoWayTVDsB(real, synth)), "avgTVD")
 	}
 }

@@ -47,7 +47,11 @@
 // # MST
 //
 // With n attributes and budget ρ (and n ≥ 2): (1) the n 1-way marginals with σ = k·√(3n/(2ρ))
-// each (ρ/3 in all); (2) a model fitted to them (independent attributes), and n − 1
+// each (ρ/3 in all), after which each attribute's categories with a noisy count below 3σ are
+// merged into one (domain compression, post-processing; Result.Compression); the rest runs on
+// the compressed domain, whose marginals are sums of the original cells and so keep
+// sensitivity k, and Result.Sample spreads a merged category uniformly over its original
+// categories; (2) a model fitted to them (independent attributes), and n − 1
 // exponential mechanisms, each at ε = √(8·(ρ/3)/(n−1)) with Δ = k, picking among the pairs not
 // yet connected the one whose exact 2-way marginal is furthest in L1 from the model's
 // (Kruskal's algorithm with private choices: a maximum spanning tree on the pairs'

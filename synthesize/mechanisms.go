@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"slices"
 )
 
@@ -72,6 +73,23 @@ type Result struct {
 	Steps        []Step
 	RhoBudget    float64 // the ρ the synthesizer was given
 	RhoSpent     float64 // Σ Steps[i].Rho ≤ RhoBudget
+
+	// Compression is MST's merge of rare categories (nil for AIM): the model and the
+	// measurements after the 1-way ones are over the compressed domain.
+	Compression []AttributeCompression
+	comp        *compression
+}
+
+// Sample draws n rows over the source's domain: from the model, then, after MST's domain
+// compression, each merged category replaced by one of its original categories uniformly at
+// random. See Model.Sample for the randomness.
+func (r *Result) Sample(n int, seed [32]byte) (*Table, error) {
+	rng := rand.New(rand.NewChaCha8(seed))
+	t, err := r.Model.sample(n, rng)
+	if err != nil || r.comp == nil {
+		return t, err
+	}
+	return r.comp.expand(t, rng), nil
 }
 
 // plannable is the budget the algorithms plan with: ρ less a relative 10⁻⁹, which absorbs the
@@ -99,6 +117,12 @@ type measurer struct {
 	o     Options
 	res   *Result
 	exact map[string]*Factor // exact marginals read for selection scores (never released)
+	// onCompressed: d and src are the compressed domain and counts (MST after compression)
+	onCompressed bool
+}
+
+func errShape(d Domain, attrs []int) error {
+	return fmt.Errorf("synthesize: the counts over %v do not have the domain's shape", d.names(attrs))
 }
 
 func key(attrs []int) string { return fmt.Sprint(attrs) }
@@ -118,7 +142,7 @@ func (ms *measurer) counts(attrs []int) (*Factor, error) {
 		return nil, fmt.Errorf("synthesize: counting %v: %w", ms.d.names(a), err)
 	}
 	if !slices.Equal(f.Attrs, want.Attrs) || !slices.Equal(f.Shape, want.Shape) || len(f.Values) != len(want.Values) {
-		return nil, fmt.Errorf("synthesize: the counts over %v do not have the domain's shape", ms.d.names(a))
+		return nil, errShape(ms.d, a)
 	}
 	ms.exact[key(a)] = f
 	return f, nil
@@ -136,7 +160,7 @@ func (ms *measurer) measure(attrs []int, sigma float64) (Measurement, error) {
 		return Measurement{}, err
 	}
 	rho := GaussianRho(ms.o.k(), used)
-	m := Measurement{Attrs: f.Attrs, Noisy: &Factor{Attrs: f.Attrs, Shape: f.Shape, Values: noisy}, Sigma: used, Rho: rho}
+	m := Measurement{Attrs: f.Attrs, Noisy: &Factor{Attrs: f.Attrs, Shape: f.Shape, Values: noisy}, Sigma: used, Rho: rho, onCompressed: ms.onCompressed}
 	ms.res.Measurements = append(ms.res.Measurements, m)
 	ms.res.Steps = append(ms.res.Steps, Step{Mechanism: "gaussian", Attrs: ms.d.names(f.Attrs), Sigma: used, Rho: rho})
 	ms.res.RhoSpent += rho
@@ -175,10 +199,14 @@ func MST(d Domain, src Counts, rho float64, o Options) (*Result, error) {
 	k := o.k()
 	n := len(d.Sizes)
 	rho = plannable(rho)
+	var fitMs []Measurement // the measurements the model is fitted to (compressed)
+	fitDomain := d
 	if n == 1 {
-		if _, err := ms.measure([]int{0}, GaussianSigma(k, rho)); err != nil {
+		m, err := ms.measure([]int{0}, GaussianSigma(k, rho))
+		if err != nil {
 			return nil, err
 		}
+		fitMs = append(fitMs, m)
 	} else {
 		// 1-ways: n marginals share ρ/3, each σ = k·√(n/(2ρ/3))
 		sigma1 := GaussianSigma(k, rho/3/float64(n))
@@ -187,7 +215,19 @@ func MST(d Domain, src Counts, rho float64, o Options) (*Result, error) {
 				return nil, err
 			}
 		}
-		m1, err := fit(d, res.Measurements, nil, nil, fitOptions{iters: orDefault(o.SelectionIterations, 250)})
+		// compress: merge the categories with noisy counts below 3σ (post-processing)
+		res.comp = newCompression(d, res.Measurements)
+		res.Compression = res.comp.attrs
+		for _, m := range res.Measurements {
+			f, err := res.comp.foldOneWay(m)
+			if err != nil {
+				return nil, err
+			}
+			fitMs = append(fitMs, f)
+		}
+		cd := res.comp.comp
+		ms = &measurer{d: cd, src: compressedCounts{src, res.comp}, o: o, res: res, exact: map[string]*Factor{}, onCompressed: true}
+		m1, err := fit(cd, fitMs, nil, nil, fitOptions{iters: orDefault(o.SelectionIterations, 250)})
 		if err != nil {
 			return nil, err
 		}
@@ -234,15 +274,20 @@ func MST(d Domain, src Counts, rho float64, o Options) (*Result, error) {
 		}
 		sigma2 := GaussianSigma(k, rho/3/float64(n-1))
 		for _, e := range tree {
-			if _, err := ms.measure(e, sigma2); err != nil {
+			m, err := ms.measure(e, sigma2)
+			if err != nil {
 				return nil, err
 			}
+			fitMs = append(fitMs, m)
 		}
 	}
 	if res.RhoSpent > res.RhoBudget {
 		return nil, fmt.Errorf("synthesize: internal error: MST spent rho %v over its budget %v", res.RhoSpent, rho)
 	}
-	model, err := fit(d, res.Measurements, nil, nil, fitOptions{iters: orDefault(o.Iterations, 1000)})
+	if res.comp != nil {
+		fitDomain = res.comp.comp
+	}
+	model, err := fit(fitDomain, fitMs, nil, nil, fitOptions{iters: orDefault(o.Iterations, 1000)})
 	if err != nil {
 		return nil, err
 	}

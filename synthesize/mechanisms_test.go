@@ -90,7 +90,7 @@ func runPlanted(t *testing.T, name string, alg func(Domain, Counts, float64, Opt
 	if e := CDPEpsilon(res.RhoSpent, 1e-6); e > 1 {
 		t.Errorf("%s: spent ρ converts to ε = %v > 1 at δ = 1e-6", name, e)
 	}
-	synth, err := res.Model.Sample(50000, [32]byte{42})
+	synth, err := res.Sample(50000, [32]byte{42})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +106,7 @@ func runPlanted(t *testing.T, name string, alg func(Domain, Counts, float64, Opt
 			t.Errorf("%s: planted dependency %v not reproduced: TVD %.4f vs independence %.4f", name, p, got[p], base[p])
 		}
 	}
-	u, err := Utility(synth, res.Measurements)
+	u, err := res.Utility(synth)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,12 @@ type Measurement struct {
 	Noisy *Factor
 	Sigma float64
 	Rho   float64
+
+	// varScale, when not nil, multiplies the noise variance per cell (a cell that sums
+	// several noisy cells, after domain compression).
+	varScale []float64
+	// onCompressed: Noisy is over the compressed domain of the Result's compression.
+	onCompressed bool
 }
 
 // junctionTree is a tree of the maximal cliques of a triangulation of the graph that links
@@ -400,6 +406,12 @@ func estimateTotal(ms []Measurement) float64 {
 	num, den := 0.0, 0.0
 	for _, mm := range ms {
 		v := mm.Sigma * mm.Sigma * float64(len(mm.Noisy.Values))
+		if mm.varScale != nil {
+			v = 0
+			for _, x := range mm.varScale {
+				v += mm.Sigma * mm.Sigma * x
+			}
+		}
 		num += mm.Noisy.Sum() / v
 		den += 1 / v
 	}
@@ -460,12 +472,16 @@ func fit(d Domain, ms []Measurement, extra [][]int, warm *Model, opt fitOptions)
 			w := 1 / (mm.Sigma * mm.Sigma)
 			diff := make([]float64, len(proj))
 			for t := range proj {
-				diff[t] = proj[t] - mm.Noisy.Values[t]
-				loss += 0.5 * w * diff[t] * diff[t]
+				wt := w
+				if mm.varScale != nil {
+					wt /= mm.varScale[t]
+				}
+				diff[t] = wt * (proj[t] - mm.Noisy.Values[t])
+				loss += 0.5 * diff[t] * (proj[t] - mm.Noisy.Values[t])
 			}
 			g := grad[b.clique].Values
 			for cell, t := range b.idx {
-				g[cell] += w * diff[t]
+				g[cell] += diff[t]
 			}
 		}
 		return loss, grad

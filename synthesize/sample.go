@@ -6,7 +6,8 @@ import (
 	"sort"
 )
 
-// Sample draws n rows from the model. The rows depend on the source data only through the
+// Sample draws n rows from the model, over the model's domain (after MST's domain compression
+// that is the compressed domain: Result.Sample maps the rows back). The rows depend on the source data only through the
 // model, which is a function of the noisy measurements; the randomness is a ChaCha8 stream
 // seeded with seed (callers pass 32 bytes from crypto/rand; tests fix it to check
 // determinism). It walks the junction tree from the root: the root clique's attributes are
@@ -17,7 +18,13 @@ func (m *Model) Sample(n int, seed [32]byte) (*Table, error) {
 	if n < 0 {
 		return nil, fmt.Errorf("synthesize: cannot sample %d rows", n)
 	}
-	rng := rand.New(rand.NewChaCha8(seed))
+	return m.sample(n, rand.New(rand.NewChaCha8(seed)))
+}
+
+func (m *Model) sample(n int, rng *rand.Rand) (*Table, error) {
+	if n < 0 {
+		return nil, fmt.Errorf("synthesize: cannot sample %d rows", n)
+	}
 	t := NewTable(m.Domain, n)
 	jt := m.jt
 	for _, c := range jt.order {

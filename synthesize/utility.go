@@ -22,13 +22,19 @@ type UtilityReport struct {
 }
 
 // Utility reports, for every measured marginal, the total-variation distance between the
-// synthetic table and the measurement.
-func Utility(synth *Table, ms []Measurement) (UtilityReport, error) {
+// synthetic table (over the source's domain, as Sample returns it) and the measurement (a
+// measurement over MST's compressed domain is compared with the synthetic rows folded alike).
+func (res *Result) Utility(synth *Table) (UtilityReport, error) {
 	var r UtilityReport
-	for _, m := range ms {
+	for _, m := range res.Measurements {
 		f, err := synth.Marginal(m.Attrs)
 		if err != nil {
 			return UtilityReport{}, err
+		}
+		if m.onCompressed {
+			if f, err = res.comp.fold(f); err != nil {
+				return UtilityReport{}, err
+			}
 		}
 		if len(f.Values) != len(m.Noisy.Values) {
 			return UtilityReport{}, fmt.Errorf("synthesize: measurement over %v does not match the synthetic table's domain", synth.Domain.names(m.Attrs))
