@@ -92,7 +92,9 @@
 // seed (crypto/rand in production). The model is a deterministic function of the noisy
 // measurements and the selections (the junction tree and the fit use no randomness and do
 // not read the data), so the rows depend on the data only through the released
-// measurements: post-processing. Memory is the output plus tables over the cliques.
+// measurements: post-processing. Memory is the output plus tables over the cliques. The
+// number of rows must itself be public or noisy (the user's choice, or Model.Total, the
+// noisy estimate): sampling as many rows as the source has would release its exact size.
 //
 // # Utility
 //

@@ -171,3 +171,35 @@ func TestMSTStepsAndSensitivity(t *testing.T) {
 		t.Error("ρ = 0 accepted")
 	}
 }
+
+// TestAIMWorkloadAndModelCap: a workload of 3-way marginals is accepted, the selections stay
+// within it, and with a small cap the fitted model's junction tree never exceeds it.
+func TestAIMWorkloadAndModelCap(t *testing.T) {
+	real := plantedTable(20000, 8)
+	w := [][]int{{0, 1, 7}, {2, 3, 4}, {4, 5, 6}, {0, 2, 4}}
+	for _, capCells := range []float64{0, 400} {
+		res, err := AIM(real.Domain, real, 0.05, Options{Workload: w, MaxModelCells: capCells, noise: newSeededNoise(3), SelectionIterations: 50, Iterations: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var sets [][]int
+		for _, m := range res.Measurements {
+			inside := false
+			for _, s := range w {
+				inside = inside || isSubset(m.Attrs, s)
+			}
+			if !inside {
+				t.Errorf("cap %v: measured %v, outside the workload's downward closure", capCells, m.Attrs)
+			}
+			sets = append(sets, m.Attrs)
+		}
+		cells := modelCells(real.Domain, sets)
+		t.Logf("cap %v: %d measurements, model %v cells, ρ spent %v of 0.05", capCells, len(res.Measurements), cells, res.RhoSpent)
+		if capCells > 0 && cells > capCells {
+			t.Errorf("model has %v cells over the cap %v", cells, capCells)
+		}
+		if res.RhoSpent > 0.05 || res.RhoSpent < 0.05*(1-1e-6) {
+			t.Errorf("spent %v of 0.05", res.RhoSpent)
+		}
+	}
+}
