@@ -282,7 +282,7 @@ func MST(d Domain, src Counts, rho float64, o Options) (*Result, error) {
 		}
 	}
 	if res.RhoSpent > res.RhoBudget {
-		return nil, fmt.Errorf("synthesize: internal error: MST spent rho %v over its budget %v", res.RhoSpent, rho)
+		return nil, fmt.Errorf("synthesize: internal error: MST spent rho %v over its budget %v", res.RhoSpent, res.RhoBudget)
 	}
 	if res.comp != nil {
 		fitDomain = res.comp.comp
@@ -441,7 +441,7 @@ func AIM(d Domain, src Counts, rho float64, o Options) (*Result, error) {
 		}
 	}
 	if res.RhoSpent > res.RhoBudget {
-		return nil, fmt.Errorf("synthesize: internal error: AIM spent rho %v over its budget %v", res.RhoSpent, rho)
+		return nil, fmt.Errorf("synthesize: internal error: AIM spent rho %v over its budget %v", res.RhoSpent, res.RhoBudget)
 	}
 	if model, err = fit(d, res.Measurements, nil, model, fitOptions{iters: orDefault(o.Iterations, 1000)}); err != nil {
 		return nil, err
