@@ -249,3 +249,30 @@ func normalised(v []float64) []float64 {
 	}
 	return out
 }
+
+// Index is the cell of the combination codes (one code per attribute of f.Attrs, in that
+// order), for callers filling a Factor from grouped counts; −1 when a code is outside its
+// domain.
+func (f *Factor) Index(codes []int) int {
+	if len(codes) != len(f.Attrs) {
+		return -1
+	}
+	c := 0
+	for i, v := range codes {
+		if v < 0 || v >= f.Shape[i] {
+			return -1
+		}
+		c = c*f.Shape[i] + v
+	}
+	return c
+}
+
+// Codes is the inverse of Index: the codes of cell, one per attribute of f.Attrs.
+func (f *Factor) Codes(cell int) []int {
+	out := make([]int, len(f.Attrs))
+	for i := len(f.Attrs) - 1; i >= 0; i-- {
+		out[i] = cell % f.Shape[i]
+		cell /= f.Shape[i]
+	}
+	return out
+}

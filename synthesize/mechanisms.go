@@ -80,6 +80,10 @@ type Result struct {
 	comp        *compression
 }
 
+// Epsilon is the ε that the spent ρ amounts to at δ (CDPEpsilon): at most the ε charged when
+// the budget came from NewBudget(ε, δ).
+func (r *Result) Epsilon(delta float64) float64 { return CDPEpsilon(r.RhoSpent, delta) }
+
 // Sample draws n rows over the source's domain: from the model, then, after MST's domain
 // compression, each merged category replaced by one of its original categories uniformly at
 // random. See Model.Sample for the randomness.

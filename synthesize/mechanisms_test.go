@@ -87,7 +87,7 @@ func runPlanted(t *testing.T, name string, alg func(Domain, Counts, float64, Opt
 	if math.Abs(sum-res.RhoSpent) > 1e-12 {
 		t.Errorf("steps add to ρ = %v, result says %v", sum, res.RhoSpent)
 	}
-	if e := CDPEpsilon(res.RhoSpent, 1e-6); e > 1 {
+	if e := res.Epsilon(1e-6); e > 1 {
 		t.Errorf("%s: spent ρ converts to ε = %v > 1 at δ = 1e-6", name, e)
 	}
 	synth, err := res.Sample(50000, [32]byte{42})

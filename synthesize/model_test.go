@@ -259,3 +259,22 @@ func TestRoundCounts(t *testing.T) {
 		t.Errorf("P(first) = %v, want 0.625", p)
 	}
 }
+
+func TestFactorIndexCodes(t *testing.T) {
+	tab := plantedTable(500, 3)
+	f, _ := tab.Marginal([]int{7, 0, 3})
+	g, _ := NewFactor(tab.Domain, []int{0, 3, 7})
+	for r := range tab.Rows() {
+		c := g.Index([]int{int(tab.Columns[0][r]), int(tab.Columns[3][r]), int(tab.Columns[7][r])})
+		g.Values[c]++
+		if codes := g.Codes(c); codes[0] != int(tab.Columns[0][r]) || codes[1] != int(tab.Columns[3][r]) || codes[2] != int(tab.Columns[7][r]) {
+			t.Fatalf("Codes(Index(x)) = %v", codes)
+		}
+	}
+	if !slices.Equal(f.Values, g.Values) {
+		t.Error("counts placed with Index differ from Marginal")
+	}
+	if g.Index([]int{4, 0, 0}) != -1 || g.Index([]int{0, 0}) != -1 {
+		t.Error("Index accepted a code outside the domain or a short combination")
+	}
+}
