@@ -87,18 +87,21 @@
 //
 // # Sampling
 //
-// Model.Sample draws rows from the model along the junction tree (each clique's new
-// attributes given its separator), with a ChaCha8 stream seeded by a caller-supplied 32-byte
-// seed (crypto/rand in production). The model is a deterministic function of the noisy
-// measurements and the selections (the junction tree and the fit use no randomness and do
-// not read the data), so the rows depend on the data only through the released
-// measurements: post-processing. Memory is the output plus tables over the cliques. The
-// number of rows must itself be public or noisy (the user's choice, or Model.Total, the
-// noisy estimate): sampling as many rows as the source has would release its exact size.
+// Result.Sample draws rows from the model along the junction tree: each clique's new
+// attributes given its separator, with the counts of each separator group rounded to the
+// conditional distribution (Private-PGM's "round" method, lower variance than independent
+// draws), then MST's merged categories spread back. The randomness is a ChaCha8 stream seeded
+// by a caller-supplied 32-byte seed (crypto/rand in production). The model is a deterministic
+// function of the noisy measurements and the selections (the junction tree and the fit use no
+// randomness and do not read the data), so the rows depend on the data only through the
+// released measurements: post-processing. Memory is the output, two int32 index arrays of
+// one entry per row, and tables over the cliques. The number of rows must itself be public or
+// noisy (the user's choice, or Model.Total, the noisy estimate): sampling as many rows as the
+// source has would release its exact size.
 //
 // # Utility
 //
-// Utility compares the synthetic rows with every noisy measurement (total-variation
+// Result.Utility compares the synthetic rows with every noisy measurement (total-variation
 // distance): post-processing, no budget.
 //
 // # Randomness
