@@ -29,6 +29,24 @@ var cdpRhoRefs = []struct{ eps, delta, rho float64 }{
 	{10.0, 1e-6, 1.5392787638667285},
 }
 
+// TestCDPPublishedOpenDP checks the values OpenDP's own tests assert for the same conversion
+// (the Rust crate opendp, src/combinators/measure_cast/zCDP_to_approxDP/test.rs,
+// test_zCDP_to_approxDP_nontrivial): a Gaussian mechanism of scale 4 on sensitivity 1,
+// ρ = 1/32, has ε = 0.6880024554878086 at δ = 10⁻³, δ = 0.1508457845622862 at ε = 0, and
+// δ = 10⁻³ at ε = 0.6880024554878085.
+func TestCDPPublishedOpenDP(t *testing.T) {
+	rho := GaussianRho(1, 4)
+	if got := CDPEpsilon(rho, 1e-3); relErr(got, 0.6880024554878086) > 1e-12 {
+		t.Errorf("CDPEpsilon(1/32, 1e-3) = %.17g, OpenDP 0.6880024554878086", got)
+	}
+	if got := CDPDelta(rho, 0); relErr(got, 0.1508457845622862) > 1e-12 {
+		t.Errorf("CDPDelta(1/32, 0) = %.17g, OpenDP 0.1508457845622862", got)
+	}
+	if got := CDPDelta(rho, 0.6880024554878085); relErr(got, 1e-3) > 1e-12 {
+		t.Errorf("CDPDelta(1/32, 0.6880024554878085) = %.17g, OpenDP 1e-3", got)
+	}
+}
+
 func relErr(a, b float64) float64 { return math.Abs(a-b) / math.Abs(b) }
 
 func TestCDPDeltaReference(t *testing.T) {
