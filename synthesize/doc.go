@@ -39,7 +39,8 @@
 //     derivative (any α gives a valid δ); CDPEpsilon and CDPRho invert it by bisection,
 //     rounding towards safety (CDPDelta(ρ, CDPEpsilon(ρ, δ)) ≤ δ and
 //     CDPDelta(CDPRho(ε, δ), ε) ≤ δ). The tests check them against values computed with
-//     50-digit arithmetic and against an independent grid search, and check that the exact
+//     50-digit arithmetic, against the values OpenDP's tests assert, and against an
+//     independent grid search, and check that the exact
 //     privacy profile of a Gaussian mechanism lies below the conversion.
 //
 // The ledger charges (ε, δ) and the synthesizer spends ρ = CDPRho(ε, δ) (NewBudget).
