@@ -22,6 +22,22 @@ import (
 // (scalars as text, structured fields as JSON), so pyarrow and polars read it directly.
 func writeArrow(w io.Writer, rel *release.Release) error {
 	mem := memory.NewGoAllocator()
+	rec, err := releaseRecord(mem, rel)
+	if err != nil {
+		return err
+	}
+	defer rec.Release()
+	wr := ipc.NewWriter(w, ipc.WithSchema(rec.Schema()), ipc.WithAllocator(mem))
+	if err := wr.Write(rec); err != nil {
+		wr.Close()
+		return fmt.Errorf("arrow: %w", err)
+	}
+	return wr.Close()
+}
+
+// releaseRecord is the release as one Arrow record batch, its schema carrying the
+// release's fields (writeArrow's layout); the caller releases it.
+func releaseRecord(mem memory.Allocator, rel *release.Release) (arrow.RecordBatch, error) {
 	var fields []arrow.Field
 	type col struct {
 		src  int    // index in the release's columns
@@ -57,7 +73,7 @@ func writeArrow(w io.Writer, rel *release.Release) error {
 	}
 	md, err := arrowMetadata(rel)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	schema := arrow.NewSchema(fields, &md)
 	b := array.NewRecordBuilder(mem, schema)
@@ -81,18 +97,11 @@ func writeArrow(w io.Writer, rel *release.Release) error {
 				}
 			}
 			if err := appendValue(b.Field(fi), v); err != nil {
-				return fmt.Errorf("arrow: column %s row %d: %w", fields[fi].Name, ri, err)
+				return nil, fmt.Errorf("arrow: column %s row %d: %w", fields[fi].Name, ri, err)
 			}
 		}
 	}
-	rec := b.NewRecordBatch()
-	defer rec.Release()
-	wr := ipc.NewWriter(w, ipc.WithSchema(schema), ipc.WithAllocator(mem))
-	if err := wr.Write(rec); err != nil {
-		wr.Close()
-		return fmt.Errorf("arrow: %w", err)
-	}
-	return wr.Close()
+	return b.NewRecordBatch(), nil
 }
 
 // arrowMetadata carries every field of the release but its columns' data.

@@ -52,10 +52,13 @@ func newAuthLimiter(max int, window time.Duration, now func() time.Time, log *sl
 }
 
 // clientKey is the address a request's failures count against.
-func clientKey(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
+func clientKey(r *http.Request) string { return addrKey(r.RemoteAddr) }
+
+// addrKey is the key of a client address (host:port): the host, or for IPv6 its /64.
+func addrKey(addr string) string {
+	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
-		host = r.RemoteAddr
+		host = addr
 	}
 	if ip := net.ParseIP(host); ip != nil && ip.To4() == nil {
 		return ip.Mask(net.CIDRMask(64, 128)).String() + "/64"
@@ -64,13 +67,16 @@ func clientKey(r *http.Request) string {
 }
 
 // refuse returns the 429 problem if r's address is locked out, else nil.
-func (a *authLimiter) refuse(r *http.Request) *Problem {
+func (a *authLimiter) refuse(r *http.Request) *Problem { return a.refuseKey(clientKey(r)) }
+
+// refuseKey is refuse for an address key (addrKey).
+func (a *authLimiter) refuseKey(key string) *Problem {
 	if a.max <= 0 {
 		return nil
 	}
 	now := a.now()
 	a.mu.Lock()
-	f := a.addrs[clientKey(r)]
+	f := a.addrs[key]
 	var left time.Duration
 	if f != nil {
 		left = f.until.Sub(now)
@@ -94,11 +100,14 @@ func (s *Server) loginRefused(w http.ResponseWriter, r *http.Request, p *Problem
 }
 
 // failed counts a failed authentication from r's address, locking it out at the limit.
-func (a *authLimiter) failed(r *http.Request) {
+func (a *authLimiter) failed(r *http.Request) { a.failedKey(clientKey(r)) }
+
+// failedKey is failed for an address key (addrKey).
+func (a *authLimiter) failedKey(key string) {
 	if a.max <= 0 {
 		return
 	}
-	key, now := clientKey(r), a.now()
+	now := a.now()
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	f := a.addrs[key]

@@ -14,7 +14,8 @@ import (
 )
 
 // pythonSetting names the Python interpreter with the client's test dependencies
-// (pyarrow, pandas, polars, pytest); .ci/run makes one in a virtual environment.
+// (pyarrow, pandas, polars, pytest, adbc-driver-flightsql); .ci/run makes one in a
+// virtual environment.
 const pythonSetting = "VELO_PYTHON"
 
 func TestPythonClient(t *testing.T) {
@@ -25,8 +26,8 @@ func TestPythonClient(t *testing.T) {
 	if python == "" {
 		python = "python3"
 	}
-	if out, err := exec.Command(python, "-c", "import pyarrow, pandas, polars, pytest").CombinedOutput(); err != nil {
-		testenv.Missing(t, "no Python with pyarrow, pandas, polars and pytest (%s=%q: %v, %s): python3 -m venv V && V/bin/pip install './clients/python[test]' && export %s=V/bin/python",
+	if out, err := exec.Command(python, "-c", "import pyarrow, pandas, polars, pytest, adbc_driver_flightsql").CombinedOutput(); err != nil {
+		testenv.Missing(t, "no Python with pyarrow, pandas, polars, pytest and adbc-driver-flightsql (%s=%q: %v, %s): python3 -m venv V && V/bin/pip install './clients/python[test]' && export %s=V/bin/python",
 			pythonSetting, python, err, lastLine(out), pythonSetting)
 	}
 	velo := filepath.Join(t.TempDir(), "velo")

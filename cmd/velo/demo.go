@@ -45,17 +45,19 @@ var demoUsers = []struct {
 }{{"researcher", notebooksapi.RoleResearcher}, {"official", notebooksapi.RoleOfficial}, {"dpo", notebooksapi.RoleDPO}}
 
 func runDemo(ctx context.Context, m *Main, args []string) error {
-	fs := m.newFlagSet("demo", `demo [--dir DIR] [--persons N] [--addr HOST:PORT]
+	fs := m.newFlagSet("demo", `demo [--dir DIR] [--persons N] [--addr HOST:PORT] [--flight-sql-addr HOST:PORT]
 
 Velo end to end on one machine: a synthetic FSE + CUP extract, a pseudonymization key,
 ingest into Parquet, a ledger with the project "wl" (waiting-list reduction, region by
 region), a server config with three users (researcher, official, dpo) whose tokens are
-printed and written to DIR/tokens.json (mode 0600), then the server on --addr until Ctrl-C.
+printed and written to DIR/tokens.json (mode 0600), then the server on --addr (and Arrow
+Flight SQL on --flight-sql-addr) until Ctrl-C.
 Running it again reuses DIR: the same data, key, ledger and tokens (remove DIR to start over).`)
 	dir := fs.String("dir", "velo-demo", "working directory, created")
 	persons := fs.Int("persons", demoPersons, "people in the synthetic extract (first run only)")
 	seed := fs.Uint64("seed", 7, "synthetic extract seed (first run only)")
 	addr := fs.String("addr", defaultAddr, "listen address")
+	flightAddr := fs.String("flight-sql-addr", "", "Arrow Flight SQL listen address (default: none)")
 	logFormat := fs.String("log-format", "text", "request log on stderr: text or json")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -141,8 +143,11 @@ Running it again reuses DIR: the same data, key, ledger and tokens (remove DIR t
 		return err
 	}
 	// 6. Serve.
-	return stopped(m, serve(ctx, m, cfg, cfgPath, *addr, newLogger(m, *logFormat), func(url string) {
+	return stopped(m, serve(ctx, m, cfg, cfgPath, *addr, *flightAddr, newLogger(m, *logFormat), func(url, flightURL string) {
 		printDemoGuide(m, url, *dir, tokens)
+		if flightURL != "" {
+			fmt.Fprintf(m.Stdout, "Arrow Flight SQL (ADBC, JDBC, BI tools) at %s: the same tokens, as the authorization header (docs/clients.md).\n", flightURL)
+		}
 	}))
 }
 

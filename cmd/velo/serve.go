@@ -18,16 +18,18 @@ import (
 const defaultAddr = "127.0.0.1:8080"
 
 func runServe(ctx context.Context, m *Main, args []string) error {
-	fs := m.newFlagSet("serve", `serve --config velo.yaml [--addr HOST:PORT] [--log-format text|json]
+	fs := m.newFlagSet("serve", `serve --config velo.yaml [--addr HOST:PORT] [--flight-sql-addr HOST:PORT] [--log-format text|json]
 
 Serves the HTTP API (docs/api.md; the OpenAPI document is at /openapi.json) and the DPO's
-ledger page at /ledger. The server holds the ledger's lock while it runs: create projects
+ledger page at /ledger; with --flight-sql-addr, Arrow Flight SQL too, for ADBC, JDBC and
+BI tools (docs/clients.md). The server holds the ledger's lock while it runs: create projects
 and grant budgets through its API (POST /v1/projects, POST /v1/projects/{id}/grants) while
 it runs; velo project create|grant fails with a message naming the server's pid.
 SIGINT or SIGTERM stops it gracefully (queries in flight finish, the ledger writes a
 checkpoint); SIGHUP re-reads the users and tokens from the config file.`)
 	cfgPath := fs.String("config", "", "server configuration file (required; see docs/api.md)")
 	addr := fs.String("addr", "", "listen address (default: the config's listen, else "+defaultAddr+")")
+	flightAddr := fs.String("flight-sql-addr", "", "Arrow Flight SQL listen address (default: none)")
 	logFormat := fs.String("log-format", "text", "request log on stderr: text or json")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -50,8 +52,11 @@ checkpoint); SIGHUP re-reads the users and tokens from the config file.`)
 		listen = defaultAddr
 	}
 	log := newLogger(m, *logFormat)
-	return stopped(m, serve(ctx, m, cfg, *cfgPath, listen, log, func(url string) {
+	return stopped(m, serve(ctx, m, cfg, *cfgPath, listen, *flightAddr, log, func(url, flightURL string) {
 		fmt.Fprintf(m.Stdout, "velo: serving %s (OpenAPI at %s/openapi.json, DPO page at %s/ledger); Ctrl-C stops\n", url, url, url)
+		if flightURL != "" {
+			fmt.Fprintf(m.Stdout, "velo: Arrow Flight SQL at %s\n", flightURL)
+		}
 	}))
 }
 
@@ -70,10 +75,11 @@ func newLogger(m *Main, format string) *slog.Logger {
 	return slog.New(slog.NewTextHandler(m.Stderr, nil))
 }
 
-// serve opens the ledger (taking its lock) and the engine named by cfg, serves on addr
-// until ctx ends, then closes both: the ledger's Close writes a checkpoint. ready is
-// called with the server's URL once it accepts connections.
-func serve(ctx context.Context, m *Main, cfg notebooksapi.Config, cfgPath, addr string, log *slog.Logger, ready func(url string)) (err error) {
+// serve opens the ledger (taking its lock) and the engine named by cfg, serves HTTP on
+// addr (and Arrow Flight SQL on flightAddr, unless empty) until ctx ends, then closes
+// both: the ledger's Close writes a checkpoint. ready is called with the servers' URLs
+// once they accept connections (flightURL empty without Flight SQL).
+func serve(ctx context.Context, m *Main, cfg notebooksapi.Config, cfgPath, addr, flightAddr string, log *slog.Logger, ready func(url, flightURL string)) (err error) {
 	led, err := ledger.Open(cfg.State, ledger.Options{KeyFile: cfg.CheckpointKey, Logger: log})
 	if err != nil {
 		if errors.Is(err, ledger.ErrLocked) {
@@ -105,6 +111,13 @@ func serve(ctx context.Context, m *Main, cfg notebooksapi.Config, cfgPath, addr 
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
+	var fln net.Listener
+	if flightAddr != "" {
+		if fln, err = net.Listen("tcp", flightAddr); err != nil {
+			ln.Close()
+			return fmt.Errorf("serve: --flight-sql-addr: %w", err)
+		}
+	}
 	// SIGHUP re-reads users and tokens, so velo token new|revoke take effect without a restart.
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -128,8 +141,26 @@ func serve(ctx context.Context, m *Main, cfg notebooksapi.Config, cfgPath, addr 
 		}
 	}()
 	log.Info("serving", "addr", ln.Addr().String(), "data", cfg.Data, "dataset_version", eng.DatasetVersion(), "users", len(cfg.Users))
-	if ready != nil {
-		ready("http://" + ln.Addr().String())
+	flightURL := ""
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	flightDone := make(chan error, 1)
+	if fln != nil {
+		flightURL = "grpc://" + fln.Addr().String()
+		log.Info("serving Arrow Flight SQL", "addr", fln.Addr().String())
+		go func() {
+			// A Flight SQL server that fails stops the HTTP one too: the process ends with
+			// its error rather than half-serving.
+			flightDone <- srv.ServeFlightSQL(ctx, fln)
+			cancel()
+		}()
+	} else {
+		flightDone <- nil
 	}
-	return srv.Serve(ctx, ln)
+	if ready != nil {
+		ready("http://"+ln.Addr().String(), flightURL)
+	}
+	err = srv.Serve(ctx, ln)
+	cancel()
+	return errors.Join(err, <-flightDone)
 }

@@ -16,8 +16,7 @@ SHARE = (
 
 @pytest.fixture
 def conn(server):
-    url, tokens = server
-    return velo.connect(url, tokens["researcher"])
+    return velo.connect(server.url, server.tokens["researcher"])
 
 
 def test_default_project_is_the_users_only_one(conn):
@@ -96,7 +95,7 @@ def test_options_beyond_the_projects_caps_are_refused(conn):
 
 
 def test_bad_tokens_and_other_projects(server):
-    url, tokens = server
+    url, tokens = server.url, server.tokens
     with pytest.raises(velo.Unauthorized) as e:
         velo.connect(url, "velo_not-a-token").me()
     assert e.value.status == 401
@@ -106,20 +105,3 @@ def test_bad_tokens_and_other_projects(server):
         velo.connect("http://127.0.0.1:9", tokens["researcher"], project="wl").budget()
     with pytest.raises(ValueError):
         velo.connect(url, "")
-
-
-def test_budget_exhausted_says_how_much(conn):
-    """Last in this file: it spends what is left of the session's budget."""
-    left = conn.budget().left.epsilon
-    cap = 2.0  # the demo project's max_epsilon_per_query
-    i = 0
-    while left >= cap:
-        conn.query(f"SELECT COUNT(*) AS n FROM booking WHERE wait_days >= {-1000 - i}", epsilon=cap)
-        left -= cap
-        i += 1
-    with pytest.raises(velo.BudgetExhausted) as e:
-        conn.query("SELECT COUNT(*) AS n FROM booking WHERE wait_days >= -1", epsilon=cap)
-    assert e.value.status == 409 and e.value.code == "budget_exhausted"
-    assert e.value.asked.epsilon == cap
-    assert e.value.left.epsilon == pytest.approx(left)
-    assert e.value.total.epsilon == 15
