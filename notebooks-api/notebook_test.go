@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -47,6 +48,8 @@ nbformat.write(nb, sys.argv[3])
 
 // TestNotebook executes examples/waiting_lists.ipynb headlessly against a live server on
 // loopback, as the researcher, twice: the second run is answered from the release cache.
+var medianWithCI = regexp.MustCompile(`-?[0-9]+\.[0-9] \[-?[0-9]+\.[0-9], -?[0-9]+\.[0-9]\]`)
+
 func TestNotebook(t *testing.T) {
 	needNotebookPython(t)
 	ts := startServer(t)
@@ -71,7 +74,7 @@ func TestNotebook(t *testing.T) {
 			"Signed in as rita (researcher).",
 			"Project wl: waiting-list reduction, region by region",
 			"share (95% CI)", "Share within target (rows: region, columns: priority class):",
-			"median wait (days)",
+			"median wait, days (95% CI)",
 			"2025-12-01", // the last month of the trend
 			"refused: sql_rejected",
 			"Budget left for wl: epsilon 6.75, delta 1e-05",
@@ -79,6 +82,10 @@ func TestNotebook(t *testing.T) {
 			if !strings.Contains(text, want) {
 				t.Errorf("run %d: the notebook's output lacks %q", run, want)
 			}
+		}
+		// Medians print with their intervals: "17.2 [12.9, 21.6]".
+		if _, after, _ := strings.Cut(text, "median wait, days (95% CI)"); !medianWithCI.MatchString(after) {
+			t.Errorf("run %d: no median printed with its interval", run)
 		}
 		if st := ts.project(t, "wl"); st.Queries != 3 || st.Spent.Epsilon != 3.25 {
 			t.Errorf("run %d: %d queries, epsilon %v spent; want 3 and 3.25", run, st.Queries, st.Spent.Epsilon)
