@@ -198,10 +198,16 @@ func Mean(exactScaledSum, exactCount int64, scale, lo, hi float64, bnd Bounding,
 // With Ñ = max(noisy count, 1), mean = S̃/(scale·Ñ) clamped to [lo, hi] and mean of squares =
 // Q̃/(scale²·Ñ) clamped to the range of x², the population variance is their difference
 // clamped to [0, ((hi−lo)/2)²] (Popoviciu's bound). The sample variance multiplies it by
-// n/(n−1) with n = max(noisy count, 2). CI is nil: no interval is derived.
-func Variance(exactCount, exactScaledSum, exactScaledSumSq int64, scale, lo, hi float64, bnd Bounding, budgets [3]Budget, sample bool) (Released, error) {
+// n/(n−1) with n = max(noisy count, 2).
+//
+// CI (sound, conservative; post-processing of the three noisy totals, no extra budget): the
+// library's interval for each total at level 1 − (1−confidence)/3, so all three hold with
+// probability ≥ confidence (union bound), propagated through the variance formula by
+// VarianceInterval. It covers the variance of the bounded values (see VarianceInterval), and
+// is widened to hold the released value.
+func Variance(exactCount, exactScaledSum, exactScaledSumSq int64, scale, lo, hi float64, bnd Bounding, budgets [3]Budget, sample bool, confidence float64) (Released, error) {
 	if err := firstErr(prefixed("budgets[0]", budgets[0].Validate()), prefixed("budgets[1]", budgets[1].Validate()),
-		prefixed("budgets[2]", budgets[2].Validate()), bnd.Validate(), checkBounds(lo, hi), checkScale(scale)); err != nil {
+		prefixed("budgets[2]", budgets[2].Validate()), bnd.Validate(), checkBounds(lo, hi), checkScale(scale), checkConfidence(confidence)); err != nil {
 		return Released{}, fmt.Errorf("dp.Variance: %w", err)
 	}
 	mech := ChooseMechanism(budgets[0])
@@ -224,15 +230,16 @@ func Variance(exactCount, exactScaledSum, exactScaledSumSq int64, scale, lo, hi 
 		checkSensitivity(bnd.MaxGroups, lInfSq, "scale")); err != nil {
 		return Released{}, fmt.Errorf("dp.Variance: %w", err)
 	}
-	nNoised, _, countR, err := noisyInt(exactCount, bnd.MaxGroups, bnd.MaxContributionsPerGroup, budgets[0], 0)
+	third := 1 - (1-confidence)/3
+	nNoised, nCI, countR, err := noisyInt(exactCount, bnd.MaxGroups, bnd.MaxContributionsPerGroup, budgets[0], third)
 	if err != nil {
 		return Released{}, fmt.Errorf("dp.Variance: noise: %w", err)
 	}
-	sNoised, _, sumR, err := noisyInt(exactScaledSum, bnd.MaxGroups, lInfSum, budgets[1], 0)
+	sNoised, sCI, sumR, err := noisyInt(exactScaledSum, bnd.MaxGroups, lInfSum, budgets[1], third)
 	if err != nil {
 		return Released{}, fmt.Errorf("dp.Variance: noise: %w", err)
 	}
-	qNoised, _, sqR, err := noisyInt(exactScaledSumSq, bnd.MaxGroups, lInfSq, budgets[2], 0)
+	qNoised, qCI, sqR, err := noisyInt(exactScaledSumSq, bnd.MaxGroups, lInfSq, budgets[2], third)
 	if err != nil {
 		return Released{}, fmt.Errorf("dp.Variance: noise: %w", err)
 	}
@@ -251,8 +258,15 @@ func Variance(exactCount, exactScaledSum, exactScaledSumSq int64, scale, lo, hi 
 		ns := math.Max(float64(nNoised), 2)
 		v *= ns / (ns - 1)
 	}
+	ci := VarianceInterval(
+		Interval{Lower: nCI.LowerBound, Upper: nCI.UpperBound},
+		Interval{Lower: sCI.LowerBound, Upper: sCI.UpperBound},
+		Interval{Lower: qCI.LowerBound, Upper: qCI.UpperBound},
+		scale, lo, hi, sample)
+	ci.Lower, ci.Upper = math.Min(ci.Lower, v), math.Max(ci.Upper, v)
 	return Released{
 		Value:     v,
+		CI:        &ci,
 		Mechanism: mech,
 		Budget:    budgets[0].add(budgets[1]).add(budgets[2]),
 		Parts:     []Part{countR.part("count"), sumR.part("sum"), sqR.part("sum_of_squares")},
@@ -260,13 +274,26 @@ func Variance(exactCount, exactScaledSum, exactScaledSumSq int64, scale, lo, hi 
 }
 
 // StdDev releases STDDEV_POP(x) (STDDEV_SAMP when sample is true): the square root of
-// Variance's value, with the same arguments, parts and cost (post-processing is free). CI nil.
-func StdDev(exactCount, exactScaledSum, exactScaledSumSq int64, scale, lo, hi float64, bnd Bounding, budgets [3]Budget, sample bool) (Released, error) {
-	r, err := Variance(exactCount, exactScaledSum, exactScaledSumSq, scale, lo, hi, bnd, budgets, sample)
+// Variance's value, with the same arguments, parts and cost (post-processing is free). CI is
+// the square root of Variance's interval (the root is increasing), so it covers the standard
+// deviation of the bounded values whenever Variance's covers their variance.
+func StdDev(exactCount, exactScaledSum, exactScaledSumSq int64, scale, lo, hi float64, bnd Bounding, budgets [3]Budget, sample bool, confidence float64) (Released, error) {
+	r, err := Variance(exactCount, exactScaledSum, exactScaledSumSq, scale, lo, hi, bnd, budgets, sample, confidence)
 	if err != nil {
 		return Released{}, fmt.Errorf("dp.StdDev: %w", errors.Unwrap(err))
 	}
+	// The root is correctly rounded: one step outward covers the exact roots, within the
+	// root of the range's end.
+	half := (hi - lo) / 2
+	top := half * half
+	if sample {
+		top *= 2
+	}
 	r.Value = math.Sqrt(r.Value)
+	r.CI = &Interval{
+		Lower: math.Min(math.Nextafter(math.Sqrt(r.CI.Lower), 0), r.Value),
+		Upper: math.Max(math.Min(math.Nextafter(math.Sqrt(r.CI.Upper), math.Inf(1)), math.Sqrt(top)), r.Value),
+	}
 	return r, nil
 }
 

@@ -131,7 +131,22 @@
 // of x² over [lo, hi], variance = mean of squares − mean², clamped to [0, ((hi−lo)/2)²]
 // (Popoviciu: no distribution on [lo, hi] has a larger variance). The sample variance
 // multiplies by n'/(n'−1) with n' = max(Ñ, 2), so it may reach ((hi−lo)/2)²·n'/(n'−1), the
-// bound for a sample. StdDev is the square root. No interval is released.
+// bound for a sample. StdDev is the square root.
+//
+// Confidence interval (VarianceInterval; docs/privacy.md derives it in full). The library's
+// intervals for N, S and Q at level 1 − (1−c)/3 each all hold with probability ≥ c (union
+// bound): the event E. θ(N, S, Q) = (Q/N − S²/N²)/scale² (times N/(N−1)) is, for fixed N,
+// increasing in Q and decreasing in |S|, so its maximum over the box has Q = Q₂ and S the
+// point of I_S nearest 0, its minimum Q = max(Q₁, 0) and S the end of I_S farthest from 0;
+// over N ∈ [max(N₁, 1 or 2), N₂] each is taken at the ends or at the stationary points
+// (N = 2S²/Q; for the sample form the roots of QN² − 2S²N + S² = 0). Rounding each person's
+// totals once per group puts θ within 2M/scale + 2/scale² of the variance of the bounded values
+// (M = max(|lo|, |hi|)), and the range is widened by that; the upper end is capped by the
+// Bhatia–Davis bound (hi − μ)(μ − lo), maximised over the mean's interval (the quotient of
+// I_S by I_N, widened by 1/scale). On E the result holds the variance of the bounded values:
+// the clamped values, each person's weighted to count as the rows kept for them. Variance
+// widens it to hold the released value; StdDev takes square roots. A box that allows no row
+// (fewer than two for the sample form) or no data gives the whole range.
 //
 // Variance takes the sums as the engine computes them and does not centre them itself.
 // The query engine centres the values first (it passes x − (lo+hi)/2 with the bounds
@@ -181,6 +196,7 @@
 //
 // Counts and sums use the library's ComputeConfidenceIntervalInt64 at α = 1 − confidence: the
 // interval of the continuous noise distribution, rounded outward to integers, which covers the
-// exact bounded aggregate with probability at least the confidence. Mean derives its interval
-// from those (above). Quantiles and variances get none (CI = nil).
+// exact bounded aggregate with probability at least the confidence. Mean and Variance derive
+// their intervals from those (above); QuantilesWithIntervals reads its own off the noisy tree.
+// Quantiles alone gets none (CI = nil).
 package dp

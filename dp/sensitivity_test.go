@@ -104,8 +104,8 @@ func TestSensitivityBookkeeping(t *testing.T) {
 			checkComposite(t, "Mean", r, []string{"centred_sum", "count"}, half, 2)
 
 			third := dp.Budget{Epsilon: bud.Epsilon / 3, Delta: bud.Delta / 3}
-			for _, f := range []func(int64, int64, int64, float64, float64, float64, dp.Bounding, [3]dp.Budget, bool) (dp.Released, error){dp.Variance, dp.StdDev} {
-				r, err = f(100, 12345, 1234567, scale, lo, hi, bd, [3]dp.Budget{third, third, third}, true)
+			for _, f := range []func(int64, int64, int64, float64, float64, float64, dp.Bounding, [3]dp.Budget, bool, float64) (dp.Released, error){dp.Variance, dp.StdDev} {
+				r, err = f(100, 12345, 1234567, scale, lo, hi, bd, [3]dp.Budget{third, third, third}, true, 0.95)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -284,11 +284,11 @@ func TestIntervalsShape(t *testing.T) {
 	if m.CI == nil || m.CI.Lower < 0 || m.CI.Upper > 10 || m.CI.Lower > m.CI.Upper || m.Value < 0 || m.Value > 10 {
 		t.Errorf("Mean = %v, CI %v: want both within [0, 10]", m.Value, m.CI)
 	}
-	v, err := dp.Variance(10, 50*1000, 300*1000*1000, 1000, 0, 10, bnd, [3]dp.Budget{lap, lap, lap}, false)
+	v, err := dp.Variance(10, 50*1000, 300*1000*1000, 1000, 0, 10, bnd, [3]dp.Budget{lap, lap, lap}, false, 0.95)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v.CI != nil || v.Value < 0 || v.Value > 25 {
-		t.Errorf("Variance = %v, CI %v: want a value in [0, 25] and no CI", v.Value, v.CI)
+	if v.CI == nil || v.CI.Lower < 0 || v.CI.Upper > 25 || v.CI.Lower > v.Value || v.Value > v.CI.Upper {
+		t.Errorf("Variance = %v, CI %v: want an interval within [0, 25] holding the value", v.Value, v.CI)
 	}
 }

@@ -32,7 +32,7 @@ func TestArgumentValidation(t *testing.T) {
 		return func() error { _, err := dp.Mean(10, 5, 1, 0, 10, bnd, sb, cb, conf); return err }
 	}
 	variance := func(bs [3]dp.Budget, scale float64) func() error {
-		return func() error { _, err := dp.Variance(5, 10, 30, scale, 0, 100, bnd, bs, false); return err }
+		return func() error { _, err := dp.Variance(5, 10, 30, scale, 0, 100, bnd, bs, false, 0.95); return err }
 	}
 	quant := func(ranks []float64, counts func(int, int64) int64, tr dp.Tree, lo, hi float64) func() error {
 		return func() error { _, _, err := dp.Quantiles(ranks, counts, tr, lo, hi, bnd, lap); return err }
@@ -93,8 +93,12 @@ func TestArgumentValidation(t *testing.T) {
 		{"variance budget", variance([3]dp.Budget{lap, lap, {Epsilon: nan}}, 1), "budgets[2].epsilon"},
 		{"variance mixed mechanisms", variance([3]dp.Budget{lap, gauss, lap}, 1), "budgets"},
 		{"variance squares overflow", variance(three, 1e6), "scale"},
+		{"variance confidence", func() error {
+			_, err := dp.Variance(5, 10, 30, 1, 0, 100, bnd, three, false, 1)
+			return err
+		}, "confidence"},
 		{"stddev budget", func() error {
-			_, err := dp.StdDev(5, 10, 30, 1, 0, 100, bnd, [3]dp.Budget{{}, lap, lap}, true)
+			_, err := dp.StdDev(5, 10, 30, 1, 0, 100, bnd, [3]dp.Budget{{}, lap, lap}, true, 0.95)
 			return err
 		}, "budgets[0].epsilon"},
 
@@ -204,7 +208,7 @@ func TestNoDataDependentErrors(t *testing.T) {
 				if _, err := dp.Mean(x, y, 10, -3, 7, bnd, b, b, 0.95); err != nil {
 					t.Errorf("Mean(%d, %d): %v", x, y, err)
 				}
-				if _, err := dp.Variance(y, x, x, 10, -3, 7, bnd, [3]dp.Budget{b, b, b}, true); err != nil {
+				if _, err := dp.Variance(y, x, x, 10, -3, 7, bnd, [3]dp.Budget{b, b, b}, true, 0.95); err != nil {
 					t.Errorf("Variance(%d, %d): %v", y, x, err)
 				}
 				if _, err := dp.KeepPartition(x, 2, gauss); err != nil {

@@ -168,31 +168,51 @@ var aggRules = []aggRule{
 	varianceRule(aggStdSamp, []string{"stddev_samp", "stddev"}, dp.StdDev, true, true, "[0, √2·(hi − lo)/2]"),
 }
 
-type varianceFunc func(exactCount, exactScaledSum, exactScaledSumSq int64, scale, lo, hi float64, bnd dp.Bounding, budgets [3]dp.Budget, sample bool) (dp.Released, error)
+type varianceFunc func(exactCount, exactScaledSum, exactScaledSumSq int64, scale, lo, hi float64, bnd dp.Bounding, budgets [3]dp.Budget, sample bool, confidence float64) (dp.Released, error)
 
 func varianceRule(k aggKind, names []string, f varianceFunc, sample, std bool, rangeDoc string) aggRule {
+	popoviciu := func(lo, hi float64) (float64, float64) {
+		// Popoviciu: a population variance is at most ((hi − lo)/2)²; the sample one at
+		// most n/(n−1) ≤ 2 times that. Standard deviations are their square roots.
+		v := (hi - lo) * (hi - lo) / 4
+		if sample {
+			v *= 2
+		}
+		if std {
+			v = math.Sqrt(v)
+		}
+		return 0, v
+	}
 	return aggRule{
 		Kind: k, Names: names, Value: true, Centred: true, Parts: []string{"count", "sum", "sum_of_squares"}, Totals: 3,
 		PerUnit: valuePartials(true), PerGroup: scaledTotals(true),
 		Release: func(in releaseInput) (dp.Released, error) {
 			lo, hi, _ := centred(in.agg.Lo, in.agg.Hi) // centred values: the variance is the same
-			return f(in.tot[0], in.tot[1], in.tot[2], in.scale, lo, hi, in.bnd, [3]dp.Budget{in.per, in.per, in.per}, sample)
-		},
-		Interval: "none",
-		Range: func(lo, hi float64) (float64, float64) {
-			// Popoviciu: a population variance is at most ((hi − lo)/2)²; the sample one at
-			// most n/(n−1) ≤ 2 times that. Standard deviations are their square roots.
-			v := (hi - lo) * (hi - lo) / 4
-			if sample {
-				v *= 2
+			r, err := f(in.tot[0], in.tot[1], in.tot[2], in.scale, lo, hi, in.bnd, [3]dp.Budget{in.per, in.per, in.per}, sample, in.confidence)
+			if err == nil && r.CI != nil {
+				// dp keeps the interval in the range it computes from the centred bounds; the
+				// column's Range is computed from the query's: the same up to float64 rounding,
+				// and the statistic lies in it, so its ends are kept in it too.
+				rlo, rhi := popoviciu(in.agg.Lo, in.agg.Hi)
+				r.CI.Lower = math.Min(math.Max(r.CI.Lower, rlo), rhi)
+				r.CI.Upper = math.Min(math.Max(r.CI.Upper, rlo), rhi)
 			}
-			if std {
-				v = math.Sqrt(v)
-			}
-			return 0, v
+			return r, err
 		},
+		Interval: varianceIntervalDoc(std),
+		Range:    popoviciu,
 		RangeDoc: rangeDoc,
 	}
+}
+
+// varianceIntervalDoc says for the docs how a variance's (standard deviation's) interval is
+// made (dp.VarianceInterval).
+func varianceIntervalDoc(std bool) string {
+	doc := "the library's intervals for the count, the sum and the sum of squares at 1 − (1−confidence)/3 each (union bound); the variance's exact minimum and maximum over that box (monotone in the sum of squares and in the sum's magnitude, stationary points in the count), widened by the rounding of the scaled totals, within the Bhatia–Davis bound (hi − μ)(μ − lo) over the mean's interval"
+	if std {
+		return "the square root of the matching variance's interval (`var_pop`, `var_samp`)"
+	}
+	return doc
 }
 
 // valuePartials are the per-person partials of a clamped value: how many values, their

@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/velo-fse/velo/fse"
 	"github.com/velo-fse/velo/ledger"
+	"github.com/velo-fse/velo/release"
 )
 
 // The questions a waiting-list analyst asks all work on synthetic data, public keys are
@@ -415,4 +417,115 @@ func TestVarianceAccuracy(t *testing.T) {
 			t.Errorf("region %v: standard deviation %v, want %v ± 0.5", row[0], got, math.Sqrt(want[r]))
 		}
 	}
+}
+
+// Every variance and standard deviation a release holds carries its interval, end to end: in
+// the release and in its CSV form, holding the value and within the column's range. With a
+// large epsilon it also holds the true variance and is a few days² wide; for a small group at
+// a small epsilon it is (nearly always) the whole range, flagged uninformative.
+func TestVarianceIntervals(t *testing.T) {
+	eng, _, _ := openEngine(t, twoRegions(t), ledger.Budget{Epsilon: 1e6, Delta: 1e-4}, nil)
+	eng.maxEpsilon = 1e6
+	const sql = "SELECT region, VAR_POP(wait_days) AS v, VAR_SAMP(wait_days) AS vs, STDDEV_POP(wait_days) AS sd, STDDEV_SAMP(wait_days) AS sds FROM booking WHERE region IN ('030', '120') GROUP BY region ORDER BY region"
+	// The true values: region 030 holds i = 0, 4, ..., 396 (waits i%20), 120 the other 300.
+	truth := func(keep func(i int) bool) []float64 {
+		var n, s, q float64
+		for i := 0; i < 400; i++ {
+			if keep(i) {
+				x := float64(i % 20)
+				n, s, q = n+1, s+x, q+x*x
+			}
+		}
+		v := q/n - (s/n)*(s/n)
+		return []float64{v, v * n / (n - 1), math.Sqrt(v), math.Sqrt(v * n / (n - 1))}
+	}
+	want := [][]float64{truth(func(i int) bool { return i%4 == 0 }), truth(func(i int) bool { return i%4 != 0 })}
+
+	check := func(t *testing.T, epsilon float64) *release.Release {
+		rel, err := eng.Query(context.Background(), Request{Project: "wl", Actor: "user:test", Epsilon: f64(epsilon), SQL: sql})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rel.Rows) != 2 {
+			t.Fatalf("%d rows, want 2", len(rel.Rows))
+		}
+		for i, row := range rel.Rows {
+			for j := 1; j < len(row); j++ {
+				col := rel.Columns[j]
+				lo, hi, ok := release.CIBounds(rel.CI[i][j])
+				v := row[j].(float64)
+				if !ok || !(lo <= v && v <= hi) || !col.Range.Contains(lo) || !col.Range.Contains(hi) {
+					t.Fatalf("region %v %s: value %v, interval %v, range %s", row[0], col.Name, v, rel.CI[i][j], col.Range)
+				}
+			}
+		}
+		var csv strings.Builder
+		if err := rel.WriteCSV(&csv); err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range []string{"v", "vs", "sd", "sds"} {
+			if !strings.Contains(csv.String(), ","+name+"_ci_lower,"+name+"_ci_upper,") {
+				t.Fatalf("the CSV has no interval columns for %s:\n%s", name, csv.String())
+			}
+		}
+		return rel
+	}
+
+	t.Run("large epsilon", func(t *testing.T) {
+		// ε = 9·10⁵ over 12 mechanisms. The waits are integers, so the centred values scale
+		// (×100) to integers and the engine rounds nothing: the interval holds the truth
+		// unless the noise moves the variance by more than the rounding allowance (about
+		// 2·173/100 = 3.5 days², the mean being 173 from the middle of [0, 365]) plus the
+		// totals' interval widths. In region 030 (100 values, the noisier) one Laplace scale
+		// of the sum moves the variance by about 0.14 days² (through the squared mean), one of
+		// the sum of squares by 0.07, the count's by less: a miss takes a noise of over 25
+		// scales (P < 10⁻⁹ for the eight intervals). The width is that allowance on both
+		// sides plus what the totals' intervals add, about 8.7 days² for region 030, 7.5 for
+		// region 120, whatever the draw: 10 is asserted.
+		rel := check(t, 9e5)
+		for i, row := range rel.Rows {
+			for j := 1; j < len(row); j++ {
+				lo, hi, _ := release.CIBounds(rel.CI[i][j])
+				if w := want[i][j-1]; !(lo <= w && w <= hi) {
+					t.Errorf("region %v %s: interval [%v, %v] misses the true %v", row[0], rel.Columns[j].Name, lo, hi, w)
+				}
+				if j <= 2 && hi-lo > 10 {
+					t.Errorf("region %v %s: interval [%v, %v] is %v days² wide", row[0], rel.Columns[j].Name, lo, hi, hi-lo)
+				}
+				if f := rel.FlagsOf(i, j); len(f) > 0 {
+					t.Errorf("region %v %s: flags %v", row[0], rel.Columns[j].Name, f)
+				}
+			}
+		}
+		t.Logf("intervals %v", rel.CI)
+	})
+
+	t.Run("small epsilon", func(t *testing.T) {
+		// ε = 0.3 over 12 mechanisms: the sum of squares' noise is thousands of times the
+		// range on a variance of 100 or 300 values, and the count's interval reaches 1 (2 for
+		// the sample forms), where one value (two) can have any variance, unless its noise
+		// falls beyond its own interval's end: each interval is the whole range, flagged
+		// uninformative, with probability 0.97–0.98 (measured with dp.Variance at these
+		// parameters: 1.6% of population and 2.5–3.1% of sample intervals fall short of it).
+		// The eight are drawn independently, so at least one is flagged except with
+		// probability below 0.031⁸ < 10⁻¹².
+		rel := check(t, 0.3)
+		flagged := 0
+		for i, row := range rel.Rows {
+			for j := 1; j < len(row); j++ {
+				col := rel.Columns[j]
+				lo, hi, _ := release.CIBounds(rel.CI[i][j])
+				whole := lo == *col.Range.Lo && hi >= *col.Range.Hi
+				if f := rel.FlagsOf(i, j); slices.Contains(f, release.FlagUninformative) != whole {
+					t.Errorf("region %v %s: interval [%v, %v] of the range %s, flags %v", row[0], col.Name, lo, hi, col.Range, f)
+				} else if whole {
+					flagged++
+				}
+			}
+		}
+		if flagged == 0 {
+			t.Errorf("no interval is the whole range: %v", rel.CI)
+		}
+		t.Logf("%d of 8 intervals flagged uninformative", flagged)
+	})
 }

@@ -628,7 +628,7 @@ func declaredSensitivities(p *plan, rw rewritten, per dp.Budget, tree dp.Tree) (
 			col += 2
 		case aggVarPop, aggVarSamp, aggStdPop, aggStdSamp:
 			lo, hi, _ := a.noisedBounds()
-			r, err := dp.Variance(0, 0, 0, rw.Scales[j], lo, hi, bnd, [3]dp.Budget{per, per, per}, a.Kind == aggVarSamp || a.Kind == aggStdSamp)
+			r, err := dp.Variance(0, 0, 0, rw.Scales[j], lo, hi, bnd, [3]dp.Budget{per, per, per}, a.Kind == aggVarSamp || a.Kind == aggStdSamp, Confidence)
 			if err != nil {
 				return 0, nil, nil, err
 			}

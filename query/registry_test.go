@@ -1,12 +1,15 @@
 package query
 
 import (
+	"math"
 	"os"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/velo-fse/velo/dp"
 )
 
 // docTable checks (or, with -update, rewrites) the part of docs/privacy.md between the
@@ -122,6 +125,50 @@ func TestAggregateRegistry(t *testing.T) {
 		}
 		if r.Value != (r.PerUnit != nil && r.Kind != aggCount) {
 			t.Errorf("aggregate %s: a value aggregate needs per-person partials of its value", r.Kind)
+		}
+	}
+}
+
+// Every released number has a sound interval: each registered aggregate's release builder
+// returns one, finite and ordered, holding the released value, for an empty group and a
+// full one, with either mechanism; where the aggregate's range is bounded on both sides
+// the interval lies in it. (Each interval's soundness is derived in docs/privacy.md and
+// its coverage tested in package dp.)
+func TestEveryAggregateReleasesAnInterval(t *testing.T) {
+	for _, r := range aggRules {
+		if r.Interval == "" || strings.EqualFold(r.Interval, "none") {
+			t.Errorf("aggregate %s: no interval documented", r.Kind)
+		}
+		a := agg{Kind: r.Kind, Lo: 0, Hi: 365, Q: 0.5, Name: string(r.Kind)}
+		lo, hi, _ := a.noisedBounds()
+		scale := dp.SumScale(lo, hi)
+		for _, per := range []dp.Budget{{Epsilon: 0.5}, {Epsilon: 0.5, Delta: 1e-7}} {
+			for _, fill := range []int64{0, 1000} {
+				tot := make([]int64, r.Totals)
+				tot[0] = fill // the rows (or persons); sums stay 0: values at the middle
+				if r.Kind == aggSum || r.Kind == aggAvg {
+					tot[1] = fill * int64(100*scale)
+				}
+				tree := treeCounts{}
+				if r.Kind == aggQuantile {
+					for level := int64(1); level <= int64(dp.DefaultTree.Height); level++ {
+						tree[[2]int64{level, 0}] = fill
+					}
+				}
+				rel, err := r.Release(releaseInput{agg: a, tot: tot, tree: tree, scale: scale,
+					bnd: dp.Bounding{MaxGroups: 2, MaxContributionsPerGroup: 3}, per: per, confidence: Confidence, tree0: dp.DefaultTree})
+				if err != nil {
+					t.Fatalf("aggregate %s: %v", r.Kind, err)
+				}
+				ci := rel.CI
+				if ci == nil || math.IsNaN(ci.Lower) || math.IsInf(ci.Lower, 0) || math.IsNaN(ci.Upper) || math.IsInf(ci.Upper, 0) || ci.Lower > rel.Value || rel.Value > ci.Upper {
+					t.Errorf("aggregate %s (%s, %d rows): value %v, interval %+v", r.Kind, dp.ChooseMechanism(per), fill, rel.Value, ci)
+					continue
+				}
+				if rlo, rhi := r.Range(a.Lo, a.Hi); !math.IsInf(rlo, 0) && !math.IsInf(rhi, 0) && (ci.Lower < rlo || ci.Upper > rhi) {
+					t.Errorf("aggregate %s (%s, %d rows): interval %+v outside the range [%v, %v]", r.Kind, dp.ChooseMechanism(per), fill, ci, rlo, rhi)
+				}
+			}
 		}
 	}
 }
