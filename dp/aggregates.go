@@ -119,7 +119,8 @@ func Sum(exactScaled int64, scale, lo, hi float64, bnd Bounding, b Budget, confi
 // so both hold with probability ≥ confidence (union bound); on that event the mean of the
 // scaled values lies in the quotient of the two intervals (count interval floored at 1, since
 // a group with a mean has at least one row); the result is widened by float64 rounding and
-// by 1/scale (so it covers the mean of the clamped values too) and clamped to [lo, hi].
+// by 1/scale (so it covers the mean of the clamped values too) and clamped to [lo, hi]; an
+// interval that misses [lo, hi] altogether (a failure to cover) becomes [lo, hi].
 // See doc.go.
 func Mean(exactScaledSum, exactCount int64, scale, lo, hi float64, bnd Bounding, sumBudget, countBudget Budget, confidence float64) (Released, error) {
 	if err := firstErr(prefixed("sumBudget", sumBudget.Validate()), prefixed("countBudget", countBudget.Validate()),
@@ -179,6 +180,12 @@ func Mean(exactScaledSum, exactCount int64, scale, lo, hi float64, bnd Bounding,
 		lower := down((fc+q1)/(2*scale), mag/(2*scale)) - 1/scale
 		upper := up((fc+q2)/(2*scale), mag/(2*scale)) + 1/scale
 		ci = Interval{Lower: clamp(lower, lo, hi), Upper: clamp(upper, lo, hi)}
+		if upper < lo || lower > hi {
+			// The interval missed [lo, hi], where the mean lies: it failed to cover (the
+			// event its confidence allows for). Clamped, it would be a point claiming
+			// certainty; the whole range covers, and says the value tells nothing.
+			ci = Interval{Lower: lo, Upper: hi}
+		}
 	}
 	return Released{
 		Value:     value,

@@ -292,3 +292,23 @@ func TestIntervalsShape(t *testing.T) {
 		t.Errorf("Variance = %v, CI %v: want an interval within [0, 25] holding the value", v.Value, v.CI)
 	}
 }
+
+// A mean's interval that misses [lo, hi] altogether — it failed to cover, since the mean
+// of the clamped values lies in [lo, hi] — is released as [lo, hi], never as the point a
+// clamp would leave (an interval of width 0 claims certainty). The totals here are a
+// mean of -1000 over [0, 1] (no clamped data has it: only a failed interval can land
+// there), a billion noise scales from the range.
+func TestMeanIntervalThatMissesTheRangeIsTheRange(t *testing.T) {
+	lo, hi := 0.0, 1.0
+	scale := dp.SumScale(lo, hi)
+	n := int64(1_000_000)
+	for _, b := range []dp.Budget{{Epsilon: 1}, {Epsilon: 1, Delta: 1e-6}} {
+		r, err := dp.Mean(int64(-1000*scale)*n, n, scale, lo, hi, dp.Bounding{MaxGroups: 1, MaxContributionsPerGroup: 1}, b, b, 0.95)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.CI == nil || r.CI.Lower != lo || r.CI.Upper != hi || r.Value != lo {
+			t.Errorf("%v: value %v, interval %+v; want %v in [%v, %v]", b, r.Value, r.CI, lo, lo, hi)
+		}
+	}
+}
