@@ -32,7 +32,8 @@ type aggRule struct {
 	// of the Groups statement after the keys and the person count).
 	Totals int
 	// PerUnit are its per-person, per-group partial columns (rewrite step 2), given the
-	// aggregate's index j, its value column v and that value clamped (and centred).
+	// aggregate's index j, its value column v and that value clamped (and centred; for a
+	// quantile, the clamped value's leaf in the quantile tree).
 	PerUnit func(j int, v, x string, maxRows int, seedSQL string) []string
 	// PerGroup are its exact bounded per-group totals (rewrite step 4), Totals columns.
 	PerGroup func(j int, vlo, vhi, scale float64, maxRows int) []string
@@ -138,7 +139,8 @@ var aggRules = []aggRule{
 		Kind: aggQuantile, Names: []string{"median", "quantile_cont", "quantile", "percentile_cont"}, Value: true,
 		Parts: []string{"quantile tree"}, Totals: 1,
 		PerUnit: func(j int, v, x string, maxRows int, seedSQL string) []string {
-			// At most maxRows values per person and group, chosen by a keyed hash.
+			// At most maxRows values per person and group, chosen by a keyed hash of the
+			// value; the list holds their leaves in the quantile tree.
 			return []string{fmt.Sprintf("arg_min(%s, hash(pid, %s, %s), %d) FILTER (WHERE %s IS NOT NULL) AS l%d", x, v, seedSQL, maxRows, v, j)}
 		},
 		PerGroup: func(j int, _, _, _ float64, _ int) []string {
