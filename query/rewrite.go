@@ -127,6 +127,7 @@ func rewrite(p *plan, seed uint64, maxGroups, maxRows int, tree treeShape, scale
 	pu := []string{"pid"}
 	pu = append(pu, keyCols...)
 	pu = append(pu, "count(*) AS n")
+	leaves := map[int]string{}
 	for j, a := range p.Aggs {
 		r := a.Kind.rule()
 		if r.PerUnit == nil {
@@ -138,10 +139,10 @@ func rewrite(p *plan, seed uint64, maxGroups, maxRows int, tree treeShape, scale
 			x = fmt.Sprintf("(%s - %s)", x, fnum(off))
 		}
 		if a.Kind == aggQuantile {
-			// A quantile keeps each value's leaf in the tree (its node at the deepest
-			// level: the upper levels' nodes are the leaf divided by powers of the
-			// branching factor, summed in Go), not the value.
-			x = dp.NodeSQL(x, a.Lo, a.Hi, dp.Tree{Branching: tree.Branching, Height: tree.Height}, tree.Height)
+			// A quantile's values are counted in its tree statement, each as its leaf
+			// (its node at the deepest level: the upper levels' nodes are the leaf
+			// divided by powers of the branching factor, summed in Go).
+			leaves[j] = dp.NodeSQL(x, a.Lo, a.Hi, dp.Tree{Branching: tree.Branching, Height: tree.Height}, tree.Height)
 		}
 		pu = append(pu, r.PerUnit(j, v, x, maxRows, seedSQL)...)
 	}
@@ -169,7 +170,7 @@ func rewrite(p *plan, seed uint64, maxGroups, maxRows int, tree treeShape, scale
 		}
 		g = append(g, r.PerGroup(j, vlo, vhi, sc, maxRows)...)
 		if a.Kind == aggQuantile {
-			rw.Tree[j] = treeSQL(keyCols, j, tree)
+			rw.Tree[j] = treeSQL(rw.ctes, keyCols, j, leaves[j], seedSQL, maxRows, tree)
 		}
 	}
 	rw.Groups = "SELECT " + strings.Join(g, ", ") + " FROM bounded"
@@ -209,13 +210,21 @@ func prefixCols(cols []string) string {
 }
 
 // treeSQL counts the values of quantile aggregate j per group and leaf of the tree (level
-// Height; the list l<j> holds each kept value's leaf). The other levels are sums of
-// leaves (rollUp): node i of level l is the leaves whose index divided by
-// Branching^(Height-l) is i.
-func treeSQL(keyCols []string, j int, t treeShape) string {
+// Height), from the rows of base: per person and group at most maxRows non-NULL values,
+// those with the smallest keyed hash hash(pid, value, seed) (a window, which spills), in
+// the (person, group) units bounded kept (L0). The other levels are sums of leaves
+// (rollUp): node i of level l is the leaves whose index divided by Branching^(Height-l)
+// is i.
+func treeSQL(ctes string, keyCols []string, j int, leaf, seedSQL string, maxRows int, t treeShape) string {
 	cols := prefixCols(keyCols)
-	return fmt.Sprintf("WITH vals AS (SELECT %s unnest(l%d) AS v FROM bounded) SELECT %s %d AS level, v AS node, count(*) AS n FROM vals GROUP BY ALL",
-		cols, j, cols, t.Height)
+	part := strings.Join(append([]string{"pid"}, keyCols...), ", ")
+	match := []string{"bounded.pid = vals.pid"}
+	for _, k := range keyCols {
+		match = append(match, fmt.Sprintf("bounded.%s IS NOT DISTINCT FROM vals.%s", k, k))
+	}
+	return fmt.Sprintf("WITH %s, vals AS (SELECT pid, %s %s AS v FROM base WHERE v%d IS NOT NULL QUALIFY row_number() OVER (PARTITION BY %s ORDER BY hash(pid, v%d, %s)) <= %d) "+
+		"SELECT %s %d AS level, v AS node, count(*) AS n FROM vals WHERE EXISTS (SELECT 1 FROM bounded WHERE %s) GROUP BY ALL",
+		ctes, cols, leaf, j, part, j, seedSQL, maxRows, cols, t.Height, strings.Join(match, " AND "))
 }
 
 // rollUp adds to leaf counts (level Height) every upper level's node counts.
