@@ -210,21 +210,27 @@ func prefixCols(cols []string) string {
 }
 
 // treeSQL counts the values of quantile aggregate j per group and leaf of the tree (level
-// Height), from the rows of base: per person and group at most maxRows non-NULL values,
-// those with the smallest keyed hash hash(pid, value, seed) (a window, which spills), in
-// the (person, group) units bounded kept (L0). The other levels are sums of leaves
+// Height), from the rows of base in the (person, group) units bounded kept (L0; keys
+// matched with IS NOT DISTINCT FROM): of a unit with at most maxRows non-NULL values, all of
+// them; of a larger one, the maxRows with the smallest keyed hash hash(pid, value, seed) (a
+// window, which spills, over those units' rows only). The other levels are sums of leaves
 // (rollUp): node i of level l is the leaves whose index divided by Branching^(Height-l)
 // is i.
 func treeSQL(ctes string, keyCols []string, j int, leaf, seedSQL string, maxRows int, t treeShape) string {
 	cols := prefixCols(keyCols)
 	part := strings.Join(append([]string{"pid"}, keyCols...), ", ")
-	match := []string{"bounded.pid = vals.pid"}
+	match := []string{"bounded.pid = base.pid"}
+	var baseKeys []string
 	for _, k := range keyCols {
-		match = append(match, fmt.Sprintf("bounded.%s IS NOT DISTINCT FROM vals.%s", k, k))
+		match = append(match, fmt.Sprintf("bounded.%s IS NOT DISTINCT FROM base.%s", k, k))
+		baseKeys = append(baseKeys, "base."+k)
 	}
-	return fmt.Sprintf("WITH %s, vals AS (SELECT pid, %s %s AS v FROM base WHERE v%d IS NOT NULL QUALIFY row_number() OVER (PARTITION BY %s ORDER BY hash(pid, v%d, %s)) <= %d) "+
-		"SELECT %s %d AS level, v AS node, count(*) AS n FROM vals WHERE EXISTS (SELECT 1 FROM bounded WHERE %s) GROUP BY ALL",
-		ctes, cols, leaf, j, part, j, seedSQL, maxRows, cols, t.Height, strings.Join(match, " AND "))
+	return fmt.Sprintf("WITH %s, vals AS (SELECT base.pid AS pid, %s %s AS v, base.v%d AS v%d, bounded.c%d AS c%d FROM base JOIN bounded ON %s WHERE base.v%d IS NOT NULL) "+
+		"SELECT %s %d AS level, v AS node, count(*) AS n FROM (SELECT %s v FROM vals WHERE c%d <= %d UNION ALL "+
+		"SELECT %s v FROM (SELECT * FROM vals WHERE c%d > %d QUALIFY row_number() OVER (PARTITION BY %s ORDER BY hash(pid, v%d, %s)) <= %d)) GROUP BY ALL",
+		ctes, prefixCols(baseKeys), leaf, j, j, j, j, strings.Join(match, " AND "), j,
+		cols, t.Height, cols, j, maxRows,
+		cols, j, maxRows, part, j, seedSQL, maxRows)
 }
 
 // rollUp adds to leaf counts (level Height) every upper level's node counts.
