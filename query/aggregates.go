@@ -137,12 +137,14 @@ var aggRules = []aggRule{
 	{
 		Kind: aggQuantile, Names: []string{"median", "quantile_cont", "quantile", "percentile_cont"}, Value: true,
 		Parts: []string{"quantile tree"}, Totals: 1,
-		PerUnit: func(j int, v, x string, maxRows int, seedSQL string) []string {
-			// At most maxRows values per person and group, chosen by a keyed hash.
-			return []string{fmt.Sprintf("arg_min(%s, hash(pid, %s, %s), %d) FILTER (WHERE %s IS NOT NULL) AS l%d", x, v, seedSQL, maxRows, v, j)}
+		PerUnit: func(j int, v, _ string, _ int, _ string) []string {
+			// The values are counted here; the tree statement selects at most maxRows
+			// of them per person and group, by a keyed hash of the value, and counts
+			// their leaves.
+			return []string{fmt.Sprintf("count(%s) AS c%d", v, j)}
 		},
-		PerGroup: func(j int, _, _, _ float64, _ int) []string {
-			return []string{fmt.Sprintf("sum(len(l%d)) AS a%d", j, j)}
+		PerGroup: func(j int, _, _, _ float64, maxRows int) []string {
+			return []string{fmt.Sprintf("sum(least(c%d, %d)) AS a%d", j, maxRows, j)}
 		},
 		Release: func(in releaseInput) (dp.Released, error) {
 			counts := func(level int, index int64) int64 { return in.tree[[2]int64{int64(level), index}] }

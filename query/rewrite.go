@@ -16,8 +16,12 @@ import (
 // plan, in total forms.
 type rewritten struct {
 	// Bounded selects the per-person, per-group partial aggregates after clamping and
-	// L0 bounding, as the temporary table "bounded".
+	// L0 bounding, as the temporary table "bounded" (a WITH statement: ctes, then the
+	// bounded SELECT).
 	Bounded string
+	// ctes are Bounded's common table expressions ("base AS (...), per_unit AS (...)")
+	// and boundedSelect its final SELECT: Inline puts them before Groups.
+	ctes, boundedSelect string
 	// Groups reads one row per group: the keys, the number of persons, and each
 	// aggregate's exact bounded totals (scaled integers for sums).
 	Groups string
@@ -29,6 +33,26 @@ type rewritten struct {
 	// MaxGroups and MaxRows are the contribution bounds applied: groups per person (L0)
 	// and rows per person per group.
 	MaxGroups, MaxRows int
+	// tree is the quantile tree's shape: Tree reads leaf counts, rolled up to the other
+	// levels by rollUp.
+	tree treeShape
+}
+
+// Inline is Groups as one statement, with "bounded" a common table expression rather
+// than a temporary table: what the sandbox runs when no other statement reads bounded
+// (no quantile tree), so nothing is materialised.
+func (rw rewritten) Inline() string {
+	return "WITH " + rw.ctes + ", bounded AS (" + rw.boundedSelect + ") " + rw.Groups
+}
+
+// hasTree says whether a quantile tree statement reads bounded besides Groups.
+func (rw rewritten) hasTree() bool {
+	for _, q := range rw.Tree {
+		if q != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // createBounded materialises Bounded as the connection's temporary table "bounded", which
@@ -45,7 +69,7 @@ type treeShape struct{ Branching, Height int }
 
 // rewrite builds the statements for plan p with a secret per-release seed.
 func rewrite(p *plan, seed uint64, maxGroups, maxRows int, tree treeShape, scale func(lo, hi float64) float64) rewritten {
-	rw := rewritten{MaxGroups: maxGroups, MaxRows: maxRows, Scales: make([]float64, len(p.Aggs)), Tree: make([]string, len(p.Aggs))}
+	rw := rewritten{tree: tree, MaxGroups: maxGroups, MaxRows: maxRows, Scales: make([]float64, len(p.Aggs)), Tree: make([]string, len(p.Aggs))}
 	seedSQL := strconv.FormatUint(seed>>1, 10) // fits a signed BIGINT literal
 	// 1. base: filter and join; project pid, keys and aggregate inputs.
 	var sel []string
@@ -103,6 +127,7 @@ func rewrite(p *plan, seed uint64, maxGroups, maxRows int, tree treeShape, scale
 	pu := []string{"pid"}
 	pu = append(pu, keyCols...)
 	pu = append(pu, "count(*) AS n")
+	leaves := map[int]string{}
 	for j, a := range p.Aggs {
 		r := a.Kind.rule()
 		if r.PerUnit == nil {
@@ -113,6 +138,12 @@ func rewrite(p *plan, seed uint64, maxGroups, maxRows int, tree treeShape, scale
 		if _, _, off := a.noisedBounds(); off != 0 {
 			x = fmt.Sprintf("(%s - %s)", x, fnum(off))
 		}
+		if a.Kind == aggQuantile {
+			// A quantile's values are counted in its tree statement, each as its leaf
+			// (its node at the deepest level: the upper levels' nodes are the leaf
+			// divided by powers of the branching factor, summed in Go).
+			leaves[j] = dp.NodeSQL(x, a.Lo, a.Hi, dp.Tree{Branching: tree.Branching, Height: tree.Height}, tree.Height)
+		}
 		pu = append(pu, r.PerUnit(j, v, x, maxRows, seedSQL)...)
 	}
 	perUnit := "SELECT " + strings.Join(pu, ", ") + " FROM base GROUP BY " + strings.Join(append([]string{"pid"}, keyCols...), ", ")
@@ -122,7 +153,9 @@ func rewrite(p *plan, seed uint64, maxGroups, maxRows int, tree treeShape, scale
 		bounded = fmt.Sprintf("SELECT * FROM per_unit QUALIFY row_number() OVER (PARTITION BY pid ORDER BY hash(pid, %s, %s)) <= %d",
 			strings.Join(keyCols, ", "), seedSQL, maxGroups)
 	}
-	rw.Bounded = "WITH base AS (" + base + "), per_unit AS (" + perUnit + ") " + bounded
+	rw.ctes = "base AS (" + base + "), per_unit AS (" + perUnit + ")"
+	rw.boundedSelect = bounded
+	rw.Bounded = "WITH " + rw.ctes + " " + bounded
 	// 4. per_group: exact bounded totals; each person's contribution to a group is
 	// clamped to maxRows rows, its sums rescaled to the rows kept (so its mean is kept).
 	g := append([]string{}, keyCols...)
@@ -137,7 +170,7 @@ func rewrite(p *plan, seed uint64, maxGroups, maxRows int, tree treeShape, scale
 		}
 		g = append(g, r.PerGroup(j, vlo, vhi, sc, maxRows)...)
 		if a.Kind == aggQuantile {
-			rw.Tree[j] = treeSQL(keyCols, j, a.Lo, a.Hi, tree)
+			rw.Tree[j] = treeSQL(rw.ctes, keyCols, j, leaves[j], seedSQL, maxRows, tree)
 		}
 	}
 	rw.Groups = "SELECT " + strings.Join(g, ", ") + " FROM bounded"
@@ -176,16 +209,46 @@ func prefixCols(cols []string) string {
 	return strings.Join(cols, ", ") + ","
 }
 
-// treeSQL counts the values of quantile aggregate j per group, tree level and node.
-func treeSQL(keyCols []string, j int, lo, hi float64, t treeShape) string {
-	var parts []string
-	for lvl := 1; lvl <= t.Height; lvl++ {
-		node := dp.NodeSQL("v", lo, hi, dp.Tree{Branching: t.Branching, Height: t.Height}, lvl)
-		parts = append(parts, fmt.Sprintf("SELECT %s%d AS level, %s AS node FROM vals", prefixCols(keyCols), lvl, node))
-	}
+// treeSQL counts the values of quantile aggregate j per group and leaf of the tree (level
+// Height), from the rows of base in the (person, group) units bounded kept (L0; keys
+// matched with IS NOT DISTINCT FROM): of a unit with at most maxRows non-NULL values, all of
+// them; of a larger one, the maxRows with the smallest keyed hash hash(pid, value, seed) (a
+// window, which spills, over those units' rows only). The other levels are sums of leaves
+// (rollUp): node i of level l is the leaves whose index divided by Branching^(Height-l)
+// is i.
+func treeSQL(ctes string, keyCols []string, j int, leaf, seedSQL string, maxRows int, t treeShape) string {
 	cols := prefixCols(keyCols)
-	return fmt.Sprintf("WITH vals AS (SELECT %s unnest(l%d) AS v FROM bounded) SELECT %s level, node, count(*) AS n FROM (%s) GROUP BY ALL",
-		cols, j, cols, strings.Join(parts, " UNION ALL "))
+	part := strings.Join(append([]string{"pid"}, keyCols...), ", ")
+	match := []string{"bounded.pid = base.pid"}
+	var baseKeys []string
+	for _, k := range keyCols {
+		match = append(match, fmt.Sprintf("bounded.%s IS NOT DISTINCT FROM base.%s", k, k))
+		baseKeys = append(baseKeys, "base."+k)
+	}
+	return fmt.Sprintf("WITH %s, vals AS (SELECT base.pid AS pid, %s %s AS v, base.v%d AS v%d, bounded.c%d AS c%d FROM base JOIN bounded ON %s WHERE base.v%d IS NOT NULL) "+
+		"SELECT %s %d AS level, v AS node, count(*) AS n FROM (SELECT %s v FROM vals WHERE c%d <= %d UNION ALL "+
+		"SELECT %s v FROM (SELECT * FROM vals WHERE c%d > %d QUALIFY row_number() OVER (PARTITION BY %s ORDER BY hash(pid, v%d, %s)) <= %d)) GROUP BY ALL",
+		ctes, prefixCols(baseKeys), leaf, j, j, j, j, strings.Join(match, " AND "), j,
+		cols, t.Height, cols, j, maxRows,
+		cols, j, maxRows, part, j, seedSQL, maxRows)
+}
+
+// rollUp adds to leaf counts (level Height) every upper level's node counts.
+func (t treeShape) rollUp(c treeCounts) {
+	type leaf struct{ node, n int64 }
+	var leaves []leaf
+	for k, n := range c {
+		if k[0] == int64(t.Height) {
+			leaves = append(leaves, leaf{k[1], n})
+		}
+	}
+	for _, l := range leaves {
+		node := l.node
+		for lvl := t.Height - 1; lvl >= 1; lvl-- {
+			node /= int64(t.Branching)
+			c[[2]int64{int64(lvl), node}] += l.n
+		}
+	}
 }
 
 // domainFilter keeps only rows whose key lies in its public domain

@@ -87,7 +87,16 @@ func openSandbox(ctx context.Context, dataDir string, cat *dataset.Catalog, limi
 			"SET autoload_known_extensions = false",
 			fmt.Sprintf("SET memory_limit = %s", quoteString(limits.MemoryLimit)),
 			fmt.Sprintf("SET threads = %d", limits.Threads),
+			// Operators past the memory limit spill here (the sandbox's own directory).
 			fmt.Sprintf("SET temp_directory = %s", quoteString(tmp)),
+			// No result's row order matters (groups are read by key), and keeping it
+			// costs memory in every operator that would otherwise stream or spill.
+			"SET preserve_insertion_order = false",
+			// The rewrite's per-person selections (L0's row_number() … <= G, per-table
+			// truncation before a join) stay window operators, which sort and spill:
+			// DuckDB would otherwise run them as top-k aggregates, whose states live
+			// outside the buffer manager and fail past the memory limit at ~10M rows.
+			"SET disabled_optimizers = 'top_n_window_elimination'",
 			fmt.Sprintf("SET allowed_directories = [%s, %s]", quoteString(abs+"/"), quoteString(tmp+"/")),
 			"SET enable_external_access = false",
 		}
@@ -136,7 +145,7 @@ func (s *sandbox) prepare(ctx context.Context, rw rewritten, domains []*keyDomai
 		return nil, err
 	}
 	defer conn.ExecContext(context.WithoutCancel(ctx), "DROP TABLE IF EXISTS bounded")
-	for _, q := range append([]string{rw.Groups}, rw.Tree...) {
+	for _, q := range append([]string{rw.Groups, rw.Inline()}, rw.Tree...) {
 		if q == "" {
 			continue
 		}
@@ -243,12 +252,17 @@ func (s *sandbox) run(ctx context.Context, rw rewritten, nkeys int) (map[string]
 		return nil, fmt.Errorf("%w: %w", errNotStarted, err)
 	}
 	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, rw.createBounded(false)); err != nil {
-		return nil, err
+	groupsSQL := rw.Inline()
+	if rw.hasTree() {
+		// Groups and the trees both read bounded: computed once, as a temporary table.
+		if _, err := conn.ExecContext(ctx, rw.createBounded(false)); err != nil {
+			return nil, err
+		}
+		defer conn.ExecContext(context.WithoutCancel(ctx), "DROP TABLE IF EXISTS bounded")
+		groupsSQL = rw.Groups
 	}
-	defer conn.ExecContext(context.WithoutCancel(ctx), "DROP TABLE IF EXISTS bounded")
 	groups := map[string]*groupRow{}
-	rows, err := conn.QueryContext(ctx, rw.Groups)
+	rows, err := conn.QueryContext(ctx, groupsSQL)
 	if err != nil {
 		return nil, err
 	}
@@ -309,6 +323,11 @@ func (s *sandbox) run(ctx context.Context, rw rewritten, nkeys int) (map[string]
 		}
 		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
 			return nil, err
+		}
+		for _, g := range groups {
+			if g.tree[j] != nil {
+				rw.tree.rollUp(g.tree[j])
+			}
 		}
 	}
 	return groups, nil

@@ -83,9 +83,16 @@ func (q wlQuery) variant(i int) string {
 }
 
 type result struct {
-	q             wlQuery
-	plain, velo   time.Duration // medians
-	plainG, veloG int           // groups returned
+	q           wlQuery
+	plain, velo time.Duration // medians of wall time
+	// medians of the process's CPU time (user + system, every thread) per run: on a
+	// machine shared with other work, less inflated by the others' load than wall time
+	plainCPU, veloCPU time.Duration
+	plainG, veloG     int // groups returned
+	// veloErr is Velo's error when a run failed (its runs stop there: the table says
+	// "fails after" the failed run's time); the other queries still run.
+	veloErr  error
+	veloFail time.Duration
 }
 
 func run(ctx context.Context, persons int, work string, runs, threads int) error {
@@ -149,32 +156,48 @@ func run(ctx context.Context, persons int, work string, runs, threads int) error
 	for i, q := range wlQueries {
 		fmt.Fprintf(os.Stderr, "%s: %d runs each\n", q.name, runs)
 		// The two sides alternate, so a neighbour's load on the machine falls on both.
-		if err := runVelo(i); err != nil {
-			return fmt.Errorf("velo, %s: %w", q.name, err)
+		// A failed Velo run (after its charge: the engine's contract) is reported, and
+		// the query's remaining Velo runs are skipped.
+		if d, _, err := timed(func() error { return runVelo(i) }); err != nil {
+			results[i].veloErr, results[i].veloFail = err, d
+			fmt.Fprintf(os.Stderr, "velo, %s: fails after %s: %v\n", q.name, ms(d), err)
 		}
-		var p, v []time.Duration
+		var p, v, pc, vc []time.Duration
 		for range runs {
-			d, err := timed(func() error { return runPlain(i) })
+			d, c, err := timed(func() error { return runPlain(i) })
 			if err != nil {
 				return fmt.Errorf("plain DuckDB, %s: %w", q.name, err)
 			}
-			p = append(p, d)
-			if d, err = timed(func() error { return runVelo(i) }); err != nil {
-				return fmt.Errorf("velo, %s: %w", q.name, err)
+			p, pc = append(p, d), append(pc, c)
+			if results[i].veloErr != nil {
+				continue
 			}
-			v = append(v, d)
+			if d, c, err = timed(func() error { return runVelo(i) }); err != nil {
+				results[i].veloErr, results[i].veloFail = err, d
+				fmt.Fprintf(os.Stderr, "velo, %s: fails after %s: %v\n", q.name, ms(d), err)
+				continue
+			}
+			v, vc = append(v, d), append(vc, c)
 		}
-		results[i].plain, results[i].velo = median(p), median(v)
+		results[i].plain, results[i].plainCPU = median(p), median(pc)
+		if results[i].veloErr == nil {
+			results[i].velo, results[i].veloCPU = median(v), median(vc)
+		}
 	}
 	rssEnd := peakRSS()
 
 	fmt.Printf("waiting-list queries over %d bookings (%d synthetic persons, seed 1); %s, %s/%s, %d CPUs (load average %s); DuckDB %s with threads = %d; median of %d alternating runs after one warm-up\n\n",
 		rows, persons, runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), load, version, threads, runs)
-	fmt.Println("| query | rows scanned | groups (DuckDB / Velo) | plain DuckDB | Velo | Velo − DuckDB | Velo / DuckDB |")
-	fmt.Println("|---|---:|---:|---:|---:|---:|---:|")
+	fmt.Println("| query | rows scanned | groups (DuckDB / Velo) | plain DuckDB | Velo | Velo − DuckDB | Velo / DuckDB | CPU plain | CPU Velo | CPU ratio |")
+	fmt.Println("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, r := range results {
-		fmt.Printf("| %s | %d | %d / %d | %s | %s | %s | %.1f× |\n", r.q.name, rows, r.plainG, r.veloG,
-			ms(r.plain), ms(r.velo), ms(r.velo-r.plain), r.velo.Seconds()/r.plain.Seconds())
+		if r.veloErr != nil {
+			fmt.Printf("| %s | %d | %d / – | %s | **fails after %s** | – | – | %s | – | – |\n", r.q.name, rows, r.plainG, ms(r.plain), ms(r.veloFail), ms(r.plainCPU))
+			continue
+		}
+		fmt.Printf("| %s | %d | %d / %d | %s | %s | %s | %.1f× | %s | %s | %.1f× |\n", r.q.name, rows, r.plainG, r.veloG,
+			ms(r.plain), ms(r.velo), ms(r.velo-r.plain), r.velo.Seconds()/r.plain.Seconds(),
+			ms(r.plainCPU), ms(r.veloCPU), r.veloCPU.Seconds()/r.plainCPU.Seconds())
 	}
 	note := ""
 	if built {
@@ -312,10 +335,21 @@ func plainQuery(ctx context.Context, db *sql.DB, q string) (int, error) {
 	return n, rows.Err()
 }
 
-func timed(f func() error) (time.Duration, error) {
+// timed runs f and returns its wall time and the process's CPU time (user + system, all
+// threads) over it.
+func timed(f func() error) (time.Duration, time.Duration, error) {
+	c0 := cpuTime()
 	start := time.Now()
 	err := f()
-	return time.Since(start), err
+	return time.Since(start), cpuTime() - c0, err
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func median(d []time.Duration) time.Duration {
