@@ -95,6 +95,9 @@ func openSandbox(ctx context.Context, dataDir string, cat *dataset.Catalog, limi
 			fmt.Sprintf("SET temp_directory = %s", quoteString(tmp)),
 			fmt.Sprintf("SET allowed_directories = [%s, %s]", quoteString(abs+"/"), quoteString(tmp+"/")),
 			"SET enable_external_access = false",
+			// The dataset's files never change under an open engine (a new version is new
+			// files): keep their footers rather than read them again for every statement.
+			"SET parquet_metadata_cache = true",
 		}
 		stmts = append(stmts, views...)
 		stmts = append(stmts, "SET lock_configuration = true")
