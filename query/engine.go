@@ -79,12 +79,14 @@ type Engine struct {
 }
 
 // memo is a bounded map for values derived deterministically from their key: when it
-// holds max entries it starts afresh, so a burst of distinct keys costs a rebuild, never
-// memory.
+// holds max entries, or maxBytes of what its puts declared, it starts afresh, so a burst
+// of distinct keys costs a rebuild, never memory.
 type memo[V any] struct {
-	mu  sync.Mutex
-	m   map[string]V
-	max int
+	mu       sync.Mutex
+	m        map[string]V
+	bytes    int
+	max      int
+	maxBytes int
 }
 
 func (c *memo[V]) get(k string) (V, bool) {
@@ -94,13 +96,18 @@ func (c *memo[V]) get(k string) (V, bool) {
 	return v, ok
 }
 
-func (c *memo[V]) put(k string, v V) {
+// put stores v under k; cost is roughly the bytes both hold.
+func (c *memo[V]) put(k string, v V, cost int) {
+	if cost > c.maxBytes/4 {
+		return // one entry never takes a good part of the memo
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.m == nil || len(c.m) >= c.max {
-		c.m = make(map[string]V)
+	if c.m == nil || len(c.m) >= c.max || c.bytes+cost > c.maxBytes {
+		c.m, c.bytes = make(map[string]V), 0
 	}
 	c.m[k] = v
+	c.bytes += cost
 }
 
 // Config opens an Engine.
@@ -148,7 +155,7 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Engine{dataDir: cfg.DataDir, cat: cat, version: cat.DatasetVersion, parser: parser, sb: sb, ledger: cfg.Ledger, log: log, tree: dp.DefaultTree, slots: sl, maxEpsilon: MaxEpsilon,
-		parsed: memo[string]{max: 4096}, decoded: memo[*release.Release]{max: 1024}}, nil
+		parsed: memo[string]{max: 4096, maxBytes: 32 << 20}, decoded: memo[*release.Release]{max: 1024, maxBytes: 64 << 20}}, nil
 }
 
 // Close releases the databases.
@@ -316,7 +323,7 @@ func (e *Engine) cached(project string, plan *plan, options string) (*release.Re
 		if err := json.Unmarshal(raw, tmpl); err != nil {
 			return nil, false, fmt.Errorf("cached release: %w", err)
 		}
-		e.decoded.put(key, tmpl)
+		e.decoded.put(key, tmpl, len(key)+4*len(raw)) // decoded, a release takes a few times its JSON
 	}
 	cached := *tmpl
 	cached.Rows = cloneCells(tmpl.Rows)
@@ -426,7 +433,7 @@ func (e *Engine) check(ctx context.Context, sqlText string, allow map[string][]s
 		}
 		js, err := serializeSQL(ctx, e.parser, lifted)
 		if err == nil {
-			e.parsed.put(lifted, js)
+			e.parsed.put(lifted, js, len(lifted)+len(js))
 		}
 		return js, err
 	}, e.cat, sqlText, allow)

@@ -122,7 +122,7 @@ func openSandbox(ctx context.Context, dataDir string, cat *dataset.Catalog, limi
 		connector.Close()
 		return nil, fmt.Errorf("open sandbox: %w", err)
 	}
-	return &sandbox{connector: connector, db: db, limits: limits, domains: memo[[]any]{max: 1024}}, nil
+	return &sandbox{connector: connector, db: db, limits: limits, domains: memo[[]any]{max: 1024, maxBytes: 16 << 20}}, nil
 }
 
 func (s *sandbox) close() error {
@@ -188,7 +188,7 @@ func (s *sandbox) resolveDomain(ctx context.Context, conn *sql.Conn, d *keyDomai
 	}
 	vals, err := resolveDomain(ctx, conn, d, typ)
 	if err == nil {
-		s.domains.put(k, slices.Clone(vals))
+		s.domains.put(k, slices.Clone(vals), 2*len(k))
 	}
 	return vals, err
 }
