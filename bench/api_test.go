@@ -1,7 +1,13 @@
 package bench_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -46,4 +52,66 @@ func TestLoad(t *testing.T) {
 		t.Errorf("budget: spent %s, want %s; %d charges for %d answered fresh queries + 1; verified %v", rep.SpentGot, rep.SpentWant, rep.Charged, rep.Fresh.Status[200], rep.Verified)
 	}
 	t.Logf("budget exact: epsilon %s spent for %d charges; ledger verified", rep.SpentGot, rep.Charged)
+}
+
+// BenchmarkAPI sends POST /v1/queries over loopback from many clients at once (2,000
+// people): "cached" repeats one query whose release is in the ledger's cache; "fresh"
+// sends a distinct query each time (charged and run). For profiles of the per-query fixed
+// costs:
+//
+//	go test -run '^$' -bench API -benchtime 2000x -cpuprofile cpu.out ./bench
+func BenchmarkAPI(b *testing.B) {
+	if testing.Short() {
+		b.Skip("builds a dataset")
+	}
+	ctx := context.Background()
+	srv, err := bench.StartAPIServer(ctx, b.TempDir(), 2000, notebooksapi.Limits{MaxConcurrentQueries: 8, QueueTimeout: time.Hour, MemoryLimit: "1GB"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer srv.Close()
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}}
+	send := func(sql string) error {
+		body, _ := json.Marshal(map[string]any{"sql": sql, "project": "wl", "epsilon": 0.001})
+		req, _ := http.NewRequest("POST", srv.URL+"/v1/queries", bytes.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+srv.Token)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 {
+			return fmt.Errorf("%d %s", resp.StatusCode, b)
+		}
+		return nil
+	}
+	const cachedSQL = "SELECT region, priority, AVG(CAST(within_target AS INTEGER)) AS share, COUNT(*) AS n FROM booking WHERE first_access GROUP BY region, priority"
+	if err := send(cachedSQL); err != nil {
+		b.Fatal(err)
+	}
+	var next atomic.Int64
+	for _, bm := range []struct {
+		name string
+		sql  func() string
+	}{
+		{"cached", func() string { return cachedSQL }},
+		{"fresh", func() string {
+			return fmt.Sprintf("SELECT region, COUNT(*) AS n FROM booking WHERE wait_days IS NULL OR wait_days >= %d GROUP BY region", -1_000_000-next.Add(1))
+		}},
+	} {
+		b.Run(bm.name, func(b *testing.B) {
+			b.SetParallelism(100) // 200 clients on 2 CPUs
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if err := send(bm.sql()); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
+		})
+	}
 }

@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/velo-fse/velo/dataset"
 	"github.com/velo-fse/velo/ledger"
 	notebooksapi "github.com/velo-fse/velo/notebooks-api"
 	"github.com/velo-fse/velo/notebooks-api/apitest"
@@ -27,6 +29,7 @@ import (
 type APIServer struct {
 	*apitest.Server
 	Token string // the researcher's
+	Data  string // the ingested dataset's directory
 }
 
 // StartAPIServer generates persons synthetic people under dir, ingests their bookings,
@@ -50,7 +53,7 @@ func StartAPIServer(ctx context.Context, dir string, persons int, limits noteboo
 	if err != nil {
 		return nil, err
 	}
-	return &APIServer{Server: srv, Token: srv.Tokens["loadtest"]}, nil
+	return &APIServer{Server: srv, Token: srv.Tokens["loadtest"], Data: data}, nil
 }
 
 // Phase is what one phase of a load run saw.
@@ -88,15 +91,26 @@ func ms(d time.Duration) string {
 
 // LoadConfig sizes a load run.
 type LoadConfig struct {
-	Cached            int     // cached-release requests (the same query)
-	CachedConcurrency int     // clients sending them
-	Fresh             int     // distinct queries, all sent at once
-	FreshEpsilon      float64 // each fresh query's epsilon
+	Cached            int // cached-release requests (the same query)
+	CachedConcurrency int // clients sending them
+	// CachedRate, when > 0, paces the cached requests at this many per second in all
+	// (open loop: a dashboard's users, not clients that send again the moment they are
+	// answered); a request's latency then runs from the moment it was due, so time spent
+	// waiting for a free client counts. 0: each client sends its next request as soon as
+	// it has the answer (closed loop).
+	CachedRate   float64
+	Fresh        int     // distinct queries, all sent at once
+	FreshEpsilon float64 // each fresh query's epsilon
+	// PlainThreads, when > 0, also runs the fresh phase's queries (as SQL, with other
+	// literals) one after another in plain DuckDB on the same Parquet with that many
+	// threads: the floor the fresh phase's throughput is compared with.
+	PlainThreads int
 }
 
 // LoadReport is a load run's phases and the budget check.
 type LoadReport struct {
 	Cached, Fresh Phase
+	Plain         Phase // the fresh queries in plain DuckDB, one after another (PlainThreads)
 	// Charged is the number of charges in the ledger; SpentWant the epsilon the answered
 	// queries declared (exact decimal sum) and SpentGot what the project shows spent.
 	Charged             int
@@ -144,13 +158,23 @@ func RunLoad(ctx context.Context, s *APIServer, cfg LoadConfig) (LoadReport, err
 	}
 	answered := []float64{cfg.FreshEpsilon}
 
-	rep.Cached = runPhase(ctx, "cached release", cfg.Cached, cfg.CachedConcurrency, func(int) (int, []byte, time.Duration, error) { return send(primeBody) }, true)
+	name, interval := "cached release", time.Duration(0)
+	if cfg.CachedRate > 0 {
+		interval = time.Duration(float64(time.Second) / cfg.CachedRate)
+		name = fmt.Sprintf("cached release at %g/s", cfg.CachedRate)
+	}
+	rep.Cached = runPhase(ctx, name, cfg.Cached, cfg.CachedConcurrency, interval, func(int) (int, []byte, time.Duration, error) { return send(primeBody) }, true)
 	salt := randomInt()
-	rep.Fresh = runPhase(ctx, "fresh queries", cfg.Fresh, cfg.Fresh, func(i int) (int, []byte, time.Duration, error) {
+	rep.Fresh = runPhase(ctx, "fresh queries", cfg.Fresh, cfg.Fresh, 0, func(i int) (int, []byte, time.Duration, error) {
 		return send(body(fmt.Sprintf(loadFreshSQL, -1_000_000-salt-i), cfg.FreshEpsilon))
 	}, false)
 	for range rep.Fresh.Status[200] {
 		answered = append(answered, cfg.FreshEpsilon)
+	}
+	if cfg.PlainThreads > 0 {
+		if rep.Plain, err = plainPhase(ctx, s.Data, cfg.PlainThreads, cfg.Fresh, randomInt()); err != nil {
+			return rep, err
+		}
 	}
 	rep.SpentWant = decimalSum(answered)
 	st, err := s.Ledger.Project("wl")
@@ -164,18 +188,28 @@ func RunLoad(ctx context.Context, s *APIServer, cfg LoadConfig) (LoadReport, err
 	return rep, nil
 }
 
-func runPhase(ctx context.Context, name string, n, concurrency int, send func(i int) (int, []byte, time.Duration, error), wantCached bool) Phase {
+// runPhase sends n requests from concurrency clients: each as soon as a client is free, or,
+// with interval > 0, the i-th due at start + i×interval (its latency counted from then).
+func runPhase(ctx context.Context, name string, n, concurrency int, interval time.Duration, send func(i int) (int, []byte, time.Duration, error), wantCached bool) Phase {
 	p := Phase{Name: name, Requests: n, Concurrency: concurrency, Status: map[int]int{}, Codes: map[string]int{}}
 	var mu sync.Mutex
-	next := make(chan int)
+	type job struct {
+		i   int
+		due time.Time
+	}
+	next := make(chan job, n)
 	var wg sync.WaitGroup
 	start := time.Now()
 	for range concurrency {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := range next {
+			for j := range next {
+				i := j.i
 				status, b, d, err := send(i)
+				if interval > 0 {
+					d = time.Since(j.due)
+				}
 				mu.Lock()
 				p.Latencies = append(p.Latencies, d)
 				switch {
@@ -210,13 +244,76 @@ func runPhase(ctx context.Context, name string, n, concurrency int, send func(i 
 		if ctx.Err() != nil {
 			break
 		}
-		next <- i
+		due := time.Now()
+		if interval > 0 {
+			due = start.Add(time.Duration(i) * interval)
+			time.Sleep(time.Until(due))
+		}
+		next <- job{i, due}
 	}
 	close(next)
 	wg.Wait()
 	p.Wall = time.Since(start)
 	slices.Sort(p.Latencies)
 	return p
+}
+
+// plainPhase runs n of the fresh phase's queries, one after another, in plain DuckDB over
+// the same Parquet, reading every row.
+func plainPhase(ctx context.Context, data string, threads, n, salt int) (Phase, error) {
+	p := Phase{Name: "plain DuckDB, one after another", Requests: n, Concurrency: 1, Status: map[int]int{}, Codes: map[string]int{}}
+	db, err := sql.Open("duckdb", "")
+	if err != nil {
+		return p, err
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1) // the settings and the view live in the one connection
+	for _, q := range []string{
+		fmt.Sprintf("SET threads = %d", threads),
+		"SET memory_limit = '2GB'",
+		fmt.Sprintf("CREATE VIEW booking AS SELECT * FROM read_parquet('%s')", dataset.TableGlob(data, "booking")),
+	} {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			return p, fmt.Errorf("%s: %w", q, err)
+		}
+	}
+	run := func(q string) (int, error) {
+		rows, err := db.QueryContext(ctx, q)
+		if err != nil {
+			return 0, err
+		}
+		defer rows.Close()
+		var region, priority string
+		var share sql.NullFloat64
+		var count int64
+		k := 0
+		for rows.Next() {
+			if err := rows.Scan(&region, &priority, &share, &count); err != nil {
+				return k, err
+			}
+			k++
+		}
+		return k, rows.Err()
+	}
+	if _, err := run(fmt.Sprintf(loadFreshSQL, -1_000_000)); err != nil { // warm-up
+		return p, err
+	}
+	start := time.Now()
+	for i := range n {
+		t := time.Now()
+		k, err := run(fmt.Sprintf(loadFreshSQL, -1_000_000-salt-i))
+		p.Latencies = append(p.Latencies, time.Since(t))
+		if err != nil {
+			return p, err
+		}
+		if k == 0 {
+			p.Unexpected = append(p.Unexpected, "no rows")
+		}
+		p.Status[200]++
+	}
+	p.Wall = time.Since(start)
+	slices.Sort(p.Latencies)
+	return p, nil
 }
 
 func randomInt() int {

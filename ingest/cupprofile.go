@@ -331,11 +331,47 @@ func (p *CUPProfile) parseDate(s string) (time.Time, bool) {
 		s = s[:i]
 	}
 	for _, l := range p.layouts {
+		if l == time.DateOnly {
+			if t, ok := parseISODate(s); ok {
+				return t, true
+			}
+		}
 		if t, err := time.Parse(l, s); err == nil {
 			return t, true
 		}
 	}
 	return time.Time{}, false
+}
+
+// parseISODate reads YYYY-MM-DD as time.Parse(time.DateOnly, s) does, without its
+// general layout machinery (a date is parsed three times per booking). It accepts only
+// what time.Parse accepts, with the same result; anything else is left to time.Parse.
+func parseISODate(s string) (time.Time, bool) {
+	if len(s) != 10 || s[4] != '-' || s[7] != '-' {
+		return time.Time{}, false
+	}
+	num := func(b string) (int, bool) {
+		n := 0
+		for i := 0; i < len(b); i++ {
+			c := b[i]
+			if c < '0' || c > '9' {
+				return 0, false
+			}
+			n = n*10 + int(c-'0')
+		}
+		return n, true
+	}
+	y, ok1 := num(s[:4])
+	m, ok2 := num(s[5:7])
+	d, ok3 := num(s[8:])
+	if !ok1 || !ok2 || !ok3 || m < 1 || m > 12 || d < 1 {
+		return time.Time{}, false
+	}
+	t := time.Date(y, time.Month(m), d, 0, 0, 0, 0, time.UTC)
+	if t.Day() != d { // past the month's end: time.Parse refuses it
+		return time.Time{}, false
+	}
+	return t, true
 }
 
 // serviceCode undoes a spreadsheet's number formatting of a nomenclatore code (89,13 for

@@ -43,8 +43,8 @@ type Charge struct {
 
 // Charge checks the project (ErrUnknownProject, ErrProjectExpired), the per-query caps
 // (ErrOverCap) and the remaining budget (ErrBudgetExhausted), then appends the charge and
-// fsyncs it before returning. Concurrent charges are serialised, so a budget is never
-// overdrawn. Cancelling ctx stops a charge only before it is written; once Charge returns nil
+// fsyncs it before returning. Each charge is checked against every entry written before it,
+// durable or not, so concurrent charges never overdraw a budget; they share fsyncs. Cancelling ctx stops a charge only before it is written; once Charge returns nil
 // the charge stands, and the caller may read data.
 func (l *Ledger) Charge(ctx context.Context, req ChargeRequest) (Charge, error) {
 	if err := ctx.Err(); err != nil {
@@ -85,13 +85,17 @@ func (l *Ledger) Charge(ctx context.Context, req ChargeRequest) (Charge, error) 
 // ErrAlreadySettled. The refund is recorded even if ctx is cancelled.
 func (l *Ledger) Refund(_ context.Context, c Charge, reason string) error {
 	l.writeMu.Lock()
-	defer l.writeMu.Unlock()
+	var e Entry
 	cs, actor, err := l.openCharge(c.Seq)
 	if err == nil {
-		_, err = l.appendLocked(&record{
+		e, err = l.writeLocked(&record{
 			Kind: KindRefund, Actor: actor, Project: cs.project, Charge: c.Seq,
 			Epsilon: cs.cost.eps, Delta: cs.cost.delta, Reason: strings.TrimSpace(reason),
 		})
+	}
+	l.writeMu.Unlock()
+	if err == nil {
+		err = l.commit(e)
 	}
 	if err != nil {
 		return fmt.Errorf("ledger: refund charge %d: %w", c.Seq, err)
@@ -109,13 +113,17 @@ func (l *Ledger) Release(_ context.Context, c Charge, release json.RawMessage) e
 		return fmt.Errorf("ledger: release of charge %d: %w", c.Seq, &FieldError{"release", err.Error()})
 	}
 	l.writeMu.Lock()
-	defer l.writeMu.Unlock()
+	var e Entry
 	cs, actor, err := l.openCharge(c.Seq)
 	if err == nil {
-		_, err = l.appendLocked(&record{
+		e, err = l.writeLocked(&record{
 			Kind: KindRelease, Actor: actor, Project: cs.project, Charge: c.Seq,
 			ResultHash: resultHash(rel), Release: rel,
 		})
+	}
+	l.writeMu.Unlock()
+	if err == nil {
+		err = l.commit(e)
 	}
 	if err != nil {
 		return fmt.Errorf("ledger: release of charge %d: %w", c.Seq, err)
@@ -123,13 +131,13 @@ func (l *Ledger) Release(_ context.Context, c Charge, release json.RawMessage) e
 	return nil
 }
 
-// openCharge finds a charge by seq; the caller holds writeMu.
+// openCharge finds a charge by seq among the entries written; the caller holds writeMu.
 func (l *Ledger) openCharge(seq uint64) (*chargeState, string, error) {
-	cs, ok := l.st.charges[seq]
+	cs, ok := l.spec.charges[seq]
 	if !ok {
 		return nil, "", fmt.Errorf("entry %d is not a charge", seq)
 	}
-	return cs, l.st.entries[seq-1].Actor, nil
+	return cs, cs.actor, nil
 }
 
 func compactJSON(b []byte) (json.RawMessage, error) {

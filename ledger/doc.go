@@ -12,7 +12,12 @@
 //     until it is reopened (Open then cuts whatever the failure left as a torn tail).
 //   - Budgets are never overdrawn, whatever the concurrency: one writer per process (a mutex)
 //     and one process per state directory (an flock on STATE/ledger.lock) serialise the
-//     check-then-append of every charge.
+//     check-then-write of every charge, against every entry written before it, durable or not.
+//   - Group commit: concurrent appends share fsyncs. An appender writes its entry, then waits
+//     for an fsync that covers it; the first waiter not yet covered runs one fsync for every
+//     entry written so far. Durability is a prefix of the file, so an entry is durable only
+//     with every entry before it; readers (Project, Cached, Entries) see an entry only once it
+//     is durable; a failed fsync fails every entry not yet durable and cuts them.
 //   - The chain detects any change. Each entry's hash is
 //     SHA-256("velo/ledger/v1\x00" || previous entry hash || entry body), each frame carries a
 //     CRC-32C of its body, and Ed25519-signed checkpoints (a signed note over the entry count

@@ -20,6 +20,12 @@ type faults struct {
 	mu                    sync.Mutex
 	write, sync, truncate error
 	writes                int // WriteAt calls on the ledger file
+	syncs                 int // Sync calls on the ledger file
+	// hold, when set, stops the next Sync of the ledger file until it is closed (the
+	// group-commit tests use it to let appenders pile up behind one fsync); wrote, when set,
+	// receives after every WriteAt.
+	hold  chan struct{}
+	wrote chan struct{}
 }
 
 func (fs *faults) set(write, sync, truncate error) {
@@ -54,8 +60,11 @@ type faultyFile struct {
 func (f *faultyFile) WriteAt(p []byte, off int64) (int, error) {
 	f.faults.mu.Lock()
 	f.faults.writes++
-	err := f.faults.write
+	err, wrote := f.faults.write, f.faults.wrote
 	f.faults.mu.Unlock()
+	if wrote != nil {
+		defer func() { wrote <- struct{}{} }()
+	}
 	if err != nil {
 		n, _ := f.File.WriteAt(p[:len(p)/2], off)
 		return n, &fs.PathError{Op: "write", Path: f.Name(), Err: err}
@@ -64,6 +73,14 @@ func (f *faultyFile) WriteAt(p []byte, off int64) (int, error) {
 }
 
 func (f *faultyFile) Sync() error {
+	f.faults.mu.Lock()
+	f.faults.syncs++
+	hold := f.faults.hold
+	f.faults.hold = nil
+	f.faults.mu.Unlock()
+	if hold != nil {
+		<-hold
+	}
 	if _, err, _, _ := f.faults.get(); err != nil {
 		return &fs.PathError{Op: "sync", Path: f.Name(), Err: err}
 	}

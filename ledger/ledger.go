@@ -130,25 +130,44 @@ type file interface {
 }
 
 // Ledger is an open ledger: the only writer of its state directory. It is safe for concurrent
-// use; appends are serialised and each is fsynced before it returns.
+// use. An append returns only once its entry is fsynced; concurrent appends share fsyncs
+// (group commit): each appender checks its entry against every entry written before it,
+// durable or not, writes it, and waits for an fsync that covers it. The first waiter not yet
+// covered runs the next fsync for every entry written so far. Readers see an entry only once
+// it is durable.
 type Ledger struct {
 	dir  string
 	opts Options
 	log  *slog.Logger
 
-	writeMu sync.Mutex // held for the whole check-append-fsync-apply of an entry
+	// writeMu is held to check, encode and write an entry, against spec.
+	writeMu sync.Mutex
+	spec    *state         // every entry written, durable or not (lean); under writeMu
+	pending []pendingEntry // written, not yet known durable, in chain order; under writeMu
+	broken  error          // a write or fsync failed: no further appends; under writeMu
+	closed  bool           // under writeMu
+	behind  bool           // the clock reads earlier than the last entry (warned once per episode)
+
+	// syncMu is held by the one appender running an fsync and applying what it covers to
+	// st, and by checkpoints and Close. Lock order: syncMu before writeMu.
+	syncMu  sync.Mutex
+	syncErr error // an fsync failed: every entry not yet durable is lost; under syncMu
 	f       file
 	cpf     file
 	cpSize  int64
 	lockf   *os.File
 	signer  note.Signer
 	lastCP  uint64 // entries covered by the last checkpoint written or read
-	broken  error  // a write or fsync failed: no further appends
-	closed  bool
-	behind  bool // the clock reads earlier than the last entry (warned once per episode)
 
-	stateMu sync.RWMutex // writers hold writeMu too; readers take only this
-	st      *state
+	stateMu sync.RWMutex // the writer of st holds syncMu too; readers take only this
+	st      *state       // the durable entries
+}
+
+// pendingEntry is an entry written but not yet known to be durable.
+type pendingEntry struct {
+	r   *record
+	h   [32]byte
+	end int64
 }
 
 // Open opens the ledger in dir for writing, creating dir, the ledger, the lock and the
@@ -215,6 +234,7 @@ func Open(dir string, opts Options) (*Ledger, error) {
 		return nil, err
 	}
 	l.st = st
+	l.spec = st.lookahead()
 
 	if err := l.openCheckpoints(verifier); err != nil {
 		return nil, err
@@ -278,9 +298,7 @@ func (l *Ledger) cutTornTail(path string, size int64, t *torn) error {
 	if err := l.f.Sync(); err != nil {
 		return fmt.Errorf("ledger: cut torn tail: %w", err)
 	}
-	l.writeMu.Lock()
-	defer l.writeMu.Unlock()
-	_, err := l.appendLocked(&record{Kind: KindRecovery, Actor: "velo", TruncatedAt: t.offset, TruncatedBytes: cut,
+	_, err := l.append(&record{Kind: KindRecovery, Actor: "velo", TruncatedAt: t.offset, TruncatedBytes: cut,
 		Reason: "torn tail: " + t.reason})
 	return err
 }
@@ -311,21 +329,31 @@ func replay(path string, data []byte) (*state, *torn, error) {
 	return st, nil, nil
 }
 
-// append checks r against the state, then writes and fsyncs it, then applies it.
+// append checks r against every entry written before it, writes it, and returns once it is
+// durable.
 func (l *Ledger) append(r *record) (Entry, error) {
 	l.writeMu.Lock()
-	defer l.writeMu.Unlock()
-	return l.appendLocked(r)
+	e, err := l.writeLocked(r)
+	l.writeMu.Unlock()
+	if err != nil {
+		return Entry{}, err
+	}
+	if err := l.commit(e); err != nil {
+		return Entry{}, err
+	}
+	return e, nil
 }
 
-func (l *Ledger) appendLocked(r *record) (Entry, error) {
+// writeLocked checks r against spec, writes its frame after every entry written so far and
+// applies it to spec; the entry is not durable yet (commit). The caller holds writeMu.
+func (l *Ledger) writeLocked(r *record) (Entry, error) {
 	if l.closed {
 		return Entry{}, ErrClosed
 	}
 	if l.broken != nil {
 		return Entry{}, fmt.Errorf("ledger: no appends after a failed write (reopen the ledger): %w", l.broken)
 	}
-	st := l.st
+	st := l.spec
 	r.Seq, r.Prev, r.Time = st.seq+1, hex.EncodeToString(st.head[:]), l.entryTime()
 	body, err := encodeBody(r)
 	if err != nil {
@@ -345,22 +373,61 @@ func (l *Ledger) appendLocked(r *record) (Entry, error) {
 	}
 	fr := frame(body)
 	if _, err := l.f.WriteAt(fr, st.size); err != nil {
-		return Entry{}, l.fail(fmt.Errorf("%w: entry %d: %w", ErrWriteFailed, dec.Seq, err))
+		// Cut only this frame: the entries before it are complete and their appenders'
+		// fsync still makes them durable.
+		return Entry{}, l.fail(fmt.Errorf("%w: entry %d: %w", ErrWriteFailed, dec.Seq, err), st.size)
 	}
+	h, end := entryHash(st.head, body), st.size+int64(len(fr))
+	st.apply(dec, h, end)
+	l.pending = append(l.pending, pendingEntry{dec, h, end})
+	return entryOf(dec, h), nil
+}
+
+// commit returns once e is durable: an fsync since it was written covered it, or this
+// appender runs one for every entry written so far. If that fsync fails, every entry not yet
+// durable is lost (cut from the file) and its appender told.
+func (l *Ledger) commit(e Entry) error {
+	l.syncMu.Lock()
+	defer l.syncMu.Unlock()
+	return l.syncLocked(e.Seq)
+}
+
+// syncLocked makes the entries up to seq durable; the caller holds syncMu.
+func (l *Ledger) syncLocked(seq uint64) error {
+	if l.st.seq >= seq {
+		return nil
+	}
+	if l.syncErr != nil {
+		return fmt.Errorf("%w: sync entry %d: %w", ErrWriteFailed, seq, l.syncErr)
+	}
+	l.writeMu.Lock()
+	batch := l.pending
+	l.pending = nil
+	l.writeMu.Unlock()
 	if err := l.f.Sync(); err != nil {
-		return Entry{}, l.fail(fmt.Errorf("%w: sync entry %d: %w", ErrWriteFailed, dec.Seq, err))
+		l.syncErr = err
+		l.writeMu.Lock()
+		l.pending = nil // written after the batch: lost with it
+		l.fail(fmt.Errorf("%w: sync entries %d to %d: %w", ErrWriteFailed, l.st.seq+1, l.spec.seq, err), l.st.size)
+		l.writeMu.Unlock()
+		return fmt.Errorf("%w: sync entry %d: %w", ErrWriteFailed, seq, err)
 	}
+	first := l.st.seq + 1
 	l.stateMu.Lock()
-	st.apply(dec, entryHash(st.head, body), st.size+int64(len(fr)))
-	e := st.entries[len(st.entries)-1]
+	for _, p := range batch {
+		l.st.apply(p.r, p.h, p.end)
+	}
 	l.stateMu.Unlock()
-	if dec.Seq%uint64(l.opts.CheckpointEvery) == 0 {
+	// A checkpoint when the batch reaches a multiple of CheckpointEvery; it signs the
+	// durable head.
+	every := uint64(l.opts.CheckpointEvery)
+	if n := l.st.seq; n/every > (first-1)/every {
 		if err := l.checkpointLocked(); err != nil {
-			// The entry is durable; a missing checkpoint only delays signing it.
-			l.log.Error("checkpoint failed", "seq", dec.Seq, "err", err)
+			// The entries are durable; a missing checkpoint only delays signing them.
+			l.log.Error("checkpoint failed", "seq", n, "err", err)
 		}
 	}
-	return e, nil
+	return nil
 }
 
 // entryTime is the time of the entry being appended: the clock's reading, or the last
@@ -369,7 +436,7 @@ func (l *Ledger) appendLocked(r *record) (Entry, error) {
 // holds writeMu.
 func (l *Ledger) entryTime() time.Time {
 	now := l.opts.Now().UTC()
-	if last := l.st.last; now.Before(last) {
+	if last := l.spec.last; now.Before(last) {
 		if !l.behind {
 			l.log.Warn("the clock reads earlier than the ledger's last entry: new entries keep that entry's time until the clock catches up",
 				"clock", now.Format(time.RFC3339Nano), "last_entry", last.Format(time.RFC3339Nano), "behind", last.Sub(now).String())
@@ -384,10 +451,10 @@ func (l *Ledger) entryTime() time.Time {
 // fail stops appends after a failed write or fsync: the entry was never acknowledged, so it is
 // cut; if even the cut fails, what the file holds is unknown and the next Open decides (a torn
 // tail is cut and recorded, a complete frame is kept: a charge nobody was told of can only
-// over-count spend).
-func (l *Ledger) fail(err error) error {
+// over-count spend). The file is cut at size; the caller holds writeMu.
+func (l *Ledger) fail(err error, size int64) error {
 	l.broken = err
-	if terr := l.f.Truncate(l.st.size); terr != nil {
+	if terr := l.f.Truncate(size); terr != nil {
 		l.log.Error("cannot cut a failed append; the next Open will", "err", terr)
 	} else if serr := l.f.Sync(); serr != nil {
 		l.log.Error("cannot sync the cut of a failed append; the next Open will check it", "err", serr)
@@ -396,7 +463,8 @@ func (l *Ledger) fail(err error) error {
 	return err
 }
 
-// checkpointLocked signs (entries, head hash) and appends it to STATE/checkpoints.
+// checkpointLocked signs (durable entries, head hash) and appends it to STATE/checkpoints;
+// the caller holds syncMu.
 func (l *Ledger) checkpointLocked() error {
 	st := l.st
 	if st.seq == 0 || st.seq == l.lastCP {
@@ -422,19 +490,30 @@ func (l *Ledger) checkpointLocked() error {
 // Close writes a final checkpoint and releases the lock; after a failed write it writes none
 // and says so (ErrWriteFailed). Later calls return nil.
 func (l *Ledger) Close() error {
+	l.syncMu.Lock()
+	defer l.syncMu.Unlock()
 	l.writeMu.Lock()
-	defer l.writeMu.Unlock()
 	if l.closed {
+		l.writeMu.Unlock()
 		return nil
 	}
 	l.closed = true
+	written := l.spec.seq
+	l.writeMu.Unlock()
+	// Entries written by appenders still waiting for their fsync: make them durable (or
+	// fail them) before the files close.
+	serr := l.syncLocked(written)
+	l.writeMu.Lock()
+	broken := l.broken
+	l.writeMu.Unlock()
 	var err error
-	if l.broken == nil {
+	if broken == nil {
 		err = l.checkpointLocked()
 	} else {
-		err = fmt.Errorf("ledger: closed without a final checkpoint after a failed write: %w", l.broken)
+		err = fmt.Errorf("ledger: closed without a final checkpoint after a failed write: %w", broken)
+		serr = nil // the same failure
 	}
-	return errors.Join(err, l.closeFiles())
+	return errors.Join(serr, err, l.closeFiles())
 }
 
 func (l *Ledger) closeFiles() error {

@@ -23,6 +23,9 @@ type state struct {
 	charges  map[uint64]*chargeState
 	cache    map[cacheKey]json.RawMessage
 	entries  []Entry
+	// lean: a writer's look-ahead state (Ledger.spec), which keeps what check needs and
+	// neither the entries nor the release cache.
+	lean bool
 }
 
 type projectState struct {
@@ -38,6 +41,7 @@ type chargeState struct {
 	project string
 	cost    amount
 	key     cacheKey
+	actor   string
 	settled string // "", KindRefund or KindRelease
 }
 
@@ -49,6 +53,28 @@ func newState() *state {
 		charges:  make(map[uint64]*chargeState),
 		cache:    make(map[cacheKey]json.RawMessage),
 	}
+}
+
+// lookahead returns a lean copy of st for a writer to check and apply entries against before
+// they are durable. Settled charges never change again and are shared.
+func (st *state) lookahead() *state {
+	la := &state{
+		seq: st.seq, head: st.head, size: st.size, last: st.last, lean: true,
+		projects: make(map[string]*projectState, len(st.projects)),
+		charges:  make(map[uint64]*chargeState, len(st.charges)),
+	}
+	for id, ps := range st.projects {
+		c := *ps
+		la.projects[id] = &c
+	}
+	for seq, cs := range st.charges {
+		if cs.settled == "" {
+			c := *cs
+			cs = &c
+		}
+		la.charges[seq] = cs
+	}
+	return la
 }
 
 func (ps *projectState) status() ProjectStatus {
@@ -208,7 +234,8 @@ func (st *state) apply(r *record, h [32]byte, end int64) {
 		ps.queries++
 		st.charges[r.Seq] = &chargeState{
 			project: r.Project, cost: r.amount(),
-			key: cacheKey{r.Project, r.SQLHash, r.Options, r.DatasetVersion},
+			key:   cacheKey{r.Project, r.SQLHash, r.Options, r.DatasetVersion},
+			actor: r.Actor,
 		}
 	case KindRefund:
 		c := st.charges[r.Charge]
@@ -219,9 +246,11 @@ func (st *state) apply(r *record, h [32]byte, end int64) {
 	case KindRelease:
 		c := st.charges[r.Charge]
 		c.settled = KindRelease
-		if _, ok := st.cache[c.key]; !ok { // the first release stays: a cached release is the same release
+		if _, ok := st.cache[c.key]; !ok && !st.lean { // the first release stays: a cached release is the same release
 			st.cache[c.key] = r.Release
 		}
 	}
-	st.entries = append(st.entries, entryOf(r, h))
+	if !st.lean {
+		st.entries = append(st.entries, entryOf(r, h))
+	}
 }

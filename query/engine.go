@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -70,6 +71,43 @@ type Engine struct {
 	// and is answered from the cache instead of being charged twice.
 	mu       sync.Mutex
 	inflight map[string]chan struct{}
+
+	// parsed memoises DuckDB's serialisation of query texts; decoded memoises the
+	// ledger's cached releases, decoded (fixed per-query costs, docs/design.md#performance).
+	parsed  memo[string]
+	decoded memo[*release.Release]
+}
+
+// memo is a bounded map for values derived deterministically from their key: when it
+// holds max entries, or maxBytes of what its puts declared, it starts afresh, so a burst
+// of distinct keys costs a rebuild, never memory.
+type memo[V any] struct {
+	mu       sync.Mutex
+	m        map[string]V
+	bytes    int
+	max      int
+	maxBytes int
+}
+
+func (c *memo[V]) get(k string) (V, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	v, ok := c.m[k]
+	return v, ok
+}
+
+// put stores v under k; cost is roughly the bytes both hold.
+func (c *memo[V]) put(k string, v V, cost int) {
+	if cost > c.maxBytes/4 {
+		return // one entry never takes a good part of the memo
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= c.max || c.bytes+cost > c.maxBytes {
+		c.m, c.bytes = make(map[string]V), 0
+	}
+	c.m[k] = v
+	c.bytes += cost
 }
 
 // Config opens an Engine.
@@ -116,7 +154,8 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Engine{dataDir: cfg.DataDir, cat: cat, version: cat.DatasetVersion, parser: parser, sb: sb, ledger: cfg.Ledger, log: log, tree: dp.DefaultTree, slots: sl, maxEpsilon: MaxEpsilon}, nil
+	return &Engine{dataDir: cfg.DataDir, cat: cat, version: cat.DatasetVersion, parser: parser, sb: sb, ledger: cfg.Ledger, log: log, tree: dp.DefaultTree, slots: sl, maxEpsilon: MaxEpsilon,
+		parsed: memo[string]{max: 4096, maxBytes: 32 << 20}, decoded: memo[*release.Release]{max: 1024, maxBytes: 64 << 20}}, nil
 }
 
 // Close releases the databases.
@@ -268,20 +307,44 @@ func (e *Engine) query(ctx context.Context, req Request) (*release.Release, bool
 	return rel, clamp, err
 }
 
-// cached returns the stored release of a query, if there is one.
+// cached returns the stored release of a query, if there is one. The ledger keeps the
+// first release of a key for good, so its decoded form is memoised; each answer gets its
+// own copy of what annotate changes.
 func (e *Engine) cached(project string, plan *plan, options string) (*release.Release, bool, error) {
-	if raw, ok := e.ledger.Cached(project, ledger.SQLHash(plan.Canonical), options, e.version); ok {
-		var cached release.Release
-		if err := json.Unmarshal(raw, &cached); err != nil {
+	hash := ledger.SQLHash(plan.Canonical)
+	key := project + "\x00" + hash + "\x00" + options
+	tmpl, ok := e.decoded.get(key)
+	if !ok {
+		raw, found := e.ledger.Cached(project, hash, options, e.version)
+		if !found {
+			return nil, false, nil
+		}
+		tmpl = new(release.Release)
+		if err := json.Unmarshal(raw, tmpl); err != nil {
 			return nil, false, fmt.Errorf("cached release: %w", err)
 		}
-		cached.Cached = true
-		if st, err := e.ledger.Project(project); err == nil {
-			cached.BudgetLeft = release.BudgetAmount{Epsilon: st.Left.Epsilon, Delta: st.Left.Delta}
-		}
-		return &cached, true, nil
+		e.decoded.put(key, tmpl, len(key)+4*len(raw)) // decoded, a release takes a few times its JSON
 	}
-	return nil, false, nil
+	cached := *tmpl
+	cached.Rows = cloneCells(tmpl.Rows)
+	cached.CI = cloneCells(tmpl.CI)
+	cached.Cached = true
+	if st, err := e.ledger.Project(project); err == nil {
+		cached.BudgetLeft = release.BudgetAmount{Epsilon: st.Left.Epsilon, Delta: st.Left.Delta}
+	}
+	return &cached, true, nil
+}
+
+// cloneCells copies a release's rows (or intervals) down to the cells, which are values.
+func cloneCells(rows [][]any) [][]any {
+	if rows == nil {
+		return nil
+	}
+	out := make([][]any, len(rows))
+	for i, r := range rows {
+		out[i] = slices.Clone(r)
+	}
+	return out
 }
 
 // run charges, executes and releases a query that is not in the cache.
@@ -361,13 +424,37 @@ func (e *Engine) Check(ctx context.Context, sqlText string, allow map[string][]s
 	return err
 }
 
-// check is Check, keeping the checked plan.
+// check is Check, keeping the checked plan. DuckDB's serialisation of a text is
+// memoised: the same text always parses the same way.
 func (e *Engine) check(ctx context.Context, sqlText string, allow map[string][]string) (*plan, error) {
-	return checkSQL(ctx, e.parser, e.cat, sqlText, allow)
+	return checkSQLWith(ctx, func(ctx context.Context, lifted string) (string, error) {
+		if js, ok := e.parsed.get(lifted); ok {
+			return js, nil
+		}
+		js, err := serializeSQL(ctx, e.parser, lifted)
+		if err == nil {
+			e.parsed.put(lifted, js, len(lifted)+len(js))
+		}
+		return js, err
+	}, e.cat, sqlText, allow)
+}
+
+// serializeSQL has DuckDB's parser serialise a statement to JSON.
+func serializeSQL(ctx context.Context, parser *sql.DB, lifted string) (string, error) {
+	var js string
+	err := parser.QueryRowContext(ctx, "SELECT CAST(json_serialize_sql(CAST(? AS VARCHAR)) AS VARCHAR)", lifted).Scan(&js)
+	return js, err
 }
 
 // checkSQL lifts the DP clause, has DuckDB parse the rest, and checks the AST.
 func checkSQL(ctx context.Context, parser *sql.DB, cat *dataset.Catalog, sqlText string, allow map[string][]string) (*plan, error) {
+	return checkSQLWith(ctx, func(ctx context.Context, lifted string) (string, error) {
+		return serializeSQL(ctx, parser, lifted)
+	}, cat, sqlText, allow)
+}
+
+// checkSQLWith is checkSQL with the parser's serialisation given as a function.
+func checkSQLWith(ctx context.Context, serialize func(context.Context, string) (string, error), cat *dataset.Catalog, sqlText string, allow map[string][]string) (*plan, error) {
 	if strings.TrimSpace(sqlText) == "" {
 		return nil, rejectf(-1, "empty query")
 	}
@@ -386,8 +473,8 @@ func checkSQL(ctx context.Context, parser *sql.DB, cat *dataset.Catalog, sqlText
 	if err != nil {
 		return nil, &Error{Code: CodeRejected, Msg: err.Error(), Pos: at}
 	}
-	var js string
-	if err := parser.QueryRowContext(ctx, "SELECT CAST(json_serialize_sql(CAST(? AS VARCHAR)) AS VARCHAR)", lifted).Scan(&js); err != nil {
+	js, err := serialize(ctx, lifted)
+	if err != nil {
 		return nil, rejectf(-1, "the query could not be parsed")
 	}
 	var res astResult
@@ -422,6 +509,9 @@ func openParser(ctx context.Context) (*sql.DB, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Concurrent requests each parse on a connection; keep them open rather than open a
+	// DuckDB connection per request beyond database/sql's default two idle ones.
+	parser.SetMaxIdleConns(16)
 	for _, q := range []string{"SET enable_external_access = false", "SET autoload_known_extensions = false", "SET autoinstall_known_extensions = false", "SET lock_configuration = true"} {
 		if _, err := parser.ExecContext(ctx, q); err != nil {
 			parser.Close()

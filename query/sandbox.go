@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -55,6 +57,9 @@ type sandbox struct {
 	connector *duckdb.Connector
 	db        *sql.DB
 	limits    Limits
+	// domains memoises resolveDomain by its input (the key's type and the domain's
+	// literals): a query over literals only, whose answer never changes.
+	domains memo[[]any]
 }
 
 func openSandbox(ctx context.Context, dataDir string, cat *dataset.Catalog, limits Limits) (*sandbox, error) {
@@ -99,6 +104,9 @@ func openSandbox(ctx context.Context, dataDir string, cat *dataset.Catalog, limi
 			"SET disabled_optimizers = 'top_n_window_elimination'",
 			fmt.Sprintf("SET allowed_directories = [%s, %s]", quoteString(abs+"/"), quoteString(tmp+"/")),
 			"SET enable_external_access = false",
+			// The dataset's files never change under an open engine (a new version is new
+			// files): keep their footers rather than read them again for every statement.
+			"SET parquet_metadata_cache = true",
 		}
 		stmts = append(stmts, views...)
 		stmts = append(stmts, "SET lock_configuration = true")
@@ -115,11 +123,15 @@ func openSandbox(ctx context.Context, dataDir string, cat *dataset.Catalog, limi
 	}
 	db := sql.OpenDB(connector)
 	db.SetMaxOpenConns(8)
+	// Keep them: database/sql keeps two idle connections by default, so concurrent queries
+	// would open (and set up) a DuckDB connection each. Every statement the sandbox runs on
+	// a connection replaces or drops what it leaves (bounded is CREATE OR REPLACE TEMP).
+	db.SetMaxIdleConns(8)
 	if err := db.PingContext(ctx); err != nil {
 		connector.Close()
 		return nil, fmt.Errorf("open sandbox: %w", err)
 	}
-	return &sandbox{connector: connector, db: db, limits: limits}, nil
+	return &sandbox{connector: connector, db: db, limits: limits, domains: memo[[]any]{max: 1024, maxBytes: 16 << 20}}, nil
 }
 
 func (s *sandbox) close() error {
@@ -164,11 +176,30 @@ func (s *sandbox) prepare(ctx context.Context, rw rewritten, domains []*keyDomai
 		if err := conn.QueryRowContext(ctx, fmt.Sprintf("SELECT column_type FROM (DESCRIBE SELECT k%d FROM bounded)", i)).Scan(&typ); err != nil {
 			return nil, fmt.Errorf("type of key %d: %w", i, err)
 		}
-		if resolved[i], err = resolveDomain(ctx, conn, d, typ); err != nil {
+		if resolved[i], err = s.resolveDomain(ctx, conn, d, typ); err != nil {
 			return nil, fmt.Errorf("domain of key %d: %w", i, err)
 		}
 	}
 	return resolved, nil
+}
+
+// resolveDomain is resolveDomain, memoised by its input.
+func (s *sandbox) resolveDomain(ctx context.Context, conn *sql.Conn, d *keyDomain, typ string) ([]any, error) {
+	var key strings.Builder
+	key.WriteString(typ)
+	for _, v := range d.Values {
+		lit := (&literal{V: v}).SQL()
+		key.WriteString("\x00" + strconv.Itoa(len(lit)) + ":" + lit) // length-prefixed: one key, one list
+	}
+	k := key.String()
+	if vals, ok := s.domains.get(k); ok {
+		return slices.Clone(vals), nil
+	}
+	vals, err := resolveDomain(ctx, conn, d, typ)
+	if err == nil {
+		s.domains.put(k, slices.Clone(vals), 2*len(k))
+	}
+	return vals, err
 }
 
 // resolveDomain casts a domain's values to the key's DuckDB type and keeps one value per

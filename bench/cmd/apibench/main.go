@@ -2,7 +2,10 @@
 // a synthetic extract is generated and ingested, a server started on 127.0.0.1, then N
 // requests for one cached release and M distinct fresh queries sent at once.
 //
-//	go run ./bench/cmd/apibench [--persons 20000] [--cached 1000] [--clients 16] [--fresh 100] [--slots 8]
+// The fresh queries then run one after another in plain DuckDB on the same Parquet (the
+// floor for the fresh phase's throughput), unless --plain=false.
+//
+//	go run ./bench/cmd/apibench [--persons 20000] [--cached 1000] [--clients 16] [--fresh 100] [--slots 8] [--rate R] [--plain]
 package main
 
 import (
@@ -26,18 +29,24 @@ func main() {
 	slots := flag.Int("slots", 8, "the server's max_concurrent_queries")
 	queue := flag.Duration("queue-timeout", 2*time.Second, "the server's queue_timeout (negative: refuse at once)")
 	threads := flag.Int("threads", 2, "DuckDB threads")
+	rate := flag.Float64("rate", 0, "pace the cached requests at this many per second in all (open loop; 0: closed loop)")
+	plain := flag.Bool("plain", true, "also run the fresh queries one after another in plain DuckDB")
 	flag.Parse()
+	cfg := bench.LoadConfig{Cached: *cached, CachedConcurrency: *clients, CachedRate: *rate, Fresh: *fresh, FreshEpsilon: 0.01}
+	if *plain {
+		cfg.PlainThreads = *threads
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Minute)
 	defer cancel()
-	if err := run(ctx, *persons, *cached, *clients, *fresh, notebooksapi.Limits{MaxConcurrentQueries: *slots, QueueTimeout: *queue, Threads: *threads}); err != nil {
+	if err := run(ctx, *persons, cfg, notebooksapi.Limits{MaxConcurrentQueries: *slots, QueueTimeout: *queue, Threads: *threads}); err != nil {
 		fmt.Fprintln(os.Stderr, "apibench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, persons, cached, clients, fresh int, limits notebooksapi.Limits) error {
+func run(ctx context.Context, persons int, cfg bench.LoadConfig, limits notebooksapi.Limits) error {
 	dir, err := os.MkdirTemp("", "velo-apibench-")
 	if err != nil {
 		return err
@@ -51,12 +60,19 @@ func run(ctx context.Context, persons, cached, clients, fresh int, limits notebo
 	defer srv.Close()
 	fmt.Printf("server on %s over %d synthetic people (set up in %s); %d CPUs, GOMAXPROCS %d; %d query slots, queue timeout %s, DuckDB threads %d\n",
 		srv.URL, persons, time.Since(start).Round(time.Millisecond), runtime.NumCPU(), runtime.GOMAXPROCS(0), limits.MaxConcurrentQueries, limits.QueueTimeout, limits.Threads)
-	rep, err := bench.RunLoad(ctx, srv, bench.LoadConfig{Cached: cached, CachedConcurrency: clients, Fresh: fresh, FreshEpsilon: 0.01})
+	rep, err := bench.RunLoad(ctx, srv, cfg)
 	if err != nil {
 		return err
 	}
 	fmt.Println(rep.Cached)
 	fmt.Println(rep.Fresh)
+	if rep.Plain.Requests > 0 {
+		fmt.Println(rep.Plain)
+		if ok := rep.Fresh.Status[200]; ok > 0 {
+			velo := float64(ok) / rep.Fresh.Wall.Seconds()
+			fmt.Printf("fresh throughput: Velo %.1f answered/s, plain DuckDB %.1f queries/s: Velo / DuckDB %.2f\n", velo, rep.Plain.Throughput(), velo/rep.Plain.Throughput())
+		}
+	}
 	fmt.Printf("budget: epsilon %s spent, %s expected; %d charges; ledger verified: %v\n", rep.SpentGot, rep.SpentWant, rep.Charged, rep.Verified)
 	for _, p := range []bench.Phase{rep.Cached, rep.Fresh} {
 		if len(p.Unexpected) > 0 {
