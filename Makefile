@@ -15,7 +15,7 @@ GO_PKGS = $$($(GO) list ./... | grep -v /node_modules/)
 # The documentation's examples run once, in their own target, with their report.
 DOCS_EXAMPLES = ./internal/docsexamples
 
-.PHONY: build test test-race vet demo bench fuzz clean plugin plugin-frontend plugin-backend test-plugin docs-examples
+.PHONY: build test test-race vet demo bench bench-peers fuzz clean plugin plugin-frontend plugin-backend test-plugin docs-examples
 
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/velo
@@ -87,6 +87,16 @@ demo: build
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./bench/...
+
+# The query suite side by side with plain DuckDB and the DP peers (bench/RESULTS.md): the
+# peers' virtual environments first (idempotent; VELO_BENCH_VENV, default
+# ~/.cache/velo-bench/venv), then the suite at PEERS_PERSONS (datasets cached in
+# ~/.cache/velo-bench). At scale: PEERS_PERSONS=4000000 PEERS_FLAGS="--full-persons 400000".
+PEERS_PERSONS ?= 20000
+PEERS_FLAGS   ?=
+bench-peers:
+	bash bench/peers/setup.sh
+	$(GO) run ./bench/cmd/peerbench --persons $(PEERS_PERSONS) $(PEERS_FLAGS)
 
 # Every fuzz target of FUZZ_PKGS for FUZZTIME each: one target per `go test` (Go fuzzes
 # one at a time), listed with `go test -list`. Their seeds (f.Add and testdata/fuzz) also
