@@ -54,14 +54,14 @@ func CanonicalSystem(s string) string {
 	if c, ok := systemAliases[strings.ToLower(s)]; ok {
 		return c
 	}
-	if len(s) > len("urn:oid:") && strings.EqualFold(s[:len("urn:oid:")], "urn:oid:") && isOID(s[len("urn:oid:"):]) {
+	if len(s) > len("urn:oid:") && strings.EqualFold(s[:len("urn:oid:")], "urn:oid:") && IsOID(s[len("urn:oid:"):]) {
 		return s[len("urn:oid:"):]
 	}
 	return s
 }
 
-// isOID tells whether s has an OID's shape: numbers separated by dots.
-func isOID(s string) bool {
+// IsOID tells whether s has an OID's shape: numbers separated by dots.
+func IsOID(s string) bool {
 	if s == "" || s[0] == '.' || s[len(s)-1] == '.' || strings.Contains(s, "..") {
 		return false
 	}

@@ -3,6 +3,7 @@ package ingest
 import (
 	"encoding/json"
 	"errors"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -105,8 +106,8 @@ func (m *mapper) mapCDA(data []byte, prefix string) []record {
 	c := &cdaDoc{m: m, root: root, prefix: prefix, docIdx: -1}
 	code := root.child("code")
 	c.docType = code.attr("code")
-	if code.attr("codeSystem") != fse.OIDLOINC || !slicesContains(fse.DocumentTypeCodes(), c.docType) {
-		return []record{{outcome: outQuarantined, table: "document", reason: "unknown document type (ClinicalDocument/code is not an FSE document type)", pos: c.pos(root.line), docLocal: -1}}
+	if reason := documentTypeProblem(code); reason != "" {
+		return []record{{outcome: outQuarantined, table: "document", reason: reason, pos: c.pos(root.line), docLocal: -1}}
 	}
 	c.docDate = root.child("effectiveTime").attr("value")
 	if et := root.path("componentOf", "encompassingEncounter", "effectiveTime"); et != nil {
@@ -680,6 +681,31 @@ func (c *cdaDoc) erVisit() {
 	c.emit(rec, ts, func(pid duckdb.UUID, date any) ([]any, string) {
 		return []any{pid, nullable(triage), nullable(outcome), date}, ""
 	})
+}
+
+// loincShape is a LOINC code's shape (digits, a dash, a check digit).
+var loincShape = regexp.MustCompile(`^[0-9]{1,7}-[0-9]$`)
+
+// documentTypeProblem says why ClinicalDocument/code is not an FSE document type, naming
+// what it holds when that is a code's shape (never free text, which could be anything),
+// or "" when it is one.
+func documentTypeProblem(code *cdaNode) string {
+	system, value := strings.TrimSpace(code.attr("codeSystem")), strings.TrimSpace(code.attr("code"))
+	switch {
+	case code == nil || value == "":
+		return "unknown document type (ClinicalDocument/code has no code)"
+	case !fse.SameSystem(system, fse.OIDLOINC):
+		if fse.IsOID(system) {
+			return "unknown document type (ClinicalDocument/code is not in LOINC but in " + system + ")"
+		}
+		return "unknown document type (ClinicalDocument/code is not in LOINC)"
+	case !slicesContains(fse.DocumentTypeCodes(), value):
+		if loincShape.MatchString(value) {
+			return "unknown document type (ClinicalDocument/code " + value + " is not an FSE document type)"
+		}
+		return "unknown document type (ClinicalDocument/code is not an FSE document type)"
+	}
+	return ""
 }
 
 // loincOf is the LOINC code of a coded element, from the code itself or a translation.
