@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"path"
@@ -20,6 +21,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
 	"github.com/apache/arrow-go/v18/arrow/flight/flightsql/schema_ref"
+	flightpb "github.com/apache/arrow-go/v18/arrow/flight/gen/flight"
+	flightsession "github.com/apache/arrow-go/v18/arrow/flight/session"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -38,10 +41,15 @@ import (
 //
 //   - Authentication: the same bearer tokens, sent as the "authorization" header of every
 //     call ("Bearer <token>"); failures count against the client's address as on HTTP.
-//   - The project: the "x-velo-project" header, else the user's only project.
+//   - The project: the "x-velo-project" header, else the session option "project", else
+//     the user's only project.
 //   - Epsilon and delta: the SQL's OPTIONS clause (SELECT WITH DIFFERENTIAL_PRIVACY
 //     OPTIONS(epsilon = 0.5) ...), else the "x-velo-epsilon" / "x-velo-delta" headers,
-//     else the project's default.
+//     else the session options "epsilon" / "delta", else the project's default.
+//   - Session options (SetSessionOptions) live in the client's cookie (arrow-go's
+//     stateless sessions): the server keeps nothing, and a session holds only what a
+//     header could say, checked again at every statement; a malformed cookie is no
+//     session.
 //   - A statement is checked, charged and run when the client asks for its FlightInfo;
 //     the release waits, for that user only, under a random ticket until fetched (DoGet)
 //     or for flightResultTTL. Its schema and data are the HTTP API's Arrow answer (keys,
@@ -91,7 +99,11 @@ func (s *Server) ServeFlightSQL(ctx context.Context, ln net.Listener) error {
 			return fmt.Errorf("flight sql: %w", err)
 		}
 	}
-	srv := flight.NewServerWithMiddleware([]flight.ServerMiddleware{{Unary: f.unaryAuth, Stream: f.streamAuth}})
+	sessions := recoveringMiddleware{flightsession.NewServerSessionMiddleware(flightsession.NewStatelessServerSessionManager())}
+	srv := flight.NewServerWithMiddleware([]flight.ServerMiddleware{
+		{Unary: f.unaryAuth, Stream: f.streamAuth},
+		flight.CreateServerMiddleware(sessions),
+	})
 	srv.RegisterFlightService(flightsql.NewFlightServer(f))
 	srv.InitListener(ln)
 	done := make(chan struct{})
@@ -179,9 +191,18 @@ func header(ctx context.Context, name string) string {
 	return ""
 }
 
-// project is the call's project: the x-velo-project header, else the user's only one.
+// project is the call's project: the x-velo-project header, else the session's, else the
+// user's only one.
 func projectOf(ctx context.Context, u *User) (string, error) {
-	if p := header(ctx, "x-velo-project"); p != "" {
+	p := header(ctx, "x-velo-project")
+	if p == "" {
+		if sess, err := flightsession.GetSessionFromContext(ctx); err == nil {
+			if v := sess.GetSessionOption("project"); v != nil {
+				p = strings.TrimSpace(v.GetStringValue())
+			}
+		}
+	}
+	if p != "" {
 		if !u.member(p) {
 			return "", problem(http.StatusForbidden, CodeForbidden, "you are not a member of project %q", p)
 		}
@@ -212,15 +233,17 @@ func (f *flightSQL) request(ctx context.Context, sql string, dryRun bool) (query
 	}
 	req := query.Request{SQL: sql, Project: project, Actor: "user:" + u.Name, DryRun: dryRun}
 	for _, o := range []struct {
-		name string
-		dst  **float64
-	}{{"x-velo-epsilon", &req.Epsilon}, {"x-velo-delta", &req.Delta}} {
-		if v := header(ctx, o.name); v != "" {
+		header, option string
+		dst            **float64
+	}{{"x-velo-epsilon", "epsilon", &req.Epsilon}, {"x-velo-delta", "delta", &req.Delta}} {
+		if v := header(ctx, o.header); v != "" {
 			x, err := strconv.ParseFloat(v, 64)
 			if err != nil {
-				return query.Request{}, nil, &Problem{Status: http.StatusBadRequest, Code: CodeInvalidOptions, Field: o.name,
-					Detail: fmt.Sprintf("the %s header must be a number, got %q", o.name, v)}
+				return query.Request{}, nil, &Problem{Status: http.StatusBadRequest, Code: CodeInvalidOptions, Field: o.header,
+					Detail: fmt.Sprintf("the %s header must be a number, got %q", o.header, v)}
 			}
+			*o.dst = &x
+		} else if x, ok := sessionNumber(ctx, o.option); ok {
 			*o.dst = &x
 		}
 	}
@@ -254,6 +277,102 @@ func (f *flightSQL) run(ctx context.Context, req query.Request) (*release.Releas
 	f.s.log.Info("flight sql query", "user", strings.TrimPrefix(req.Actor, "user:"), "project", req.Project,
 		"release_id", rel.ReleaseID, "outcome", outcome, "epsilon", rel.Epsilon, "delta", rel.Delta)
 	return rel, nil
+}
+
+// recoveringMiddleware runs arrow-go's session middleware, which panics on a cookie it
+// cannot decode: such a call goes on without a session.
+type recoveringMiddleware struct{ inner flight.CustomServerMiddleware }
+
+func (m recoveringMiddleware) StartCall(ctx context.Context) (out context.Context) {
+	defer func() {
+		if recover() != nil {
+			out = ctx
+		}
+	}()
+	return m.inner.StartCall(ctx)
+}
+
+func (m recoveringMiddleware) CallCompleted(ctx context.Context, err error) {
+	defer func() { _ = recover() }()
+	m.inner.CallCompleted(ctx, err)
+}
+
+// sessionNumber is a numeric session option, given as a double or as text.
+func sessionNumber(ctx context.Context, name string) (float64, bool) {
+	sess, err := flightsession.GetSessionFromContext(ctx)
+	if err != nil {
+		return 0, false
+	}
+	v := sess.GetSessionOption(name)
+	if v == nil {
+		return 0, false
+	}
+	return optionNumber(v)
+}
+
+func optionNumber(v *flight.SessionOptionValue) (float64, bool) {
+	if _, ok := v.GetOptionValue().(*flightpb.SessionOptionValue_DoubleValue); ok {
+		return v.GetDoubleValue(), true
+	}
+	if _, ok := v.GetOptionValue().(*flightpb.SessionOptionValue_StringValue); ok {
+		x, err := strconv.ParseFloat(strings.TrimSpace(v.GetStringValue()), 64)
+		return x, err == nil
+	}
+	return 0, false
+}
+
+// SetSessionOptions sets the session's project, epsilon and delta (any other name is
+// refused by name); values are checked as the headers' are, and again at each statement.
+func (f *flightSQL) SetSessionOptions(ctx context.Context, req *flight.SetSessionOptionsRequest) (*flight.SetSessionOptionsResult, error) {
+	sess, err := flightsession.GetSessionFromContext(ctx)
+	if err != nil {
+		return nil, status.Error(codes.FailedPrecondition, "[invalid_request] no session: send the cookie the server set")
+	}
+	u := userOf(ctx)
+	res := &flight.SetSessionOptionsResult{Errors: map[string]*flight.SetSessionOptionsResultError{}}
+	fail := func(name string, v flightpb.SetSessionOptionsResult_ErrorValue) {
+		res.Errors[name] = &flight.SetSessionOptionsResultError{Value: v}
+	}
+	for name, v := range req.GetSessionOptions() {
+		switch name {
+		case "project":
+			p := strings.TrimSpace(v.GetStringValue())
+			if p == "" || u == nil || !u.member(p) {
+				fail(name, flight.SetSessionOptionsResultErrorInvalidValue)
+				continue
+			}
+			sess.SetSessionOption(name, v)
+		case "epsilon", "delta":
+			x, ok := optionNumber(v)
+			if !ok || math.IsNaN(x) || math.IsInf(x, 0) || x < 0 || (name == "epsilon" && x == 0) || (name == "delta" && x >= 1) {
+				fail(name, flight.SetSessionOptionsResultErrorInvalidValue)
+				continue
+			}
+			sess.SetSessionOption(name, v)
+		default:
+			fail(name, flight.SetSessionOptionsResultErrorInvalidName)
+		}
+	}
+	return res, nil
+}
+
+// GetSessionOptions returns the session's options.
+func (f *flightSQL) GetSessionOptions(ctx context.Context, _ *flight.GetSessionOptionsRequest) (*flight.GetSessionOptionsResult, error) {
+	sess, err := flightsession.GetSessionFromContext(ctx)
+	if err != nil {
+		return &flight.GetSessionOptionsResult{}, nil
+	}
+	return &flight.GetSessionOptionsResult{SessionOptions: sess.GetSessionOptions()}, nil
+}
+
+// CloseSession forgets the session's options.
+func (f *flightSQL) CloseSession(ctx context.Context, _ *flight.CloseSessionRequest) (*flight.CloseSessionResult, error) {
+	if sess, err := flightsession.GetSessionFromContext(ctx); err == nil {
+		if err := sess.Close(); err != nil {
+			return nil, flightError(err)
+		}
+	}
+	return &flight.CloseSessionResult{Status: flight.CloseSessionResultClosed}, nil
 }
 
 // GetFlightInfoStatement checks, charges and runs the statement, and keeps its release

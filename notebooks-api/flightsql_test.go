@@ -22,6 +22,13 @@ import (
 // flightServer serves Flight SQL beside ts's HTTP API and returns a client.
 func flightServer(t *testing.T, ts *testServer) *flightsql.Client {
 	t.Helper()
+	cl, _ := flightServerAt(t, ts)
+	return cl
+}
+
+// flightServerAt is flightServer, with the server's address for more clients.
+func flightServerAt(t *testing.T, ts *testServer) (*flightsql.Client, string) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -40,7 +47,7 @@ func flightServer(t *testing.T, ts *testServer) *flightsql.Client {
 			t.Errorf("flight sql server: %v", err)
 		}
 	})
-	return cl
+	return cl, ln.Addr().String()
 }
 
 // as is a call context with user's token and the headers kv.
@@ -282,3 +289,75 @@ func TestFlightSQLCatalog(t *testing.T) {
 }
 
 func ptr(s string) *string { return &s }
+
+// Session options (kept in the client's cookie) set the project, epsilon and delta of the
+// session's statements; a header overrides them; unknown names and bad values are refused
+// by name; a malformed cookie is no session, never a crash; CloseSession forgets them.
+func TestFlightSQLSessionOptions(t *testing.T) {
+	ts := startServer(t)
+	_, addr := flightServerAt(t, ts)
+	cl, err := flightsql.NewClient(addr, nil, []flight.ClientMiddleware{flight.NewClientCookieMiddleware()}, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	rita := ts.as("rita") // two projects: without a header or a session option, none is chosen
+	opts, err := flight.NewSessionOptionValues(map[string]any{"project": "small", "epsilon": 0.25, "delta": "lots", "bogus": "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := cl.SetSessionOptions(rita, &flight.SetSessionOptionsRequest{SessionOptions: opts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := map[string]string{}
+	for k, v := range res.GetErrors() {
+		errs[k] = v.GetValue().String()
+	}
+	if len(errs) != 2 || errs["bogus"] != "INVALID_NAME" || errs["delta"] != "INVALID_VALUE" {
+		t.Errorf("SetSessionOptions errors %v: want bogus INVALID_NAME, delta INVALID_VALUE", errs)
+	}
+	got, err := cl.GetSessionOptions(rita, &flight.GetSessionOptionsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := got.GetSessionOptions(); o["project"].GetStringValue() != "small" || o["epsilon"].GetDoubleValue() != 0.25 || len(o) != 2 {
+		t.Errorf("session options %v", o)
+	}
+
+	before := ts.project(t, "small").Spent
+	if _, err := cl.Execute(rita, "SELECT COUNT(*) AS n FROM booking"); err != nil {
+		t.Fatal(err)
+	}
+	after := ts.project(t, "small").Spent
+	if d := after.Epsilon - before.Epsilon; d < 0.2499 || d > 0.2501 {
+		t.Errorf("the session's statement charged %v to small, want 0.25", d)
+	}
+	// A header overrides the session.
+	if _, err := cl.Execute(ts.as("rita", "x-velo-epsilon", "0.125"), "SELECT COUNT(*) AS n FROM booking WHERE wait_days > 1"); err != nil {
+		t.Fatal(err)
+	}
+	if d := ts.project(t, "small").Spent.Epsilon - after.Epsilon; d < 0.1249 || d > 0.1251 {
+		t.Errorf("with the header: charged %v, want 0.125", d)
+	}
+
+	// A malformed cookie is no session: the statement needs its project named.
+	bad := metadata.AppendToOutgoingContext(ts.as("rita"), "cookie", "arrow_flight_session=%%%not-base64")
+	plain, err := flightsql.NewClient(addr, nil, nil, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close()
+	_, err = plain.Execute(bad, "SELECT COUNT(*) AS n FROM booking")
+	grpcCode(t, err, codes.InvalidArgument, "x-velo-project")
+	if _, err := plain.Execute(metadata.AppendToOutgoingContext(bad, "x-velo-project", "wl"), "SELECT COUNT(*) AS n FROM booking"); err != nil {
+		t.Errorf("with a malformed cookie and the header: %v", err)
+	}
+
+	// Closed, the session's options are gone.
+	if _, err := cl.CloseSession(rita, &flight.CloseSessionRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = cl.Execute(rita, "SELECT COUNT(*) AS n FROM booking WHERE wait_days > 2")
+	grpcCode(t, err, codes.InvalidArgument, "x-velo-project")
+}

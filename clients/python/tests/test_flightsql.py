@@ -61,3 +61,20 @@ def test_adbc_catalog(server):
     schemas = {s["db_schema_name"]: [t["table_name"] for t in s["db_schema_tables"]] for s in objs[0]["catalog_db_schemas"]}
     assert set(schemas) == {"wl"}
     assert "booking" in schemas["wl"] and "person" in schemas["wl"]
+
+
+def test_adbc_session_options(server):
+    """Epsilon as a session option (the client's cookie) prices the session's statements."""
+    http = velo.connect(server.url, server.tokens["researcher"])
+    before = http.budget()
+    kw = {
+        adbc_driver_flightsql.DatabaseOptions.AUTHORIZATION_HEADER.value: "Bearer " + server.tokens["researcher"],
+        adbc_driver_flightsql.DatabaseOptions.WITH_COOKIE_MIDDLEWARE.value: "true",
+    }
+    with adbc.connect(server.flight, db_kwargs=kw, autocommit=True) as conn:
+        conn.adbc_connection.set_options(**{adbc_driver_flightsql.ConnectionOptions.OPTION_SESSION_OPTION_PREFIX.value + "epsilon": "0.15"})
+        with conn.cursor() as cur:
+            cur.execute("SELECT sex, COUNT(*) AS n FROM person WHERE birth_year > 1900 GROUP BY sex")
+            t = cur.fetch_arrow_table()
+    assert t.schema.metadata[b"velo.epsilon"] == b"0.15"
+    assert http.budget().spent.epsilon == pytest.approx(before.spent.epsilon + 0.15)
