@@ -12,13 +12,10 @@ import (
 func TestDeps(t *testing.T) {
 	root := deptest.Module + "/dataset"
 	deptest.Deps(t, root).Forbid(t, root, func(p *deptest.Package) string {
+		if why := p.Impure(); why != "" {
+			return why
+		}
 		switch {
-		case p.DuckDB():
-			return "DuckDB"
-		case p.IO():
-			return "network, database or subprocess"
-		case p.Cgo():
-			return "cgo"
 		case p.Velo() && p.ImportPath != root && p.ImportPath != deptest.Module+"/fse":
 			return "a Velo package other than fse"
 		}

@@ -12,13 +12,10 @@ import (
 func TestDeps(t *testing.T) {
 	root := deptest.Module + "/release"
 	deptest.Deps(t, root).Forbid(t, root, func(p *deptest.Package) string {
+		if why := p.Impure(); why != "" {
+			return why
+		}
 		switch {
-		case p.DuckDB():
-			return "DuckDB"
-		case p.IO():
-			return "network, database or subprocess"
-		case p.Cgo():
-			return "cgo"
 		case p.Velo() && p.ImportPath != root:
 			return "another Velo package"
 		}

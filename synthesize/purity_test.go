@@ -1,12 +1,7 @@
 package synthesize_test
 
 import (
-	"go/parser"
-	"go/token"
-	"path/filepath"
 	"slices"
-	"strconv"
-	"strings"
 	"testing"
 
 	"github.com/velo-fse/velo/internal/deptest"
@@ -16,17 +11,7 @@ import (
 // subprocess, or be DuckDB or another cgo package.
 func TestPurityDeps(t *testing.T) {
 	root := deptest.Module + "/synthesize"
-	deptest.Deps(t, root).Forbid(t, root, func(p *deptest.Package) string {
-		switch {
-		case p.DuckDB():
-			return "DuckDB"
-		case p.IO():
-			return "network, database or subprocess"
-		case p.Cgo():
-			return "cgo"
-		}
-		return ""
-	})
+	deptest.Deps(t, root).Forbid(t, root, (*deptest.Package).Impure)
 }
 
 // synthesize's own code imports only computation and its two sources of randomness: the
@@ -38,20 +23,8 @@ func TestPurityOwnImports(t *testing.T) {
 		"crypto/rand", "encoding/binary", "math/rand/v2",
 		"github.com/google/differential-privacy/go/v3/noise",
 	}
-	files, err := filepath.Glob("*.go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, name := range files {
-		if strings.HasSuffix(name, "_test.go") {
-			continue
-		}
-		f, err := parser.ParseFile(token.NewFileSet(), name, nil, parser.ImportsOnly)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, imp := range f.Imports {
-			path, _ := strconv.Unquote(imp.Path.Value)
+	for name, imports := range deptest.OwnImports(t, ".") {
+		for _, path := range imports {
 			if !slices.Contains(allowed, path) {
 				t.Errorf("%s imports %s, outside synthesize's allow-list", name, path)
 			}

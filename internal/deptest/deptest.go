@@ -10,6 +10,8 @@ package deptest
 import (
 	"encoding/json"
 	"errors"
+	"go/parser"
+	"go/token"
 	"io"
 	"maps"
 	"os"
@@ -17,6 +19,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -48,6 +51,46 @@ func (p *Package) IO() bool {
 	path := p.ImportPath
 	return path == "net" || strings.HasPrefix(path, "net/") ||
 		strings.HasPrefix(path, "database/") || path == "os/exec"
+}
+
+// Impure says why a pure package (one of computation only, as dp) may not link p: DuckDB,
+// the network, a database or a subprocess, or cgo; "" when it may.
+func (p *Package) Impure() string {
+	switch {
+	case p.DuckDB():
+		return "DuckDB"
+	case p.IO():
+		return "network, database or subprocess"
+	case p.Cgo():
+		return "cgo"
+	}
+	return ""
+}
+
+// OwnImports reads the imports of the non-test Go files in dir, by file name.
+func OwnImports(t testing.TB, dir string) map[string][]string {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(dir, "*.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][]string{}
+	for _, path := range files {
+		if strings.HasSuffix(path, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(token.NewFileSet(), path, nil, parser.ImportsOnly)
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := filepath.Base(path)
+		out[name] = []string{}
+		for _, imp := range f.Imports {
+			ip, _ := strconv.Unquote(imp.Path.Value)
+			out[name] = append(out[name], ip)
+		}
+	}
+	return out
 }
 
 // Velo reports whether the package is one of Velo's own (not a test-only helper below

@@ -10,33 +10,7 @@
 Refusals raise VeloError subclasses carrying the API's code and, for SQL, the position.
 """
 
-from ._client import (
-    Amount,
-    Budget,
-    BudgetExhausted,
-    Connection,
-    Forbidden,
-    InvalidOptions,
-    Price,
-    Result,
-    SQLRejected,
-    Unauthorized,
-    VeloError,
-    connect,
-)
+from ._client import *  # noqa: F401,F403 (the public names, listed once in _client)
+from ._client import __all__  # noqa: F401
 
-__all__ = [
-    "connect",
-    "Connection",
-    "Result",
-    "Price",
-    "Budget",
-    "Amount",
-    "VeloError",
-    "SQLRejected",
-    "BudgetExhausted",
-    "Forbidden",
-    "Unauthorized",
-    "InvalidOptions",
-]
 __version__ = "0.1.0"
