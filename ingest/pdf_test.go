@@ -18,6 +18,7 @@ import (
 
 	"github.com/velo-fse/velo/dataset"
 	"github.com/velo-fse/velo/ingest"
+	"github.com/velo-fse/velo/internal/pdftest"
 )
 
 // pdfAttachment is a file to embed in a generated PDF.
@@ -68,20 +69,7 @@ func makePDF(text string, atts ...pdfAttachment) []byte {
 		objs[0] += " /AF [" + strings.Join(af, " ") + "]"
 	}
 	objs[0] += " >>"
-	var b bytes.Buffer
-	b.WriteString("%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
-	offsets := make([]int, len(objs))
-	for i, o := range objs {
-		offsets[i] = b.Len()
-		fmt.Fprintf(&b, "%d 0 obj\n%s\nendobj\n", i+1, o)
-	}
-	xref := b.Len()
-	fmt.Fprintf(&b, "xref\n0 %d\n0000000000 65535 f \n", len(objs)+1)
-	for _, off := range offsets {
-		fmt.Fprintf(&b, "%010d 00000 n \n", off)
-	}
-	fmt.Fprintf(&b, "trailer\n<< /Size %d /Root 1 0 R /Info 6 0 R >>\nstartxref\n%d\n%%%%EOF\n", len(objs)+1, xref)
-	return b.Bytes()
+	return pdftest.Write(objs, " /Info 6 0 R")
 }
 
 func pdfStream(dict string, data []byte) string {
