@@ -166,7 +166,7 @@ func appendValue(b array.Builder, v any) error {
 	}
 	switch b := b.(type) {
 	case *array.Float64Builder:
-		f, ok := toFloat(v)
+		f, ok := release.Number(v)
 		if !ok {
 			return fmt.Errorf("%T is not a number", v)
 		}
@@ -197,25 +197,6 @@ func appendValue(b array.Builder, v any) error {
 		return fmt.Errorf("unexpected builder %T", b)
 	}
 	return nil
-}
-
-func toFloat(v any) (float64, bool) {
-	switch x := v.(type) {
-	case float64:
-		return x, true
-	case float32:
-		return float64(x), true
-	case int64:
-		return float64(x), true
-	case int:
-		return float64(x), true
-	case int32:
-		return float64(x), true
-	case json.Number:
-		f, err := x.Float64()
-		return f, err == nil
-	}
-	return 0, false
 }
 
 func num(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/big"
 	"slices"
 	"strconv"
 	"strings"
@@ -182,8 +183,8 @@ func CIBounds(v any) (lo, hi float64, ok bool) {
 		}
 	case []any:
 		if len(ci) == 2 {
-			lo, ok1 := number(ci[0])
-			hi, ok2 := number(ci[1])
+			lo, ok1 := Number(ci[0])
+			hi, ok2 := Number(ci[1])
 			return lo, hi, ok1 && ok2
 		}
 	}
@@ -204,16 +205,43 @@ func cell(v any) string {
 
 func num(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
 
-// number reads a numeric cell: float64 or int64 as built, json.Number as decoded with
-// UseNumber.
-func number(v any) (float64, bool) {
-	switch v := v.(type) {
+// Number reads a numeric cell as a float64: any Go integer or float type (as database
+// drivers return them), a *big.Int (DuckDB's HUGEINT) or a json.Number (JSON decoded with
+// UseNumber). ok is false for anything else, nil included.
+func Number(v any) (f float64, ok bool) {
+	switch x := v.(type) {
 	case float64:
-		return v, true
+		return x, true
+	case float32:
+		return float64(x), true
+	case int:
+		return float64(x), true
+	case int8:
+		return float64(x), true
+	case int16:
+		return float64(x), true
+	case int32:
+		return float64(x), true
 	case int64:
-		return float64(v), true
+		return float64(x), true
+	case uint:
+		return float64(x), true
+	case uint8:
+		return float64(x), true
+	case uint16:
+		return float64(x), true
+	case uint32:
+		return float64(x), true
+	case uint64:
+		return float64(x), true
+	case *big.Int:
+		if x == nil {
+			return 0, false
+		}
+		f, _ := new(big.Float).SetInt(x).Float64()
+		return f, true
 	case json.Number:
-		f, err := v.Float64()
+		f, err := x.Float64()
 		return f, err == nil
 	}
 	return 0, false

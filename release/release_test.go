@@ -3,6 +3,7 @@ package release_test
 import (
 	"bytes"
 	"encoding/json"
+	"math/big"
 	"strings"
 	"testing"
 
@@ -165,5 +166,24 @@ func TestTableFooter(t *testing.T) {
 	}
 	if !strings.Contains(got, "dry run: would be charged") {
 		t.Errorf("a dry run's footer does not say so:\n%s", got)
+	}
+}
+
+// Number reads every numeric cell a driver or a JSON decoder gives, and nothing else.
+func TestNumber(t *testing.T) {
+	for _, tc := range []struct {
+		v    any
+		want float64
+		ok   bool
+	}{
+		{float64(1.5), 1.5, true}, {float32(2), 2, true}, {int(-3), -3, true}, {int8(4), 4, true},
+		{int16(5), 5, true}, {int32(6), 6, true}, {int64(7), 7, true}, {uint8(8), 8, true},
+		{uint32(9), 9, true}, {uint64(10), 10, true}, {big.NewInt(11), 11, true},
+		{json.Number("12.5"), 12.5, true}, {json.Number("x"), 0, false},
+		{nil, 0, false}, {"13", 0, false}, {true, 0, false}, {(*big.Int)(nil), 0, false},
+	} {
+		if got, ok := release.Number(tc.v); got != tc.want || ok != tc.ok {
+			t.Errorf("Number(%#v) = %v, %v; want %v, %v", tc.v, got, ok, tc.want, tc.ok)
+		}
 	}
 }

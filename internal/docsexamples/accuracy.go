@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"fmt"
 	"math"
-	"math/big"
 	"regexp"
 	"slices"
 	"strconv"
@@ -15,6 +14,7 @@ import (
 	_ "github.com/duckdb/duckdb-go/v2" // plain DuckDB: the exact answers the releases are measured against
 
 	"github.com/velo-fse/velo/dataset"
+	"github.com/velo-fse/velo/release"
 )
 
 // What makes a noisy column meaningful: most of its values close to the truth, and the
@@ -255,29 +255,12 @@ func keyText(v any) string {
 	return fmt.Sprint(v)
 }
 
+// number is release.Number, and DuckDB's DECIMAL and BOOLEAN as numbers.
 func number(v any) (float64, bool) {
-	switch x := v.(type) {
-	case float64:
-		return x, true
-	case float32:
-		return float64(x), true
-	case int64:
-		return float64(x), true
-	case int32:
-		return float64(x), true
-	case int16:
-		return float64(x), true
-	case int8:
-		return float64(x), true
-	case int:
-		return float64(x), true
-	case uint64:
-		return float64(x), true
-	case uint32:
-		return float64(x), true
-	case *big.Int: // DuckDB's HUGEINT (a SUM of integers)
-		f, _ := new(big.Float).SetInt(x).Float64()
+	if f, ok := release.Number(v); ok {
 		return f, true
+	}
+	switch x := v.(type) {
 	case interface{ Float64() float64 }: // DuckDB's DECIMAL
 		return x.Float64(), true
 	case bool:

@@ -240,42 +240,13 @@ func keyText(v any) string {
 }
 
 func number(v any) *float64 {
-	var f float64
-	switch x := v.(type) {
-	case nil:
+	if v == nil {
 		return nil
-	case float64:
-		f = x
-	case float32:
-		f = float64(x)
-	case int:
-		f = float64(x)
-	case int8:
-		f = float64(x)
-	case int16:
-		f = float64(x)
-	case int32:
-		f = float64(x)
-	case int64:
-		f = float64(x)
-	case uint64:
-		f = float64(x)
-	case uint32:
-		f = float64(x)
-	case json.Number:
-		g, err := x.Float64()
-		if err != nil {
-			return nil
-		}
-		f = g
-	case string:
-		g, err := strconv.ParseFloat(x, 64)
-		if err != nil {
-			return nil
-		}
-		f = g
-	default:
-		g, err := strconv.ParseFloat(fmt.Sprint(x), 64)
+	}
+	f, ok := release.Number(v)
+	if !ok {
+		// Text and other cells (DECIMAL) as their printed number.
+		g, err := strconv.ParseFloat(fmt.Sprint(v), 64)
 		if err != nil {
 			return nil
 		}
