@@ -31,7 +31,7 @@ func (s *Synthetic) WriteParquet(w io.Writer) error {
 	}
 	schema := arrow.NewSchema(fields, nil)
 	props := parquet.NewWriterProperties(parquet.WithCompression(compress.Codecs.Zstd), parquet.WithDictionaryDefault(true))
-	fw, err := pqarrow.NewFileWriter(schema, w, props, pqarrow.DefaultWriterProps())
+	fw, err := pqarrow.NewFileWriter(schema, writeOnly{w}, props, pqarrow.DefaultWriterProps())
 	if err != nil {
 		return err
 	}
@@ -158,3 +158,9 @@ func appendColumn(b array.Builder, sqlType string, codes []int32, mids []any) er
 	}
 	return nil
 }
+
+// writeOnly hides a writer's Close: the Parquet writer closes a sink that has one, and the
+// caller owns w.
+type writeOnly struct{ w io.Writer }
+
+func (o writeOnly) Write(p []byte) (int, error) { return o.w.Write(p) }
