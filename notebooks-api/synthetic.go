@@ -29,6 +29,7 @@ type MarginalsRequest struct {
 	Delta                *float64   `json:"delta,omitempty"`
 	Bins                 int        `json:"bins,omitempty"`
 	MaxGroupsContributed int        `json:"max_groups_contributed,omitempty"`
+	MaxRowsPerGroup      int        `json:"max_rows_per_group,omitempty"`
 }
 
 // SyntheticRequest is the body of POST /v1/synthetic.
@@ -43,6 +44,7 @@ type SyntheticRequest struct {
 	Delta                *float64 `json:"delta,omitempty"`
 	Bins                 int      `json:"bins,omitempty"`
 	MaxGroupsContributed int      `json:"max_groups_contributed,omitempty"`
+	MaxRowsPerGroup      int      `json:"max_rows_per_group,omitempty"`
 }
 
 // SyntheticJSON is the JSON answer of POST /v1/synthetic: the release record (with the
@@ -99,7 +101,7 @@ func (s *Server) marginals(w http.ResponseWriter, r *http.Request, u *User) erro
 	s.queries.Add(1)
 	rel, err := de.Marginals(r.Context(), query.MarginalsRequest{
 		Project: req.Project, Actor: "user:" + u.Name, Table: req.Table, Sets: req.Marginals,
-		Bins: req.Bins, Epsilon: req.Epsilon, Delta: req.Delta, MaxGroupsContributed: req.MaxGroupsContributed,
+		Bins: req.Bins, Epsilon: req.Epsilon, Delta: req.Delta, MaxGroupsContributed: req.MaxGroupsContributed, MaxRowsPerGroup: req.MaxRowsPerGroup,
 	})
 	s.queries.Done()
 	if err != nil {
@@ -144,7 +146,7 @@ func (s *Server) synthetic(w http.ResponseWriter, r *http.Request, u *User) erro
 	s.queries.Add(1)
 	syn, err := de.Synthesize(r.Context(), query.SynthesizeRequest{
 		Project: req.Project, Actor: "user:" + u.Name, Table: req.Table, Columns: req.Columns, Method: req.Method,
-		Rows: req.Rows, Bins: req.Bins, Epsilon: req.Epsilon, Delta: req.Delta, MaxGroupsContributed: req.MaxGroupsContributed,
+		Rows: req.Rows, Bins: req.Bins, Epsilon: req.Epsilon, Delta: req.Delta, MaxGroupsContributed: req.MaxGroupsContributed, MaxRowsPerGroup: req.MaxRowsPerGroup,
 	})
 	s.queries.Done()
 	if err != nil {

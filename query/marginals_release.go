@@ -38,6 +38,8 @@ type MarginalsRequest struct {
 	Epsilon, Delta *float64
 	// MaxGroupsContributed overrides the table's cells per person (1..100).
 	MaxGroupsContributed int
+	// MaxRowsPerGroup overrides the table's rows per person in a cell (1..100).
+	MaxRowsPerGroup int
 }
 
 // MarginalBounding is the per-person bounding a release applied and the sensitivities it
@@ -129,7 +131,7 @@ type dataRelease struct {
 	mc     *marginalCounter
 }
 
-func (e *Engine) startDataRelease(project, table string, eps, delta *float64, maxGroups, bins int) (*dataRelease, error) {
+func (e *Engine) startDataRelease(project, table string, eps, delta *float64, maxGroups, maxRows, bins int) (*dataRelease, error) {
 	st, err := e.ledger.Project(project)
 	if err != nil {
 		if errors.Is(err, ledger.ErrUnknownProject) {
@@ -158,6 +160,9 @@ func (e *Engine) startDataRelease(project, table string, eps, delta *float64, ma
 	if maxGroups != 0 && (maxGroups < 1 || maxGroups > 100) {
 		return nil, optionsError("max_groups_contributed must be from 1 to 100")
 	}
+	if maxRows != 0 && (maxRows < 1 || maxRows > 100) {
+		return nil, optionsError("max_rows_per_group must be from 1 to 100")
+	}
 	if bins == 0 {
 		bins = DefaultBins
 	}
@@ -169,7 +174,7 @@ func (e *Engine) startDataRelease(project, table string, eps, delta *float64, ma
 		return nil, err
 	}
 	return &dataRelease{st: st, total: total, budget: b, table: &e.cat.Tables[i],
-		mc: &marginalCounter{e: e, table: table, allow: st.Allow, seed: seed, maxGroups: maxGroups}}, nil
+		mc: &marginalCounter{e: e, table: table, allow: st.Allow, seed: seed, maxGroups: maxGroups, maxRows: maxRows}}, nil
 }
 
 // attribute returns the index of the named attribute, resolving it on first use.
@@ -207,7 +212,7 @@ func (e *Engine) Marginals(ctx context.Context, req MarginalsRequest) (*Marginal
 	if len(req.Sets) == 0 || len(req.Sets) > MaxMarginalSets {
 		return nil, optionsError("give from 1 to %d attribute sets, got %d", MaxMarginalSets, len(req.Sets))
 	}
-	dr, err := e.startDataRelease(req.Project, req.Table, req.Epsilon, req.Delta, req.MaxGroupsContributed, req.Bins)
+	dr, err := e.startDataRelease(req.Project, req.Table, req.Epsilon, req.Delta, req.MaxGroupsContributed, req.MaxRowsPerGroup, req.Bins)
 	if err != nil {
 		return nil, err
 	}
@@ -335,8 +340,12 @@ type SynthesizeRequest struct {
 	Rows           int
 	Bins           int
 	Epsilon, Delta *float64
-	// MaxGroupsContributed overrides the table's cells per person in each marginal.
+	// MaxGroupsContributed and MaxRowsPerGroup bound each person to C cells of R rows in
+	// every marginal (1..100 each; 0: 1). The synthesizer is told k = C·R rows per person;
+	// with C = 1 that is its L2 sensitivity exactly, and R = 1 measured best at epsilon 1
+	// on the synthetic extract (docs/privacy.md#sensitivity-of-a-contingency-table).
 	MaxGroupsContributed int
+	MaxRowsPerGroup      int
 }
 
 // Synthetic is a DP synthetic table and its release record: one ledger entry.
@@ -411,7 +420,14 @@ func (e *Engine) Synthesize(ctx context.Context, req SynthesizeRequest) (*Synthe
 	if req.Rows < 0 || req.Rows > MaxSyntheticRows {
 		return nil, optionsError("rows must be from 1 to %d (0: the model's noisy estimate of the table's size)", MaxSyntheticRows)
 	}
-	dr, err := e.startDataRelease(req.Project, req.Table, req.Epsilon, req.Delta, req.MaxGroupsContributed, req.Bins)
+	maxGroups, maxRows := req.MaxGroupsContributed, req.MaxRowsPerGroup
+	if maxGroups == 0 {
+		maxGroups = 1
+	}
+	if maxRows == 0 {
+		maxRows = 1
+	}
+	dr, err := e.startDataRelease(req.Project, req.Table, req.Epsilon, req.Delta, maxGroups, maxRows, req.Bins)
 	if err != nil {
 		return nil, err
 	}

@@ -54,7 +54,7 @@ func dataError(err error, state string) error {
 
 func runMarginals(ctx context.Context, m *Main, args []string) error {
 	fs := m.newFlagSet("marginals", `marginals --data DATA --state DIR --project ID --table T --set A[,B[,C]]... [--epsilon E] [--delta D]
-       [--bins N] [--max-groups-contributed K] [--format json|csv]
+       [--bins N] [--max-groups-contributed K] [--max-rows-per-group R] [--format json|csv]
 
 Releases differentially private contingency tables (1-, 2- or 3-way marginals) of one
 table, as the local operator, for one ledger charge made before any data is read. Each
@@ -72,6 +72,7 @@ delta must be > 0. Example:
 	delta := fs.String("delta", "", "delta for the whole release (default: the project's; must be > 0)")
 	bins := fs.Int("bins", 0, fmt.Sprintf("bins of numeric columns (default %d)", query.DefaultBins))
 	maxGroups := fs.Int("max-groups-contributed", 0, "cells one person may contribute to in each table (default: the table's policy)")
+	maxRows := fs.Int("max-rows-per-group", 0, "rows of one person counted in a cell (default: the table's policy)")
 	format := fs.String("format", "json", "output: json (the release) or csv (one row per cell)")
 	var sets stringList
 	fs.Var(&sets, "set", "an attribute set: 1 to 3 comma-separated columns (repeatable)")
@@ -87,7 +88,7 @@ delta must be > 0. Example:
 	if *format != "json" && *format != "csv" {
 		return usageError{fmt.Errorf("marginals: --format %q: want json or csv", *format)}
 	}
-	req := query.MarginalsRequest{Project: *project, Actor: "operator:" + actorName(""), Table: *table, Bins: *bins, MaxGroupsContributed: *maxGroups}
+	req := query.MarginalsRequest{Project: *project, Actor: "operator:" + actorName(""), Table: *table, Bins: *bins, MaxGroupsContributed: *maxGroups, MaxRowsPerGroup: *maxRows}
 	for _, s := range sets {
 		var set []string
 		for c := range strings.SplitSeq(s, ",") {
@@ -99,7 +100,7 @@ delta must be > 0. Example:
 		return err
 	}
 	eng, done, err := openDataEngine(ctx, m, *data, *state, apiEquivalent{path: "/v1/marginals", tokenVar: "VELO_TOKEN", body: notebooksapi.MarginalsRequest{
-		Project: req.Project, Table: req.Table, Marginals: req.Sets, Epsilon: req.Epsilon, Delta: req.Delta, Bins: req.Bins, MaxGroupsContributed: req.MaxGroupsContributed,
+		Project: req.Project, Table: req.Table, Marginals: req.Sets, Epsilon: req.Epsilon, Delta: req.Delta, Bins: req.Bins, MaxGroupsContributed: req.MaxGroupsContributed, MaxRowsPerGroup: req.MaxRowsPerGroup,
 	}})
 	if err != nil {
 		return err
@@ -117,7 +118,8 @@ delta must be > 0. Example:
 
 func runSynthesize(ctx context.Context, m *Main, args []string) error {
 	fs := m.newFlagSet("synthesize", `synthesize --data DATA --state DIR --project ID --table T --out FILE.parquet [--columns A,B,...]
-       [--method aim|mst] [--rows N] [--epsilon E] [--delta D] [--bins N] [--max-groups-contributed K] [--report FILE.json]
+       [--method aim|mst] [--rows N] [--epsilon E] [--delta D] [--bins N] [--max-groups-contributed K]
+       [--max-rows-per-group R] [--report FILE.json]
 
 Writes differentially private synthetic microdata of one table, as the local operator, for
 one ledger charge made before any data is read: AIM (default) or MST fitted to marginals
@@ -137,7 +139,8 @@ summarised on stderr.`)
 	eps := fs.String("epsilon", "", "epsilon for the whole synthesis (default: the project's)")
 	delta := fs.String("delta", "", "delta for the whole synthesis (default: the project's; must be > 0)")
 	bins := fs.Int("bins", 0, fmt.Sprintf("bins of numeric columns (default %d)", query.DefaultBins))
-	maxGroups := fs.Int("max-groups-contributed", 0, "cells one person may contribute to in each marginal (default: the table's policy)")
+	maxGroups := fs.Int("max-groups-contributed", 0, "cells one person may contribute to in each marginal (default 1)")
+	maxRows := fs.Int("max-rows-per-group", 0, "rows of one person counted in a cell of each marginal (default 1)")
 	out := fs.String("out", "", "the Parquet file to write")
 	report := fs.String("report", "", "also write the release and utility report as JSON here")
 	if err := parse(fs, args); err != nil {
@@ -149,7 +152,7 @@ summarised on stderr.`)
 	if fs.NArg() != 0 {
 		return usageError{errors.New("synthesize: unexpected arguments")}
 	}
-	req := query.SynthesizeRequest{Project: *project, Actor: "operator:" + actorName(""), Table: *table, Method: *method, Rows: *rows, Bins: *bins, MaxGroupsContributed: *maxGroups}
+	req := query.SynthesizeRequest{Project: *project, Actor: "operator:" + actorName(""), Table: *table, Method: *method, Rows: *rows, Bins: *bins, MaxGroupsContributed: *maxGroups, MaxRowsPerGroup: *maxRows}
 	if *columns != "" {
 		for c := range strings.SplitSeq(*columns, ",") {
 			req.Columns = append(req.Columns, strings.TrimSpace(c))
@@ -165,7 +168,7 @@ summarised on stderr.`)
 		return err
 	}
 	eng, done, err := openDataEngine(ctx, m, *data, *state, apiEquivalent{path: "/v1/synthetic", tokenVar: "VELO_TOKEN", body: notebooksapi.SyntheticRequest{
-		Project: req.Project, Table: req.Table, Columns: req.Columns, Method: req.Method, Rows: req.Rows, Epsilon: req.Epsilon, Delta: req.Delta, Bins: req.Bins, MaxGroupsContributed: req.MaxGroupsContributed,
+		Project: req.Project, Table: req.Table, Columns: req.Columns, Method: req.Method, Rows: req.Rows, Epsilon: req.Epsilon, Delta: req.Delta, Bins: req.Bins, MaxGroupsContributed: req.MaxGroupsContributed, MaxRowsPerGroup: req.MaxRowsPerGroup,
 	}})
 	if err != nil {
 		f.Close()
