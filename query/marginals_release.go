@@ -471,6 +471,15 @@ func (e *Engine) Synthesize(ctx context.Context, req SynthesizeRequest) (*Synthe
 		d.Sizes = append(d.Sizes, len(a.values))
 	}
 	counts.d = d
+	// MST scores every pair and AIM's default workload is every pair: each must be a
+	// marginal the engine enumerates, which is known now, before the charge.
+	for a := range d.Sizes {
+		for b := a + 1; b < len(d.Sizes); b++ {
+			if d.Sizes[a]*d.Sizes[b] > maxGroupsEnumerated {
+				return nil, optionsError("the marginal of %s and %s would have %d cells, over the %d the engine enumerates: use fewer bins, or leave one of them out", d.Names[a], d.Names[b], d.Sizes[a]*d.Sizes[b], maxGroupsEnumerated)
+			}
+		}
+	}
 	l1, l2 := sensitivity(g, r)
 	k := g * r
 	out := &Synthetic{

@@ -188,6 +188,11 @@ func TestSynthesizeRelease(t *testing.T) {
 		rs.Close()
 		src.Close()
 	}
+	// A pair of attributes too fine for the engine is refused before any charge.
+	if _, err := eng.Synthesize(ctx, SynthesizeRequest{Project: "wl", Actor: "user:test", Table: "booking", Columns: []string{"asl", "wait_days"}, Bins: 100,
+		Epsilon: f64(1), Delta: f64(1e-6)}); err == nil || !strings.Contains(err.Error(), "11000 cells") {
+		t.Errorf("asl × 100 bins: %v", err)
+	}
 	if c, r := len(entriesOf(led, ledger.KindCharge)), len(entriesOf(led, ledger.KindRelease)); c != 2 || r != 2 {
 		t.Errorf("%d charges and %d releases for two syntheses", c, r)
 	}
