@@ -77,15 +77,12 @@ func (s *Server) dataCaller(r *http.Request, u *User, project, table string) (da
 	return de, nil
 }
 
-// marginals releases DP contingency tables: JSON (the release) or, with Accept: text/csv,
-// one row per cell.
+// marginals releases DP contingency tables: JSON (the release) or, with Accept: text/csv or
+// application/vnd.apache.arrow.stream, one row per cell.
 func (s *Server) marginals(w http.ResponseWriter, r *http.Request, u *User) error {
 	media, err := negotiate(r.Header.Get("Accept"))
 	if err != nil {
 		return err
-	}
-	if media == mediaArrow {
-		return problem(http.StatusNotAcceptable, CodeNotAcceptable, "marginals are available as %s or %s", mediaJSON, mediaCSV)
 	}
 	var req MarginalsRequest
 	if err := s.decodeJSON(w, r, &req); err != nil {
@@ -113,10 +110,14 @@ func (s *Server) marginals(w http.ResponseWriter, r *http.Request, u *User) erro
 	logExtra(r, "release_id", rel.ReleaseID, "outcome", "released", "epsilon", rel.Epsilon, "delta", rel.Delta, "format", media)
 	var buf bytes.Buffer
 	ct := mediaJSON
-	if media == mediaCSV {
+	switch media {
+	case mediaCSV:
 		ct = "text/csv; charset=utf-8"
 		err = rel.WriteCSV(&buf)
-	} else {
+	case mediaArrow:
+		ct = mediaArrow
+		err = writeMarginalsArrow(&buf, rel)
+	default:
 		err = json.NewEncoder(&buf).Encode(rel)
 	}
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
@@ -53,6 +54,23 @@ func TestMarginalsEndpoint(t *testing.T) {
 	if err != nil || len(recs) != 1+21+40 || recs[0][0] != "marginal" || recs[0][7] != "count" {
 		t.Fatalf("CSV: %v, %d records, header %v", err, len(recs), recs[0])
 	}
+	resp, b = ts.call(t, "rita", "POST", "/v1/marginals", body, "Accept", "application/vnd.apache.arrow.stream")
+	if resp.StatusCode != 200 {
+		t.Fatalf("arrow: %d %s", resp.StatusCode, b)
+	}
+	rd, err := ipc.NewReader(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := 0
+	for rd.Next() {
+		rows += int(rd.RecordBatch().NumRows())
+	}
+	md := rd.Schema().Metadata()
+	if i := md.FindKey("velo.marginals"); rows != 61 || i < 0 || !strings.Contains(md.Values()[i], `"table":"booking"`) || rd.Schema().Field(7).Name != "count" {
+		t.Errorf("arrow: %d rows, schema %v", rows, rd.Schema())
+	}
+	rd.Release()
 	for _, bad := range []struct {
 		user   string
 		body   any
@@ -71,7 +89,7 @@ func TestMarginalsEndpoint(t *testing.T) {
 			t.Errorf("%s %v: %d %s, want %d %s (%s)", bad.user, bad.body, resp.StatusCode, p.Code, bad.status, bad.code, p.Detail)
 		}
 	}
-	if charges(ts, "wl") != 2 {
+	if charges(ts, "wl") != 3 {
 		t.Errorf("refusals charged: %d charges", charges(ts, "wl"))
 	}
 }
