@@ -71,6 +71,18 @@ func run(ctx context.Context, dir string, persons int, month string, eps, italy 
 		{name: "share within target by region × priority", keys: "region, priority", equal: eps / 12, favoured: eps * 0.35},
 		{name: "share within target by ASL × priority", keys: "asl, priority", equal: eps / 12, favoured: eps * 0.35},
 	}
+	// How the month's budget reaches a share panel: equally among the 12; 35% to each
+	// share panel; and the same with one group per person (OPTIONS(max_groups_contributed =
+	// 1): a person's bookings of one month rarely span two cells, and a share is a ratio,
+	// which keeping fewer of a person's rows at random leaves unbiased).
+	splits := []struct {
+		name, options string
+		share         func(*panel) float64
+	}{
+		{"equal", "", func(p *panel) float64 { return p.equal }},
+		{"favoured", "", func(p *panel) float64 { return p.favoured }},
+		{"favoured, G = 1", "WITH DIFFERENTIAL_PRIVACY OPTIONS(max_groups_contributed = 1)", func(p *panel) float64 { return p.favoured }},
+	}
 	state, err := os.MkdirTemp("", "velo-utilitybench-")
 	if err != nil {
 		return err
@@ -120,9 +132,10 @@ func run(ctx context.Context, dir string, persons int, month string, eps, italy 
 			p.exact[cell], p.bookings[cell] = share.Float64, n
 		}
 		rows.Close()
-		for _, split := range []string{"equal", "favoured"} {
-			e := map[string]float64{"equal": p.equal, "favoured": p.favoured}[split]
-			sqlText := fmt.Sprintf("SELECT %s, AVG(CAST(within_target AS INTEGER)) AS share FROM booking WHERE %s GROUP BY %s", p.keys, where, p.keys)
+		for _, sp := range splits {
+			split := sp.name
+			e := sp.share(p)
+			sqlText := fmt.Sprintf("SELECT %s %s, AVG(CAST(within_target AS INTEGER)) AS share FROM booking WHERE %s GROUP BY %s", sp.options, p.keys, where, p.keys)
 			rel, err := eng.Query(ctx, query.Request{SQL: sqlText, Project: "dashboard", Actor: "user:bench", Epsilon: &e, Delta: new(float64)})
 			if err != nil {
 				return fmt.Errorf("%s: %w", p.name, err)
@@ -139,27 +152,42 @@ func run(ctx context.Context, dir string, persons int, month string, eps, italy 
 			}
 		}
 	}
-	scale := float64(people) / italy
-	fmt.Printf("Dataset %s: %d persons with bookings (1:%.1f of %.0f), month %s, epsilon %g per month for the 12 panels\n\n", data, people, 1/scale, italy, month, eps)
-	fmt.Println("| panel | cells | first-access bookings per cell (median, min) | split | epsilon | bounding | 95% half-width, pp: median | p90 | max | at full scale: median | p90 |")
+	scale := float64(persons) / italy
+	fmt.Printf("Dataset %s: a synthetic population of %d persons (1:%.1f of %.0f), %d of them with bookings; month %s; epsilon %g per month for the 12 panels\n\n", data, persons, 1/scale, italy, people, month, eps)
+	fmt.Println("| panel | cells | first-access bookings per cell (median, min) | split | epsilon | bounding | 95% half-width, pp: median | p90 | cells uninformative | at full scale: median | p90 |")
 	fmt.Println("|---|---:|---|---|---:|---|---:|---:|---:|---:|---:|")
 	for _, p := range panels {
 		var ns []float64
 		for _, n := range p.bookings {
 			ns = append(ns, float64(n))
 		}
-		for _, split := range []string{"equal", "favoured"} {
+		for _, sp := range splits {
+			split := sp.name
 			h := p.halfWidths[split]
-			e := map[string]float64{"equal": p.equal, "favoured": p.favoured}[split]
+			e := sp.share(p)
 			// Full scale: every cell holds 1/scale times the bookings; the noise does not
 			// grow, so a noise-dominated half-width shrinks by the same factor.
-			fmt.Printf("| %s | %d | %.0f, %.0f | %s | %.4g | %s | %.2f | %.2f | %.2f | %.3f | %.3f |\n",
+			// An interval clamped to the whole range [0, 1] (half-width 50 pp) is
+			// uninformative: its width at full scale cannot be read off it.
+			uninformative := 0
+			for _, x := range h {
+				if x >= 49.99 {
+					uninformative++
+				}
+			}
+			full := func(q float64) string {
+				if x := quantile(h, q); x < 49.99 {
+					return fmt.Sprintf("%.2f", x*scale)
+				}
+				return "–"
+			}
+			fmt.Printf("| %s | %d | %.0f, %.0f | %s | %.4g | %s | %.2f | %.2f | %d | %s | %s |\n",
 				p.name, p.cells, quantile(ns, 0.5), quantile(ns, 0), split, e, p.chosen[split],
-				quantile(h, 0.5), quantile(h, 0.9), quantile(h, 1), quantile(h, 0.5)*scale, quantile(h, 0.9)*scale)
+				quantile(h, 0.5), quantile(h, 0.9), uninformative, full(0.5), full(0.9))
 		}
 	}
 	fmt.Println()
-	fmt.Println("Half-widths in percentage points of the share; \"at full scale\" multiplies by the population scale (" + strings.TrimRight(fmt.Sprintf("%.4f", scale), "0") + ").")
+	fmt.Println("Half-widths in percentage points of the share. \"Cells uninformative\": intervals that cover the whole range [0, 1] (half-width 50 pp). \"At full scale\" multiplies a half-width by the population scale (" + strings.TrimRight(fmt.Sprintf("%.4f", scale), "0") + "): every cell then holds that many times the bookings under the same noise; – where the interval is uninformative at this scale.")
 	return nil
 }
 
