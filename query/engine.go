@@ -3,7 +3,9 @@
 // it into per-person bounded aggregation, runs the rewrite in a sandboxed DuckDB, and has
 // package dp noise every aggregate before anything is released (docs/privacy.md).
 //
-// Invariants: no exported function returns an un-noised aggregate or a row; the SQL
+// Invariants: no exported function returns an un-noised aggregate of the data or a row (a
+// dummy run's exact answers are computed on the dummy twin only, which the engine generates
+// from the catalog itself: dummy.go); the SQL
 // executed is printed from the checked plan, never the user's text; a query is charged
 // in the ledger (durably) before any data is read, and once data has been read its charge
 // stands and its errors are generic.
