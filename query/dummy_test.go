@@ -220,3 +220,38 @@ func TestDummyExactOnTwin(t *testing.T) {
 		t.Fatalf("ledger verify after dummy runs: %v", err)
 	}
 }
+
+// TestDummyConcurrent: dummy queries arriving together on a fresh engine make the twin once
+// and all get the same exact answer; none is charged (run with -race).
+func TestDummyConcurrent(t *testing.T) {
+	eng, led, _, _ := openDummyEngine(t)
+	before, _ := led.Project("wl")
+	const n = 6
+	sqls := []string{"SELECT region, count(*) AS n FROM booking GROUP BY region", "SELECT sex, count(*) AS n FROM person GROUP BY sex"}
+	out := make([]*release.Release, n)
+	errs := make(chan error, n)
+	for i := range n {
+		go func() {
+			rel, err := eng.Query(context.Background(), Request{SQL: sqls[i%2], Project: "wl", Actor: "user:rita", Dummy: true})
+			out[i] = rel
+			errs <- err
+		}()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	version := eng.DummyVersion()
+	for i, rel := range out {
+		if rel.DatasetVersion != version || !rel.Dummy {
+			t.Fatalf("query %d: version %s (engine's twin %s), dummy %v", i, rel.DatasetVersion, version, rel.Dummy)
+		}
+		if fmt.Sprint(rel.Rows) != fmt.Sprint(out[i%2].Rows) {
+			t.Errorf("query %d answered %v, query %d %v", i, rel.Rows, i%2, out[i%2].Rows)
+		}
+	}
+	if after, _ := led.Project("wl"); after.Spent != before.Spent || after.Queries != before.Queries {
+		t.Errorf("concurrent dummy runs spent %v", after.Spent)
+	}
+}

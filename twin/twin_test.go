@@ -29,7 +29,9 @@ var (
 )
 
 // realData is a small pseudonymized CUP extract, ingested once per test binary.
-func realData(t *testing.T) string {
+func realData(t *testing.T) string { return realDataTB(t) }
+
+func realDataTB(t testing.TB) string {
 	t.Helper()
 	realOnce.Do(func() {
 		scratch, err := os.MkdirTemp("", "velo-twin-test-")
@@ -336,5 +338,19 @@ func TestTwinDeterministic(t *testing.T) {
 	}
 	if bytes.Equal(a["person/part-0.parquet"], c["person/part-0.parquet"]) {
 		t.Error("another seed gave the same persons")
+	}
+}
+
+// BenchmarkGenerate measures a default twin (2,000 persons) of the test extract's catalog.
+func BenchmarkGenerate(b *testing.B) {
+	data := realDataTB(b)
+	cat, err := dataset.ReadCatalog(data)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := twin.Generate(context.Background(), cat, b.TempDir(), twin.Options{}); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
