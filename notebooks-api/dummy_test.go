@@ -218,4 +218,24 @@ func TestDummyQueries(t *testing.T) {
 	if !strings.HasPrefix(version, "dummy_") {
 		t.Errorf("twin version %s", version)
 	}
+
+	// The DPO's page lists the dummy runs apart from the charges.
+	c := browser(t)
+	if resp, _ := get(t, c, ts.URL+loginURL(t, ts)); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("login: %d", resp.StatusCode)
+	}
+	resp, page := get(t, c, ts.URL+"/ledger")
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("ledger page: %d", resp.StatusCode)
+	}
+	_, dummyRows, _ := strings.Cut(page, `<table id="dummies">`)
+	dummyRows, _, _ = strings.Cut(dummyRows, "</table>")
+	if n := strings.Count(dummyRows, `<tr class="dummy">`); n != 4 || !strings.Contains(dummyRows, "user:rita") || !strings.Contains(dummyRows, version) ||
+		!strings.Contains(page, "4 dummy runs") || !strings.Contains(dummyRows, "SELECT COUNT(*) AS n FROM booking") {
+		t.Errorf("the ledger page's dummy runs (%d rows):\n%s", n, dummyRows)
+	}
+	_, charges, _ := strings.Cut(page, `<table id="charges">`)
+	if charges, _, _ = strings.Cut(charges, "</table>"); strings.Count(charges, `<tr class="charge">`) != 1 {
+		t.Errorf("the ledger page's charges:\n%s", charges)
+	}
 }
