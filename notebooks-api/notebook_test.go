@@ -181,6 +181,26 @@ except ImportError as e:
 		t.Errorf("Release.df without pandas: %v\n%s", err, b)
 	}
 
+	// A dummy run: marked, exact, free.
+	const dummy = `
+import sys
+sys.path.insert(0, sys.argv[1])
+from velo_client import Client
+r = Client.from_env().query("SELECT region, COUNT(*) AS n FROM booking GROUP BY region", project="wl", epsilon=0.5, dummy=True)
+print(repr(r))
+print(r.dummy, r.epsilon, r.price["epsilon"], all(ci[1] == [row[1], row[1]] for row, ci in zip(r.rows, r.ci)))
+`
+	before := ts.project(t, "wl")
+	cmd = exec.Command(stdlibPython, "-S", "-c", dummy, examples)
+	cmd.Env = env
+	b, err = cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(b), "DUMMY DATA (made-up people, not the real answers), not charged") || !strings.Contains(string(b), "True 0 0.5 True\n") {
+		t.Errorf("a dummy run through velo_client.py: %v\n%s", err, b)
+	}
+	if after := ts.project(t, "wl"); after.Spent != before.Spent || after.Queries != before.Queries {
+		t.Errorf("the dummy run through velo_client.py was charged: %v", after.Spent)
+	}
+
 	// A refusal for want of budget carries the numbers (project small has epsilon 1).
 	const exhausted = `
 import sys
