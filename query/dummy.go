@@ -94,6 +94,13 @@ func (e *Engine) DummyVersion() string {
 // dummy answers a checked and priced query on the twin: exact bounded totals, no charge, a
 // dummy entry in the ledger. rel is the release Query built (its price in Epsilon and Delta).
 func (e *Engine) dummy(ctx context.Context, req Request, plan *plan, rel *release.Release, options string, st ledger.ProjectStatus, maxGroups, maxRows int) (*release.Release, error) {
+	// The twin is small, but its queries run as others do: one of Limits.MaxConcurrent
+	// slots, or a *BusyError within Limits.QueueTimeout (nothing to charge either way).
+	free, err := e.slots.acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer free()
 	ts, err := e.dummySandbox(ctx)
 	if err != nil {
 		e.log.Error("dummy twin", "err", err)
