@@ -93,7 +93,7 @@ func (e *Engine) DummyVersion() string {
 
 // dummy answers a checked and priced query on the twin: exact bounded totals, no charge, a
 // dummy entry in the ledger. rel is the release Query built (its price in Epsilon and Delta).
-func (e *Engine) dummy(ctx context.Context, req Request, plan *plan, rel *release.Release, options string, st ledger.ProjectStatus, maxGroups, maxRows int) (*release.Release, error) {
+func (e *Engine) dummy(ctx context.Context, req Request, plan *plan, rel *release.Release, options string, st ledger.ProjectStatus, bounding *boundingRule, maxGroups, maxRows int) (*release.Release, error) {
 	// The twin is small, but its queries run as others do: one of Limits.MaxConcurrent
 	// slots, or a *BusyError within Limits.QueueTimeout (nothing to charge either way).
 	free, err := e.slots.acquire(ctx)
@@ -110,7 +110,7 @@ func (e *Engine) dummy(ctx context.Context, req Request, plan *plan, rel *releas
 	if err != nil {
 		return nil, err
 	}
-	rw := rewrite(plan, seed, maxGroups, maxRows, treeShape{e.tree.Branching, e.tree.Height}, dp.SumScale)
+	rw := bounding.Rewrite(plan, seed, maxGroups, maxRows, treeShape{e.tree.Branching, e.tree.Height}, dp.SumScale)
 	keyDomains := make([]*keyDomain, len(plan.Keys))
 	for i, k := range plan.Keys {
 		keyDomains[i] = k.Domain

@@ -112,11 +112,13 @@ func TestDummyExactOnTwin(t *testing.T) {
 		// No public domain: partition selection, which the twin answers with every group it has.
 		{"SELECT provider_id, count(*) AS n FROM booking GROUP BY provider_id", 1, []float64{0}, f64(1e-7)},
 	}
+	methods := map[string]bool{}
 	for _, c := range cases {
 		rel, err := eng.Query(ctx, Request{SQL: c.sql, Project: "wl", Actor: "user:rita", Dummy: true, Delta: c.delta})
 		if err != nil {
 			t.Fatalf("%s: %v", c.sql, err)
 		}
+		methods[rel.Bounding.Method] = true
 		if !rel.Dummy || rel.Epsilon != 0 || rel.Delta != 0 || rel.Price == nil || rel.Price.Epsilon <= 0 || rel.Cached || !strings.HasPrefix(rel.DatasetVersion, "dummy_") {
 			t.Fatalf("%s: release dummy=%v epsilon=%g delta=%g price=%v cached=%v version=%s", c.sql, rel.Dummy, rel.Epsilon, rel.Delta, rel.Price, rel.Cached, rel.DatasetVersion)
 		}
@@ -162,6 +164,11 @@ func TestDummyExactOnTwin(t *testing.T) {
 		if seen != len(want) {
 			t.Errorf("%s: %d of plain DuckDB's %d groups released", c.sql, seen, len(want))
 		}
+	}
+	// The twin carries person ranks where the data does, so a dummy run takes the bounding
+	// the real run takes: both kinds were exercised above.
+	if !methods[boundingPersonRank] || !methods[boundingPerGroup] {
+		t.Errorf("boundings of the dummy runs: %v, want both %s and %s", methods, boundingPersonRank, boundingPerGroup)
 	}
 	after, _ := led.Project("wl")
 	if after.Spent != before.Spent || after.Queries != before.Queries {

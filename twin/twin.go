@@ -10,7 +10,9 @@
 // codes (code_01, code_02, ...). Each person has at most min(max_groups_contributed,
 // max_rows_per_group) rows in a table, so the engine's contribution bounding with the
 // catalog's defaults keeps every row of the twin, and exact answers on it are the plain
-// SQL answers.
+// SQL answers. A table whose catalog says its files carry person ranks
+// (dataset.PersonRankColumn) gets them, each person's rows ranked 1..n, so the engine bounds
+// a dummy query as it bounds the real one.
 //
 // Generate is deterministic: the same catalog, persons and seed give the same twin, byte for
 // byte (one DuckDB thread, uncompressed Parquet).
@@ -196,9 +198,14 @@ func (g *generator) writeTable(ctx context.Context, db *sql.DB, dir string, t da
 	}
 	defer os.Remove(tmp.Name())
 	w := csv.NewWriter(tmp)
-	header := make([]string, len(t.Columns))
+	header := make([]string, len(t.Columns), len(t.Columns)+1)
 	for i, c := range t.Columns {
 		header[i] = c.Name
+	}
+	// A table whose files carry person ranks (dataset.PersonRankColumn) gets them too: each
+	// person's rows ranked 1, 2, ... in the order drawn.
+	if t.PersonRank {
+		header = append(header, dataset.PersonRankColumn)
 	}
 	if err := w.Write(header); err != nil {
 		tmp.Close()
@@ -209,15 +216,18 @@ func (g *generator) writeTable(ctx context.Context, db *sql.DB, dir string, t da
 		perPerson = max(1, min(t.MaxGroupsContributed, t.MaxRowsPerGroup))
 	}
 	r := g.rng("table/" + t.Name)
-	row := make([]string, len(t.Columns))
+	row := make([]string, len(header))
 	for _, pid := range g.pids {
 		n := 1
 		if t.Name != "person" {
 			n = r.IntN(perPerson + 1) // 0 .. perPerson rows
 		}
-		for range n {
+		for rank := range n {
 			for i, c := range t.Columns {
 				row[i] = g.value(r, t, c, pid)
+			}
+			if t.PersonRank {
+				row[len(t.Columns)] = strconv.Itoa(rank + 1)
 			}
 			if err := w.Write(row); err != nil {
 				tmp.Close()
@@ -234,11 +244,15 @@ func (g *generator) writeTable(ctx context.Context, db *sql.DB, dir string, t da
 	if err := tmp.Close(); err != nil {
 		return err
 	}
-	cols := make([]string, len(t.Columns))
-	types := make([]string, len(t.Columns))
-	for i, c := range t.Columns {
-		cols[i] = fmt.Sprintf("CAST(NULLIF(%s, '') AS %s) AS %s", ident(c.Name), c.Type, ident(c.Name))
-		types[i] = fmt.Sprintf("%s: 'VARCHAR'", quote(c.Name))
+	cols := make([]string, 0, len(header))
+	types := make([]string, 0, len(header))
+	for _, c := range t.Columns {
+		cols = append(cols, fmt.Sprintf("CAST(NULLIF(%s, '') AS %s) AS %s", ident(c.Name), c.Type, ident(c.Name)))
+		types = append(types, fmt.Sprintf("%s: 'VARCHAR'", quote(c.Name)))
+	}
+	if t.PersonRank {
+		cols = append(cols, fmt.Sprintf("CAST(%s AS BIGINT) AS %s", ident(dataset.PersonRankColumn), ident(dataset.PersonRankColumn)))
+		types = append(types, fmt.Sprintf("%s: 'VARCHAR'", quote(dataset.PersonRankColumn)))
 	}
 	part := dataset.TablePart(dir, t.Name)
 	q := fmt.Sprintf("COPY (SELECT %s FROM read_csv(%s, header = true, columns = {%s}, quote = '\"', escape = '\"')) TO %s (FORMAT parquet, COMPRESSION uncompressed)",

@@ -272,6 +272,14 @@ func TestTwinFollowsCatalog(t *testing.T) {
 		if n := q("SELECT coalesce(max(n), 0) FROM (SELECT count(*) AS n FROM read_parquet('%s') GROUP BY pid)", glob); n > int64(limit) {
 			t.Errorf("%s: a person has %d rows, over %d", tb.Name, n, limit)
 		}
+		if tb.PersonRank {
+			// Each person's rows ranked 1..n, as ingest ranks them (in another order).
+			if n := q("SELECT count(*) FROM (SELECT pid, count(*) AS n, max(%s) AS hi, count(DISTINCT %s) AS d FROM read_parquet('%s') GROUP BY pid) WHERE hi <> n OR d <> n", dataset.PersonRankColumn, dataset.PersonRankColumn, glob); n != 0 {
+				t.Errorf("%s: %d persons whose ranks are not 1..n", tb.Name, n)
+			}
+		} else if _, ok := types[dataset.PersonRankColumn]; ok {
+			t.Errorf("%s: person ranks in a table whose catalog has none", tb.Name)
+		}
 		if n := q("SELECT count(*) FROM read_parquet('%s') WHERE pid NOT IN (SELECT pid FROM read_parquet('%s'))", glob, person); n != 0 {
 			t.Errorf("%s: %d rows of persons not in person", tb.Name, n)
 		}
