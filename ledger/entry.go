@@ -19,6 +19,8 @@ import (
 //     text the user sent, which the DPO reads), Options, DatasetVersion, Mechanisms.
 //   - refund: ChargeSeq, Epsilon, Delta (returned), Reason.
 //   - release: ChargeSeq, ResultHash (SHA-256 of Release), Release.
+//   - dummy: SQL, SQLHash, Text, Options, DatasetVersion (the dummy twin's), ResultHash,
+//     Release: a query answered on the dummy twin, free (KindDummy).
 //   - recovery: TruncatedAt, TruncatedBytes, Reason.
 //
 // Hash is SHA-256("velo/ledger/v1\x00" || PrevHash || body), hex-encoded. Slices are shared

@@ -199,6 +199,9 @@ func (st *state) check(r *record) error {
 		}
 		return nil
 
+	case KindDummy:
+		return st.checkDummy(r)
+
 	case KindRecovery:
 		if r.TruncatedBytes <= 0 {
 			return &FieldError{"truncated_bytes", "must be > 0"}

@@ -130,6 +130,10 @@ func arrowMetadata(rel *release.Release) (arrow.Metadata, error) {
 	if err != nil {
 		return arrow.Metadata{}, err
 	}
+	price, err := js(rel.Price)
+	if err != nil {
+		return arrow.Metadata{}, err
+	}
 	kv := [][2]string{
 		{"velo.release_id", rel.ReleaseID}, {"velo.project", rel.Project}, {"velo.dataset_version", rel.DatasetVersion},
 		{"velo.cached", strconv.FormatBool(rel.Cached)}, {"velo.confidence", num(rel.Confidence)},
@@ -138,6 +142,7 @@ func arrowMetadata(rel *release.Release) (arrow.Metadata, error) {
 		{"velo.budget_split", split}, {"velo.bounding", bounding}, {"velo.columns", columns},
 		{"velo.sql", rel.SQL}, {"velo.dry_run", strconv.FormatBool(rel.DryRun)},
 		{"velo.clamp_to_range", strconv.FormatBool(rel.ClampToRange)}, {"velo.notes", notes}, {"velo.selection", selection},
+		{"velo.dummy", strconv.FormatBool(rel.Dummy)}, {"velo.price", price},
 	}
 	keys, vals := make([]string, len(kv)), make([]string, len(kv))
 	for i, p := range kv {

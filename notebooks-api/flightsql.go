@@ -46,6 +46,8 @@ import (
 //   - Epsilon and delta: the SQL's OPTIONS clause (SELECT WITH DIFFERENTIAL_PRIVACY
 //     OPTIONS(epsilon = 0.5) ...), else the "x-velo-epsilon" / "x-velo-delta" headers,
 //     else the session options "epsilon" / "delta", else the project's default.
+//   - The target: the "x-velo-target" header, else the session option "target": "data" (the
+//     default) or "dummy", the dataset's dummy twin (exact, free; docs/clients.md#dummy-data).
 //   - Session options (SetSessionOptions) live in the client's cookie (arrow-go's
 //     stateless sessions): the server keeps nothing, and a session holds only what a
 //     header could say, checked again at every statement; a malformed cookie is no
@@ -232,6 +234,20 @@ func (f *flightSQL) request(ctx context.Context, sql string, dryRun bool) (query
 		return query.Request{}, nil, err
 	}
 	req := query.Request{SQL: sql, Project: project, Actor: "user:" + u.Name, DryRun: dryRun}
+	target := header(ctx, "x-velo-target")
+	if target == "" {
+		if sess, err := flightsession.GetSessionFromContext(ctx); err == nil {
+			if v := sess.GetSessionOption("target"); v != nil {
+				target = v.GetStringValue()
+			}
+		}
+	}
+	dummy, err := dummyTarget(target, "x-velo-target")
+	if err != nil {
+		return query.Request{}, nil, err
+	}
+	// A schema request (dry run) of a dummy statement is the dry run: nothing is run.
+	req.Dummy = dummy && !dryRun
 	for _, o := range []struct {
 		header, option string
 		dst            **float64
@@ -270,6 +286,8 @@ func (f *flightSQL) run(ctx context.Context, req query.Request) (*release.Releas
 	switch {
 	case rel.DryRun:
 		outcome, spent = "dry_run", 0
+	case rel.Dummy:
+		outcome, spent = "dummy", 0
 	case rel.Cached:
 		outcome, spent = "cached", 0
 	}
@@ -338,6 +356,12 @@ func (f *flightSQL) SetSessionOptions(ctx context.Context, req *flight.SetSessio
 		case "project":
 			p := strings.TrimSpace(v.GetStringValue())
 			if p == "" || u == nil || !u.member(p) {
+				fail(name, flight.SetSessionOptionsResultErrorInvalidValue)
+				continue
+			}
+			sess.SetSessionOption(name, v)
+		case "target":
+			if _, err := dummyTarget(v.GetStringValue(), "target"); err != nil {
 				fail(name, flight.SetSessionOptionsResultErrorInvalidValue)
 				continue
 			}

@@ -19,7 +19,7 @@ type metrics struct {
 	mu       sync.Mutex
 	requests map[[3]string]uint64 // route, method, status
 	httpLat  map[string]*histogram
-	queries  map[string]uint64 // outcome: released, cached, dry_run, failed
+	queries  map[string]uint64 // outcome: released, cached, dry_run, dummy, failed
 	refusals map[string]uint64 // problem code
 	queryLat *histogram
 	epsilon  float64 // spent by fresh releases since start
@@ -124,8 +124,8 @@ func (s *Server) metricsText(w http.ResponseWriter, r *http.Request) error {
 		m.httpLat[route].write(&b, "velo_http_request_duration_seconds", fmt.Sprintf("route=%q", route))
 	}
 	if role == RoleDPO || role == RoleAdmin {
-		b.WriteString("# HELP velo_queries_total Queries answered, by outcome: released (fresh, charged), cached (free), dry_run, failed (after the charge).\n# TYPE velo_queries_total counter\n")
-		for _, o := range []string{"released", "cached", "dry_run", "failed"} {
+		b.WriteString("# HELP velo_queries_total Queries answered, by outcome: released (fresh, charged), cached (free), dry_run, dummy (on the dummy twin, free), failed (after the charge).\n# TYPE velo_queries_total counter\n")
+		for _, o := range []string{"released", "cached", "dry_run", "dummy", "failed"} {
 			fmt.Fprintf(&b, "velo_queries_total{outcome=%q} %d\n", o, m.queries[o])
 		}
 		b.WriteString("# HELP velo_query_refusals_total Queries refused before any charge, by problem code.\n# TYPE velo_query_refusals_total counter\n")

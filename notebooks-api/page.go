@@ -61,6 +61,10 @@ type ledgerView struct {
 	SpentDelta string
 	Charges    []chargeView
 	Grants     []ledger.Entry
+	// Dummies are the latest dummy runs (queries answered on the dummy twin, free), newest
+	// first; DummyTotal counts them all.
+	Dummies    []ledger.Entry
+	DummyTotal int
 	Shown      int
 	Total      int
 	Filter     string
@@ -128,6 +132,12 @@ func (s *Server) ledgerPage(w http.ResponseWriter, r *http.Request, u *User) err
 			}
 		case ledger.KindGrant:
 			v.Grants = append(v.Grants, e)
+		case ledger.KindDummy:
+			v.DummyTotal++
+			if len(v.Dummies) < maxPageCharges {
+				e.Release = nil
+				v.Dummies = append(v.Dummies, e)
+			}
 		}
 	}
 	v.Shown = len(v.Charges)

@@ -35,6 +35,21 @@ type QueryRequest struct {
 	// ClampToRange moves released values and interval ends into the range each aggregate
 	// can take (counts ≥ 0, shares in [0, 1]): post-processing, flagged in the release.
 	ClampToRange bool `json:"clamp_to_range,omitempty"`
+	// Target is "data" (the default) or "dummy": the dataset's dummy twin, made from the
+	// catalog alone, answering exactly and for free (docs/clients.md#dummy-data).
+	Target string `json:"target,omitempty"`
+}
+
+// dummyTarget reads a target: "" and "data" are the data, "dummy" the dummy twin.
+func dummyTarget(target, field string) (bool, error) {
+	switch strings.ToLower(strings.TrimSpace(target)) {
+	case "", "data":
+		return false, nil
+	case "dummy":
+		return true, nil
+	}
+	return false, &Problem{Status: http.StatusBadRequest, Code: CodeInvalidRequest, Field: field,
+		Detail: fmt.Sprintf("%s must be \"data\" or \"dummy\", got %q", field, target)}
 }
 
 // query runs one DP query for a researcher or official and sends the release in the
@@ -62,6 +77,10 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request, u *User) error {
 		s.metrics.refusal(CodeForbidden)
 		return problem(http.StatusForbidden, CodeForbidden, "you are not a member of project %q", req.Project)
 	}
+	dummy, err := dummyTarget(req.Target, "target")
+	if err != nil {
+		return err
+	}
 	// The engine takes one of limits.max_concurrent_queries slots for a query that reads
 	// data, and refuses it with a *query.BusyError (429) when none frees within
 	// limits.queue_timeout, before anything is charged. A query answered from the release
@@ -73,6 +92,7 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request, u *User) error {
 		SQL: req.SQL, Project: req.Project, Actor: "user:" + u.Name,
 		Epsilon: req.Epsilon, Delta: req.Delta, Bounds: req.Bounds,
 		MaxGroupsContributed: req.MaxGroupsContributed, DryRun: req.DryRun, ClampToRange: req.ClampToRange,
+		Dummy: dummy,
 	})
 	s.queries.Done()
 	if err != nil {
@@ -88,6 +108,8 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request, u *User) error {
 	switch {
 	case rel.DryRun:
 		outcome, spent = "dry_run", 0
+	case rel.Dummy:
+		outcome, spent = "dummy", 0
 	case rel.Cached:
 		outcome, spent = "cached", 0
 	}

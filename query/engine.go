@@ -3,7 +3,9 @@
 // it into per-person bounded aggregation, runs the rewrite in a sandboxed DuckDB, and has
 // package dp noise every aggregate before anything is released (docs/privacy.md).
 //
-// Invariants: no exported function returns an un-noised aggregate or a row; the SQL
+// Invariants: no exported function returns an un-noised aggregate of the data or a row (a
+// dummy run's exact answers are computed on the dummy twin only, which the engine generates
+// from the catalog itself: dummy.go); the SQL
 // executed is printed from the checked plan, never the user's text; a query is charged
 // in the ledger (durably) before any data is read, and once data has been read its charge
 // stands and its errors are generic.
@@ -44,6 +46,8 @@ type Ledger interface {
 	Cached(project, sqlHash, options, datasetVersion string) (json.RawMessage, bool)
 	// Active refuses an unknown or expired project (ledger.ErrProjectExpired).
 	Active(project string) error
+	// Dummy records a query answered on the dummy twin: no charge (ledger.KindDummy).
+	Dummy(ctx context.Context, req ledger.DummyRequest) (ledger.Entry, error)
 }
 
 // Engine answers DP queries over one dataset. It is safe for concurrent use: identical
@@ -76,6 +80,13 @@ type Engine struct {
 	// ledger's cached releases, decoded (fixed per-query costs, docs/design.md#performance).
 	parsed  memo[string]
 	decoded memo[*release.Release]
+
+	// The dummy twin (dummy.go), made on the first dummy query.
+	limits       Limits
+	dummyDir     string
+	dummyPersons int
+	twinMu       sync.Mutex
+	twin         *twinState
 }
 
 // memo is a bounded map for values derived deterministically from their key: when it
@@ -116,6 +127,11 @@ type Config struct {
 	Ledger  Ledger
 	Limits  Limits
 	Logger  *slog.Logger
+	// DummyDir is where the dataset's dummy twin is written on the first dummy query
+	// (replacing what a twin left there); empty: a new temporary directory, removed by
+	// Close. DummyPersons is the twin's size (twin.DefaultPersons when 0).
+	DummyDir     string
+	DummyPersons int
 }
 
 // Open loads the dataset's catalog and opens the parser and the sandbox.
@@ -155,11 +171,12 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Engine{dataDir: cfg.DataDir, cat: cat, version: cat.DatasetVersion, parser: parser, sb: sb, ledger: cfg.Ledger, log: log, tree: dp.DefaultTree, slots: sl, maxEpsilon: MaxEpsilon,
+		limits: cfg.Limits, dummyDir: cfg.DummyDir, dummyPersons: cfg.DummyPersons,
 		parsed: memo[string]{max: 4096, maxBytes: 32 << 20}, decoded: memo[*release.Release]{max: 1024, maxBytes: 64 << 20}}, nil
 }
 
 // Close releases the databases.
-func (e *Engine) Close() error { return errors.Join(e.parser.Close(), e.sb.close()) }
+func (e *Engine) Close() error { return errors.Join(e.parser.Close(), e.sb.close(), e.closeTwin()) }
 
 // DatasetVersion is the version of the dataset the engine reads.
 func (e *Engine) DatasetVersion() string { return e.version }
@@ -184,6 +201,9 @@ type Request struct {
 	// the noisy release, so a cached release is clamped too, and the ledger keeps the
 	// unclamped one. OPTIONS(clamp_to_range = true) in the SQL asks the same.
 	ClampToRange bool
+	// Dummy runs the query on the dataset's dummy twin (dummy.go): checked and priced
+	// as it is, answered exactly on made-up data, not charged, recorded as a dummy run.
+	Dummy bool
 }
 
 // Sentinel errors callers map to statuses.
@@ -268,6 +288,14 @@ func (e *Engine) query(ctx context.Context, req Request) (*release.Release, bool
 		}
 	}
 	options := canonicalOptions(total, maxGroups, maxRows, plan)
+	if req.Dummy {
+		if req.DryRun {
+			return nil, false, &Error{Code: CodeOptions, Msg: "dry_run and dummy exclude each other: a dummy run already shows the price", Pos: -1}
+		}
+		// Never the release cache: a dummy release is neither served from it nor stored.
+		rel, err := e.dummy(ctx, req, plan, rel, options, st, bounding, maxGroups, maxRows)
+		return rel, clamp, err
+	}
 	if req.DryRun {
 		// Priced against the catalog only: no data is touched, nothing is charged.
 		rel.DryRun = true

@@ -81,7 +81,16 @@ func noiseRelease(p *plan, rw rewritten, domains [][]any, groups map[string]*gro
 	if err != nil {
 		return nil, nil, 0, err
 	}
-	kept = len(keys)
+	rows, cis, err = releaseRows(p, rw, keys, groups, per, confidence, tree, func(in releaseInput) (dp.Released, error) {
+		return in.agg.Kind.rule().Release(in)
+	})
+	return rows, cis, len(keys), err
+}
+
+// releaseRows builds the released rows of the key tuples keys: each aggregate of each
+// tuple's group (an empty group when the data has none) released by release, then HAVING,
+// ORDER BY and LIMIT applied to the output. Each data group is read by at most one row.
+func releaseRows(p *plan, rw rewritten, keys [][]any, groups map[string]*groupRow, per dp.Budget, confidence float64, tree dp.Tree, release func(releaseInput) (dp.Released, error)) (rows, cis [][]any, err error) {
 	used := make(map[*groupRow]bool, len(keys))
 	bnd := dp.Bounding{MaxGroups: int64(rw.MaxGroups), MaxContributionsPerGroup: int64(rw.MaxRows)}
 	for _, key := range keys {
@@ -90,7 +99,7 @@ func noiseRelease(p *plan, rw rewritten, domains [][]any, groups map[string]*gro
 			g = &groupRow{keys: key, vals: make([]int64, valueColumns(p)), tree: map[int]treeCounts{}}
 		}
 		if used[g] {
-			return nil, nil, 0, fmt.Errorf("a data group read by two released rows: %w", errDuplicateGroup)
+			return nil, nil, fmt.Errorf("a data group read by two released rows: %w", errDuplicateGroup)
 		}
 		used[g] = true
 		aggVals := make([]any, len(p.Aggs))
@@ -98,15 +107,18 @@ func noiseRelease(p *plan, rw rewritten, domains [][]any, groups map[string]*gro
 		col := 0
 		for j, a := range p.Aggs {
 			rule := a.Kind.rule()
-			r, err := rule.Release(releaseInput{
+			r, err := release(releaseInput{
 				agg: a, tot: g.vals[col : col+rule.Totals], tree: g.tree[j], scale: rw.Scales[j],
 				bnd: bnd, per: per, confidence: confidence, tree0: tree,
 			})
 			col += rule.Totals
 			if err != nil {
-				return nil, nil, 0, fmt.Errorf("noise %s: %w", a.Name, err)
+				return nil, nil, fmt.Errorf("release %s: %w", a.Name, err)
 			}
 			aggVals[j] = r.Value
+			if math.IsNaN(r.Value) {
+				aggVals[j] = nil // an exact value that does not exist (exactAggregate)
+			}
 			if r.CI != nil {
 				aggCIs[j] = []float64{r.CI.Lower, r.CI.Upper}
 			}
@@ -160,7 +172,7 @@ func noiseRelease(p *plan, rw rewritten, domains [][]any, groups map[string]*gro
 	if rows == nil {
 		rows, cis = [][]any{}, [][]any{}
 	}
-	return rows, cis, kept, nil
+	return rows, cis, nil
 }
 
 // valueColumns is how many total columns the Groups statement reads per aggregate.

@@ -25,6 +25,12 @@ func (r *Release) WriteCSV(w io.Writer) error {
 	for _, s := range r.BudgetSplit {
 		meta = append(meta, [2]string{"budget_split", fmt.Sprintf("%s: %s epsilon=%s delta=%s", s.For, s.Mechanism, num(s.Epsilon), num(s.Delta))})
 	}
+	if r.Dummy {
+		meta = append(meta, [2]string{"dummy", "true (exact answers on made-up data from the catalog, not the real ones)"})
+	}
+	if r.Price != nil {
+		meta = append(meta, [2]string{"price", fmt.Sprintf("epsilon=%s delta=%s", num(r.Price.Epsilon), num(r.Price.Delta))})
+	}
 	if r.ClampToRange {
 		meta = append(meta, [2]string{"clamp_to_range", "true"})
 	}
@@ -138,7 +144,16 @@ func (r *Release) WriteTable(w io.Writer) error {
 	if r.ReleaseID != "" {
 		id = "; release " + r.ReleaseID
 	}
-	if _, err := fmt.Fprintf(w, "\n%d rows; %s epsilon=%s delta=%s%s; budget left epsilon=%s delta=%s%s\n",
+	if r.Dummy {
+		price := ""
+		if r.Price != nil {
+			price = fmt.Sprintf("; the real run costs epsilon=%s delta=%s", num(r.Price.Epsilon), num(r.Price.Delta))
+		}
+		if _, err := fmt.Fprintf(w, "\n%d rows; DUMMY DATA: exact answers on made-up people from the catalog, not the real ones; not charged%s; budget left epsilon=%s delta=%s%s\n",
+			len(r.Rows), price, num(r.BudgetLeft.Epsilon), num(r.BudgetLeft.Delta), id); err != nil {
+			return err
+		}
+	} else if _, err := fmt.Fprintf(w, "\n%d rows; %s epsilon=%s delta=%s%s; budget left epsilon=%s delta=%s%s\n",
 		len(r.Rows), status, num(r.Epsilon), num(r.Delta), intervals, num(r.BudgetLeft.Epsilon), num(r.BudgetLeft.Delta), id); err != nil {
 		return err
 	}

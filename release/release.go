@@ -48,6 +48,13 @@ type Release struct {
 	// intervals carry no information, what partition selection left out. They are made
 	// from the release's other fields and public parameters only.
 	Notes []string `json:"notes,omitempty"`
+	// Dummy: the release was computed on the dataset's dummy twin, made from the catalog
+	// alone (docs/clients.md#dummy-data): its rows are exact answers about made-up people,
+	// never about the data. Nothing was spent (Epsilon and Delta are 0); each interval is
+	// the value itself, or for a quantile the quantile tree's leaf that holds it. Price is
+	// what the same query costs when it runs for real.
+	Dummy bool          `json:"dummy,omitempty"`
+	Price *BudgetAmount `json:"price,omitempty"`
 }
 
 // Flags of a released value.

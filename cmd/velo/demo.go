@@ -269,7 +269,7 @@ func printDemoGuide(m *Main, url, dir string, tokens map[string]string) {
 	fmt.Fprintf(&b, "\nAsk as the researcher: the share of first-access bookings seen within the PNGLA target, and the people behind it, by region\n")
 	fmt.Fprintf(&b, "  curl -s %s/v1/queries -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' -d '%s'\n", url, tokens["researcher"], body)
 	fmt.Fprintf(&b, "  (add -H 'Accept: text/csv' for CSV; the same query again is answered from the ledger at no cost)\n")
-	fmt.Fprintf(&b, "\nRun the notebook (Python 3 and pandas; Jupyter to open it):\n")
+	fmt.Fprintf(&b, "\nRun the notebook (pip install './clients/python[notebook]'; Jupyter to open it): it develops on dummy data for free, then runs for real\n")
 	fmt.Fprintf(&b, "  VELO_URL=%s VELO_TOKEN=%s jupyter notebook notebooks-api/examples/waiting_lists.ipynb\n", url, tokens["researcher"])
 	fmt.Fprintf(&b, "  or, without Jupyter (standard library only): VELO_URL=%s VELO_TOKEN=%s python3 notebooks-api/examples/velo_client.py\n", url, tokens["researcher"])
 	fmt.Fprintf(&b, "\nGrafana (the \"Liste di attesa\" dashboard; make plugin, then docs/grafana.md): provision it with\n")

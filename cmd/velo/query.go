@@ -15,13 +15,15 @@ import (
 )
 
 func runQuery(ctx context.Context, m *Main, args []string) error {
-	fs := m.newFlagSet("query", `query --data DATA --state DIR --project ID [--epsilon E] [--delta D] [--dry-run]
+	fs := m.newFlagSet("query", `query --data DATA --state DIR --project ID [--epsilon E] [--delta D] [--dry-run | --dummy]
        [--bound NAME=LO,HI]... [--max-groups-contributed K] [--clamp-to-range] [--format table|json|csv] "SQL"
 
 Runs one differentially private query in-process, as the local operator (recorded in the
 ledger as operator:<os user>). The query is charged in the ledger before any data is read;
 the same query again returns the stored release at no cost. --dry-run validates and prices
-the query against the catalog without charging and without touching the data.
+the query against the catalog without charging and without touching the data. --dummy runs
+it on the dataset's dummy twin, made from the catalog alone: exact answers about made-up
+people, free, with the real run's price beside (recorded in the ledger as a dummy run).
 
 Options may also be given in SQL, as in ZetaSQL/BigQuery:
   SELECT WITH DIFFERENTIAL_PRIVACY OPTIONS(epsilon = 0.5, delta = 1e-6) region, COUNT(*) ...
@@ -33,6 +35,7 @@ and clamp_to_range = true in OPTIONS is --clamp-to-range.`)
 	eps := fs.String("epsilon", "", "epsilon for this query (default: the project's)")
 	delta := fs.String("delta", "", "delta for this query (default: the project's)")
 	dry := fs.Bool("dry-run", false, "validate and price only: no charge, no data read")
+	dummy := fs.Bool("dummy", false, "run on the dummy twin (made from the catalog alone): exact answers about made-up people, no charge")
 	format := fs.String("format", "table", "output: table, json (the release) or csv")
 	maxGroups := fs.Int("max-groups-contributed", 0, "groups one person may contribute to (default: the tables' policy)")
 	clamp := fs.Bool("clamp-to-range", false, "clamp released values and interval ends into the range each aggregate can take (counts >= 0, shares in [0, 1]); flagged in the release")
@@ -50,7 +53,10 @@ and clamp_to_range = true in OPTIONS is --clamp-to-range.`)
 	if *format != "table" && *format != "json" && *format != "csv" {
 		return usageError{fmt.Errorf("query: --format %q: want table, json or csv", *format)}
 	}
-	req := query.Request{SQL: fs.Arg(0), Project: *project, Actor: "operator:" + actorName(""), DryRun: *dry, MaxGroupsContributed: *maxGroups, ClampToRange: *clamp}
+	req := query.Request{SQL: fs.Arg(0), Project: *project, Actor: "operator:" + actorName(""), DryRun: *dry, MaxGroupsContributed: *maxGroups, ClampToRange: *clamp, Dummy: *dummy}
+	if *dry && *dummy {
+		return usageError{errors.New("query: --dry-run and --dummy exclude each other (a dummy run shows the price)")}
+	}
 	for _, p := range []struct {
 		s   string
 		dst **float64
@@ -82,7 +88,7 @@ and clamp_to_range = true in OPTIONS is --clamp-to-range.`)
 	if err != nil {
 		return lockedHint(err, apiEquivalent{path: "/v1/queries", tokenVar: "VELO_TOKEN", body: notebooksapi.QueryRequest{
 			SQL: req.SQL, Project: req.Project, Epsilon: req.Epsilon, Delta: req.Delta, Bounds: req.Bounds,
-			MaxGroupsContributed: req.MaxGroupsContributed, DryRun: req.DryRun,
+			MaxGroupsContributed: req.MaxGroupsContributed, DryRun: req.DryRun, Target: target(req.Dummy),
 		}})
 	}
 	defer led.Close()
@@ -106,6 +112,14 @@ and clamp_to_range = true in OPTIONS is --clamp-to-range.`)
 		return rel.WriteCSV(m.Stdout)
 	}
 	return rel.WriteTable(m.Stdout)
+}
+
+// target is the API's target of a request.
+func target(dummy bool) string {
+	if dummy {
+		return "dummy"
+	}
+	return ""
 }
 
 // caret shows where in the SQL a refusal points: the line holding byte offset pos and a

@@ -72,3 +72,46 @@ func TestQueryCommand(t *testing.T) {
 		t.Errorf("refusal:\n%s", msg)
 	}
 }
+
+// velo query --dummy answers on the dummy twin: marked as dummy in the table and the JSON,
+// with the real run's price, nothing charged; then the same SQL runs for real, charged, and
+// velo ledger verify passes with the dummy run in the ledger.
+func TestQueryDummy(t *testing.T) {
+	data := apitest.Dataset(t)
+	state := filepath.Join(t.TempDir(), "state")
+	mustVelo(t, "project", "create", "--state", state, "--id", "wl", "--purpose", "waiting lists", "--legal-basis", "art. 9(2)(h) GDPR",
+		"--allow", "booking", "--epsilon-budget", "10", "--delta-budget", "1e-5", "--default-epsilon", "0.5")
+	q := func(args ...string) string {
+		t.Helper()
+		out, err := velo(t, append([]string{"query", "--data", data, "--state", state, "--project", "wl"}, args...)...)
+		if err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+		return out
+	}
+	sql := "SELECT region, COUNT(*) AS n FROM booking GROUP BY region"
+	out := q("--dummy", "--epsilon", "1", sql)
+	if !strings.Contains(out, "DUMMY DATA") || !strings.Contains(out, "the real run costs epsilon=1 ") || !strings.Contains(out, "budget left epsilon=10 ") {
+		t.Errorf("dummy table:\n%s", out)
+	}
+	var rel release.Release
+	if err := json.Unmarshal([]byte(q("--dummy", "--epsilon", "1", "--format", "json", sql)), &rel); err != nil {
+		t.Fatal(err)
+	}
+	if !rel.Dummy || rel.Price == nil || rel.Price.Epsilon != 1 || rel.Epsilon != 0 || rel.BudgetLeft.Epsilon != 10 {
+		t.Errorf("dummy release: dummy=%v price=%v epsilon=%g left=%v", rel.Dummy, rel.Price, rel.Epsilon, rel.BudgetLeft)
+	}
+	if csv := q("--dummy", "--format", "csv", sql); !strings.Contains(csv, "# dummy: true") || !strings.Contains(csv, "# price: epsilon=0.5 ") {
+		t.Errorf("dummy CSV:\n%s", csv)
+	}
+	if out := q("--epsilon", "1", sql); !strings.Contains(out, "charged epsilon=1 ") || !strings.Contains(out, "budget left epsilon=9 ") {
+		t.Errorf("real run after the dummy ones:\n%s", out)
+	}
+	out = mustVelo(t, "ledger", "verify", "--state", state)
+	if !strings.Contains(out, "dummy") {
+		t.Errorf("ledger verify does not list the dummy runs:\n%s", out)
+	}
+	if _, err := velo(t, "query", "--data", data, "--state", state, "--project", "wl", "--dummy", "--dry-run", sql); err == nil {
+		t.Error("--dummy with --dry-run accepted")
+	}
+}

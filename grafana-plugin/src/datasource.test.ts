@@ -1,6 +1,6 @@
 import { CoreApp, DataSourceInstanceSettings, ScopedVars, VariableSupportType } from '@grafana/data';
 
-import { DataSource, interpolateSqlVariable } from './datasource';
+import { DataSource, interpolateSqlVariable, withPreviewTarget } from './datasource';
 import { VeloOptions, VeloQuery } from './types';
 
 const variables: Record<string, { value: string | string[]; multi?: boolean }> = {
@@ -86,5 +86,29 @@ describe('interpolateSqlVariable', () => {
     ['quotes escaped', ["it's"], { multi: true }, "'it''s'"],
   ])('%s', (_name, value, variable, want) => {
     expect(interpolateSqlVariable(value, variable)).toBe(want);
+  });
+});
+
+describe('withPreviewTarget', () => {
+  it('runs the editor preview of an SQL query on the dummy twin', () => {
+    for (const app of [CoreApp.PanelEditor, CoreApp.Explore]) {
+      expect(withPreviewTarget(query({ queryType: 'sql', sql: 'x' }), app).target).toBe('dummy');
+      expect(withPreviewTarget(query({ sql: 'x', preview: 'dummy' }), app).target).toBe('dummy');
+    }
+  });
+
+  it('runs on the data when the query asks its preview there', () => {
+    expect(withPreviewTarget(query({ sql: 'x', preview: 'data' }), CoreApp.PanelEditor).target).toBe('data');
+  });
+
+  it('runs dashboards and everything but the editor on the data, whatever the query stored', () => {
+    for (const app of [CoreApp.Dashboard, CoreApp.UnifiedAlerting, undefined, 'unknown']) {
+      expect(withPreviewTarget(query({ sql: 'x', target: 'dummy', preview: 'dummy' }), app).target).toBe('data');
+    }
+  });
+
+  it('leaves budget and domain queries on the data', () => {
+    expect(withPreviewTarget(query({ queryType: 'budget' }), CoreApp.PanelEditor).target).toBe('data');
+    expect(withPreviewTarget(query({ queryType: 'domain' }), CoreApp.Explore).target).toBe('data');
   });
 });

@@ -1,4 +1,10 @@
-import { CoreApp, DataSourceInstanceSettings, DataSourceVariableSupport, ScopedVars } from '@grafana/data';
+import {
+  CoreApp,
+  DataQueryRequest,
+  DataSourceInstanceSettings,
+  DataSourceVariableSupport,
+  ScopedVars,
+} from '@grafana/data';
 import { DataSourceWithBackend, getTemplateSrv } from '@grafana/runtime';
 
 import { DEFAULT_QUERY, VeloOptions, VeloQuery } from './types';
@@ -16,6 +22,18 @@ export function interpolateSqlVariable(value: string | string[], variable: { mul
   return (Array.isArray(value) ? value : [value]).map(quote).join(',');
 }
 
+/**
+ * Where a query runs: the query editor's preview of an SQL query (the panel editor,
+ * Explore) runs on the dataset's dummy twin — free, exact answers about made-up people —
+ * unless the query's preview is 'data'; everything else (dashboards, alerts, variables) runs
+ * on the data, whatever the stored query says.
+ */
+export function withPreviewTarget(query: VeloQuery, app?: string): VeloQuery {
+  const sql = (query.queryType ?? 'sql') === 'sql';
+  const preview = app === CoreApp.PanelEditor || app === CoreApp.Explore;
+  return { ...query, target: sql && preview && query.preview !== 'data' ? 'dummy' : 'data' };
+}
+
 export class DataSource extends DataSourceWithBackend<VeloQuery, VeloOptions> {
   constructor(instanceSettings: DataSourceInstanceSettings<VeloOptions>) {
     super(instanceSettings);
@@ -26,6 +44,10 @@ export class DataSource extends DataSourceWithBackend<VeloQuery, VeloOptions> {
 
   getDefaultQuery(_: CoreApp): Partial<VeloQuery> {
     return DEFAULT_QUERY;
+  }
+
+  query(request: DataQueryRequest<VeloQuery>) {
+    return super.query({ ...request, targets: request.targets.map((q) => withPreviewTarget(q, request.app)) });
   }
 
   // The $__ macros are not template variables: they stay in the SQL for the backend, which

@@ -7,6 +7,12 @@ import { DataQuery } from '@grafana/schema';
  */
 export type VeloQueryType = 'sql' | 'budget' | 'domain';
 
+/**
+ * Where an SQL query runs: the data (charged) or the dataset's dummy twin (made-up people
+ * generated from the public catalog: exact answers, free, never the data's).
+ */
+export type VeloTarget = 'data' | 'dummy';
+
 /** How the backend shapes the release into frames. */
 export type VeloFormat = 'time_series' | 'table';
 
@@ -21,6 +27,13 @@ export interface VeloQuery extends DataQuery {
   epsilon?: number;
   delta?: number;
   format?: VeloFormat;
+  /**
+   * Where the query editor's preview (panel editor, Explore) runs an SQL query: on dummy
+   * data (the default: free) or on the data. Dashboards and alerts always run on the data.
+   */
+  preview?: VeloTarget;
+  /** Set by the data source for each run (withPreviewTarget), never stored by the editor. */
+  target?: VeloTarget;
   /** The column of a domain query. */
   table?: string;
   column?: string;

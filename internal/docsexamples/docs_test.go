@@ -23,6 +23,7 @@ import (
 
 	"github.com/velo-fse/velo/grafana-plugin/pkg/plugin"
 	"github.com/velo-fse/velo/internal/docsexamples"
+	"github.com/velo-fse/velo/internal/testenv"
 	"github.com/velo-fse/velo/ledger"
 )
 
@@ -34,7 +35,6 @@ const (
 	demoProject = "wl"
 	// blockTimeout bounds one block (a synthetic extract and its ingest included).
 	blockTimeout = 10 * time.Minute
-	python       = "/usr/bin/python3"
 )
 
 // TestDocsExamples is the documentation's examples run by a reader on a fresh demo
@@ -257,28 +257,28 @@ func (r *runner) ledgerSeq() uint64 {
 // run it cell by cell, and checks no cell raised.
 func (r *runner) notebook(b docsexamples.Block) {
 	t := r.t
-	if err := exec.Command(python, "-c", "import nbclient, nbformat, ipykernel, pandas").Run(); err != nil {
-		if os.Getenv("CI") == "" {
-			r.skipped = append(r.skipped, fmt.Sprintf("%s: SKIPPED, not replaced: no python3-nbclient, python3-ipykernel and python3-pandas for %s (CI runs it)", b, python))
-			t.Logf("%s: SKIPPED the notebook %s: %s lacks nbclient, ipykernel or pandas; the budget check below misses its queries", b, b.Path, python)
+	// The notebook uses the velo-client package (clients/python of this tree) with pandas and
+	// matplotlib: VELO_PYTHON, the client's test extras (.ci/run makes it).
+	python := os.Getenv(testenv.PythonEnv)
+	if python == "" {
+		python = "python3"
+	}
+	if err := exec.Command(python, "-c", "import nbclient, nbformat, ipykernel, pandas, matplotlib, pyarrow").Run(); err != nil {
+		if !testenv.CI() {
+			r.skipped = append(r.skipped, fmt.Sprintf("%s: SKIPPED, not replaced: no Python with the client's test extras (%s=%q; pip install './clients/python[test]'; CI runs it)", b, testenv.PythonEnv, python))
+			t.Logf("%s: SKIPPED the notebook %s: %s lacks nbclient, ipykernel, pandas, matplotlib or pyarrow; the budget check below misses its queries", b, b.Path, python)
 			return
 		}
-		t.Fatalf("%s: CI needs python3-nbclient, python3-ipykernel and python3-pandas (.ci/run installs them): %v", b, err)
+		t.Fatalf("%s: CI needs %s with the Python client's test extras (.ci/run installs them): %v", b, testenv.PythonEnv, err)
 	}
-	const run = `
-import sys, nbformat, nbclient
-nb = nbformat.read(sys.argv[1], as_version=4)
-nbclient.NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": sys.argv[2]}}).execute()
-nbformat.write(nb, sys.argv[3])
-`
 	path := filepath.Join(r.session.dir, b.Path)
 	out := filepath.Join(r.work, "notebook-out.ipynb")
 	ctx, cancel := context.WithTimeout(context.Background(), blockTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, python, "-Xfrozen_modules=off", "-c", run, path, filepath.Dir(path), out)
-	// The session's environment (VELO_URL, VELO_TOKEN), without writing bytecode into the
-	// checkout.
-	cmd.Env = append(r.session.environ(), "PYDEVD_DISABLE_FILE_VALIDATION=1", "PYTHONDONTWRITEBYTECODE=1")
+	cmd := exec.CommandContext(ctx, python, "-Xfrozen_modules=off", "-c", testenv.RunNotebook, path, filepath.Dir(path), out)
+	// The session's environment (VELO_URL, VELO_TOKEN), with this tree's client, without
+	// writing bytecode into the checkout.
+	cmd.Env = testenv.NotebookEnv(r.session.environ(), r.root)
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Errorf("notebook %s: %v\n%s", path, err, tail(string(b)))
 		return

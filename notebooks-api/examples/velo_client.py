@@ -42,6 +42,10 @@ class Release:
         self.delta = data["delta"]
         self.confidence = data["confidence"]
         self.budget_left = data["budget_left"]
+        # A dummy release (query(..., dummy=True)): exact answers about made-up people from
+        # the catalog, never the data's, free; price is what the real run costs.
+        self.dummy = data.get("dummy", False)
+        self.price = data.get("price")
 
     @property
     def df(self):
@@ -95,6 +99,8 @@ class Release:
 
     def __repr__(self):
         state = "cached, not charged again" if self.cached else f"charged epsilon={self.epsilon} delta={self.delta}"
+        if self.dummy:
+            state = f"DUMMY DATA (made-up people, not the real answers), not charged; the real run costs {self.price}"
         return f"<Release {self.release_id}: {len(self.rows)} rows, {state}; budget left {self.budget_left}>"
 
 
@@ -145,8 +151,9 @@ class Client:
                 raise VeloError(e.code, "http_error", raw[:200].decode(errors="replace")) from None
             raise VeloError(p.get("status", e.code), p.get("code"), p.get("detail"), p.get("position"), p.get("field"), p.get("budget")) from None
 
-    def query(self, sql, project, epsilon=None, delta=None, bounds=None, dry_run=False, max_groups_contributed=None):
-        """Run one DP query and return its Release."""
+    def query(self, sql, project, epsilon=None, delta=None, bounds=None, dry_run=False, max_groups_contributed=None, dummy=False):
+        """Run one DP query and return its Release. dummy=True runs it on the dataset's dummy
+        twin instead: exact answers about made-up people from the catalog, free (docs/clients.md)."""
         body = {"sql": sql, "project": project}
         if epsilon is not None:
             body["epsilon"] = epsilon
@@ -156,6 +163,8 @@ class Client:
             body["bounds"] = {k: list(v) for k, v in bounds.items()}
         if dry_run:
             body["dry_run"] = True
+        if dummy:
+            body["target"] = "dummy"
         if max_groups_contributed:
             body["max_groups_contributed"] = max_groups_contributed
         return Release(json.loads(self._call("POST", "/v1/queries", body)))

@@ -55,6 +55,9 @@ type QueryModel struct {
 	Epsilon   *float64 `json:"epsilon"`
 	Delta     *float64 `json:"delta"`
 	Format    string   `json:"format"`
+	// Target is where an SQL query runs: "dummy" (the dataset's dummy twin: the query
+	// editor's preview, set by the frontend) or "data" / "" (the data).
+	Target string `json:"target"`
 	// Table and Column name the column of a domain query.
 	Table  string `json:"table"`
 	Column string `json:"column"`
@@ -190,11 +193,18 @@ func (d *Datasource) query(ctx context.Context, q backend.DataQuery) backend.Dat
 	if strings.TrimSpace(m.SQL) == "" {
 		return userError("the query has no SQL")
 	}
+	switch m.Target {
+	case "", "data":
+		m.Target = ""
+	case "dummy":
+	default:
+		return userError(fmt.Sprintf("unknown target %q: data or dummy", m.Target))
+	}
 	exp, err := ExpandMacros(m.SQL, q.TimeRange, q.Interval, d.loc)
 	if err != nil {
 		return userError(err.Error())
 	}
-	rel, err := d.client.query(ctx, queryRequest{Project: m.Project, SQL: exp.SQL, Epsilon: m.Epsilon, Delta: m.Delta})
+	rel, err := d.client.query(ctx, queryRequest{Project: m.Project, SQL: exp.SQL, Epsilon: m.Epsilon, Delta: m.Delta, Target: m.Target})
 	if err != nil {
 		return veloResponse(err)
 	}

@@ -512,6 +512,9 @@ func TestGRPC(t *testing.T) {
 	if r := resp.Responses["rejected"]; r.Error == nil || !strings.Contains(r.Error.Error(), "[sql_rejected]") || r.ErrorSource != backend.ErrorSourceDownstream {
 		t.Errorf("rejected over gRPC: %v (%s)", r.Error, r.ErrorSource)
 	}
+	// The query editor's preview, over the same gRPC server (the SDK's test server can
+	// be started once per test binary).
+	previewOnDummyData(t, velo, tp.Client, pc)
 }
 
 // The plugin's cost on a dashboard refresh: QueryData for the four SQL panels answered
@@ -667,5 +670,79 @@ func TestDomainQueries(t *testing.T) {
 	}
 	if n := velo.Charges(t, "wl"); n != 0 {
 		t.Errorf("domain queries charged %d", n)
+	}
+}
+
+// previewOnDummyData checks the query editor's preview (target "dummy", set by the
+// frontend) through client (TestGRPC's, over real gRPC): the frames come from the dummy
+// twin, marked dummy with a warning notice and the real price, nothing is charged and the
+// ledger records the runs as dummy; the same query as a dashboard panel (no target) is then
+// charged once; a target that is not one is refused.
+func previewOnDummyData(t *testing.T, velo *apitest.Server, client backend.QueryDataHandler, pc backend.PluginContext) {
+	t.Helper()
+	ctx := context.Background()
+	before := velo.Charges(t, "wl")
+	sql := "SELECT region, COUNT(*) AS n FROM booking WHERE $__timeFilter(d_contact) GROUP BY region"
+	preview := dataQuery("preview", period, map[string]any{"sql": sql, "epsilon": 0.5, "target": "dummy"})
+	for range 2 {
+		resp, err := client.QueryData(ctx, &backend.QueryDataRequest{PluginContext: pc, Queries: []backend.DataQuery{preview}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := resp.Responses["preview"]
+		if r.Error != nil || len(r.Frames) != 1 {
+			t.Fatalf("preview over gRPC: %v", r.Error)
+		}
+		f := r.Frames[0]
+		custom, _ := f.Meta.Custom.(map[string]any)
+		if custom["dummy"] != true || !strings.HasPrefix(fmt.Sprint(custom["datasetVersion"]), "dummy_") {
+			t.Errorf("preview frame meta: %v", custom)
+		}
+		if len(f.Meta.Notices) == 0 || f.Meta.Notices[0].Severity != data.NoticeSeverityWarning ||
+			!strings.Contains(f.Meta.Notices[0].Text, "Dummy data") || !strings.Contains(f.Meta.Notices[0].Text, "on the data it costs ε 0.5, δ 0") {
+			t.Errorf("preview notices: %+v", f.Meta.Notices)
+		}
+		if n, _ := f.RowLen(); n != 21 {
+			t.Errorf("preview: %d rows, want the 21 regions", n)
+		}
+		// Exact: every count is whole and its interval is the count itself.
+		for i := range f.Fields[1].Len() {
+			v, ok := f.Fields[1].ConcreteAt(i)
+			lo, _ := f.Fields[2].ConcreteAt(i)
+			hi, _ := f.Fields[3].ConcreteAt(i)
+			if n, isNum := v.(float64); !ok || !isNum || n != float64(int64(n)) || lo != v || hi != v {
+				t.Errorf("preview row %d: %v [%v, %v]", i, v, lo, hi)
+			}
+		}
+	}
+	if n := velo.Charges(t, "wl") - before; n != 0 {
+		t.Fatalf("the previews made %d charges", n)
+	}
+	dummies := 0
+	for _, e := range velo.Ledger.Entries("wl", 0) {
+		if e.Kind == ledger.KindDummy {
+			dummies++
+		}
+	}
+	if dummies != 2 {
+		t.Errorf("%d dummy runs in the ledger, want 2", dummies)
+	}
+
+	panel := dataQuery("panel", period, map[string]any{"sql": sql, "epsilon": 0.5})
+	bad := dataQuery("bad", period, map[string]any{"sql": sql, "target": "staging"})
+	resp, err := client.QueryData(ctx, &backend.QueryDataRequest{PluginContext: pc, Queries: []backend.DataQuery{panel, bad}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := resp.Responses["panel"]; r.Error != nil || len(r.Frames) != 1 {
+		t.Fatalf("panel: %v", r.Error)
+	} else if custom, _ := r.Frames[0].Meta.Custom.(map[string]any); custom["dummy"] != nil || custom["cached"] != false {
+		t.Errorf("panel frame meta: %v", custom)
+	}
+	if r := resp.Responses["bad"]; r.Error == nil || !strings.Contains(r.Error.Error(), `unknown target "staging"`) {
+		t.Errorf("bad target: %v", r.Error)
+	}
+	if n := velo.Charges(t, "wl") - before; n != 1 {
+		t.Fatalf("the panel after the previews made %d charges, want 1", n)
 	}
 }

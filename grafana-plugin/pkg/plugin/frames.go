@@ -218,18 +218,25 @@ func interval(rel *release.Release, i, c int) (lo, hi *float64, err error) {
 }
 
 func releaseMeta(rel *release.Release, executed string) *data.FrameMeta {
-	m := &data.FrameMeta{
-		ExecutedQueryString: executed,
-		Custom: map[string]any{
-			"releaseId": rel.ReleaseID, "project": rel.Project, "datasetVersion": rel.DatasetVersion,
-			"cached": rel.Cached, "epsilon": rel.Epsilon, "delta": rel.Delta, "confidence": rel.Confidence,
-			"budgetLeft": map[string]float64{"epsilon": rel.BudgetLeft.Epsilon, "delta": rel.BudgetLeft.Delta},
-		},
+	custom := map[string]any{
+		"releaseId": rel.ReleaseID, "project": rel.Project, "datasetVersion": rel.DatasetVersion,
+		"cached": rel.Cached, "epsilon": rel.Epsilon, "delta": rel.Delta, "confidence": rel.Confidence,
+		"budgetLeft": map[string]float64{"epsilon": rel.BudgetLeft.Epsilon, "delta": rel.BudgetLeft.Delta},
 	}
+	m := &data.FrameMeta{ExecutedQueryString: executed, Custom: custom}
 	left := fmt.Sprintf("ε left %s, δ left %s", fmtNum(rel.BudgetLeft.Epsilon), fmtNum(rel.BudgetLeft.Delta))
-	if rel.Cached {
+	switch {
+	case rel.Dummy:
+		custom["dummy"] = true
+		price := ""
+		if rel.Price != nil {
+			custom["price"] = map[string]float64{"epsilon": rel.Price.Epsilon, "delta": rel.Price.Delta}
+			price = fmt.Sprintf("; on the data it costs ε %s, δ %s", fmtNum(rel.Price.Epsilon), fmtNum(rel.Price.Delta))
+		}
+		m.Notices = []data.Notice{{Severity: data.NoticeSeverityWarning, Text: fmt.Sprintf("Dummy data: exact answers about made-up people generated from the catalog, not the real ones; nothing spent%s (%s in project %s).", price, left, rel.Project)}}
+	case rel.Cached:
 		m.Notices = []data.Notice{{Severity: data.NoticeSeverityInfo, Text: fmt.Sprintf("Velo release %s from the release cache: no privacy budget spent (%s in project %s).", rel.ReleaseID, left, rel.Project)}}
-	} else {
+	default:
 		m.Notices = []data.Notice{{Severity: data.NoticeSeverityInfo, Text: fmt.Sprintf("Velo release %s charged ε %s, δ %s to project %s (%s).", rel.ReleaseID, fmtNum(rel.Epsilon), fmtNum(rel.Delta), rel.Project, left)}}
 	}
 	// Velo's notes (values outside their range or clamped, intervals that say nothing,

@@ -36,6 +36,8 @@ type queryRequest struct {
 	Epsilon *float64 `json:"epsilon,omitempty"`
 	Delta   *float64 `json:"delta,omitempty"`
 	DryRun  bool     `json:"dry_run,omitempty"`
+	// Target is "dummy" for the dataset's dummy twin (the editor's preview), else the data.
+	Target string `json:"target,omitempty"`
 }
 
 // budget is an (epsilon, delta) pair of a project's status.

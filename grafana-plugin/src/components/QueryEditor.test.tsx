@@ -93,6 +93,14 @@ describe('QueryEditor', () => {
     expect(onRunQuery).toHaveBeenCalledTimes(1);
   });
 
+  it('previews on dummy data by default, and switches the preview to the data', () => {
+    const { onChange, onRunQuery } = setup();
+    expect(screen.getByLabelText('Dummy data')).toBeChecked();
+    fireEvent.click(screen.getByLabelText('Data'));
+    expect(onChange).toHaveBeenLastCalledWith(expect.objectContaining({ preview: 'data' }));
+    expect(onRunQuery).toHaveBeenCalledTimes(1);
+  });
+
   it('hides the SQL fields for a budget query', () => {
     setup({ queryType: 'budget' });
     expect(screen.queryByRole('textbox', { name: 'SQL' })).not.toBeInTheDocument();

@@ -3,7 +3,7 @@ import { QueryEditorProps, SelectableValue } from '@grafana/data';
 import { InlineField, Input, RadioButtonGroup, Stack, Text, TextArea } from '@grafana/ui';
 
 import { DataSource } from '../datasource';
-import { DEFAULT_QUERY, VeloFormat, VeloOptions, VeloQuery, VeloQueryType } from '../types';
+import { DEFAULT_QUERY, VeloFormat, VeloOptions, VeloQuery, VeloQueryType, VeloTarget } from '../types';
 
 type Props = QueryEditorProps<DataSource, VeloQuery, VeloOptions>;
 
@@ -20,6 +20,15 @@ const QUERY_TYPES: Array<SelectableValue<VeloQueryType>> = [
 const FORMATS: Array<SelectableValue<VeloFormat>> = [
   { label: 'Time series', value: 'time_series' },
   { label: 'Table', value: 'table' },
+];
+
+const PREVIEWS: Array<SelectableValue<VeloTarget>> = [
+  {
+    label: 'Dummy data',
+    value: 'dummy',
+    description: 'Free: exact answers about made-up people generated from the catalog, never the data',
+  },
+  { label: 'Data', value: 'data', description: 'The real, noisy answer: each new query is charged' },
 ];
 
 /** Returns why a value is not acceptable, or undefined when it is. */
@@ -99,7 +108,7 @@ function TextField({ name, label, tooltip, placeholder, value, onChange, onBlur 
 }
 
 export function QueryEditor({ query, onChange, onRunQuery }: Props) {
-  const { queryType, sql, project, epsilon, delta, format, table, column } = { ...DEFAULT_QUERY, ...query };
+  const { queryType, sql, project, epsilon, delta, format, table, column, preview } = { ...DEFAULT_QUERY, ...query };
 
   const change = (patch: Partial<VeloQuery>) => onChange({ ...query, ...patch });
   const changeAndRun = (patch: Partial<VeloQuery>) => {
@@ -164,6 +173,16 @@ export function QueryEditor({ query, onChange, onRunQuery }: Props) {
             <InlineField label="Format">
               <RadioButtonGroup options={FORMATS} value={format} onChange={(v) => changeAndRun({ format: v })} />
             </InlineField>
+            <InlineField
+              label="Preview on"
+              tooltip="Where this editor's preview runs; the dashboard always runs on the data"
+            >
+              <RadioButtonGroup
+                options={PREVIEWS}
+                value={preview ?? 'dummy'}
+                onChange={(v) => changeAndRun({ preview: v })}
+              />
+            </InlineField>
           </>
         )}
       </Stack>
@@ -180,8 +199,9 @@ export function QueryEditor({ query, onChange, onRunQuery }: Props) {
           />
           <Text variant="bodySmall" color="secondary">
             Macros: $__timeFilter(col), $__timeGroup(col, 1M), $__timeFrom(), $__timeTo(); the panel range is rounded
-            out to whole periods. Each new query spends privacy budget from the project; running an identical query
-            again is free, as Velo answers it from its release cache.
+            out to whole periods. The preview here runs on dummy data unless you choose Data: free, exact answers about
+            made-up people, to check the query. On the dashboard each new query spends privacy budget from the project;
+            running an identical query again is free, as Velo answers it from its release cache.
           </Text>
         </>
       )}

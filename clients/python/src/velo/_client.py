@@ -172,6 +172,13 @@ class Result:
     selection: Optional[Mapping[str, Any]] = None
     notes: List[str] = field(default_factory=list)
     clamp_to_range: bool = False
+    dummy: bool = False
+    """True when the release was computed on the dataset's dummy twin (``query(...,
+    dummy=True)``): exact answers about made-up people generated from the public catalog,
+    never the data's; nothing was charged (``epsilon`` and ``delta`` are 0) and each interval
+    is the value itself (a quantile's: the tree leaves around it)."""
+    price: Optional[Amount] = None
+    """In a dummy release: what the same query costs when it runs on the data."""
 
     @property
     def dp_columns(self) -> List[str]:
@@ -256,11 +263,19 @@ class Connection:
         bounds: Optional[Mapping[str, Tuple[float, float]]] = None,
         max_groups_contributed: Optional[int] = None,
         clamp_to_range: bool = False,
+        dummy: bool = False,
     ) -> Result:
         """Run ``sql`` and return its release. Charged once to the project's budget (a
         query asked before is answered from the cache, free); ``epsilon`` and ``delta``
-        default to the project's default (or to the SQL's ``OPTIONS(...)``)."""
+        default to the project's default (or to the SQL's ``OPTIONS(...)``).
+
+        With ``dummy=True`` the query runs on the dataset's dummy twin instead: the same
+        checks and price, exact answers about made-up people generated from the catalog
+        alone (``Result.dummy``, with ``Result.price`` the real run's cost), nothing
+        charged. The same SQL then runs for real unchanged."""
         body = self._body(sql, epsilon, delta, project, bounds, max_groups_contributed, clamp_to_range, dry_run=False)
+        if dummy:
+            body["target"] = "dummy"
         raw = self._request("POST", "/v1/queries", body, accept=ARROW_STREAM)
         return _result(pa.ipc.open_stream(raw).read_all())
 
@@ -408,4 +423,6 @@ def _result(table: pa.Table) -> Result:
         selection=_meta(md, "selection", None, parse=True),
         notes=list(_meta(md, "notes", [], parse=True) or []),
         clamp_to_range=_meta(md, "clamp_to_range", "false") == "true",
+        dummy=_meta(md, "dummy", "false") == "true",
+        price=_amount(_meta(md, "price", None, parse=True)),
     )
