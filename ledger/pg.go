@@ -135,6 +135,9 @@ func OpenPostgres(ctx context.Context, dsn string, opts Options) (*PG, error) {
 	if err := l.pool.Ping(ctx); err != nil {
 		return nil, l.dbError("connect", err)
 	}
+	if err := os.MkdirAll(filepath.Dir(opts.KeyFile), 0o700); err != nil {
+		return nil, fmt.Errorf("ledger: %w", err)
+	}
 	var verifier note.Verifier
 	if l.signer, verifier, err = loadOrCreateKey(opts.KeyFile, pubKeyPath(opts.KeyFile), l.log); err != nil {
 		return nil, err
