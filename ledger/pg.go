@@ -191,8 +191,17 @@ func (l *PG) setup(ctx context.Context) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, pgLockKey); err != nil {
 			return l.dbError("lock", err)
 		}
-		if _, err := tx.Exec(ctx, pgSchema); err != nil {
-			return l.dbError("create the ledger's tables", err)
+		// Created only when missing: afterwards the database user needs no CREATE privilege.
+		var exists bool
+		if err := tx.QueryRow(ctx, `SELECT to_regclass('velo_ledger') IS NOT NULL
+			AND to_regclass('velo_ledger_checkpoints') IS NOT NULL
+			AND to_regclass('velo_ledger_meta') IS NOT NULL`).Scan(&exists); err != nil {
+			return l.dbError("look for the ledger's tables", err)
+		}
+		if !exists {
+			if _, err := tx.Exec(ctx, pgSchema); err != nil {
+				return l.dbError("create the ledger's tables", err)
+			}
 		}
 		var stored string
 		err := tx.QueryRow(ctx, `SELECT value FROM velo_ledger_meta WHERE name = 'verifier_key'`).Scan(&stored)

@@ -6,12 +6,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/velo-fse/velo/internal/pgtest"
 	"github.com/velo-fse/velo/ledger"
@@ -388,6 +391,55 @@ func TestPGNoPasswordInErrors(t *testing.T) {
 	} {
 		if got := ledger.RedactDSN(dsn); got != want {
 			t.Errorf("RedactDSN(%q) = %q, want %q", dsn, got, want)
+		}
+	}
+}
+
+// TestPGLeastPrivilege: once the tables exist, a replica needs only SELECT and INSERT: a
+// database user with no more opens the ledger, charges and releases, and cannot change or
+// remove an entry.
+func TestPGLeastPrivilege(t *testing.T) {
+	srv := pgtest.Start(t)
+	dsn := srv.NewDatabase(t, "ledger")
+	key := filepath.Join(t.TempDir(), "checkpoint.key")
+	ctx := context.Background()
+	owner := openPG(t, dsn, ledger.Options{KeyFile: key})
+	if err := owner.CreateProject(ctx, "dpo", project("wl", 1, 0)); err != nil {
+		t.Fatal(err)
+	}
+	if err := owner.Close(); err != nil {
+		t.Fatal(err)
+	}
+	srv.Exec(t, "ledger", `CREATE ROLE replica LOGIN PASSWORD 'replica-pw'`)
+	srv.Exec(t, "ledger", `GRANT SELECT, INSERT ON velo_ledger, velo_ledger_checkpoints, velo_ledger_meta TO replica`)
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.User = url.UserPassword("replica", "replica-pw")
+	l := openPG(t, u.String(), ledger.Options{KeyFile: key, CheckpointEvery: 2})
+	c, err := l.Charge(ctx, chargeReq("wl", "SELECT 1", 0.5, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Release(ctx, c, json.RawMessage(`{"n":1}`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := ledger.VerifyPostgres(ctx, u.String(), ledger.VerifyOptions{})
+	if err != nil || rep.Entries != 3 || rep.Signed != 3 {
+		t.Fatalf("verify as the replica's user: %+v, %v", rep, err)
+	}
+	conn, err := pgx.Connect(ctx, u.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	for _, stmt := range []string{`UPDATE velo_ledger SET body = body WHERE seq = 2`, `DELETE FROM velo_ledger WHERE seq = 3`} {
+		if _, err := conn.Exec(ctx, stmt); err == nil || !strings.Contains(err.Error(), "permission denied") {
+			t.Errorf("%s as the replica's user: %v, want permission denied", stmt, err)
 		}
 	}
 }
