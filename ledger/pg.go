@@ -350,22 +350,31 @@ func (l *PG) append(ctx context.Context, build func(st *state) (*record, error))
 	if l.broken != nil {
 		return Entry{}, fmt.Errorf("ledger: no appends to a ledger that failed its check: %w", l.broken)
 	}
+	// The database out of reach (or a row failing its check) is, to the caller, a ledger
+	// that cannot record entries: ErrWriteFailed. Nothing was written; unlike the file
+	// ledger's, appends resume once the database answers again.
+	unavailable := func(err error) (Entry, error) {
+		if cerr := ctx.Err(); cerr != nil {
+			return Entry{}, cerr // the caller gave up: nothing was written
+		}
+		return Entry{}, fmt.Errorf("%w: %w", ErrWriteFailed, err)
+	}
 	tx, err := l.pool.Begin(ctx)
 	if err != nil {
-		return Entry{}, l.dbError("begin", err)
+		return unavailable(l.dbError("begin", err))
 	}
 	// Once the entry is inserted, the commit runs whatever happens to ctx: an abandoned
 	// commit would leave the caller not knowing whether it was charged.
 	wctx := context.WithoutCancel(ctx)
 	defer tx.Rollback(wctx) //nolint:errcheck // a no-op after Commit
 	if _, err := tx.Exec(ctx, `SET LOCAL synchronous_commit TO on`); err != nil {
-		return Entry{}, l.dbError("begin", err)
+		return unavailable(l.dbError("begin", err))
 	}
 	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, pgLockKey); err != nil {
-		return Entry{}, l.dbError("lock", err)
+		return unavailable(l.dbError("lock", err))
 	}
 	if err := l.catchUp(ctx, tx, true); err != nil {
-		return Entry{}, err
+		return unavailable(err)
 	}
 	st := l.st
 	r, err := build(st)

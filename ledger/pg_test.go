@@ -443,3 +443,45 @@ func TestPGLeastPrivilege(t *testing.T) {
 		}
 	}
 }
+
+// TestPGDatabaseDown: with the database down, a charge fails with ErrWriteFailed (the API's
+// 503 ledger_unavailable) and nothing is recorded; reads answer from the entries already
+// read; once the database is back (recovered from its write-ahead log after a crash) every
+// committed entry is there and charges resume.
+func TestPGDatabaseDown(t *testing.T) {
+	srv := pgtest.Start(t)
+	dsn := srv.NewDatabase(t, "ledger")
+	key := filepath.Join(t.TempDir(), "checkpoint.key")
+	ctx := context.Background()
+	l := openPG(t, dsn, ledger.Options{KeyFile: key})
+	if err := l.CreateProject(ctx, "dpo", project("wl", 10, 0)); err != nil {
+		t.Fatal(err)
+	}
+	c, err := l.Charge(ctx, chargeReq("wl", "SELECT 1", 1, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Kill(t)
+	if _, err := l.Charge(ctx, chargeReq("wl", "SELECT 2", 1, 0)); !errors.Is(err, ledger.ErrWriteFailed) {
+		t.Fatalf("charge with the database down: %v, want ErrWriteFailed", err)
+	}
+	if err := l.Release(ctx, c, json.RawMessage(`{"n":1}`)); !errors.Is(err, ledger.ErrWriteFailed) {
+		t.Fatalf("release with the database down: %v, want ErrWriteFailed", err)
+	}
+	if st, err := l.Project("wl"); err != nil || st.Spent.Epsilon != 1 {
+		t.Fatalf("project with the database down: %+v, %v; want the entries read so far", st, err)
+	}
+	srv.Restart(t)
+	if err := l.Release(ctx, c, json.RawMessage(`{"n":1}`)); err != nil {
+		t.Fatalf("release once the database is back: %v", err)
+	}
+	if _, err := l.Charge(ctx, chargeReq("wl", "SELECT 2", 1, 0)); err != nil {
+		t.Fatalf("charge once the database is back: %v", err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if rep := verifyPG(t, dsn); rep.Entries != 4 || rep.Projects[0].Spent.Epsilon != 2 {
+		t.Fatalf("verify: %+v", rep)
+	}
+}

@@ -115,19 +115,41 @@ func Start(t testing.TB) *Server {
 		"-E", "UTF8", "--locale=C", "--no-sync").CombinedOutput(); err != nil {
 		t.Fatalf("pgtest: initdb: %v\n%s", err, out)
 	}
-	var lastErr string
+	var lastErr error
 	for range 5 { // a free port may be taken between asking and listening
 		s.Port = freePort(t)
-		opts := fmt.Sprintf("-c listen_addresses=127.0.0.1 -p %d -k %s -c max_connections=200", s.Port, s.Dir)
-		out, err := s.run("pg_ctl", "-D", s.data(), "-l", filepath.Join(s.Dir, "log"), "-w", "-t", "60", "-o", opts, "start").CombinedOutput()
-		if err == nil {
+		if lastErr = s.pgStart(); lastErr == nil {
 			return s
 		}
-		log, _ := os.ReadFile(filepath.Join(s.Dir, "log"))
-		lastErr = fmt.Sprintf("%v\n%s\n%s", err, out, log)
 	}
-	t.Fatalf("pgtest: pg_ctl start: %s", lastErr)
+	t.Fatalf("pgtest: %v", lastErr)
 	return nil
+}
+
+func (s *Server) pgStart() error {
+	opts := fmt.Sprintf("-c listen_addresses=127.0.0.1 -p %d -k %s -c max_connections=200", s.Port, s.Dir)
+	out, err := s.run("pg_ctl", "-D", s.data(), "-l", filepath.Join(s.Dir, "log"), "-w", "-t", "60", "-o", opts, "start").CombinedOutput()
+	if err != nil {
+		log, _ := os.ReadFile(filepath.Join(s.Dir, "log"))
+		return fmt.Errorf("pg_ctl start: %v\n%s\n%s", err, out, log)
+	}
+	return nil
+}
+
+// Kill stops the server at once, as a crash would (pg_ctl stop -m immediate).
+func (s *Server) Kill(t testing.TB) {
+	t.Helper()
+	if out, err := s.run("pg_ctl", "-D", s.data(), "-m", "immediate", "-w", "stop").CombinedOutput(); err != nil {
+		t.Fatalf("pgtest: pg_ctl stop: %v\n%s", err, out)
+	}
+}
+
+// Restart starts a killed server again on its port; it recovers from its write-ahead log.
+func (s *Server) Restart(t testing.TB) {
+	t.Helper()
+	if err := s.pgStart(); err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
 }
 
 func (s *Server) data() string { return filepath.Join(s.Dir, "data") }
