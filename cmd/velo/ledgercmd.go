@@ -127,7 +127,7 @@ velo ledger verify --state DIR checks offline.`)
 		return nil
 	}
 	if *format != "csv" && *format != "ndjson" {
-		return usageError{fmt.Errorf("ledger export: --format %q: want csv, ndjson or state", *format)}
+		return usageError{fmt.Errorf("ledger export: --format %q: want csv or ndjson (or state, with --ledger)", *format)}
 	}
 	var entries []ledger.Entry
 	var err error
