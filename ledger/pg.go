@@ -162,9 +162,9 @@ func OpenPostgres(ctx context.Context, dsn string, opts Options) (*PG, error) {
 		err = fmt.Errorf("unfinished checkpoint at offset %d", complete)
 	}
 	if err != nil {
-		return nil, &CorruptError{File: l.where + " table " + pgCheckpointsTable, Reason: err.Error()}
+		return nil, &CorruptError{File: pgTableName(pgCheckpointsTable), Reason: err.Error()}
 	}
-	if err := checkCheckpoints(l.where+" table "+pgCheckpointsTable, l.st, cps); err != nil {
+	if err := checkCheckpoints(pgTableName(pgCheckpointsTable), l.st, cps); err != nil {
 		return nil, err
 	}
 	for _, cp := range cps {
@@ -173,6 +173,10 @@ func OpenPostgres(ctx context.Context, dsn string, opts Options) (*PG, error) {
 	ok = true
 	return l, nil
 }
+
+// pgTableName is how a *CorruptError names a table (its File): the DSN, which the caller
+// knows, stays out of it.
+func pgTableName(table string) string { return "PostgreSQL table " + table }
 
 // pubKeyPath is the verifier key file beside a checkpoint key: STATE/checkpoint.key ->
 // STATE/checkpoint.pub, as the file ledger names them.
@@ -277,7 +281,7 @@ func pgCheckpointsData(ctx context.Context, q querier) ([]byte, error) {
 }
 
 // applyRow checks one row as replay checks a frame and applies it to st.
-func applyRow(where string, st *state, row pgRow) error {
+func applyRow(st *state, row pgRow) error {
 	r, err := decodeBody(row.body)
 	if err == nil && r.Seq != uint64(row.seq) {
 		err = fmt.Errorf("the row numbered %d holds entry %d", row.seq, r.Seq)
@@ -290,7 +294,7 @@ func applyRow(where string, st *state, row pgRow) error {
 		err = errors.New("the stored hash does not match the entry's body: the entry was changed")
 	}
 	if err != nil {
-		return &CorruptError{File: where + " table " + pgEntriesTable, Seq: uint64(row.seq), Offset: st.size, Reason: err.Error()}
+		return &CorruptError{File: pgTableName(pgEntriesTable), Seq: uint64(row.seq), Offset: st.size, Reason: err.Error()}
 	}
 	st.apply(r, h, st.size+int64(len(row.body)))
 	return nil
@@ -314,7 +318,7 @@ func (l *PG) catchUp(ctx context.Context, q querier, locked bool) error {
 		if !locked && uint64(row.seq) != l.st.seq+1 {
 			return nil
 		}
-		if err := applyRow(l.where, l.st, row); err != nil {
+		if err := applyRow(l.st, row); err != nil {
 			l.broken = err
 			l.log.Error("ledger corrupt: no further appends", "err", err)
 			return err
@@ -699,16 +703,16 @@ func readSnapshot(ctx context.Context, pool *pgxpool.Pool, scrubf func(error) st
 }
 
 // replay checks and applies every row; the table must hold the chain from entry 1 on.
-func (s *pgSnapshot) replay(where string) (*state, int64, error) {
+func (s *pgSnapshot) replay() (*state, int64, error) {
 	st := newState()
 	var size int64
 	for _, row := range s.rows {
 		size += int64(len(row.body))
 		if uint64(row.seq) != st.seq+1 {
-			return st, size, &CorruptError{File: where + " table " + pgEntriesTable, Seq: st.seq + 1, Offset: st.size,
+			return st, size, &CorruptError{File: pgTableName(pgEntriesTable), Seq: st.seq + 1, Offset: st.size,
 				Reason: fmt.Sprintf("entry %d is missing (the next row is %d): entries were removed", st.seq+1, row.seq)}
 		}
-		if err := applyRow(where, st, row); err != nil {
+		if err := applyRow(st, row); err != nil {
 			return st, size, err
 		}
 	}
@@ -761,7 +765,7 @@ func verifyPG(ctx context.Context, where string, pool *pgxpool.Pool, opts Verify
 	if err != nil {
 		return rep, err
 	}
-	cpData, cpWhere := snap.checkpoints, where+" table "+pgCheckpointsTable
+	cpData, cpWhere := snap.checkpoints, pgTableName(pgCheckpointsTable)
 	if opts.CheckpointsFile != "" {
 		if cpData, err = os.ReadFile(opts.CheckpointsFile); err != nil {
 			return rep, fmt.Errorf("ledger: read checkpoints: %w", err)
@@ -776,7 +780,7 @@ func verifyPG(ctx context.Context, where string, pool *pgxpool.Pool, opts Verify
 		}
 		vkey = strings.TrimSpace(string(b))
 	}
-	st, size, err := snap.replay(where)
+	st, size, err := snap.replay()
 	rep.fill(st, size)
 	if err != nil {
 		return rep, err
@@ -784,7 +788,7 @@ func verifyPG(ctx context.Context, where string, pool *pgxpool.Pool, opts Verify
 	var verifiers note.Verifiers
 	if len(cpData) > 0 {
 		if vkey == "" {
-			return rep, &CorruptError{File: where + " table " + pgMetaTable, Reason: "checkpoints but no verifier key"}
+			return rep, &CorruptError{File: pgTableName(pgMetaTable), Reason: "checkpoints but no verifier key"}
 		}
 		v, err := note.NewVerifier(vkey)
 		if err != nil {
@@ -812,7 +816,7 @@ func verifyPG(ctx context.Context, where string, pool *pgxpool.Pool, opts Verify
 // ReadPostgres loads the ledger in the database named by dsn for display and export, as
 // Read does for a file ledger: the entries and the per-project budgets, the chain checked.
 func ReadPostgres(ctx context.Context, dsn string) ([]Entry, []ProjectStatus, error) {
-	pool, where, scrubf, err := connect(ctx, dsn)
+	pool, _, scrubf, err := connect(ctx, dsn)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -821,7 +825,7 @@ func ReadPostgres(ctx context.Context, dsn string) ([]Entry, []ProjectStatus, er
 	if err != nil {
 		return nil, nil, err
 	}
-	st, _, err := snap.replay(where)
+	st, _, err := snap.replay()
 	if err != nil {
 		return nil, nil, err
 	}

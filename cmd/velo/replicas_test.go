@@ -246,6 +246,17 @@ func TestServeReplicasPostgres(t *testing.T) {
 		t.Fatalf("cached answers charged: %d standing", standing2)
 	}
 
+	// The DPO's verification through the API, on each replica, checks the database.
+	for i, r := range replicas {
+		status, body, err := call(client, "GET", r.URL+"/v1/ledger/verify", env.tokens["dora"], nil)
+		var v struct {
+			OK      bool `json:"ok"`
+			Entries int  `json:"entries"`
+		}
+		if err != nil || status != 200 || json.Unmarshal(body, &v) != nil || !v.OK || v.Entries != 1+2*37 {
+			t.Fatalf("replica %d: GET /v1/ledger/verify: %d %s %v; want ok over 75 entries", i, status, body, err)
+		}
+	}
 	if out, err := runVelo(t, "ledger", "verify", "--ledger", env.dsn); err != nil || !strings.Contains(out, "37 charge") || !strings.Contains(out, "epsilon 37 of 37 spent") {
 		t.Fatalf("velo ledger verify --ledger: %v\n%s", err, out)
 	}
