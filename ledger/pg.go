@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -78,15 +79,37 @@ type PG struct {
 	log    *slog.Logger
 	signer note.Signer
 
-	// mu is held to read new entries into st and by an appender for its transaction.
+	// mu is held by an appender for its transaction, and by Close.
 	mu     sync.Mutex
-	broken error  // an entry failed its check: no further appends; under mu
-	closed bool   // under mu
+	closed atomic.Bool
 	behind bool   // the clock reads earlier than the last entry; under mu
 	lastCP uint64 // entries covered by the last checkpoint known; under mu
 
-	stateMu sync.RWMutex // writers of st hold mu too
+	brokenMu sync.Mutex
+	broken   error // an entry failed its check: no further appends; under brokenMu
+
+	// stateMu guards st. Readers and appenders both apply the entries they read from the
+	// table, each under the write lock and only the next one in the chain, so an entry is
+	// applied once whoever reads it first; an appender holds the read lock while it checks
+	// its entry against st.
+	stateMu sync.RWMutex
 	st      *state
+}
+
+// setBroken stops appends after a row failed its check (logged once).
+func (l *PG) setBroken(err error) {
+	l.brokenMu.Lock()
+	defer l.brokenMu.Unlock()
+	if l.broken == nil {
+		l.broken = err
+		l.log.Error("ledger corrupt: no further appends", "err", err)
+	}
+}
+
+func (l *PG) brokenErr() error {
+	l.brokenMu.Lock()
+	defer l.brokenMu.Unlock()
+	return l.broken
 }
 
 // pgRow is one row of velo_ledger.
@@ -300,12 +323,16 @@ func applyRow(st *state, row pgRow) error {
 	return nil
 }
 
-// catchUp reads the entries committed since st's last and applies them. Under the
-// advisory lock (locked) the table must continue the chain exactly; without it, reading
-// stops at a gap (an append committing meanwhile: appends commit in order, so none is
-// expected). A row that fails its check stops appends. The caller holds mu.
+// catchUp reads the entries committed since st's last and applies them; rows applied
+// meanwhile (by a reader, or by this replica's appender) are skipped. Under the advisory
+// lock (locked) the table must continue the chain exactly; without it, reading stops at a
+// gap (appends commit in chain order, so none is expected). A row that fails its check
+// stops appends.
 func (l *PG) catchUp(ctx context.Context, q querier, locked bool) error {
-	rows, err := pgRows(ctx, q, l.st.seq)
+	l.stateMu.RLock()
+	after := l.st.seq
+	l.stateMu.RUnlock()
+	rows, err := pgRows(ctx, q, after)
 	if err != nil {
 		return l.dbError("read entries", err)
 	}
@@ -315,29 +342,29 @@ func (l *PG) catchUp(ctx context.Context, q querier, locked bool) error {
 	l.stateMu.Lock()
 	defer l.stateMu.Unlock()
 	for _, row := range rows {
+		if uint64(row.seq) <= l.st.seq {
+			continue
+		}
 		if !locked && uint64(row.seq) != l.st.seq+1 {
 			return nil
 		}
 		if err := applyRow(l.st, row); err != nil {
-			l.broken = err
-			l.log.Error("ledger corrupt: no further appends", "err", err)
+			l.setBroken(err)
 			return err
 		}
 	}
 	return nil
 }
 
-// refresh reads what other replicas appended, for a reader. A failure to read is logged and
-// the entries read so far answer.
+// refresh reads what other replicas appended, for a reader; it waits for no appender. A
+// failure to read is logged and the entries read so far answer.
 func (l *PG) refresh() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.closed {
+	if l.closed.Load() {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := l.catchUp(ctx, l.pool, false); err != nil && l.broken == nil {
+	if err := l.catchUp(ctx, l.pool, false); err != nil && !l.closed.Load() && !errors.Is(err, ErrCorrupt) {
 		l.log.Error("ledger: cannot read new entries; answering from those read so far", "ledger", l.where, "err", err)
 	}
 }
@@ -348,11 +375,11 @@ func (l *PG) refresh() {
 func (l *PG) append(ctx context.Context, build func(st *state) (*record, error)) (Entry, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.closed {
+	if l.closed.Load() {
 		return Entry{}, ErrClosed
 	}
-	if l.broken != nil {
-		return Entry{}, fmt.Errorf("ledger: no appends to a ledger that failed its check: %w", l.broken)
+	if broken := l.brokenErr(); broken != nil {
+		return Entry{}, fmt.Errorf("ledger: no appends to a ledger that failed its check: %w", broken)
 	}
 	// The database out of reach (or a row failing its check) is, to the caller, a ledger
 	// that cannot record entries: ErrWriteFailed. Nothing was written; unlike the file
@@ -380,27 +407,10 @@ func (l *PG) append(ctx context.Context, build func(st *state) (*record, error))
 	if err := l.catchUp(ctx, tx, true); err != nil {
 		return unavailable(err)
 	}
-	st := l.st
-	r, err := build(st)
+	dec, body, h, err := l.prepare(build)
 	if err != nil {
 		return Entry{}, err
 	}
-	r.Seq, r.Prev, r.Time = st.seq+1, hex.EncodeToString(st.head[:]), l.entryTime(st.last)
-	body, err := encodeBody(r)
-	if err != nil {
-		return Entry{}, fmt.Errorf("ledger: encode entry: %w", err)
-	}
-	if len(body) > maxFrameBody {
-		return Entry{}, fmt.Errorf("ledger: entry of %d bytes exceeds the %d-byte limit", len(body), maxFrameBody)
-	}
-	dec, err := decodeBody(body)
-	if err != nil {
-		return Entry{}, fmt.Errorf("ledger: entry does not survive a round trip: %w", err)
-	}
-	if err := st.check(dec); err != nil {
-		return Entry{}, err
-	}
-	h := entryHash(st.head, body)
 	if _, err := tx.Exec(wctx, `INSERT INTO velo_ledger (seq, body, hash) VALUES ($1, $2, $3)`, int64(dec.Seq), body, h[:]); err != nil {
 		return Entry{}, fmt.Errorf("%w: entry %d: %s", ErrWriteFailed, dec.Seq, l.scrub(err))
 	}
@@ -414,12 +424,43 @@ func (l *PG) append(ctx context.Context, build func(st *state) (*record, error))
 		return Entry{}, fmt.Errorf("%w: entry %d (if the commit reached the database, the entry stands): %s", ErrWriteFailed, dec.Seq, l.scrub(err))
 	}
 	l.stateMu.Lock()
-	st.apply(dec, h, st.size+int64(len(body)))
+	if l.st.seq+1 == dec.Seq { // else a reader has already read it from the table
+		l.st.apply(dec, h, l.st.size+int64(len(body)))
+	}
 	l.stateMu.Unlock()
 	if checkpoint {
 		l.lastCP = dec.Seq
 	}
 	return entryOf(dec, h), nil
+}
+
+// prepare builds the next entry from st (under the advisory lock, after catchUp: st holds
+// every committed entry) and checks it as replay will: its decoded form, its body and its
+// hash.
+func (l *PG) prepare(build func(st *state) (*record, error)) (*record, []byte, [32]byte, error) {
+	l.stateMu.RLock()
+	defer l.stateMu.RUnlock()
+	st := l.st
+	r, err := build(st)
+	if err != nil {
+		return nil, nil, [32]byte{}, err
+	}
+	r.Seq, r.Prev, r.Time = st.seq+1, hex.EncodeToString(st.head[:]), l.entryTime(st.last)
+	body, err := encodeBody(r)
+	if err != nil {
+		return nil, nil, [32]byte{}, fmt.Errorf("ledger: encode entry: %w", err)
+	}
+	if len(body) > maxFrameBody {
+		return nil, nil, [32]byte{}, fmt.Errorf("ledger: entry of %d bytes exceeds the %d-byte limit", len(body), maxFrameBody)
+	}
+	dec, err := decodeBody(body)
+	if err != nil {
+		return nil, nil, [32]byte{}, fmt.Errorf("ledger: entry does not survive a round trip: %w", err)
+	}
+	if err := st.check(dec); err != nil {
+		return nil, nil, [32]byte{}, err
+	}
+	return dec, body, entryHash(st.head, body), nil
 }
 
 // insertCheckpoint signs (seq, head) and inserts the note in tx.
@@ -613,13 +654,12 @@ func (l *PG) Verify(ctx context.Context, opts VerifyOptions) (VerifyReport, erro
 func (l *PG) Close() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.closed {
+	if l.closed.Swap(true) {
 		return nil
 	}
-	l.closed = true
 	defer l.pool.Close()
-	if l.broken != nil {
-		return fmt.Errorf("ledger: closed without a final checkpoint: %w", l.broken)
+	if broken := l.brokenErr(); broken != nil {
+		return fmt.Errorf("ledger: closed without a final checkpoint: %w", broken)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -634,10 +674,13 @@ func (l *PG) Close() error {
 		if err := tx.QueryRow(ctx, `SELECT coalesce(max(seq), 0) FROM velo_ledger_checkpoints`).Scan(&last); err != nil {
 			return l.dbError("read checkpoints", err)
 		}
-		if l.st.seq == 0 || uint64(last) >= l.st.seq {
+		l.stateMu.RLock()
+		seq, head := l.st.seq, l.st.head
+		l.stateMu.RUnlock()
+		if seq == 0 || uint64(last) >= seq {
 			return nil
 		}
-		return l.insertCheckpoint(ctx, tx, l.st.seq, l.st.head)
+		return l.insertCheckpoint(ctx, tx, seq, head)
 	})
 	if err != nil {
 		return fmt.Errorf("ledger: final checkpoint: %w", err)

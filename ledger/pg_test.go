@@ -485,3 +485,74 @@ func TestPGDatabaseDown(t *testing.T) {
 		t.Fatalf("verify: %+v", rep)
 	}
 }
+
+// TestPGReadersDoNotWaitForAppends: while the advisory lock is held elsewhere (another
+// replica's append in progress), a charge waits for it, and the replica's readers —
+// budgets, the release cache, the entries — still answer.
+func TestPGReadersDoNotWaitForAppends(t *testing.T) {
+	srv := pgtest.Start(t)
+	dsn := srv.NewDatabase(t, "ledger")
+	ctx := context.Background()
+	l := openPG(t, dsn, ledger.Options{KeyFile: filepath.Join(t.TempDir(), "checkpoint.key")})
+	if err := l.CreateProject(ctx, "dpo", project("wl", 10, 0)); err != nil {
+		t.Fatal(err)
+	}
+	holder, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Close(ctx)
+	tx, err := holder.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const lockKey = 0x76656c6f6c656467 // the ledger's advisory lock ("veloledg")
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(lockKey)); err != nil {
+		t.Fatal(err)
+	}
+	charged := make(chan error, 1)
+	go func() {
+		_, err := l.Charge(ctx, chargeReq("wl", "SELECT 1", 1, 0))
+		charged <- err
+	}()
+	// Wait until the charge is queued on the lock (a condition, polled with a deadline).
+	deadline := time.Now().Add(time.Minute)
+	for {
+		var waiting int
+		if err := holder.QueryRow(ctx, `SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted`).Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+		if waiting == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the charge never waited for the advisory lock")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	read := make(chan string, 1)
+	go func() {
+		st, err := l.Project("wl")
+		_, cached := l.Cached("wl", ledger.SQLHash("SELECT 1"), "", "v1")
+		read <- fmt.Sprintf("%v %v %v %d", st.Spent.Epsilon, err, cached, len(l.Entries("", 0)))
+	}()
+	select {
+	case got := <-read:
+		if got != "0 <nil> false 1" {
+			t.Fatalf("readers during a waiting append: %s", got)
+		}
+	case err := <-charged:
+		t.Fatalf("the charge went through while the lock was held: %v", err)
+	case <-time.After(time.Minute):
+		t.Fatal("the readers waited for the append")
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-charged; err != nil {
+		t.Fatalf("charge once the lock is free: %v", err)
+	}
+	if st, _ := l.Project("wl"); st.Spent.Epsilon != 1 {
+		t.Fatalf("spent %v after the charge", st.Spent.Epsilon)
+	}
+}
