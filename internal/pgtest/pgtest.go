@@ -111,6 +111,11 @@ func Start(t testing.TB) *Server {
 			}
 		}
 	}
+	if s.runAs != "" {
+		if out, err := exec.Command("runuser", "-u", s.runAs, "--", "test", "-w", s.Dir).CombinedOutput(); err != nil {
+			t.Fatalf("pgtest: the %s user cannot write %s (is a folder above it closed to others? set TMPDIR to one it can reach): %v %s", s.runAs, s.Dir, err, out)
+		}
+	}
 	if out, err := s.run("initdb", "-D", s.data(), "-U", User, "--auth=scram-sha-256", "--pwfile="+pwfile,
 		"-E", "UTF8", "--locale=C", "--no-sync").CombinedOutput(); err != nil {
 		t.Fatalf("pgtest: initdb: %v\n%s", err, out)
