@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/velo-fse/velo/fse"
@@ -34,6 +35,22 @@ type CatalogTable struct {
 	// Default contribution bounds per person (docs/privacy.md#bounding-each-persons-contribution).
 	MaxGroupsContributed int `json:"max_groups_contributed"`
 	MaxRowsPerGroup      int `json:"max_rows_per_group"`
+	// PersonRank says the table's files carry PersonRankColumn: each row's rank among
+	// its person's rows of the table, in an order fixed at ingest by a keyed hash with a
+	// secret seed (PersonRankSQL). The engine may then bound a person's rows with a filter
+	// on it instead of a window (docs/privacy.md#bounding-by-person-rank).
+	PersonRank bool `json:"person_rank,omitempty"`
+}
+
+// PersonRankColumn is the column of a table's files that holds each row's person rank.
+// It is not a catalog column: no query can name it; only the engine's rewrite reads it.
+const PersonRankColumn = "_velo_rank"
+
+// PersonRankSQL is the SQL window that ranks each person's rows 1, 2, … in the order of
+// a hash of the listed columns (the table's, so equal rows tie) and seed: applied to a
+// table's whole content (every row of every person) whenever it is written.
+func PersonRankSQL(columns []string, seed uint64) string {
+	return fmt.Sprintf("row_number() OVER (PARTITION BY pid ORDER BY hash(%s, %d::UBIGINT))", strings.Join(columns, ", "), seed)
 }
 
 // CatalogColumn describes one column.

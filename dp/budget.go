@@ -69,6 +69,17 @@ func (m Mechanism) scale(l0 int64, lInf float64, b Budget) float64 {
 	return noise.SigmaForGaussian(l0, lInf, b.Epsilon, b.Delta)
 }
 
+// CountScale is the noise scale (Laplace b or Gaussian σ) a count gets under bnd at budget b,
+// in counts: how the query engine compares two boundings for the same query. Every other
+// aggregate's sensitivities grow with L0 and L∞ as a count's do, so the bounding with the
+// smaller CountScale gives every aggregate the smaller noise.
+func CountScale(bnd Bounding, b Budget) (float64, error) {
+	if err := firstErr(bnd.Validate(), b.Validate(), checkSensitivity(bnd.MaxGroups, bnd.MaxContributionsPerGroup, "bounding")); err != nil {
+		return 0, err
+	}
+	return ChooseMechanism(b).scale(bnd.MaxGroups, float64(bnd.MaxContributionsPerGroup), b), nil
+}
+
 // Split divides a query's budget equally among its mechanisms plus, when selection is true,
 // one more share for partition selection (as ZetaSQL does). Both ε and δ are split, so with
 // δ > 0 every mechanism receives δ/n and ChooseMechanism gives Gaussian noise. Composite

@@ -67,6 +67,7 @@ func BuildCatalog(version string, period *fse.Period) dataset.Catalog {
 		ct := dataset.CatalogTable{
 			Name: t.Name, Description: t.Doc, Path: dataset.TablePattern(t.Name),
 			MaxGroupsContributed: t.MaxGroupsContributed, MaxRowsPerGroup: t.MaxRowsPerGroup,
+			PersonRank: true, // finalize ranks every table's rows by person
 		}
 		for _, c := range t.Columns {
 			cc := dataset.CatalogColumn{

@@ -145,7 +145,14 @@ func (st *stage) finalize(ctx context.Context, dataDir, next string, withExistin
 				return err
 			}
 		}
-		copySQL := fmt.Sprintf("COPY (SELECT %s FROM %s ORDER BY pid) TO %s (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)", columnList(t, ""), src, quote(out))
+		// Every row gets its rank among its person's rows of the table (the whole table:
+		// an append ranks the existing rows again with the new ones), in an order fixed
+		// by a hash with a secret seed derived from the pseudonymisation key
+		// (docs/privacy.md#bounding-by-person-rank); rows equal in every column tie, and
+		// are interchangeable, so (pid, rank) orders the file completely.
+		names := strings.Split(columnList(t, ""), ", ")
+		copySQL := fmt.Sprintf("COPY (SELECT %s, %s AS %s FROM %s ORDER BY pid, %s) TO %s (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)",
+			columnList(t, ""), dataset.PersonRankSQL(names, st.rankSeed("person-rank/"+t.Name)), dataset.PersonRankColumn, src, dataset.PersonRankColumn, quote(out))
 		if _, err := db.ExecContext(ctx, copySQL); err != nil {
 			return fmt.Errorf("write %s: %w", t.Name, err)
 		}
@@ -191,11 +198,12 @@ func parquetColumns(ctx context.Context, db *sql.DB, glob string) (map[string]bo
 	return cols, rows.Err()
 }
 
-// emptyTable is a SELECT of no rows with the table's columns.
+// emptyTable is a SELECT of no rows with the table's columns and its person rank.
 func emptyTable(t Table) string {
 	cols := make([]string, len(t.Columns))
 	for i, c := range t.Columns {
 		cols[i] = fmt.Sprintf("NULL::%s AS %s", c.Type, c.Name)
 	}
+	cols = append(cols, "NULL::BIGINT AS "+dataset.PersonRankColumn)
 	return "SELECT " + strings.Join(cols, ", ") + " WHERE false"
 }

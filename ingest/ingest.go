@@ -147,6 +147,7 @@ func Run(ctx context.Context, cfg Config) (*dataset.Manifest, error) {
 		return nil, err
 	}
 	defer st.close()
+	st.seeds = cfg.Pseudonymizer
 
 	m := &mapper{ps: cfg.Pseudonymizer, optOut: cfg.OptOut, period: cfg.Period, onDocument: cfg.onDocument}
 	var total, done int64

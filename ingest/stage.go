@@ -31,6 +31,8 @@ type stage struct {
 	warnings map[string]int64
 	optedOut map[pseudonymize.PID]struct{}
 	optedRec int64
+	// seeds derives the secret seeds of the person ranks finalize writes.
+	seeds    *pseudonymize.Pseudonymizer
 	unparsed int64
 
 	qfile *os.File
@@ -78,6 +80,9 @@ func openDuckDB(ctx context.Context, path string, s duckDBSettings) (*duckdb.Con
 	db.SetMaxOpenConns(1)
 	return connector, db, nil
 }
+
+// rankSeed is the secret seed of a use's person ranks, derived from the key.
+func (st *stage) rankSeed(use string) uint64 { return st.seeds.Seed(use) }
 
 func newStage(ctx context.Context, dir string, s duckDBSettings, quarantinePath string) (*stage, error) {
 	// In memory, spilling to the temporary directory beyond the memory limit: no WAL or

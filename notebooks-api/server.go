@@ -118,6 +118,8 @@ type route struct {
 func (s *Server) routes() []route {
 	return []route{
 		{"POST /v1/queries", s.h(s.query)},
+		{"POST /v1/marginals", s.h(s.marginals)},
+		{"POST /v1/synthetic", s.h(s.synthetic)},
 		{"GET /v1/catalog", s.h(s.catalog)},
 		{"GET /v1/projects", s.h(s.listProjects)},
 		{"POST /v1/projects", s.h(s.createProject)},

@@ -10,6 +10,7 @@ package pseudonymize
 import (
 	"crypto/hmac"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"hash"
 	"sync"
@@ -41,6 +42,7 @@ const (
 	domainDocument = "velo/doc/v1"
 	domainRx       = "velo/rx/v1"
 	domainBooking  = "velo/booking/v1"
+	domainSeed     = "velo/seed/v1"
 )
 
 // Pseudonymizer computes keyed pseudonyms. It is safe for concurrent use.
@@ -95,6 +97,14 @@ func (p *Pseudonymizer) DocumentKey(root, value string) string {
 
 // PrescriptionKey re-keys an NRE prescription number.
 func (p *Pseudonymizer) PrescriptionKey(nre string) string { return p.rekey(domainRx, nre) }
+
+// Seed is a secret 64-bit seed derived from the key for a named use (the person ranks of a
+// table): the same for every run with the key, so a dataset written again from the same
+// inputs is the same, and unrelated to any pseudonym.
+func (p *Pseudonymizer) Seed(use string) uint64 {
+	sum := p.mac(domainSeed, use)
+	return binary.LittleEndian.Uint64(sum[:8])
+}
 
 // BookingKey re-keys a CUP booking id.
 func (p *Pseudonymizer) BookingKey(id string) string { return p.rekey(domainBooking, id) }

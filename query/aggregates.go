@@ -36,6 +36,11 @@ type aggRule struct {
 	PerUnit func(j int, v, x string, maxRows int, seedSQL string) []string
 	// PerGroup are its exact bounded per-group totals (rewrite step 4), Totals columns.
 	PerGroup func(j int, vlo, vhi, scale float64, maxRows int) []string
+	// PerRow are the same totals as plain aggregates of the rows a person_rank bounding
+	// keeps (boundingRules), given its value column v, that value clamped (and centred) x,
+	// the integer scale and the scaled integer range [lo, hi]; nil when the aggregate has
+	// no per-row form (a person count needs each person's groups bounded).
+	PerRow func(j int, v, x string, scale, lo, hi float64) []string
 	// Release noises one group's totals (tot, Totals values) with one budget share per part.
 	Release func(in releaseInput) (dp.Released, error)
 	// Interval says which confidence interval is released with each value.
@@ -76,6 +81,9 @@ var aggRules = []aggRule{
 		PerGroup: func(j int, _, _, _ float64, maxRows int) []string {
 			return []string{fmt.Sprintf("sum(least(n, %d)) AS a%d", maxRows, j)}
 		},
+		PerRow: func(j int, _, _ string, _, _, _ float64) []string {
+			return []string{fmt.Sprintf("count(*) AS a%d", j)}
+		},
 		Release: func(in releaseInput) (dp.Released, error) {
 			return dp.Count(in.tot[0], in.bnd, in.per, in.confidence)
 		},
@@ -101,6 +109,7 @@ var aggRules = []aggRule{
 		PerGroup: func(j int, _, _, _ float64, maxRows int) []string {
 			return []string{fmt.Sprintf("sum(least(c%d, %d)) AS a%d", j, maxRows, j)}
 		},
+		PerRow: rowCount,
 		Release: func(in releaseInput) (dp.Released, error) {
 			return dp.Count(in.tot[0], in.bnd, in.per, in.confidence)
 		},
@@ -109,7 +118,7 @@ var aggRules = []aggRule{
 	},
 	{
 		Kind: aggSum, Names: []string{"sum"}, Value: true, Parts: []string{"sum"}, Totals: 2,
-		PerUnit: valuePartials(false), PerGroup: scaledTotals(false),
+		PerUnit: valuePartials(false), PerGroup: scaledTotals(false), PerRow: rowTotals(false),
 		Release: func(in releaseInput) (dp.Released, error) {
 			return dp.Sum(in.tot[1], in.scale, in.agg.Lo, in.agg.Hi, in.bnd, in.per, in.confidence)
 		},
@@ -127,7 +136,7 @@ var aggRules = []aggRule{
 	},
 	{
 		Kind: aggAvg, Names: []string{"avg", "mean"}, Value: true, Parts: []string{"sum", "count"}, Totals: 2,
-		PerUnit: valuePartials(false), PerGroup: scaledTotals(false),
+		PerUnit: valuePartials(false), PerGroup: scaledTotals(false), PerRow: rowTotals(false),
 		Release: func(in releaseInput) (dp.Released, error) {
 			return dp.Mean(in.tot[1], in.tot[0], in.scale, in.agg.Lo, in.agg.Hi, in.bnd, in.per, in.per, in.confidence)
 		},
@@ -146,6 +155,7 @@ var aggRules = []aggRule{
 		PerGroup: func(j int, _, _, _ float64, maxRows int) []string {
 			return []string{fmt.Sprintf("sum(least(c%d, %d)) AS a%d", j, maxRows, j)}
 		},
+		PerRow: rowCount,
 		Release: func(in releaseInput) (dp.Released, error) {
 			counts := func(level int, index int64) int64 { return in.tree[[2]int64{int64(level), index}] }
 			vals, cis, r, err := dp.QuantilesWithIntervals([]float64{in.agg.Q}, counts, in.tree0, in.agg.Lo, in.agg.Hi, in.bnd, in.per, in.confidence)
@@ -187,7 +197,7 @@ func varianceRule(k aggKind, names []string, f varianceFunc, sample, std bool, r
 	}
 	return aggRule{
 		Kind: k, Names: names, Value: true, Centred: true, Parts: []string{"count", "sum", "sum_of_squares"}, Totals: 3,
-		PerUnit: valuePartials(true), PerGroup: scaledTotals(true),
+		PerUnit: valuePartials(true), PerGroup: scaledTotals(true), PerRow: rowTotals(true),
 		Release: func(in releaseInput) (dp.Released, error) {
 			lo, hi, _ := centred(in.agg.Lo, in.agg.Hi) // centred values: the variance is the same
 			r, err := f(in.tot[0], in.tot[1], in.tot[2], in.scale, lo, hi, in.bnd, [3]dp.Budget{in.per, in.per, in.per}, sample, in.confidence)
@@ -248,6 +258,11 @@ func scaledTotals(squares bool) func(j int, vlo, vhi, sc float64, maxRows int) [
 		}
 		return out
 	}
+}
+
+// rowCount is the per-row form of a count of values: the non-NULL values kept.
+func rowCount(j int, v, _ string, _, _, _ float64) []string {
+	return []string{fmt.Sprintf("count(%s) AS a%d", v, j)}
 }
 
 // rule is the aggregate's registry row.

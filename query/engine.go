@@ -197,7 +197,7 @@ var (
 
 // engineVersion is part of the release cache key: a change in how queries are rewritten
 // or noised must not serve releases made the old way.
-const engineVersion = "5"
+const engineVersion = "6"
 
 // Confidence is the level of every released confidence interval.
 const Confidence = 0.95
@@ -247,11 +247,19 @@ func (e *Engine) query(ctx context.Context, req Request) (*release.Release, bool
 	}
 	maxGroups, maxRows := contributionBounds(plan)
 	clamp := req.ClampToRange || plan.ClampToRange
-	bnd := dp.Bounding{MaxGroups: int64(maxGroups), MaxContributionsPerGroup: int64(maxRows)}
+	bounding, err := chooseBounding(plan, per, maxGroups, maxRows)
+	if err != nil {
+		return nil, false, &Error{Code: CodeOptions, Msg: err.Error(), Pos: -1}
+	}
+	bnd := bounding.Bounds(maxGroups, maxRows)
+	info := release.BoundingInfo{Method: bounding.Method, MaxGroupsContributed: maxGroups, MaxRowsPerGroup: maxRows, PartitionSelection: plan.Selection()}
+	if bounding.Method == boundingPersonRank {
+		info.MaxRowsPerPerson = int(bnd.MaxContributionsPerGroup)
+	}
 	rel := &release.Release{
 		Project: req.Project, DatasetVersion: e.version, Confidence: Confidence,
 		Epsilon: total.Epsilon, Delta: total.Delta, SQL: plan.Canonical,
-		Bounding: release.BoundingInfo{MaxGroupsContributed: maxGroups, MaxRowsPerGroup: maxRows, PartitionSelection: plan.Selection()},
+		Bounding: info,
 		Columns:  columns(plan, per, bnd, e.tree), BudgetSplit: budgetSplit(plan, per, selection),
 	}
 	if plan.Selection() {
@@ -303,7 +311,7 @@ func (e *Engine) query(ctx context.Context, req Request) (*release.Release, bool
 		return nil, false, err
 	}
 	defer free()
-	rel, err = e.run(ctx, req, plan, rel, options, total, per, selection, maxGroups, maxRows)
+	rel, err = e.run(ctx, req, plan, rel, options, total, per, selection, bounding, maxGroups, maxRows)
 	return rel, clamp, err
 }
 
@@ -348,12 +356,12 @@ func cloneCells(rows [][]any) [][]any {
 }
 
 // run charges, executes and releases a query that is not in the cache.
-func (e *Engine) run(ctx context.Context, req Request, plan *plan, rel *release.Release, options string, total release.BudgetAmount, per, selection dp.Budget, maxGroups, maxRows int) (*release.Release, error) {
+func (e *Engine) run(ctx context.Context, req Request, plan *plan, rel *release.Release, options string, total release.BudgetAmount, per, selection dp.Budget, bounding *boundingRule, maxGroups, maxRows int) (*release.Release, error) {
 	seed, err := randomUint64()
 	if err != nil {
 		return nil, err
 	}
-	rw := rewrite(plan, seed, maxGroups, maxRows, treeShape{e.tree.Branching, e.tree.Height}, dp.SumScale)
+	rw := bounding.Rewrite(plan, seed, maxGroups, maxRows, treeShape{e.tree.Branching, e.tree.Height}, dp.SumScale)
 	keyDomains := make([]*keyDomain, len(plan.Keys))
 	for i, k := range plan.Keys {
 		keyDomains[i] = k.Domain

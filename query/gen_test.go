@@ -47,7 +47,7 @@ func genCatalog() (*dataset.Catalog, []byte, error) {
 		},
 		Tables: []dataset.CatalogTable{
 			{
-				Name: "person", Path: "person/*.parquet", MaxGroupsContributed: 1, MaxRowsPerGroup: 1,
+				Name: "person", Path: "person/*.parquet", MaxGroupsContributed: 1, MaxRowsPerGroup: 1, PersonRank: true,
 				Columns: []dataset.CatalogColumn{
 					{Name: "pid", Type: "UUID", Identifier: true},
 					{Name: "birth_year", Type: "SMALLINT", Groupable: true, Bounds: b(1900, 2030)},
@@ -58,7 +58,7 @@ func genCatalog() (*dataset.Catalog, []byte, error) {
 				},
 			},
 			{
-				Name: "booking", Path: "booking/*.parquet", MaxGroupsContributed: 4, MaxRowsPerGroup: 4,
+				Name: "booking", Path: "booking/*.parquet", MaxGroupsContributed: 4, MaxRowsPerGroup: 4, PersonRank: true,
 				Columns: []dataset.CatalogColumn{
 					{Name: "pid", Type: "UUID", Identifier: true},
 					{Name: "booking_key", Type: "VARCHAR", Identifier: true},
@@ -275,7 +275,11 @@ func writeDataset(dir string, cat *dataset.Catalog, catJSON []byte, d *genData) 
 		if err := os.MkdirAll(filepath.Join(dir, t.Name), 0o755); err != nil {
 			return err
 		}
-		if _, err := db.Exec(fmt.Sprintf("COPY %s TO %s (FORMAT parquet)", quoteIdent(t.Name), quoteString(filepath.Join(dir, t.Name, "part-0.parquet")))); err != nil {
+		src := quoteIdent(t.Name)
+		if t.PersonRank {
+			src = fmt.Sprintf("(SELECT *, %s AS %s FROM %s)", dataset.PersonRankSQL(names, 0x5eed), dataset.PersonRankColumn, quoteIdent(t.Name))
+		}
+		if _, err := db.Exec(fmt.Sprintf("COPY %s TO %s (FORMAT parquet)", src, quoteString(filepath.Join(dir, t.Name, "part-0.parquet")))); err != nil {
 			return err
 		}
 	}

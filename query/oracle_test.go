@@ -66,11 +66,19 @@ type unit struct {
 	c      []int64
 	s, q   []float64
 	l      [][]float64 // clamped values, for quantiles
+	// rs and rq are the sums of each value's scaled, rounded and clamped value (and
+	// square): the person_rank bounding's per-row totals.
+	rs, rq []int64
 }
 
 // run evaluates plan p with the contribution bounds and scales of rw (which do not
 // depend on the data).
+//
+// With the person_rank bounding (rw.Method), the rows kept are each person's of rank ≤
+// rw.MaxRows: all of them when the person has no more rows in the table, which is when the
+// totals are predictable; they are then every kept row's, with no per-group bound.
 func (o *oracle) run(p *plan, rw rewritten) *oracleResult {
+	ranked := rw.Method == boundingPersonRank
 	res := &oracleResult{groups: map[string]*groupRow{}, slack: map[string]int64{}, exact: true}
 	inexact := func(format string, args ...any) {
 		if res.exact {
@@ -97,6 +105,9 @@ func (o *oracle) run(p *plan, rw rewritten) *oracleResult {
 		lists := make([][]genRow, len(p.Tables))
 		for i, t := range p.Tables {
 			lists[i] = byPerson[t.Name][person]
+			if ranked && len(lists[i]) > rw.MaxRows {
+				inexact("person %d has %d rows of %s, more than the %d of lowest rank kept", person, len(lists[i]), t.Name, rw.MaxRows)
+			}
 			if len(p.Tables) > 1 {
 				if r := t.Meta.MaxGroupsContributed * t.Meta.MaxRowsPerGroup; len(lists[i]) > r {
 					inexact("person %d has %d rows of %s, more than the %d kept before a join", person, len(lists[i]), t.Name, r)
@@ -135,7 +146,8 @@ func (o *oracle) run(p *plan, rw rewritten) *oracleResult {
 			id := groupID(keys)
 			u := mine[id]
 			if u == nil {
-				u = &unit{person: person, keys: keys, c: make([]int64, len(p.Aggs)), s: make([]float64, len(p.Aggs)), q: make([]float64, len(p.Aggs)), l: make([][]float64, len(p.Aggs))}
+				u = &unit{person: person, keys: keys, c: make([]int64, len(p.Aggs)), s: make([]float64, len(p.Aggs)), q: make([]float64, len(p.Aggs)), l: make([][]float64, len(p.Aggs)),
+					rs: make([]int64, len(p.Aggs)), rq: make([]int64, len(p.Aggs))}
 				mine[id] = u
 				order = append(order, id)
 			}
@@ -157,14 +169,26 @@ func (o *oracle) run(p *plan, rw rewritten) *oracleResult {
 				case aggQuantile:
 					u.l[j] = append(u.l[j], x)
 				case aggSum, aggAvg, aggVarPop, aggVarSamp, aggStdPop, aggStdSamp:
-					_, _, off := a.noisedBounds()
+					vlo, vhi, off := a.noisedBounds()
 					x -= off
 					u.s[j] += x
 					u.q[j] += x * x
+					if sc := rw.Scales[j]; sc > 0 {
+						lo, hi := math.Floor(vlo*sc), math.Ceil(vhi*sc)
+						m := math.Max(math.Abs(lo), math.Abs(hi))
+						u.rs[j] += int64(min(max(math.Round(x*sc), lo), hi))
+						u.rq[j] += int64(min(max(math.Round(x*x*(sc*sc)), 0), m*m))
+					}
 				}
 			}
 		}
 		// 3. L0 bounding: more groups than kept is the engine's choice.
+		if ranked {
+			for _, id := range order {
+				units = append(units, mine[id])
+			}
+			continue
+		}
 		if len(order) > rw.MaxGroups {
 			inexact("person %d is in %d groups, more than the %d kept", person, len(order), rw.MaxGroups)
 		}
@@ -191,6 +215,10 @@ func (o *oracle) run(p *plan, rw rewritten) *oracleResult {
 	}
 	for _, u := range units {
 		g := group(u.keys)
+		if ranked {
+			res.addRanked(p, g, u, o.tree)
+			continue
+		}
 		g.persons++
 		if u.n >= 2 {
 			res.slack[groupID(u.keys)]++
@@ -243,6 +271,44 @@ func (o *oracle) run(p *plan, rw rewritten) *oracleResult {
 		}
 	}
 	return res
+}
+
+// addRanked adds one person's rows in group g to its totals as the person_rank bounding's
+// Groups and Tree statements compute them (the registry's PerRow forms): every row's,
+// no per-group bound, no person count.
+func (res *oracleResult) addRanked(p *plan, g *groupRow, u *unit, tree dp.Tree) {
+	col := 0
+	for j, a := range p.Aggs {
+		switch a.Kind {
+		case aggCountStar:
+			g.vals[col] += u.n
+			col++
+		case aggCount:
+			g.vals[col] += u.c[j]
+			col++
+		case aggSum, aggAvg, aggVarPop, aggVarSamp, aggStdPop, aggStdSamp:
+			g.vals[col] += u.c[j]
+			g.vals[col+1] += u.rs[j]
+			col += 2
+			if a.Kind.rule().Centred {
+				g.vals[col] += u.rq[j]
+				col++
+			}
+		case aggQuantile:
+			g.vals[col] += int64(len(u.l[j]))
+			col++
+			for _, v := range u.l[j] {
+				if g.tree[j] == nil {
+					g.tree[j] = treeCounts{}
+				}
+				for level := 1; level <= tree.Height; level++ {
+					g.tree[j][[2]int64{int64(level), dp.NodeOf(v, a.Lo, a.Hi, tree, level)}]++
+				}
+			}
+		default:
+			panic(fmt.Sprintf("oracle: %s has no per-row form", a.Kind))
+		}
+	}
 }
 
 // product is the rows of an inner join on pid of one person's rows of each table.

@@ -102,6 +102,7 @@ type genStats struct {
 	nonEmptyReleases   int
 	neighbourChanged   int // queries where D' changed some total
 	selection, public  int
+	ranked             int // accepted queries run with the person_rank bounding
 	narrowed           int
 	restrictedAccepted int
 	// The registries' rows the accepted plans used: every function and aggregate Velo
@@ -132,6 +133,7 @@ func (s *genStats) report(t *testing.T, took time.Duration) {
 	sort.Strings(codes)
 	t.Logf("%d generated queries in %v: %d accepted (%d under a restricted allow-list; %d with public keys, %d with partition selection, %d with a domain narrowed by WHERE), refused: %s; accepted by the checker but not bound by DuckDB: %d %v",
 		s.cases, took.Round(time.Millisecond), s.accepted, s.restrictedAccepted, s.public, s.selection, s.narrowed, strings.Join(codes, ", "), sum(s.failedBind), s.failedBind)
+	t.Logf("bounding: %d accepted queries with person_rank, the others per_group", s.ranked)
 	t.Logf("oracle: %d exact comparisons (%d groups), %d skipped because a contribution bound bites in D; %d non-empty releases; D' changed some total in %d queries",
 		s.exact, s.groupsCompared, s.inexact, s.nonEmptyReleases, s.neighbourChanged)
 	for f, q := range s.bindExamples {
@@ -239,6 +241,13 @@ func newGenHarness(t *testing.T, seed uint64, st *genStats) *genHarness {
 	cat, catJSON, err := genCatalog()
 	if err != nil {
 		t.Fatal(err)
+	}
+	if seed%2 == 0 {
+		// Half the pairs without person ranks: joins then truncate each table by a
+		// window, and no query can take the person_rank bounding.
+		for i := range cat.Tables {
+			cat.Tables[i].PersonRank = false
+		}
 	}
 	r := rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))
 	d := genDataset(r, 160)
@@ -357,7 +366,13 @@ func (h *genHarness) runCase(i int) {
 	per, selection, _ := dp.Split(dp.Budget{Epsilon: total.Epsilon, Delta: total.Delta}, plan.Mechanisms(), plan.Selection())
 	maxGroups, maxRows := contributionBounds(plan)
 	tree := dp.DefaultTree
-	rw := rewrite(plan, genRewriteSeed, maxGroups, maxRows, treeShape{tree.Branching, tree.Height}, dp.SumScale)
+	// Every bounding that applies is exercised: person_rank, where it applies, on every
+	// other query (by position, not data), per_group on the rest.
+	bounding := boundingByMethod(boundingPerGroup)
+	if br := boundingByMethod(boundingPersonRank); br.Applies(plan) && i%2 == 1 {
+		bounding = br
+	}
+	rw := bounding.Rewrite(plan, genRewriteSeed, maxGroups, maxRows, treeShape{tree.Branching, tree.Height}, dp.SumScale)
 
 	// Every eighth query (by position, not data) is also noised and has all its rewrite
 	// statements parsed back; the others only the statement that reads the tables.
@@ -415,6 +430,9 @@ func (h *genHarness) runCase(i int) {
 		h.st.selection++
 	} else if len(plan.Keys) > 0 {
 		h.st.public++
+	}
+	if rw.Method == boundingPersonRank {
+		h.st.ranked++
 	}
 	if slices.ContainsFunc(plan.Keys, func(k key) bool { return k.Domain != nil && strings.HasSuffix(k.Domain.Source, "restricted by WHERE") }) {
 		h.st.narrowed++
@@ -659,7 +677,8 @@ func (h *genHarness) checkNeighbours(where string, p *plan, rw rewritten, per dp
 	}
 	empty := &groupRow{vals: make([]int64, valueColumns(p)), tree: map[int]treeCounts{}}
 	changed := 0
-	l1 := map[int]float64{} // per quantile: Σ|Δ| over every node of every group
+	norms := make([][2]float64, len(checks)) // per check: Σ|Δ| and ΣΔ² over every group
+	l1 := map[int]float64{}                  // per quantile: Σ|Δ| over every node of every group
 	l2 := map[int]float64{}
 	ids := map[string]bool{}
 	for id := range g0 {
@@ -685,11 +704,13 @@ func (h *genHarness) checkNeighbours(where string, p *plan, rw rewritten, per dp
 		for c := range after.vals {
 			diff = diff || after.vals[c] != before.vals[c]
 		}
-		for _, c := range checks {
+		for ci, c := range checks {
 			var d int64
 			for col, k := range c.coef {
 				d += k * (after.vals[col] - before.vals[col])
 			}
+			norms[ci][0] += math.Abs(float64(d))
+			norms[ci][1] += float64(d) * float64(d)
 			if math.Abs(float64(d)) > c.lInf {
 				h.st.fail("%sgroup %q: %s changed by %d, L∞ %v", where, id, c.what, d, c.lInf)
 			}
@@ -720,8 +741,18 @@ func (h *genHarness) checkNeighbours(where string, p *plan, rw rewritten, per dp
 			changed++
 		}
 	}
-	if float64(changed) > l0 {
+	// per_group bounds the groups a person reaches (L0); person_rank bounds their rows in
+	// all (package dp is told L0 = 1 and L∞ = the rows kept), so only the norms below hold.
+	if rw.Method == boundingPerGroup && float64(changed) > l0 {
 		h.st.fail("%sthe added person changed %d groups, L0 %v", where, changed, l0)
+	}
+	// Over all groups, every total the noise covers changed by at most L0·L∞ in L1 norm
+	// (Laplace) and √L0·L∞ in L2 norm (Gaussian).
+	for c, n := range norms {
+		// (The L2 norm's square root may round one ulp past a bound it meets exactly.)
+		if n[0] > l0*checks[c].lInf || math.Sqrt(n[1]) > math.Sqrt(l0)*checks[c].lInf*(1+1e-12) {
+			h.st.fail("%s%s changed by L1 %v and L2 %v over all groups; L0 %v, L∞ %v", where, checks[c].what, n[0], math.Sqrt(n[1]), l0, checks[c].lInf)
+		}
 	}
 	for j, r := range trees {
 		if l1[j] > r.L0*r.LInf || math.Sqrt(l2[j]) > r.LInf*math.Sqrt(r.L0) {
@@ -783,7 +814,9 @@ func rewriteReads(ctx context.Context, parser *sql.DB, cat *dataset.Catalog, p *
 		return fmt.Errorf("the rewrite does not parse: %s", ast.ErrorMessage)
 	}
 	approved := func(table, col string) bool {
-		if col == "pid" {
+		// pid, and the person rank of a table whose files carry one: what the engine
+		// bounds by, never released.
+		if col == "pid" || (col == dataset.PersonRankColumn && tableMeta(cat, table).PersonRank) {
 			return true
 		}
 		for _, c := range tableMeta(cat, table).Columns {

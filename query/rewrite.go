@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/velo-fse/velo/dataset"
 	"github.com/velo-fse/velo/dp"
 )
 
@@ -15,6 +16,8 @@ import (
 // researcher's text is never executed: these statements are printed from the checked
 // plan, in total forms.
 type rewritten struct {
+	// Method is the bounding the statements apply (a boundingRules row's Method).
+	Method string
 	// Bounded selects the per-person, per-group partial aggregates after clamping and
 	// L0 bounding, as the temporary table "bounded" (a WITH statement: ctes, then the
 	// bounded SELECT).
@@ -30,8 +33,9 @@ type rewritten struct {
 	Tree []string
 	// Scales are the integer scales of each aggregate's sums (0 when it has none).
 	Scales []float64
-	// MaxGroups and MaxRows are the contribution bounds applied: groups per person (L0)
-	// and rows per person per group.
+	// MaxGroups and MaxRows are the contribution bounds applied, as package dp takes them:
+	// groups per person (L0) and rows per person per group; person_rank's are 1 and the
+	// rows kept per person (docs/privacy.md#bounding-by-person-rank).
 	MaxGroups, MaxRows int
 	// tree is the quantile tree's shape: Tree reads leaf counts, rolled up to the other
 	// levels by rollUp.
@@ -55,6 +59,12 @@ func (rw rewritten) hasTree() bool {
 	return false
 }
 
+// materialise says whether the sandbox computes bounded once, as a temporary table, for
+// Groups and the trees to read: the per_group bounding with a quantile tree. The
+// person_rank bounding's statements each read the ranked rows themselves (a filtered scan
+// costs less than a table of them).
+func (rw rewritten) materialise() bool { return rw.hasTree() && rw.Method == boundingPerGroup }
+
 // createBounded materialises Bounded as the connection's temporary table "bounded", which
 // Groups and Tree read; limit0 makes it empty (to bind the readers without reading data).
 func (rw rewritten) createBounded(limit0 bool) string {
@@ -67,14 +77,19 @@ func (rw rewritten) createBounded(limit0 bool) string {
 // treeShape is the quantile tree's shape (see package dp).
 type treeShape struct{ Branching, Height int }
 
-// rewrite builds the statements for plan p with a secret per-release seed.
-func rewrite(p *plan, seed uint64, maxGroups, maxRows int, tree treeShape, scale func(lo, hi float64) float64) rewritten {
-	rw := rewritten{tree: tree, MaxGroups: maxGroups, MaxRows: maxRows, Scales: make([]float64, len(p.Aggs)), Tree: make([]string, len(p.Aggs))}
-	seedSQL := strconv.FormatUint(seed>>1, 10) // fits a signed BIGINT literal
-	// 1. base: filter and join; project pid, keys and aggregate inputs.
+// baseSelect is what both boundings read (step 1, base): the plan's keys as k0, k1, …, its
+// aggregates' inputs as v0, v1, …, from its tables joined on pid, with the plan's WHERE and
+// each public key's domain filter; pid first when withPID. from is the FROM clause (tables
+// and joins) and extra are further conditions, ANDed first.
+func baseSelect(p *plan, withPID bool, from string, extra ...string) (base string, keyCols []string) {
 	var sel []string
-	sel = append(sel, quoteIdent(p.Tables[0].Alias)+".pid AS pid")
-	var keyCols, where []string
+	if withPID {
+		sel = append(sel, quoteIdent(p.Tables[0].Alias)+".pid AS pid")
+	}
+	where := slices.Clone(extra)
+	if p.Where != nil {
+		where = append(where, p.Where.SQL())
+	}
 	for i, k := range p.Keys {
 		kc := fmt.Sprintf("k%d", i)
 		keyCols = append(keyCols, kc)
@@ -95,23 +110,49 @@ func rewrite(p *plan, seed uint64, maxGroups, maxRows int, tree treeShape, scale
 			sel = append(sel, a.Arg.SQL()+fmt.Sprintf(" AS v%d", j))
 		}
 	}
-	if p.Where != nil {
-		where = append([]string{p.Where.SQL()}, where...)
+	base = "SELECT " + strings.Join(sel, ", ") + " FROM " + from
+	if len(where) > 0 {
+		base += " WHERE " + strings.Join(where, " AND ")
 	}
+	return base, keyCols
+}
+
+// clampedValue is aggregate j's input v<j> clamped to its bounds (and, for variances,
+// centred): the value every bounding aggregates.
+func clampedValue(a agg, j int) string {
+	x := fmt.Sprintf("least(greatest(CAST(v%d AS DOUBLE), %s), %s)", j, fnum(a.Lo), fnum(a.Hi))
+	if _, _, off := a.noisedBounds(); off != 0 {
+		x = fmt.Sprintf("(%s - %s)", x, fnum(off))
+	}
+	return x
+}
+
+// rewrite builds the per_group bounding's statements for plan p with a secret per-release
+// seed (docs/privacy.md#bounding-each-persons-contribution).
+func rewrite(p *plan, seed uint64, maxGroups, maxRows int, tree treeShape, scale func(lo, hi float64) float64) rewritten {
+	rw := rewritten{Method: boundingPerGroup, tree: tree, MaxGroups: maxGroups, MaxRows: maxRows, Scales: make([]float64, len(p.Aggs)), Tree: make([]string, len(p.Aggs))}
+	seedSQL := strconv.FormatUint(seed>>1, 10) // fits a signed BIGINT literal
+	// 1. base: filter and join; project pid, keys and aggregate inputs.
 	var from strings.Builder
 	for i, t := range p.Tables {
 		src := quoteIdent(t.Name)
 		if len(p.Tables) > 1 {
 			// Per-person truncation before a join bounds the join's work and output by
-			// construction: at most R rows of each table per person, chosen by a keyed hash
-			// of the columns the query reads, so no other column is read (rows equal on
-			// them are interchangeable for the query).
+			// construction: at most R rows of each table per person. With person ranks,
+			// the R rows of lowest rank (a filter the scan applies); without, the R rows
+			// with the smallest keyed hash of the columns the query reads (a window), so
+			// no other column is read (rows equal on them are interchangeable for the
+			// query).
 			r := t.Meta.MaxGroupsContributed * t.Meta.MaxRowsPerGroup
-			hashed := []string{"_t.pid"}
-			for _, c := range columnsRead(p, t.Alias) {
-				hashed = append(hashed, "_t."+quoteIdent(c))
+			if t.Meta.PersonRank {
+				src = fmt.Sprintf("(SELECT * FROM %s AS _t WHERE _t.%s <= %d)", quoteIdent(t.Name), dataset.PersonRankColumn, r)
+			} else {
+				hashed := []string{"_t.pid"}
+				for _, c := range columnsRead(p, t.Alias) {
+					hashed = append(hashed, "_t."+quoteIdent(c))
+				}
+				src = fmt.Sprintf("(SELECT * FROM %s AS _t QUALIFY row_number() OVER (PARTITION BY pid ORDER BY hash(%s, %s)) <= %d)", quoteIdent(t.Name), strings.Join(hashed, ", "), seedSQL, r)
 			}
-			src = fmt.Sprintf("(SELECT * FROM %s AS _t QUALIFY row_number() OVER (PARTITION BY pid ORDER BY hash(%s, %s)) <= %d)", quoteIdent(t.Name), strings.Join(hashed, ", "), seedSQL, r)
 		}
 		if i == 0 {
 			fmt.Fprintf(&from, "%s AS %s", src, quoteIdent(t.Alias))
@@ -119,10 +160,7 @@ func rewrite(p *plan, seed uint64, maxGroups, maxRows int, tree treeShape, scale
 			fmt.Fprintf(&from, " JOIN %s AS %s ON %s.pid = %s.pid", src, quoteIdent(t.Alias), quoteIdent(p.Tables[0].Alias), quoteIdent(t.Alias))
 		}
 	}
-	base := "SELECT " + strings.Join(sel, ", ") + " FROM " + from.String()
-	if len(where) > 0 {
-		base += " WHERE " + strings.Join(where, " AND ")
-	}
+	base, keyCols := baseSelect(p, true, from.String())
 	// 2. per_unit: one row per person and group, with clamped partial aggregates.
 	pu := []string{"pid"}
 	pu = append(pu, keyCols...)
@@ -134,10 +172,7 @@ func rewrite(p *plan, seed uint64, maxGroups, maxRows int, tree treeShape, scale
 			continue
 		}
 		v := fmt.Sprintf("v%d", j)
-		x := fmt.Sprintf("least(greatest(CAST(%s AS DOUBLE), %s), %s)", v, fnum(a.Lo), fnum(a.Hi))
-		if _, _, off := a.noisedBounds(); off != 0 {
-			x = fmt.Sprintf("(%s - %s)", x, fnum(off))
-		}
+		x := clampedValue(a, j)
 		if a.Kind == aggQuantile {
 			// A quantile's values are counted in its tree statement, each as its leaf
 			// (its node at the deepest level: the upper levels' nodes are the leaf

@@ -65,6 +65,9 @@ func emptyDataset(t *testing.T, cat *dataset.Catalog) *sql.DB {
 		for _, c := range tb.Columns {
 			cols = append(cols, quoteIdent(c.Name)+" "+c.Type)
 		}
+		if tb.PersonRank {
+			cols = append(cols, dataset.PersonRankColumn+" BIGINT")
+		}
 		if _, err := db.Exec(fmt.Sprintf("CREATE TABLE %s (%s)", quoteIdent(tb.Name), strings.Join(cols, ", "))); err != nil {
 			t.Fatal(err)
 		}
@@ -112,10 +115,24 @@ func TestRewriteGolden(t *testing.T) {
 				b.WriteString(";")
 			}
 			fmt.Fprintf(&b, "\n-- max groups contributed %d, max rows per group %d, mechanisms %d\n", rw.MaxGroups, rw.MaxRows, plan.Mechanisms())
-			fmt.Fprintf(&b, "%s;\n%s;\n", rw.createBounded(false), rw.Groups)
-			for _, q := range rw.Tree {
-				if q != "" {
-					fmt.Fprintf(&b, "%s;\n", q)
+			print := func(rw rewritten) {
+				fmt.Fprintf(&b, "%s;\n%s;\n", rw.createBounded(false), rw.Groups)
+				for _, q := range rw.Tree {
+					if q != "" {
+						fmt.Fprintf(&b, "%s;\n", q)
+					}
+				}
+			}
+			print(rw)
+			rws := []rewritten{rw}
+			// Every other bounding that applies to the query, after the per_group one.
+			for _, br := range boundingRules {
+				if br.Method != boundingPerGroup && br.Applies(plan) {
+					other := br.Rewrite(plan, 42, g, r, treeShape{dp.DefaultTree.Branching, dp.DefaultTree.Height}, dp.SumScale)
+					bnd := br.Bounds(g, r)
+					fmt.Fprintf(&b, "-- %s: dp.Bounding{MaxGroups: %d, MaxContributionsPerGroup: %d}\n", br.Method, bnd.MaxGroups, bnd.MaxContributionsPerGroup)
+					print(other)
+					rws = append(rws, other)
 				}
 			}
 			got := b.String()
@@ -132,18 +149,20 @@ func TestRewriteGolden(t *testing.T) {
 			if diff := cmp.Diff(string(want), got); diff != "" {
 				t.Errorf("rewrite differs from %s (-want +got):\n%s", golden, diff)
 			}
-			if _, err := db.Exec(rw.createBounded(false)); err != nil {
-				t.Fatalf("bounded does not run: %v", err)
-			}
-			for _, q := range append([]string{rw.Groups}, rw.Tree...) {
-				if q == "" {
-					continue
+			for _, rw := range rws {
+				if _, err := db.Exec(rw.createBounded(false)); err != nil {
+					t.Fatalf("%s: bounded does not run: %v", rw.Method, err)
 				}
-				rows, err := db.Query(q)
-				if err != nil {
-					t.Fatalf("%v\n%s", err, q)
+				for _, q := range append([]string{rw.Groups, rw.Inline()}, rw.Tree...) {
+					if q == "" {
+						continue
+					}
+					rows, err := db.Query(q)
+					if err != nil {
+						t.Fatalf("%s: %v\n%s", rw.Method, err, q)
+					}
+					rows.Close()
 				}
-				rows.Close()
 			}
 		})
 	}

@@ -284,7 +284,7 @@ func (s *sandbox) run(ctx context.Context, rw rewritten, nkeys int) (map[string]
 	}
 	defer conn.Close()
 	groupsSQL := rw.Inline()
-	if rw.hasTree() {
+	if rw.materialise() {
 		// Groups and the trees both read bounded: computed once, as a temporary table.
 		if _, err := conn.ExecContext(ctx, rw.createBounded(false)); err != nil {
 			return nil, err

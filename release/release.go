@@ -146,7 +146,13 @@ type BudgetAmount struct {
 
 // BoundingInfo states the per-person contribution bounds applied.
 type BoundingInfo struct {
-	MaxGroupsContributed int  `json:"max_groups_contributed"`
-	MaxRowsPerGroup      int  `json:"max_rows_per_group"`
-	PartitionSelection   bool `json:"partition_selection"`
+	// Method is how each person's contribution was bounded: "per_group" (at most
+	// max_groups_contributed groups, max_rows_per_group rows in each) or "person_rank" (at
+	// most max_rows_per_person rows in all, by their rank fixed at ingest), chosen by the
+	// engine from the query and the catalog, with the same or smaller noise.
+	Method               string `json:"method,omitempty"`
+	MaxGroupsContributed int    `json:"max_groups_contributed"`
+	MaxRowsPerGroup      int    `json:"max_rows_per_group"`
+	MaxRowsPerPerson     int    `json:"max_rows_per_person,omitempty"`
+	PartitionSelection   bool   `json:"partition_selection"`
 }

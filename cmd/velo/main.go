@@ -41,6 +41,8 @@ func commands() []command {
 		{"project", "create projects, grant budgets, show budget left (project create|grant|show)", runProject},
 		{"ledger", "verify or export the privacy ledger (ledger verify|export)", runLedger},
 		{"query", "run a differentially private SQL query against a dataset", runQuery},
+		{"marginals", "release differentially private contingency tables (1-, 2-, 3-way) of a table", runMarginals},
+		{"synthesize", "write differentially private synthetic microdata of a table (AIM or MST) as Parquet", runSynthesize},
 		{"serve", "serve the HTTP API and the DPO's ledger page (serve --config velo.yaml)", runServe},
 		{"token", "issue or revoke API tokens in a server config (token new|revoke)", runToken},
 		{"demo", "synthetic data -> ingest -> project -> server with demo users, in one command", runDemo},

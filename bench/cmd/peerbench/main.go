@@ -22,12 +22,10 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
-	"io/fs"
 	"math"
 	"os"
 	"os/exec"
@@ -40,11 +38,6 @@ import (
 	"time"
 
 	"github.com/velo-fse/velo/bench"
-	"github.com/velo-fse/velo/dataset"
-	"github.com/velo-fse/velo/fse"
-	"github.com/velo-fse/velo/ingest"
-	"github.com/velo-fse/velo/pseudonymize"
-	"github.com/velo-fse/velo/synth"
 )
 
 // Bounds are Velo's catalog contribution bounds, which every peer is given.
@@ -339,49 +332,14 @@ func runChild(ctx context.Context, timeout time.Duration, argv []string) Result 
 // datasets returns the booking queries' dataset and the full extract, building them when
 // they are not in cfg.dir yet.
 func datasets(ctx context.Context, cfg config) (booking, full string, err error) {
-	if full, err = ensureDataset(ctx, cfg.dir, cfg.fullPersons, true); err != nil {
+	if full, err = bench.EnsureDataset(ctx, cfg.dir, cfg.fullPersons, true); err != nil {
 		return "", "", err
 	}
 	if cfg.persons == cfg.fullPersons {
 		return full, full, nil
 	}
-	booking, err = ensureDataset(ctx, cfg.dir, cfg.persons, false)
+	booking, err = bench.EnsureDataset(ctx, cfg.dir, cfg.persons, false)
 	return booking, full, err
-}
-
-func ensureDataset(ctx context.Context, dir string, persons int, full bool) (string, error) {
-	name, formats := fmt.Sprintf("data-%d", persons), []synth.Format{synth.FormatCSV}
-	if full {
-		name, formats = fmt.Sprintf("full-%d", persons), nil
-	}
-	data := filepath.Join(dir, name)
-	if _, err := dataset.ReadManifest(data); err == nil {
-		return data, nil
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		return "", err
-	}
-	src := filepath.Join(dir, "synth-"+name)
-	for _, d := range []string{data, src} {
-		if err := os.RemoveAll(d); err != nil {
-			return "", err
-		}
-	}
-	period, err := fse.ParsePeriod("2024-01..2025-12")
-	if err != nil {
-		return "", err
-	}
-	fmt.Fprintf(os.Stderr, "building %s (%d persons)...\n", data, persons)
-	if _, err := synth.Generate(ctx, synth.Config{Persons: persons, Seed: 1, Out: src, From: period.From, To: period.To, Formats: formats}); err != nil {
-		return "", err
-	}
-	key, err := pseudonymize.GenerateKey(rand.Reader)
-	if err != nil {
-		return "", err
-	}
-	if _, err := ingest.Run(ctx, ingest.Config{Pseudonymizer: pseudonymize.New(key), Out: data, Inputs: []string{src}, Period: period}); err != nil {
-		return "", err
-	}
-	return data, os.RemoveAll(src)
 }
 
 func median(v []float64) float64 {

@@ -1,0 +1,176 @@
+package notebooksapi_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow/ipc"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+
+	"github.com/velo-fse/velo/ledger"
+	notebooksapi "github.com/velo-fse/velo/notebooks-api"
+	"github.com/velo-fse/velo/query"
+)
+
+func charges(ts *testServer, project string) int {
+	n := 0
+	for _, e := range ts.Ledger.Entries(project, 0) {
+		if e.Kind == ledger.KindCharge {
+			n++
+		}
+	}
+	return n
+}
+
+// POST /v1/marginals over loopback: JSON and CSV, one charge each, refusals uncharged.
+func TestMarginalsEndpoint(t *testing.T) {
+	ts := startServer(t)
+	body := notebooksapi.MarginalsRequest{Project: "wl", Table: "booking", Marginals: [][]string{{"region"}, {"priority", "wait_days"}},
+		Epsilon: f64p(1), Delta: f64p(1e-6)}
+	resp, b := ts.call(t, "rita", "POST", "/v1/marginals", body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("%d: %s", resp.StatusCode, b)
+	}
+	var rel query.MarginalsRelease
+	mustJSON(t, b, &rel)
+	if len(rel.Tables) != 2 || len(rel.Tables[0].Cells) != 21 || len(rel.Tables[1].Cells) != 40 || rel.ReleaseID == "" || resp.Header.Get("Velo-Release-Id") != rel.ReleaseID {
+		t.Fatalf("release %s: %d tables", rel.ReleaseID, len(rel.Tables))
+	}
+	if charges(ts, "wl") != 1 || ts.project(t, "wl").Spent.Epsilon != 1 {
+		t.Errorf("want one charge of epsilon 1")
+	}
+	resp, b = ts.call(t, "rita", "POST", "/v1/marginals", body, "Accept", "text/csv")
+	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/csv") {
+		t.Fatalf("%d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	recs, err := csv.NewReader(bytes.NewReader(b)).ReadAll()
+	if err != nil || len(recs) != 1+21+40 || recs[0][0] != "marginal" || recs[0][7] != "count" {
+		t.Fatalf("CSV: %v, %d records, header %v", err, len(recs), recs[0])
+	}
+	resp, b = ts.call(t, "rita", "POST", "/v1/marginals", body, "Accept", "application/vnd.apache.arrow.stream")
+	if resp.StatusCode != 200 {
+		t.Fatalf("arrow: %d %s", resp.StatusCode, b)
+	}
+	rd, err := ipc.NewReader(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := 0
+	for rd.Next() {
+		rows += int(rd.RecordBatch().NumRows())
+	}
+	md := rd.Schema().Metadata()
+	if i := md.FindKey("velo.marginals"); rows != 61 || i < 0 || !strings.Contains(md.Values()[i], `"table":"booking"`) || rd.Schema().Field(7).Name != "count" {
+		t.Errorf("arrow: %d rows, schema %v", rows, rd.Schema())
+	}
+	rd.Release()
+	for _, bad := range []struct {
+		user   string
+		body   any
+		status int
+		code   string
+	}{
+		{"otto", body, 403, "forbidden"},
+		{"dora", body, 403, "forbidden"},
+		{"rita", notebooksapi.MarginalsRequest{Project: "wl", Table: "booking", Marginals: [][]string{{"provider_id"}}, Epsilon: f64p(1), Delta: f64p(1e-6)}, 400, "sql_rejected"},
+		{"rita", notebooksapi.MarginalsRequest{Project: "wl", Table: "booking", Marginals: [][]string{{"region"}}, Epsilon: f64p(1)}, 400, "invalid_options"},
+		{"rita", notebooksapi.MarginalsRequest{Project: "wl", Table: "booking"}, 400, "invalid_request"},
+		{"rita", notebooksapi.MarginalsRequest{Project: "wl", Table: "person", Marginals: [][]string{{"asl"}}, Epsilon: f64p(1), Delta: f64p(1e-6)}, 403, "forbidden"},
+	} {
+		resp, b := ts.call(t, bad.user, "POST", "/v1/marginals", bad.body)
+		if p := problemOf(t, resp, b); resp.StatusCode != bad.status || p.Code != bad.code {
+			t.Errorf("%s %v: %d %s, want %d %s (%s)", bad.user, bad.body, resp.StatusCode, p.Code, bad.status, bad.code, p.Detail)
+		}
+	}
+	if charges(ts, "wl") != 3 {
+		t.Errorf("refusals charged: %d charges", charges(ts, "wl"))
+	}
+}
+
+// POST /v1/synthetic over loopback: a Parquet file with only the asked columns, the release
+// and utility report in its metadata, charged once; the ledger verifies.
+func TestSyntheticEndpoint(t *testing.T) {
+	ts := startServer(t)
+	cols := []string{"priority", "region", "within_target", "wait_days"}
+	resp, b := ts.call(t, "rita", "POST", "/v1/synthetic", notebooksapi.SyntheticRequest{Project: "wl", Table: "booking", Columns: cols,
+		Method: "mst", Rows: 1500, Epsilon: f64p(1), Delta: f64p(1e-6)})
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/vnd.apache.parquet" {
+		t.Fatalf("%d %s: %.300s", resp.StatusCode, resp.Header.Get("Content-Type"), b)
+	}
+	rd, err := file.NewParquetReader(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	if rd.NumRows() != 1500 {
+		t.Errorf("%d rows", rd.NumRows())
+	}
+	fr, err := pqarrow.NewFileReader(rd, pqarrow.ArrowReadProperties{}, memory.NewGoAllocator())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tbl, err := fr.ReadTable(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tbl.Release()
+	var names []string
+	for _, f := range tbl.Schema().Fields() {
+		names = append(names, f.Name)
+	}
+	if !slices.Equal(names, cols) {
+		t.Errorf("columns %v, want %v", names, cols)
+	}
+	meta := rd.MetaData().KeyValueMetadata().FindValue("velo.synthetic")
+	if meta == nil {
+		t.Fatal("no velo.synthetic metadata")
+	}
+	var rel query.Synthetic
+	mustJSON(t, []byte(*meta), &rel)
+	if rel.Method != "mst" || rel.Rows != 1500 || len(rel.Utility.Marginals) == 0 || rel.RhoSpent > rel.Rho || resp.Header.Get("Velo-Release-Id") != rel.ReleaseID {
+		t.Errorf("release %+v", rel)
+	}
+	if bytes.Contains(b, []byte("pid")) || bytes.Contains(b, []byte("booking_key")) {
+		t.Errorf("an identifier column's name is in the file")
+	}
+	if charges(ts, "wl") != 1 || ts.project(t, "wl").Spent.Epsilon != 1 {
+		t.Errorf("want one charge of epsilon 1")
+	}
+	// JSON: the release beside the same kind of file.
+	resp, b = ts.call(t, "rita", "POST", "/v1/synthetic", notebooksapi.SyntheticRequest{Project: "wl", Table: "person", Rows: 300, Epsilon: f64p(0.5), Delta: f64p(1e-7)}, "Accept", "application/json")
+	if resp.StatusCode != 200 {
+		t.Fatalf("%d: %.300s", resp.StatusCode, b)
+	}
+	var js notebooksapi.SyntheticJSON
+	if err := json.Unmarshal(b, &js); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, a := range js.Release.Attributes {
+		got = append(got, a.Name)
+	}
+	// wl is approved for person's birth_year, region and sex; all three have public domains
+	if !slices.Equal(got, []string{"birth_year", "sex", "region"}) || !bytes.HasPrefix(js.Parquet, []byte("PAR1")) || js.Release.Method != "aim" {
+		t.Errorf("attributes %v, method %s", got, js.Release.Method)
+	}
+	if charges(ts, "wl") != 2 {
+		t.Errorf("%d charges", charges(ts, "wl"))
+	}
+	resp, b = ts.call(t, "rita", "POST", "/v1/synthetic", notebooksapi.SyntheticRequest{Project: "wl", Table: "booking", Columns: []string{"pid"}, Epsilon: f64p(1), Delta: f64p(1e-6)})
+	if p := problemOf(t, resp, b); resp.StatusCode != 403 || !strings.Contains(p.Detail, "identifier") {
+		t.Errorf("pid as a column: %d %s", resp.StatusCode, p.Detail)
+	}
+	resp, b = ts.call(t, "dora", "GET", "/v1/ledger/verify", nil)
+	if resp.StatusCode != 200 || !bytes.Contains(b, []byte(`"ok":true`)) {
+		t.Errorf("ledger verify: %d %s", resp.StatusCode, b)
+	}
+}
+
+func f64p(f float64) *float64 { return &f }

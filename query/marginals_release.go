@@ -1,0 +1,559 @@
+package query
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/velo-fse/velo/dataset"
+	"github.com/velo-fse/velo/ledger"
+	"github.com/velo-fse/velo/release"
+	"github.com/velo-fse/velo/synthesize"
+)
+
+// Limits of one marginals or synthesis request.
+const (
+	MaxMarginalSets       = 64
+	MaxMarginalAttributes = 3
+	MaxSyntheticRows      = 20_000_000
+	MaxSyntheticColumns   = 32
+)
+
+// MarginalsRequest asks for DP contingency tables of one table.
+type MarginalsRequest struct {
+	Project, Actor string
+	Table          string
+	// Sets are the attribute sets, each of 1 to 3 column names.
+	Sets [][]string
+	// Bins is the number of equal-width bins of numeric attributes (0: DefaultBins).
+	Bins           int
+	Epsilon, Delta *float64
+	// MaxGroupsContributed overrides the table's cells per person (1..100).
+	MaxGroupsContributed int
+	// MaxRowsPerGroup overrides the table's rows per person in a cell (1..100).
+	MaxRowsPerGroup int
+}
+
+// MarginalBounding is the per-person bounding a release applied and the sensitivities it
+// gives a contingency table (docs/privacy.md#sensitivity-of-a-contingency-table).
+type MarginalBounding struct {
+	MaxGroupsContributed int     `json:"max_groups_contributed"`
+	MaxRowsPerGroup      int     `json:"max_rows_per_group"`
+	L1                   float64 `json:"l1_sensitivity"`
+	L2                   float64 `json:"l2_sensitivity"`
+}
+
+// MarginalCell is one noisy cell with its 95% interval.
+type MarginalCell struct {
+	Levels  []any   `json:"levels"`
+	Count   float64 `json:"count"`
+	CILower float64 `json:"ci_lower"`
+	CIUpper float64 `json:"ci_upper"`
+}
+
+// MarginalTable is one noisy contingency table: every cell of the attributes' domains.
+type MarginalTable struct {
+	Attributes []string       `json:"attributes"`
+	Sigma      float64        `json:"sigma"`
+	Rho        float64        `json:"rho"`
+	Cells      []MarginalCell `json:"cells"`
+}
+
+// MarginalsRelease is a DP release of contingency tables: one ledger entry.
+type MarginalsRelease struct {
+	ReleaseID      string               `json:"release_id"`
+	Project        string               `json:"project"`
+	DatasetVersion string               `json:"dataset_version"`
+	Table          string               `json:"table"`
+	Epsilon        float64              `json:"epsilon"`
+	Delta          float64              `json:"delta"`
+	Rho            float64              `json:"rho"`
+	Confidence     float64              `json:"confidence"`
+	Mechanism      string               `json:"mechanism"`
+	Bounding       MarginalBounding     `json:"bounding"`
+	Attributes     []*MarginalAttribute `json:"attributes"`
+	Tables         []MarginalTable      `json:"tables"`
+	BudgetLeft     release.BudgetAmount `json:"budget_left"`
+}
+
+// WriteCSV writes the tables in long form: one row per cell, the marginal's number, up to
+// three attribute/level pairs, the noisy count and its interval.
+func (r *MarginalsRelease) WriteCSV(w io.Writer) error {
+	cw := csv.NewWriter(w)
+	header := []string{"marginal"}
+	for i := 1; i <= MaxMarginalAttributes; i++ {
+		header = append(header, fmt.Sprintf("attribute_%d", i), fmt.Sprintf("level_%d", i))
+	}
+	header = append(header, "count", "ci_lower", "ci_upper")
+	if err := cw.Write(header); err != nil {
+		return err
+	}
+	num := func(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
+	for ti, t := range r.Tables {
+		for _, c := range t.Cells {
+			row := []string{strconv.Itoa(ti + 1)}
+			for i := range MaxMarginalAttributes {
+				if i < len(t.Attributes) {
+					row = append(row, t.Attributes[i], fmt.Sprint(c.Levels[i]))
+				} else {
+					row = append(row, "", "")
+				}
+			}
+			row = append(row, num(c.Count), num(c.CILower), num(c.CIUpper))
+			if err := cw.Write(row); err != nil {
+				return err
+			}
+		}
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
+func optionsError(format string, args ...any) *Error {
+	return &Error{Code: CodeOptions, Msg: fmt.Sprintf(format, args...), Pos: -1}
+}
+
+// dataRelease is what marginals and synthesis share before reading data: the project, its
+// budget converted to zCDP, the table and the attributes' counter.
+type dataRelease struct {
+	st     ledger.ProjectStatus
+	total  release.BudgetAmount
+	budget synthesize.Budget
+	table  *dataset.CatalogTable
+	mc     *marginalCounter
+}
+
+func (e *Engine) startDataRelease(project, table string, eps, delta *float64, maxGroups, maxRows, bins int) (*dataRelease, error) {
+	st, err := e.ledger.Project(project)
+	if err != nil {
+		if errors.Is(err, ledger.ErrUnknownProject) {
+			return nil, &Error{Code: CodeForbidden, Msg: fmt.Sprintf("unknown project %s", project), Pos: -1}
+		}
+		return nil, err
+	}
+	if err := e.ledger.Active(project); err != nil {
+		return nil, err
+	}
+	total, err := resolveBudget(&plan{}, Request{Epsilon: eps, Delta: delta}, st, e.maxEpsilon)
+	if err != nil {
+		return nil, err
+	}
+	if total.Delta == 0 {
+		return nil, optionsError("DP marginals and synthetic data add Gaussian noise (accounted in zCDP), which needs delta > 0: give a delta, e.g. 1e-6")
+	}
+	b, err := synthesize.NewBudget(total.Epsilon, total.Delta)
+	if err != nil {
+		return nil, optionsError("%v", err)
+	}
+	i := slices.IndexFunc(e.cat.Tables, func(t dataset.CatalogTable) bool { return t.Name == table })
+	if i < 0 {
+		return nil, &Error{Code: CodeRejected, Msg: fmt.Sprintf("no table %q in the catalog", table), Pos: -1}
+	}
+	if maxGroups != 0 && (maxGroups < 1 || maxGroups > 100) {
+		return nil, optionsError("max_groups_contributed must be from 1 to 100")
+	}
+	if maxRows != 0 && (maxRows < 1 || maxRows > 100) {
+		return nil, optionsError("max_rows_per_group must be from 1 to 100")
+	}
+	if bins == 0 {
+		bins = DefaultBins
+	}
+	if bins < 2 || bins > MaxBins {
+		return nil, optionsError("bins must be from 2 to %d, got %d", MaxBins, bins)
+	}
+	seed, err := randomUint64()
+	if err != nil {
+		return nil, err
+	}
+	return &dataRelease{st: st, total: total, budget: b, table: &e.cat.Tables[i],
+		mc: &marginalCounter{e: e, table: table, allow: st.Allow, seed: seed, maxGroups: maxGroups, maxRows: maxRows}}, nil
+}
+
+// attribute returns the index of the named attribute, resolving it on first use.
+func (dr *dataRelease) attribute(cat *dataset.Catalog, name string, bins int) (int, error) {
+	if i := slices.IndexFunc(dr.mc.attrs, func(a *MarginalAttribute) bool { return a.Name == name }); i >= 0 {
+		return i, nil
+	}
+	if bins == 0 {
+		bins = DefaultBins
+	}
+	a, err := resolveAttribute(cat, dr.table, name, bins)
+	if err != nil {
+		return 0, err
+	}
+	dr.mc.attrs = append(dr.mc.attrs, a)
+	return len(dr.mc.attrs) - 1, nil
+}
+
+// prepareError maps a failure to prepare a marginal: a refusal as it is, anything else
+// (nothing was read) as ErrInternal, its class logged.
+func (e *Engine) prepareError(project string, err error) error {
+	var qe *Error
+	if errors.As(err, &qe) {
+		return qe
+	}
+	e.log.Error("prepare marginal", "project", project, "class", errorClass(err))
+	return ErrInternal
+}
+
+// Marginals releases noisy contingency tables of one table for one ledger charge: checked
+// against the project's allow-list and budget, charged (ε, δ) before any data is read, each
+// table's exact bounded counts noised with the Gaussian mechanism at an equal share of
+// ρ = CDPRho(ε, δ) (docs/privacy.md#sensitivity-of-a-contingency-table).
+func (e *Engine) Marginals(ctx context.Context, req MarginalsRequest) (*MarginalsRelease, error) {
+	if len(req.Sets) == 0 || len(req.Sets) > MaxMarginalSets {
+		return nil, optionsError("give from 1 to %d attribute sets, got %d", MaxMarginalSets, len(req.Sets))
+	}
+	dr, err := e.startDataRelease(req.Project, req.Table, req.Epsilon, req.Delta, req.MaxGroupsContributed, req.MaxRowsPerGroup, req.Bins)
+	if err != nil {
+		return nil, err
+	}
+	var sets [][]int
+	for _, s := range req.Sets {
+		if len(s) == 0 || len(s) > MaxMarginalAttributes {
+			return nil, optionsError("each attribute set has 1 to %d columns, got %d", MaxMarginalAttributes, len(s))
+		}
+		var idx []int
+		for _, name := range s {
+			i, err := dr.attribute(e.cat, name, req.Bins)
+			if err != nil {
+				return nil, err
+			}
+			if slices.Contains(idx, i) {
+				return nil, optionsError("the attribute set %v names %s twice", s, name)
+			}
+			idx = append(idx, i)
+		}
+		sets = append(sets, idx)
+	}
+	prepared := make([]*preparedMarginal, len(sets))
+	for i, s := range sets {
+		if prepared[i], err = dr.mc.prepare(ctx, s); err != nil {
+			return nil, e.prepareError(req.Project, err)
+		}
+	}
+	g, r := prepared[0].bounds()
+	l1, l2 := sensitivity(g, r)
+	rhoEach := dr.budget.Rho / float64(len(sets))
+	sigma := synthesize.GaussianSigma(l2, rhoEach)
+	rel := &MarginalsRelease{
+		Project: req.Project, DatasetVersion: e.version, Table: req.Table,
+		Epsilon: dr.total.Epsilon, Delta: dr.total.Delta, Rho: dr.budget.Rho, Confidence: Confidence,
+		Mechanism: "gaussian (zCDP)",
+		Bounding:  MarginalBounding{MaxGroupsContributed: g, MaxRowsPerGroup: r, L1: l1, L2: l2},
+	}
+	canonical := canonicalMarginals("MARGINALS", req.Table, dr.mc.attrs, sets)
+	options := fmt.Sprintf("engine=%s&kind=marginals&epsilon=%s&delta=%s&max_groups_contributed=%d&max_rows_per_group=%d",
+		engineVersion, strconv.FormatFloat(rel.Epsilon, 'g', -1, 64), strconv.FormatFloat(rel.Delta, 'g', -1, 64), g, r)
+	mech, _ := json.Marshal(map[string]any{"mechanism": "gaussian", "tables": len(sets), "rho": dr.budget.Rho, "sigma": sigma, "bounding": rel.Bounding})
+	text, _ := json.Marshal(req.Sets)
+	free, err := e.slots.acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer free()
+	charge, err := e.ledger.Charge(ctx, ledger.ChargeRequest{
+		Actor: req.Actor, Project: req.Project, SQL: canonical, Text: "marginals " + req.Table + " " + string(text), Options: options,
+		DatasetVersion: e.version, Cost: ledger.Budget{Epsilon: rel.Epsilon, Delta: rel.Delta}, Mechanisms: mech,
+	})
+	if err != nil {
+		return nil, err
+	}
+	ctx = context.WithoutCancel(ctx)
+	if e.afterCharge != nil {
+		e.afterCharge()
+	}
+	for i, pm := range prepared {
+		counts, err := dr.mc.count(ctx, pm)
+		if err != nil {
+			e.log.Error("marginal failed", "project", req.Project, "charge", charge.Seq, "class", errorClass(err))
+			if i == 0 && errors.Is(err, errNotStarted) {
+				if rerr := e.ledger.Refund(ctx, charge, "failed before reading data"); rerr != nil {
+					return nil, fmt.Errorf("refund: %w", rerr)
+				}
+				return nil, ErrInternal
+			}
+			return nil, ErrExecution
+		}
+		noisy, used, err := synthesize.Gaussian(counts, sigma)
+		if err != nil {
+			e.log.Error("noise failed", "project", req.Project, "charge", charge.Seq, "err", err)
+			return nil, ErrExecution
+		}
+		rel.Tables = append(rel.Tables, marginalTable(dr.mc.attrs, pm.attrs, noisy, used, synthesize.GaussianRho(l2, used)))
+	}
+	rel.Attributes = dr.mc.attrs
+	rel.ReleaseID = "m_" + strconv.FormatUint(charge.Seq, 10) + "_" + randomHex(6)
+	raw, err := json.Marshal(rel)
+	if err != nil {
+		return nil, err
+	}
+	if err := e.ledger.Release(ctx, charge, raw); err != nil {
+		return nil, fmt.Errorf("record release: %w", err)
+	}
+	if st, err := e.ledger.Project(req.Project); err == nil {
+		rel.BudgetLeft = release.BudgetAmount{Epsilon: st.Left.Epsilon, Delta: st.Left.Delta}
+	}
+	return rel, nil
+}
+
+// z95 is the standard normal's 97.5% quantile.
+const z95 = 1.959963984540054
+
+func marginalTable(attrs []*MarginalAttribute, set []int, noisy []float64, sigma, rho float64) MarginalTable {
+	t := MarginalTable{Sigma: sigma, Rho: rho, Cells: make([]MarginalCell, len(noisy))}
+	for _, a := range set {
+		t.Attributes = append(t.Attributes, attrs[a].Name)
+	}
+	half := z95 * sigma
+	for c, v := range noisy {
+		levels := make([]any, len(set))
+		rest := c
+		for i := len(set) - 1; i >= 0; i-- {
+			at := attrs[set[i]]
+			levels[i] = at.Levels[rest%len(at.Levels)]
+			rest /= len(at.Levels)
+		}
+		t.Cells[c] = MarginalCell{Levels: levels, Count: v, CILower: v - half, CIUpper: v + half}
+	}
+	return t
+}
+
+// SynthesizeRequest asks for DP synthetic microdata of one table.
+type SynthesizeRequest struct {
+	Project, Actor string
+	Table          string
+	// Columns are the attributes (nil: every column of the table, approved for the project,
+	// that has a public domain).
+	Columns []string
+	// Method is "aim" (default) or "mst".
+	Method string
+	// Rows is the number of rows to sample (0: the model's noisy estimate of the total).
+	Rows           int
+	Bins           int
+	Epsilon, Delta *float64
+	// MaxGroupsContributed and MaxRowsPerGroup bound each person to C cells of R rows in
+	// every marginal (1..100 each; 0: 1). The synthesizer is told k = C·R rows per person;
+	// with C = 1 that is its L2 sensitivity exactly, and R = 1 measured best at epsilon 1
+	// on the synthetic extract (docs/privacy.md#sensitivity-of-a-contingency-table).
+	MaxGroupsContributed int
+	MaxRowsPerGroup      int
+}
+
+// Synthetic is a DP synthetic table and its release record: one ledger entry.
+type Synthetic struct {
+	ReleaseID      string                   `json:"release_id"`
+	Project        string                   `json:"project"`
+	DatasetVersion string                   `json:"dataset_version"`
+	Table          string                   `json:"table"`
+	Method         string                   `json:"method"`
+	Epsilon        float64                  `json:"epsilon"`
+	Delta          float64                  `json:"delta"`
+	Rho            float64                  `json:"rho"`
+	RhoSpent       float64                  `json:"rho_spent"`
+	Rows           int                      `json:"rows"`
+	Bounding       MarginalBounding         `json:"bounding"`
+	RowsPerPerson  int                      `json:"rows_per_person_bound"`
+	Attributes     []*MarginalAttribute     `json:"attributes"`
+	Steps          []synthesize.Step        `json:"steps"`
+	Utility        synthesize.UtilityReport `json:"utility"`
+	BudgetLeft     release.BudgetAmount     `json:"budget_left"`
+
+	data *synthesize.Table
+}
+
+// engineCounts is the synthesizer's view of the data: the engine's bounded marginals.
+type engineCounts struct {
+	ctx      context.Context
+	mc       *marginalCounter
+	d        synthesize.Domain
+	prepared map[string]*preparedMarginal
+}
+
+func (c *engineCounts) Marginal(attrs []int) (*synthesize.Factor, error) {
+	a := slices.Clone(attrs)
+	slices.Sort(a)
+	k := fmt.Sprint(a)
+	pm := c.prepared[k]
+	if pm == nil {
+		var err error
+		if pm, err = c.mc.prepare(c.ctx, a); err != nil {
+			return nil, err
+		}
+		c.prepared[k] = pm
+	}
+	counts, err := c.mc.count(c.ctx, pm)
+	if err != nil {
+		return nil, err
+	}
+	f, err := synthesize.NewFactor(c.d, a)
+	if err != nil {
+		return nil, err
+	}
+	if len(f.Values) != len(counts) {
+		return nil, fmt.Errorf("marginal over %v: %d cells for %d", a, len(counts), len(f.Values))
+	}
+	copy(f.Values, counts)
+	return f, nil
+}
+
+// Synthesize fits MST or AIM to the table's bounded marginals, measured through the engine,
+// and samples rows: charged (ε, δ) once, before any data is read, the synthesizer spending
+// at most ρ = CDPRho(ε, δ). The rows, the model and the utility report are post-processing
+// of the noisy measurements; the sampler is seeded from crypto/rand.
+func (e *Engine) Synthesize(ctx context.Context, req SynthesizeRequest) (*Synthetic, error) {
+	method := strings.ToLower(req.Method)
+	if method == "" {
+		method = "aim"
+	}
+	if method != "aim" && method != "mst" {
+		return nil, optionsError("method must be aim or mst, got %q", req.Method)
+	}
+	if req.Rows < 0 || req.Rows > MaxSyntheticRows {
+		return nil, optionsError("rows must be from 1 to %d (0: the model's noisy estimate of the table's size)", MaxSyntheticRows)
+	}
+	maxGroups, maxRows := req.MaxGroupsContributed, req.MaxRowsPerGroup
+	if maxGroups == 0 {
+		maxGroups = 1
+	}
+	if maxRows == 0 {
+		maxRows = 1
+	}
+	dr, err := e.startDataRelease(req.Project, req.Table, req.Epsilon, req.Delta, maxGroups, maxRows, req.Bins)
+	if err != nil {
+		return nil, err
+	}
+	cols := req.Columns
+	if cols == nil {
+		allowed, ok := dr.st.Allow[req.Table]
+		if !ok {
+			return nil, &Error{Code: CodeForbidden, Msg: fmt.Sprintf("project %s is not approved for table %s", req.Project, req.Table), Pos: -1}
+		}
+		for _, c := range dr.table.Columns {
+			if len(allowed) > 0 && !slices.Contains(allowed, c.Name) {
+				continue
+			}
+			if _, err := resolveAttribute(e.cat, dr.table, c.Name, max(req.Bins, 2)); err == nil {
+				cols = append(cols, c.Name)
+			}
+		}
+	}
+	if len(cols) == 0 || len(cols) > MaxSyntheticColumns {
+		return nil, optionsError("synthetic data needs 1 to %d columns with public domains, got %d", MaxSyntheticColumns, len(cols))
+	}
+	for _, name := range cols {
+		if i, err := dr.attribute(e.cat, name, req.Bins); err != nil {
+			return nil, err
+		} else if i != len(dr.mc.attrs)-1 {
+			return nil, optionsError("column %s is named twice", name)
+		}
+	}
+	// Every 1-way marginal is checked and bound, and every level resolved, before the charge.
+	counts := &engineCounts{mc: dr.mc, prepared: map[string]*preparedMarginal{}}
+	d := synthesize.Domain{}
+	var g, r int
+	for i, a := range dr.mc.attrs {
+		pm, err := dr.mc.prepare(ctx, []int{i})
+		if err != nil {
+			return nil, e.prepareError(req.Project, err)
+		}
+		counts.prepared[fmt.Sprint([]int{i})] = pm
+		g, r = pm.bounds()
+		d.Names = append(d.Names, a.Name)
+		d.Sizes = append(d.Sizes, len(a.values))
+	}
+	counts.d = d
+	// MST scores every pair and AIM's default workload is every pair: each must be a
+	// marginal the engine enumerates, which is known now, before the charge.
+	for a := range d.Sizes {
+		for b := a + 1; b < len(d.Sizes); b++ {
+			if d.Sizes[a]*d.Sizes[b] > maxGroupsEnumerated {
+				return nil, optionsError("the marginal of %s and %s would have %d cells, over the %d the engine enumerates: use fewer bins, or leave one of them out", d.Names[a], d.Names[b], d.Sizes[a]*d.Sizes[b], maxGroupsEnumerated)
+			}
+		}
+	}
+	l1, l2 := sensitivity(g, r)
+	k := g * r
+	out := &Synthetic{
+		Project: req.Project, DatasetVersion: e.version, Table: req.Table, Method: method,
+		Epsilon: dr.total.Epsilon, Delta: dr.total.Delta, Rho: dr.budget.Rho,
+		Bounding:      MarginalBounding{MaxGroupsContributed: g, MaxRowsPerGroup: r, L1: l1, L2: l2},
+		RowsPerPerson: k, Attributes: dr.mc.attrs,
+	}
+	var sets [][]int
+	for i := range dr.mc.attrs {
+		sets = append(sets, []int{i})
+	}
+	canonical := canonicalMarginals("SYNTHESIZE "+strings.ToUpper(method), req.Table, dr.mc.attrs, sets)
+	options := fmt.Sprintf("engine=%s&kind=synthetic&method=%s&epsilon=%s&delta=%s&max_groups_contributed=%d&max_rows_per_group=%d&rows=%d",
+		engineVersion, method, strconv.FormatFloat(out.Epsilon, 'g', -1, 64), strconv.FormatFloat(out.Delta, 'g', -1, 64), g, r, req.Rows)
+	mech, _ := json.Marshal(map[string]any{"mechanism": method + " (gaussian measurements, exponential selections; zCDP)", "rho": dr.budget.Rho, "rows_per_person_bound": k, "bounding": out.Bounding})
+	var seed [32]byte
+	if _, err := rand.Read(seed[:]); err != nil {
+		return nil, err
+	}
+	free, err := e.slots.acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer free()
+	charge, err := e.ledger.Charge(ctx, ledger.ChargeRequest{
+		Actor: req.Actor, Project: req.Project, SQL: canonical, Text: fmt.Sprintf("synthesize %s %s columns=%v rows=%d", req.Table, method, cols, req.Rows),
+		Options: options, DatasetVersion: e.version, Cost: ledger.Budget{Epsilon: out.Epsilon, Delta: out.Delta}, Mechanisms: mech,
+	})
+	if err != nil {
+		return nil, err
+	}
+	ctx = context.WithoutCancel(ctx)
+	counts.ctx = ctx
+	if e.afterCharge != nil {
+		e.afterCharge()
+	}
+	opts := synthesize.Options{MaxRowsPerPerson: k}
+	var res *synthesize.Result
+	if method == "mst" {
+		res, err = synthesize.MST(d, counts, dr.budget.Rho, opts)
+	} else {
+		res, err = synthesize.AIM(d, counts, dr.budget.Rho, opts)
+	}
+	if err != nil {
+		// The cause may come from DuckDB and quote data: only its class is logged.
+		e.log.Error("synthesis failed", "project", req.Project, "charge", charge.Seq, "class", errorClass(err))
+		return nil, ErrExecution
+	}
+	n := req.Rows
+	if n == 0 {
+		n = int(math.Min(math.Max(math.Round(res.Model.Total), 0), MaxSyntheticRows))
+	}
+	tab, err := res.Sample(n, seed)
+	if err != nil {
+		e.log.Error("sampling failed", "project", req.Project, "charge", charge.Seq, "err", err)
+		return nil, ErrExecution
+	}
+	util, err := res.Utility(tab)
+	if err != nil {
+		e.log.Error("utility failed", "project", req.Project, "charge", charge.Seq, "err", err)
+		return nil, ErrExecution
+	}
+	out.RhoSpent, out.Rows, out.Steps, out.Utility, out.data = res.RhoSpent, n, res.Steps, util, tab
+	out.ReleaseID = "s_" + strconv.FormatUint(charge.Seq, 10) + "_" + randomHex(6)
+	raw, err := json.Marshal(out)
+	if err != nil {
+		return nil, err
+	}
+	if err := e.ledger.Release(ctx, charge, raw); err != nil {
+		return nil, fmt.Errorf("record release: %w", err)
+	}
+	if st, err := e.ledger.Project(req.Project); err == nil {
+		out.BudgetLeft = release.BudgetAmount{Epsilon: st.Left.Epsilon, Delta: st.Left.Delta}
+	}
+	return out, nil
+}
