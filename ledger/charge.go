@@ -50,6 +50,19 @@ func (l *Ledger) Charge(ctx context.Context, req ChargeRequest) (Charge, error) 
 	if err := ctx.Err(); err != nil {
 		return Charge{}, err
 	}
+	r, err := chargeRecord(req)
+	var e Entry
+	if err == nil {
+		e, err = l.append(r)
+	}
+	if err != nil {
+		return Charge{}, fmt.Errorf("ledger: charge project %s: %w", req.Project, err)
+	}
+	return chargeOf(e), nil
+}
+
+// chargeRecord builds the charge entry of req (both ledgers).
+func chargeRecord(req ChargeRequest) (*record, error) {
 	r := &record{
 		Kind: KindCharge, Actor: strings.TrimSpace(req.Actor), Project: req.Project,
 		SQL: req.SQL, SQLHash: SQLHash(req.SQL), Options: req.Options, DatasetVersion: req.DatasetVersion,
@@ -66,17 +79,15 @@ func (l *Ledger) Charge(ctx context.Context, req ChargeRequest) (Charge, error) 
 			err = &FieldError{"mechanisms", err.Error()}
 		}
 	}
-	var e Entry
-	if err == nil {
-		e, err = l.append(r)
-	}
-	if err != nil {
-		return Charge{}, fmt.Errorf("ledger: charge project %s: %w", req.Project, err)
-	}
+	return r, err
+}
+
+// chargeOf is the handle of a written charge entry.
+func chargeOf(e Entry) Charge {
 	return Charge{
 		Seq: e.Seq, Project: e.Project, Actor: e.Actor, SQLHash: e.SQLHash, Options: e.Options,
 		DatasetVersion: e.DatasetVersion, Cost: Budget{e.Epsilon, e.Delta}, Time: e.Time,
-	}, nil
+	}
 }
 
 // Refund returns a charge's cost to its project. It is only for a query that failed before any

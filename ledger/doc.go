@@ -61,4 +61,10 @@
 // signed with the key in STATE/checkpoint.key (0600, created on first use); the verifier key is
 // STATE/checkpoint.pub. The DPO keeps copies of both: Verify with their copies detects a
 // rewritten history even by someone who can write STATE.
+//
+// The PostgreSQL ledger (PG, OpenPostgres) keeps the same entries — the same bodies, the
+// same chain, the same signed notes — in tables, for several servers sharing one ledger;
+// every invariant above holds for it, with a transaction-level advisory lock in place of
+// the mutex and the flock, and a commit in place of the fsync (see PG). Both implement
+// Store. DumpPostgres writes it in the file format above, which Verify checks offline.
 package ledger

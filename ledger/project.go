@@ -228,13 +228,7 @@ func (l *Ledger) Grant(ctx context.Context, actor, project string, add Budget, r
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	r := &record{Kind: KindGrant, Actor: actor, Project: project, Reason: strings.TrimSpace(reason)}
-	var err error
-	if r.Epsilon, err = toEps(add.Epsilon, false); err != nil {
-		err = &FieldError{"epsilon", err.Error()}
-	} else if r.Delta, err = toDelta(add.Delta, false); err != nil {
-		err = &FieldError{"delta", err.Error()}
-	}
+	r, err := grantRecord(actor, project, add, reason)
 	if err == nil {
 		_, err = l.append(r)
 	}
@@ -242,6 +236,18 @@ func (l *Ledger) Grant(ctx context.Context, actor, project string, add Budget, r
 		return fmt.Errorf("ledger: grant to project %s: %w", project, err)
 	}
 	return nil
+}
+
+// grantRecord builds a grant entry (both ledgers).
+func grantRecord(actor, project string, add Budget, reason string) (*record, error) {
+	r := &record{Kind: KindGrant, Actor: actor, Project: project, Reason: strings.TrimSpace(reason)}
+	var err error
+	if r.Epsilon, err = toEps(add.Epsilon, false); err != nil {
+		err = &FieldError{"epsilon", err.Error()}
+	} else if r.Delta, err = toDelta(add.Delta, false); err != nil {
+		err = &FieldError{"delta", err.Error()}
+	}
+	return r, err
 }
 
 // Project returns one project's status, or ErrUnknownProject.

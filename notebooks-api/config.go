@@ -19,6 +19,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/velo-fse/velo/ledger"
 	"github.com/velo-fse/velo/query"
 )
 
@@ -32,6 +33,10 @@ type Config struct {
 	State string `yaml:"state"`
 	// CheckpointKey is the ledger's checkpoint signing key (default STATE/checkpoint.key).
 	CheckpointKey string `yaml:"checkpoint_key,omitempty"`
+	// Ledger, when set, is a postgres:// URL: the ledger is kept in that PostgreSQL
+	// database, shared by several servers (replicas), instead of in STATE; STATE then holds
+	// only the checkpoint key, which every replica must share (docs/design.md).
+	Ledger string `yaml:"ledger,omitempty"`
 	// Listen is the address to serve on when --addr is not given (default 127.0.0.1:8080).
 	Listen string `yaml:"listen,omitempty"`
 	// CookieSecure marks the ledger page's session cookie Secure: set it when a TLS proxy
@@ -204,6 +209,8 @@ func (c *Config) Validate() error {
 		return &FieldError{"data", "required: the dataset directory written by velo ingest"}
 	case strings.TrimSpace(c.State) == "":
 		return &FieldError{"state", "required: the ledger's state directory"}
+	case c.Ledger != "" && !ledger.IsPostgres(c.Ledger):
+		return &FieldError{"ledger", "want a postgres:// or postgresql:// URL (or leave it out: the ledger in the state directory)"}
 	}
 	l := c.Limits
 	for _, d := range []struct {

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
 	"github.com/velo-fse/velo/ledger"
@@ -18,19 +19,23 @@ import (
 const defaultAddr = "127.0.0.1:8080"
 
 func runServe(ctx context.Context, m *Main, args []string) error {
-	fs := m.newFlagSet("serve", `serve --config velo.yaml [--addr HOST:PORT] [--flight-sql-addr HOST:PORT] [--log-format text|json]
+	fs := m.newFlagSet("serve", `serve --config velo.yaml [--ledger postgres://...] [--addr HOST:PORT] [--flight-sql-addr HOST:PORT] [--log-format text|json]
 
 Serves the HTTP API (docs/api.md; the OpenAPI document is at /openapi.json) and the DPO's
 ledger page at /ledger; with --flight-sql-addr, Arrow Flight SQL too, for ADBC, JDBC and
 BI tools (docs/clients.md). The server holds the ledger's lock while it runs: create projects
 and grant budgets through its API (POST /v1/projects, POST /v1/projects/{id}/grants) while
 it runs; velo project create|grant fails with a message naming the server's pid.
+With --ledger postgres://... (or the config's ledger) the ledger is kept in PostgreSQL and
+several servers may share it (replicas behind one address); there is no lock then, and the
+state directory holds only the checkpoint key, the same on every replica.
 SIGINT or SIGTERM stops it gracefully (queries in flight finish, the ledger writes a
 checkpoint); SIGHUP re-reads the users and tokens from the config file.`)
 	cfgPath := fs.String("config", "", "server configuration file (required; see docs/api.md)")
 	addr := fs.String("addr", "", "listen address (default: the config's listen, else "+defaultAddr+")")
 	flightAddr := fs.String("flight-sql-addr", "", "Arrow Flight SQL listen address (default: none)")
 	logFormat := fs.String("log-format", "text", "request log on stderr: text or json")
+	ledgerURL := fs.String("ledger", "", "the ledger in PostgreSQL: a postgres:// URL, shared by replicas (default: the config's ledger, else the state directory)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -43,6 +48,12 @@ checkpoint); SIGHUP re-reads the users and tokens from the config file.`)
 	cfg, err := notebooksapi.LoadConfig(*cfgPath)
 	if err != nil {
 		return err
+	}
+	if *ledgerURL != "" {
+		cfg.Ledger = *ledgerURL
+		if err := cfg.Validate(); err != nil {
+			return usageError{fmt.Errorf("serve: --ledger: %w", err)}
+		}
 	}
 	listen := *addr
 	if listen == "" {
@@ -80,11 +91,8 @@ func newLogger(m *Main, format string) *slog.Logger {
 // both: the ledger's Close writes a checkpoint. ready is called with the servers' URLs
 // once they accept connections (flightURL empty without Flight SQL).
 func serve(ctx context.Context, m *Main, cfg notebooksapi.Config, cfgPath, addr, flightAddr string, log *slog.Logger, ready func(url, flightURL string)) (err error) {
-	led, err := ledger.Open(cfg.State, ledger.Options{KeyFile: cfg.CheckpointKey, Logger: log})
+	led, verify, err := openServeLedger(ctx, cfg, log)
 	if err != nil {
-		if errors.Is(err, ledger.ErrLocked) {
-			return fmt.Errorf("serve: %w (is another velo serve or velo project running on this state directory?)", err)
-		}
 		return err
 	}
 	defer func() { err = errors.Join(err, led.Close()) }()
@@ -102,7 +110,7 @@ func serve(ctx context.Context, m *Main, cfg notebooksapi.Config, cfgPath, addr,
 	}
 	srv, err := notebooksapi.New(notebooksapi.Options{
 		Engine: eng, Ledger: led, Users: cfg.Users, Limits: cfg.Limits, CookieSecure: cfg.CookieSecure, Logger: log,
-		Verify: func() (ledger.VerifyReport, error) { return ledger.Verify(cfg.State, ledger.VerifyOptions{}) },
+		Verify: verify,
 	})
 	if err != nil {
 		return err
@@ -163,4 +171,30 @@ func serve(ctx context.Context, m *Main, cfg notebooksapi.Config, cfgPath, addr,
 	err = srv.Serve(ctx, ln)
 	cancel()
 	return errors.Join(err, <-flightDone)
+}
+
+// openServeLedger opens the ledger cfg names: in PostgreSQL (cfg.Ledger), shared with other
+// replicas, or in the state directory, whose lock the server then holds. verify checks it
+// (GET /v1/ledger/verify).
+func openServeLedger(ctx context.Context, cfg notebooksapi.Config, log *slog.Logger) (ledger.Store, func() (ledger.VerifyReport, error), error) {
+	if cfg.Ledger != "" {
+		key := cfg.CheckpointKey
+		if key == "" {
+			key = filepath.Join(cfg.State, "checkpoint.key")
+		}
+		pg, err := ledger.OpenPostgres(ctx, cfg.Ledger, ledger.Options{KeyFile: key, Logger: log})
+		if err != nil {
+			return nil, nil, err
+		}
+		log.Info("ledger in PostgreSQL", "ledger", ledger.RedactDSN(cfg.Ledger))
+		return pg, func() (ledger.VerifyReport, error) { return pg.Verify(context.Background(), ledger.VerifyOptions{}) }, nil
+	}
+	led, err := ledger.Open(cfg.State, ledger.Options{KeyFile: cfg.CheckpointKey, Logger: log})
+	if err != nil {
+		if errors.Is(err, ledger.ErrLocked) {
+			return nil, nil, fmt.Errorf("serve: %w (is another velo serve or velo project running on this state directory?)", err)
+		}
+		return nil, nil, err
+	}
+	return led, func() (ledger.VerifyReport, error) { return ledger.Verify(cfg.State, ledger.VerifyOptions{}) }, nil
 }
