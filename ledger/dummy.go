@@ -33,19 +33,28 @@ func (l *Ledger) Dummy(ctx context.Context, req DummyRequest) (Entry, error) {
 	if err := ctx.Err(); err != nil {
 		return Entry{}, err
 	}
-	rel, err := compactJSON(req.Release)
+	r, err := dummyRecord(req)
 	if err != nil {
-		return Entry{}, fmt.Errorf("ledger: dummy run of project %s: %w", req.Project, &FieldError{"release", err.Error()})
+		return Entry{}, err
 	}
-	e, err := l.append(&record{
-		Kind: KindDummy, Actor: strings.TrimSpace(req.Actor), Project: req.Project,
-		SQL: req.SQL, SQLHash: SQLHash(req.SQL), Text: req.Text, Options: req.Options,
-		DatasetVersion: req.DatasetVersion, ResultHash: resultHash(rel), Release: rel,
-	})
+	e, err := l.append(r)
 	if err != nil {
 		return Entry{}, fmt.Errorf("ledger: dummy run of project %s: %w", req.Project, err)
 	}
 	return e, nil
+}
+
+// dummyRecord is the entry of a dummy run, as both ledgers append it.
+func dummyRecord(req DummyRequest) (*record, error) {
+	rel, err := compactJSON(req.Release)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: dummy run of project %s: %w", req.Project, &FieldError{"release", err.Error()})
+	}
+	return &record{
+		Kind: KindDummy, Actor: strings.TrimSpace(req.Actor), Project: req.Project,
+		SQL: req.SQL, SQLHash: SQLHash(req.SQL), Text: req.Text, Options: req.Options,
+		DatasetVersion: req.DatasetVersion, ResultHash: resultHash(rel), Release: rel,
+	}, nil
 }
 
 // checkDummy is state.check for a dummy entry.

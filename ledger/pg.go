@@ -582,6 +582,22 @@ func (l *PG) Release(ctx context.Context, c Charge, release json.RawMessage) err
 	return nil
 }
 
+// Dummy records a dummy run, as (*Ledger).Dummy: no cost, no budget change.
+func (l *PG) Dummy(ctx context.Context, req DummyRequest) (Entry, error) {
+	if err := ctx.Err(); err != nil {
+		return Entry{}, err
+	}
+	r, err := dummyRecord(req)
+	if err != nil {
+		return Entry{}, err
+	}
+	e, err := l.append(ctx, func(*state) (*record, error) { return r, nil })
+	if err != nil {
+		return Entry{}, fmt.Errorf("ledger: dummy run of project %s: %w", req.Project, err)
+	}
+	return e, nil
+}
+
 // Project returns one project's status as of the entries every replica committed.
 func (l *PG) Project(id string) (ProjectStatus, error) {
 	l.refresh()

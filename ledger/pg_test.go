@@ -556,3 +556,48 @@ func TestPGReadersDoNotWaitForAppends(t *testing.T) {
 		t.Fatalf("spent %v after the charge", st.Spent.Epsilon)
 	}
 }
+
+// A dummy run recorded by one replica is an entry every replica reads, with no cost and no
+// budget change, and the chain verifies.
+func TestPGDummy(t *testing.T) {
+	srv := pgtest.Start(t)
+	dsn := srv.NewDatabase(t, "ledger")
+	key := filepath.Join(t.TempDir(), "checkpoint.key")
+	ctx := context.Background()
+	a := openPG(t, dsn, ledger.Options{KeyFile: key})
+	b := openPG(t, dsn, ledger.Options{KeyFile: key})
+	if err := a.CreateProject(ctx, "dpo", project("wl", 1, 1e-6)); err != nil {
+		t.Fatal(err)
+	}
+	e, err := b.Dummy(ctx, ledger.DummyRequest{Actor: "user:alice", Project: "wl", SQL: "SELECT 1", Text: "SELECT 1",
+		DatasetVersion: "dummy_v1", Release: json.RawMessage(`{"rows": [[1]], "dummy": true}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Kind != ledger.KindDummy {
+		t.Fatalf("entry kind %s, want %s", e.Kind, ledger.KindDummy)
+	}
+	if _, err := a.Dummy(ctx, ledger.DummyRequest{Actor: "user:alice", Project: "nope", SQL: "SELECT 1", Release: json.RawMessage(`{}`)}); !errors.Is(err, ledger.ErrUnknownProject) {
+		t.Fatalf("dummy run of an unknown project: %v, want ErrUnknownProject", err)
+	}
+	st, err := a.Project("wl")
+	if err != nil || st.Spent.Epsilon != 0 || st.Queries != 0 {
+		t.Fatalf("project after a dummy run = %+v, %v; want nothing spent", st, err)
+	}
+	kinds := map[string]int{}
+	for _, x := range a.Entries("wl", 0) {
+		kinds[x.Kind]++
+	}
+	if kinds[ledger.KindDummy] != 1 {
+		t.Fatalf("replica a reads %v, want the dummy entry replica b recorded", kinds)
+	}
+	if _, ok := a.Cached("wl", ledger.SQLHash("SELECT 1"), "", "dummy_v1"); ok {
+		t.Fatal("a dummy release is served from the release cache")
+	}
+	if err := errors.Join(a.Close(), b.Close()); err != nil {
+		t.Fatal(err)
+	}
+	if rep := verifyPG(t, dsn); rep.Kinds[ledger.KindDummy] != 1 {
+		t.Fatalf("verify report %+v: want one dummy entry", rep)
+	}
+}

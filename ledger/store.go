@@ -21,6 +21,8 @@ type Store interface {
 	Charge(ctx context.Context, req ChargeRequest) (Charge, error)
 	Refund(ctx context.Context, c Charge, reason string) error
 	Release(ctx context.Context, c Charge, release json.RawMessage) error
+	// Dummy records a query answered on the dummy twin: no cost, no budget change.
+	Dummy(ctx context.Context, req DummyRequest) (Entry, error)
 
 	// Project, Projects, Active, Entries and Cached read the durable entries.
 	Project(id string) (ProjectStatus, error)
