@@ -141,6 +141,9 @@ func run(ctx context.Context, cfg config) error {
 	var results []*result
 	for _, s := range cfg.systems {
 		s = strings.TrimSpace(s)
+		if s == "" {
+			continue
+		}
 		var argv []string
 		out := filepath.Join(work, s+".parquet")
 		switch s {
@@ -184,6 +187,13 @@ func run(ctx context.Context, cfg config) error {
 		}
 		results = append(results, r)
 	}
+	// And what Velo's default bounding measures, without noise: in each 2-way marginal,
+	// each person's one cell chosen at random among the distinct cells they have rows in.
+	r := &result{name: "one-cell-per-person"}
+	if r.tvd, err = twoWayTVD(ctx, db, cfg.columns, ""); err != nil {
+		return fmt.Errorf("one-cell-per-person baseline: %w", err)
+	}
+	results = append(results, r)
 	report(os.Stdout, cfg, results)
 	return nil
 }
@@ -281,7 +291,8 @@ type tvdSummary struct {
 	pairs     []pairTVD
 }
 
-// twoWayTVD compares every 2-way marginal of the rows in file with the source's: over the
+// twoWayTVD compares every 2-way marginal of the rows in file (with file "": one distinct
+// cell per person, chosen at random, in each marginal) with the source's: over the
 // attributes' public domains, a row NULL in either attribute left out of that pair on both
 // sides (as Velo's marginals leave it out), each side normalised to sum 1.
 func twoWayTVD(ctx context.Context, db *sql.DB, cols []string, file string) (tvdSummary, error) {
@@ -292,6 +303,9 @@ func twoWayTVD(ctx context.Context, db *sql.DB, cols []string, file string) (tvd
 			q := fmt.Sprintf(`WITH r AS (SELECT "%[1]s" AS a, "%[2]s" AS b, count(*) / sum(count(*)) OVER () AS p FROM source WHERE "%[1]s" IS NOT NULL AND "%[2]s" IS NOT NULL GROUP BY ALL),
 s AS (SELECT CAST("%[1]s" AS VARCHAR) AS a, CAST("%[2]s" AS VARCHAR) AS b, count(*) / sum(count(*)) OVER () AS p FROM read_parquet('%[3]s') WHERE "%[1]s" IS NOT NULL AND "%[2]s" IS NOT NULL GROUP BY ALL)
 SELECT sum(abs(coalesce(r.p, 0) - coalesce(s.p, 0))) / 2, count(*) FILTER (WHERE r.p IS NULL) FROM r FULL OUTER JOIN s ON r.a = s.a AND r.b = s.b`, a, b, file)
+			if file == "" {
+				q = strings.Replace(q, fmt.Sprintf("FROM read_parquet('%s')", file), fmt.Sprintf(`FROM (SELECT DISTINCT pid, "%[1]s", "%[2]s" FROM source WHERE "%[1]s" IS NOT NULL AND "%[2]s" IS NOT NULL QUALIFY row_number() OVER (PARTITION BY pid ORDER BY random()) = 1)`, a, b), 1)
+			}
 			var tvd float64
 			var foreign int
 			if err := db.QueryRowContext(ctx, q).Scan(&tvd, &foreign); err != nil {
@@ -434,5 +448,10 @@ func veloChild(ctx context.Context, data, method string, cols []string, rows int
 	}
 	res.FitSeconds = time.Since(start).Seconds()
 	res.Rows = syn.Rows
-	return nil
+	// The release record beside the rows (its steps and utility report), for --keep.
+	b, err := json.MarshalIndent(syn, "", " ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(strings.TrimSuffix(out, ".parquet")+".release.json", b, 0o644)
 }

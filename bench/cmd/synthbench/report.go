@@ -17,6 +17,7 @@ var labels = map[string]string{
 	"snsynth-aim-1pp":        "SmartNoise AIM, one booking per person (person-level)",
 	"independence":           "independence baseline (each column shuffled; non-private)",
 	"one-booking-per-person": "real rows, one booking per person at random (non-private)",
+	"one-cell-per-person":    "real rows, each marginal with one distinct cell per person at random: Velo's C = R = 1 bounding without noise (non-private)",
 }
 
 // report prints the results as a Markdown table, with the per-pair TVDs beneath.
