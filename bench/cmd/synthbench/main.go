@@ -304,7 +304,7 @@ func twoWayTVD(ctx context.Context, db *sql.DB, cols []string, file string) (tvd
 s AS (SELECT CAST("%[1]s" AS VARCHAR) AS a, CAST("%[2]s" AS VARCHAR) AS b, count(*) / sum(count(*)) OVER () AS p FROM read_parquet('%[3]s') WHERE "%[1]s" IS NOT NULL AND "%[2]s" IS NOT NULL GROUP BY ALL)
 SELECT sum(abs(coalesce(r.p, 0) - coalesce(s.p, 0))) / 2, count(*) FILTER (WHERE r.p IS NULL) FROM r FULL OUTER JOIN s ON r.a = s.a AND r.b = s.b`, a, b, file)
 			if file == "" {
-				q = strings.Replace(q, fmt.Sprintf("FROM read_parquet('%s')", file), fmt.Sprintf(`FROM (SELECT DISTINCT pid, "%[1]s", "%[2]s" FROM source WHERE "%[1]s" IS NOT NULL AND "%[2]s" IS NOT NULL QUALIFY row_number() OVER (PARTITION BY pid ORDER BY random()) = 1)`, a, b), 1)
+				q = strings.Replace(q, fmt.Sprintf("FROM read_parquet('%s')", file), fmt.Sprintf(`FROM (SELECT * FROM (SELECT DISTINCT pid, "%[1]s", "%[2]s" FROM source WHERE "%[1]s" IS NOT NULL AND "%[2]s" IS NOT NULL) QUALIFY row_number() OVER (PARTITION BY pid ORDER BY random()) = 1)`, a, b), 1)
 			}
 			var tvd float64
 			var foreign int
