@@ -3,7 +3,7 @@
 # own Python virtual environment, from the package registry with pip. Idempotent: an
 # environment whose packages are already at the pinned versions is left alone.
 #
-#   bash bench/peers/setup.sh            # all peers
+#   bash bench/peers/setup.sh            # the query peers (all but snsynth)
 #   bash bench/peers/setup.sh opendp     # one of: base opendp snsql qrlew tumult snsynth
 #
 # snsynth is SmartNoise Synth (MST, AIM) for the synthetic-data side by side
@@ -30,9 +30,11 @@ declare -A PKGS=(
   [snsynth]="smartnoise-synth==1.0.8 pyarrow==18.1.0"
 )
 ORDER=(base opendp snsql qrlew tumult snsynth)
+# With no argument: the query peers peerbench runs; snsynth (5 GB) only when named.
+DEFAULT=(base opendp snsql qrlew tumult)
 
 want=("$@")
-[ ${#want[@]} -gt 0 ] || want=("${ORDER[@]}")
+[ ${#want[@]} -gt 0 ] || want=("${DEFAULT[@]}")
 
 mkdir -p "$ROOT"
 status=0
