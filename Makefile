@@ -15,7 +15,7 @@ GO_PKGS = $$($(GO) list ./... | grep -v /node_modules/)
 # The documentation's examples run once, in their own target, with their report.
 DOCS_EXAMPLES = ./internal/docsexamples
 
-.PHONY: build test test-race vet demo bench bench-peers fuzz clean plugin plugin-frontend plugin-backend test-plugin docs-examples
+.PHONY: build test test-race vet demo bench bench-peers bench-synth fuzz clean plugin plugin-frontend plugin-backend test-plugin docs-examples
 
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/velo
@@ -97,6 +97,11 @@ PEERS_FLAGS   ?=
 bench-peers:
 	bash bench/peers/setup.sh
 	$(GO) run ./bench/cmd/peerbench --persons $(PEERS_PERSONS) $(PEERS_FLAGS)
+
+# Velo's synthesizers against SmartNoise Synth's (bench/README.md, "Side by side: synthetic data").
+bench-synth:
+	bash bench/peers/setup.sh snsynth
+	$(GO) run ./bench/cmd/synthbench --persons $(PEERS_PERSONS) --snsynth-sampler sample
 
 # Every fuzz target of FUZZ_PKGS for FUZZTIME each: one target per `go test` (Go fuzzes
 # one at a time), listed with `go test -list`. Their seeds (f.Add and testdata/fuzz) also

@@ -3,8 +3,11 @@
 # own Python virtual environment, from the package registry with pip. Idempotent: an
 # environment whose packages are already at the pinned versions is left alone.
 #
-#   bash bench/peers/setup.sh            # all peers
-#   bash bench/peers/setup.sh opendp     # one of: base opendp snsql qrlew tumult
+#   bash bench/peers/setup.sh            # the query peers (all but snsynth)
+#   bash bench/peers/setup.sh opendp     # one of: base opendp snsql qrlew tumult snsynth
+#
+# snsynth is SmartNoise Synth (MST, AIM) for the synthetic-data side by side
+# (bench/cmd/synthbench); it brings Private-PGM (mbi, on JAX) and PyTorch, about 5 GB.
 #
 # VELO_BENCH_VENV (default ~/.cache/velo-bench/venv) holds one environment per peer:
 # their pins conflict (smartnoise-sql needs opendp 0.14, Tumult needs pandas 1.5 and
@@ -24,11 +27,14 @@ declare -A PKGS=(
   [snsql]="smartnoise-sql==1.0.10 opendp==0.14.2 pandas==2.3.3 pyarrow==18.1.0"
   [qrlew]="pyqrlew==0.9.27 duckdb==1.5.6 pyarrow==18.1.0 pandas==2.3.3"
   [tumult]="tmlt.analytics==0.21.0 pyspark==3.5.9 pandas==1.5.3 pyarrow==18.1.0"
+  [snsynth]="smartnoise-synth==1.0.8 pyarrow==18.1.0"
 )
-ORDER=(base opendp snsql qrlew tumult)
+ORDER=(base opendp snsql qrlew tumult snsynth)
+# With no argument: the query peers peerbench runs; snsynth (5 GB) only when named.
+DEFAULT=(base opendp snsql qrlew tumult)
 
 want=("$@")
-[ ${#want[@]} -gt 0 ] || want=("${ORDER[@]}")
+[ ${#want[@]} -gt 0 ] || want=("${DEFAULT[@]}")
 
 mkdir -p "$ROOT"
 status=0

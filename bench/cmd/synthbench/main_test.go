@@ -1,0 +1,93 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"path/filepath"
+	"testing"
+
+	"github.com/velo-fse/velo/bench"
+)
+
+// TestExportAndEvaluate builds a small extract, exports the source table as the peers read
+// it, runs Velo's MST through the engine as the child does, and checks the evaluation: the
+// binned wait_days of Velo's rows spell exactly the source's levels (so cells match across
+// systems), the source against itself is at TVD 0, Velo's rows and the independence
+// baseline are not, and the baseline loses the planted priority ↔ first_access link.
+func TestExportAndEvaluate(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds an extract")
+	}
+	ctx := context.Background()
+	data, err := bench.EnsureDataset(ctx, t.TempDir(), 400, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := config{data: data, work: t.TempDir(), bins: 10, columns: []string{"region", "priority", "first_access", "wait_days"}}
+	db, err := sql.Open("duckdb", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	if err := exportSource(ctx, db, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.sourceRows == 0 || cfg.personsShown == 0 || cfg.personsShown > 400 {
+		t.Fatalf("source: %d rows of %d persons", cfg.sourceRows, cfg.personsShown)
+	}
+	self, err := twoWayTVD(ctx, db, cfg.columns, filepath.Join(cfg.work, "source.parquet"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(self.pairs) != 6 || self.max > 1e-12 {
+		t.Fatalf("source against itself: %d pairs, max TVD %g", len(self.pairs), self.max)
+	}
+	out := filepath.Join(cfg.work, "velo.parquet")
+	var res ChildResult
+	if err := veloChild(ctx, data, "mst", cfg.columns, 1000, 1, 1e-6, 10, out, &res); err != nil {
+		t.Fatal(err)
+	}
+	if res.Rows != 1000 {
+		t.Fatalf("Velo wrote %d rows, want 1000", res.Rows)
+	}
+	// Each of Velo's wait_days values is a bin's midpoint: binned again as the export bins,
+	// it must give back its own text, or the cells of the systems would not match.
+	var foreign, levels int
+	if err := db.QueryRowContext(ctx, `SELECT count(*) FILTER (WHERE CAST(wait_days AS VARCHAR) IS DISTINCT FROM `+binSQL("wait_days", 0, 365, 10)+`), count(DISTINCT wait_days)
+		FROM read_parquet('`+out+`')`).Scan(&foreign, &levels); err != nil {
+		t.Fatal(err)
+	}
+	if foreign > 0 || levels < 2 {
+		t.Fatalf("%d of Velo's rows have a wait_days the export spells differently (%d levels)", foreign, levels)
+	}
+	velo, err := twoWayTVD(ctx, db, cfg.columns, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if velo.mean <= 0 || velo.max > 1 {
+		t.Fatalf("Velo's rows: mean TVD %g, max %g", velo.mean, velo.max)
+	}
+	ind := filepath.Join(cfg.work, "ind.parquet")
+	if _, err := db.ExecContext(ctx, "COPY ("+independenceSQL(cfg.columns)+") TO '"+ind+"' (FORMAT parquet)"); err != nil {
+		t.Fatal(err)
+	}
+	indep, err := twoWayTVD(ctx, db, cfg.columns, ind)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range indep.pairs {
+		// priority is NULL exactly for follow-ups: among rows with a priority, first_access
+		// is always true in the source, and false in about 30% of the shuffled rows.
+		if p.a == "priority" && p.b == "first_access" && p.tvd < 0.1 {
+			t.Errorf("independence baseline keeps priority × first_access (TVD %g)", p.tvd)
+		}
+	}
+	cell, err := twoWayTVD(ctx, db, cfg.columns, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cell.mean <= 0 || cell.max > 1 {
+		t.Fatalf("one cell per person: mean TVD %g, max %g", cell.mean, cell.max)
+	}
+}
