@@ -1,7 +1,6 @@
 package ledger
 
 import (
-	"bytes"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -533,13 +532,7 @@ func (l *Ledger) closeFiles() error {
 func (l *Ledger) Entries(project string, sinceSeq uint64) []Entry {
 	l.stateMu.RLock()
 	defer l.stateMu.RUnlock()
-	var out []Entry
-	for _, e := range l.st.entries[min(sinceSeq, uint64(len(l.st.entries))):] {
-		if project == "" || e.Project == project {
-			out = append(out, e)
-		}
-	}
-	return out
+	return l.st.entriesAfter(project, sinceSeq)
 }
 
 // Cached returns the release recorded for this project, normalised query hash, options and
@@ -550,8 +543,7 @@ func (l *Ledger) Entries(project string, sinceSeq uint64) []Entry {
 func (l *Ledger) Cached(project, sqlHash, options, datasetVersion string) (json.RawMessage, bool) {
 	l.stateMu.RLock()
 	defer l.stateMu.RUnlock()
-	r, ok := l.st.cache[cacheKey{project, sqlHash, options, datasetVersion}]
-	return bytes.Clone(r), ok
+	return l.st.cached(project, sqlHash, options, datasetVersion)
 }
 
 func syncDir(dir string) error {

@@ -624,17 +624,7 @@ func (l *PG) Active(id string) error {
 	now := l.opts.Now().UTC()
 	l.stateMu.RLock()
 	defer l.stateMu.RUnlock()
-	ps, ok := l.st.projects[id]
-	if !ok {
-		return fmt.Errorf("ledger: project %q: %w", id, ErrUnknownProject)
-	}
-	if now.Before(l.st.last) {
-		now = l.st.last
-	}
-	if d := ps.def; d.Expires != nil && !now.Before(*d.Expires) {
-		return fmt.Errorf("ledger: project %s: %w on %s", id, ErrProjectExpired, d.Expires.Format(time.RFC3339))
-	}
-	return nil
+	return l.st.active(id, now)
 }
 
 // Entries returns the entries after sinceSeq, of one project or of all (project "").
@@ -642,13 +632,7 @@ func (l *PG) Entries(project string, sinceSeq uint64) []Entry {
 	l.refresh()
 	l.stateMu.RLock()
 	defer l.stateMu.RUnlock()
-	var out []Entry
-	for _, e := range l.st.entries[min(sinceSeq, uint64(len(l.st.entries))):] {
-		if project == "" || e.Project == project {
-			out = append(out, e)
-		}
-	}
-	return out
+	return l.st.entriesAfter(project, sinceSeq)
 }
 
 // Cached returns the release recorded for this key by any replica, as (*Ledger).Cached.
@@ -656,8 +640,7 @@ func (l *PG) Cached(project, sqlHash, options, datasetVersion string) (json.RawM
 	l.refresh()
 	l.stateMu.RLock()
 	defer l.stateMu.RUnlock()
-	r, ok := l.st.cache[cacheKey{project, sqlHash, options, datasetVersion}]
-	return bytes.Clone(r), ok
+	return l.st.cached(project, sqlHash, options, datasetVersion)
 }
 
 // Verify checks the ledger in the database as VerifyPostgres does.

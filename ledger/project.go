@@ -269,17 +269,7 @@ func (l *Ledger) Active(id string) error {
 	now := l.opts.Now().UTC()
 	l.stateMu.RLock()
 	defer l.stateMu.RUnlock()
-	ps, ok := l.st.projects[id]
-	if !ok {
-		return fmt.Errorf("ledger: project %q: %w", id, ErrUnknownProject)
-	}
-	if now.Before(l.st.last) {
-		now = l.st.last
-	}
-	if d := ps.def; d.Expires != nil && !now.Before(*d.Expires) {
-		return fmt.Errorf("ledger: project %s: %w on %s", id, ErrProjectExpired, d.Expires.Format(time.RFC3339))
-	}
-	return nil
+	return l.st.active(id, now)
 }
 
 // Projects returns every project's status, ordered by ID.

@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"bytes"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -97,6 +98,39 @@ func (st *state) statuses() []ProjectStatus {
 
 // check reports whether r may follow the entries applied so far. Its errors are the ones
 // callers act on (ErrBudgetExhausted, *FieldError, ...); on replay any error is corruption.
+// active is Active's rule on this state at the clock reading now: nil, or
+// ErrUnknownProject or ErrProjectExpired (by the time the next entry would get).
+func (st *state) active(id string, now time.Time) error {
+	ps, ok := st.projects[id]
+	if !ok {
+		return fmt.Errorf("ledger: project %q: %w", id, ErrUnknownProject)
+	}
+	if now.Before(st.last) {
+		now = st.last
+	}
+	if d := ps.def; d.Expires != nil && !now.Before(*d.Expires) {
+		return fmt.Errorf("ledger: project %s: %w on %s", id, ErrProjectExpired, d.Expires.Format(time.RFC3339))
+	}
+	return nil
+}
+
+// entriesAfter is Entries on this state.
+func (st *state) entriesAfter(project string, sinceSeq uint64) []Entry {
+	var out []Entry
+	for _, e := range st.entries[min(sinceSeq, uint64(len(st.entries))):] {
+		if project == "" || e.Project == project {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// cached is Cached on this state: a copy of the release recorded for the key.
+func (st *state) cached(project, sqlHash, options, datasetVersion string) (json.RawMessage, bool) {
+	r, ok := st.cache[cacheKey{project, sqlHash, options, datasetVersion}]
+	return bytes.Clone(r), ok
+}
+
 func (st *state) check(r *record) error {
 	if r.Seq != st.seq+1 {
 		return fmt.Errorf("sequence number %d, expected %d", r.Seq, st.seq+1)

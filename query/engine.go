@@ -440,6 +440,19 @@ func (e *Engine) run(ctx context.Context, req Request, plan *plan, rel *release.
 	}
 	keyLabels(plan, e.cat, rel)
 	rel.ReleaseID = "r_" + strconv.FormatUint(charge.Seq, 10) + "_" + randomHex(6)
+	left, err := e.recordRelease(ctx, charge, req.Project, rel)
+	if err != nil {
+		return nil, err
+	}
+	if left != nil {
+		rel.BudgetLeft = *left
+	}
+	return rel, nil
+}
+
+// recordRelease records a charged query's release (any JSON form) in the ledger and returns
+// the project's budget left after it (nil when the ledger cannot say).
+func (e *Engine) recordRelease(ctx context.Context, charge ledger.Charge, project string, rel any) (*release.BudgetAmount, error) {
 	raw, err := json.Marshal(rel)
 	if err != nil {
 		return nil, err
@@ -447,10 +460,11 @@ func (e *Engine) run(ctx context.Context, req Request, plan *plan, rel *release.
 	if err := e.ledger.Release(ctx, charge, raw); err != nil {
 		return nil, fmt.Errorf("record release: %w", err)
 	}
-	if st, err := e.ledger.Project(req.Project); err == nil {
-		rel.BudgetLeft = release.BudgetAmount{Epsilon: st.Left.Epsilon, Delta: st.Left.Delta}
+	st, err := e.ledger.Project(project)
+	if err != nil {
+		return nil, nil
 	}
-	return rel, nil
+	return &release.BudgetAmount{Epsilon: st.Left.Epsilon, Delta: st.Left.Delta}, nil
 }
 
 // Check parses and checks a query against the catalog and an allow-list, without

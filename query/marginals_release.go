@@ -292,15 +292,12 @@ func (e *Engine) Marginals(ctx context.Context, req MarginalsRequest) (*Marginal
 	}
 	rel.Attributes = dr.mc.attrs
 	rel.ReleaseID = "m_" + strconv.FormatUint(charge.Seq, 10) + "_" + randomHex(6)
-	raw, err := json.Marshal(rel)
+	left, err := e.recordRelease(ctx, charge, req.Project, rel)
 	if err != nil {
 		return nil, err
 	}
-	if err := e.ledger.Release(ctx, charge, raw); err != nil {
-		return nil, fmt.Errorf("record release: %w", err)
-	}
-	if st, err := e.ledger.Project(req.Project); err == nil {
-		rel.BudgetLeft = release.BudgetAmount{Epsilon: st.Left.Epsilon, Delta: st.Left.Delta}
+	if left != nil {
+		rel.BudgetLeft = *left
 	}
 	return rel, nil
 }
