@@ -118,6 +118,7 @@ func rewriteRanked(p *plan, k int, tree treeShape, scale func(lo, hi float64) fl
 	rw.Bounded = "WITH " + rw.ctes + " " + rw.boundedSelect
 	// No person count: it only feeds partition selection, which this bounding never runs.
 	g := append(slices.Clone(keyCols), "0 AS persons")
+	var leaves []string
 	for j, a := range p.Aggs {
 		r := a.Kind.rule()
 		var sc, lo, hi float64
@@ -134,13 +135,25 @@ func rewriteRanked(p *plan, k int, tree treeShape, scale func(lo, hi float64) fl
 		g = append(g, r.PerRow(j, fmt.Sprintf("v%d", j), x, sc, lo, hi)...)
 		if a.Kind == aggQuantile {
 			leaf := dp.NodeSQL(x, a.Lo, a.Hi, dp.Tree{Branching: tree.Branching, Height: tree.Height}, tree.Height)
-			rw.Tree[j] = fmt.Sprintf("WITH %s SELECT %s %d AS level, %s AS node, count(*) AS n FROM base WHERE v%d IS NOT NULL GROUP BY ALL",
-				rw.ctes, prefixCols(keyCols), tree.Height, leaf, j)
+			leaves = append(leaves, fmt.Sprintf("CASE WHEN v%d IS NOT NULL THEN %s END AS n%d", j, leaf, j))
+			rw.SingleTrees = append(rw.SingleTrees, j)
 		}
 	}
 	rw.Groups = "SELECT " + strings.Join(g, ", ") + " FROM bounded"
 	if len(keyCols) > 0 {
 		rw.Groups += " GROUP BY " + strings.Join(keyCols, ", ")
+	}
+	if len(leaves) > 0 {
+		// One scan for the totals and the trees: a grouping set per tree beside the
+		// groups' own, where three statements would read the files three times.
+		sets := []string{"(" + strings.Join(keyCols, ", ") + ")"}
+		for _, j := range rw.SingleTrees {
+			g = append(g, fmt.Sprintf("GROUPING(n%d) AS g%d", j, j), fmt.Sprintf("n%d", j))
+			sets = append(sets, fmt.Sprintf("(%sn%d)", prefixCols(keyCols), j))
+		}
+		g = append(g, "count(*) AS n")
+		rw.Single = "WITH " + rw.ctes + ", bounded AS (SELECT *, " + strings.Join(leaves, ", ") + " FROM base) SELECT " +
+			strings.Join(g, ", ") + " FROM bounded GROUP BY GROUPING SETS (" + strings.Join(sets, ", ") + ")"
 	}
 	return rw
 }

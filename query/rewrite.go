@@ -31,6 +31,12 @@ type rewritten struct {
 	// Tree reads quantile tree node counts per group, one statement per quantile
 	// aggregate, by aggregate index (empty for other aggregates).
 	Tree []string
+	// Single, when set, replaces Groups and Tree (person_rank with quantiles): one scan
+	// whose GROUPING SETS give each group's totals and every quantile tree's leaf counts.
+	// Its columns are Groups' columns, then for each aggregate of SingleTrees in order its
+	// GROUPING flag (0 on its leaf rows) and leaf node, then the rows counted.
+	Single      string
+	SingleTrees []int
 	// Scales are the integer scales of each aggregate's sums (0 when it has none).
 	Scales []float64
 	// MaxGroups and MaxRows are the contribution bounds applied, as package dp takes them:
@@ -51,6 +57,9 @@ func (rw rewritten) Inline() string {
 
 // hasTree says whether a quantile tree statement reads bounded besides Groups.
 func (rw rewritten) hasTree() bool {
+	if len(rw.SingleTrees) > 0 {
+		return true
+	}
 	for _, q := range rw.Tree {
 		if q != "" {
 			return true
@@ -102,7 +111,7 @@ func baseSelect(p *plan, withPID bool, from string, extra ...string) (base strin
 		}
 		sel = append(sel, key+" AS "+kc)
 		if k.Domain != nil {
-			where = append(where, domainFilter(k.Expr.SQL(), k.Domain))
+			where = append(where, keyDomainFilter(k))
 		}
 	}
 	for j, a := range p.Aggs {
@@ -284,6 +293,51 @@ func (t treeShape) rollUp(c treeCounts) {
 			c[[2]int64{int64(lvl), node}] += l.n
 		}
 	}
+}
+
+// keyDomainFilter is domainFilter for key k. A date_trunc or year key whose domain is a run
+// of consecutive buckets is filtered on the date column it buckets instead, as a half-open
+// range [first bucket, end of the last): the same rows (a date's bucket is in the run exactly
+// when the date is in that range), but DuckDB compares a column it can skip row groups by,
+// where the key's expression would be computed for every row to compare it with each value.
+func keyDomainFilter(k key) string {
+	if r, ok := bucketRange(k); ok {
+		return r
+	}
+	return domainFilter(k.Expr.SQL(), k.Domain)
+}
+
+// bucketRange is the range filter of keyDomainFilter, when k is a bucket of a date column
+// and its domain values are consecutive buckets.
+func bucketRange(k key) (string, bool) {
+	c, ok := k.Expr.(*callExpr)
+	if !ok || c.rule().Bucket == nil || len(k.Domain.Values) == 0 {
+		return "", false
+	}
+	arg, unit := c.rule().Bucket(c)
+	col, ok := arg.(*column)
+	if !ok || col.T != tDate {
+		return "", false
+	}
+	starts := make([]time.Time, len(k.Domain.Values))
+	for i, v := range k.Domain.Values {
+		switch v := v.(type) {
+		case time.Time:
+			starts[i] = v
+		case int64: // year(d): the domain holds years
+			if unit != "year" || v < 1 || v > 9999 {
+				return "", false
+			}
+			starts[i] = time.Date(int(v), 1, 1, 0, 0, 0, 0, time.UTC)
+		default:
+			return "", false
+		}
+		if !truncDate(starts[i], unit).Equal(starts[i]) || i > 0 && !nextBucket(starts[i-1], unit).Equal(starts[i]) {
+			return "", false
+		}
+	}
+	end := nextBucket(starts[len(starts)-1], unit)
+	return fmt.Sprintf("(%s >= DATE '%s' AND %s < DATE '%s')", col.SQL(), starts[0].Format(time.DateOnly), col.SQL(), end.Format(time.DateOnly)), true
 }
 
 // domainFilter keeps only rows whose key lies in its public domain
