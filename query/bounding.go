@@ -112,7 +112,15 @@ func rewriteRanked(p *plan, k int, tree treeShape, scale func(lo, hi float64) fl
 	rw := rewritten{Method: boundingPersonRank, tree: tree, MaxGroups: 1, MaxRows: k, Scales: make([]float64, len(p.Aggs)), Tree: make([]string, len(p.Aggs))}
 	t := p.Tables[0]
 	from := fmt.Sprintf("%s AS %s", quoteIdent(t.Name), quoteIdent(t.Alias))
-	base, keyCols := baseSelect(p, false, from, fmt.Sprintf("%s.%s <= %d", quoteIdent(t.Alias), dataset.PersonRankColumn, k))
+	// The keys' domain filters apply to the groups: each kept row counts in its own group
+	// only, whatever else is in the table, so filtering rows or groups keeps the same groups.
+	base, keyCols, groupFilters := baseSelect(p, false, true, from, fmt.Sprintf("%s.%s <= %d", quoteIdent(t.Alias), dataset.PersonRankColumn, k))
+	having := ""
+	if len(groupFilters) > 0 {
+		// count(*) is never negative: the OR keeps DuckDB's optimizer from pushing the
+		// filter back below the aggregate, to every row.
+		having = " HAVING (" + strings.Join(groupFilters, " AND ") + ") OR count(*) < 0"
+	}
 	rw.ctes = "base AS (" + base + ")"
 	rw.boundedSelect = "SELECT * FROM base"
 	rw.Bounded = "WITH " + rw.ctes + " " + rw.boundedSelect
@@ -141,7 +149,7 @@ func rewriteRanked(p *plan, k int, tree treeShape, scale func(lo, hi float64) fl
 	}
 	rw.Groups = "SELECT " + strings.Join(g, ", ") + " FROM bounded"
 	if len(keyCols) > 0 {
-		rw.Groups += " GROUP BY " + strings.Join(keyCols, ", ")
+		rw.Groups += " GROUP BY " + strings.Join(keyCols, ", ") + having
 	}
 	if len(leaves) > 0 {
 		// One scan for the totals and the trees: a grouping set per tree beside the
@@ -153,7 +161,7 @@ func rewriteRanked(p *plan, k int, tree treeShape, scale func(lo, hi float64) fl
 		}
 		g = append(g, "count(*) AS n")
 		rw.Single = "WITH " + rw.ctes + ", bounded AS (SELECT *, " + strings.Join(leaves, ", ") + " FROM base) SELECT " +
-			strings.Join(g, ", ") + " FROM bounded GROUP BY GROUPING SETS (" + strings.Join(sets, ", ") + ")"
+			strings.Join(g, ", ") + " FROM bounded GROUP BY GROUPING SETS (" + strings.Join(sets, ", ") + ")" + having
 	}
 	return rw
 }

@@ -89,8 +89,12 @@ type treeShape struct{ Branching, Height int }
 // baseSelect is what both boundings read (step 1, base): the plan's keys as k0, k1, …, its
 // aggregates' inputs as v0, v1, …, from its tables joined on pid, with the plan's WHERE and
 // each public key's domain filter; pid first when withPID. from is the FROM clause (tables
-// and joins) and extra are further conditions, ANDed first.
-func baseSelect(p *plan, withPID bool, from string, extra ...string) (base string, keyCols []string) {
+// and joins) and extra are further conditions, ANDed first. With groupFilters, a key's
+// domain filter that is not a date range is returned in later instead, written on its key
+// column (k0, …), for the caller to apply to the groups rather than to every row: the
+// same groups when no per-person step lies between the rows and their groups (person_rank),
+// at the price of one comparison a group.
+func baseSelect(p *plan, withPID, groupFilters bool, from string, extra ...string) (base string, keyCols, later []string) {
 	var sel []string
 	if withPID {
 		sel = append(sel, quoteIdent(p.Tables[0].Alias)+".pid AS pid")
@@ -111,7 +115,11 @@ func baseSelect(p *plan, withPID bool, from string, extra ...string) (base strin
 		}
 		sel = append(sel, key+" AS "+kc)
 		if k.Domain != nil {
-			where = append(where, keyDomainFilter(k))
+			if _, isRange := bucketRange(k); groupFilters && !isRange {
+				later = append(later, domainFilter(kc, k.Domain))
+			} else {
+				where = append(where, keyDomainFilter(k))
+			}
 		}
 	}
 	for j, a := range p.Aggs {
@@ -123,7 +131,7 @@ func baseSelect(p *plan, withPID bool, from string, extra ...string) (base strin
 	if len(where) > 0 {
 		base += " WHERE " + strings.Join(where, " AND ")
 	}
-	return base, keyCols
+	return base, keyCols, later
 }
 
 // clampedValue is aggregate j's input v<j> clamped to its bounds (and, for variances,
@@ -169,7 +177,7 @@ func rewrite(p *plan, seed uint64, maxGroups, maxRows int, tree treeShape, scale
 			fmt.Fprintf(&from, " JOIN %s AS %s ON %s.pid = %s.pid", src, quoteIdent(t.Alias), quoteIdent(p.Tables[0].Alias), quoteIdent(t.Alias))
 		}
 	}
-	base, keyCols := baseSelect(p, true, from.String())
+	base, keyCols, _ := baseSelect(p, true, false, from.String())
 	// 2. per_unit: one row per person and group, with clamped partial aggregates.
 	pu := []string{"pid"}
 	pu = append(pu, keyCols...)
