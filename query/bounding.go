@@ -165,6 +165,7 @@ func rewriteRanked(p *plan, k int, tree treeShape, scale func(lo, hi float64) fl
 	// No person count: it only feeds partition selection, which this bounding never runs.
 	g := append(slices.Clone(keyCols), "0 AS persons")
 	var leaves []string
+	leafOf := map[string]int{}
 	for j, a := range p.Aggs {
 		r := a.Kind.rule()
 		var sc, lo, hi float64
@@ -181,8 +182,16 @@ func rewriteRanked(p *plan, k int, tree treeShape, scale func(lo, hi float64) fl
 		g = append(g, r.PerRow(j, fmt.Sprintf("v%d", j), x, sc, lo, hi)...)
 		if a.Kind == aggQuantile {
 			leaf := dp.NodeSQL(x, a.Lo, a.Hi, dp.Tree{Branching: tree.Branching, Height: tree.Height}, tree.Height)
+			// Quantiles of the same value within the same bounds have the same leaves:
+			// counted once, read by each (every quantile is still noised on its own).
+			same := fmt.Sprintf("%s\x00%g\x00%g", a.Arg.SQL(), a.Lo, a.Hi)
+			if i, ok := leafOf[same]; ok {
+				rw.SingleTrees[i] = append(rw.SingleTrees[i], j)
+				continue
+			}
+			leafOf[same] = len(rw.SingleTrees)
 			leaves = append(leaves, fmt.Sprintf("CASE WHEN v%d IS NOT NULL THEN %s END AS n%d", j, leaf, j))
-			rw.SingleTrees = append(rw.SingleTrees, j)
+			rw.SingleTrees = append(rw.SingleTrees, []int{j})
 		}
 	}
 	rw.Groups = "SELECT " + strings.Join(g, ", ") + " FROM bounded"
@@ -193,7 +202,8 @@ func rewriteRanked(p *plan, k int, tree treeShape, scale func(lo, hi float64) fl
 		// One scan for the totals and the trees: a grouping set per tree beside the
 		// groups' own, where three statements would read the files three times.
 		sets := []string{"(" + strings.Join(keyCols, ", ") + ")"}
-		for _, j := range rw.SingleTrees {
+		for _, js := range rw.SingleTrees {
+			j := js[0] // the leaf column is named after the first aggregate reading it
 			g = append(g, fmt.Sprintf("GROUPING(n%d) AS g%d", j, j), fmt.Sprintf("n%d", j))
 			sets = append(sets, fmt.Sprintf("(%sn%d)", prefixCols(keyCols), j))
 		}

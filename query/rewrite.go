@@ -33,10 +33,11 @@ type rewritten struct {
 	Tree []string
 	// Single, when set, replaces Groups and Tree (person_rank with quantiles): one scan
 	// whose GROUPING SETS give each group's totals and every quantile tree's leaf counts.
-	// Its columns are Groups' columns, then for each aggregate of SingleTrees in order its
-	// GROUPING flag (0 on its leaf rows) and leaf node, then the rows counted.
+	// Its columns are Groups' columns, then for each leaf set of SingleTrees in order its
+	// GROUPING flag (0 on its leaf rows) and leaf node, then the rows counted. A leaf set is
+	// read by the quantile aggregates it lists (those of one value within the same bounds).
 	Single      string
-	SingleTrees []int
+	SingleTrees [][]int
 	// Scales are the integer scales of each aggregate's sums (0 when it has none).
 	Scales []float64
 	// MaxGroups and MaxRows are the contribution bounds applied, as package dp takes them:

@@ -326,13 +326,16 @@ rowsLoop:
 		keys := normaliseKeys(vals[:nkeys])
 		if treeCols > 0 {
 			tail := vals[len(vals)-treeCols:]
-			for i, j := range rw.SingleTrees {
+			for i, js := range rw.SingleTrees {
 				if toInt64(tail[2*i]) != 0 {
 					continue
 				}
-				// A leaf row of tree j; a NULL node counts the NULL values, which no tree holds.
+				// A leaf row of the trees js; a NULL node counts the NULL values, which no
+				// tree holds.
 				if tail[2*i+1] != nil {
-					leaves = append(leaves, leafRow{groupID(keys), j, toInt64(tail[2*i+1]), toInt64(tail[len(tail)-1])})
+					for _, j := range js {
+						leaves = append(leaves, leafRow{groupID(keys), j, toInt64(tail[2*i+1]), toInt64(tail[len(tail)-1])})
+					}
 				}
 				continue rowsLoop
 			}
@@ -367,9 +370,11 @@ rowsLoop:
 			g.tree[l.tree][[2]int64{int64(rw.tree.Height), l.node}] = l.rows
 		}
 		for _, g := range groups {
-			for _, j := range rw.SingleTrees {
-				if g.tree[j] != nil {
-					rw.tree.rollUp(g.tree[j])
+			for _, js := range rw.SingleTrees {
+				for _, j := range js {
+					if g.tree[j] != nil {
+						rw.tree.rollUp(g.tree[j])
+					}
 				}
 			}
 		}
