@@ -23,7 +23,8 @@ import (
 // most max_groups_contributed cells (chosen by a keyed hash of pid and the cell) and at most
 // max_rows_per_group rows in each. Every key has a public domain, so the table's cells are
 // enumerated from the catalog and rows outside the domain (NULLs, unknown codes) are dropped
-// before the bounding; cells nobody is in are present with count 0. The exact counts never
+// before the bounding; cells nobody is in are present with count 0. (Synthesis counts over
+// one population instead, NULL a level: the person_rows bounding, synthbound.go.) The exact counts never
 // leave this package: Marginals noises them, Synthesize hands them to the synthesizer's
 // mechanisms.
 
