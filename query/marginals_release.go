@@ -468,7 +468,10 @@ func (e *Engine) Synthesize(ctx context.Context, req SynthesizeRequest) (*Synthe
 	}
 	k := 0
 	if !perGroup {
-		k = max(req.MaxRowsPerPerson, 1)
+		k = req.MaxRowsPerPerson
+		if k == 0 {
+			k = 1
+		}
 		if err := dr.mc.usePersonRows(ctx, dr.table, k); err != nil {
 			return nil, e.prepareError(req.Project, err)
 		}

@@ -3,10 +3,12 @@ package query
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"math"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/velo-fse/velo/dataset"
@@ -241,5 +243,45 @@ func TestPersonRowsNeighbourSensitivity(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// A synthesis request picks its bounding: person_rows by default (k = max_rows_per_person,
+// recorded in the release and the ledger's options with L1 = L2 = k), per_group when the
+// per-marginal bounds are given; both at once, or k outside 1..100, are refused before any
+// charge.
+func TestSynthesizeBoundingOptions(t *testing.T) {
+	ctx := context.Background()
+	eng, led, _ := openEngine(t, synthDataset(t), ledger.Budget{Epsilon: 10, Delta: 1e-5}, nil)
+	req := func(k, g, r int) SynthesizeRequest {
+		return SynthesizeRequest{Project: "wl", Actor: "user:test", Table: "booking", Method: "mst", Columns: []string{"priority", "region"},
+			Rows: 100, Epsilon: f64(0.5), Delta: f64(1e-6), MaxRowsPerPerson: k, MaxGroupsContributed: g, MaxRowsPerGroup: r}
+	}
+	for _, bad := range []SynthesizeRequest{req(101, 0, 0), req(-1, 0, 0), req(2, 0, 1), req(1, 2, 0)} {
+		var qe *Error
+		if _, err := eng.Synthesize(ctx, bad); !errors.As(err, &qe) || qe.Code != CodeOptions {
+			t.Errorf("k=%d C=%d R=%d: %v, want an options error", bad.MaxRowsPerPerson, bad.MaxGroupsContributed, bad.MaxRowsPerGroup, err)
+		}
+	}
+	if n := len(entriesOf(led, ledger.KindCharge)); n != 0 {
+		t.Fatalf("refusals charged: %d charges", n)
+	}
+	s, err := eng.Synthesize(ctx, req(2, 0, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Bounding != personRowsBounding(2) || s.Bounding.L2 != 2 || s.RowsPerPerson != 2 || !s.Attributes[0].Null {
+		t.Errorf("k = 2: bounding %+v, rows per person %d, NULL level %v", s.Bounding, s.RowsPerPerson, s.Attributes[0].Null)
+	}
+	pg, err := eng.Synthesize(ctx, req(0, 0, 2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pg.Bounding.Method != boundingPerGroup || pg.RowsPerPerson != 2 || pg.Attributes[0].Null {
+		t.Errorf("per_group R = 2: bounding %+v, rows per person %d, NULL level %v", pg.Bounding, pg.RowsPerPerson, pg.Attributes[0].Null)
+	}
+	charges := entriesOf(led, ledger.KindCharge)
+	if len(charges) != 2 || !strings.Contains(charges[0].Options, "bounding=person_rows&max_rows_per_person=2") || !strings.Contains(charges[1].Options, "max_rows_per_group=2") {
+		t.Errorf("charges' options: %d charges, %v", len(charges), charges)
 	}
 }
