@@ -99,7 +99,7 @@ type ChildResult struct {
 	// disturbed than wall time by other processes on a shared machine. Go children only.
 	CPUMS []float64 `json:"cpu_ms,omitempty"`
 	Rows  []Row     `json:"rows"`
-	Error   string    `json:"error,omitempty"`
+	Error string    `json:"error,omitempty"`
 	// Unsupported: the system cannot express the query (Error says why).
 	Unsupported bool   `json:"unsupported,omitempty"`
 	Note        string `json:"note,omitempty"`
