@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/velo-fse/velo/internal/oidctest"
 	"github.com/velo-fse/velo/ledger"
 	notebooksapi "github.com/velo-fse/velo/notebooks-api"
 	"github.com/velo-fse/velo/notebooks-api/apitest"
@@ -26,6 +27,7 @@ import (
 func TestMain(m *testing.M) {
 	code := m.Run()
 	apitest.Cleanup()
+	oidctest.StopShared()
 	os.Exit(code)
 }
 

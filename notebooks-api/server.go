@@ -54,8 +54,11 @@ type Options struct {
 	Limits Limits
 	// CookieSecure marks the ledger page's session cookie Secure (behind TLS).
 	CookieSecure bool
-	Logger       *slog.Logger
-	Now          func() time.Time
+	// OIDC, when set, takes JWT bearer tokens from the organisation's OpenID provider and
+	// logs the DPO page in through it (oidc.go, oidclogin.go).
+	OIDC   *OIDCConfig
+	Logger *slog.Logger
+	Now    func() time.Time
 }
 
 // Server is the HTTP API. It is an http.Handler; Serve runs it with timeouts and a
@@ -69,6 +72,7 @@ type Server struct {
 	log      *slog.Logger
 	now      func() time.Time
 
+	oidc     *oidcAuth // nil without Options.OIDC
 	users    atomic.Pointer[userTable]
 	sessions *sessionStore
 	authFail *authLimiter
@@ -94,6 +98,12 @@ func New(o Options) (*Server, error) {
 		s.now = time.Now
 	}
 	s.SetUsers(o.Users)
+	if o.OIDC != nil {
+		if err := o.OIDC.validate(); err != nil {
+			return nil, err
+		}
+		s.oidc = newOIDCAuth(*o.OIDC, s.now)
+	}
 	s.sessions = newSessionStore(s.limits.SessionTTL, s.now)
 	s.authFail = newAuthLimiter(s.limits.MaxAuthFailures, s.limits.AuthFailureWindow, s.now, s.log)
 	s.metrics = newMetrics()
@@ -145,6 +155,8 @@ type reqInfo struct {
 	user    string
 	role    Role
 	project string
+	subject string // the OIDC subject, for the access log
+	via     string // how the caller authenticated: token, jwt, session, oidc-session
 	code    string
 	cause   error
 	extra   []any
@@ -309,13 +321,23 @@ func (s *Server) bearer(r *http.Request) (*User, error) {
 	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
 		return nil, problem(http.StatusUnauthorized, CodeUnauthorized, "send a token: Authorization: Bearer <token>")
 	}
-	u, _, ok := s.users.Load().lookup(strings.TrimSpace(token))
+	if token = strings.TrimSpace(token); s.oidc != nil && looksLikeJWT(token) {
+		return s.bearerJWT(r, token)
+	}
+	u, _, ok := s.users.Load().lookup(token)
 	if !ok {
 		s.authFail.failed(r)
 		return nil, problem(http.StatusUnauthorized, CodeUnauthorized, "the token is not valid: unknown, or revoked (ask for a new one)")
 	}
 	s.identify(r, u)
+	setSubject(r, "", "token")
 	return u, nil
+}
+
+func setSubject(r *http.Request, subject, via string) {
+	if info := infoOf(r.Context()); info != nil {
+		info.subject, info.via = subject, via
+	}
 }
 
 func (s *Server) identify(r *http.Request, u *User) {

@@ -109,7 +109,7 @@ func serve(ctx context.Context, m *Main, cfg notebooksapi.Config, cfgPath, addr,
 		}
 	}
 	srv, err := notebooksapi.New(notebooksapi.Options{
-		Engine: eng, Ledger: led, Users: cfg.Users, Limits: cfg.Limits, CookieSecure: cfg.CookieSecure, Logger: log,
+		Engine: eng, Ledger: led, Users: cfg.Users, Limits: cfg.Limits, CookieSecure: cfg.CookieSecure, OIDC: cfg.OIDC, Logger: log,
 		Verify: verify,
 	})
 	if err != nil {
