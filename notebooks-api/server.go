@@ -72,12 +72,13 @@ type Server struct {
 	log      *slog.Logger
 	now      func() time.Time
 
-	oidc     *oidcAuth // nil without Options.OIDC
-	users    atomic.Pointer[userTable]
-	sessions *sessionStore
-	authFail *authLimiter
-	metrics  *metrics
-	queries  sync.WaitGroup // engine calls in flight, waited for at shutdown
+	oidc      *oidcAuth // nil without Options.OIDC
+	oidcFlows oidcFlows // the organisation's logins in progress
+	users     atomic.Pointer[userTable]
+	sessions  *sessionStore
+	authFail  *authLimiter
+	metrics   *metrics
+	queries   sync.WaitGroup // engine calls in flight, waited for at shutdown
 
 	mux *http.ServeMux
 }
@@ -143,6 +144,8 @@ func (s *Server) routes() []route {
 		{"GET /login", s.public(s.loginForm)},
 		{"POST /login", s.public(s.login)},
 		{"POST /logout", s.public(s.logout)},
+		{"GET /login/oidc", s.public(s.oidcStart)},
+		{"GET /login/oidc/callback", s.public(s.oidcCallback)},
 		{"GET /healthz", s.public(s.healthz)},
 		{"GET /metrics", s.public(s.metricsText)},
 		{"GET /openapi.json", s.public(s.openapi)},
