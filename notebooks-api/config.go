@@ -46,6 +46,8 @@ type Config struct {
 	Users        []User `yaml:"users"`
 	// OIDC is the organisation's OpenID provider (docs/identity.md).
 	OIDC *OIDCConfig `yaml:"oidc,omitempty"`
+	// AccessLog sets the access log's retention (docs/identity.md).
+	AccessLog AccessLogConfig `yaml:"access_log,omitempty"`
 }
 
 // Limits bound what one request and the server as a whole may use. Zero values take the
@@ -242,6 +244,9 @@ func (c *Config) Validate() error {
 		if err := c.OIDC.validate(); err != nil {
 			return err
 		}
+	}
+	if _, err := c.AccessLog.RetentionDuration(); err != nil {
+		return err
 	}
 	if len(c.Users) == 0 {
 		return &FieldError{"users", "at least one user is required (velo token new --user NAME --role ROLE adds one)"}

@@ -63,7 +63,8 @@ func problemDetail(t *testing.T, b []byte) string {
 func TestJWTBearer(t *testing.T) {
 	realm := oidctest.Shared(t).NewRealm(t, oidctest.RealmOptions{Users: oidcUsers})
 	clock := &offsetClock{}
-	ts := startServer(t, withOIDC(oidcConfig(realm), clock))
+	var accessDir string
+	ts := startServer(t, withOIDC(oidcConfig(realm), clock), withAccessLog(t, &accessDir))
 	tok := func(user string) string {
 		for _, u := range oidcUsers {
 			if u.Name == user {
@@ -94,6 +95,20 @@ func TestJWTBearer(t *testing.T) {
 	q["project"] = "other"
 	if resp, _ := ts.call(t, rina, "POST", "/v1/queries", q); resp.StatusCode != 403 {
 		t.Errorf("query on another project: %d, want 403", resp.StatusCode)
+	}
+
+	// The access log records the token's user and subject, and that it came as a JWT.
+	var found bool
+	for _, r := range accessExport(t, ts, "?user=rina") {
+		if r.Route == "POST /v1/queries" && r.Status == 200 {
+			found = true
+			if r.Via != "jwt" || r.Subject == "" || r.Subject == "rina" || r.Project != "wl" {
+				t.Errorf("the access record of rina's query: %+v", r)
+			}
+		}
+	}
+	if !found {
+		t.Error("rina's query is not in the access log")
 	}
 
 	dana := use(tok("dana"))

@@ -56,9 +56,11 @@ type Options struct {
 	CookieSecure bool
 	// OIDC, when set, takes JWT bearer tokens from the organisation's OpenID provider and
 	// logs the DPO page in through it (oidc.go, oidclogin.go).
-	OIDC   *OIDCConfig
-	Logger *slog.Logger
-	Now    func() time.Time
+	OIDC *OIDCConfig
+	// AccessLog, when set, records every request (accesslog.go).
+	AccessLog *ledger.AccessWriter
+	Logger    *slog.Logger
+	Now       func() time.Time
 }
 
 // Server is the HTTP API. It is an http.Handler; Serve runs it with timeouts and a
@@ -74,6 +76,7 @@ type Server struct {
 
 	oidc      *oidcAuth // nil without Options.OIDC
 	oidcFlows oidcFlows // the organisation's logins in progress
+	access    *ledger.AccessWriter
 	users     atomic.Pointer[userTable]
 	sessions  *sessionStore
 	authFail  *authLimiter
@@ -90,7 +93,7 @@ func New(o Options) (*Server, error) {
 	}
 	s := &Server{
 		eng: o.Engine, led: o.Ledger, verifyFn: o.Verify, limits: o.Limits.withDefaults(), secure: o.CookieSecure,
-		log: o.Logger, now: o.Now,
+		log: o.Logger, now: o.Now, access: o.AccessLog,
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -138,6 +141,7 @@ func (s *Server) routes() []route {
 		{"POST /v1/projects/{id}/grants", s.h(s.grant)},
 		{"GET /v1/ledger", s.h(s.ledgerEntries)},
 		{"GET /v1/ledger/verify", s.h(s.verify)},
+		{"GET /v1/access-log", s.h(s.accessLog)},
 		{"GET /v1/me", s.h(s.me)},
 		{"POST /v1/login-codes", s.h(s.loginCode)},
 		{"GET /ledger", s.page(s.ledgerPage)},
@@ -159,6 +163,7 @@ type reqInfo struct {
 	role    Role
 	project string
 	subject string // the OIDC subject, for the access log
+	permit  string // the data permit of the project, for the access log
 	via     string // how the caller authenticated: token, jwt, session, oidc-session
 	code    string
 	cause   error
@@ -229,6 +234,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		d := time.Since(start)
 		s.metrics.request(route, r.Method, status, d)
+		s.recordAccess(r, info, route, status, d)
 		// Never the Authorization header, a cookie or the query string (a login code).
 		attrs := []any{"request_id", info.id, "method", r.Method, "route", route, "status", status,
 			"duration_ms", float64(d.Microseconds()) / 1000, "bytes", sw.bytes,
