@@ -197,3 +197,36 @@ func TestAccessLogRetention(t *testing.T) {
 		}
 	}
 }
+
+// TestAccessLogFlightSQL: Arrow Flight SQL calls are in the access log too, with the
+// caller, the project and the outcome.
+func TestAccessLogFlightSQL(t *testing.T) {
+	var dir string
+	ts := startServer(t, withAccessLog(t, &dir))
+	cl := flightServer(t, ts)
+	rec, err := fetch(ts.as("rita", "x-velo-project", "wl"), cl, "SELECT WITH DIFFERENTIAL_PRIVACY OPTIONS(epsilon = 0.25) region, COUNT(*) AS n FROM booking GROUP BY region")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec.Release()
+	if _, err := fetch(ts.as("nobody"), cl, "SELECT 1"); err == nil {
+		t.Fatal("a call without a valid token was answered")
+	}
+	var ok, refused int
+	for _, r := range accessExport(t, ts, "") {
+		if r.Method != "FLIGHT" {
+			continue
+		}
+		switch {
+		case r.Status == 200 && r.User == "rita" && r.Project == "wl" && r.Via == "token" && r.Client == "127.0.0.1" && strings.HasPrefix(r.Route, "/arrow.flight.protocol."):
+			ok++
+		case r.Status == 401 && r.User == "" && r.Code == "unauthorized":
+			refused++
+		default:
+			t.Errorf("unexpected Flight SQL record: %+v", r)
+		}
+	}
+	if ok < 2 || refused != 1 { // GetFlightInfo and DoGet
+		t.Errorf("%d answered and %d refused Flight SQL calls in the access log, want at least 2 and 1", ok, refused)
+	}
+}

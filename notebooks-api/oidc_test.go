@@ -1,11 +1,14 @@
 package notebooksapi_test
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"google.golang.org/grpc/metadata"
 
 	"github.com/velo-fse/velo/internal/oidctest"
 	notebooksapi "github.com/velo-fse/velo/notebooks-api"
@@ -91,6 +94,14 @@ func TestJWTBearer(t *testing.T) {
 	entries := ts.Ledger.Entries("wl", 0)
 	if last := entries[len(entries)-1]; last.Actor != "user:rina" && last.Actor != "rina" {
 		t.Errorf("the ledger records the charge as %q, want rina", last.Actor)
+	}
+	// The same JWT over Arrow Flight SQL.
+	cl := flightServer(t, ts)
+	fctx := metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+rina, "x-velo-project", "wl")
+	if rec, err := fetch(fctx, cl, "SELECT WITH DIFFERENTIAL_PRIVACY OPTIONS(epsilon = 0.25) region, COUNT(*) AS n FROM booking GROUP BY region"); err != nil {
+		t.Errorf("Flight SQL query with rina's JWT: %v", err)
+	} else {
+		rec.Release()
 	}
 	q["project"] = "other"
 	if resp, _ := ts.call(t, rina, "POST", "/v1/queries", q); resp.StatusCode != 403 {
