@@ -130,6 +130,10 @@ func TestJWTBearer(t *testing.T) {
 	if resp, _ := ts.call(t, dana, "POST", "/v1/queries", q); resp.StatusCode != 403 {
 		t.Errorf("query as the dpo: %d, want 403", resp.StatusCode)
 	}
+	// Login codes stand for Velo's own tokens: a DPO with a JWT is sent to the page's login.
+	if resp, b := ts.call(t, dana, "POST", "/v1/login-codes", nil); resp.StatusCode != 403 || !strings.Contains(problemDetail(t, b), "organisation's account") {
+		t.Errorf("a login code for a JWT: %d %s", resp.StatusCode, b)
+	}
 
 	for _, c := range []struct{ user, want string }{
 		{"nora", "no Velo role"},

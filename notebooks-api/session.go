@@ -159,6 +159,10 @@ func (s *Server) loginCode(w http.ResponseWriter, r *http.Request, u *User) erro
 	if err := requireDPO(u); err != nil {
 		return err
 	}
+	if info := infoOf(r.Context()); info != nil && info.via == "jwt" {
+		// A code stands for a Velo token, which the page checks on every load.
+		return problem(http.StatusForbidden, CodeForbidden, "login codes are for Velo's own tokens: with the organisation's account, log in on the page itself (GET /login, \"Log in with your organisation's account\")")
+	}
 	_, tok, _ := s.users.Load().lookup(bearerToken(r))
 	code, exp, ok := s.sessions.newCode(u.Name, tok)
 	if !ok {
