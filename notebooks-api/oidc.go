@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -120,8 +121,8 @@ func (c *OIDCConfig) loadSecret(base string) error {
 		return nil
 	}
 	p := c.ClientSecretFile
-	if !strings.HasPrefix(p, "/") {
-		p = base + "/" + p
+	if !filepath.IsAbs(p) {
+		p = filepath.Join(base, p)
 	}
 	b, err := os.ReadFile(p)
 	if err != nil {

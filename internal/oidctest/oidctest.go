@@ -144,7 +144,9 @@ func Start(home string) (*Provider, error) {
 		"--db=dev-mem", "--log-level=warn,org.keycloak.quarkus.runtime.KeycloakMain:info")
 	cmd.Env = append(os.Environ(), "KC_BOOTSTRAP_ADMIN_USERNAME=admin", "KC_BOOTSTRAP_ADMIN_PASSWORD="+p.adminPW)
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // kc.sh and its java: one group
+	// kc.sh and its java: one group, which Stop ends. If the test process dies first (a
+	// timeout's panic), kc.sh gets SIGTERM and passes it on to java.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 	if err := cmd.Start(); err != nil {
 		logf.Close()
 		return nil, fmt.Errorf("start keycloak: %w", err)
