@@ -146,6 +146,10 @@ func newOIDCAuth(cfg OIDCConfig, now func() time.Time) *oidcAuth {
 	return &oidcAuth{cfg: cfg.withDefaults(), now: now}
 }
 
+// CodeIdentityProviderUnavailable: a JWT could not be checked because the organisation's
+// OpenID provider cannot be reached (503).
+const CodeIdentityProviderUnavailable = "identity_provider_unavailable"
+
 // errProviderDown: discovery failed; the request is answered 503, not counted as a failed
 // authentication.
 var errProviderDown = errors.New("the identity provider cannot be reached")
@@ -215,7 +219,7 @@ type oidcIdentity struct {
 func (a *oidcAuth) verifyToken(ctx context.Context, raw string, audience string, known func(project string) bool) (*oidcIdentity, error) {
 	_, keys, err := a.discover(ctx)
 	if err != nil {
-		return nil, &Problem{Status: http.StatusServiceUnavailable, Code: CodeUnauthorized, cause: err,
+		return nil, &Problem{Status: http.StatusServiceUnavailable, Code: CodeIdentityProviderUnavailable, cause: err,
 			Detail: "the organisation's identity provider cannot be reached to check this token; retry later (Velo's own tokens still work)"}
 	}
 	v := oidc.NewVerifier(a.cfg.Issuer, keys, &oidc.Config{ClientID: audience, Now: a.now})

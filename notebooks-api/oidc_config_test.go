@@ -2,6 +2,7 @@ package notebooksapi_test
 
 import (
 	"errors"
+	"net"
 	"os"
 	"path/filepath"
 	"testing"
@@ -61,5 +62,30 @@ func TestOIDCConfig(t *testing.T) {
 	// Loopback http is allowed (tests).
 	if _, err := notebooksapi.ParseConfig([]byte(base + "oidc:\n  issuer: http://127.0.0.1:8081/realms/t\n  client_id: velo\n")); err != nil {
 		t.Errorf("loopback issuer: %v", err)
+	}
+}
+
+// TestOIDCProviderDown: with the provider unreachable, a JWT gets 503
+// identity_provider_unavailable (not counted as a failed authentication), and Velo's own
+// tokens still work.
+func TestOIDCProviderDown(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	issuer := "http://" + ln.Addr().String() + "/realms/gone"
+	ln.Close() // nothing listens there now
+	ts := startServer(t, withOIDC(notebooksapi.OIDCConfig{Issuer: issuer, ClientID: "velo"}, nil))
+	jwt := "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln"
+	for range 12 { // more than max_auth_failures (10): none counts
+		resp, b := ts.call(t, jwt, "GET", "/v1/me", nil)
+		var p notebooksapi.Problem
+		mustJSON(t, b, &p)
+		if resp.StatusCode != 503 || p.Code != notebooksapi.CodeIdentityProviderUnavailable {
+			t.Fatalf("a JWT with the provider down: %d %s", resp.StatusCode, b)
+		}
+	}
+	if resp, _ := ts.call(t, "rita", "GET", "/v1/me", nil); resp.StatusCode != 200 {
+		t.Errorf("a static token with the provider down: %d", resp.StatusCode)
 	}
 }
