@@ -44,6 +44,10 @@ type Config struct {
 	CookieSecure bool   `yaml:"cookie_secure,omitempty"`
 	Limits       Limits `yaml:"limits,omitempty"`
 	Users        []User `yaml:"users"`
+	// OIDC is the organisation's OpenID provider (docs/identity.md).
+	OIDC *OIDCConfig `yaml:"oidc,omitempty"`
+	// AccessLog sets the access log's retention (docs/identity.md).
+	AccessLog AccessLogConfig `yaml:"access_log,omitempty"`
 }
 
 // Limits bound what one request and the server as a whole may use. Zero values take the
@@ -182,6 +186,11 @@ func LoadConfig(path string) (Config, error) {
 		return Config{}, fmt.Errorf("config %s: %w", path, err)
 	}
 	base := filepath.Dir(path)
+	if cfg.OIDC != nil {
+		if err := cfg.OIDC.loadSecret(base); err != nil {
+			return Config{}, fmt.Errorf("config %s: %w", path, err)
+		}
+	}
 	for _, p := range []*string{&cfg.Data, &cfg.State, &cfg.CheckpointKey} {
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(base, *p)
@@ -230,6 +239,14 @@ func (c *Config) Validate() error {
 		return &FieldError{"limits.max_request_bytes", "must not be negative"}
 	case l.MemoryLimit != "" && !regexp.MustCompile(`^[0-9]+(\.[0-9]+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$`).MatchString(l.MemoryLimit):
 		return &FieldError{"limits.memory_limit", fmt.Sprintf("%q: want a size such as 2GB or 512MiB", l.MemoryLimit)}
+	}
+	if c.OIDC != nil {
+		if err := c.OIDC.validate(); err != nil {
+			return err
+		}
+	}
+	if _, err := c.AccessLog.RetentionDuration(); err != nil {
+		return err
 	}
 	if len(c.Users) == 0 {
 		return &FieldError{"users", "at least one user is required (velo token new --user NAME --role ROLE adds one)"}

@@ -149,28 +149,40 @@ func (f *flightSQL) authenticate(ctx context.Context) (context.Context, error) {
 	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
 		return nil, flightError(problem(http.StatusUnauthorized, CodeUnauthorized, "send a token: the authorization header, Bearer <token>"))
 	}
-	u, _, ok := f.s.users.Load().lookup(strings.TrimSpace(token))
+	if token = strings.TrimSpace(token); f.s.oidc != nil && looksLikeJWT(token) {
+		return f.authenticateJWT(ctx, token, key)
+	}
+	u, _, ok := f.s.users.Load().lookup(token)
 	if !ok {
 		f.s.authFail.failedKey(key)
 		return nil, flightError(problem(http.StatusUnauthorized, CodeUnauthorized, "the token is not valid: unknown, or revoked (ask for a new one)"))
 	}
+	noteFlightIdentity(ctx, u, "", "token")
 	return context.WithValue(ctx, flightUserKey{}, u), nil
 }
 
-func (f *flightSQL) unaryAuth(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-	ctx, err := f.authenticate(ctx)
+func (f *flightSQL) unaryAuth(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	ctx, done := f.startAccess(ctx, info.FullMethod)
+	actx, err := f.authenticate(ctx)
 	if err != nil {
+		done(err)
 		return nil, err
 	}
-	return handler(ctx, req)
+	resp, err := handler(actx, req)
+	done(err)
+	return resp, err
 }
 
-func (f *flightSQL) streamAuth(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-	ctx, err := f.authenticate(ss.Context())
+func (f *flightSQL) streamAuth(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	ctx, done := f.startAccess(ss.Context(), info.FullMethod)
+	actx, err := f.authenticate(ctx)
 	if err != nil {
+		done(err)
 		return err
 	}
-	return handler(srv, &authedStream{ServerStream: ss, ctx: ctx})
+	err = handler(srv, &authedStream{ServerStream: ss, ctx: actx})
+	done(err)
+	return err
 }
 
 type authedStream struct {

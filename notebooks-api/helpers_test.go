@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/velo-fse/velo/internal/oidctest"
 	"github.com/velo-fse/velo/ledger"
 	notebooksapi "github.com/velo-fse/velo/notebooks-api"
 	"github.com/velo-fse/velo/notebooks-api/apitest"
@@ -26,6 +27,7 @@ import (
 func TestMain(m *testing.M) {
 	code := m.Run()
 	apitest.Cleanup()
+	oidctest.StopShared()
 	os.Exit(code)
 }
 
@@ -59,6 +61,8 @@ type serverSetup struct {
 	// engineLedger, when set, wraps the ledger the engine charges; the server reads the
 	// ledger itself.
 	engineLedger func(query.Ledger) query.Ledger
+	// url is where the server will listen (http://127.0.0.1:PORT), known to the options.
+	url string
 }
 
 type serverOption func(*serverSetup)
@@ -104,6 +108,11 @@ func startServer(t *testing.T, opts ...serverOption) *testServer {
 		Limits: notebooksapi.Limits{MaxConcurrentQueries: 8, MaxRequestBytes: 64 << 10},
 		Logger: slog.New(slog.NewJSONHandler(ts.logs, nil)),
 	}}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.url = "http://" + ln.Addr().String()
 	for _, f := range opts {
 		f(&o)
 	}
@@ -123,11 +132,7 @@ func startServer(t *testing.T, opts ...serverOption) *testServer {
 		t.Fatal(err)
 	}
 	ts.Server = srv
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts.URL = "http://" + ln.Addr().String()
+	ts.URL = o.url
 	sctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(sctx, ln) }()

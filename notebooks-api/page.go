@@ -151,7 +151,7 @@ func (s *Server) ledgerPage(w http.ResponseWriter, r *http.Request, u *User) err
 
 func (s *Server) renderLogin(w http.ResponseWriter, r *http.Request, status int, msg string) error {
 	var buf bytes.Buffer
-	if err := templates.ExecuteTemplate(&buf, "login.html", map[string]any{"CSS": template.CSS(pageCSS), "Message": msg}); err != nil {
+	if err := templates.ExecuteTemplate(&buf, "login.html", map[string]any{"CSS": template.CSS(pageCSS), "Message": msg, "OIDC": s.oidcPageLogin()}); err != nil {
 		return err
 	}
 	if info := infoOf(r.Context()); info != nil && status >= 400 && info.code == "" {

@@ -54,8 +54,13 @@ type Options struct {
 	Limits Limits
 	// CookieSecure marks the ledger page's session cookie Secure (behind TLS).
 	CookieSecure bool
-	Logger       *slog.Logger
-	Now          func() time.Time
+	// OIDC, when set, takes JWT bearer tokens from the organisation's OpenID provider and
+	// logs the DPO page in through it (oidc.go, oidclogin.go).
+	OIDC *OIDCConfig
+	// AccessLog, when set, records every request (accesslog.go).
+	AccessLog *ledger.AccessWriter
+	Logger    *slog.Logger
+	Now       func() time.Time
 }
 
 // Server is the HTTP API. It is an http.Handler; Serve runs it with timeouts and a
@@ -69,11 +74,14 @@ type Server struct {
 	log      *slog.Logger
 	now      func() time.Time
 
-	users    atomic.Pointer[userTable]
-	sessions *sessionStore
-	authFail *authLimiter
-	metrics  *metrics
-	queries  sync.WaitGroup // engine calls in flight, waited for at shutdown
+	oidc      *oidcAuth // nil without Options.OIDC
+	oidcFlows oidcFlows // the organisation's logins in progress
+	access    *ledger.AccessWriter
+	users     atomic.Pointer[userTable]
+	sessions  *sessionStore
+	authFail  *authLimiter
+	metrics   *metrics
+	queries   sync.WaitGroup // engine calls in flight, waited for at shutdown
 
 	mux *http.ServeMux
 }
@@ -85,7 +93,7 @@ func New(o Options) (*Server, error) {
 	}
 	s := &Server{
 		eng: o.Engine, led: o.Ledger, verifyFn: o.Verify, limits: o.Limits.withDefaults(), secure: o.CookieSecure,
-		log: o.Logger, now: o.Now,
+		log: o.Logger, now: o.Now, access: o.AccessLog,
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -94,6 +102,12 @@ func New(o Options) (*Server, error) {
 		s.now = time.Now
 	}
 	s.SetUsers(o.Users)
+	if o.OIDC != nil {
+		if err := o.OIDC.validate(); err != nil {
+			return nil, err
+		}
+		s.oidc = newOIDCAuth(*o.OIDC, s.now)
+	}
 	s.sessions = newSessionStore(s.limits.SessionTTL, s.now)
 	s.authFail = newAuthLimiter(s.limits.MaxAuthFailures, s.limits.AuthFailureWindow, s.now, s.log)
 	s.metrics = newMetrics()
@@ -127,12 +141,15 @@ func (s *Server) routes() []route {
 		{"POST /v1/projects/{id}/grants", s.h(s.grant)},
 		{"GET /v1/ledger", s.h(s.ledgerEntries)},
 		{"GET /v1/ledger/verify", s.h(s.verify)},
+		{"GET /v1/access-log", s.h(s.accessLog)},
 		{"GET /v1/me", s.h(s.me)},
 		{"POST /v1/login-codes", s.h(s.loginCode)},
 		{"GET /ledger", s.page(s.ledgerPage)},
 		{"GET /login", s.public(s.loginForm)},
 		{"POST /login", s.public(s.login)},
 		{"POST /logout", s.public(s.logout)},
+		{"GET /login/oidc", s.public(s.oidcStart)},
+		{"GET /login/oidc/callback", s.public(s.oidcCallback)},
 		{"GET /healthz", s.public(s.healthz)},
 		{"GET /metrics", s.public(s.metricsText)},
 		{"GET /openapi.json", s.public(s.openapi)},
@@ -145,6 +162,9 @@ type reqInfo struct {
 	user    string
 	role    Role
 	project string
+	subject string // the OIDC subject, for the access log
+	permit  string // the data permit of the project, for the access log
+	via     string // how the caller authenticated: token, jwt, session, oidc-session
 	code    string
 	cause   error
 	extra   []any
@@ -214,6 +234,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		d := time.Since(start)
 		s.metrics.request(route, r.Method, status, d)
+		s.recordAccess(r, info, route, status, d)
 		// Never the Authorization header, a cookie or the query string (a login code).
 		attrs := []any{"request_id", info.id, "method", r.Method, "route", route, "status", status,
 			"duration_ms", float64(d.Microseconds()) / 1000, "bytes", sw.bytes,
@@ -309,13 +330,23 @@ func (s *Server) bearer(r *http.Request) (*User, error) {
 	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
 		return nil, problem(http.StatusUnauthorized, CodeUnauthorized, "send a token: Authorization: Bearer <token>")
 	}
-	u, _, ok := s.users.Load().lookup(strings.TrimSpace(token))
+	if token = strings.TrimSpace(token); s.oidc != nil && looksLikeJWT(token) {
+		return s.bearerJWT(r, token)
+	}
+	u, _, ok := s.users.Load().lookup(token)
 	if !ok {
 		s.authFail.failed(r)
 		return nil, problem(http.StatusUnauthorized, CodeUnauthorized, "the token is not valid: unknown, or revoked (ask for a new one)")
 	}
 	s.identify(r, u)
+	setSubject(r, "", "token")
 	return u, nil
+}
+
+func setSubject(r *http.Request, subject, via string) {
+	if info := infoOf(r.Context()); info != nil {
+		info.subject, info.via = subject, via
+	}
 }
 
 func (s *Server) identify(r *http.Request, u *User) {

@@ -27,6 +27,11 @@ type session struct {
 	user    string
 	token   [32]byte // hash of the token it was made from
 	expires time.Time
+	// oidc is the user of a session made by the organisation's login (oidclogin.go),
+	// with the subject and the ID token (the logout's hint); nil for a token's session.
+	oidc    *User
+	subject string
+	idToken string
 }
 
 type sessionStore struct {
@@ -74,6 +79,19 @@ func (st *sessionStore) start(user string, tok [32]byte) (string, bool) {
 	}
 	v, h := newSecret()
 	st.live[h] = session{user: user, token: tok, expires: st.now().Add(st.ttl)}
+	return v, true
+}
+
+// startOIDC makes a session for a user of the organisation's login.
+func (st *sessionStore) startOIDC(u User, subject, idToken string) (string, bool) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.sweep()
+	if len(st.live) >= maxSessions {
+		return "", false
+	}
+	v, h := newSecret()
+	st.live[h] = session{user: u.Name, expires: st.now().Add(st.ttl), oidc: &u, subject: subject, idToken: idToken}
 	return v, true
 }
 
@@ -141,6 +159,10 @@ func (s *Server) loginCode(w http.ResponseWriter, r *http.Request, u *User) erro
 	if err := requireDPO(u); err != nil {
 		return err
 	}
+	if info := infoOf(r.Context()); info != nil && info.via == "jwt" {
+		// A code stands for a Velo token, which the page checks on every load.
+		return problem(http.StatusForbidden, CodeForbidden, "login codes are for Velo's own tokens: with the organisation's account, log in on the page itself (GET /login, \"Log in with your organisation's account\")")
+	}
 	_, tok, _ := s.users.Load().lookup(bearerToken(r))
 	code, exp, ok := s.sessions.newCode(u.Name, tok)
 	if !ok {
@@ -206,10 +228,14 @@ func (s *Server) startSession(w http.ResponseWriter, r *http.Request, u *User, t
 	if !ok {
 		return s.renderLogin(w, r, http.StatusServiceUnavailable, "Too many sessions; try again later.")
 	}
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: v, Path: "/", HttpOnly: true, Secure: s.secure || r.TLS != nil,
-		SameSite: http.SameSiteStrictMode, MaxAge: int(s.limits.SessionTTL / time.Second)})
+	s.setSessionCookie(w, r, v)
 	http.Redirect(w, r, "/ledger", http.StatusSeeOther)
 	return nil
+}
+
+func (s *Server) setSessionCookie(w http.ResponseWriter, r *http.Request, v string) {
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: v, Path: "/", HttpOnly: true, Secure: s.secure || r.TLS != nil,
+		SameSite: http.SameSiteStrictMode, MaxAge: int(s.limits.SessionTTL / time.Second)})
 }
 
 // logout ends the session.
@@ -217,10 +243,18 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) error {
 	if !sameOrigin(r) {
 		return s.renderLogin(w, r, http.StatusForbidden, "The logout form must be sent from this server's own page.")
 	}
+	provider := ""
 	if c, err := r.Cookie(sessionCookie); err == nil {
+		if sess, ok := s.sessions.get(c.Value); ok && sess.oidc != nil {
+			provider = s.oidcLogoutURL(r, sess.idToken)
+		}
 		s.sessions.end(c.Value)
 	}
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", HttpOnly: true, Secure: s.secure || r.TLS != nil, SameSite: http.SameSiteStrictMode, MaxAge: -1})
+	if provider != "" {
+		// The provider ends its session too, then sends the browser back to /login.
+		return s.renderContinue(w, "logged out", "Logged out of Velo; now out of your organisation's account.", provider)
+	}
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
 	return nil
 }
@@ -248,8 +282,13 @@ func (s *Server) page(f apiHandler) http.Handler {
 				return
 			}
 		} else if c, err := r.Cookie(sessionCookie); err == nil {
-			if sess, ok := s.sessions.get(c.Value); ok {
+			if sess, ok := s.sessions.get(c.Value); ok && sess.oidc != nil {
+				cp := *sess.oidc
+				u = &cp
+				setSubject(r, sess.subject, "oidc-session")
+			} else if ok {
 				u, _ = s.users.Load().holds(sess.user, sess.token)
+				setSubject(r, "", "session")
 			}
 		}
 		if u == nil {

@@ -40,6 +40,7 @@ func commands() []command {
 		{"risk", "report re-identification risk over the quasi-identifiers of a dataset", runRisk},
 		{"project", "create projects, grant budgets, show budget left (project create|grant|show)", runProject},
 		{"ledger", "verify or export the privacy ledger (ledger verify|export)", runLedger},
+		{"access-log", "export the access log of the API and the DPO page (access-log export)", runAccessLog},
 		{"query", "run a differentially private SQL query against a dataset", runQuery},
 		{"marginals", "release differentially private contingency tables (1-, 2-, 3-way) of a table", runMarginals},
 		{"synthesize", "write differentially private synthetic microdata of a table (AIM or MST) as Parquet", runSynthesize},

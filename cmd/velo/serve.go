@@ -108,9 +108,19 @@ func serve(ctx context.Context, m *Main, cfg notebooksapi.Config, cfgPath, addr,
 			}
 		}
 	}
+	retention, err := cfg.AccessLog.RetentionDuration()
+	if err != nil {
+		return err
+	}
+	accessStore, err := openAccessLog(ctx, led, cfg.State)
+	if err != nil {
+		return err
+	}
+	access := ledger.NewAccessWriter(accessStore, ledger.AccessWriterOptions{Retention: retention, Logger: log})
+	defer func() { err = errors.Join(err, access.Close()) }()
 	srv, err := notebooksapi.New(notebooksapi.Options{
-		Engine: eng, Ledger: led, Users: cfg.Users, Limits: cfg.Limits, CookieSecure: cfg.CookieSecure, Logger: log,
-		Verify: verify,
+		Engine: eng, Ledger: led, Users: cfg.Users, Limits: cfg.Limits, CookieSecure: cfg.CookieSecure, OIDC: cfg.OIDC, Logger: log,
+		Verify: verify, AccessLog: access,
 	})
 	if err != nil {
 		return err
