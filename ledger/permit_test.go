@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/mod/sumdb/note"
 
 	"github.com/velo-fse/velo/internal/pgtest"
 	"github.com/velo-fse/velo/ledger"
@@ -217,6 +220,7 @@ func TestPermitWorkflow(t *testing.T) {
 		t.Fatal(err)
 	}
 	want[ledger.KindSuspend]++
+	checkLatestCheckpoint(t, l, 12) // every 3 entries: all 12
 	reqs := l.Requests()
 	closeLedger(t, l)
 	rep := mustVerify(t, dir)
@@ -259,6 +263,7 @@ func TestPGPermitWorkflow(t *testing.T) {
 	if _, err := a.Charge(context.Background(), chargeReq("wl", "SELECT 9", 0.1, 0)); !errors.Is(err, ledger.ErrProjectSuspended) {
 		t.Fatalf("replica a charging after b's suspension: %v", err)
 	}
+	checkLatestCheckpoint(t, b, 9) // a signs every 3 entries: 9 of its 11
 	if len(b.Requests()) != 3 {
 		t.Fatalf("replica b's requests: %+v", b.Requests())
 	}
@@ -272,4 +277,28 @@ func TestPGPermitWorkflow(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustVerify(t, dir)
+}
+
+// checkLatestCheckpoint: the latest signed checkpoint verifies with its key and covers
+// at least minEntries entries.
+func checkLatestCheckpoint(t *testing.T, l interface {
+	LatestCheckpoint() (ledger.SignedCheckpoint, error)
+}, minEntries uint64) {
+	t.Helper()
+	cp, err := l.LatestCheckpoint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := note.NewVerifier(cp.VerifierKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := note.Open([]byte(cp.Note), note.VerifierList(v))
+	if err != nil {
+		t.Fatalf("the latest checkpoint does not verify: %v\n%s", err, cp.Note)
+	}
+	t.Logf("latest checkpoint covers %d entries", cp.Entries)
+	if want := fmt.Sprintf("velo/ledger/v1\n%d\n", cp.Entries); !strings.HasPrefix(n.Text, want) || cp.Entries < minEntries {
+		t.Fatalf("checkpoint text %q, entries %d; want at least %d", n.Text, cp.Entries, minEntries)
+	}
 }

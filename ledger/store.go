@@ -32,6 +32,9 @@ type Store interface {
 	Suspend(ctx context.Context, actor, project, reason string) error
 	Resume(ctx context.Context, actor, project, reason string) error
 	Requests() []PermitRequest
+	// LatestCheckpoint is the latest signed checkpoint with its verifier key (latest.go),
+	// or ErrNoCheckpoint.
+	LatestCheckpoint() (SignedCheckpoint, error)
 
 	// Project, Projects, Active, Entries and Cached read the durable entries.
 	Project(id string) (ProjectStatus, error)

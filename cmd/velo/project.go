@@ -57,6 +57,7 @@ func projectCreate(ctx context.Context, m *Main, args []string) error {
 	fs := m.newFlagSet("project create", `project create --state DIR --id ID --purpose TEXT --legal-basis TEXT --allow TABLE[:COL,COL...]...
          --epsilon-budget E --delta-budget D [--default-epsilon E] [--default-delta D]
          [--max-epsilon-per-query E] [--max-delta-per-query D] [--expires DATE] [--approver NAME]
+         [--permit-id ID --issuing-body NAME --holder NAME] [--valid-from DATE]
 
 Appends a project to the ledger in DIR. The project may read only the tables and columns
 given with --allow (a bare table allows all its columns).`)
@@ -74,6 +75,10 @@ given with --allow (a bare table allows all its columns).`)
 	maxDelta := fs.Float64("max-delta-per-query", 0, "largest delta one query may spend (0: no cap beyond the budget)")
 	expires := fs.String("expires", "", "last day the project may query, YYYY-MM-DD (UTC, through the end of that day), or an RFC 3339 instant")
 	approver := fs.String("approver", "", "who approved the project (the DPO)")
+	permitID := fs.String("permit-id", "", "the data permit the project is created from (with --issuing-body and --holder; docs/governance.md)")
+	issuingBody := fs.String("issuing-body", "", "the health data access body that issued the permit")
+	holder := fs.String("holder", "", "who the permit was issued to")
+	validFrom := fs.String("valid-from", "", "first day the project may query, YYYY-MM-DD (UTC), or an RFC 3339 instant")
 	actor := fs.String("actor", "", "who is recording this (default: the OS user)")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -85,8 +90,16 @@ given with --allow (a bare table allows all its columns).`)
 		ID: *id, Purpose: *purpose, LegalBasis: *legalBasis, Approver: *approver,
 		EpsilonBudget: *epsBudget, DeltaBudget: *deltaBudget, DefaultEpsilon: *defEps, DefaultDelta: *defDelta,
 		MaxEpsilonPerQuery: *maxEps, MaxDeltaPerQuery: *maxDelta,
+		PermitID: *permitID, IssuingBody: *issuingBody, Holder: *holder,
 	}
 	var err error
+	if *validFrom != "" {
+		if p.ValidFrom, err = time.Parse(time.DateOnly, *validFrom); err != nil {
+			if p.ValidFrom, err = time.Parse(time.RFC3339, *validFrom); err != nil {
+				return usageError{fmt.Errorf("project create: --valid-from: want YYYY-MM-DD or an RFC 3339 instant, got %q", *validFrom)}
+			}
+		}
+	}
 	if p.Allow, err = parseAllow(allow); err != nil {
 		return usageError{fmt.Errorf("project create: %w", err)}
 	}
@@ -99,6 +112,7 @@ given with --allow (a bare table allows all its columns).`)
 		ID: p.ID, Purpose: p.Purpose, LegalBasis: p.LegalBasis, Approver: p.Approver, Allow: p.Allow,
 		EpsilonBudget: p.EpsilonBudget, DeltaBudget: p.DeltaBudget, DefaultEpsilon: p.DefaultEpsilon, DefaultDelta: p.DefaultDelta,
 		MaxEpsilonPerQuery: p.MaxEpsilonPerQuery, MaxDeltaPerQuery: p.MaxDeltaPerQuery, Expires: p.Expires,
+		PermitID: p.PermitID, IssuingBody: p.IssuingBody, Holder: p.Holder, ValidFrom: p.ValidFrom,
 	}}
 	err = withLedger(m, *state, api, func(l *ledger.Ledger) error {
 		if err := l.CreateProject(ctx, actorName(*actor), p); err != nil {
