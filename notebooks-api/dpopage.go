@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"html/template"
 	"maps"
+	"math"
 	"net/http"
 	"net/url"
 	"slices"
@@ -127,9 +128,14 @@ func alertOf(p ledger.ProjectStatus, share float64, l lang) (budgetAlert, bool) 
 		return budgetAlert{}, false
 	}
 	if e >= d {
-		return budgetAlert{ID: p.ID, Text: tr(l, "alerts.epsilon", p.ID, num(e*100)+"%", num(p.Spent.Epsilon), num(p.Total.Epsilon), num(share*100)+"%")}, true
+		return budgetAlert{ID: p.ID, Text: tr(l, "alerts.epsilon", p.ID, percent(e), num(p.Spent.Epsilon), num(p.Total.Epsilon), percent(share))}, true
 	}
-	return budgetAlert{ID: p.ID, Text: tr(l, "alerts.delta", p.ID, num(d*100)+"%", num(p.Spent.Delta), num(p.Total.Delta), num(share*100)+"%")}, true
+	return budgetAlert{ID: p.ID, Text: tr(l, "alerts.delta", p.ID, percent(d), num(p.Spent.Delta), num(p.Total.Delta), percent(share))}, true
+}
+
+// percent writes a share as a percentage to one decimal: 0.8333 as 83.3%.
+func percent(x float64) string {
+	return num(math.Round(x*1000)/10) + "%"
 }
 
 // budgetChart draws a project's epsilon over time as inline SVG (the page's CSP allows

@@ -36,7 +36,7 @@ var templates = template.Must(template.New("").Funcs(template.FuncMap{
 		return t.UTC().Format(time.DateOnly)
 	},
 	"T":         func(l lang, key string, args ...any) string { return tr(l, key, args...) },
-	"pct":       func(f float64) string { return num(f*100) + "%" },
+	"pct":       percent,
 	"allow":     func(a map[string][]string, l lang) string { return allowTextIn(a, l) },
 	"allowSpec": allowSpec,
 	"cap": func(x float64, l lang) string {
