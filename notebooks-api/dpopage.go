@@ -141,7 +141,7 @@ func percent(x float64) string {
 // budgetChart draws a project's epsilon over time as inline SVG (the page's CSP allows
 // it: no script, no style): the total (creation budget plus grants) and the spend (charges
 // less refunds) as steps, from the project's creation to now, with the alert line.
-func budgetChart(p ledger.ProjectStatus, entries []ledger.Entry, share float64, l lang) template.HTML {
+func budgetChart(p ledger.ProjectStatus, entries []ledger.Entry, share float64, now time.Time, l lang) template.HTML {
 	type point struct {
 		t            time.Time
 		total, spent float64
@@ -175,6 +175,9 @@ func budgetChart(p ledger.ProjectStatus, entries []ledger.Entry, share float64, 
 	}
 	const w, h, left, right, top, bottom = 640.0, 180.0, 48.0, 8.0, 10.0, 24.0
 	t0, t1 := pts[0].t, pts[len(pts)-1].t
+	if now.After(t1) {
+		t1 = now
+	}
 	if !t1.After(t0) {
 		t1 = t0.Add(time.Minute)
 	}
@@ -420,4 +423,16 @@ func (s *Server) pageExport(w http.ResponseWriter, r *http.Request, u *User) err
 	q := problem(http.StatusBadRequest, CodeInvalidRequest, "format: want csv, ndjson or checkpoint, got %q", format)
 	q.Field = "format"
 	return q
+}
+
+// validity writes a permit's validity: "from – to", an open end in words.
+func validity(from, to time.Time, l lang) string {
+	a, b := tr(l, "validity.from_start"), tr(l, "validity.no_end")
+	if !from.IsZero() {
+		a = from.UTC().Format(time.RFC3339)
+	}
+	if !to.IsZero() {
+		b = to.UTC().Format(time.RFC3339)
+	}
+	return a + " – " + b
 }

@@ -297,6 +297,8 @@ var pageText = map[string][2]string{
 	"project.queries":         {"Queries charged", "Interrogazioni addebitate"},
 	"allow.all_columns":       {"all columns", "tutte le colonne"},
 	"date.never":              {"never", "mai"},
+	"validity.from_start":     {"from the approval", "dall'approvazione"},
+	"validity.no_end":         {"no expiry", "senza scadenza"},
 	"budget.used":             {"Budget used", "Budget usato"},
 	"budget.total":            {"Total", "Totale"},
 	"budget.spent":            {"Spent", "Speso"},

@@ -45,7 +45,8 @@ var templates = template.Must(template.New("").Funcs(template.FuncMap{
 		}
 		return num(x)
 	},
-	"status": statusKey,
+	"status":   statusKey,
+	"validity": validity,
 }).ParseFS(templateFS, "templates/*.html"))
 
 // pageCSS is the pages' only style, allowed by its hash in the Content-Security-Policy: the
@@ -141,7 +142,7 @@ func (s *Server) ledgerPage(w http.ResponseWriter, r *http.Request, u *User) err
 			continue
 		}
 		pv := projectView{ProjectStatus: p, AllowText: allowTextIn(p.Allow, l), State: projectState(p, now)}
-		pv.Chart = budgetChart(p, all, lim.BudgetAlertShare, l)
+		pv.Chart = budgetChart(p, all, lim.BudgetAlertShare, now, l)
 		v.Projects = append(v.Projects, pv)
 		if a, ok := alertOf(p, lim.BudgetAlertShare, l); ok {
 			v.Alerts = append(v.Alerts, a)
