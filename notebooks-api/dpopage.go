@@ -275,16 +275,7 @@ func noticeOf(r *http.Request, l lang) string {
 // reject a request, suspend, resume or grant to a project. It redirects back to the page
 // with a notice, or shows what was wrong with a link back.
 func (s *Server) pageAction(w http.ResponseWriter, r *http.Request, u *User) error {
-	fail := func(p *Problem) error {
-		if info := infoOf(r.Context()); info != nil {
-			info.code, info.cause = p.Code, p.cause
-		}
-		msg := trDetail(langOf(r), p)
-		if p.field != "" {
-			msg = trField(langOf(r), p.Field, p.field)
-		}
-		return s.renderMessage(w, r, p.Status, msg, true)
-	}
+	fail := func(p *Problem) error { return s.pageProblem(w, r, p) }
 	if !sameOrigin(r) {
 		return fail(problem(http.StatusForbidden, CodeForbidden, "the form must be sent from this server's own page"))
 	}
@@ -382,12 +373,25 @@ func (s *Server) pageAction(w http.ResponseWriter, r *http.Request, u *User) err
 	return nil
 }
 
+// pageProblem shows a problem on the page's own terms: its detail in the page's language,
+// with a link back to the ledger page.
+func (s *Server) pageProblem(w http.ResponseWriter, r *http.Request, p *Problem) error {
+	if info := infoOf(r.Context()); info != nil {
+		info.code, info.cause = p.Code, p.cause
+	}
+	msg := trDetail(langOf(r), p)
+	if p.field != "" {
+		msg = trField(langOf(r), p.Field, p.field)
+	}
+	return s.renderMessage(w, r, p.Status, msg, true)
+}
+
 // pageExport sends the ledger's entries as CSV or NDJSON (the filters apply), or the
 // latest signed checkpoint with its verifier key, as a download.
 func (s *Server) pageExport(w http.ResponseWriter, r *http.Request, u *User) error {
 	f, p := filterOf(r)
 	if p != nil {
-		return p
+		return s.pageProblem(w, r, p)
 	}
 	setProject(r, f.Project)
 	format := r.URL.Query().Get("format")
@@ -409,7 +413,7 @@ func (s *Server) pageExport(w http.ResponseWriter, r *http.Request, u *User) err
 	case "checkpoint":
 		cp, err := s.led.LatestCheckpoint()
 		if err != nil {
-			return err
+			return s.pageProblem(w, r, asProblem(err))
 		}
 		b, err := json.MarshalIndent(cp, "", "  ")
 		if err != nil {
@@ -422,7 +426,7 @@ func (s *Server) pageExport(w http.ResponseWriter, r *http.Request, u *User) err
 	}
 	q := problem(http.StatusBadRequest, CodeInvalidRequest, "format: want csv, ndjson or checkpoint, got %q", format)
 	q.Field = "format"
-	return q
+	return s.pageProblem(w, r, q)
 }
 
 // validity writes a permit's validity: "from – to", an open end in words.

@@ -119,7 +119,7 @@ func (s *Server) ledgerPage(w http.ResponseWriter, r *http.Request, u *User) err
 	l := langOf(r)
 	f, perr := filterOf(r)
 	if perr != nil {
-		return perr
+		return s.pageProblem(w, r, perr)
 	}
 	setProject(r, f.Project)
 	lim := s.limits

@@ -236,3 +236,46 @@ func verifyNote(t *testing.T, cp ledger.SignedCheckpoint) {
 		t.Fatalf("the checkpoint does not verify: %v", err)
 	}
 }
+
+// TestLedgerPageFilters: the page's filters by user and by date select the charges shown
+// and exported; a bad date or format is refused in the page's language.
+func TestLedgerPageFilters(t *testing.T) {
+	ts := startServer(t)
+	runQueries(t, ts)
+	rows := func(path string) int {
+		t.Helper()
+		resp, b := ts.call(t, "dora", "GET", path, nil)
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s: %d %s", path, resp.StatusCode, b)
+		}
+		return strings.Count(string(b), `<tr class="charge">`)
+	}
+	today := time.Now().UTC().Format(time.DateOnly)
+	for path, want := range map[string]int{
+		"/ledger":                3,
+		"/ledger?user=otto":      1,
+		"/ledger?user=user:rita": 1,
+		"/ledger?project=wl":     2,
+		"/ledger?from=" + today:  3,
+		"/ledger?to=2000-01-01":  0,
+		"/ledger?from=2000-01-01&to=" + today + "&user=grafana": 1,
+	} {
+		if got := rows(path); got != want {
+			t.Errorf("%s: %d charge rows, want %d", path, got, want)
+		}
+	}
+	resp, b := ts.call(t, "dora", "GET", "/ledger/export?format=ndjson&user=otto", nil)
+	if n := strings.Count(string(b), `"kind":"charge"`); resp.StatusCode != 200 || n != 1 || resp.Header.Get("Content-Disposition") == "" {
+		t.Errorf("NDJSON export of otto's entries: %d, %d charges", resp.StatusCode, n)
+	}
+	resp, b = ts.call(t, "dora", "GET", "/ledger?from=yesterday", nil, "Accept-Language", "it")
+	if resp.StatusCode != 400 || !strings.Contains(string(b), "serve una data come AAAA-MM-GG") {
+		t.Errorf("a bad date: %d %s", resp.StatusCode, b)
+	}
+	if resp, _ := ts.call(t, "dora", "GET", "/ledger/export?format=xml", nil); resp.StatusCode != 400 {
+		t.Errorf("an unknown export format: %d", resp.StatusCode)
+	}
+	if resp, _ := ts.call(t, "rita", "GET", "/ledger/export?format=csv", nil); resp.StatusCode != 403 {
+		t.Errorf("export by a researcher: %d", resp.StatusCode)
+	}
+}
