@@ -762,6 +762,7 @@ type datasourceProvisioning struct {
 			URL            string `yaml:"url"`
 			DefaultProject string `yaml:"defaultProject"`
 			Timezone       string `yaml:"timezone"`
+			Language       string `yaml:"language"`
 		} `yaml:"jsonData"`
 		SecureJSONData struct {
 			Token string `yaml:"token"`
@@ -819,9 +820,9 @@ func TestDatasourceProvisioning(t *testing.T) {
 	if dash := readDashboard(t); len(dash.Panels) == 0 || dash.Panels[0].Datasource == nil || dash.Panels[0].Datasource.UID != ds.UID {
 		t.Errorf("uid %q is not the one the dashboard's panels use", ds.UID)
 	}
-	got := []any{ds.Name, ds.UID, ds.Access, ds.IsDefault, ds.Editable, ds.JSONData.DefaultProject, ds.JSONData.Timezone}
-	if diff := cmp.Diff([]any{"Velo", "velo", "proxy", true, false, "wl", "Europe/Rome"}, got); diff != "" {
-		t.Errorf("(name, uid, access, isDefault, editable, defaultProject, timezone) (-want +got):\n%s", diff)
+	got := []any{ds.Name, ds.UID, ds.Access, ds.IsDefault, ds.Editable, ds.JSONData.DefaultProject, ds.JSONData.Timezone, ds.JSONData.Language}
+	if diff := cmp.Diff([]any{"Velo", "velo", "proxy", true, false, "wl", "Europe/Rome", "it"}, got); diff != "" {
+		t.Errorf("(name, uid, access, isDefault, editable, defaultProject, timezone, language) (-want +got):\n%s", diff)
 	}
 	if _, err := time.LoadLocation(ds.JSONData.Timezone); err != nil {
 		t.Errorf("timezone: %v", err)
