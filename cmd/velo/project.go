@@ -228,6 +228,15 @@ func printProject(m *Main, p ledger.ProjectStatus) {
 	fmt.Fprintf(tw, "may read\t%s\n", allowText(p.Allow))
 	fmt.Fprintf(tw, "created\t%s\n", p.CreatedAt.Format(time.RFC3339))
 	fmt.Fprintf(tw, "expires\t%s\n", expiryText(p.Expires))
+	if p.PermitID != "" {
+		fmt.Fprintf(tw, "data permit\t%s, issued by %s to %s\n", p.PermitID, p.IssuingBody, p.Holder)
+	}
+	if !p.ValidFrom.IsZero() {
+		fmt.Fprintf(tw, "valid from\t%s\n", p.ValidFrom.Format(time.RFC3339))
+	}
+	if p.Suspended {
+		fmt.Fprintf(tw, "SUSPENDED\tsince %s: %s\n", p.SuspendedAt.Format(time.RFC3339), p.SuspendReason)
+	}
 	fmt.Fprintf(tw, "per query\tdefault epsilon %s, delta %s; cap epsilon %s, delta %s\n",
 		orNone(p.DefaultEpsilon), num(p.DefaultDelta), orNone(p.MaxEpsilonPerQuery), orNone(p.MaxDeltaPerQuery))
 	fmt.Fprintf(tw, "\tepsilon\tdelta\n")

@@ -175,4 +175,20 @@ func TestProjectCreateFromPermit(t *testing.T) {
 		!projects[0].ValidFrom.Equal(time.Date(2026, 1, 15, 0, 0, 0, 0, time.UTC)) {
 		t.Fatalf("projects: %+v", projects)
 	}
+	l, err := ledger.Open(state, ledger.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Suspend(context.Background(), "dpo", "wl", "permit under review"); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	out := mustVelo(t, "project", "show", "--state", state, "--id", "wl")
+	for _, want := range []string{"data permit  HDAB-2026-7, issued by HDAB Italia to Università di Pisa", "valid from   2026-01-15T00:00:00Z", ": permit under review"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("project show lacks %q:\n%s", want, out)
+		}
+	}
 }
