@@ -36,6 +36,8 @@ type Project struct {
 	Expires time.Time `json:"expires,omitzero"`
 	// CreatedAt is set by the ledger: the time of the creating entry.
 	CreatedAt time.Time `json:"created_at,omitzero"`
+	// OutputPolicy is disclosure control applied to every release after DP (outputpolicy.go).
+	OutputPolicy *OutputPolicy `json:"output_policy,omitempty"`
 	// The data permit the project was created from (permit.go): its ID, the health data
 	// access body that issued it and the holder it was issued to. All three or none (a
 	// project created before permits, or by a DPO without one).
@@ -124,6 +126,9 @@ func definitionOf(p Project) (*definition, error) {
 		t := p.Expires.UTC()
 		d.Expires = &t
 	}
+	if err := policyOf(p, d); err != nil {
+		return nil, err
+	}
 	permitOf(p, d)
 	d.Allow = make(map[string][]string, len(p.Allow))
 	for table, cols := range p.Allow {
@@ -169,6 +174,9 @@ func checkDefinition(id string, d *definition, at time.Time) error {
 		return &FieldError{"default_delta", fmt.Sprintf("%s exceeds the budget or the per-query cap", d.DefaultDelta)}
 	case d.Expires != nil && !d.Expires.After(at):
 		return &FieldError{"expires", fmt.Sprintf("%s is not in the future", d.Expires.Format(time.RFC3339))}
+	}
+	if err := checkOutputPolicy(d.OutputPolicy); err != nil {
+		return err
 	}
 	if err := checkPermit(d); err != nil {
 		return err
@@ -218,6 +226,7 @@ func (d *definition) project(id string, created time.Time) Project {
 	if d.Expires != nil {
 		p.Expires = *d.Expires
 	}
+	d.policyInto(&p)
 	d.permitInto(&p)
 	return p
 }

@@ -70,6 +70,7 @@ type definition struct {
 	MaxEpsilonPerQuery epsUnits            `json:"max_epsilon_per_query,omitempty"`
 	MaxDeltaPerQuery   deltaUnits          `json:"max_delta_per_query,omitempty"`
 	Expires            *time.Time          `json:"expires,omitempty"`
+	OutputPolicy       *OutputPolicy       `json:"output_policy,omitempty"`
 	// Permit and ValidFrom (permit.go) came later: omitted when unset, so entries written
 	// before them keep their one canonical spelling.
 	Permit    *permitDef `json:"permit,omitempty"`

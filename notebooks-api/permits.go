@@ -39,6 +39,7 @@ func ledgerProject(req ProjectRequest) ledger.Project {
 		EpsilonBudget: req.EpsilonBudget, DeltaBudget: req.DeltaBudget, DefaultEpsilon: req.DefaultEpsilon, DefaultDelta: req.DefaultDelta,
 		MaxEpsilonPerQuery: req.MaxEpsilonPerQuery, MaxDeltaPerQuery: req.MaxDeltaPerQuery, Expires: req.Expires,
 		PermitID: req.PermitID, IssuingBody: req.IssuingBody, Holder: req.Holder, ValidFrom: req.ValidFrom,
+		OutputPolicy: req.OutputPolicy,
 	}
 }
 

@@ -136,6 +136,8 @@ type ProjectRequest struct {
 	MaxEpsilonPerQuery float64             `json:"max_epsilon_per_query,omitempty"`
 	MaxDeltaPerQuery   float64             `json:"max_delta_per_query,omitempty"`
 	Expires            time.Time           `json:"expires,omitzero"`
+	// OutputPolicy is disclosure control applied after DP (docs/governance.md#output-policy).
+	OutputPolicy *ledger.OutputPolicy `json:"output_policy,omitempty"`
 	// The data permit (docs/governance.md): required to request a project, optional when
 	// the DPO creates one.
 	PermitID    string    `json:"permit_id,omitempty"`

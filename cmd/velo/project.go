@@ -57,6 +57,7 @@ func projectCreate(ctx context.Context, m *Main, args []string) error {
 	fs := m.newFlagSet("project create", `project create --state DIR --id ID --purpose TEXT --legal-basis TEXT --allow TABLE[:COL,COL...]...
          --epsilon-budget E --delta-budget D [--default-epsilon E] [--default-delta D]
          [--max-epsilon-per-query E] [--max-delta-per-query D] [--expires DATE] [--approver NAME]
+         [--suppress-below N] [--round-to B]
          [--permit-id ID --issuing-body NAME --holder NAME] [--valid-from DATE]
 
 Appends a project to the ledger in DIR. The project may read only the tables and columns
@@ -75,6 +76,8 @@ given with --allow (a bare table allows all its columns).`)
 	maxDelta := fs.Float64("max-delta-per-query", 0, "largest delta one query may spend (0: no cap beyond the budget)")
 	expires := fs.String("expires", "", "last day the project may query, YYYY-MM-DD (UTC, through the end of that day), or an RFC 3339 instant")
 	approver := fs.String("approver", "", "who approved the project (the DPO)")
+	suppress := fs.Float64("suppress-below", 0, "output policy: withhold a released row whose noisy count is below N (0: never)")
+	roundTo := fs.Float64("round-to", 0, "output policy: round released counts to a multiple of B (0: never)")
 	permitID := fs.String("permit-id", "", "the data permit the project is created from (with --issuing-body and --holder; docs/governance.md)")
 	issuingBody := fs.String("issuing-body", "", "the health data access body that issued the permit")
 	holder := fs.String("holder", "", "who the permit was issued to")
@@ -91,6 +94,9 @@ given with --allow (a bare table allows all its columns).`)
 		EpsilonBudget: *epsBudget, DeltaBudget: *deltaBudget, DefaultEpsilon: *defEps, DefaultDelta: *defDelta,
 		MaxEpsilonPerQuery: *maxEps, MaxDeltaPerQuery: *maxDelta,
 		PermitID: *permitID, IssuingBody: *issuingBody, Holder: *holder,
+	}
+	if *suppress != 0 || *roundTo != 0 {
+		p.OutputPolicy = &ledger.OutputPolicy{SuppressBelow: *suppress, RoundTo: *roundTo}
 	}
 	var err error
 	if *validFrom != "" {
@@ -112,7 +118,8 @@ given with --allow (a bare table allows all its columns).`)
 		ID: p.ID, Purpose: p.Purpose, LegalBasis: p.LegalBasis, Approver: p.Approver, Allow: p.Allow,
 		EpsilonBudget: p.EpsilonBudget, DeltaBudget: p.DeltaBudget, DefaultEpsilon: p.DefaultEpsilon, DefaultDelta: p.DefaultDelta,
 		MaxEpsilonPerQuery: p.MaxEpsilonPerQuery, MaxDeltaPerQuery: p.MaxDeltaPerQuery, Expires: p.Expires,
-		PermitID: p.PermitID, IssuingBody: p.IssuingBody, Holder: p.Holder, ValidFrom: p.ValidFrom,
+		OutputPolicy: p.OutputPolicy,
+		PermitID:     p.PermitID, IssuingBody: p.IssuingBody, Holder: p.Holder, ValidFrom: p.ValidFrom,
 	}}
 	err = withLedger(m, *state, api, func(l *ledger.Ledger) error {
 		if err := l.CreateProject(ctx, actorName(*actor), p); err != nil {
