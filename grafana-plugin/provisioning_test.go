@@ -13,8 +13,10 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -760,6 +762,7 @@ type datasourceProvisioning struct {
 			URL            string `yaml:"url"`
 			DefaultProject string `yaml:"defaultProject"`
 			Timezone       string `yaml:"timezone"`
+			Language       string `yaml:"language"`
 		} `yaml:"jsonData"`
 		SecureJSONData struct {
 			Token string `yaml:"token"`
@@ -817,9 +820,9 @@ func TestDatasourceProvisioning(t *testing.T) {
 	if dash := readDashboard(t); len(dash.Panels) == 0 || dash.Panels[0].Datasource == nil || dash.Panels[0].Datasource.UID != ds.UID {
 		t.Errorf("uid %q is not the one the dashboard's panels use", ds.UID)
 	}
-	got := []any{ds.Name, ds.UID, ds.Access, ds.IsDefault, ds.Editable, ds.JSONData.DefaultProject, ds.JSONData.Timezone}
-	if diff := cmp.Diff([]any{"Velo", "velo", "proxy", true, false, "wl", "Europe/Rome"}, got); diff != "" {
-		t.Errorf("(name, uid, access, isDefault, editable, defaultProject, timezone) (-want +got):\n%s", diff)
+	got := []any{ds.Name, ds.UID, ds.Access, ds.IsDefault, ds.Editable, ds.JSONData.DefaultProject, ds.JSONData.Timezone, ds.JSONData.Language}
+	if diff := cmp.Diff([]any{"Velo", "velo", "proxy", true, false, "wl", "Europe/Rome", "it"}, got); diff != "" {
+		t.Errorf("(name, uid, access, isDefault, editable, defaultProject, timezone, language) (-want +got):\n%s", diff)
 	}
 	if _, err := time.LoadLocation(ds.JSONData.Timezone); err != nil {
 		t.Errorf("timezone: %v", err)
@@ -1030,6 +1033,105 @@ func TestGrafanaVersionAgrees(t *testing.T) {
 				if !strings.HasPrefix(version, v[1]) {
 					t.Errorf("%s names Grafana %s; package.json builds against %s", path, v[1], version)
 				}
+			}
+		}
+	}
+}
+
+// englishDashboardPath is the English twin of dashboardPath: the same dashboard, its
+// titles and descriptions in English (docs/grafana.md#languages).
+const englishDashboardPath = "provisioning/dashboards/waiting-lists.json"
+
+// TestDashboardEnglishTwin: the English dashboard is the Italian one with its words
+// translated and nothing else changed — the same panels, queries, units, thresholds and
+// mappings (so every test of the Italian dashboard holds for it, and opening both spends
+// the budget once: the queries are the same) — and every title, description, tag and
+// column name a viewer reads is translated, under a uid of its own.
+func TestDashboardEnglishTwin(t *testing.T) {
+	var it, en any
+	if err := json.Unmarshal(readFile(t, dashboardPath), &it); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(readFile(t, englishDashboardPath), &en); err != nil {
+		t.Fatal(err)
+	}
+	// The paths a translation may change: the dashboard's uid, title, description and
+	// tags; each panel's title and description; display names (defaults and overrides).
+	textRE := regexp.MustCompile(`^(uid|title|description|tags\[\d+\]|panels\[\d+\]\.(title|description|fieldConfig\.defaults\.displayName))$`)
+	overrideRE := regexp.MustCompile(`^panels\[(\d+)\]\.fieldConfig\.overrides\[(\d+)\]\.properties\[(\d+)\]\.value$`)
+	panels := it.(map[string]any)["panels"].([]any)
+	textPath := func(path string) bool {
+		if textRE.MatchString(path) {
+			return true
+		}
+		m := overrideRE.FindStringSubmatch(path)
+		if m == nil {
+			return false
+		}
+		at := func(s string) int { n, _ := strconv.Atoi(s); return n }
+		o := panels[at(m[1])].(map[string]any)["fieldConfig"].(map[string]any)["overrides"].([]any)[at(m[2])]
+		prop := o.(map[string]any)["properties"].([]any)[at(m[3])].(map[string]any)
+		return prop["id"] == "displayName"
+	}
+	translated := 0
+	var walk func(path string, a, b any)
+	walk = func(path string, a, b any) {
+		switch a := a.(type) {
+		case map[string]any:
+			bm, ok := b.(map[string]any)
+			if !ok || len(bm) != len(a) {
+				t.Errorf("%s: the English dashboard has another shape", path)
+				return
+			}
+			for k, v := range a {
+				p := k
+				if path != "" {
+					p = path + "." + k
+				}
+				walk(p, v, bm[k])
+			}
+		case []any:
+			bl, ok := b.([]any)
+			if !ok || len(bl) != len(a) {
+				t.Errorf("%s: the English dashboard has another shape", path)
+				return
+			}
+			for i := range a {
+				walk(fmt.Sprintf("%s[%d]", path, i), a[i], bl[i])
+			}
+		default:
+			as, isText := a.(string)
+			bs, _ := b.(string)
+			if isText && textPath(path) {
+				switch {
+				case as != bs:
+					translated++
+				case as != "velo" && as != "cup" && regexp.MustCompile(`\p{Ll}{4,}`).MatchString(as):
+					t.Errorf("%s: %q is not translated", path, as)
+				}
+				return
+			}
+			if !reflect.DeepEqual(a, b) {
+				t.Errorf("%s: the English dashboard changes %v to %v; only words may change", path, a, b)
+			}
+		}
+	}
+	walk("", it, en)
+	if translated < 20 {
+		t.Errorf("%d texts translated, want every title, description and column name (over 20)", translated)
+	}
+	var d dashboardJSON
+	if err := json.Unmarshal(readFile(t, englishDashboardPath), &d); err != nil {
+		t.Fatal(err)
+	}
+	if d.UID != "velo-waiting-lists" || d.Title != "Waiting lists" {
+		t.Errorf("uid %q, title %q", d.UID, d.Title)
+	}
+	// Words a translation leaves behind.
+	for _, italian := range []string{"Quota", "Prenotazioni", "Attesa", "residuo", "IC 95%", "differenzialmente", "progetto", "giorni"} {
+		for _, p := range d.Panels {
+			if strings.Contains(p.Title+" "+p.Description, italian) {
+				t.Errorf("panel %q still says %q", p.Title, italian)
 			}
 		}
 	}

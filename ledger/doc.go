@@ -1,5 +1,6 @@
 // Package ledger is Velo's privacy ledger: the append-only, hash-chained record of every
-// project, budget grant, charge, refund and release, and the release cache built from it.
+// project, budget grant, charge, refund and release, of the data permit's workflow (request,
+// approve, reject, suspend, resume: permit.go), and the release cache built from it.
 //
 // Invariants:
 //

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
-	"time"
 	"unicode/utf8"
 )
 
@@ -63,8 +62,8 @@ func (st *state) checkDummy(r *record) error {
 	if err != nil {
 		return err
 	}
-	if d := ps.def; d.Expires != nil && !r.Time.Before(*d.Expires) {
-		return fmt.Errorf("%w on %s", ErrProjectExpired, d.Expires.Format(time.RFC3339))
+	if err := ps.inactive(r.Time); err != nil {
+		return err
 	}
 	switch {
 	case r.Epsilon != 0 || r.Delta != 0:

@@ -22,6 +22,9 @@ import (
 //   - dummy: SQL, SQLHash, Text, Options, DatasetVersion (the dummy twin's), ResultHash,
 //     Release: a query answered on the dummy twin, free (KindDummy).
 //   - recovery: TruncatedAt, TruncatedBytes, Reason.
+//   - request: Definition (the project as requested, its permit included).
+//   - approve: Definition (as approved, amendments included), Reason (optional).
+//   - reject, suspend: Reason. resume: Reason (optional).
 //
 // Hash is SHA-256("velo/ledger/v1\x00" || PrevHash || body), hex-encoded. Slices are shared
 // with the ledger: do not modify them.

@@ -38,6 +38,14 @@ type Project struct {
 	CreatedAt time.Time `json:"created_at,omitzero"`
 	// OutputPolicy is disclosure control applied to every release after DP (outputpolicy.go).
 	OutputPolicy *OutputPolicy `json:"output_policy,omitempty"`
+	// The data permit the project was created from (permit.go): its ID, the health data
+	// access body that issued it and the holder it was issued to. All three or none (a
+	// project created before permits, or by a DPO without one).
+	PermitID    string `json:"permit_id,omitempty"`
+	IssuingBody string `json:"issuing_body,omitempty"`
+	Holder      string `json:"holder,omitempty"`
+	// ValidFrom is the instant from which the project may be charged; zero means at once.
+	ValidFrom time.Time `json:"valid_from,omitzero"`
 }
 
 // Allows reports whether the project may read column of table (column "" asks about the table
@@ -65,6 +73,11 @@ type ProjectStatus struct {
 	Spent   Budget `json:"spent"`
 	Left    Budget `json:"left"`
 	Queries int    `json:"queries"`
+	// Suspended by a DPO since SuspendedAt, for SuspendReason (permit.go): nothing is
+	// charged until a DPO resumes it.
+	Suspended     bool      `json:"suspended,omitempty"`
+	SuspendedAt   time.Time `json:"suspended_at,omitzero"`
+	SuspendReason string    `json:"suspend_reason,omitempty"`
 }
 
 // FieldError is a rejected input; Field names it as in the JSON form of Project or
@@ -116,6 +129,7 @@ func definitionOf(p Project) (*definition, error) {
 	if err := policyOf(p, d); err != nil {
 		return nil, err
 	}
+	permitOf(p, d)
 	d.Allow = make(map[string][]string, len(p.Allow))
 	for table, cols := range p.Allow {
 		table = strings.ToLower(strings.TrimSpace(table))
@@ -164,6 +178,9 @@ func checkDefinition(id string, d *definition, at time.Time) error {
 	if err := checkOutputPolicy(d.OutputPolicy); err != nil {
 		return err
 	}
+	if err := checkPermit(d); err != nil {
+		return err
+	}
 	// The budgets themselves are range-checked when converted: epsilon at most 1e6, delta below 1.
 	if d.EpsilonBudget > maxEpsilonUnits {
 		return &FieldError{"epsilon_budget", "must be at most 1000000"}
@@ -210,6 +227,7 @@ func (d *definition) project(id string, created time.Time) Project {
 		p.Expires = *d.Expires
 	}
 	d.policyInto(&p)
+	d.permitInto(&p)
 	return p
 }
 
@@ -270,9 +288,10 @@ func (l *Ledger) Project(id string) (ProjectStatus, error) {
 	return ps.status(), nil
 }
 
-// Active returns nil if the project exists and has not expired by the ledger's clock (the
-// time the next entry would get), else ErrUnknownProject or ErrProjectExpired: the same
-// rule as Charge's. Answers that need no charge (dry runs, cached releases) ask it, so an
+// Active returns nil if the project exists and may be charged by the ledger's clock (the
+// time the next entry would get): not expired, not suspended, valid already. Else
+// ErrUnknownProject or an *InactiveError (ErrProjectExpired, ErrProjectSuspended,
+// ErrProjectNotYetValid): the same rule as Charge's. Answers that need no charge (dry runs, cached releases) ask it, so an
 // expired project gets nothing at all.
 func (l *Ledger) Active(id string) error {
 	now := l.opts.Now().UTC()

@@ -71,6 +71,10 @@ type definition struct {
 	MaxDeltaPerQuery   deltaUnits          `json:"max_delta_per_query,omitempty"`
 	Expires            *time.Time          `json:"expires,omitempty"`
 	OutputPolicy       *OutputPolicy       `json:"output_policy,omitempty"`
+	// Permit and ValidFrom (permit.go) came later: omitted when unset, so entries written
+	// before them keep their one canonical spelling.
+	Permit    *permitDef `json:"permit,omitempty"`
+	ValidFrom *time.Time `json:"valid_from,omitempty"`
 }
 
 func (r *record) amount() amount { return amount{r.Epsilon, r.Delta} }

@@ -21,6 +21,7 @@ type state struct {
 	size     int64     // bytes of complete frames
 	last     time.Time // time of the last entry: times never go back along the chain
 	projects map[string]*projectState
+	requests map[string]*requestState // each project ID's latest request (permit.go)
 	charges  map[uint64]*chargeState
 	cache    map[cacheKey]json.RawMessage
 	entries  []Entry
@@ -36,6 +37,10 @@ type projectState struct {
 	total   amount
 	spent   amount
 	queries int
+	// suspended by a DPO (permit.go): since suspendedAt, for suspendReason.
+	suspended     bool
+	suspendedAt   time.Time
+	suspendReason string
 }
 
 type chargeState struct {
@@ -51,6 +56,7 @@ type cacheKey struct{ project, sqlHash, options, datasetVersion string }
 func newState() *state {
 	return &state{
 		projects: make(map[string]*projectState),
+		requests: make(map[string]*requestState),
 		charges:  make(map[uint64]*chargeState),
 		cache:    make(map[cacheKey]json.RawMessage),
 	}
@@ -62,6 +68,7 @@ func (st *state) lookahead() *state {
 	la := &state{
 		seq: st.seq, head: st.head, size: st.size, last: st.last, lean: true,
 		projects: make(map[string]*projectState, len(st.projects)),
+		requests: maps.Clone(st.requests), // applyPermitKind replaces, never changes, a value
 		charges:  make(map[uint64]*chargeState, len(st.charges)),
 	}
 	for id, ps := range st.projects {
@@ -80,11 +87,12 @@ func (st *state) lookahead() *state {
 
 func (ps *projectState) status() ProjectStatus {
 	return ProjectStatus{
-		Project: ps.def.project(ps.id, ps.created),
-		Total:   ps.total.budget(),
-		Spent:   ps.spent.budget(),
-		Left:    ps.total.sub(ps.spent).budget(),
-		Queries: ps.queries,
+		Project:   ps.def.project(ps.id, ps.created),
+		Total:     ps.total.budget(),
+		Spent:     ps.spent.budget(),
+		Left:      ps.total.sub(ps.spent).budget(),
+		Queries:   ps.queries,
+		Suspended: ps.suspended, SuspendedAt: ps.suspendedAt, SuspendReason: ps.suspendReason,
 	}
 }
 
@@ -108,8 +116,8 @@ func (st *state) active(id string, now time.Time) error {
 	if now.Before(st.last) {
 		now = st.last
 	}
-	if d := ps.def; d.Expires != nil && !now.Before(*d.Expires) {
-		return fmt.Errorf("ledger: project %s: %w on %s", id, ErrProjectExpired, d.Expires.Format(time.RFC3339))
+	if err := ps.inactive(now); err != nil {
+		return fmt.Errorf("ledger: %w", err)
 	}
 	return nil
 }
@@ -152,6 +160,9 @@ func (st *state) check(r *record) error {
 		if _, ok := st.projects[r.Project]; ok {
 			return ErrProjectExists
 		}
+		if rq, ok := st.requests[r.Project]; ok && rq.status == RequestPending {
+			return ErrRequestPending
+		}
 		if r.Definition == nil {
 			return &FieldError{"definition", "required"}
 		}
@@ -180,8 +191,8 @@ func (st *state) check(r *record) error {
 			return err
 		}
 		d := ps.def
-		if d.Expires != nil && !r.Time.Before(*d.Expires) {
-			return fmt.Errorf("%w on %s", ErrProjectExpired, d.Expires.Format(time.RFC3339))
+		if err := ps.inactive(r.Time); err != nil {
+			return err
 		}
 		switch {
 		case r.Epsilon <= 0:
@@ -242,6 +253,9 @@ func (st *state) check(r *record) error {
 		}
 		return nil
 	}
+	if isPermitKind(r.Kind) {
+		return st.checkPermitKind(r)
+	}
 	return fmt.Errorf("unknown entry kind %q", r.Kind)
 }
 
@@ -286,6 +300,8 @@ func (st *state) apply(r *record, h [32]byte, end int64) {
 		if _, ok := st.cache[c.key]; !ok && !st.lean { // the first release stays: a cached release is the same release
 			st.cache[c.key] = r.Release
 		}
+	default:
+		st.applyPermitKind(r)
 	}
 	if !st.lean {
 		st.entries = append(st.entries, entryOf(r, h))

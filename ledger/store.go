@@ -15,7 +15,8 @@ import (
 type Store interface {
 	// CreateProject, Grant, Charge, Refund and Release append an entry and return once it
 	// is durable; Charge refuses with ErrBudgetExhausted (a *BudgetError), ErrOverCap,
-	// ErrUnknownProject or ErrProjectExpired.
+	// ErrUnknownProject, or an *InactiveError (ErrProjectExpired, ErrProjectSuspended,
+	// ErrProjectNotYetValid).
 	CreateProject(ctx context.Context, actor string, p Project) error
 	Grant(ctx context.Context, actor, project string, add Budget, reason string) error
 	Charge(ctx context.Context, req ChargeRequest) (Charge, error)
@@ -23,6 +24,17 @@ type Store interface {
 	Release(ctx context.Context, c Charge, release json.RawMessage) error
 	// Dummy records a query answered on the dummy twin: no cost, no budget change.
 	Dummy(ctx context.Context, req DummyRequest) (Entry, error)
+	// RequestProject, ApproveRequest, RejectRequest, Suspend and Resume are the data
+	// permit's workflow (permit.go); Requests lists the requests.
+	RequestProject(ctx context.Context, actor string, p Project) error
+	ApproveRequest(ctx context.Context, actor string, p Project, reason string) error
+	RejectRequest(ctx context.Context, actor, project, reason string) error
+	Suspend(ctx context.Context, actor, project, reason string) error
+	Resume(ctx context.Context, actor, project, reason string) error
+	Requests() []PermitRequest
+	// LatestCheckpoint is the latest signed checkpoint with its verifier key (latest.go),
+	// or ErrNoCheckpoint.
+	LatestCheckpoint() (SignedCheckpoint, error)
 
 	// Project, Projects, Active, Entries and Cached read the durable entries.
 	Project(id string) (ProjectStatus, error)

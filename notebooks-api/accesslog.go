@@ -77,9 +77,16 @@ func (s *Server) recordAccess(r *http.Request, info *reqInfo, route string, stat
 			method = method[:16]
 		}
 	}
+	permit := info.permit
+	if permit == "" && info.project != "" {
+		// Under which data permit: the project's, as the ledger holds it now.
+		if st, err := s.led.Project(info.project); err == nil {
+			permit = st.PermitID
+		}
+	}
 	s.access.Record(ledger.AccessRecord{
 		Time: s.now().UTC(), RequestID: info.id, User: info.user, Role: string(info.role), Subject: info.subject, Via: info.via,
-		Client: client, Method: method, Route: route, Project: info.project, Permit: info.permit, Status: status, Code: code,
+		Client: client, Method: method, Route: route, Project: info.project, Permit: permit, Status: status, Code: code,
 		Millis: float64(d.Microseconds()) / 1000,
 	})
 }

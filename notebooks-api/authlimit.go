@@ -1,7 +1,6 @@
 package notebooksapi
 
 import (
-	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -86,8 +85,9 @@ func (a *authLimiter) refuseKey(key string) *Problem {
 		return nil
 	}
 	secs := int((left + time.Second - 1) / time.Second)
-	return &Problem{Status: http.StatusTooManyRequests, Code: CodeTooManyAuthFailures, retryAfter: secs,
-		Detail: fmt.Sprintf("too many failed authentications from your address: requests from it are refused for %d seconds (nothing was charged)", secs)}
+	p := problem(http.StatusTooManyRequests, CodeTooManyAuthFailures, "too many failed authentications from your address: requests from it are refused for %d seconds (nothing was charged)", secs)
+	p.retryAfter = secs
+	return p
 }
 
 // loginRefused answers the login form (or a login link) from a locked-out address.

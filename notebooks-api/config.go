@@ -67,6 +67,9 @@ type Limits struct {
 	// auth_failure_window (authlimit.go); default 10 per minute, negative: no limit.
 	MaxAuthFailures   int           `yaml:"max_auth_failures,omitempty"`
 	AuthFailureWindow time.Duration `yaml:"auth_failure_window,omitempty"`
+	// The DPO page alerts on a project that has spent this share of its epsilon or delta
+	// budget (permits.go); default 0.8.
+	BudgetAlertShare float64 `yaml:"budget_alert_share,omitempty"`
 }
 
 // withDefaults fills in the zero values.
@@ -106,6 +109,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.AuthFailureWindow == 0 {
 		l.AuthFailureWindow = time.Minute
+	}
+	if l.BudgetAlertShare == 0 {
+		l.BudgetAlertShare = 0.8
 	}
 	return l
 }
@@ -235,6 +241,8 @@ func (c *Config) Validate() error {
 		return &FieldError{"limits.max_concurrent_queries", "must be from 1 to 1024 (0: the default, 4)"}
 	case l.Threads < 0 || l.Threads > 256:
 		return &FieldError{"limits.threads", "must be from 1 to 256 (0: the default, 2)"}
+	case l.BudgetAlertShare < 0 || l.BudgetAlertShare > 1:
+		return &FieldError{"limits.budget_alert_share", "must be a share from 0 to 1, such as 0.8 (0: the default, 0.8)"}
 	case l.MaxRequestBytes < 0:
 		return &FieldError{"limits.max_request_bytes", "must not be negative"}
 	case l.MemoryLimit != "" && !regexp.MustCompile(`^[0-9]+(\.[0-9]+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$`).MatchString(l.MemoryLimit):

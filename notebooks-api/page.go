@@ -23,12 +23,30 @@ var templates = template.Must(template.New("").Funcs(template.FuncMap{
 	"num":  num,
 	"frac": func(x, f float64) string { return num(x * f) },
 	"time": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05Z") },
-	"date": func(t time.Time) string {
+	"date": func(t time.Time, l lang) string {
 		if t.IsZero() {
-			return "never"
+			return tr(l, "date.never")
 		}
 		return t.UTC().Format(time.RFC3339)
 	},
+	"day": func(t time.Time) string {
+		if t.IsZero() {
+			return ""
+		}
+		return t.UTC().Format(time.DateOnly)
+	},
+	"T":         func(l lang, key string, args ...any) string { return tr(l, key, args...) },
+	"pct":       percent,
+	"allow":     func(a map[string][]string, l lang) string { return allowTextIn(a, l) },
+	"allowSpec": allowSpec,
+	"cap": func(x float64, l lang) string {
+		if x == 0 {
+			return tr(l, "project.no_cap")
+		}
+		return num(x)
+	},
+	"status":   statusKey,
+	"validity": validity,
 }).ParseFS(templateFS, "templates/*.html"))
 
 // pageCSS is the pages' only style, allowed by its hash in the Content-Security-Policy: the
@@ -51,28 +69,39 @@ var pageCSP = func() string {
 
 // ledgerView is what the ledger page shows.
 type ledgerView struct {
+	L          lang
 	CSS        template.CSS
+	CSRF       string
 	User       string
 	Generated  time.Time
+	Notice     string
 	Verify     VerifyResult
 	VerifyErr  string
 	Projects   []projectView
+	Pending    []ledger.PermitRequest
+	Decided    []ledger.PermitRequest
+	Alerts     []budgetAlert
+	AlertShare float64
 	SpentEps   string
 	SpentDelta string
 	Charges    []chargeView
 	Grants     []ledger.Entry
+	History    []ledger.Entry
 	// Dummies are the latest dummy runs (queries answered on the dummy twin, free), newest
 	// first; DummyTotal counts them all.
 	Dummies    []ledger.Entry
 	DummyTotal int
 	Shown      int
 	Total      int
-	Filter     string
+	Filter     pageFilter
 }
 
 type projectView struct {
 	ledger.ProjectStatus
 	AllowText string
+	// State is active, suspended, not_yet_valid or expired, by the server's clock.
+	State string
+	Chart template.HTML
 }
 
 type chargeView struct {
@@ -82,39 +111,63 @@ type chargeView struct {
 
 const maxPageCharges = 500
 
-// ledgerPage is the DPO's page: projects with purpose, legal basis and budget bars, the
-// total spent across projects, every charge with its time, user, SQL and epsilon, and the
-// result of verifying the chain.
+// ledgerPage is the DPO's page (dpopage.go has its parts): alerts, filters and exports,
+// the verification of the chain, pending requests with approve and reject, every project
+// with its permit, budget, budget over time and suspend, resume and grant, then the
+// charges, dummy runs, grants and the permit history, in the language the browser asks for.
 func (s *Server) ledgerPage(w http.ResponseWriter, r *http.Request, u *User) error {
-	filter := r.URL.Query().Get("project")
-	setProject(r, filter)
-	v := ledgerView{CSS: template.CSS(pageCSS), User: u.Name, Generated: s.now(), Filter: filter}
+	l := langOf(r)
+	f, perr := filterOf(r)
+	if perr != nil {
+		return s.pageProblem(w, r, perr)
+	}
+	setProject(r, f.Project)
+	lim := s.limits
+	v := ledgerView{L: l, CSS: template.CSS(pageCSS), CSRF: csrfToken(r), User: u.Name, Generated: s.now(), Filter: f,
+		AlertShare: lim.BudgetAlertShare, Notice: noticeOf(r, l)}
 	res, err := s.runVerify()
 	if err != nil {
-		v.VerifyErr = "the ledger could not be read for verification; the operator's log has the details"
+		v.VerifyErr = "unread"
 		if info := infoOf(r.Context()); info != nil {
 			info.extra = append(info.extra, "verify_err", err.Error())
 		}
 	}
 	v.Verify = res
+	all := s.led.Entries("", 0)
 	var eps, delta []float64
+	now := s.now()
 	for _, p := range s.led.Projects() {
 		eps, delta = append(eps, p.Spent.Epsilon), append(delta, p.Spent.Delta)
-		if filter != "" && p.ID != filter {
+		if f.Project != "" && p.ID != f.Project {
 			continue
 		}
-		v.Projects = append(v.Projects, projectView{ProjectStatus: p, AllowText: allowText(p.Allow)})
+		pv := projectView{ProjectStatus: p, AllowText: allowTextIn(p.Allow, l), State: projectState(p, now)}
+		pv.Chart = budgetChart(p, all, lim.BudgetAlertShare, now, l)
+		v.Projects = append(v.Projects, pv)
+		if a, ok := alertOf(p, lim.BudgetAlertShare, l); ok {
+			v.Alerts = append(v.Alerts, a)
+		}
+	}
+	for _, rq := range s.led.Requests() {
+		if f.Project != "" && rq.ID != f.Project {
+			continue
+		}
+		if rq.Status == ledger.RequestPending {
+			v.Pending = append(v.Pending, rq)
+		} else {
+			v.Decided = append(v.Decided, rq)
+		}
 	}
 	// Projects over the same people compose: the DPO sees the sum (docs/privacy.md#the-guarantee).
 	v.SpentEps, v.SpentDelta = decimalSum(eps), decimalSum(delta)
-	entries := s.led.Entries(filter, 0)
+	entries := f.apply(all)
 	settled := map[uint64]string{}
-	for _, e := range entries {
+	for _, e := range all {
 		switch e.Kind {
 		case ledger.KindRelease:
-			settled[e.ChargeSeq] = "released"
+			settled[e.ChargeSeq] = tr(l, "outcome.released")
 		case ledger.KindRefund:
-			settled[e.ChargeSeq] = "refunded: " + e.Reason
+			settled[e.ChargeSeq] = tr(l, "outcome.refunded", e.Reason)
 		}
 	}
 	for i := len(entries) - 1; i >= 0; i-- {
@@ -125,7 +178,7 @@ func (s *Server) ledgerPage(w http.ResponseWriter, r *http.Request, u *User) err
 			if len(v.Charges) < maxPageCharges {
 				st := settled[e.Seq]
 				if st == "" {
-					st = "charged, no release (running, or failed while running)"
+					st = tr(l, "outcome.running")
 				}
 				e.Release, e.Mechanisms = nil, nil
 				v.Charges = append(v.Charges, chargeView{Entry: e, Status: st})
@@ -138,6 +191,9 @@ func (s *Server) ledgerPage(w http.ResponseWriter, r *http.Request, u *User) err
 				e.Release = nil
 				v.Dummies = append(v.Dummies, e)
 			}
+		case ledger.KindProject, ledger.KindRequest, ledger.KindApprove, ledger.KindReject, ledger.KindSuspend, ledger.KindResume:
+			e.Definition = nil
+			v.History = append(v.History, e)
 		}
 	}
 	v.Shown = len(v.Charges)
@@ -145,15 +201,25 @@ func (s *Server) ledgerPage(w http.ResponseWriter, r *http.Request, u *User) err
 	if err := templates.ExecuteTemplate(&buf, "ledger.html", v); err != nil {
 		return err
 	}
+	w.Header().Set("Content-Language", l.Code())
 	writeHTML(w, http.StatusOK, buf.Bytes())
 	return nil
 }
 
 func (s *Server) renderLogin(w http.ResponseWriter, r *http.Request, status int, msg string) error {
+	return s.renderMessage(w, r, status, msg, false)
+}
+
+// renderMessage shows the login form (back false) or a message with a link back to the
+// ledger page (back true), msg translated to the page's language (loginIT, problemIT).
+func (s *Server) renderMessage(w http.ResponseWriter, r *http.Request, status int, msg string, back bool) error {
+	l := langOf(r)
+	msg = trLogin(l, msg)
 	var buf bytes.Buffer
-	if err := templates.ExecuteTemplate(&buf, "login.html", map[string]any{"CSS": template.CSS(pageCSS), "Message": msg, "OIDC": s.oidcPageLogin()}); err != nil {
+	if err := templates.ExecuteTemplate(&buf, "login.html", map[string]any{"L": l, "CSS": template.CSS(pageCSS), "Message": msg, "Back": back, "OIDC": s.oidcPageLogin()}); err != nil {
 		return err
 	}
+	w.Header().Set("Content-Language", l.Code())
 	if info := infoOf(r.Context()); info != nil && status >= 400 && info.code == "" {
 		info.code = map[int]string{401: CodeUnauthorized, 403: CodeForbidden}[status]
 	}
@@ -170,11 +236,11 @@ func writeHTML(w http.ResponseWriter, status int, b []byte) {
 	_, _ = w.Write(b)
 }
 
-func allowText(allow map[string][]string) string {
+func allowTextIn(allow map[string][]string, l lang) string {
 	var parts []string
 	for _, t := range slices.Sorted(maps.Keys(allow)) {
 		if len(allow[t]) == 0 {
-			parts = append(parts, t+" (all columns)")
+			parts = append(parts, t+" ("+tr(l, "allow.all_columns")+")")
 		} else {
 			parts = append(parts, t+" ("+strings.Join(allow[t], ", ")+")")
 		}

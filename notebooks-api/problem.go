@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/velo-fse/velo/ledger"
 	"github.com/velo-fse/velo/query"
@@ -27,10 +28,15 @@ const (
 	CodeBudgetExhausted  = "budget_exhausted"
 	CodeProjectExpired   = "project_expired"
 	CodeProjectExists    = "project_exists"
-	CodeTooManyQueries   = "too_many_queries"
-	CodeQueryFailed      = "query_failed"      // after data was read: the charge stands
-	CodeQueryNotStarted  = "query_not_started" // before data was read: not charged
-	CodeInternal         = "internal_error"
+	// The data permit's workflow (permits.go).
+	CodeProjectSuspended   = "project_suspended"
+	CodeProjectNotYetValid = "project_not_yet_valid"
+	CodeRequestPending     = "request_pending"
+	CodeNoPendingRequest   = "no_pending_request"
+	CodeTooManyQueries     = "too_many_queries"
+	CodeQueryFailed        = "query_failed"      // after data was read: the charge stands
+	CodeQueryNotStarted    = "query_not_started" // before data was read: not charged
+	CodeInternal           = "internal_error"
 )
 
 // CodeLedgerUnavailable: a write or fsync of the ledger failed; nothing can be charged until
@@ -55,6 +61,12 @@ type Problem struct {
 
 	retryAfter int   // seconds, for 429
 	cause      error // logged, never sent
+	// format and args made Detail (problem()); the Italian of format, when the client
+	// asks for Italian, is in problemIT (i18n.go).
+	format string
+	args   []any
+	// field is set for a ledger.FieldError: Detail is Field + ": " + field.
+	field string
 }
 
 func (p *Problem) Error() string { return p.Code + ": " + p.Detail }
@@ -73,24 +85,43 @@ type BudgetRefusal struct {
 // budget grows: a DPO's grant. (A query asked before costs nothing: the cache answers it
 // before any charge.)
 func budgetProblem(err error) *Problem {
-	p := &Problem{Status: http.StatusConflict, Code: CodeBudgetExhausted, cause: err,
-		Detail: "the project's privacy budget does not cover this query; a DPO can grant more (POST /v1/projects/{id}/grants)"}
 	var be *ledger.BudgetError
 	if !errors.As(err, &be) {
+		p := problem(http.StatusConflict, CodeBudgetExhausted, "the project's privacy budget does not cover this query; a DPO can grant more (POST /v1/projects/{id}/grants)")
+		p.cause = err
 		return p
 	}
-	p.Budget = &BudgetRefusal{Project: be.Project, Asked: be.Asked, Total: be.Total, Spent: be.Spent, Left: be.Left}
-	p.Detail = fmt.Sprintf("the project's privacy budget does not cover this query: it asks for epsilon %s and delta %s; project %s has epsilon %s and delta %s left "+
+	p := problem(http.StatusConflict, CodeBudgetExhausted, "the project's privacy budget does not cover this query: it asks for epsilon %s and delta %s; project %s has epsilon %s and delta %s left "+
 		"(of epsilon %s and delta %s; epsilon %s and delta %s spent). A DPO can grant more: POST /v1/projects/%s/grants, or velo project grant --state STATE --id %s --epsilon E "+
 		"while no server holds the ledger. A query asked before is answered from the release cache at no cost.",
 		num(be.Asked.Epsilon), num(be.Asked.Delta), be.Project, num(be.Left.Epsilon), num(be.Left.Delta),
 		num(be.Total.Epsilon), num(be.Total.Delta), num(be.Spent.Epsilon), num(be.Spent.Delta), be.Project, be.Project)
+	p.cause = err
+	p.Budget = &BudgetRefusal{Project: be.Project, Asked: be.Asked, Total: be.Total, Spent: be.Spent, Left: be.Left}
 	return p
 }
 
 // problem makes a Problem with public text.
 func problem(status int, code, format string, args ...any) *Problem {
-	return &Problem{Status: status, Code: code, Detail: fmt.Sprintf(format, args...)}
+	return &Problem{Status: status, Code: code, Detail: fmt.Sprintf(format, args...), format: format, args: args}
+}
+
+// withCause records the error a problem stands for, for the log.
+func (p *Problem) withCause(err error) *Problem {
+	p.cause = err
+	return p
+}
+
+// inactiveProblem says which project cannot be charged now and why, in the client's terms.
+func inactiveProblem(ie *ledger.InactiveError) *Problem {
+	at := ie.At.UTC().Format(time.RFC3339)
+	switch ie.Cause {
+	case ledger.ErrProjectSuspended:
+		return problem(http.StatusForbidden, CodeProjectSuspended, "project %s is suspended since %s by the DPO, who gave this reason: %s. Nothing is charged or released until the DPO resumes it", ie.Project, at, ie.Reason).withCause(ie)
+	case ledger.ErrProjectNotYetValid:
+		return problem(http.StatusForbidden, CodeProjectNotYetValid, "project %s is not valid yet: its data permit is valid from %s; nothing is charged or released before then", ie.Project, at).withCause(ie)
+	}
+	return problem(http.StatusForbidden, CodeProjectExpired, "project %s expired on %s: it can no longer query, dry runs and releases already cached included (GET /v1/projects/{id} shows its expiry); the DPO may approve a new project", ie.Project, at).withCause(ie)
 }
 
 // asProblem maps an error to what the client is told. Only errors whose text is public by
@@ -116,25 +147,32 @@ func asProblem(err error) *Problem {
 	}
 	var fe *ledger.FieldError
 	var busy *query.BusyError
+	var ie *ledger.InactiveError
 	switch {
 	case errors.As(err, &busy):
-		return &Problem{Status: http.StatusTooManyRequests, Code: CodeTooManyQueries, retryAfter: 1,
-			Detail: fmt.Sprintf("the server is already running its limit of %d queries; retry shortly (nothing was charged)", busy.Limit)}
+		p := problem(http.StatusTooManyRequests, CodeTooManyQueries, "the server is already running its limit of %d queries; retry shortly (nothing was charged)", busy.Limit)
+		p.retryAfter = 1
+		return p
 	case errors.Is(err, ledger.ErrBudgetExhausted):
 		return budgetProblem(err)
 	case errors.Is(err, ledger.ErrOverCap):
-		return &Problem{Status: http.StatusBadRequest, Code: CodeInvalidOptions, Detail: "the query asks for more epsilon or delta than the project allows per query", cause: err}
-	case errors.Is(err, ledger.ErrProjectExpired):
-		return &Problem{Status: http.StatusForbidden, Code: CodeProjectExpired, Detail: "the project has expired: it can no longer query, dry runs and releases already cached included (GET /v1/projects/{id} shows its expiry); the DPO may approve a new project", cause: err}
+		return problem(http.StatusBadRequest, CodeInvalidOptions, "the query asks for more epsilon or delta than the project allows per query").withCause(err)
+	case errors.As(err, &ie):
+		return inactiveProblem(ie)
 	case errors.Is(err, ledger.ErrProjectExists):
-		return &Problem{Status: http.StatusConflict, Code: CodeProjectExists, Detail: "a project with this ID already exists", cause: err}
+		return problem(http.StatusConflict, CodeProjectExists, "a project with this ID already exists").withCause(err)
+	case errors.Is(err, ledger.ErrRequestPending):
+		return problem(http.StatusConflict, CodeRequestPending, "a request for this project ID is pending: the DPO decides it first").withCause(err)
+	case errors.Is(err, ledger.ErrNoCheckpoint):
+		return problem(http.StatusNotFound, CodeNotFound, "no checkpoint has been signed yet: one is signed every 64 entries and when the server stops").withCause(err)
+	case errors.Is(err, ledger.ErrNoPendingRequest):
+		return problem(http.StatusConflict, CodeNoPendingRequest, "no pending request for this project (GET /v1/project-requests lists them)").withCause(err)
 	case errors.Is(err, ledger.ErrUnknownProject):
-		return &Problem{Status: http.StatusNotFound, Code: CodeNotFound, Detail: "no such project", cause: err}
+		return problem(http.StatusNotFound, CodeNotFound, "no such project").withCause(err)
 	case errors.As(err, &fe):
-		return &Problem{Status: http.StatusBadRequest, Code: CodeInvalidRequest, Detail: fe.Error(), Field: fe.Field, cause: err}
+		return &Problem{Status: http.StatusBadRequest, Code: CodeInvalidRequest, Detail: fe.Error(), Field: fe.Field, field: fe.Problem, cause: err}
 	case errors.Is(err, ledger.ErrWriteFailed):
-		return &Problem{Status: http.StatusServiceUnavailable, Code: CodeLedgerUnavailable, cause: err,
-			Detail: "the privacy ledger cannot record entries (its storage failed), so nothing can be charged and no result was released; the operator must fix the storage and restart the server"}
+		return problem(http.StatusServiceUnavailable, CodeLedgerUnavailable, "the privacy ledger cannot record entries (its storage failed), so nothing can be charged and no result was released; the operator must fix the storage and restart the server").withCause(err)
 	case errors.Is(err, query.ErrExecution):
 		return &Problem{Status: http.StatusInternalServerError, Code: CodeQueryFailed, Detail: query.ErrExecution.Error(), cause: err}
 	case errors.Is(err, query.ErrInternal):
@@ -147,7 +185,13 @@ func asProblem(err error) *Problem {
 func writeProblem(w http.ResponseWriter, r *http.Request, p *Problem) {
 	out := *p
 	out.Type = "urn:velo:problem:" + p.Code
-	out.Title = http.StatusText(p.Status)
+	l := langOf(r)
+	out.Title = statusTitle(l, p.Status)
+	if p.field != "" {
+		out.Detail = trField(l, p.Field, p.field)
+	} else {
+		out.Detail = trDetail(l, p)
+	}
 	out.Instance = r.URL.Path
 	if info := infoOf(r.Context()); info != nil {
 		out.RequestID = info.id
@@ -155,6 +199,7 @@ func writeProblem(w http.ResponseWriter, r *http.Request, p *Problem) {
 	}
 	h := w.Header()
 	h.Set("Content-Type", "application/problem+json")
+	h.Set("Content-Language", l.Code())
 	h.Set("Cache-Control", "no-store")
 	if p.retryAfter > 0 {
 		h.Set("Retry-After", strconv.Itoa(p.retryAfter))

@@ -48,8 +48,9 @@ func dummyTarget(target, field string) (bool, error) {
 	case "dummy":
 		return true, nil
 	}
-	return false, &Problem{Status: http.StatusBadRequest, Code: CodeInvalidRequest, Field: field,
-		Detail: fmt.Sprintf("%s must be \"data\" or \"dummy\", got %q", field, target)}
+	p := problem(http.StatusBadRequest, CodeInvalidRequest, "%s must be \"data\" or \"dummy\", got %q", field, target)
+	p.Field = field
+	return false, p
 }
 
 // query runs one DP query for a researcher or official and sends the release in the

@@ -138,6 +138,12 @@ type ProjectRequest struct {
 	Expires            time.Time           `json:"expires,omitzero"`
 	// OutputPolicy is disclosure control applied after DP (docs/governance.md#output-policy).
 	OutputPolicy *ledger.OutputPolicy `json:"output_policy,omitempty"`
+	// The data permit (docs/governance.md): required to request a project, optional when
+	// the DPO creates one.
+	PermitID    string    `json:"permit_id,omitempty"`
+	IssuingBody string    `json:"issuing_body,omitempty"`
+	Holder      string    `json:"holder,omitempty"`
+	ValidFrom   time.Time `json:"valid_from,omitzero"`
 }
 
 // createProject appends a project to the ledger (DPO only).
@@ -153,18 +159,7 @@ func (s *Server) createProject(w http.ResponseWriter, r *http.Request, u *User) 
 	if req.Approver == "" {
 		req.Approver = u.Name
 	}
-	for t, cols := range req.Allow {
-		if cols == nil {
-			req.Allow[t] = []string{} // null: every column
-		}
-	}
-	err := s.led.CreateProject(r.Context(), "user:"+u.Name, ledger.Project{
-		ID: req.ID, Purpose: req.Purpose, LegalBasis: req.LegalBasis, Approver: req.Approver, Allow: req.Allow,
-		EpsilonBudget: req.EpsilonBudget, DeltaBudget: req.DeltaBudget, DefaultEpsilon: req.DefaultEpsilon, DefaultDelta: req.DefaultDelta,
-		MaxEpsilonPerQuery: req.MaxEpsilonPerQuery, MaxDeltaPerQuery: req.MaxDeltaPerQuery, Expires: req.Expires,
-		OutputPolicy: req.OutputPolicy,
-	})
-	if err != nil {
+	if err := s.led.CreateProject(r.Context(), "user:"+u.Name, ledgerProject(req)); err != nil {
 		return err
 	}
 	st, err := s.led.Project(req.ID)
@@ -261,7 +256,7 @@ func uintParam(v, name string, def, maxV uint64) (uint64, error) {
 	if err != nil || (maxV > 0 && (n == 0 || n > maxV)) {
 		p := problem(http.StatusBadRequest, CodeInvalidRequest, "%s: want a whole number", name)
 		if maxV > 0 {
-			p.Detail = name + ": want a whole number from 1 to " + strconv.FormatUint(maxV, 10)
+			p = problem(http.StatusBadRequest, CodeInvalidRequest, "%s: want a whole number from 1 to %d", name, maxV)
 		}
 		p.Field = name
 		return 0, p

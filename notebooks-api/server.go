@@ -41,6 +41,7 @@ type Ledger interface {
 	Entries(project string, sinceSeq uint64) []ledger.Entry
 	CreateProject(ctx context.Context, actor string, p ledger.Project) error
 	Grant(ctx context.Context, actor, project string, add ledger.Budget, reason string) error
+	permitLedger // permits.go
 }
 
 // Options are a Server's dependencies.
@@ -145,6 +146,16 @@ func (s *Server) routes() []route {
 		{"GET /v1/me", s.h(s.me)},
 		{"POST /v1/login-codes", s.h(s.loginCode)},
 		{"GET /ledger", s.page(s.ledgerPage)},
+		// The data permit's workflow and the DPO page's actions (permits.go, dpopage.go).
+		{"GET /v1/project-requests", s.h(s.listRequests)},
+		{"POST /v1/project-requests", s.h(s.requestProject)},
+		{"POST /v1/project-requests/{id}/approve", s.h(s.approveRequest)},
+		{"POST /v1/project-requests/{id}/reject", s.h(s.rejectRequest)},
+		{"POST /v1/projects/{id}/suspend", s.h(s.suspendProject)},
+		{"POST /v1/projects/{id}/resume", s.h(s.resumeProject)},
+		{"GET /v1/ledger/checkpoint", s.h(s.latestCheckpoint)},
+		{"POST /ledger/actions", s.page(s.pageAction)},
+		{"GET /ledger/export", s.page(s.pageExport)},
 		{"GET /login", s.public(s.loginForm)},
 		{"POST /login", s.public(s.login)},
 		{"POST /logout", s.public(s.logout)},

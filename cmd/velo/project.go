@@ -58,6 +58,7 @@ func projectCreate(ctx context.Context, m *Main, args []string) error {
          --epsilon-budget E --delta-budget D [--default-epsilon E] [--default-delta D]
          [--max-epsilon-per-query E] [--max-delta-per-query D] [--expires DATE] [--approver NAME]
          [--suppress-below N] [--round-to B]
+         [--permit-id ID --issuing-body NAME --holder NAME] [--valid-from DATE]
 
 Appends a project to the ledger in DIR. The project may read only the tables and columns
 given with --allow (a bare table allows all its columns).`)
@@ -77,6 +78,10 @@ given with --allow (a bare table allows all its columns).`)
 	approver := fs.String("approver", "", "who approved the project (the DPO)")
 	suppress := fs.Float64("suppress-below", 0, "output policy: withhold a released row whose noisy count is below N (0: never)")
 	roundTo := fs.Float64("round-to", 0, "output policy: round released counts to a multiple of B (0: never)")
+	permitID := fs.String("permit-id", "", "the data permit the project is created from (with --issuing-body and --holder; docs/governance.md)")
+	issuingBody := fs.String("issuing-body", "", "the health data access body that issued the permit")
+	holder := fs.String("holder", "", "who the permit was issued to")
+	validFrom := fs.String("valid-from", "", "first day the project may query, YYYY-MM-DD (UTC), or an RFC 3339 instant")
 	actor := fs.String("actor", "", "who is recording this (default: the OS user)")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -88,11 +93,19 @@ given with --allow (a bare table allows all its columns).`)
 		ID: *id, Purpose: *purpose, LegalBasis: *legalBasis, Approver: *approver,
 		EpsilonBudget: *epsBudget, DeltaBudget: *deltaBudget, DefaultEpsilon: *defEps, DefaultDelta: *defDelta,
 		MaxEpsilonPerQuery: *maxEps, MaxDeltaPerQuery: *maxDelta,
+		PermitID: *permitID, IssuingBody: *issuingBody, Holder: *holder,
 	}
 	if *suppress != 0 || *roundTo != 0 {
 		p.OutputPolicy = &ledger.OutputPolicy{SuppressBelow: *suppress, RoundTo: *roundTo}
 	}
 	var err error
+	if *validFrom != "" {
+		if p.ValidFrom, err = time.Parse(time.DateOnly, *validFrom); err != nil {
+			if p.ValidFrom, err = time.Parse(time.RFC3339, *validFrom); err != nil {
+				return usageError{fmt.Errorf("project create: --valid-from: want YYYY-MM-DD or an RFC 3339 instant, got %q", *validFrom)}
+			}
+		}
+	}
 	if p.Allow, err = parseAllow(allow); err != nil {
 		return usageError{fmt.Errorf("project create: %w", err)}
 	}
@@ -106,6 +119,7 @@ given with --allow (a bare table allows all its columns).`)
 		EpsilonBudget: p.EpsilonBudget, DeltaBudget: p.DeltaBudget, DefaultEpsilon: p.DefaultEpsilon, DefaultDelta: p.DefaultDelta,
 		MaxEpsilonPerQuery: p.MaxEpsilonPerQuery, MaxDeltaPerQuery: p.MaxDeltaPerQuery, Expires: p.Expires,
 		OutputPolicy: p.OutputPolicy,
+		PermitID:     p.PermitID, IssuingBody: p.IssuingBody, Holder: p.Holder, ValidFrom: p.ValidFrom,
 	}}
 	err = withLedger(m, *state, api, func(l *ledger.Ledger) error {
 		if err := l.CreateProject(ctx, actorName(*actor), p); err != nil {
@@ -221,6 +235,15 @@ func printProject(m *Main, p ledger.ProjectStatus) {
 	fmt.Fprintf(tw, "may read\t%s\n", allowText(p.Allow))
 	fmt.Fprintf(tw, "created\t%s\n", p.CreatedAt.Format(time.RFC3339))
 	fmt.Fprintf(tw, "expires\t%s\n", expiryText(p.Expires))
+	if p.PermitID != "" {
+		fmt.Fprintf(tw, "data permit\t%s, issued by %s to %s\n", p.PermitID, p.IssuingBody, p.Holder)
+	}
+	if !p.ValidFrom.IsZero() {
+		fmt.Fprintf(tw, "valid from\t%s\n", p.ValidFrom.Format(time.RFC3339))
+	}
+	if p.Suspended {
+		fmt.Fprintf(tw, "SUSPENDED\tsince %s: %s\n", p.SuspendedAt.Format(time.RFC3339), p.SuspendReason)
+	}
 	fmt.Fprintf(tw, "per query\tdefault epsilon %s, delta %s; cap epsilon %s, delta %s\n",
 		orNone(p.DefaultEpsilon), num(p.DefaultDelta), orNone(p.MaxEpsilonPerQuery), orNone(p.MaxDeltaPerQuery))
 	fmt.Fprintf(tw, "\tepsilon\tdelta\n")

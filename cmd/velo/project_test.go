@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/velo-fse/velo/ledger"
 )
@@ -154,5 +155,40 @@ func TestProjectCommandErrors(t *testing.T) {
 				t.Errorf("exit code %d for %v", exitCode(err), err)
 			}
 		})
+	}
+}
+
+// TestProjectCreateFromPermit: velo project create records the data permit and its
+// validity; a permit named in part is refused, naming the missing field.
+func TestProjectCreateFromPermit(t *testing.T) {
+	state := filepath.Join(t.TempDir(), "state")
+	base := []string{"project", "create", "--state", state, "--purpose", "p", "--legal-basis", "b", "--allow", "bookings", "--epsilon-budget", "1", "--delta-budget", "0"}
+	mustVelo(t, append(base, "--id", "wl", "--permit-id", "HDAB-2026-7", "--issuing-body", "HDAB Italia", "--holder", "Università di Pisa", "--valid-from", "2026-01-15")...)
+	if out, err := velo(t, append(base, "--id", "half", "--permit-id", "HDAB-2026-8")...); err == nil || !strings.Contains(err.Error(), "issuing_body") {
+		t.Errorf("a permit without its issuing body: %v\n%s", err, out)
+	}
+	_, projects, err := ledger.Read(state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(projects) != 1 || projects[0].PermitID != "HDAB-2026-7" || projects[0].Holder != "Università di Pisa" || projects[0].IssuingBody != "HDAB Italia" ||
+		!projects[0].ValidFrom.Equal(time.Date(2026, 1, 15, 0, 0, 0, 0, time.UTC)) {
+		t.Fatalf("projects: %+v", projects)
+	}
+	l, err := ledger.Open(state, ledger.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Suspend(context.Background(), "dpo", "wl", "permit under review"); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	out := mustVelo(t, "project", "show", "--state", state, "--id", "wl")
+	for _, want := range []string{"data permit  HDAB-2026-7, issued by HDAB Italia to Università di Pisa", "valid from   2026-01-15T00:00:00Z", ": permit under review"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("project show lacks %q:\n%s", want, out)
+		}
 	}
 }

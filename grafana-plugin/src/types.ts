@@ -51,6 +51,8 @@ export interface VeloOptions extends DataSourceJsonData {
   defaultProject?: string;
   /** IANA zone in which the panel's range becomes calendar dates; the backend defaults to Europe/Rome. */
   timezone?: string;
+  /** The language of Velo's error messages in panels: it or en (the backend sends it as Accept-Language). */
+  language?: string;
 }
 
 /** Stored encrypted by Grafana and only ever sent to the backend. */

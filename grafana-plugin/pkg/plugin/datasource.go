@@ -44,7 +44,10 @@ type Settings struct {
 	URL            string `json:"url"`
 	DefaultProject string `json:"defaultProject"`
 	Timezone       string `json:"timezone"`
-	token          string
+	// Language is the language Velo answers errors in (it or en; Accept-Language), so that
+	// a panel's refusal reads in the officials' language; empty: Velo's default, English.
+	Language string `json:"language"`
+	token    string
 }
 
 // QueryModel is one panel query (the frontend's VeloQuery).
@@ -97,7 +100,7 @@ func NewDatasource(ctx context.Context, s backend.DataSourceInstanceSettings) (i
 		return nil, fmt.Errorf("http client: %w", err)
 	}
 	base, _ := url.Parse(ds.settings.URL) // checked in parseSettings
-	ds.client = &veloClient{base: base, token: ds.settings.token, http: hc, agent: "velo-grafana-datasource/" + Version}
+	ds.client = &veloClient{base: base, token: ds.settings.token, http: hc, agent: "velo-grafana-datasource/" + Version, lang: ds.settings.Language}
 	return ds, nil
 }
 
@@ -118,6 +121,9 @@ func parseSettings(s backend.DataSourceInstanceSettings) (Settings, *time.Locati
 	loc, err := time.LoadLocation(st.Timezone)
 	if err != nil {
 		return st, nil, fmt.Errorf("timezone %q is not an IANA time zone (as Europe/Rome)", st.Timezone)
+	}
+	if st.Language != "" && st.Language != "it" && st.Language != "en" {
+		return st, loc, fmt.Errorf("language %q: want it (Italian) or en (English), or leave it out (English)", st.Language)
 	}
 	switch u, err := url.Parse(st.URL); {
 	case st.URL == "":

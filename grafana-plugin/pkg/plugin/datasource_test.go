@@ -746,3 +746,39 @@ func previewOnDummyData(t *testing.T, velo *apitest.Server, client backend.Query
 		t.Fatalf("the panel after the previews made %d charges, want 1", n)
 	}
 }
+
+// TestErrorsInTheOfficialsLanguage: with jsonData.language "it" the backend asks Velo for
+// Italian (Accept-Language), and a refusal reaches the panel in Italian, its code
+// unchanged; without it, in English. A language other than it or en is refused.
+func TestErrorsInTheOfficialsLanguage(t *testing.T) {
+	velo := apitest.Start(t, apitest.Config{
+		Projects: []ledger.Project{apitest.WaitingLists},
+		Users:    []notebooksapi.User{{Name: "grafana", Role: notebooksapi.RoleOfficial, Projects: []string{"wl"}}},
+	})
+	for lang, want := range map[string]string{"it": `non sei membro del progetto "other"`, "": `you are not a member of project "other"`} {
+		s := settingsFor(velo.URL, velo.Tokens["grafana"], "wl")
+		var js map[string]string
+		if err := json.Unmarshal(s.JSONData, &js); err != nil {
+			t.Fatal(err)
+		}
+		js["language"] = lang
+		s.JSONData, _ = json.Marshal(js)
+		ds := newDS(t, s)
+		resp, err := ds.QueryData(context.Background(), &backend.QueryDataRequest{Queries: []backend.DataQuery{
+			dataQuery("stranger", period, map[string]any{"sql": "SELECT COUNT(*) AS n FROM booking", "project": "other"}),
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := resp.Responses["stranger"]
+		if r.Error == nil || !strings.Contains(r.Error.Error(), "[forbidden]") || !strings.Contains(r.Error.Error(), want) {
+			t.Errorf("language %q: %v, want [forbidden] and %q", lang, r.Error, want)
+		}
+	}
+	s := settingsFor(velo.URL, velo.Tokens["grafana"], "wl")
+	s.JSONData = []byte(`{"url": "` + velo.URL + `", "language": "fr"}`)
+	health, err := newDS(t, s).CheckHealth(context.Background(), &backend.CheckHealthRequest{})
+	if err != nil || health.Status != backend.HealthStatusError || !strings.Contains(health.Message, `language "fr"`) {
+		t.Errorf("language fr: %v %+v", err, health)
+	}
+}

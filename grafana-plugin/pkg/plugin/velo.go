@@ -24,6 +24,7 @@ type veloClient struct {
 	token string
 	http  *http.Client
 	agent string
+	lang  string // Accept-Language, when set
 }
 
 // maxResponse bounds what the plugin reads of one Velo answer.
@@ -206,6 +207,9 @@ func (c *veloClient) once(ctx context.Context, method, path string, payload []by
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", c.agent)
+	if c.lang != "" {
+		req.Header.Set("Accept-Language", c.lang)
+	}
 	if payload != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}

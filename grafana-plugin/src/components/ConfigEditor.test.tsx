@@ -41,6 +41,15 @@ describe('ConfigEditor', () => {
     );
   });
 
+  it('sets the language of the error messages in jsonData', () => {
+    const onOptionsChange = setup(settings({ jsonData: { url: 'http://velo:8080' } }));
+
+    fireEvent.change(screen.getByPlaceholderText('it'), { target: { value: 'en' } });
+    expect(onOptionsChange).toHaveBeenLastCalledWith(
+      expect.objectContaining({ jsonData: { url: 'http://velo:8080', language: 'en' } })
+    );
+  });
+
   it('flags a missing URL', () => {
     setup(settings({ jsonData: {} }));
     expect(screen.getByText('The Velo URL is required')).toBeInTheDocument();

@@ -73,6 +73,19 @@ export function ConfigEditor({ options, onOptionsChange }: Props) {
         />
       </InlineField>
       <InlineField
+        label="Language"
+        labelWidth={LABEL_WIDTH}
+        tooltip="Language of Velo's error messages in panels: it (Italian) or en (English)"
+      >
+        <Input
+          id="config-editor-language"
+          value={jsonData.language ?? ''}
+          onChange={onJsonDataChange('language')}
+          placeholder="it"
+          width={INPUT_WIDTH}
+        />
+      </InlineField>
+      <InlineField
         label="Token"
         labelWidth={LABEL_WIDTH}
         required

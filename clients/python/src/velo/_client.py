@@ -34,6 +34,7 @@ __all__ = [
     "SQLRejected",
     "BudgetExhausted",
     "Forbidden",
+    "ProjectInactive",
     "Unauthorized",
     "InvalidOptions",
 ]
@@ -87,6 +88,12 @@ class Forbidden(VeloError):
     """The token's user may not do this (403): another project, a table not approved..."""
 
 
+class ProjectInactive(Forbidden):
+    """The project cannot query now (403), before any charge: it expired
+    (``project_expired``), a DPO suspended it (``project_suspended``; ``detail`` gives the
+    reason), or its data permit is not valid yet (``project_not_yet_valid``)."""
+
+
 class BudgetExhausted(VeloError):
     """The project's remaining budget does not cover the query (``budget_exhausted``).
 
@@ -107,6 +114,9 @@ _ERRORS = {
     "invalid_options": InvalidOptions,
     "budget_exhausted": BudgetExhausted,
     "forbidden": Forbidden,
+    "project_expired": ProjectInactive,
+    "project_suspended": ProjectInactive,
+    "project_not_yet_valid": ProjectInactive,
     "unauthorized": Unauthorized,
 }
 
