@@ -36,6 +36,8 @@ type Project struct {
 	Expires time.Time `json:"expires,omitzero"`
 	// CreatedAt is set by the ledger: the time of the creating entry.
 	CreatedAt time.Time `json:"created_at,omitzero"`
+	// OutputPolicy is disclosure control applied to every release after DP (outputpolicy.go).
+	OutputPolicy *OutputPolicy `json:"output_policy,omitempty"`
 }
 
 // Allows reports whether the project may read column of table (column "" asks about the table
@@ -111,6 +113,9 @@ func definitionOf(p Project) (*definition, error) {
 		t := p.Expires.UTC()
 		d.Expires = &t
 	}
+	if err := policyOf(p, d); err != nil {
+		return nil, err
+	}
 	d.Allow = make(map[string][]string, len(p.Allow))
 	for table, cols := range p.Allow {
 		table = strings.ToLower(strings.TrimSpace(table))
@@ -155,6 +160,9 @@ func checkDefinition(id string, d *definition, at time.Time) error {
 		return &FieldError{"default_delta", fmt.Sprintf("%s exceeds the budget or the per-query cap", d.DefaultDelta)}
 	case d.Expires != nil && !d.Expires.After(at):
 		return &FieldError{"expires", fmt.Sprintf("%s is not in the future", d.Expires.Format(time.RFC3339))}
+	}
+	if err := checkOutputPolicy(d.OutputPolicy); err != nil {
+		return err
 	}
 	// The budgets themselves are range-checked when converted: epsilon at most 1e6, delta below 1.
 	if d.EpsilonBudget > maxEpsilonUnits {
@@ -201,6 +209,7 @@ func (d *definition) project(id string, created time.Time) Project {
 	if d.Expires != nil {
 		p.Expires = *d.Expires
 	}
+	d.policyInto(&p)
 	return p
 }
 

@@ -70,6 +70,7 @@ type definition struct {
 	MaxEpsilonPerQuery epsUnits            `json:"max_epsilon_per_query,omitempty"`
 	MaxDeltaPerQuery   deltaUnits          `json:"max_delta_per_query,omitempty"`
 	Expires            *time.Time          `json:"expires,omitempty"`
+	OutputPolicy       *OutputPolicy       `json:"output_policy,omitempty"`
 }
 
 func (r *record) amount() amount { return amount{r.Epsilon, r.Delta} }

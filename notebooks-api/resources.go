@@ -136,6 +136,8 @@ type ProjectRequest struct {
 	MaxEpsilonPerQuery float64             `json:"max_epsilon_per_query,omitempty"`
 	MaxDeltaPerQuery   float64             `json:"max_delta_per_query,omitempty"`
 	Expires            time.Time           `json:"expires,omitzero"`
+	// OutputPolicy is disclosure control applied after DP (docs/governance.md#output-policy).
+	OutputPolicy *ledger.OutputPolicy `json:"output_policy,omitempty"`
 }
 
 // createProject appends a project to the ledger (DPO only).
@@ -160,6 +162,7 @@ func (s *Server) createProject(w http.ResponseWriter, r *http.Request, u *User) 
 		ID: req.ID, Purpose: req.Purpose, LegalBasis: req.LegalBasis, Approver: req.Approver, Allow: req.Allow,
 		EpsilonBudget: req.EpsilonBudget, DeltaBudget: req.DeltaBudget, DefaultEpsilon: req.DefaultEpsilon, DefaultDelta: req.DefaultDelta,
 		MaxEpsilonPerQuery: req.MaxEpsilonPerQuery, MaxDeltaPerQuery: req.MaxDeltaPerQuery, Expires: req.Expires,
+		OutputPolicy: req.OutputPolicy,
 	})
 	if err != nil {
 		return err

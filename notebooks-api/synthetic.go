@@ -37,14 +37,16 @@ type SyntheticRequest struct {
 	Project string `json:"project"`
 	Table   string `json:"table"`
 	// Columns default to every approved column of the table with a public domain.
-	Columns              []string `json:"columns,omitempty"`
-	Method               string   `json:"method,omitempty"` // aim (default) or mst
-	Rows                 int      `json:"rows,omitempty"`   // 0: the model's noisy total
-	Epsilon              *float64 `json:"epsilon,omitempty"`
-	Delta                *float64 `json:"delta,omitempty"`
-	Bins                 int      `json:"bins,omitempty"`
-	MaxGroupsContributed int      `json:"max_groups_contributed,omitempty"`
-	MaxRowsPerGroup      int      `json:"max_rows_per_group,omitempty"`
+	Columns []string `json:"columns,omitempty"`
+	Method  string   `json:"method,omitempty"` // aim (default) or mst
+	Rows    int      `json:"rows,omitempty"`   // 0: the model's noisy total
+	Epsilon *float64 `json:"epsilon,omitempty"`
+	Delta   *float64 `json:"delta,omitempty"`
+	Bins    int      `json:"bins,omitempty"`
+	// MaxRowsPerPerson is k of the default bounding (person_rows; 0: 1).
+	MaxRowsPerPerson     int `json:"max_rows_per_person,omitempty"`
+	MaxGroupsContributed int `json:"max_groups_contributed,omitempty"`
+	MaxRowsPerGroup      int `json:"max_rows_per_group,omitempty"`
 }
 
 // SyntheticJSON is the JSON answer of POST /v1/synthetic: the release record (with the
@@ -147,7 +149,8 @@ func (s *Server) synthetic(w http.ResponseWriter, r *http.Request, u *User) erro
 	s.queries.Add(1)
 	syn, err := de.Synthesize(r.Context(), query.SynthesizeRequest{
 		Project: req.Project, Actor: "user:" + u.Name, Table: req.Table, Columns: req.Columns, Method: req.Method,
-		Rows: req.Rows, Bins: req.Bins, Epsilon: req.Epsilon, Delta: req.Delta, MaxGroupsContributed: req.MaxGroupsContributed, MaxRowsPerGroup: req.MaxRowsPerGroup,
+		Rows: req.Rows, Bins: req.Bins, Epsilon: req.Epsilon, Delta: req.Delta, MaxRowsPerPerson: req.MaxRowsPerPerson,
+		MaxGroupsContributed: req.MaxGroupsContributed, MaxRowsPerGroup: req.MaxRowsPerGroup,
 	})
 	s.queries.Done()
 	if err != nil {

@@ -45,7 +45,7 @@ var boundingRules = []boundingRule{
 			// aggregate with a per-row form (COUNT(DISTINCT pid) has none). A global
 			// aggregate (G = 1) keeps the per-group bounding, which bounds rows after
 			// WHERE rather than before it.
-			if len(p.Tables) != 1 || !p.Tables[0].Meta.PersonRank || p.Selection() || len(p.Keys) == 0 {
+			if _, ok := rankedFact(p); !ok || p.Selection() || len(p.Keys) == 0 {
 				return false
 			}
 			return !slices.ContainsFunc(p.Aggs, func(a agg) bool { return a.Kind.rule().PerRow == nil })
@@ -56,7 +56,7 @@ var boundingRules = []boundingRule{
 		Rewrite: func(p *plan, _ uint64, g, c int, tree treeShape, scale func(lo, hi float64) float64) rewritten {
 			return rewriteRanked(p, g*c, tree, scale)
 		},
-		Doc: "each person's rows of the table ranked at ingest (a keyed hash with a secret seed); the query reads the rows of rank ≤ G·C (before WHERE): at most G·C rows per person in all",
+		Doc: "each person's rows of the table ranked at ingest (a keyed hash with a secret seed); the query reads the rows of rank ≤ G·C (before WHERE), and in a join each other table's row of rank 1: at most G·C rows per person in all",
 	},
 	{
 		Method:  boundingPerGroup,
@@ -104,20 +104,68 @@ func boundingByMethod(method string) *boundingRule {
 	panic(fmt.Sprintf("query: bounding %q is not registered", method))
 }
 
+// rankedFact is the table of a person_rank plan whose rows of rank ≤ G·C are read: every
+// table's files must carry ranks, and in a join every other table must be one the catalog
+// bounds to one row per person (G·C = 1 for it, as person), whose row of rank 1 is read,
+// so that a person has at most G·C rows in the join. ok is false when that does not hold.
+func rankedFact(p *plan) (fact int, ok bool) {
+	fact = -1
+	for i, t := range p.Tables {
+		if !t.Meta.PersonRank {
+			return -1, false
+		}
+		if len(p.Tables) > 1 && t.Meta.MaxGroupsContributed*t.Meta.MaxRowsPerGroup != 1 {
+			if fact >= 0 {
+				return -1, false
+			}
+			fact = i
+		}
+	}
+	return max(fact, 0), true
+}
+
 // rewriteRanked prints the person_rank bounding's statements
 // (docs/privacy.md#bounding-by-person-rank): base reads the rows of person rank ≤ k, and
 // every total is a plain aggregate of those rows by group (the registry's PerRow forms):
 // no per-person aggregation, no window.
 func rewriteRanked(p *plan, k int, tree treeShape, scale func(lo, hi float64) float64) rewritten {
 	rw := rewritten{Method: boundingPersonRank, tree: tree, MaxGroups: 1, MaxRows: k, Scales: make([]float64, len(p.Aggs)), Tree: make([]string, len(p.Aggs))}
-	t := p.Tables[0]
-	from := fmt.Sprintf("%s AS %s", quoteIdent(t.Name), quoteIdent(t.Alias))
-	base, keyCols := baseSelect(p, false, from, fmt.Sprintf("%s.%s <= %d", quoteIdent(t.Alias), dataset.PersonRankColumn, k))
+	fact, _ := rankedFact(p)
+	var from strings.Builder
+	var extra []string
+	for i, t := range p.Tables {
+		limit := 1
+		if i == fact {
+			limit = k
+		}
+		src := quoteIdent(t.Name)
+		if len(p.Tables) > 1 {
+			src = fmt.Sprintf("(SELECT * FROM %s AS _t WHERE _t.%s <= %d)", quoteIdent(t.Name), dataset.PersonRankColumn, limit)
+		} else {
+			extra = append(extra, fmt.Sprintf("%s.%s <= %d", quoteIdent(t.Alias), dataset.PersonRankColumn, limit))
+		}
+		if i == 0 {
+			fmt.Fprintf(&from, "%s AS %s", src, quoteIdent(t.Alias))
+		} else {
+			fmt.Fprintf(&from, " JOIN %s AS %s ON %s.pid = %s.pid", src, quoteIdent(t.Alias), quoteIdent(p.Tables[0].Alias), quoteIdent(t.Alias))
+		}
+	}
+	// The keys' domain filters apply to the groups: each kept row counts in its own group
+	// only, whatever else is in the table, so filtering rows or groups keeps the same groups.
+	base, keyCols, groupFilters := baseSelect(p, false, true, from.String(), extra...)
+	having := ""
+	if len(groupFilters) > 0 {
+		// count(*) is never negative: the OR keeps DuckDB's optimizer from pushing the
+		// filter back below the aggregate, to every row.
+		having = " HAVING (" + strings.Join(groupFilters, " AND ") + ") OR count(*) < 0"
+	}
 	rw.ctes = "base AS (" + base + ")"
 	rw.boundedSelect = "SELECT * FROM base"
 	rw.Bounded = "WITH " + rw.ctes + " " + rw.boundedSelect
 	// No person count: it only feeds partition selection, which this bounding never runs.
 	g := append(slices.Clone(keyCols), "0 AS persons")
+	var leaves []string
+	leafOf := map[string]int{}
 	for j, a := range p.Aggs {
 		r := a.Kind.rule()
 		var sc, lo, hi float64
@@ -134,13 +182,34 @@ func rewriteRanked(p *plan, k int, tree treeShape, scale func(lo, hi float64) fl
 		g = append(g, r.PerRow(j, fmt.Sprintf("v%d", j), x, sc, lo, hi)...)
 		if a.Kind == aggQuantile {
 			leaf := dp.NodeSQL(x, a.Lo, a.Hi, dp.Tree{Branching: tree.Branching, Height: tree.Height}, tree.Height)
-			rw.Tree[j] = fmt.Sprintf("WITH %s SELECT %s %d AS level, %s AS node, count(*) AS n FROM base WHERE v%d IS NOT NULL GROUP BY ALL",
-				rw.ctes, prefixCols(keyCols), tree.Height, leaf, j)
+			// Quantiles of the same value within the same bounds have the same leaves:
+			// counted once, read by each (every quantile is still noised on its own).
+			same := fmt.Sprintf("%s\x00%g\x00%g", a.Arg.SQL(), a.Lo, a.Hi)
+			if i, ok := leafOf[same]; ok {
+				rw.SingleTrees[i] = append(rw.SingleTrees[i], j)
+				continue
+			}
+			leafOf[same] = len(rw.SingleTrees)
+			leaves = append(leaves, fmt.Sprintf("CASE WHEN v%d IS NOT NULL THEN %s END AS n%d", j, leaf, j))
+			rw.SingleTrees = append(rw.SingleTrees, []int{j})
 		}
 	}
 	rw.Groups = "SELECT " + strings.Join(g, ", ") + " FROM bounded"
 	if len(keyCols) > 0 {
-		rw.Groups += " GROUP BY " + strings.Join(keyCols, ", ")
+		rw.Groups += " GROUP BY " + strings.Join(keyCols, ", ") + having
+	}
+	if len(leaves) > 0 {
+		// One scan for the totals and the trees: a grouping set per tree beside the
+		// groups' own, where three statements would read the files three times.
+		sets := []string{"(" + strings.Join(keyCols, ", ") + ")"}
+		for _, js := range rw.SingleTrees {
+			j := js[0] // the leaf column is named after the first aggregate reading it
+			g = append(g, fmt.Sprintf("GROUPING(n%d) AS g%d", j, j), fmt.Sprintf("n%d", j))
+			sets = append(sets, fmt.Sprintf("(%sn%d)", prefixCols(keyCols), j))
+		}
+		g = append(g, "count(*) AS n")
+		rw.Single = "WITH " + rw.ctes + ", bounded AS (SELECT *, " + strings.Join(leaves, ", ") + " FROM base) SELECT " +
+			strings.Join(g, ", ") + " FROM bounded GROUP BY GROUPING SETS (" + strings.Join(sets, ", ") + ")" + having
 	}
 	return rw
 }

@@ -233,6 +233,12 @@ func (e *Engine) Query(ctx context.Context, req Request) (*release.Release, erro
 		return nil, err
 	}
 	annotate(rel, clamp)
+	// The policy in force when the release is sent, fresh or from the cache.
+	st, err := e.ledger.Project(req.Project)
+	if err != nil {
+		return nil, err
+	}
+	applyPolicy(rel, st.OutputPolicy)
 	return rel, nil
 }
 

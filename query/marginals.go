@@ -23,7 +23,8 @@ import (
 // most max_groups_contributed cells (chosen by a keyed hash of pid and the cell) and at most
 // max_rows_per_group rows in each. Every key has a public domain, so the table's cells are
 // enumerated from the catalog and rows outside the domain (NULLs, unknown codes) are dropped
-// before the bounding; cells nobody is in are present with count 0. The exact counts never
+// before the bounding; cells nobody is in are present with count 0. (Synthesis counts over
+// one population instead, NULL a level: the person_rows bounding, synthbound.go.) The exact counts never
 // leave this package: Marginals noises them, Synthesize hands them to the synthesizer's
 // mechanisms.
 
@@ -55,6 +56,9 @@ type MarginalAttribute struct {
 	// Edges are a binned attribute's bin edges (Bins+1 of them).
 	Edges  []float64 `json:"edges,omitempty"`
 	Source string    `json:"source"`
+	// Null says that NULL is a level of the attribute, the last (in Levels: null): what
+	// synthesis measures (every row counted in every marginal), not /v1/marginals.
+	Null bool `json:"null_level,omitempty"`
 
 	keySQL string
 	values []any // the resolved domain, as DuckDB groups it: level i is values[i]
@@ -64,6 +68,9 @@ type MarginalAttribute struct {
 // Mid is the representative value of level i in synthetic rows: the domain value, the
 // month's first day, or the bin's midpoint.
 func (a *MarginalAttribute) Mid(i int) any {
+	if a.values[i] == nil {
+		return nil
+	}
 	switch a.Kind {
 	case AttrBins:
 		return (a.Edges[i] + a.Edges[i+1]) / 2
@@ -126,21 +133,27 @@ func resolveAttribute(cat *dataset.Catalog, t *dataset.CatalogTable, name string
 }
 
 // setLevels records the attribute's resolved domain (the first time) and checks that a
-// later resolution agrees.
-func (a *MarginalAttribute) setLevels(values []any) error {
+// later resolution agrees. With null, NULL is one more level, the last (Levels: nil).
+func (a *MarginalAttribute) setLevels(values []any, null bool) error {
+	if null {
+		values = append(slices.Clone(values), nil)
+	}
 	if a.values != nil {
 		if len(values) != len(a.values) {
 			return fmt.Errorf("attribute %s resolved to %d then %d levels", a.Name, len(a.values), len(values))
 		}
 		return nil
 	}
+	a.Null = null
 	a.values = values
 	a.index = make(map[string]int, len(values))
 	a.Levels = make([]any, len(values))
 	for i, v := range values {
 		a.index[groupID([]any{v})] = i
-		switch a.Kind {
-		case AttrBins:
+		switch {
+		case v == nil:
+			a.Levels[i] = nil
+		case a.Kind == AttrBins:
 			j := int(toInt64(v))
 			if j != i || j+1 >= len(a.Edges) {
 				return fmt.Errorf("attribute %s: bin %d at level %d", a.Name, j, i)
@@ -153,6 +166,9 @@ func (a *MarginalAttribute) setLevels(values []any) error {
 		default:
 			a.Levels[i] = jsonKey(v)
 		}
+	}
+	if null {
+		values = values[:len(values)-1]
 	}
 	if a.Kind == AttrBins && len(values) != len(a.Edges)-1 {
 		return fmt.Errorf("attribute %s resolved to %d of %d bins", a.Name, len(values), len(a.Edges)-1)
@@ -168,6 +184,9 @@ type marginalCounter struct {
 	attrs              []*MarginalAttribute
 	seed               uint64
 	maxGroups, maxRows int // 0: the table's catalog defaults (maxGroups: overridden when set)
+	// rows, when set, is the synthesis bounding (person_rows, synthbound.go) in place of
+	// per_group, and makes NULL a level of every attribute.
+	rows *personRows
 }
 
 // preparedMarginal is a marginal's checked plan and rewrite, bound against the data's
@@ -213,7 +232,15 @@ func (mc *marginalCounter) prepare(ctx context.Context, attrs []int) (*preparedM
 	if mc.maxRows > 0 {
 		r = mc.maxRows
 	}
-	rw := rewrite(p, mc.seed, g, r, treeShape{mc.e.tree.Branching, mc.e.tree.Height}, dp.SumScale)
+	var rw rewritten
+	if mc.rows != nil {
+		if p.Where != nil {
+			return nil, fmt.Errorf("marginal: internal error: a filter in a person_rows marginal")
+		}
+		rw = rewritePersonRows(p, mc.rows)
+	} else {
+		rw = rewrite(p, mc.seed, g, r, treeShape{mc.e.tree.Branching, mc.e.tree.Height}, dp.SumScale)
+	}
 	doms := make([]*keyDomain, len(p.Keys))
 	for i, k := range p.Keys {
 		doms[i] = k.Domain
@@ -223,7 +250,7 @@ func (mc *marginalCounter) prepare(ctx context.Context, attrs []int) (*preparedM
 		return nil, fmt.Errorf("%w: %w", errNotStarted, err)
 	}
 	for i, a := range attrs {
-		if err := mc.attrs[a].setLevels(resolved[i]); err != nil {
+		if err := mc.attrs[a].setLevels(resolved[i], mc.nullLevel()); err != nil {
 			return nil, err
 		}
 	}

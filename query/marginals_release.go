@@ -45,6 +45,11 @@ type MarginalsRequest struct {
 // MarginalBounding is the per-person bounding a release applied and the sensitivities it
 // gives a contingency table (docs/privacy.md#sensitivity-of-a-contingency-table).
 type MarginalBounding struct {
+	// Method is per_group (each marginal on its own: C cells of R rows per person) or, for
+	// synthesis, person_rows (k rows per person, the same in every marginal); empty is
+	// per_group.
+	Method               string  `json:"method,omitempty"`
+	MaxRowsPerPerson     int     `json:"max_rows_per_person,omitempty"`
 	MaxGroupsContributed int     `json:"max_groups_contributed"`
 	MaxRowsPerGroup      int     `json:"max_rows_per_group"`
 	L1                   float64 `json:"l1_sensitivity"`
@@ -337,10 +342,14 @@ type SynthesizeRequest struct {
 	Rows           int
 	Bins           int
 	Epsilon, Delta *float64
-	// MaxGroupsContributed and MaxRowsPerGroup bound each person to C cells of R rows in
-	// every marginal (1..100 each; 0: 1). The synthesizer is told k = C·R rows per person;
-	// with C = 1 that is its L2 sensitivity exactly, and R = 1 measured best at epsilon 1
-	// on the synthetic extract (docs/privacy.md#sensitivity-of-a-contingency-table).
+	// MaxRowsPerPerson is k of the default bounding, person_rows: each person's at most k
+	// rows (1..100; 0: 1), the same in every marginal, with NULL a level of every
+	// attribute (docs/privacy.md#bounding-for-synthesis-person_rows).
+	MaxRowsPerPerson int
+	// MaxGroupsContributed and MaxRowsPerGroup, when either is given, select the per_group
+	// bounding instead: each person to C cells of R rows in each marginal on its own
+	// (1..100 each; 0: 1), NULLs dropped per marginal. The synthesizer is told k = C·R rows
+	// per person (docs/privacy.md#sensitivity-of-a-contingency-table).
 	MaxGroupsContributed int
 	MaxRowsPerGroup      int
 }
@@ -418,6 +427,10 @@ func (e *Engine) Synthesize(ctx context.Context, req SynthesizeRequest) (*Synthe
 		return nil, optionsError("rows must be from 1 to %d (0: the model's noisy estimate of the table's size)", MaxSyntheticRows)
 	}
 	maxGroups, maxRows := req.MaxGroupsContributed, req.MaxRowsPerGroup
+	perGroup := maxGroups != 0 || maxRows != 0
+	if perGroup && req.MaxRowsPerPerson != 0 {
+		return nil, optionsError("give either max_rows_per_person (rows of each person, the same in every marginal) or max_groups_contributed and max_rows_per_group (cells of each person in each marginal), not both")
+	}
 	if maxGroups == 0 {
 		maxGroups = 1
 	}
@@ -453,6 +466,16 @@ func (e *Engine) Synthesize(ctx context.Context, req SynthesizeRequest) (*Synthe
 			return nil, optionsError("column %s is named twice", name)
 		}
 	}
+	k := 0
+	if !perGroup {
+		k = req.MaxRowsPerPerson
+		if k == 0 {
+			k = 1
+		}
+		if err := dr.mc.usePersonRows(ctx, dr.table, k); err != nil {
+			return nil, e.prepareError(req.Project, err)
+		}
+	}
 	// Every 1-way marginal is checked and bound, and every level resolved, before the charge.
 	counts := &engineCounts{mc: dr.mc, prepared: map[string]*preparedMarginal{}}
 	d := synthesize.Domain{}
@@ -477,13 +500,17 @@ func (e *Engine) Synthesize(ctx context.Context, req SynthesizeRequest) (*Synthe
 			}
 		}
 	}
-	l1, l2 := sensitivity(g, r)
-	k := g * r
+	bounding := MarginalBounding{Method: boundingPerGroup, MaxGroupsContributed: g, MaxRowsPerGroup: r}
+	bounding.L1, bounding.L2 = sensitivity(g, r)
+	if perGroup {
+		k = g * r
+	} else {
+		bounding = personRowsBounding(k)
+	}
 	out := &Synthetic{
 		Project: req.Project, DatasetVersion: e.version, Table: req.Table, Method: method,
 		Epsilon: dr.total.Epsilon, Delta: dr.total.Delta, Rho: dr.budget.Rho,
-		Bounding:      MarginalBounding{MaxGroupsContributed: g, MaxRowsPerGroup: r, L1: l1, L2: l2},
-		RowsPerPerson: k, Attributes: dr.mc.attrs,
+		Bounding: bounding, RowsPerPerson: k, Attributes: dr.mc.attrs,
 	}
 	var sets [][]int
 	for i := range dr.mc.attrs {
@@ -492,6 +519,10 @@ func (e *Engine) Synthesize(ctx context.Context, req SynthesizeRequest) (*Synthe
 	canonical := canonicalMarginals("SYNTHESIZE "+strings.ToUpper(method), req.Table, dr.mc.attrs, sets)
 	options := fmt.Sprintf("engine=%s&kind=synthetic&method=%s&epsilon=%s&delta=%s&max_groups_contributed=%d&max_rows_per_group=%d&rows=%d",
 		engineVersion, method, strconv.FormatFloat(out.Epsilon, 'g', -1, 64), strconv.FormatFloat(out.Delta, 'g', -1, 64), g, r, req.Rows)
+	if !perGroup {
+		options = fmt.Sprintf("engine=%s&kind=synthetic&method=%s&epsilon=%s&delta=%s&bounding=%s&max_rows_per_person=%d&rows=%d",
+			engineVersion, method, strconv.FormatFloat(out.Epsilon, 'g', -1, 64), strconv.FormatFloat(out.Delta, 'g', -1, 64), boundingPersonRows, k, req.Rows)
+	}
 	mech, _ := json.Marshal(map[string]any{"mechanism": method + " (gaussian measurements, exponential selections; zCDP)", "rho": dr.budget.Rho, "rows_per_person_bound": k, "bounding": out.Bounding})
 	var seed [32]byte
 	if _, err := rand.Read(seed[:]); err != nil {

@@ -126,7 +126,10 @@ func TestBoundingChoice(t *testing.T) {
 		{"persons", "SELECT region, COUNT(DISTINCT pid) AS people FROM booking GROUP BY region", 0, boundingPerGroup},
 		{"partition selection", "SELECT provider_id, COUNT(*) AS n FROM booking GROUP BY provider_id", 1e-6, boundingPerGroup},
 		{"global aggregate", "SELECT COUNT(*) AS n FROM booking WHERE region = '120'", 0, boundingPerGroup},
-		{"join", "SELECT b.region, COUNT(*) AS n FROM booking b JOIN person p ON b.pid = p.pid GROUP BY b.region", 0, boundingPerGroup},
+		{"join with person, Laplace", "SELECT b.region, p.sex, COUNT(*) AS n, AVG(b.wait_days) AS w FROM booking b JOIN person p ON b.pid = p.pid GROUP BY b.region, p.sex", 0, boundingPersonRank},
+		{"join with person first", "SELECT b.region, COUNT(*) AS n FROM person p JOIN booking b ON p.pid = b.pid GROUP BY b.region", 0, boundingPersonRank},
+		{"join, Gaussian", "SELECT b.region, COUNT(*) AS n FROM booking b JOIN person p ON b.pid = p.pid GROUP BY b.region", 1e-6, boundingPerGroup},
+		{"join of two tables of many rows", "SELECT b.region, COUNT(*) AS n FROM booking b JOIN booking b2 ON b.pid = b2.pid GROUP BY b.region", 0, boundingPerGroup},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

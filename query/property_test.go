@@ -792,6 +792,9 @@ func rewriteReads(ctx context.Context, parser *sql.DB, cat *dataset.Catalog, p *
 	stmts := []string{rw.Bounded}
 	if all {
 		stmts = append(stmts, rw.Groups)
+		if rw.Single != "" {
+			stmts = append(stmts, rw.Single)
+		}
 		for _, q := range rw.Tree {
 			if q != "" {
 				stmts = append(stmts, q)

@@ -31,6 +31,13 @@ type rewritten struct {
 	// Tree reads quantile tree node counts per group, one statement per quantile
 	// aggregate, by aggregate index (empty for other aggregates).
 	Tree []string
+	// Single, when set, replaces Groups and Tree (person_rank with quantiles): one scan
+	// whose GROUPING SETS give each group's totals and every quantile tree's leaf counts.
+	// Its columns are Groups' columns, then for each leaf set of SingleTrees in order its
+	// GROUPING flag (0 on its leaf rows) and leaf node, then the rows counted. A leaf set is
+	// read by the quantile aggregates it lists (those of one value within the same bounds).
+	Single      string
+	SingleTrees [][]int
 	// Scales are the integer scales of each aggregate's sums (0 when it has none).
 	Scales []float64
 	// MaxGroups and MaxRows are the contribution bounds applied, as package dp takes them:
@@ -51,6 +58,9 @@ func (rw rewritten) Inline() string {
 
 // hasTree says whether a quantile tree statement reads bounded besides Groups.
 func (rw rewritten) hasTree() bool {
+	if len(rw.SingleTrees) > 0 {
+		return true
+	}
 	for _, q := range rw.Tree {
 		if q != "" {
 			return true
@@ -80,8 +90,12 @@ type treeShape struct{ Branching, Height int }
 // baseSelect is what both boundings read (step 1, base): the plan's keys as k0, k1, …, its
 // aggregates' inputs as v0, v1, …, from its tables joined on pid, with the plan's WHERE and
 // each public key's domain filter; pid first when withPID. from is the FROM clause (tables
-// and joins) and extra are further conditions, ANDed first.
-func baseSelect(p *plan, withPID bool, from string, extra ...string) (base string, keyCols []string) {
+// and joins) and extra are further conditions, ANDed first. With groupFilters, a key's
+// domain filter that is not a date range is returned in later instead, written on its key
+// column (k0, …), for the caller to apply to the groups rather than to every row: the
+// same groups when no per-person step lies between the rows and their groups (person_rank),
+// at the price of one comparison a group.
+func baseSelect(p *plan, withPID, groupFilters bool, from string, extra ...string) (base string, keyCols, later []string) {
 	var sel []string
 	if withPID {
 		sel = append(sel, quoteIdent(p.Tables[0].Alias)+".pid AS pid")
@@ -102,7 +116,11 @@ func baseSelect(p *plan, withPID bool, from string, extra ...string) (base strin
 		}
 		sel = append(sel, key+" AS "+kc)
 		if k.Domain != nil {
-			where = append(where, domainFilter(k.Expr.SQL(), k.Domain))
+			if _, isRange := bucketRange(k); groupFilters && !isRange {
+				later = append(later, domainFilter(kc, k.Domain))
+			} else {
+				where = append(where, keyDomainFilter(k))
+			}
 		}
 	}
 	for j, a := range p.Aggs {
@@ -114,7 +132,7 @@ func baseSelect(p *plan, withPID bool, from string, extra ...string) (base strin
 	if len(where) > 0 {
 		base += " WHERE " + strings.Join(where, " AND ")
 	}
-	return base, keyCols
+	return base, keyCols, later
 }
 
 // clampedValue is aggregate j's input v<j> clamped to its bounds (and, for variances,
@@ -160,7 +178,7 @@ func rewrite(p *plan, seed uint64, maxGroups, maxRows int, tree treeShape, scale
 			fmt.Fprintf(&from, " JOIN %s AS %s ON %s.pid = %s.pid", src, quoteIdent(t.Alias), quoteIdent(p.Tables[0].Alias), quoteIdent(t.Alias))
 		}
 	}
-	base, keyCols := baseSelect(p, true, from.String())
+	base, keyCols, _ := baseSelect(p, true, false, from.String())
 	// 2. per_unit: one row per person and group, with clamped partial aggregates.
 	pu := []string{"pid"}
 	pu = append(pu, keyCols...)
@@ -284,6 +302,51 @@ func (t treeShape) rollUp(c treeCounts) {
 			c[[2]int64{int64(lvl), node}] += l.n
 		}
 	}
+}
+
+// keyDomainFilter is domainFilter for key k. A date_trunc or year key whose domain is a run
+// of consecutive buckets is filtered on the date column it buckets instead, as a half-open
+// range [first bucket, end of the last): the same rows (a date's bucket is in the run exactly
+// when the date is in that range), but DuckDB compares a column it can skip row groups by,
+// where the key's expression would be computed for every row to compare it with each value.
+func keyDomainFilter(k key) string {
+	if r, ok := bucketRange(k); ok {
+		return r
+	}
+	return domainFilter(k.Expr.SQL(), k.Domain)
+}
+
+// bucketRange is the range filter of keyDomainFilter, when k is a bucket of a date column
+// and its domain values are consecutive buckets.
+func bucketRange(k key) (string, bool) {
+	c, ok := k.Expr.(*callExpr)
+	if !ok || c.rule().Bucket == nil || len(k.Domain.Values) == 0 {
+		return "", false
+	}
+	arg, unit := c.rule().Bucket(c)
+	col, ok := arg.(*column)
+	if !ok || col.T != tDate {
+		return "", false
+	}
+	starts := make([]time.Time, len(k.Domain.Values))
+	for i, v := range k.Domain.Values {
+		switch v := v.(type) {
+		case time.Time:
+			starts[i] = v
+		case int64: // year(d): the domain holds years
+			if unit != "year" || v < 1 || v > 9999 {
+				return "", false
+			}
+			starts[i] = time.Date(int(v), 1, 1, 0, 0, 0, 0, time.UTC)
+		default:
+			return "", false
+		}
+		if !truncDate(starts[i], unit).Equal(starts[i]) || i > 0 && !nextBucket(starts[i-1], unit).Equal(starts[i]) {
+			return "", false
+		}
+	}
+	end := nextBucket(starts[len(starts)-1], unit)
+	return fmt.Sprintf("(%s >= DATE '%s' AND %s < DATE '%s')", col.SQL(), starts[0].Format(time.DateOnly), col.SQL(), end.Format(time.DateOnly)), true
 }
 
 // domainFilter keeps only rows whose key lies in its public domain

@@ -117,6 +117,9 @@ func TestRewriteGolden(t *testing.T) {
 			fmt.Fprintf(&b, "\n-- max groups contributed %d, max rows per group %d, mechanisms %d\n", rw.MaxGroups, rw.MaxRows, plan.Mechanisms())
 			print := func(rw rewritten) {
 				fmt.Fprintf(&b, "%s;\n%s;\n", rw.createBounded(false), rw.Groups)
+				if rw.Single != "" {
+					fmt.Fprintf(&b, "%s;\n", rw.Single)
+				}
 				for _, q := range rw.Tree {
 					if q != "" {
 						fmt.Fprintf(&b, "%s;\n", q)
@@ -153,7 +156,7 @@ func TestRewriteGolden(t *testing.T) {
 				if _, err := db.Exec(rw.createBounded(false)); err != nil {
 					t.Fatalf("%s: bounded does not run: %v", rw.Method, err)
 				}
-				for _, q := range append([]string{rw.Groups, rw.Inline()}, rw.Tree...) {
+				for _, q := range append([]string{rw.Groups, rw.Inline(), rw.Single}, rw.Tree...) {
 					if q == "" {
 						continue
 					}

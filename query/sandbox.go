@@ -157,7 +157,7 @@ func (s *sandbox) prepare(ctx context.Context, rw rewritten, domains []*keyDomai
 		return nil, err
 	}
 	defer conn.ExecContext(context.WithoutCancel(ctx), "DROP TABLE IF EXISTS bounded")
-	for _, q := range append([]string{rw.Groups, rw.Inline()}, rw.Tree...) {
+	for _, q := range append([]string{rw.Groups, rw.Inline(), rw.Single}, rw.Tree...) {
 		if q == "" {
 			continue
 		}
@@ -292,12 +292,27 @@ func (s *sandbox) run(ctx context.Context, rw rewritten, nkeys int) (map[string]
 		defer conn.ExecContext(context.WithoutCancel(ctx), "DROP TABLE IF EXISTS bounded")
 		groupsSQL = rw.Groups
 	}
+	if rw.Single != "" {
+		groupsSQL = rw.Single
+	}
+	// Single's rows end with a GROUPING flag and a leaf node per tree, and a count.
+	treeCols := 0
+	if rw.Single != "" {
+		treeCols = 2*len(rw.SingleTrees) + 1
+	}
+	type leafRow struct {
+		group      string
+		tree       int
+		node, rows int64
+	}
+	var leaves []leafRow
 	groups := map[string]*groupRow{}
 	rows, err := conn.QueryContext(ctx, groupsSQL)
 	if err != nil {
 		return nil, err
 	}
 	cols, _ := rows.Columns()
+rowsLoop:
 	for rows.Next() {
 		vals := make([]any, len(cols))
 		ptrs := make([]any, len(cols))
@@ -308,7 +323,25 @@ func (s *sandbox) run(ctx context.Context, rw rewritten, nkeys int) (map[string]
 			rows.Close()
 			return nil, err
 		}
-		g := &groupRow{keys: normaliseKeys(vals[:nkeys]), tree: map[int]treeCounts{}}
+		keys := normaliseKeys(vals[:nkeys])
+		if treeCols > 0 {
+			tail := vals[len(vals)-treeCols:]
+			for i, js := range rw.SingleTrees {
+				if toInt64(tail[2*i]) != 0 {
+					continue
+				}
+				// A leaf row of the trees js; a NULL node counts the NULL values, which no
+				// tree holds.
+				if tail[2*i+1] != nil {
+					for _, j := range js {
+						leaves = append(leaves, leafRow{groupID(keys), j, toInt64(tail[2*i+1]), toInt64(tail[len(tail)-1])})
+					}
+				}
+				continue rowsLoop
+			}
+			vals = vals[:len(vals)-treeCols]
+		}
+		g := &groupRow{keys: keys, tree: map[int]treeCounts{}}
 		g.persons = toInt64(vals[nkeys])
 		for _, v := range vals[nkeys+1:] {
 			g.vals = append(g.vals, toInt64(v))
@@ -324,6 +357,27 @@ func (s *sandbox) run(ctx context.Context, rw rewritten, nkeys int) (map[string]
 	}
 	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
 		return nil, err
+	}
+	if treeCols > 0 {
+		for _, l := range leaves {
+			g := groups[l.group]
+			if g == nil {
+				continue
+			}
+			if g.tree[l.tree] == nil {
+				g.tree[l.tree] = treeCounts{}
+			}
+			g.tree[l.tree][[2]int64{int64(rw.tree.Height), l.node}] = l.rows
+		}
+		for _, g := range groups {
+			for _, js := range rw.SingleTrees {
+				for _, j := range js {
+					if g.tree[j] != nil {
+						rw.tree.rollUp(g.tree[j])
+					}
+				}
+			}
+		}
 	}
 	for j, q := range rw.Tree {
 		if q == "" {

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -27,7 +26,7 @@ func (s *Synthetic) WriteParquet(w io.Writer) error {
 	}
 	fields := make([]arrow.Field, len(s.Attributes))
 	for i, a := range s.Attributes {
-		fields[i] = arrow.Field{Name: a.Name, Type: arrowType(a.Type)}
+		fields[i] = arrow.Field{Name: a.Name, Type: arrowType(a.Type), Nullable: a.Null}
 	}
 	schema := arrow.NewSchema(fields, nil)
 	props := parquet.NewWriterProperties(parquet.WithCompression(compress.Codecs.Zstd), parquet.WithDictionaryDefault(true))
@@ -90,70 +89,53 @@ func arrowType(sqlType string) arrow.DataType {
 	return arrow.BinaryTypes.String
 }
 
-// appendColumn appends each code's level value.
+// appendColumn appends each code's level value (NULL for the NULL level, whose mid is nil).
 func appendColumn(b array.Builder, sqlType string, codes []int32, mids []any) error {
-	bad := func(v any) error { return fmt.Errorf("level %v is not a %s", v, sqlType) }
+	null := make([]bool, len(mids))
+	for j, m := range mids {
+		null[j] = m == nil
+	}
 	switch sqlType {
 	case "BOOLEAN":
-		bb := b.(*array.BooleanBuilder)
-		vals := make([]bool, len(mids))
-		for j, m := range mids {
-			v, ok := m.(bool)
-			if !ok {
-				return bad(m)
-			}
-			vals[j] = v
-		}
-		for _, c := range codes {
-			bb.Append(vals[c])
-		}
+		return appendTyped(b.(*array.BooleanBuilder), sqlType, codes, mids, null, func(v bool) bool { return v })
 	case "BIGINT":
-		ib := b.(*array.Int64Builder)
-		vals := make([]int64, len(mids))
-		for j, m := range mids {
-			v, ok := m.(int64)
-			if !ok {
-				return bad(m)
-			}
-			vals[j] = v
-		}
-		for _, c := range codes {
-			ib.Append(vals[c])
-		}
+		return appendTyped(b.(*array.Int64Builder), sqlType, codes, mids, null, func(v int64) int64 { return v })
 	case "DATE":
-		db := b.(*array.Date32Builder)
-		vals := make([]arrow.Date32, len(mids))
-		for j, m := range mids {
-			v, ok := m.(time.Time)
-			if !ok {
-				return bad(m)
-			}
-			vals[j] = arrow.Date32FromTime(v)
-		}
-		for _, c := range codes {
-			db.Append(vals[c])
-		}
+		return appendTyped(b.(*array.Date32Builder), sqlType, codes, mids, null, arrow.Date32FromTime)
 	case "DOUBLE":
-		fb := b.(*array.Float64Builder)
-		vals := make([]float64, len(mids))
-		for j, m := range mids {
-			v, ok := m.(float64)
-			if !ok {
-				return bad(m)
-			}
-			vals[j] = v
+		return appendTyped(b.(*array.Float64Builder), sqlType, codes, mids, null, func(v float64) float64 { return v })
+	}
+	strs := make([]any, len(mids))
+	for j, m := range mids {
+		if m != nil {
+			strs[j] = fmt.Sprint(m)
 		}
-		for _, c := range codes {
-			fb.Append(vals[c])
+	}
+	return appendTyped(b.(*array.StringBuilder), sqlType, codes, strs, null, func(v string) string { return v })
+}
+
+// appendTyped appends codes' values, each level's value of type In converted to the
+// builder's Out.
+func appendTyped[In, Out any, B interface {
+	Append(Out)
+	AppendNull()
+}](b B, sqlType string, codes []int32, mids []any, null []bool, conv func(In) Out) error {
+	vals := make([]Out, len(mids))
+	for j, m := range mids {
+		if null[j] {
+			continue
 		}
-	default:
-		sb := b.(*array.StringBuilder)
-		vals := make([]string, len(mids))
-		for j, m := range mids {
-			vals[j] = fmt.Sprint(m)
+		v, ok := m.(In)
+		if !ok {
+			return fmt.Errorf("level %v is not a %s", m, sqlType)
 		}
-		for _, c := range codes {
-			sb.Append(vals[c])
+		vals[j] = conv(v)
+	}
+	for _, c := range codes {
+		if null[c] {
+			b.AppendNull()
+		} else {
+			b.Append(vals[c])
 		}
 	}
 	return nil

@@ -55,6 +55,8 @@ type Release struct {
 	// what the same query costs when it runs for real.
 	Dummy bool          `json:"dummy,omitempty"`
 	Price *BudgetAmount `json:"price,omitempty"`
+	// OutputPolicy, when the project has one, says what it did to this release.
+	OutputPolicy *OutputPolicy `json:"output_policy,omitempty"`
 }
 
 // Flags of a released value.
@@ -65,7 +67,19 @@ const (
 	// FlagUninformative: the interval covers the column's whole Range, so the value says
 	// nothing about the group (too few people for the epsilon spent).
 	FlagUninformative = "uninformative"
+	// FlagSuppressed: the project's output policy withheld the value (its row has a count
+	// below the policy's threshold); the value and its interval are null.
+	FlagSuppressed = "suppressed"
 )
+
+// OutputPolicy is the project's disclosure control as applied to a release, after DP and
+// at no privacy cost (docs/governance.md#output-policy).
+type OutputPolicy struct {
+	SuppressBelow float64 `json:"suppress_below,omitempty"`
+	RoundTo       float64 `json:"round_to,omitempty"`
+	// RowsSuppressed is how many rows had their values withheld.
+	RowsSuppressed int `json:"rows_suppressed"`
+}
 
 // Selection is DP partition selection as a release reports it. Everything in it but
 // GroupsKept is computed from the query's options alone; GroupsKept is how many groups the

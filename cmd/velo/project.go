@@ -57,6 +57,7 @@ func projectCreate(ctx context.Context, m *Main, args []string) error {
 	fs := m.newFlagSet("project create", `project create --state DIR --id ID --purpose TEXT --legal-basis TEXT --allow TABLE[:COL,COL...]...
          --epsilon-budget E --delta-budget D [--default-epsilon E] [--default-delta D]
          [--max-epsilon-per-query E] [--max-delta-per-query D] [--expires DATE] [--approver NAME]
+         [--suppress-below N] [--round-to B]
 
 Appends a project to the ledger in DIR. The project may read only the tables and columns
 given with --allow (a bare table allows all its columns).`)
@@ -74,6 +75,8 @@ given with --allow (a bare table allows all its columns).`)
 	maxDelta := fs.Float64("max-delta-per-query", 0, "largest delta one query may spend (0: no cap beyond the budget)")
 	expires := fs.String("expires", "", "last day the project may query, YYYY-MM-DD (UTC, through the end of that day), or an RFC 3339 instant")
 	approver := fs.String("approver", "", "who approved the project (the DPO)")
+	suppress := fs.Float64("suppress-below", 0, "output policy: withhold a released row whose noisy count is below N (0: never)")
+	roundTo := fs.Float64("round-to", 0, "output policy: round released counts to a multiple of B (0: never)")
 	actor := fs.String("actor", "", "who is recording this (default: the OS user)")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -85,6 +88,9 @@ given with --allow (a bare table allows all its columns).`)
 		ID: *id, Purpose: *purpose, LegalBasis: *legalBasis, Approver: *approver,
 		EpsilonBudget: *epsBudget, DeltaBudget: *deltaBudget, DefaultEpsilon: *defEps, DefaultDelta: *defDelta,
 		MaxEpsilonPerQuery: *maxEps, MaxDeltaPerQuery: *maxDelta,
+	}
+	if *suppress != 0 || *roundTo != 0 {
+		p.OutputPolicy = &ledger.OutputPolicy{SuppressBelow: *suppress, RoundTo: *roundTo}
 	}
 	var err error
 	if p.Allow, err = parseAllow(allow); err != nil {
@@ -99,6 +105,7 @@ given with --allow (a bare table allows all its columns).`)
 		ID: p.ID, Purpose: p.Purpose, LegalBasis: p.LegalBasis, Approver: p.Approver, Allow: p.Allow,
 		EpsilonBudget: p.EpsilonBudget, DeltaBudget: p.DeltaBudget, DefaultEpsilon: p.DefaultEpsilon, DefaultDelta: p.DefaultDelta,
 		MaxEpsilonPerQuery: p.MaxEpsilonPerQuery, MaxDeltaPerQuery: p.MaxDeltaPerQuery, Expires: p.Expires,
+		OutputPolicy: p.OutputPolicy,
 	}}
 	err = withLedger(m, *state, api, func(l *ledger.Ledger) error {
 		if err := l.CreateProject(ctx, actorName(*actor), p); err != nil {

@@ -139,8 +139,9 @@ summarised on stderr.`)
 	eps := fs.String("epsilon", "", "epsilon for the whole synthesis (default: the project's)")
 	delta := fs.String("delta", "", "delta for the whole synthesis (default: the project's; must be > 0)")
 	bins := fs.Int("bins", 0, fmt.Sprintf("bins of numeric columns (default %d)", query.DefaultBins))
-	maxGroups := fs.Int("max-groups-contributed", 0, "cells one person may contribute to in each marginal (default 1)")
-	maxRows := fs.Int("max-rows-per-group", 0, "rows of one person counted in a cell of each marginal (default 1)")
+	maxPerson := fs.Int("max-rows-per-person", 0, "rows of each person the synthesis reads, the same in every marginal (default 1)")
+	maxGroups := fs.Int("max-groups-contributed", 0, "instead: cells one person may contribute to in each marginal on its own (the per_group bounding)")
+	maxRows := fs.Int("max-rows-per-group", 0, "instead: rows of one person counted in a cell of each marginal on its own (the per_group bounding)")
 	out := fs.String("out", "", "the Parquet file to write")
 	report := fs.String("report", "", "also write the release and utility report as JSON here")
 	if err := parse(fs, args); err != nil {
@@ -152,7 +153,7 @@ summarised on stderr.`)
 	if fs.NArg() != 0 {
 		return usageError{errors.New("synthesize: unexpected arguments")}
 	}
-	req := query.SynthesizeRequest{Project: *project, Actor: "operator:" + actorName(""), Table: *table, Method: *method, Rows: *rows, Bins: *bins, MaxGroupsContributed: *maxGroups, MaxRowsPerGroup: *maxRows}
+	req := query.SynthesizeRequest{Project: *project, Actor: "operator:" + actorName(""), Table: *table, Method: *method, Rows: *rows, Bins: *bins, MaxRowsPerPerson: *maxPerson, MaxGroupsContributed: *maxGroups, MaxRowsPerGroup: *maxRows}
 	if *columns != "" {
 		for c := range strings.SplitSeq(*columns, ",") {
 			req.Columns = append(req.Columns, strings.TrimSpace(c))
@@ -168,7 +169,7 @@ summarised on stderr.`)
 		return err
 	}
 	eng, done, err := openDataEngine(ctx, m, *data, *state, apiEquivalent{path: "/v1/synthetic", tokenVar: "VELO_TOKEN", body: notebooksapi.SyntheticRequest{
-		Project: req.Project, Table: req.Table, Columns: req.Columns, Method: req.Method, Rows: req.Rows, Epsilon: req.Epsilon, Delta: req.Delta, Bins: req.Bins, MaxGroupsContributed: req.MaxGroupsContributed, MaxRowsPerGroup: req.MaxRowsPerGroup,
+		Project: req.Project, Table: req.Table, Columns: req.Columns, Method: req.Method, Rows: req.Rows, Epsilon: req.Epsilon, Delta: req.Delta, Bins: req.Bins, MaxRowsPerPerson: req.MaxRowsPerPerson, MaxGroupsContributed: req.MaxGroupsContributed, MaxRowsPerGroup: req.MaxRowsPerGroup,
 	}})
 	if err != nil {
 		f.Close()

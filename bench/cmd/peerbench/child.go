@@ -10,7 +10,9 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
+	"syscall"
 	"time"
 
 	_ "github.com/duckdb/duckdb-go/v2"
@@ -34,7 +36,14 @@ func childMain(args []string) int {
 	eps := fl.Float64("epsilon", 1, "epsilon")
 	threads := fl.Int("threads", 2, "DuckDB threads")
 	memLimit := fl.String("memory-limit", "2GB", "DuckDB memory limit")
+	cpuProfile := fl.String("cpuprofile", "", "write a CPU profile of the child (Go side) to this file")
 	_ = fl.Parse(args)
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err == nil && pprof.StartCPUProfile(f) == nil {
+			defer pprof.StopCPUProfile()
+		}
+	}
 	res, err := child(context.Background(), *system, *id, *data, *runs, *eps, *threads, *memLimit)
 	if err != nil {
 		res.Error = err.Error()
@@ -128,15 +137,25 @@ func child(ctx context.Context, system, id, data string, runs int, eps float64, 
 		return res, err
 	}
 	for range runs {
-		start := time.Now()
+		start, cpu := time.Now(), cpuTime()
 		rows, err := runOnce(fresh)
 		if err != nil {
 			return res, err
 		}
 		res.TimesMS = append(res.TimesMS, float64(time.Since(start).Microseconds())/1000)
+		res.CPUMS = append(res.CPUMS, float64((cpuTime()-cpu).Microseconds())/1000)
 		res.Rows = rows
 	}
 	return res, nil
+}
+
+// cpuTime is the process's CPU time so far, user and system, of all its threads.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func openPlain(ctx context.Context, data string, threads int, memLimit string) (*sql.DB, string, error) {

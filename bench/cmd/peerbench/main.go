@@ -95,8 +95,11 @@ type Row struct {
 // ChildResult is what a child prints on its last line of standard output.
 type ChildResult struct {
 	TimesMS []float64 `json:"times_ms"`
-	Rows    []Row     `json:"rows"`
-	Error   string    `json:"error,omitempty"`
+	// CPUMS is each run's CPU time (user + system, every thread of the process): less
+	// disturbed than wall time by other processes on a shared machine. Go children only.
+	CPUMS []float64 `json:"cpu_ms,omitempty"`
+	Rows  []Row     `json:"rows"`
+	Error string    `json:"error,omitempty"`
 	// Unsupported: the system cannot express the query (Error says why).
 	Unsupported bool   `json:"unsupported,omitempty"`
 	Note        string `json:"note,omitempty"`
@@ -250,7 +253,11 @@ func summary(r Result) string {
 	if r.Error != "" {
 		return r.Error
 	}
-	return fmt.Sprintf("median %.1f ms, peak RSS %.0f MiB, %d groups", median(r.TimesMS), r.PeakRSSMiB, len(r.Rows))
+	cpu := ""
+	if len(r.CPUMS) > 0 {
+		cpu = fmt.Sprintf(" (CPU %.1f ms)", median(r.CPUMS))
+	}
+	return fmt.Sprintf("median %.1f ms%s, peak RSS %.0f MiB, %d groups", median(r.TimesMS), cpu, r.PeakRSSMiB, len(r.Rows))
 }
 
 // peerScript finds bench/peers/run_peer.py: beside the source of this command.

@@ -143,6 +143,26 @@ func report(w io.Writer, cfg config, bookingData, fullData string, results []Res
 		fmt.Fprintln(w)
 	}
 	fmt.Fprintln(w)
+	header("Median CPU time of a run, user + system (ratio to plain DuckDB)")
+	for _, q := range queries {
+		base := get(q, "duckdb")
+		fmt.Fprintf(w, "| %s |", title(q))
+		for _, s := range cfg.systems {
+			r := get(q, s)
+			switch {
+			case note(r) != "":
+				fmt.Fprintf(w, " %s |", note(r))
+			case len(r.CPUMS) == 0:
+				fmt.Fprint(w, " – |")
+			case s != "duckdb" && base != nil && base.Error == "" && len(base.CPUMS) > 0:
+				fmt.Fprintf(w, " %s (%.1f×) |", msText(median(r.CPUMS)), median(r.CPUMS)/median(base.CPUMS))
+			default:
+				fmt.Fprintf(w, " %s |", msText(median(r.CPUMS)))
+			}
+		}
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintln(w)
 	header("Peak RSS of the child process (MiB)")
 	for _, q := range queries {
 		fmt.Fprintf(w, "| %s |", title(q))

@@ -63,6 +63,9 @@ type result struct {
 	peakRSSMiB float64
 	out        string
 	tvd        tvdSummary
+	// tvdNull is the same comparison with NULL a category of every attribute (every row
+	// counted in every pair), as Velo's person_rows and SmartNoise both synthesize it.
+	tvdNull tvdSummary
 }
 
 func main() {
@@ -76,7 +79,7 @@ func main() {
 	delta := flag.Float64("delta", 1e-6, "delta of each synthesis")
 	bins := flag.Int("bins", query.DefaultBins, "bins of wait_days (equal width over the catalog bounds, as Velo bins it)")
 	columns := flag.String("columns", defaultColumns, "attributes of the booking table")
-	systems := flag.String("systems", "velo-mst,velo-aim,snsynth-mst,snsynth-aim,snsynth-mst-1pp,snsynth-aim-1pp", "systems to run (the baselines always run)")
+	systems := flag.String("systems", "velo-mst,velo-aim,velo-mst-pg,velo-aim-pg,snsynth-mst,snsynth-aim,snsynth-mst-1pp,snsynth-aim-1pp", "systems to run (the baselines always run); velo-*-pg: Velo with the per_group bounding (C = R = 1 in each marginal)")
 	venv := flag.String("venv", filepath.Join(home, ".cache", "velo-bench", "venv", "snsynth"), "SmartNoise Synth's virtual environment (bench/peers/setup.sh snsynth)")
 	timeout := flag.Duration("timeout", 30*time.Minute, "time limit of one run")
 	sampler := flag.String("snsynth-sampler", "round", "SmartNoise's row generator (Private-PGM's synthetic_data method): round, its default, or sample (i.i.d.)")
@@ -147,9 +150,11 @@ func run(ctx context.Context, cfg config) error {
 		var argv []string
 		out := filepath.Join(work, s+".parquet")
 		switch s {
-		case "velo-mst", "velo-aim":
-			argv = []string{self, "child", "--data", data, "--method", strings.TrimPrefix(s, "velo-"), "--columns", strings.Join(cfg.columns, ","),
-				"--rows", strconv.Itoa(cfg.sourceRows), "--epsilon", fmt.Sprint(cfg.eps), "--delta", fmt.Sprint(cfg.delta), "--bins", strconv.Itoa(cfg.bins), "--out", out}
+		case "velo-mst", "velo-aim", "velo-mst-pg", "velo-aim-pg":
+			method, perGroup := strings.CutSuffix(strings.TrimPrefix(s, "velo-"), "-pg")
+			argv = []string{self, "child", "--data", data, "--method", method, "--columns", strings.Join(cfg.columns, ","),
+				"--rows", strconv.Itoa(cfg.sourceRows), "--epsilon", fmt.Sprint(cfg.eps), "--delta", fmt.Sprint(cfg.delta), "--bins", strconv.Itoa(cfg.bins), "--out", out,
+				"--per-group=" + strconv.FormatBool(perGroup)}
 		case "snsynth-mst", "snsynth-aim", "snsynth-mst-1pp", "snsynth-aim-1pp":
 			method, in := strings.TrimPrefix(s, "snsynth-"), filepath.Join(work, "source.parquet")
 			if m, ok := strings.CutSuffix(method, "-1pp"); ok {
@@ -164,11 +169,14 @@ func run(ctx context.Context, cfg config) error {
 		r := runChild(ctx, cfg.timeout, argv)
 		r.name, r.out = s, out
 		if r.Error == "" {
-			if r.tvd, err = twoWayTVD(ctx, db, cfg.columns, out); err != nil {
+			if r.tvd, err = twoWayTVD(ctx, db, cfg.columns, out, false); err == nil {
+				r.tvdNull, err = twoWayTVD(ctx, db, cfg.columns, out, true)
+			}
+			if err != nil {
 				r.Error = "evaluation: " + err.Error()
 			}
 		}
-		fmt.Fprintf(os.Stderr, "  %s: %.1f s, %.0f MiB, mean 2-way TVD %.4f %s\n", s, r.wall.Seconds(), r.peakRSSMiB, r.tvd.mean, r.Error)
+		fmt.Fprintf(os.Stderr, "  %s: %.1f s, %.0f MiB, mean 2-way TVD %.4f (NULL a level: %.4f) %s\n", s, r.wall.Seconds(), r.peakRSSMiB, r.tvd.mean, r.tvdNull.mean, r.Error)
 		results = append(results, r)
 	}
 	// Baselines, computed here: each column shuffled on its own (the product of the real
@@ -182,7 +190,10 @@ func run(ctx context.Context, cfg config) error {
 			return fmt.Errorf("%s baseline: %w", b.name, err)
 		}
 		r := &result{name: b.name, out: out}
-		if r.tvd, err = twoWayTVD(ctx, db, cfg.columns, out); err != nil {
+		if r.tvd, err = twoWayTVD(ctx, db, cfg.columns, out, false); err == nil {
+			r.tvdNull, err = twoWayTVD(ctx, db, cfg.columns, out, true)
+		}
+		if err != nil {
 			return fmt.Errorf("%s baseline: %w", b.name, err)
 		}
 		results = append(results, r)
@@ -190,7 +201,7 @@ func run(ctx context.Context, cfg config) error {
 	// And what Velo's default bounding measures, without noise: in each 2-way marginal,
 	// each person's one cell chosen at random among the distinct cells they have rows in.
 	r := &result{name: "one-cell-per-person"}
-	if r.tvd, err = twoWayTVD(ctx, db, cfg.columns, ""); err != nil {
+	if r.tvd, err = twoWayTVD(ctx, db, cfg.columns, "", false); err != nil {
 		return fmt.Errorf("one-cell-per-person baseline: %w", err)
 	}
 	results = append(results, r)
@@ -293,16 +304,21 @@ type tvdSummary struct {
 
 // twoWayTVD compares every 2-way marginal of the rows in file (with file "": one distinct
 // cell per person, chosen at random, in each marginal) with the source's: over the
-// attributes' public domains, a row NULL in either attribute left out of that pair on both
-// sides (as Velo's marginals leave it out), each side normalised to sum 1.
-func twoWayTVD(ctx context.Context, db *sql.DB, cols []string, file string) (tvdSummary, error) {
+// attributes' public domains, each side normalised to sum 1. Without nulls a row NULL in
+// either attribute is left out of that pair on both sides (as per_group marginals leave it
+// out); with nulls, NULL is one more category of every attribute and every row counts.
+func twoWayTVD(ctx context.Context, db *sql.DB, cols []string, file string, nulls bool) (tvdSummary, error) {
 	var s tvdSummary
 	for i := range cols {
 		for j := i + 1; j < len(cols); j++ {
 			a, b := cols[i], cols[j]
-			q := fmt.Sprintf(`WITH r AS (SELECT "%[1]s" AS a, "%[2]s" AS b, count(*) / sum(count(*)) OVER () AS p FROM source WHERE "%[1]s" IS NOT NULL AND "%[2]s" IS NOT NULL GROUP BY ALL),
-s AS (SELECT CAST("%[1]s" AS VARCHAR) AS a, CAST("%[2]s" AS VARCHAR) AS b, count(*) / sum(count(*)) OVER () AS p FROM read_parquet('%[3]s') WHERE "%[1]s" IS NOT NULL AND "%[2]s" IS NOT NULL GROUP BY ALL)
-SELECT sum(abs(coalesce(r.p, 0) - coalesce(s.p, 0))) / 2, count(*) FILTER (WHERE r.p IS NULL) FROM r FULL OUTER JOIN s ON r.a = s.a AND r.b = s.b`, a, b, file)
+			where, eq := fmt.Sprintf(`WHERE "%[1]s" IS NOT NULL AND "%[2]s" IS NOT NULL`, a, b), "="
+			if nulls {
+				where, eq = "", "IS NOT DISTINCT FROM"
+			}
+			q := fmt.Sprintf(`WITH r AS (SELECT "%[1]s" AS a, "%[2]s" AS b, count(*) / sum(count(*)) OVER () AS p FROM source %[4]s GROUP BY ALL),
+s AS (SELECT CAST("%[1]s" AS VARCHAR) AS a, CAST("%[2]s" AS VARCHAR) AS b, count(*) / sum(count(*)) OVER () AS p FROM read_parquet('%[3]s') %[4]s GROUP BY ALL)
+SELECT sum(abs(coalesce(r.p, 0) - coalesce(s.p, 0))) / 2, count(*) FILTER (WHERE r.p IS NULL) FROM r FULL OUTER JOIN s ON r.a %[5]s s.a AND r.b %[5]s s.b`, a, b, file, where, eq)
 			if file == "" {
 				q = strings.Replace(q, fmt.Sprintf("FROM read_parquet('%s')", file), fmt.Sprintf(`FROM (SELECT * FROM (SELECT DISTINCT pid, "%[1]s", "%[2]s" FROM source WHERE "%[1]s" IS NOT NULL AND "%[2]s" IS NOT NULL) QUALIFY row_number() OVER (PARTITION BY pid ORDER BY random()) = 1)`, a, b), 1)
 			}
@@ -398,9 +414,10 @@ func childMain(args []string) int {
 	delta := fl.Float64("delta", 1e-6, "delta")
 	bins := fl.Int("bins", query.DefaultBins, "bins of numeric columns")
 	out := fl.String("out", "", "Parquet file to write")
+	perGroup := fl.Bool("per-group", false, "the per_group bounding (C = R = 1 in each marginal) instead of person_rows")
 	_ = fl.Parse(args)
 	res := ChildResult{System: "velo", Method: *method}
-	if err := veloChild(context.Background(), *data, *method, strings.Split(*columns, ","), *rows, *eps, *delta, *bins, *out, &res); err != nil {
+	if err := veloChild(context.Background(), *data, *method, strings.Split(*columns, ","), *rows, *eps, *delta, *bins, *perGroup, *out, &res); err != nil {
 		res.Error = err.Error()
 	}
 	b, _ := json.Marshal(res)
@@ -408,7 +425,7 @@ func childMain(args []string) int {
 	return 0
 }
 
-func veloChild(ctx context.Context, data, method string, cols []string, rows int, eps, delta float64, bins int, out string, res *ChildResult) error {
+func veloChild(ctx context.Context, data, method string, cols []string, rows int, eps, delta float64, bins int, perGroup bool, out string, res *ChildResult) error {
 	state, err := os.MkdirTemp("", "velo-synthbench-state-")
 	if err != nil {
 		return err
@@ -431,7 +448,11 @@ func veloChild(ctx context.Context, data, method string, cols []string, rows int
 	}
 	defer eng.Close()
 	start := time.Now()
-	syn, err := eng.Synthesize(ctx, query.SynthesizeRequest{Project: "synth", Actor: "user:bench", Table: "booking", Columns: cols, Method: method, Rows: rows, Bins: bins, Epsilon: &eps, Delta: &delta})
+	req := query.SynthesizeRequest{Project: "synth", Actor: "user:bench", Table: "booking", Columns: cols, Method: method, Rows: rows, Bins: bins, Epsilon: &eps, Delta: &delta}
+	if perGroup {
+		req.MaxGroupsContributed, req.MaxRowsPerGroup = 1, 1
+	}
+	syn, err := eng.Synthesize(ctx, req)
 	if err != nil {
 		return err
 	}

@@ -36,16 +36,18 @@ func TestExportAndEvaluate(t *testing.T) {
 	if cfg.sourceRows == 0 || cfg.personsShown == 0 || cfg.personsShown > 400 {
 		t.Fatalf("source: %d rows of %d persons", cfg.sourceRows, cfg.personsShown)
 	}
-	self, err := twoWayTVD(ctx, db, cfg.columns, filepath.Join(cfg.work, "source.parquet"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(self.pairs) != 6 || self.max > 1e-12 {
-		t.Fatalf("source against itself: %d pairs, max TVD %g", len(self.pairs), self.max)
+	for _, nulls := range []bool{false, true} {
+		self, err := twoWayTVD(ctx, db, cfg.columns, filepath.Join(cfg.work, "source.parquet"), nulls)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(self.pairs) != 6 || self.max > 1e-12 {
+			t.Fatalf("source against itself (NULL a level: %v): %d pairs, max TVD %g", nulls, len(self.pairs), self.max)
+		}
 	}
 	out := filepath.Join(cfg.work, "velo.parquet")
 	var res ChildResult
-	if err := veloChild(ctx, data, "mst", cfg.columns, 1000, 1, 1e-6, 10, out, &res); err != nil {
+	if err := veloChild(ctx, data, "mst", cfg.columns, 1000, 1, 1e-6, 10, false, out, &res); err != nil {
 		t.Fatal(err)
 	}
 	if res.Rows != 1000 {
@@ -61,7 +63,15 @@ func TestExportAndEvaluate(t *testing.T) {
 	if foreign > 0 || levels < 2 {
 		t.Fatalf("%d of Velo's rows have a wait_days the export spells differently (%d levels)", foreign, levels)
 	}
-	velo, err := twoWayTVD(ctx, db, cfg.columns, out)
+	// priority is NULL on the follow-ups; person_rows synthesizes NULL as a level.
+	var nullPriority int
+	if err := db.QueryRowContext(ctx, `SELECT count(*) FILTER (WHERE priority IS NULL) FROM read_parquet('`+out+`')`).Scan(&nullPriority); err != nil {
+		t.Fatal(err)
+	}
+	if nullPriority == 0 {
+		t.Errorf("no synthetic row without a priority")
+	}
+	velo, err := twoWayTVD(ctx, db, cfg.columns, out, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +82,7 @@ func TestExportAndEvaluate(t *testing.T) {
 	if _, err := db.ExecContext(ctx, "COPY ("+independenceSQL(cfg.columns)+") TO '"+ind+"' (FORMAT parquet)"); err != nil {
 		t.Fatal(err)
 	}
-	indep, err := twoWayTVD(ctx, db, cfg.columns, ind)
+	indep, err := twoWayTVD(ctx, db, cfg.columns, ind, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +93,7 @@ func TestExportAndEvaluate(t *testing.T) {
 			t.Errorf("independence baseline keeps priority × first_access (TVD %g)", p.tvd)
 		}
 	}
-	cell, err := twoWayTVD(ctx, db, cfg.columns, "")
+	cell, err := twoWayTVD(ctx, db, cfg.columns, "", false)
 	if err != nil {
 		t.Fatal(err)
 	}

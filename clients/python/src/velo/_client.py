@@ -18,6 +18,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import pyarrow as pa
 import pyarrow.ipc
+import pyarrow.parquet
 
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
 
@@ -25,6 +26,7 @@ __all__ = [
     "connect",
     "Connection",
     "Result",
+    "Synthetic",
     "Price",
     "Budget",
     "Amount",
@@ -214,6 +216,44 @@ class Result:
         return self.table.num_rows
 
 
+@dataclass
+class Synthetic:
+    """A differentially private synthetic table (``POST /v1/synthetic``): ``table`` is the
+    rows (Arrow; no person identifier; NULL where the model put a missing value), ``release``
+    the release record (method, epsilon, delta, bounding, attributes and their levels, the
+    synthesizer's steps) and ``utility`` its report: for every noisy marginal it measured,
+    the total-variation distance of the rows from it (computed from the noisy measurements,
+    free). Anything computed from the rows is post-processing: it costs nothing more."""
+
+    table: pa.Table
+    release: Mapping[str, Any]
+
+    @property
+    def release_id(self) -> str:
+        return str(self.release.get("release_id", ""))
+
+    @property
+    def epsilon(self) -> float:
+        return float(self.release.get("epsilon", 0))
+
+    @property
+    def delta(self) -> float:
+        return float(self.release.get("delta", 0))
+
+    @property
+    def utility(self) -> Mapping[str, Any]:
+        return self.release.get("utility") or {}
+
+    def to_arrow(self) -> pa.Table:
+        return self.table
+
+    def to_pandas(self) -> Any:
+        return self.table.to_pandas()
+
+    def __len__(self) -> int:
+        return self.table.num_rows
+
+
 def connect(url: str, token: str, project: Optional[str] = None, timeout: float = 300.0) -> "Connection":
     """Connect to a Velo server at ``url`` with a bearer ``token``; ``project`` is the
     default project of the queries (a user with one project needs none)."""
@@ -303,6 +343,43 @@ class Connection:
             columns=list(r.get("columns") or []),
             selection=r.get("selection"),
         )
+
+    def synthesize(
+        self,
+        table: str,
+        columns: Optional[List[str]] = None,
+        *,
+        method: str = "aim",
+        rows: Optional[int] = None,
+        epsilon: Optional[float] = None,
+        delta: Optional[float] = None,
+        bins: Optional[int] = None,
+        max_rows_per_person: Optional[int] = None,
+        project: Optional[str] = None,
+    ) -> Synthetic:
+        """Synthetic microdata of ``table`` (MST or AIM over noisy marginals), charged once
+        to the project's budget at (``epsilon``, ``delta``; delta must be > 0). ``columns``
+        default to every approved column with a public domain; ``rows`` to the model's
+        noisy estimate of the table's size; each person contributes at most
+        ``max_rows_per_person`` rows (default 1)."""
+        body: Dict[str, Any] = {"table": table, "project": project or self.project, "method": method}
+        if columns is not None:
+            body["columns"] = list(columns)
+        if rows is not None:
+            body["rows"] = int(rows)
+        if epsilon is not None:
+            body["epsilon"] = float(epsilon)
+        if delta is not None:
+            body["delta"] = float(delta)
+        if bins is not None:
+            body["bins"] = int(bins)
+        if max_rows_per_person is not None:
+            body["max_rows_per_person"] = int(max_rows_per_person)
+        raw = self._request("POST", "/v1/synthetic", body, accept="application/vnd.apache.parquet")
+        tab = pyarrow.parquet.read_table(pa.BufferReader(raw))
+        md = tab.schema.metadata or {}
+        release = json.loads(md.get(b"velo.synthetic", b"{}"))
+        return Synthetic(table=tab.replace_schema_metadata(None), release=release)
 
     def budget(self, project: Optional[str] = None) -> Budget:
         """The project's budget: total, spent, left, and how many queries were charged."""

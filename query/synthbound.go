@@ -1,0 +1,109 @@
+package query
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/velo-fse/velo/dataset"
+)
+
+// The synthesis bounding, person_rows (docs/privacy.md#bounding-for-synthesis-person_rows).
+//
+// The per_group bounding keeps, in each marginal on its own, at most C distinct cells of
+// each person: every marginal is then measured on a different population (a person's kept
+// cell is uniform among the cells they have rows in, whatever their number of rows in each),
+// and rows NULL in an attribute of the marginal are dropped from that marginal only. The
+// synthesizer fits one model to all its measurements, so they should count the same rows.
+//
+// person_rows fixes the rows first, once for the whole synthesis, and counts every marginal
+// over them: the population is each person's rows whose every attribute is in its public
+// domain or NULL, and of those at most k per person — the rows of ingest rank ≤ k where the
+// table's files carry ranks (dataset.PersonRankColumn), otherwise the k with the smallest
+// keyed hash of the pid, the attributes' columns and a secret per-release seed. NULL is a
+// public level of every attribute (the last one), so every marginal counts every row of the
+// population, and the synthetic rows reproduce missing values.
+//
+// It is not a row of boundingRules: those bound queries, and this counts only the
+// marginals the synthesizer measures; its sensitivity is the person_rank derivation with
+// K = k (dp.Bounding{MaxGroups: 1, MaxContributionsPerGroup: k}).
+const boundingPersonRows = "person_rows"
+
+// MaxRowsPerPerson bounds synthesis's rows per person (k).
+const MaxRowsPerPerson = 100
+
+// personRows is the population of one synthesis.
+type personRows struct {
+	k      int
+	ranked bool   // the table's files carry person ranks
+	pred   string // every attribute in its domain or NULL, over the table's alias
+	hash   string // the keyed hash ordering a person's rows (without ranks)
+}
+
+// nullLevel says whether the counter's attributes have NULL as a level.
+func (mc *marginalCounter) nullLevel() bool { return mc.rows != nil }
+
+// usePersonRows switches the counter to the person_rows bounding with k rows per person,
+// over all of its attributes (resolved already): each attribute's 1-way marginal is checked
+// for its public domain, which the population's predicate keeps (or NULL). It reads no data.
+func (mc *marginalCounter) usePersonRows(ctx context.Context, meta *dataset.CatalogTable, k int) error {
+	if k < 1 || k > MaxRowsPerPerson {
+		return optionsError("max_rows_per_person must be from 1 to %d, got %d", MaxRowsPerPerson, k)
+	}
+	var preds, cols []string
+	var alias string
+	for i, a := range mc.attrs {
+		p, err := mc.e.check(ctx, mc.marginalSQL([]int{i}), mc.allow)
+		if err != nil {
+			return err
+		}
+		if len(p.Keys) != 1 || p.Keys[0].Domain == nil || len(p.Tables) != 1 {
+			return &Error{Code: CodeRejected, Msg: fmt.Sprintf("%s has no public domain", a.Name), Pos: -1}
+		}
+		alias = p.Tables[0].Alias
+		key := p.Keys[0].Expr.SQL()
+		preds = append(preds, fmt.Sprintf("(%s OR %s IS NULL)", domainFilter(key, p.Keys[0].Domain), key))
+		cols = append(cols, quoteIdent(alias)+"."+quoteIdent(a.Name))
+	}
+	if alias == "" {
+		return optionsError("synthetic data needs at least one attribute")
+	}
+	mc.rows = &personRows{
+		k: k, ranked: meta.PersonRank, pred: strings.Join(preds, " AND "),
+		hash: fmt.Sprintf("hash(%s.pid, %s, %d::UBIGINT)", quoteIdent(alias), strings.Join(cols, ", "), mc.seed>>1),
+	}
+	return nil
+}
+
+// rewritePersonRows prints the person_rows statements of a marginal's plan: base reads the
+// population (the same rows whatever the marginal) and Groups counts them by the keys.
+func rewritePersonRows(p *plan, pr *personRows) rewritten {
+	t := p.Tables[0]
+	name, alias := quoteIdent(t.Name), quoteIdent(t.Alias)
+	var inner string
+	if pr.ranked {
+		inner = fmt.Sprintf("SELECT * FROM %s AS %s WHERE %s.%s <= %d AND %s", name, alias, alias, dataset.PersonRankColumn, pr.k, pr.pred)
+	} else {
+		inner = fmt.Sprintf("SELECT * FROM %s AS %s WHERE %s QUALIFY row_number() OVER (PARTITION BY %s.pid ORDER BY %s) <= %d", name, alias, pr.pred, alias, pr.hash, pr.k)
+	}
+	var sel, keyCols []string
+	for i, k := range p.Keys {
+		kc := fmt.Sprintf("k%d", i)
+		keyCols = append(keyCols, kc)
+		sel = append(sel, k.Expr.SQL()+" AS "+kc)
+	}
+	base := "SELECT " + strings.Join(sel, ", ") + " FROM (" + inner + ") AS " + alias
+	rw := rewritten{Method: boundingPersonRows, MaxGroups: 1, MaxRows: pr.k, Scales: make([]float64, len(p.Aggs)), Tree: make([]string, len(p.Aggs))}
+	rw.ctes = "base AS (" + base + ")"
+	rw.boundedSelect = "SELECT * FROM base"
+	rw.Bounded = "WITH " + rw.ctes + " " + rw.boundedSelect
+	rw.Groups = "SELECT " + strings.Join(keyCols, ", ") + ", 0 AS persons, count(*) AS a0 FROM bounded GROUP BY " + strings.Join(keyCols, ", ")
+	return rw
+}
+
+// personRowsBounding is the release's record of person_rows with k rows per person: one
+// person changes at most k cells of a marginal, by k in all (L1), and by at most k in L2
+// (all k rows in one cell), as dp.Bounding{MaxGroups: 1, MaxContributionsPerGroup: k}.
+func personRowsBounding(k int) MarginalBounding {
+	return MarginalBounding{Method: boundingPersonRows, MaxRowsPerPerson: k, MaxGroupsContributed: 1, MaxRowsPerGroup: k, L1: float64(k), L2: float64(k)}
+}
