@@ -123,6 +123,22 @@ var statusIT = map[int]string{
 
 // problemIT is the Italian of each problem detail, keyed by the English format.
 var problemIT = map[string]string{
+	// Identity from the organisation and the access log.
+	"this server keeps no access log":                     "questo server non tiene un registro degli accessi",
+	"format %q: want csv or ndjson":                       "formato %q: usa csv o ndjson",
+	"%s %q: want a date (2026-03-01) or an RFC 3339 time": "%s %q: serve una data (2026-03-01) o un istante RFC 3339",
+	"the organisation's identity provider cannot be reached to check this token; retry later (Velo's own tokens still work)": "il fornitore di identità dell'organizzazione non è raggiungibile per verificare questo token; riprova più tardi (i token di Velo funzionano comunque)",
+	"the token's claims are not a JSON object":                                                                                                                    "le attestazioni (claim) del token non sono un oggetto JSON",
+	"the token's user name (claim %s) is not one Velo can record: it must match %s":                                                                               "il nome utente del token (claim %s) non è registrabile da Velo: deve corrispondere a %s",
+	"the token gives no Velo role: its %s claim holds none of the roles Velo maps (docs/identity.md); ask your administrator":                                     "il token non dà alcun ruolo in Velo: il suo claim %s non contiene nessuno dei ruoli che Velo riconosce (docs/identity.md); rivolgiti al tuo amministratore",
+	"the token gives more than one Velo role (%s); a user acts in one role: ask your administrator to keep one":                                                   "il token dà più di un ruolo in Velo (%s); un utente agisce in un solo ruolo: chiedi al tuo amministratore di lasciarne uno",
+	"the token names project %q (claim %s), which Velo does not have; ask your administrator or the DPO":                                                          "il token nomina il progetto %q (claim %s), che Velo non ha; rivolgiti al tuo amministratore o al DPO",
+	"this server has no organisation login (velo.yaml's oidc section with redirect_url)":                                                                          "questo server non ha l'accesso con l'account dell'organizzazione (sezione oidc di velo.yaml con redirect_url)",
+	"the identity provider sent no ID token":                                                                                                                      "il fornitore di identità non ha inviato alcun ID token",
+	"the ID token's nonce is not this login's":                                                                                                                    "il nonce dell'ID token non è quello di questo accesso",
+	"the access token and the ID token name different subjects":                                                                                                   "l'access token e l'ID token indicano soggetti diversi",
+	"the ID token's claims are not a JSON object":                                                                                                                 "le attestazioni (claim) dell'ID token non sono un oggetto JSON",
+	"login codes are for Velo's own tokens: with the organisation's account, log in on the page itself (GET /login, \"Log in with your organisation's account\")": "i codici di accesso sono per i token di Velo: con l'account dell'organizzazione, accedi dalla pagina stessa (GET /login, \"Accedi con l'account della tua organizzazione\")",
 	// Authentication and roles.
 	"send a token: the authorization header, Bearer <token>":          "invia un token: l'intestazione Authorization, Bearer <token>",
 	"the token is not valid: unknown, or revoked (ask for a new one)": "il token non è valido: sconosciuto o revocato (chiedine uno nuovo)",
@@ -356,10 +372,15 @@ var pageText = map[string][2]string{
 	"kind.suspend":  {"suspended", "sospeso"},
 	"kind.resume":   {"resumed", "riattivato"},
 
-	"login.title":  {"Velo: log in", "Velo: accesso"},
-	"login.token":  {"DPO token", "Token del DPO"},
-	"login.button": {"Log in", "Accedi"},
-	"login.oidc":   {"Log in with your organisation's account", "Accedi con l'account della tua organizzazione"},
+	"login.title":           {"Velo: log in", "Velo: accesso"},
+	"login.token":           {"DPO token", "Token del DPO"},
+	"login.button":          {"Log in", "Accedi"},
+	"continue.login":        {"Logged in as %s.", "Accesso eseguito come %s."},
+	"continue.login.title":  {"logged in", "accesso eseguito"},
+	"continue.logout":       {"Logged out of Velo; now out of your organisation's account.", "Uscito da Velo; ora anche dall'account della tua organizzazione."},
+	"continue.logout.title": {"logged out", "uscita"},
+	"continue.link":         {"Continue", "Continua"},
+	"login.oidc":            {"Log in with your organisation's account", "Accedi con l'account della tua organizzazione"},
 	"login.note": {"The token is checked once and never stored in the browser: you get a session cookie for this page only, which ends when you log out, after a few hours, or when the token is revoked.",
 		"Il token è controllato una volta e mai conservato nel browser: ricevi un cookie di sessione valido solo per questa pagina, che termina quando esci, dopo alcune ore o quando il token è revocato."},
 	"message.back": {"Back to the ledger", "Torna al registro"},
@@ -367,8 +388,14 @@ var pageText = map[string][2]string{
 
 // loginIT is the Italian of the login page's messages, by their English text.
 var loginIT = map[string]string{
-	"That login link is not valid: it was used already or has expired. Log in with your token.": "Questo link di accesso non è valido: è già stato usato o è scaduto. Accedi con il tuo token.",
-	"The login form must be sent from this server's own page.":                                  "Il modulo di accesso va inviato dalla pagina di questo server.",
+	// The organisation's login.
+	"The organisation's identity provider cannot be reached; try again later, or log in with a token.": "Il fornitore di identità dell'organizzazione non è raggiungibile; riprova più tardi, o accedi con un token.",
+	"Too many logins in progress; try again in a few minutes.":                                         "Troppi accessi in corso; riprova tra qualche minuto.",
+	"That login did not start in this browser, or took more than ten minutes. Log in again.":           "Questo accesso non è partito da questo browser, o ha richiesto più di dieci minuti. Accedi di nuovo.",
+	"The organisation's identity provider cannot be reached; try again later.":                         "Il fornitore di identità dell'organizzazione non è raggiungibile; riprova più tardi.",
+	"The identity provider did not accept the login's code; log in again.":                             "Il fornitore di identità non ha accettato il codice di accesso; accedi di nuovo.",
+	"That login link is not valid: it was used already or has expired. Log in with your token.":        "Questo link di accesso non è valido: è già stato usato o è scaduto. Accedi con il tuo token.",
+	"The login form must be sent from this server's own page.":                                         "Il modulo di accesso va inviato dalla pagina di questo server.",
 	"The form could not be read.":                               "Non è stato possibile leggere il modulo.",
 	"That token is not valid.":                                  "Questo token non è valido.",
 	"The ledger page is for the DPO.":                           "La pagina del registro è per il DPO.",

@@ -179,17 +179,19 @@ func (s *Server) oidcCallback(w http.ResponseWriter, r *http.Request) error {
 	s.setSessionCookie(w, r, v)
 	// A page that moves on to /ledger rather than a redirect: the session cookie is
 	// SameSite=Strict, and a redirect chain that began at the provider is cross-site.
-	return s.renderContinue(w, "logged in", "Logged in as "+u.Name+".", "/ledger")
+	return s.renderContinue(w, r, "continue.login", "/ledger", u.Name)
 }
 
 // renderContinue answers with a page that moves the browser on to next (a meta refresh):
 // used where a redirect would not do (a cookie SameSite=Strict after a cross-site chain; a
 // form's redirect to another origin, which the pages' form-action 'self' forbids).
-func (s *Server) renderContinue(w http.ResponseWriter, title, msg, next string) error {
+func (s *Server) renderContinue(w http.ResponseWriter, r *http.Request, key, next string, args ...any) error {
+	l := langOf(r)
 	var buf bytes.Buffer
-	if err := templates.ExecuteTemplate(&buf, "continue.html", map[string]any{"CSS": template.CSS(pageCSS), "Title": title, "Message": msg, "Next": next}); err != nil {
+	if err := templates.ExecuteTemplate(&buf, "continue.html", map[string]any{"L": l, "CSS": template.CSS(pageCSS), "Title": tr(l, key+".title"), "Message": tr(l, key, args...), "Next": next}); err != nil {
 		return err
 	}
+	w.Header().Set("Content-Language", l.Code())
 	writeHTML(w, http.StatusOK, buf.Bytes())
 	return nil
 }

@@ -253,7 +253,7 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) error {
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", HttpOnly: true, Secure: s.secure || r.TLS != nil, SameSite: http.SameSiteStrictMode, MaxAge: -1})
 	if provider != "" {
 		// The provider ends its session too, then sends the browser back to /login.
-		return s.renderContinue(w, "logged out", "Logged out of Velo; now out of your organisation's account.", provider)
+		return s.renderContinue(w, r, "continue.logout", provider)
 	}
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
 	return nil
