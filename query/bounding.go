@@ -4,9 +4,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"strings"
 
-	"github.com/velo-fse/velo/dataset"
 	"github.com/velo-fse/velo/dp"
 )
 
@@ -109,38 +107,9 @@ func boundingByMethod(method string) *boundingRule {
 // every total is a plain aggregate of those rows by group (the registry's PerRow forms):
 // no per-person aggregation, no window.
 func rewriteRanked(p *plan, k int, tree treeShape, scale func(lo, hi float64) float64) rewritten {
-	rw := rewritten{Method: boundingPersonRank, tree: tree, MaxGroups: 1, MaxRows: k, Scales: make([]float64, len(p.Aggs)), Tree: make([]string, len(p.Aggs))}
-	t := p.Tables[0]
-	from := fmt.Sprintf("%s AS %s", quoteIdent(t.Name), quoteIdent(t.Alias))
-	base, keyCols := baseSelect(p, false, from, fmt.Sprintf("%s.%s <= %d", quoteIdent(t.Alias), dataset.PersonRankColumn, k))
-	rw.ctes = "base AS (" + base + ")"
-	rw.boundedSelect = "SELECT * FROM base"
-	rw.Bounded = "WITH " + rw.ctes + " " + rw.boundedSelect
-	// No person count: it only feeds partition selection, which this bounding never runs.
-	g := append(slices.Clone(keyCols), "0 AS persons")
-	for j, a := range p.Aggs {
-		r := a.Kind.rule()
-		var sc, lo, hi float64
-		if r.Value && a.Kind != aggQuantile {
-			vlo, vhi, _ := a.noisedBounds()
-			sc = scale(vlo, vhi)
-			rw.Scales[j] = sc
-			lo, hi = math.Floor(vlo*sc), math.Ceil(vhi*sc)
-		}
-		x := ""
-		if a.Arg != nil {
-			x = clampedValue(a, j)
-		}
-		g = append(g, r.PerRow(j, fmt.Sprintf("v%d", j), x, sc, lo, hi)...)
-		if a.Kind == aggQuantile {
-			leaf := dp.NodeSQL(x, a.Lo, a.Hi, dp.Tree{Branching: tree.Branching, Height: tree.Height}, tree.Height)
-			rw.Tree[j] = fmt.Sprintf("WITH %s SELECT %s %d AS level, %s AS node, count(*) AS n FROM base WHERE v%d IS NOT NULL GROUP BY ALL",
-				rw.ctes, prefixCols(keyCols), tree.Height, leaf, j)
-		}
-	}
-	rw.Groups = "SELECT " + strings.Join(g, ", ") + " FROM bounded"
-	if len(keyCols) > 0 {
-		rw.Groups += " GROUP BY " + strings.Join(keyCols, ", ")
+	rw, err := rewriteRankedIn(duckDialect, p, k, tree, scale)
+	if err != nil {
+		panic("query: DuckDB's dialect prints every checked plan: " + err.Error())
 	}
 	return rw
 }
@@ -150,12 +119,21 @@ func rewriteRanked(p *plan, k int, tree treeShape, scale func(lo, hi float64) fl
 // package dp derives its sensitivities from), and for variances the same for the squares,
 // within [0, max(|lo|, |hi|)²].
 func rowTotals(squares bool) func(j int, v, x string, sc, lo, hi float64) []string {
+	return rowTotalsIn(squares, nil)
+}
+
+// rowTotalsIn is rowTotals with each sum printed by sum (nil: sum(x)): a dialect whose
+// BIGINT sums fail on overflow sums exact decimals instead.
+func rowTotalsIn(squares bool, sum func(string) string) func(j int, v, x string, sc, lo, hi float64) []string {
+	if sum == nil {
+		sum = func(x string) string { return "sum(" + x + ")" }
+	}
 	return func(j int, v, x string, sc, lo, hi float64) []string {
 		out := []string{fmt.Sprintf("count(%s) AS a%d", v, j),
-			fmt.Sprintf("coalesce(sum(least(greatest(CAST(round(%s * %s) AS BIGINT), %s), %s)) FILTER (WHERE %s IS NOT NULL), 0) AS s%d", x, fnum(sc), bigint(lo), bigint(hi), v, j)}
+			fmt.Sprintf("coalesce(%s FILTER (WHERE %s IS NOT NULL), 0) AS s%d", sum(fmt.Sprintf("least(greatest(CAST(round(%s * %s) AS BIGINT), %s), %s)", x, fnum(sc), bigint(lo), bigint(hi))), v, j)}
 		if squares {
 			m := math.Max(math.Abs(lo), math.Abs(hi))
-			out = append(out, fmt.Sprintf("coalesce(sum(least(greatest(CAST(round(%s * %s * %s) AS BIGINT), 0), %s)) FILTER (WHERE %s IS NOT NULL), 0) AS q%d", x, x, fnum(sc*sc), bigint(m*m), v, j))
+			out = append(out, fmt.Sprintf("coalesce(%s FILTER (WHERE %s IS NOT NULL), 0) AS q%d", sum(fmt.Sprintf("least(greatest(CAST(round(%s * %s * %s) AS BIGINT), 0), %s)", x, x, fnum(sc*sc), bigint(m*m))), v, j))
 		}
 		return out
 	}

@@ -82,37 +82,9 @@ type treeShape struct{ Branching, Height int }
 // each public key's domain filter; pid first when withPID. from is the FROM clause (tables
 // and joins) and extra are further conditions, ANDed first.
 func baseSelect(p *plan, withPID bool, from string, extra ...string) (base string, keyCols []string) {
-	var sel []string
-	if withPID {
-		sel = append(sel, quoteIdent(p.Tables[0].Alias)+".pid AS pid")
-	}
-	where := slices.Clone(extra)
-	if p.Where != nil {
-		where = append(where, p.Where.SQL())
-	}
-	for i, k := range p.Keys {
-		kc := fmt.Sprintf("k%d", i)
-		keyCols = append(keyCols, kc)
-		key := k.Expr.SQL()
-		if k.Domain == nil && k.Expr.Type() == tNum {
-			// Arithmetic in doubles saturates to ±inf or NaN, which no release can
-			// carry: such a key joins the NULL group, whose release, like any other
-			// group's, is decided by partition selection.
-			key = "(CASE WHEN isfinite(CAST(" + key + " AS DOUBLE)) THEN " + key + " END)"
-		}
-		sel = append(sel, key+" AS "+kc)
-		if k.Domain != nil {
-			where = append(where, domainFilter(k.Expr.SQL(), k.Domain))
-		}
-	}
-	for j, a := range p.Aggs {
-		if a.Arg != nil {
-			sel = append(sel, a.Arg.SQL()+fmt.Sprintf(" AS v%d", j))
-		}
-	}
-	base = "SELECT " + strings.Join(sel, ", ") + " FROM " + from
-	if len(where) > 0 {
-		base += " WHERE " + strings.Join(where, " AND ")
+	base, keyCols, err := baseSelectIn(duckDialect, p, withPID, from, extra...)
+	if err != nil {
+		panic("query: DuckDB's dialect prints every checked plan: " + err.Error())
 	}
 	return base, keyCols
 }
