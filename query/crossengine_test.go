@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -75,6 +76,30 @@ func TestSparkCrossEngine(t *testing.T) {
 		if len(ran) < 9 {
 			t.Errorf("only %d suite queries ran on Spark", len(ran))
 		}
+	})
+
+	// Queries in flight at once share the backend's one Spark Connect session, as a
+	// server's concurrent queries do (run it with -race).
+	t.Run("concurrent", func(t *testing.T) {
+		e := open(query.SynthDataset(t))
+		allow := map[string][]string{"booking": nil}
+		var wg sync.WaitGroup
+		for _, q := range bench.Dashboard {
+			if q.Full {
+				continue
+			}
+			wg.Go(func() {
+				duck, sp, stage, err := query.CrossTotals(ctx, e, q.SQL(), allow)
+				switch {
+				case stage == query.StageDialect:
+				case err != nil:
+					t.Errorf("%s: %s: %v", q.ID, stage, err)
+				case !cmp.Equal(duck, sp):
+					t.Errorf("%s: Spark's exact totals differ from DuckDB's when run concurrently", q.ID)
+				}
+			})
+		}
+		wg.Wait()
 	})
 
 	t.Run("generated", func(t *testing.T) {
