@@ -392,14 +392,19 @@ var sparkFuncs = map[string]func(c *callExpr, a []string) (string, error){
 		}
 		return "round(" + a[0] + ")", nil
 	},
-	"least":       sparkSame("least"),
-	"greatest":    sparkSame("greatest"),
-	"coalesce":    sparkSame("coalesce"),
-	"nullif":      sparkSame("nullif"),
-	"lower":       sparkSame("lower"),
-	"upper":       sparkSame("upper"),
-	"trim":        sparkSame("trim"),
-	"length":      sparkSame("length"),
+	"least":    sparkSame("least"),
+	"greatest": sparkSame("greatest"),
+	"coalesce": sparkSame("coalesce"),
+	"nullif":   sparkSame("nullif"),
+	"lower":    sparkSame("lower"),
+	"upper":    sparkSame("upper"),
+	"trim":     sparkSame("trim"),
+	"length":   sparkSame("length"),
+	// With a start of at least 1 and lengths of at least 0, DuckDB's and Spark's agree
+	// (characters, 1-based, empty past the end); other constants are refused.
+	"substring":   sparkPositions("substring", 1, 0),
+	"left":        sparkPositions("left", 0),
+	"right":       sparkPositions("right", 0),
 	"starts_with": sparkSame("startswith"),
 	"ends_with":   sparkSame("endswith"),
 	"contains":    sparkSame("contains"),
@@ -407,10 +412,23 @@ var sparkFuncs = map[string]func(c *callExpr, a []string) (string, error){
 
 // sparkRefused are the registry's functions the Spark dialect refuses, with the reason.
 var sparkRefused = map[string]string{
-	"sign":      "DuckDB's and Spark's sign differ on NaN and in type",
-	"substring": "negative and zero positions mean different things in DuckDB and Spark",
-	"left":      "a negative length means different things in DuckDB and Spark",
-	"right":     "a negative length means different things in DuckDB and Spark",
+	"sign": "DuckDB's and Spark's sign differ on NaN and in type",
+}
+
+// sparkPositions prints a call whose arguments after the string are integer constants
+// (the checker's rule), each at least its minimum (min[i] for argument i+1); other
+// constants are refused: negative and zero positions and lengths mean different things in
+// DuckDB and Spark.
+func sparkPositions(name string, min ...int64) func(*callExpr, []string) (string, error) {
+	return func(c *callExpr, a []string) (string, error) {
+		for i := 1; i < len(c.Args); i++ {
+			v, ok := literalValue(c.Args[i]).(int64)
+			if !ok || v < min[i-1] {
+				return "", errSpark("%s (negative and zero positions and lengths mean different things in DuckDB and Spark)", c.String())
+			}
+		}
+		return name + "(" + strings.Join(a, ", ") + ")", nil
+	}
 }
 
 func sparkSame(name string) func(*callExpr, []string) (string, error) {

@@ -62,6 +62,10 @@ func TestSparkDialectRefusals(t *testing.T) {
 		want string
 	}{
 		{&callExpr{Name: "substring", Args: []expr{col, lit(int64(-2), tNum)}, T: tString}, "substring"},
+		{&callExpr{Name: "substring", Args: []expr{col, lit(int64(0), tNum)}, T: tString}, "substring"},
+		{&callExpr{Name: "substring", Args: []expr{col, lit(int64(2), tNum), lit(int64(-1), tNum)}, T: tString}, "substring"},
+		{&callExpr{Name: "left", Args: []expr{col, lit(int64(-1), tNum)}, T: tString}, "left"},
+		{&callExpr{Name: "right", Args: []expr{col, lit(int64(-3), tNum)}, T: tString}, "right"},
 		{&cast{E: col, To: "DOUBLE", T: tNum}, "CAST of a string to DOUBLE"},
 		{&callExpr{Name: "~~", Args: []expr{col, lit(`a\%`, tString)}, T: tBool}, "backslash"},
 		{&callExpr{Name: "round", Args: []expr{lit(1.5, tNum), &cast{E: lit(int64(1), tNum), To: "INTEGER", T: tNum}}, T: tNum}, "digits"},

@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -68,7 +69,9 @@ func TestServeSparkEngine(t *testing.T) {
 		}
 		cfg := notebooksapi.Config{
 			Data: data, State: state, Engine: engine,
-			Limits: notebooksapi.Limits{MaxConcurrentQueries: 2, Threads: 1, MemoryLimit: "512MB"},
+			// A cold cluster's first job on a busy machine may take a minute: the default
+			// query_timeout (60s) would fail it after its charge.
+			Limits: notebooksapi.Limits{MaxConcurrentQueries: 2, Threads: 1, MemoryLimit: "512MB", QueryTimeout: 10 * time.Minute},
 			Users:  []notebooksapi.User{{Name: "rita", Role: notebooksapi.RoleResearcher, Projects: []string{project.ID}, Tokens: []notebooksapi.Token{stored}}},
 		}
 		if engine == query.DialectSpark {
@@ -138,7 +141,7 @@ func TestServeSparkEngine(t *testing.T) {
 		}
 		if s.status != http.StatusOK {
 			if s.status != http.StatusBadRequest || s.code != "sql_rejected" || !strings.Contains(s.msg, "person_rank") {
-				t.Errorf("%s on Spark: %d %s %s, want 400 sql_rejected naming the bounding it runs", q.ID, s.status, s.code, s.msg)
+				t.Errorf("%s on Spark: %d %s %s, want 400 sql_rejected naming the bounding it runs; the server's log:\n%s", q.ID, s.status, s.code, s.msg, spk.stderr)
 			}
 			refused = append(refused, q.ID)
 			continue
