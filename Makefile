@@ -36,7 +36,7 @@ TEST_FUZZTIME ?= 5s
 TEST_SUMMARY  := bin/test-summary.txt
 test: vet test-plugin
 	@mkdir -p $(dir $(TEST_SUMMARY))
-	$(GO) run ./internal/testsummary -go $(GO) -summary $(TEST_SUMMARY) $$($(GO) list ./... | grep -v /node_modules/ | grep -v /internal/docsexamples$$)
+	$(GO) run ./internal/testsummary -go $(GO) -summary $(TEST_SUMMARY) -- -timeout 30m $$($(GO) list ./... | grep -v /node_modules/ | grep -v /internal/docsexamples$$)
 	$(MAKE) docs-examples
 	$(GO) test -race -short $$($(GO) list ./ingest ./ledger ./query ./dp ./notebooks-api ./grafana-plugin/... | grep -v /node_modules/)
 	$(MAKE) fuzz FUZZTIME=$(TEST_FUZZTIME)

@@ -48,6 +48,19 @@ type Config struct {
 	OIDC *OIDCConfig `yaml:"oidc,omitempty"`
 	// AccessLog sets the access log's retention (docs/identity.md).
 	AccessLog AccessLogConfig `yaml:"access_log,omitempty"`
+	// Engine computes the dataset's exact per-group totals: "duckdb" (the default, embedded)
+	// or "spark" (a Spark cluster through Spark Connect, configured by Spark; docs/scale.md).
+	Engine string      `yaml:"engine,omitempty"`
+	Spark  SparkConfig `yaml:"spark,omitempty"`
+}
+
+// SparkConfig is the Spark engine's configuration (engine: spark).
+type SparkConfig struct {
+	// Connect is the Spark Connect server's address, host:port or sc://host:port.
+	Connect string `yaml:"connect"`
+	// DataURI is the data directory as the cluster reads it (default: data's absolute path,
+	// for a cluster that mounts it at the same path).
+	DataURI string `yaml:"data_uri,omitempty"`
 }
 
 // Limits bound what one request and the server as a whole may use. Zero values take the
@@ -226,6 +239,12 @@ func (c *Config) Validate() error {
 		return &FieldError{"state", "required: the ledger's state directory"}
 	case c.Ledger != "" && !ledger.IsPostgres(c.Ledger):
 		return &FieldError{"ledger", "want a postgres:// or postgresql:// URL (or leave it out: the ledger in the state directory)"}
+	case c.Engine != "" && c.Engine != query.DialectDuckDB && c.Engine != query.DialectSpark:
+		return &FieldError{"engine", fmt.Sprintf("%q: want duckdb (the default) or spark", c.Engine)}
+	case c.Engine == query.DialectSpark && strings.TrimSpace(c.Spark.Connect) == "":
+		return &FieldError{"spark.connect", "required with engine: spark: the Spark Connect server's address (host:port)"}
+	case c.Engine != query.DialectSpark && (c.Spark != SparkConfig{}):
+		return &FieldError{"spark", "set only with engine: spark"}
 	}
 	l := c.Limits
 	for _, d := range []struct {

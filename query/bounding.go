@@ -219,12 +219,21 @@ func rewriteRanked(p *plan, k int, tree treeShape, scale func(lo, hi float64) fl
 // package dp derives its sensitivities from), and for variances the same for the squares,
 // within [0, max(|lo|, |hi|)²].
 func rowTotals(squares bool) func(j int, v, x string, sc, lo, hi float64) []string {
+	return rowTotalsIn(squares, nil)
+}
+
+// rowTotalsIn is rowTotals with each sum printed by sum (nil: sum(x)): a dialect whose
+// BIGINT sums fail on overflow sums exact decimals instead.
+func rowTotalsIn(squares bool, sum func(string) string) func(j int, v, x string, sc, lo, hi float64) []string {
+	if sum == nil {
+		sum = func(x string) string { return "sum(" + x + ")" }
+	}
 	return func(j int, v, x string, sc, lo, hi float64) []string {
 		out := []string{fmt.Sprintf("count(%s) AS a%d", v, j),
-			fmt.Sprintf("coalesce(sum(least(greatest(CAST(round(%s * %s) AS BIGINT), %s), %s)) FILTER (WHERE %s IS NOT NULL), 0) AS s%d", x, fnum(sc), bigint(lo), bigint(hi), v, j)}
+			fmt.Sprintf("coalesce(%s FILTER (WHERE %s IS NOT NULL), 0) AS s%d", sum(fmt.Sprintf("least(greatest(CAST(round(%s * %s) AS BIGINT), %s), %s)", x, fnum(sc), bigint(lo), bigint(hi))), v, j)}
 		if squares {
 			m := math.Max(math.Abs(lo), math.Abs(hi))
-			out = append(out, fmt.Sprintf("coalesce(sum(least(greatest(CAST(round(%s * %s * %s) AS BIGINT), 0), %s)) FILTER (WHERE %s IS NOT NULL), 0) AS q%d", x, x, fnum(sc*sc), bigint(m*m), v, j))
+			out = append(out, fmt.Sprintf("coalesce(%s FILTER (WHERE %s IS NOT NULL), 0) AS q%d", sum(fmt.Sprintf("least(greatest(CAST(round(%s * %s * %s) AS BIGINT), 0), %s)", x, x, fnum(sc*sc), bigint(m*m))), v, j))
 		}
 		return out
 	}

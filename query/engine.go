@@ -59,6 +59,10 @@ type Engine struct {
 	version string
 	parser  *sql.DB
 	sb      *sandbox
+	// backend, when set, computes the exact totals instead of the sandbox, from the
+	// statements printed in its dialect (backend.go).
+	backend Backend
+	dialect dialect
 	ledger  Ledger
 	log     *slog.Logger
 	tree    dp.Tree
@@ -132,6 +136,9 @@ type Config struct {
 	// Close. DummyPersons is the twin's size (twin.DefaultPersons when 0).
 	DummyDir     string
 	DummyPersons int
+	// Backend, when set, computes the exact per-group totals of every query (a cluster:
+	// docs/scale.md); nil: the embedded DuckDB sandbox. The engine closes it.
+	Backend Backend
 }
 
 // Open loads the dataset's catalog and opens the parser and the sandbox.
@@ -170,13 +177,27 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Engine{dataDir: cfg.DataDir, cat: cat, version: cat.DatasetVersion, parser: parser, sb: sb, ledger: cfg.Ledger, log: log, tree: dp.DefaultTree, slots: sl, maxEpsilon: MaxEpsilon,
+	e := &Engine{dataDir: cfg.DataDir, cat: cat, version: cat.DatasetVersion, parser: parser, sb: sb, ledger: cfg.Ledger, log: log, tree: dp.DefaultTree, slots: sl, maxEpsilon: MaxEpsilon,
 		limits: cfg.Limits, dummyDir: cfg.DummyDir, dummyPersons: cfg.DummyPersons,
-		parsed: memo[string]{max: 4096, maxBytes: 32 << 20}, decoded: memo[*release.Release]{max: 1024, maxBytes: 64 << 20}}, nil
+		parsed: memo[string]{max: 4096, maxBytes: 32 << 20}, decoded: memo[*release.Release]{max: 1024, maxBytes: 64 << 20}}
+	if cfg.Backend != nil {
+		if e.dialect, err = dialectOf(cfg.Backend); err != nil {
+			e.Close()
+			return nil, err
+		}
+		e.backend = cfg.Backend
+	}
+	return e, nil
 }
 
 // Close releases the databases.
-func (e *Engine) Close() error { return errors.Join(e.parser.Close(), e.sb.close(), e.closeTwin()) }
+func (e *Engine) Close() error {
+	var be error
+	if e.backend != nil {
+		be = e.backend.Close()
+	}
+	return errors.Join(e.parser.Close(), e.sb.close(), e.closeTwin(), be)
+}
 
 // DatasetVersion is the version of the dataset the engine reads.
 func (e *Engine) DatasetVersion() string { return e.version }
@@ -276,6 +297,14 @@ func (e *Engine) query(ctx context.Context, req Request) (*release.Release, bool
 	bounding, err := chooseBounding(plan, per, maxGroups, maxRows)
 	if err != nil {
 		return nil, false, &Error{Code: CodeOptions, Msg: err.Error(), Pos: -1}
+	}
+	if e.backend != nil {
+		// A backend runs the person_rank bounding only: what it cannot run is refused
+		// here, before a dry run, a dummy run or a charge (docs/scale.md).
+		if _, err := e.backendRewrite(plan, maxGroups, maxRows); err != nil {
+			return nil, false, err
+		}
+		bounding = boundingByMethod(boundingPersonRank)
 	}
 	bnd := bounding.Bounds(maxGroups, maxRows)
 	info := release.BoundingInfo{Method: bounding.Method, MaxGroupsContributed: maxGroups, MaxRowsPerGroup: maxRows, PartitionSelection: plan.Selection()}
@@ -405,6 +434,17 @@ func (e *Engine) run(ctx context.Context, req Request, plan *plan, rel *release.
 		e.log.Error("prepare rewrite", "project", req.Project, "class", errorClass(err))
 		return nil, ErrInternal
 	}
+	if e.backend != nil {
+		// The same plan and bounds, printed for the backend and bound there (no data
+		// read), before the charge.
+		if rw, err = e.backendRewrite(plan, maxGroups, maxRows); err != nil {
+			return nil, err
+		}
+		if err := bindBackend(ctx, e.backend, rw); err != nil {
+			e.log.Error("prepare rewrite on the backend", "project", req.Project, "engine", e.backend.Dialect(), "class", errorClass(err))
+			return nil, ErrInternal
+		}
+	}
 	mech, _ := json.Marshal(struct {
 		Split    []release.SplitEntry `json:"budget_split"`
 		Bounding release.BoundingInfo `json:"bounding"`
@@ -421,7 +461,14 @@ func (e *Engine) run(ctx context.Context, req Request, plan *plan, rel *release.
 	if e.afterCharge != nil {
 		e.afterCharge()
 	}
-	groups, err := e.sb.run(ctx, rw, len(plan.Keys))
+	var groups map[string]*groupRow
+	if e.backend != nil {
+		bctx, cancel := context.WithTimeout(ctx, e.sb.limits.Timeout)
+		groups, err = runBackend(bctx, e.backend, rw, len(plan.Keys))
+		cancel()
+	} else {
+		groups, err = e.sb.run(ctx, rw, len(plan.Keys))
+	}
 	if errors.Is(err, errNotStarted) {
 		// Nothing was read: the charge is refunded (docs/privacy.md#errors-and-timing).
 		e.log.Error("query not started", "project", req.Project, "charge", charge.Seq, "class", errorClass(err))

@@ -96,8 +96,15 @@ func serve(ctx context.Context, m *Main, cfg notebooksapi.Config, cfgPath, addr,
 		return err
 	}
 	defer func() { err = errors.Join(err, led.Close()) }()
-	eng, err := query.Open(ctx, query.Config{DataDir: cfg.Data, Ledger: led, Limits: cfg.Limits.QueryLimits(), Logger: log})
+	backend, err := openBackend(ctx, cfg)
 	if err != nil {
+		return err
+	}
+	eng, err := query.Open(ctx, query.Config{DataDir: cfg.Data, Ledger: led, Limits: cfg.Limits.QueryLimits(), Logger: log, Backend: backend})
+	if err != nil {
+		if backend != nil {
+			backend.Close()
+		}
 		return err
 	}
 	defer func() { err = errors.Join(err, eng.Close()) }()

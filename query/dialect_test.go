@@ -1,0 +1,101 @@
+package query
+
+import (
+	"strings"
+	"testing"
+)
+
+// Every function of the registry has a Spark form or a reason it is refused there, never
+// both, and the Spark dialect names nothing the registry lacks: a new function enters the
+// registry and then one of these lists (docs/scale.md lists the refused ones).
+func TestSparkFuncsCoverRegistry(t *testing.T) {
+	for _, r := range funcRules {
+		name := r.Names[0]
+		_, printed := sparkFuncs[name]
+		_, refused := sparkRefused[name]
+		switch name {
+		case "+": // arithmetic checks into an arithExpr, printed by sparkSQL itself
+			continue
+		case "date_part": // checks into the part's function (date_part('month', d) is month(d))
+			continue
+		}
+		switch {
+		case printed && refused:
+			t.Errorf("%s: both printed and refused on Spark", name)
+		case !printed && !refused:
+			t.Errorf("%s: neither printed nor refused on Spark (sparkFuncs, sparkRefused)", name)
+		}
+	}
+	for name := range sparkFuncs {
+		if printed[name] == nil {
+			t.Errorf("sparkFuncs: %s is not a registered function", name)
+		}
+	}
+	for name := range sparkRefused {
+		if printed[name] == nil {
+			t.Errorf("sparkRefused: %s is not a registered function", name)
+		}
+	}
+}
+
+// Spark reads backslash escapes in string literals, DuckDB does not: the Spark dialect
+// escapes them, so a value means the same in both.
+func TestSparkStringLiteral(t *testing.T) {
+	for in, want := range map[string]string{
+		`Valle d'Aosta`: `'Valle d\'Aosta'`,
+		`a\b`:           `'a\\b'`,
+		`\'`:            `'\\\''`,
+	} {
+		if got := sparkString(in); got != want {
+			t.Errorf("sparkString(%q) = %s, want %s", in, got, want)
+		}
+	}
+}
+
+// The Spark dialect refuses, with a message naming the construct, what it cannot print
+// with DuckDB's meaning; DuckDB's printing of the same plan is unchanged.
+func TestSparkDialectRefusals(t *testing.T) {
+	lit := func(v any, ty typ) *literal { return &literal{V: v, T: ty} }
+	col := &column{Alias: "b", Name: "provider_id", T: tString}
+	for _, tc := range []struct {
+		e    expr
+		want string
+	}{
+		{&callExpr{Name: "substring", Args: []expr{col, lit(int64(-2), tNum)}, T: tString}, "substring"},
+		{&callExpr{Name: "substring", Args: []expr{col, lit(int64(0), tNum)}, T: tString}, "substring"},
+		{&callExpr{Name: "substring", Args: []expr{col, lit(int64(2), tNum), lit(int64(-1), tNum)}, T: tString}, "substring"},
+		{&callExpr{Name: "left", Args: []expr{col, lit(int64(-1), tNum)}, T: tString}, "left"},
+		{&callExpr{Name: "right", Args: []expr{col, lit(int64(-3), tNum)}, T: tString}, "right"},
+		{&cast{E: col, To: "DOUBLE", T: tNum}, "CAST of a string to DOUBLE"},
+		{&callExpr{Name: "~~", Args: []expr{col, lit(`a\%`, tString)}, T: tBool}, "backslash"},
+		{&callExpr{Name: "round", Args: []expr{lit(1.5, tNum), &cast{E: lit(int64(1), tNum), To: "INTEGER", T: tNum}}, T: tNum}, "digits"},
+	} {
+		_, err := sparkSQL(tc.e)
+		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "Spark engine cannot run") {
+			t.Errorf("%s: got %v, want a refusal naming %q", tc.e.String(), err, tc.want)
+		}
+		if s := tc.e.SQL(); s == "" {
+			t.Errorf("%s: no DuckDB form", tc.e.String())
+		}
+	}
+}
+
+// The Spark dialect prints the value aggregates' per-row totals with rowTotalsIn: with
+// DuckDB's sum that is exactly what the registry's PerRow prints, so the two stay one form.
+func TestRowTotalsInRegistry(t *testing.T) {
+	n := 0
+	for _, r := range aggRules {
+		if !r.Value || r.Kind == aggQuantile {
+			continue
+		}
+		want := r.PerRow(2, "v2", "x", 1024, -5, 7)
+		got := rowTotalsIn(r.Centred, nil)(2, "v2", "x", 1024, -5, 7)
+		if strings.Join(got, "; ") != strings.Join(want, "; ") {
+			t.Errorf("%v: rowTotalsIn prints %q, the registry %q", r.Names, got, want)
+		}
+		n++
+	}
+	if n < 4 {
+		t.Errorf("only %d value aggregates", n)
+	}
+}

@@ -1,0 +1,125 @@
+package query
+
+import (
+	"context"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/velo-fse/velo/dp"
+)
+
+// This file exports, to the package's external tests only (crossengine_test.go, which
+// imports the Spark backend, itself an importer of this package), what comparing two
+// engines needs: the test datasets, the query generator, and the exact pre-noise totals
+// of one plan on the sandbox and on a backend. Nothing here is part of the package's API.
+
+// SynthDataset is the package's 3000-person synthetic extract (booking only).
+func SynthDataset(t testing.TB) string { return synthDataset(t) }
+
+// GenDataset writes a generated dataset (gen_test.go: genCatalog with person ranks, and
+// genDataset's persons from seed) to dir.
+func GenDataset(dir string, seed uint64, persons int) error {
+	cat, catJSON, err := genCatalog()
+	if err != nil {
+		return err
+	}
+	r := rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))
+	return writeDataset(dir, cat, catJSON, genDataset(r, persons))
+}
+
+// GenQueries is n queries of the generator (validQuery) from seed.
+func GenQueries(seed uint64, n int) ([]string, error) {
+	cat, _, err := genCatalog()
+	if err != nil {
+		return nil, err
+	}
+	g := &queryGen{r: rand.New(rand.NewPCG(seed, 1)), cat: cat}
+	out := make([]string, n)
+	for i := range out {
+		out[i] = g.validQuery()
+	}
+	return out, nil
+}
+
+// Totals are one group's exact pre-noise totals.
+type Totals struct {
+	Keys    []any
+	Persons int64
+	Vals    []int64
+	Tree    map[int]treeCounts
+}
+
+// The stages CrossTotals may fail at.
+const (
+	StageCheck      = "check"           // the checker refused it (both engines)
+	StageDialect    = "backend dialect" // the backend's dialect refused it, before the charge
+	StagePrepare    = "duckdb prepare"  // DuckDB did not bind it: ErrInternal, before the charge
+	StageBind       = "backend bind"    // the backend did not bind it: ErrInternal, before the charge
+	StageBothRun    = "both run"        // both failed running it
+	StageDuckDBRun  = "duckdb run"      // DuckDB failed running it, the backend did not
+	StageBackendRun = "backend run"     // the backend failed running it, DuckDB did not
+)
+
+// CrossTotals checks sqlText as Query does and returns the exact pre-noise totals of its
+// person_rank rewrite on the engine's DuckDB sandbox and on its backend, by group; or the
+// stage at which it failed, and why.
+func CrossTotals(ctx context.Context, e *Engine, sqlText string, allow map[string][]string) (duck, backend map[string]Totals, stage string, err error) {
+	plan, err := e.check(ctx, sqlText, allow)
+	if err != nil {
+		return nil, nil, StageCheck, err
+	}
+	if err := applyRequest(plan, Request{}); err != nil {
+		return nil, nil, StageCheck, err
+	}
+	g, c := contributionBounds(plan)
+	srw, err := e.backendRewrite(plan, g, c)
+	if err != nil {
+		return nil, nil, StageDialect, err
+	}
+	rw := rewriteRanked(plan, g*c, treeShape{e.tree.Branching, e.tree.Height}, dp.SumScale)
+	domains := make([]*keyDomain, len(plan.Keys))
+	for i, k := range plan.Keys {
+		domains[i] = k.Domain
+	}
+	if _, err := e.sb.prepare(ctx, rw, domains); err != nil {
+		return nil, nil, StagePrepare, err
+	}
+	if err := bindBackend(ctx, e.backend, srw); err != nil {
+		return nil, nil, StageBind, err
+	}
+	dg, derr := e.sb.run(ctx, rw, len(plan.Keys))
+	bg, berr := runBackend(ctx, e.backend, srw, len(plan.Keys))
+	switch {
+	case derr != nil && berr != nil:
+		return nil, nil, StageBothRun, derr
+	case derr != nil:
+		return nil, nil, StageDuckDBRun, derr
+	case berr != nil:
+		return nil, nil, StageBackendRun, berr
+	}
+	conv := func(groups map[string]*groupRow) map[string]Totals {
+		out := map[string]Totals{}
+		for id, gr := range groups {
+			out[id] = Totals{Keys: gr.keys, Persons: gr.persons, Vals: gr.vals, Tree: gr.tree}
+		}
+		return out
+	}
+	return conv(dg), conv(bg), "", nil
+}
+
+// BackendSQL is the statements the engine sends its backend for sqlText (for messages).
+func BackendSQL(ctx context.Context, e *Engine, sqlText string, allow map[string][]string) ([]string, error) {
+	plan, err := e.check(ctx, sqlText, allow)
+	if err != nil {
+		return nil, err
+	}
+	if err := applyRequest(plan, Request{}); err != nil {
+		return nil, err
+	}
+	g, c := contributionBounds(plan)
+	rw, err := e.backendRewrite(plan, g, c)
+	if err != nil {
+		return nil, err
+	}
+	return append([]string{rw.Inline()}, rw.Tree...), nil
+}
