@@ -167,19 +167,8 @@ func rewriteRanked(p *plan, k int, tree treeShape, scale func(lo, hi float64) fl
 	var leaves []string
 	leafOf := map[string]int{}
 	for j, a := range p.Aggs {
-		r := a.Kind.rule()
-		var sc, lo, hi float64
-		if r.Value && a.Kind != aggQuantile {
-			vlo, vhi, _ := a.noisedBounds()
-			sc = scale(vlo, vhi)
-			rw.Scales[j] = sc
-			lo, hi = math.Floor(vlo*sc), math.Ceil(vhi*sc)
-		}
-		x := ""
-		if a.Arg != nil {
-			x = clampedValue(a, j)
-		}
-		g = append(g, r.PerRow(j, fmt.Sprintf("v%d", j), x, sc, lo, hi)...)
+		cols, x := rankedTotals(&rw, j, a, scale, nil)
+		g = append(g, cols...)
 		if a.Kind == aggQuantile {
 			leaf := dp.NodeSQL(x, a.Lo, a.Hi, dp.Tree{Branching: tree.Branching, Height: tree.Height}, tree.Height)
 			// Quantiles of the same value within the same bounds have the same leaves:
@@ -224,6 +213,29 @@ func rowTotals(squares bool) func(j int, v, x string, sc, lo, hi float64) []stri
 
 // rowTotalsIn is rowTotals with each sum printed by sum (nil: sum(x)): a dialect whose
 // BIGINT sums fail on overflow sums exact decimals instead.
+// rankedTotals are aggregate j's per-row totals under person_rank (the registry's PerRow,
+// with sum as the dialect's sum when set), and its clamped value x (empty for COUNT(*)); it
+// records the aggregate's sum scale in rw.
+func rankedTotals(rw *rewritten, j int, a agg, scale func(lo, hi float64) float64, sum func(string) string) (cols []string, x string) {
+	r := a.Kind.rule()
+	var sc, lo, hi float64
+	if r.Value && a.Kind != aggQuantile {
+		vlo, vhi, _ := a.noisedBounds()
+		sc = scale(vlo, vhi)
+		rw.Scales[j] = sc
+		lo, hi = math.Floor(vlo*sc), math.Ceil(vhi*sc)
+	}
+	if a.Arg != nil {
+		x = clampedValue(a, j)
+	}
+	perRow := r.PerRow
+	if sum != nil && r.Value && a.Kind != aggQuantile {
+		// The registry's rowTotals with the dialect's sum (TestRowTotalsInRegistry).
+		perRow = rowTotalsIn(r.Centred, sum)
+	}
+	return perRow(j, fmt.Sprintf("v%d", j), x, sc, lo, hi), x
+}
+
 func rowTotalsIn(squares bool, sum func(string) string) func(j int, v, x string, sc, lo, hi float64) []string {
 	if sum == nil {
 		sum = func(x string) string { return "sum(" + x + ")" }

@@ -132,24 +132,8 @@ func rewriteRankedIn(d dialect, p *plan, k int, tree treeShape, scale func(lo, h
 	// No person count: it only feeds partition selection, which this bounding never runs.
 	g := append(slices.Clone(keyCols), "0 AS persons")
 	for j, a := range p.Aggs {
-		r := a.Kind.rule()
-		var sc, lo, hi float64
-		if r.Value && a.Kind != aggQuantile {
-			vlo, vhi, _ := a.noisedBounds()
-			sc = scale(vlo, vhi)
-			rw.Scales[j] = sc
-			lo, hi = math.Floor(vlo*sc), math.Ceil(vhi*sc)
-		}
-		x := ""
-		if a.Arg != nil {
-			x = clampedValue(a, j)
-		}
-		perRow := r.PerRow
-		if d.Sum != nil && r.Value && a.Kind != aggQuantile {
-			// The registry's rowTotals with the dialect's sum (TestRowTotalsInRegistry).
-			perRow = rowTotalsIn(r.Centred, d.Sum)
-		}
-		g = append(g, perRow(j, fmt.Sprintf("v%d", j), x, sc, lo, hi)...)
+		cols, x := rankedTotals(&rw, j, a, scale, d.Sum)
+		g = append(g, cols...)
 		if a.Kind == aggQuantile {
 			leaf := dp.NodeSQL(x, a.Lo, a.Hi, dp.Tree{Branching: tree.Branching, Height: tree.Height}, tree.Height)
 			rw.Tree[j] = fmt.Sprintf("WITH %s SELECT %s %d AS level, %s AS node, count(*) AS n FROM base WHERE v%d IS NOT NULL GROUP BY ALL",
