@@ -228,12 +228,42 @@ func rankedTotals(rw *rewritten, j int, a agg, scale func(lo, hi float64) float6
 	if a.Arg != nil {
 		x = clampedValue(a, j)
 	}
+	if ix, ok := integralClamp(a, j, sc); ok && r.Value && !r.Centred && a.Kind != aggQuantile {
+		return integralRowTotals(j, fmt.Sprintf("v%d", j), ix, sc, sum), x
+	}
 	perRow := r.PerRow
 	if sum != nil && r.Value && a.Kind != aggQuantile {
 		// The registry's rowTotals with the dialect's sum (TestRowTotalsInRegistry).
 		perRow = rowTotalsIn(r.Centred, sum)
 	}
 	return perRow(j, fmt.Sprintf("v%d", j), x, sc, lo, hi), x
+}
+
+// integralClamp is aggregate j's value clamped in integer arithmetic, when that gives
+// exactly the scaled totals rowTotals prints: the value is an integer (an integer column or
+// a cast to an integer type), its bounds are integers and the scale is a whole number, all
+// small enough that every scaled value is an exact double. Then round(clamp(v)·scale) =
+// clamp(v)·scale, the outer clamp does nothing, and Σ round(clamp(v)·scale) = scale·Σ clamp(v):
+// the same integers from one clamp a row and one multiplication a group.
+func integralClamp(a agg, j int, sc float64) (string, bool) {
+	const exact = 1 << 53
+	if a.Arg == nil || !integral(a.Arg) || sc < 1 || sc != math.Trunc(sc) ||
+		a.Lo != math.Trunc(a.Lo) || a.Hi != math.Trunc(a.Hi) ||
+		math.Max(math.Abs(a.Lo), math.Abs(a.Hi))*sc >= exact {
+		return "", false
+	}
+	return fmt.Sprintf("least(greatest(v%d, %s), %s)", j, bigint(a.Lo), bigint(a.Hi)), true
+}
+
+// integralRowTotals are rowTotals' columns for a value clamped by integralClamp: its count
+// and scale times the sum of the clamped integers (printed by sum, nil: sum(x)), of the
+// non-NULL values only: DuckDB's greatest(NULL, lo) is lo.
+func integralRowTotals(j int, v, ix string, sc float64, sum func(string) string) []string {
+	if sum == nil {
+		sum = func(x string) string { return "sum(" + x + ")" }
+	}
+	return []string{fmt.Sprintf("count(%s) AS a%d", v, j),
+		fmt.Sprintf("coalesce(%s FILTER (WHERE %s IS NOT NULL), 0) * %s AS s%d", sum(ix), v, bigint(sc), j)}
 }
 
 func rowTotalsIn(squares bool, sum func(string) string) func(j int, v, x string, sc, lo, hi float64) []string {

@@ -526,7 +526,7 @@ func (c *checker) column(n *node) (*column, error) {
 			if col.Name != name {
 				continue
 			}
-			cc := &column{Table: t.Name, Alias: t.Alias, Name: col.Name, T: columnType(col.Type), Groupable: col.Groupable && !col.Identifier, Domain: col.Domain}
+			cc := &column{Table: t.Name, Alias: t.Alias, Name: col.Name, T: columnType(col.Type), Groupable: col.Groupable && !col.Identifier, Domain: col.Domain, Integer: integerType(col.Type)}
 			if col.Bounds != nil {
 				cc.Lo, cc.Hi, cc.HasBounds = col.Bounds.Lo, col.Bounds.Hi, true
 			}

@@ -122,6 +122,9 @@ func TestEmpiricalPrivacy(t *testing.T) {
 			d: d, dPlus: dPlus, samples: n, kind: valueOutcomes},
 		{name: "avg", sql: "SELECT WITH DIFFERENTIAL_PRIVACY OPTIONS(epsilon = 1, delta = 0) region, AVG(wait_days) AS a FROM booking GROUP BY region",
 			d: d, dPlus: dPlus, samples: max(n/2, 100), kind: valueOutcomes},
+		// δ > 0: the sum and the count are Gaussians composed under zCDP (splitBudget).
+		{name: "avg_zcdp", sql: "SELECT WITH DIFFERENTIAL_PRIVACY OPTIONS(epsilon = 1, delta = 1e-6) region, AVG(wait_days) AS a FROM booking GROUP BY region",
+			d: d, dPlus: dPlus, samples: max(n/2, 100), kind: valueOutcomes},
 		{name: "count_distinct_pid", sql: "SELECT WITH DIFFERENTIAL_PRIVACY OPTIONS(epsilon = 1, delta = 0) region, COUNT(DISTINCT pid) AS people FROM booking GROUP BY region",
 			d: d, dPlus: dPlus, samples: n, kind: valueOutcomes},
 		{name: "median", sql: "SELECT WITH DIFFERENTIAL_PRIVACY OPTIONS(epsilon = 1, delta = 0, max_groups_contributed = 1) region, MEDIAN(wait_days) AS m FROM booking GROUP BY region",
@@ -349,9 +352,11 @@ func prepareEmpirical(t *testing.T, c empiricalCase) *empirical {
 		t.Fatal(err)
 	}
 	e := &empirical{plan: plan, total: dp.Budget{Epsilon: total.Epsilon, Delta: total.Delta}, keyOf: map[string]string{}}
-	if e.per, e.sel, err = dp.Split(e.total, plan.Mechanisms(), plan.Selection()); err != nil {
+	bp, err := splitBudget(e.total, plan.Mechanisms(), plan.Selection())
+	if err != nil {
 		t.Fatal(err)
 	}
+	e.per, e.sel = bp.Per, bp.Selection
 	if len(plan.Keys) != 1 || len(plan.Aggs) != 1 {
 		t.Fatalf("the empirical cases have one key and one aggregate: %s", c.sql)
 	}

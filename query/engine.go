@@ -288,7 +288,8 @@ func (e *Engine) query(ctx context.Context, req Request) (*release.Release, bool
 	if err != nil {
 		return nil, false, err
 	}
-	per, selection, err := dp.Split(dp.Budget{Epsilon: total.Epsilon, Delta: total.Delta}, plan.Mechanisms(), plan.Selection())
+	bp, err := splitBudget(dp.Budget{Epsilon: total.Epsilon, Delta: total.Delta}, plan.Mechanisms(), plan.Selection())
+	per, selection := bp.Per, bp.Selection
 	if err != nil {
 		return nil, false, &Error{Code: CodeOptions, Msg: err.Error(), Pos: -1}
 	}
@@ -315,7 +316,7 @@ func (e *Engine) query(ctx context.Context, req Request) (*release.Release, bool
 		Project: req.Project, DatasetVersion: e.version, Confidence: Confidence,
 		Epsilon: total.Epsilon, Delta: total.Delta, SQL: plan.Canonical,
 		Bounding: info,
-		Columns:  columns(plan, per, bnd, e.tree), BudgetSplit: budgetSplit(plan, per, selection),
+		Columns:  columns(plan, per, bnd, e.tree), BudgetSplit: budgetSplit(plan, bp),
 	}
 	if plan.Selection() {
 		if rel.Selection, err = selectionInfo(selection, maxGroups); err != nil {
@@ -826,21 +827,26 @@ func sqlType(t typ) string {
 	return "NULL"
 }
 
-func budgetSplit(p *plan, per, selection dp.Budget) []release.SplitEntry {
-	mech := string(dp.ChooseMechanism(per))
+func budgetSplit(p *plan, bp budgetPlan) []release.SplitEntry {
+	entry := release.SplitEntry{Mechanism: string(dp.ChooseMechanism(bp.Per)), Epsilon: bp.Share.Epsilon, Delta: bp.Share.Delta}
+	if bp.ZCDP {
+		entry.Mechanism, entry.Rho = "gaussian (zCDP)", bp.Rho
+	}
 	var out []release.SplitEntry
 	for _, a := range p.Aggs {
 		parts := a.Kind.rule().Parts
 		if len(parts) == 1 {
-			out = append(out, release.SplitEntry{For: a.Name, Mechanism: mech, Epsilon: per.Epsilon, Delta: per.Delta})
+			entry.For = a.Name
+			out = append(out, entry)
 			continue
 		}
 		for _, part := range parts {
-			out = append(out, release.SplitEntry{For: a.Name + " (" + part + ")", Mechanism: mech, Epsilon: per.Epsilon, Delta: per.Delta})
+			entry.For = a.Name + " (" + part + ")"
+			out = append(out, entry)
 		}
 	}
 	if p.Selection() {
-		out = append(out, release.SplitEntry{For: "partition selection", Mechanism: "preagg_select_partition", Epsilon: selection.Epsilon, Delta: selection.Delta})
+		out = append(out, release.SplitEntry{For: "partition selection", Mechanism: "preagg_select_partition", Epsilon: bp.Selection.Epsilon, Delta: bp.Selection.Delta})
 	}
 	return out
 }

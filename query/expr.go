@@ -41,6 +41,8 @@ type column struct {
 	Domain             string
 	Lo, Hi             float64
 	HasBounds          bool
+	// Integer: the catalog types the column SMALLINT, INTEGER or BIGINT.
+	Integer bool
 }
 
 func (c *column) Type() typ      { return c.T }
@@ -155,6 +157,26 @@ func (c *callExpr) String() string {
 		return args[0] + " " + r.Display + " " + args[1]
 	}
 	return c.Name + "(" + strings.Join(args, ", ") + ")"
+}
+
+// integral says whether e's every non-NULL value is an integer by its SQL type: an integer
+// column or a cast to an integer type (which yields NULL where it cannot convert).
+func integral(e expr) bool {
+	switch e := e.(type) {
+	case *column:
+		return e.Integer
+	case *cast:
+		return integerType(e.To)
+	}
+	return false
+}
+
+func integerType(t string) bool {
+	switch t {
+	case "TINYINT", "SMALLINT", "INTEGER", "BIGINT":
+		return true
+	}
+	return false
 }
 
 // cast is always printed as TRY_CAST: a value that does not convert becomes NULL.

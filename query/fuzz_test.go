@@ -97,10 +97,11 @@ func FuzzCheck(f *testing.F) {
 		if err != nil {
 			t.Fatalf("the rewrite of an accepted query fails on the data (errors must not depend on the data): %v\n%s\n%s", err, rw.createBounded(false), rw.Groups)
 		}
-		per, selection, err := dp.Split(dp.Budget{Epsilon: 1, Delta: 1e-6}, plan.Mechanisms(), plan.Selection())
+		bp, err := splitBudget(dp.Budget{Epsilon: 1, Delta: 1e-6}, plan.Mechanisms(), plan.Selection())
 		if err != nil {
 			t.Fatalf("budget split: %v", err)
 		}
+		per, selection := bp.Per, bp.Selection
 		if _, _, err := noiseGroups(plan, rw, domains, groups, per, selection, Confidence, eng.tree); err != nil {
 			t.Fatalf("noise: %v", err)
 		}

@@ -363,7 +363,8 @@ func (h *genHarness) runCase(i int) {
 		return
 	}
 	total, _ := resolveBudget(plan, Request{}, genProject, MaxEpsilon)
-	per, selection, _ := dp.Split(dp.Budget{Epsilon: total.Epsilon, Delta: total.Delta}, plan.Mechanisms(), plan.Selection())
+	bp, _ := splitBudget(dp.Budget{Epsilon: total.Epsilon, Delta: total.Delta}, plan.Mechanisms(), plan.Selection())
+	per, selection := bp.Per, bp.Selection
 	maxGroups, maxRows := contributionBounds(plan)
 	tree := dp.DefaultTree
 	// Every bounding that applies is exercised: person_rank, where it applies, on every

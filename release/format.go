@@ -23,7 +23,11 @@ func (r *Release) WriteCSV(w io.Writer) error {
 		{"budget_left_epsilon", num(r.BudgetLeft.Epsilon)}, {"budget_left_delta", num(r.BudgetLeft.Delta)},
 	}
 	for _, s := range r.BudgetSplit {
-		meta = append(meta, [2]string{"budget_split", fmt.Sprintf("%s: %s epsilon=%s delta=%s", s.For, s.Mechanism, num(s.Epsilon), num(s.Delta))})
+		entry := fmt.Sprintf("%s: %s epsilon=%s delta=%s", s.For, s.Mechanism, num(s.Epsilon), num(s.Delta))
+		if s.Rho > 0 {
+			entry += " rho=" + num(s.Rho)
+		}
+		meta = append(meta, [2]string{"budget_split", entry})
 	}
 	if r.Dummy {
 		meta = append(meta, [2]string{"dummy", "true (exact answers on made-up data from the catalog, not the real ones)"})

@@ -157,6 +157,10 @@ type SplitEntry struct {
 	Mechanism string  `json:"mechanism"`
 	Epsilon   float64 `json:"epsilon"`
 	Delta     float64 `json:"delta"`
+	// Rho is the mechanism's zCDP cost when the query's Gaussian mechanisms compose under
+	// zCDP ("gaussian (zCDP)"): Epsilon and Delta are then its equal part of the (ε, δ)
+	// their total ρ converts to.
+	Rho float64 `json:"rho,omitempty"`
 }
 
 // BudgetAmount is an (epsilon, delta) pair.
