@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/pprof"
 	"time"
 
 	"github.com/velo-fse/velo/bench"
@@ -31,6 +32,7 @@ func main() {
 	threads := flag.Int("threads", 2, "DuckDB threads")
 	rate := flag.Float64("rate", 0, "pace the cached requests at this many per second in all (open loop; 0: closed loop)")
 	plain := flag.Bool("plain", true, "also run the fresh queries one after another in plain DuckDB")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the load phases (server and clients: one process) to `FILE`")
 	flag.Parse()
 	cfg := bench.LoadConfig{Cached: *cached, CachedConcurrency: *clients, CachedRate: *rate, Fresh: *fresh, FreshEpsilon: 0.01}
 	if *plain {
@@ -40,10 +42,31 @@ func main() {
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Minute)
 	defer cancel()
+	if *cpuprofile != "" {
+		stopProfile, err := startProfile(*cpuprofile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "apibench:", err)
+			os.Exit(1)
+		}
+		defer stopProfile()
+	}
 	if err := run(ctx, *persons, cfg, notebooksapi.Limits{MaxConcurrentQueries: *slots, QueueTimeout: *queue, Threads: *threads}); err != nil {
 		fmt.Fprintln(os.Stderr, "apibench:", err)
 		os.Exit(1)
 	}
+}
+
+// startProfile starts a CPU profile into path; the function it returns stops and closes it.
+func startProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 func run(ctx context.Context, persons int, cfg bench.LoadConfig, limits notebooksapi.Limits) error {

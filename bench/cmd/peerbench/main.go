@@ -134,6 +134,7 @@ func main() {
 	memLimit := flag.String("memory-limit", "2GB", "DuckDB memory limit for plain DuckDB and Velo")
 	timeout := flag.Duration("timeout", 20*time.Minute, "limit of one child (one system on one query, all its runs)")
 	jsonOut := flag.String("json", "", "also write every result as JSON to this file")
+	replicate := flag.Int("replicate", 1, "read each dataset repeated this many times with distinct pseudonyms (bench.ReplicateDataset; built once beside it): the way to 100M bookings")
 	flag.Parse()
 	if *fullPersons == 0 {
 		*fullPersons = *persons
@@ -148,7 +149,7 @@ func main() {
 		*peerRuns = *runs
 	}
 	cfg := config{dir: *dir, venv: *venv, runs: *runs, peerRuns: *peerRuns, peerWarmup: *peerWarmup, eps: *eps, threads: *threads, memLimit: *memLimit, timeout: *timeout,
-		systems: strings.Split(*systems, ","), persons: *persons, fullPersons: *fullPersons}
+		systems: strings.Split(*systems, ","), persons: *persons, fullPersons: *fullPersons, replicate: *replicate}
 	if *queries != "" {
 		cfg.queries = strings.Split(*queries, ",")
 	}
@@ -168,6 +169,7 @@ type config struct {
 	timeout              time.Duration
 	systems, queries     []string
 	persons, fullPersons int
+	replicate            int
 }
 
 func run(ctx context.Context, cfg config, jsonOut string) error {
@@ -339,13 +341,20 @@ func runChild(ctx context.Context, timeout time.Duration, argv []string) Result 
 // datasets returns the booking queries' dataset and the full extract, building them when
 // they are not in cfg.dir yet.
 func datasets(ctx context.Context, cfg config) (booking, full string, err error) {
-	if full, err = bench.EnsureDataset(ctx, cfg.dir, cfg.fullPersons, true); err != nil {
+	ensure := func(persons int, all bool) (string, error) {
+		data, err := bench.EnsureDataset(ctx, cfg.dir, persons, all)
+		if err != nil || cfg.replicate <= 1 {
+			return data, err
+		}
+		return bench.ReplicateDataset(ctx, data, cfg.replicate)
+	}
+	if full, err = ensure(cfg.fullPersons, true); err != nil {
 		return "", "", err
 	}
 	if cfg.persons == cfg.fullPersons {
 		return full, full, nil
 	}
-	booking, err = bench.EnsureDataset(ctx, cfg.dir, cfg.persons, false)
+	booking, err = ensure(cfg.persons, false)
 	return booking, full, err
 }
 

@@ -83,6 +83,9 @@ func report(w io.Writer, cfg config, bookingData, fullData string, results []Res
 		return nil
 	}
 	load, _ := os.ReadFile("/proc/loadavg")
+	if cfg.replicate > 1 {
+		fmt.Fprintf(w, "Each extract below is the synthetic one of the stated persons repeated %d times with distinct pseudonyms (--replicate %d): %d times the persons and bookings, the same distributions.\n\n", cfg.replicate, cfg.replicate, cfg.replicate)
+	}
 	fmt.Fprintf(w, "Suite at %d persons (%d bookings, %s); the queries joining person or reading lab_result on the full extract of %d persons (%d bookings, %s). epsilon %g per query, Velo's catalog contribution bounds for every system; median of %d runs (%d for the DP peers%s) after one warm-up, each system in its own child process. %s %s/%s, %d CPUs, load average %s; DuckDB threads %d, memory limit %s.\n\n",
 		cfg.persons, bookings(bookingData), bookingData, cfg.fullPersons, bookings(fullData), fullData, cfg.eps, cfg.runs, cfg.peerRuns, map[bool]string{true: "", false: ", without the warm-up"}[cfg.peerWarmup],
 		runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), strings.Join(strings.Fields(string(load))[:3], " "), cfg.threads, cfg.memLimit)
