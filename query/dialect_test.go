@@ -99,3 +99,23 @@ func TestRowTotalsInRegistry(t *testing.T) {
 		t.Errorf("only %d value aggregates", n)
 	}
 }
+
+// The per_group rewrite prints the value aggregates' per-group totals with scaledTotalsIn
+// when a dialect sets its sum: with DuckDB's sum that is exactly the registry's PerGroup.
+func TestScaledTotalsInRegistry(t *testing.T) {
+	n := 0
+	for _, r := range aggRules {
+		if !r.Value || r.Kind == aggQuantile {
+			continue
+		}
+		want := r.PerGroup(2, -5, 7, 1024, 3)
+		got := scaledTotalsIn(r.Centred, nil)(2, -5, 7, 1024, 3)
+		if strings.Join(got, "; ") != strings.Join(want, "; ") {
+			t.Errorf("%v: scaledTotalsIn prints %q, the registry %q", r.Names, got, want)
+		}
+		n++
+	}
+	if n < 4 {
+		t.Errorf("only %d value aggregates", n)
+	}
+}
