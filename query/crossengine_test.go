@@ -125,9 +125,9 @@ func TestSparkCrossEngine(t *testing.T) {
 		}
 		allow := map[string][]string{"booking": nil, "person": nil}
 		compared, groups := map[string]int{}, 0
-		joins := 0
+		joins := map[string]int{}
 		reasons := map[string]int{}
-		for _, q := range qs {
+		for i, q := range qs {
 			// A refusal is counted once a query, whichever boundings it applies to.
 			refused := false
 			refuse := func(why string) {
@@ -137,6 +137,11 @@ func TestSparkCrossEngine(t *testing.T) {
 				refused = true
 			}
 			for _, m := range methods {
+				if m == query.PerGroup && i%2 == 1 {
+					// per_group applies to every query: every other one is compared under it,
+					// which keeps the cluster's work (a Spark job per statement) in bounds.
+					continue
+				}
 				duck, sp, stage, err := query.CrossTotals(ctx, e, q, allow, m)
 				switch stage {
 				case "":
@@ -167,7 +172,7 @@ func TestSparkCrossEngine(t *testing.T) {
 				}
 				compared[m]++
 				if strings.Contains(q, " JOIN ") {
-					joins++
+					joins[m]++
 				}
 				groups += len(duck)
 				if d := cmp.Diff(duck, sp); d != "" {
@@ -176,10 +181,10 @@ func TestSparkCrossEngine(t *testing.T) {
 				}
 			}
 		}
-		t.Logf("generated: %d queries; compared equal on both engines: person_rank %d, per_group %d (%d of them joins; %d groups); refusals: %v",
-			len(qs), compared[query.PersonRank], compared[query.PerGroup], joins, groups, reasons)
-		if compared[query.PersonRank] < 40 || compared[query.PerGroup] < 100 || joins < 20 {
-			t.Errorf("too few generated queries compared: %v, %d joins", compared, joins)
+		t.Logf("generated: %d queries; compared equal on both engines (%d groups): person_rank %d (%d joins), per_group %d (%d joins); refusals: %v",
+			len(qs), groups, compared[query.PersonRank], joins[query.PersonRank], compared[query.PerGroup], joins[query.PerGroup], reasons)
+		if compared[query.PersonRank] < 40 || compared[query.PerGroup] < 60 || joins[query.PersonRank] < 10 || joins[query.PerGroup] < 10 {
+			t.Errorf("too few generated queries compared: %v, joins %v", compared, joins)
 		}
 	})
 }
