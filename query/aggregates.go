@@ -245,16 +245,25 @@ func valuePartials(squares bool) func(j int, v, x string, _ int, _ string) []str
 // kept·[⌊lo·scale⌋, ⌈hi·scale⌉]: the integer range package dp derives its sensitivities
 // from), and for variances the same for the squares.
 func scaledTotals(squares bool) func(j int, vlo, vhi, sc float64, maxRows int) []string {
+	return scaledTotalsIn(squares, nil)
+}
+
+// scaledTotalsIn is scaledTotals with each scaled total summed by sum (nil: sum(x)): a
+// dialect whose BIGINT sums fail on overflow sums exact decimals instead.
+func scaledTotalsIn(squares bool, sum func(string) string) func(j int, vlo, vhi, sc float64, maxRows int) []string {
+	if sum == nil {
+		sum = func(x string) string { return "sum(" + x + ")" }
+	}
 	return func(j int, vlo, vhi, sc float64, maxRows int) []string {
 		kept := fmt.Sprintf("least(c%d, %d)", j, maxRows)
 		lo, hi := math.Floor(vlo*sc), math.Ceil(vhi*sc)
 		out := []string{fmt.Sprintf("sum(%s) AS a%d", kept, j),
-			fmt.Sprintf("sum(CASE WHEN c%[1]d > 0 THEN least(greatest(CAST(round(s%[1]d / c%[1]d * %[2]s * %[3]s) AS BIGINT), %[2]s * %[4]s), %[2]s * %[5]s) ELSE 0 END) AS s%[1]d",
-				j, kept, fnum(sc), bigint(lo), bigint(hi))}
+			sum(fmt.Sprintf("CASE WHEN c%[1]d > 0 THEN least(greatest(CAST(round(s%[1]d / c%[1]d * %[2]s * %[3]s) AS BIGINT), %[2]s * %[4]s), %[2]s * %[5]s) ELSE 0 END",
+				j, kept, fnum(sc), bigint(lo), bigint(hi))) + fmt.Sprintf(" AS s%d", j)}
 		if squares {
 			m := math.Max(math.Abs(lo), math.Abs(hi))
-			out = append(out, fmt.Sprintf("sum(CASE WHEN c%[1]d > 0 THEN least(greatest(CAST(round(q%[1]d / c%[1]d * %[2]s * %[3]s) AS BIGINT), 0), %[2]s * %[4]s) ELSE 0 END) AS q%[1]d",
-				j, kept, fnum(sc*sc), bigint(m*m)))
+			out = append(out, sum(fmt.Sprintf("CASE WHEN c%[1]d > 0 THEN least(greatest(CAST(round(q%[1]d / c%[1]d * %[2]s * %[3]s) AS BIGINT), 0), %[2]s * %[4]s) ELSE 0 END",
+				j, kept, fnum(sc*sc), bigint(m*m)))+fmt.Sprintf(" AS q%d", j))
 		}
 		return out
 	}

@@ -38,17 +38,17 @@ func dialectOf(b Backend) (dialect, error) {
 	return dialect{}, fmt.Errorf("query: no dialect %q", b.Dialect())
 }
 
-// backendRewrite prints plan p's rewrite for the engine's backend, or refuses it (an
-// *Error: before any charge) when the backend cannot run it. Only the person_rank bounding
-// is printed for a backend (docs/scale.md#what-a-backend-runs); it adds nothing to its
-// sensitivities, which the engine derives from the plan whatever runs it.
-func (e *Engine) backendRewrite(p *plan, maxGroups, maxRows int) (rewritten, error) {
-	if !boundingByMethod(boundingPersonRank).Applies(p) {
-		return rewritten{}, &Error{Code: CodeRejected, Pos: -1, Msg: "the " + e.backend.Dialect() + " engine runs queries the person_rank bounding answers: " +
-			"one table whose files carry person ranks, GROUP BY keys with public domains (no partition selection), " +
-			"and no COUNT(DISTINCT pid); the embedded DuckDB engine runs the others"}
+// backendRewrite prints plan p's rewrite under bounding method (person_rank or per_group,
+// chosen as on DuckDB) for the engine's backend, with the per-release seed, or refuses it
+// (an *Error: before any charge) when the dialect cannot print it with DuckDB's meaning
+// (docs/scale.md#what-a-backend-runs). It adds nothing to the bounding's sensitivities,
+// which the engine derives from the plan whatever runs it.
+func (e *Engine) backendRewrite(p *plan, method string, seed uint64, maxGroups, maxRows int) (rewritten, error) {
+	tree := treeShape{e.tree.Branching, e.tree.Height}
+	if method == boundingPersonRank {
+		return rewriteRankedIn(e.dialect, p, maxGroups*maxRows, tree, dp.SumScale)
 	}
-	return rewriteRankedIn(e.dialect, p, maxGroups*maxRows, treeShape{e.tree.Branching, e.tree.Height}, dp.SumScale)
+	return rewriteIn(e.dialect, p, seed, maxGroups, maxRows, tree, dp.SumScale)
 }
 
 // runBackend runs a rewrite's statements on a backend and returns the groups, as the

@@ -125,10 +125,22 @@ func rankedFact(p *plan) (fact int, ok bool) {
 }
 
 // rewriteRanked prints the person_rank bounding's statements
-// (docs/privacy.md#bounding-by-person-rank): base reads the rows of person rank ≤ k, and
-// every total is a plain aggregate of those rows by group (the registry's PerRow forms):
-// no per-person aggregation, no window.
+// (docs/privacy.md#bounding-by-person-rank) for the embedded DuckDB: rewriteRankedIn in
+// DuckDB's dialect, which refuses nothing.
 func rewriteRanked(p *plan, k int, tree treeShape, scale func(lo, hi float64) float64) rewritten {
+	rw, err := rewriteRankedIn(duckDialect, p, k, tree, scale)
+	if err != nil {
+		panic(fmt.Sprintf("query: DuckDB's dialect refused a person_rank rewrite: %v", err))
+	}
+	return rw
+}
+
+// rewriteRankedIn prints the person_rank bounding's statements in dialect d: base reads
+// the rows of person rank ≤ k, and every total is a plain aggregate of those rows by group
+// (the registry's PerRow forms): no per-person aggregation, no window. It is the one
+// printer of this bounding: the dialect spells the expressions, quotes, sums and filters,
+// and says whether the quantile trees are counted in the totals' scan (SingleScan).
+func rewriteRankedIn(d dialect, p *plan, k int, tree treeShape, scale func(lo, hi float64) float64) (rewritten, error) {
 	rw := rewritten{Method: boundingPersonRank, tree: tree, MaxGroups: 1, MaxRows: k, Scales: make([]float64, len(p.Aggs)), Tree: make([]string, len(p.Aggs))}
 	fact, _ := rankedFact(p)
 	var from strings.Builder
@@ -138,21 +150,24 @@ func rewriteRanked(p *plan, k int, tree treeShape, scale func(lo, hi float64) fl
 		if i == fact {
 			limit = k
 		}
-		src := quoteIdent(t.Name)
+		src := d.Ident(t.Name)
 		if len(p.Tables) > 1 {
-			src = fmt.Sprintf("(SELECT * FROM %s AS _t WHERE _t.%s <= %d)", quoteIdent(t.Name), dataset.PersonRankColumn, limit)
+			src = fmt.Sprintf("(SELECT * FROM %s AS _t WHERE _t.%s <= %d)", d.Ident(t.Name), dataset.PersonRankColumn, limit)
 		} else {
-			extra = append(extra, fmt.Sprintf("%s.%s <= %d", quoteIdent(t.Alias), dataset.PersonRankColumn, limit))
+			extra = append(extra, fmt.Sprintf("%s.%s <= %d", d.Ident(t.Alias), dataset.PersonRankColumn, limit))
 		}
 		if i == 0 {
-			fmt.Fprintf(&from, "%s AS %s", src, quoteIdent(t.Alias))
+			fmt.Fprintf(&from, "%s AS %s", src, d.Ident(t.Alias))
 		} else {
-			fmt.Fprintf(&from, " JOIN %s AS %s ON %s.pid = %s.pid", src, quoteIdent(t.Alias), quoteIdent(p.Tables[0].Alias), quoteIdent(t.Alias))
+			fmt.Fprintf(&from, " JOIN %s AS %s ON %s.pid = %s.pid", src, d.Ident(t.Alias), d.Ident(p.Tables[0].Alias), d.Ident(t.Alias))
 		}
 	}
 	// The keys' domain filters apply to the groups: each kept row counts in its own group
 	// only, whatever else is in the table, so filtering rows or groups keeps the same groups.
-	base, keyCols, groupFilters := baseSelect(p, false, true, from.String(), extra...)
+	base, keyCols, groupFilters, err := baseSelectIn(d, p, false, true, from.String(), extra...)
+	if err != nil {
+		return rewritten{}, err
+	}
 	having := ""
 	if len(groupFilters) > 0 {
 		// count(*) is never negative: the OR keeps DuckDB's optimizer from pushing the
@@ -167,10 +182,17 @@ func rewriteRanked(p *plan, k int, tree treeShape, scale func(lo, hi float64) fl
 	var leaves []string
 	leafOf := map[string]int{}
 	for j, a := range p.Aggs {
-		cols, x := rankedTotals(&rw, j, a, scale, nil)
+		cols, x := rankedTotals(&rw, j, a, scale, d.Sum)
 		g = append(g, cols...)
 		if a.Kind == aggQuantile {
 			leaf := dp.NodeSQL(x, a.Lo, a.Hi, dp.Tree{Branching: tree.Branching, Height: tree.Height}, tree.Height)
+			if !d.SingleScan {
+				// A statement per tree: its leaf counts by group (groups the totals do not
+				// hold are ignored when read).
+				rw.Tree[j] = fmt.Sprintf("WITH %s SELECT %s %d AS level, %s AS node, count(*) AS n FROM base WHERE v%d IS NOT NULL GROUP BY ALL",
+					rw.ctes, prefixCols(keyCols), tree.Height, leaf, j)
+				continue
+			}
 			// Quantiles of the same value within the same bounds have the same leaves:
 			// counted once, read by each (every quantile is still noised on its own).
 			same := fmt.Sprintf("%s\x00%g\x00%g", a.Arg.SQL(), a.Lo, a.Hi)
@@ -200,7 +222,7 @@ func rewriteRanked(p *plan, k int, tree treeShape, scale func(lo, hi float64) fl
 		rw.Single = "WITH " + rw.ctes + ", bounded AS (SELECT *, " + strings.Join(leaves, ", ") + " FROM base) SELECT " +
 			strings.Join(g, ", ") + " FROM bounded GROUP BY GROUPING SETS (" + strings.Join(sets, ", ") + ")" + having
 	}
-	return rw
+	return rw, nil
 }
 
 // rowTotals are the per-row forms of a clamped value's totals (person_rank): how many

@@ -2,7 +2,6 @@ package query_test
 
 import (
 	"context"
-	"errors"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -44,37 +43,50 @@ func TestSparkCrossEngine(t *testing.T) {
 		return e
 	}
 
+	methods := []string{query.PersonRank, query.PerGroup}
+
+	// The whole bench suite and dashboard, on a full extract (booking, person, lab_result),
+	// under every bounding that applies to each query: nothing refused, every total equal.
 	t.Run("suite", func(t *testing.T) {
-		e := open(query.SynthDataset(t))
-		allow := map[string][]string{"booking": nil}
-		var ran, refused []string
+		e := open(query.FullDataset(t))
+		allow := map[string][]string{"booking": nil, "person": nil, "lab_result": nil}
+		compared := map[string][]string{}
+		groups := 0
 		seen := map[string]bool{}
 		for _, q := range slices.Concat(bench.Suite, bench.Dashboard) {
-			if q.Full || seen[q.ID] {
-				continue // person and lab_result: not in the booking-only extract
-			}
-			seen[q.ID] = true
-			duck, sp, stage, err := query.CrossTotals(ctx, e, q.SQL(), allow)
-			if err != nil {
-				var qe *query.Error
-				if stage != query.StageDialect || !errors.As(err, &qe) || !strings.Contains(qe.Msg, "person_rank") {
-					t.Errorf("%s: %s: %v", q.ID, stage, err)
-				}
-				refused = append(refused, q.ID)
+			if seen[q.ID] {
 				continue
 			}
-			ran = append(ran, q.ID)
-			if len(duck) == 0 {
-				t.Errorf("%s: no group on DuckDB: nothing compared", q.ID)
+			seen[q.ID] = true
+			for _, m := range methods {
+				duck, sp, stage, err := query.CrossTotals(ctx, e, q.SQL(), allow, m)
+				if stage == query.StageNotApplied {
+					continue
+				}
+				if err != nil {
+					t.Errorf("%s under %s: %s: %v", q.ID, m, stage, err)
+					continue
+				}
+				compared[m] = append(compared[m], q.ID)
+				groups += len(duck)
+				if len(duck) == 0 {
+					t.Errorf("%s under %s: no group on DuckDB: nothing compared", q.ID, m)
+				}
+				if d := cmp.Diff(duck, sp); d != "" {
+					stmts, _ := query.BackendSQL(ctx, e, q.SQL(), allow, m)
+					t.Errorf("%s under %s: Spark's exact totals differ from DuckDB's (-duckdb +spark):\n%s\nSpark SQL: %s", q.ID, m, d, strings.Join(stmts, "\n"))
+				}
 			}
-			if d := cmp.Diff(duck, sp); d != "" {
-				stmts, _ := query.BackendSQL(ctx, e, q.SQL(), allow)
-				t.Errorf("%s: Spark's exact totals differ from DuckDB's (-duckdb +spark):\n%s\nSpark SQL: %s", q.ID, d, strings.Join(stmts, "\n"))
+			if !slices.ContainsFunc(methods, func(m string) bool { return slices.Contains(compared[m], q.ID) }) {
+				t.Errorf("%s: compared under no bounding", q.ID)
 			}
 		}
-		t.Logf("suite: %d queries equal on both engines (%s); %d refused on Spark before running (%s)", len(ran), strings.Join(ran, ", "), len(refused), strings.Join(refused, ", "))
-		if len(ran) < 9 {
-			t.Errorf("only %d suite queries ran on Spark", len(ran))
+		t.Logf("suite: %d queries; compared equal on both engines (%d groups): person_rank %d (%s), per_group %d (%s); 0 refused",
+			len(seen), groups, len(compared[query.PersonRank]), strings.Join(compared[query.PersonRank], ", "),
+			len(compared[query.PerGroup]), strings.Join(compared[query.PerGroup], ", "))
+		// per_group applies to every query.
+		if len(compared[query.PerGroup]) != len(seen) {
+			t.Errorf("per_group compared on %d of the %d suite queries", len(compared[query.PerGroup]), len(seen))
 		}
 	})
 
@@ -84,18 +96,16 @@ func TestSparkCrossEngine(t *testing.T) {
 		e := open(query.SynthDataset(t))
 		allow := map[string][]string{"booking": nil}
 		var wg sync.WaitGroup
-		for _, q := range bench.Dashboard {
-			if q.Full {
-				continue
-			}
+		for i, q := range bench.Dashboard {
+			m := methods[i%2]
 			wg.Go(func() {
-				duck, sp, stage, err := query.CrossTotals(ctx, e, q.SQL(), allow)
+				duck, sp, stage, err := query.CrossTotals(ctx, e, q.SQL(), allow, m)
 				switch {
-				case stage == query.StageDialect:
+				case stage == query.StageNotApplied:
 				case err != nil:
-					t.Errorf("%s: %s: %v", q.ID, stage, err)
+					t.Errorf("%s under %s: %s: %v", q.ID, m, stage, err)
 				case !cmp.Equal(duck, sp):
-					t.Errorf("%s: Spark's exact totals differ from DuckDB's when run concurrently", q.ID)
+					t.Errorf("%s under %s: Spark's exact totals differ from DuckDB's when run concurrently", q.ID, m)
 				}
 			})
 		}
@@ -114,45 +124,67 @@ func TestSparkCrossEngine(t *testing.T) {
 			t.Fatal(err)
 		}
 		allow := map[string][]string{"booking": nil, "person": nil}
-		compared, groups := 0, 0
+		compared, groups := map[string]int{}, 0
+		joins := map[string]int{}
 		reasons := map[string]int{}
-		for _, q := range qs {
-			duck, sp, stage, err := query.CrossTotals(ctx, e, q, allow)
-			switch stage {
-			case "":
-			case query.StageCheck, query.StagePrepare:
-				// Refused (or not bound) whatever the engine: the property tests' business.
-				reasons[stage]++
-				continue
-			case query.StageDialect:
-				// Refused on Spark before the charge, with a message that says why.
-				msg := err.Error()
-				if i := strings.Index(msg, ": "); i > 0 && strings.HasPrefix(msg, "the Spark engine cannot run this query") {
-					msg = msg[i+2:]
+		for i, q := range qs {
+			// A refusal is counted once a query, whichever boundings it applies to.
+			refused := false
+			refuse := func(why string) {
+				if !refused {
+					reasons[why]++
 				}
-				if len(msg) > 40 {
-					msg = msg[:40]
-				}
-				reasons[msg]++
-				continue
-			case query.StageBothRun:
-				// A data-independent failure (the property tests check which) on both.
-				reasons[stage]++
-				continue
-			default:
-				t.Errorf("%s\n%s: %v", q, stage, err)
-				continue
+				refused = true
 			}
-			compared++
-			groups += len(duck)
-			if d := cmp.Diff(duck, sp); d != "" {
-				stmts, _ := query.BackendSQL(ctx, e, q, allow)
-				t.Errorf("%s\nSpark's exact totals differ from DuckDB's (-duckdb +spark):\n%s\nSpark SQL: %s", q, d, strings.Join(stmts, "\n"))
+			for _, m := range methods {
+				if m == query.PerGroup && i%2 == 1 {
+					// per_group applies to every query: every other one is compared under it,
+					// which keeps the cluster's work (a Spark job per statement) in bounds.
+					continue
+				}
+				duck, sp, stage, err := query.CrossTotals(ctx, e, q, allow, m)
+				switch stage {
+				case "":
+				case query.StageNotApplied:
+					continue
+				case query.StageCheck, query.StagePrepare:
+					// Refused (or not bound) whatever the engine: the property tests' business.
+					refuse(stage)
+					continue
+				case query.StageDialect:
+					// Refused on Spark before the charge, with a message that says why.
+					msg := err.Error()
+					if i := strings.Index(msg, ": "); i > 0 && strings.HasPrefix(msg, "the Spark engine cannot run this query") {
+						msg = msg[i+2:]
+					}
+					if len(msg) > 40 {
+						msg = msg[:40]
+					}
+					refuse(msg)
+					continue
+				case query.StageBothRun:
+					// A data-independent failure (the property tests check which) on both.
+					refuse(stage)
+					continue
+				default:
+					t.Errorf("%s\nunder %s: %s: %v", q, m, stage, err)
+					continue
+				}
+				compared[m]++
+				if strings.Contains(q, " JOIN ") {
+					joins[m]++
+				}
+				groups += len(duck)
+				if d := cmp.Diff(duck, sp); d != "" {
+					stmts, _ := query.BackendSQL(ctx, e, q, allow, m)
+					t.Errorf("%s\nunder %s: Spark's exact totals differ from DuckDB's (-duckdb +spark):\n%s\nSpark SQL: %s", q, m, d, strings.Join(stmts, "\n"))
+				}
 			}
 		}
-		t.Logf("generated: %d of %d queries compared (%d groups) equal on both engines; refusals: %v", compared, len(qs), groups, reasons)
-		if compared < 40 {
-			t.Errorf("only %d generated queries compared", compared)
+		t.Logf("generated: %d queries; compared equal on both engines (%d groups): person_rank %d (%d joins), per_group %d (%d joins); refusals: %v",
+			len(qs), groups, compared[query.PersonRank], joins[query.PersonRank], compared[query.PerGroup], joins[query.PerGroup], reasons)
+		if compared[query.PersonRank] < 40 || compared[query.PerGroup] < 60 || joins[query.PersonRank] < 10 || joins[query.PerGroup] < 10 {
+			t.Errorf("too few generated queries compared: %v, joins %v", compared, joins)
 		}
 	})
 }

@@ -3,13 +3,9 @@ package query
 import (
 	"fmt"
 	"math"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/velo-fse/velo/dataset"
-	"github.com/velo-fse/velo/dp"
 )
 
 // A dialect prints a checked plan's bounded rewrite for one SQL engine. The plan, the
@@ -34,6 +30,23 @@ type dialect struct {
 	// Sum, when set, prints the sum of a BIGINT expression (the value aggregates' scaled
 	// totals) instead of sum(x).
 	Sum func(x string) string
+	// Order prints the ORDER BY list of the keyed row order the per_group bounding keeps
+	// each person's first rows and groups by: a deterministic function of the values (the
+	// person's own row) and the secret seed (a BIGINT literal).
+	Order func(vals []orderVal, seedSQL string) string
+	// SingleScan: person_rank counts its quantile trees' leaves in the totals' scan
+	// (rewritten.Single); else a statement per tree (rewritten.Tree).
+	SingleScan bool
+	// TempTables: the engine materialises bounded once as a temporary table for the
+	// per_group quantile trees to read; else each tree statement defines it.
+	TempTables bool
+}
+
+// orderVal is one value a keyed row order hashes: its SQL, its type, or the person's pid.
+type orderVal struct {
+	SQL string
+	T   typ
+	PID bool
 }
 
 // The dialects' names, as velo.yaml's engine setting spells them.
@@ -50,109 +63,103 @@ var duckDialect = dialect{
 		return "(CASE WHEN isfinite(CAST(" + key + " AS DOUBLE)) THEN " + key + " END)"
 	},
 	Domain: func(keySQL string, d *keyDomain) (string, error) { return domainFilter(keySQL, d), nil },
+	// DuckDB's own keyed hash: a 64-bit hash of the values and the seed, the fastest order
+	// it computes (docs/scale.md#the-keyed-row-order).
+	Order: func(vals []orderVal, seedSQL string) string {
+		sqls := make([]string, len(vals))
+		for i, v := range vals {
+			sqls[i] = v.SQL
+		}
+		return "hash(" + strings.Join(sqls, ", ") + ", " + seedSQL + ")"
+	},
+	SingleScan: true,
+	TempTables: true,
 }
 
-// baseSelectIn is baseSelect printed in dialect d.
-func baseSelectIn(d dialect, p *plan, withPID bool, from string, extra ...string) (base string, keyCols []string, err error) {
-	var sel []string
-	if withPID {
-		sel = append(sel, d.Ident(p.Tables[0].Alias)+".pid AS pid")
-	}
-	where := slices.Clone(extra)
-	if p.Where != nil {
-		cond := d.Expr
-		if d.Cond != nil {
-			cond = d.Cond
-		}
-		w, err := cond(p.Where)
-		if err != nil {
-			return "", nil, err
-		}
-		where = append(where, w)
-	}
-	for i, k := range p.Keys {
-		kc := fmt.Sprintf("k%d", i)
-		keyCols = append(keyCols, kc)
-		keySQL, err := d.Expr(k.Expr)
-		if err != nil {
-			return "", nil, err
-		}
-		key := keySQL
-		if k.Domain == nil && k.Expr.Type() == tNum {
-			// Arithmetic in doubles saturates to ±inf or NaN, which no release can
-			// carry: such a key joins the NULL group, whose release, like any other
-			// group's, is decided by partition selection.
-			key = d.Finite(key)
-		}
-		sel = append(sel, key+" AS "+kc)
-		if k.Domain != nil {
-			f, err := d.Domain(keySQL, k.Domain)
-			if err != nil {
-				return "", nil, err
+// duckPortable is DuckDB's dialect with the portable keyed row order (portableOrder) in
+// place of DuckDB's hash(): the order Spark computes, for comparing the engines' per_group
+// totals (TestSparkCrossEngine).
+var duckPortable = func() dialect {
+	d := duckDialect
+	d.Order = portableOrder(duckCanon)
+	return d
+}()
+
+// portableOrder is a keyed row order two engines compute identically, given each engine's
+// canonical strings of the values (canon): the md5 of the canonical strings and the seed
+// joined by '|', as a lowercase hex string (compared byte by byte in both engines); rows
+// whose digests are equal (equal canonical strings: a number's is its multiple of 1/1024
+// below it) are ordered by the values themselves, NULLs last, so that the order is total
+// up to rows equal on every value, which are interchangeable to the query. The pid is
+// hashed but not compared: the order runs within one person's rows.
+func portableOrder(canon func(v orderVal) string) func(vals []orderVal, seedSQL string) string {
+	return func(vals []orderVal, seedSQL string) string {
+		parts := make([]string, 0, len(vals)+1)
+		var ties []string
+		for _, v := range vals {
+			parts = append(parts, "coalesce("+canon(v)+", '~')")
+			if !v.PID {
+				ties = append(ties, v.SQL+" ASC NULLS LAST")
 			}
-			where = append(where, f)
 		}
+		parts = append(parts, "'"+seedSQL+"'")
+		return strings.Join(append([]string{"md5(concat_ws('|', " + strings.Join(parts, ", ") + "))"}, ties...), ", ")
 	}
-	for j, a := range p.Aggs {
-		if a.Arg != nil {
-			arg, err := d.Expr(a.Arg)
-			if err != nil {
-				return "", nil, err
-			}
-			sel = append(sel, arg+fmt.Sprintf(" AS v%d", j))
-		}
-	}
-	base = "SELECT " + strings.Join(sel, ", ") + " FROM " + from
-	if len(where) > 0 {
-		base += " WHERE " + strings.Join(where, " AND ")
-	}
-	return base, keyCols, nil
 }
 
-// rewriteRankedIn is rewriteRanked printed in dialect d.
-func rewriteRankedIn(d dialect, p *plan, k int, tree treeShape, scale func(lo, hi float64) float64) (rewritten, error) {
-	if d.Name == DialectDuckDB {
-		// DuckDB's own statements (bounding.go): one scan for totals and trees, the keys'
-		// domain filters on the groups, joins with one-row-a-person tables.
-		return rewriteRanked(p, k, tree, scale), nil
+// portableNumber is the canonical string of a number both engines compute exactly: the
+// BIGINT floor(x · 1024) of the value as a DOUBLE (a product by a power of two is exact),
+// for |x| < 1e15; NULL (then '~') for larger values, NaN and infinities. Equal strings
+// for different values are ties, which the values break.
+func portableNumber(x, str string) string {
+	d := "CAST(" + x + " AS DOUBLE)"
+	return "CAST(CAST(CASE WHEN abs(" + d + ") < 1e15 THEN floor(" + d + " * 1024) END AS BIGINT) AS " + str + ")"
+}
+
+// duckCanon is DuckDB's canonical string of a value for portableOrder.
+func duckCanon(v orderVal) string {
+	if v.PID {
+		// The 16 bytes as 32 lowercase hex digits (DuckDB reads the pid as a UUID).
+		return "replace(CAST(" + v.SQL + " AS VARCHAR), '-', '')"
 	}
-	if len(p.Tables) > 1 {
-		return rewritten{}, errSpark("person_rank over a join runs on DuckDB only")
+	switch v.T {
+	case tNum:
+		return portableNumber(v.SQL, "VARCHAR")
+	case tString:
+		return v.SQL
+	case tDate:
+		return "CAST(date_diff('day', DATE '1970-01-01', " + v.SQL + ") AS VARCHAR)"
+	case tBool:
+		return "(CASE WHEN " + v.SQL + " THEN '1' WHEN NOT " + v.SQL + " THEN '0' END)"
 	}
-	rw := rewritten{Method: boundingPersonRank, tree: tree, MaxGroups: 1, MaxRows: k, Scales: make([]float64, len(p.Aggs)), Tree: make([]string, len(p.Aggs))}
-	t := p.Tables[0]
-	from := fmt.Sprintf("%s AS %s", d.Ident(t.Name), d.Ident(t.Alias))
-	base, keyCols, err := baseSelectIn(d, p, false, from, fmt.Sprintf("%s.%s <= %d", d.Ident(t.Alias), dataset.PersonRankColumn, k))
-	if err != nil {
-		return rewritten{}, err
+	return "NULL"
+}
+
+// sparkCanon is Spark's canonical string of a value for portableOrder: duckCanon's.
+func sparkCanon(v orderVal) string {
+	if v.PID {
+		// Spark reads the pid as BINARY (spark.tableSchema).
+		return "lower(hex(" + v.SQL + "))"
 	}
-	rw.ctes = "base AS (" + base + ")"
-	rw.boundedSelect = "SELECT * FROM base"
-	rw.Bounded = "WITH " + rw.ctes + " " + rw.boundedSelect
-	// No person count: it only feeds partition selection, which this bounding never runs.
-	g := append(slices.Clone(keyCols), "0 AS persons")
-	for j, a := range p.Aggs {
-		cols, x := rankedTotals(&rw, j, a, scale, d.Sum)
-		g = append(g, cols...)
-		if a.Kind == aggQuantile {
-			leaf := dp.NodeSQL(x, a.Lo, a.Hi, dp.Tree{Branching: tree.Branching, Height: tree.Height}, tree.Height)
-			rw.Tree[j] = fmt.Sprintf("WITH %s SELECT %s %d AS level, %s AS node, count(*) AS n FROM base WHERE v%d IS NOT NULL GROUP BY ALL",
-				rw.ctes, prefixCols(keyCols), tree.Height, leaf, j)
-		}
+	switch v.T {
+	case tNum:
+		return portableNumber(v.SQL, "STRING")
+	case tString:
+		return v.SQL
+	case tDate:
+		return "CAST(datediff(" + v.SQL + ", DATE '1970-01-01') AS STRING)"
+	case tBool:
+		return "(CASE WHEN " + v.SQL + " THEN '1' WHEN NOT " + v.SQL + " THEN '0' END)"
 	}
-	rw.Groups = "SELECT " + strings.Join(g, ", ") + " FROM bounded"
-	if len(keyCols) > 0 {
-		rw.Groups += " GROUP BY " + strings.Join(keyCols, ", ")
-	}
-	return rw, nil
+	return "NULL"
 }
 
 // sparkDialect prints Spark SQL (Spark 4, ANSI mode, its default). The rewrite's own
 // parts — clamping, the scaled integer sums, the quantile tree's leaves, FILTER, GROUP BY
 // ALL — are spelled alike in both engines; what differs is quoting, string literals (Spark
-// reads backslash escapes), and the functions (sparkFuncs). The person_rank bounding is the
-// only one it prints: per_group orders each person's rows by DuckDB's keyed hash(), which
-// Spark does not compute.
+// reads backslash escapes), the functions (sparkFuncs), and per_group's keyed row order,
+// the portable one (portableOrder) since Spark has no DuckDB hash(); the quantile trees are
+// a statement each, and bounded a common table expression of each statement that reads it.
 var sparkDialect = dialect{
 	Name:  DialectSpark,
 	Expr:  sparkSQL,
@@ -164,6 +171,7 @@ var sparkDialect = dialect{
 		return "(CASE WHEN CAST(" + key + " AS DOUBLE) BETWEEN CAST('-1.7976931348623157e308' AS DOUBLE) AND CAST('1.7976931348623157e308' AS DOUBLE) THEN " + key + " END)"
 	},
 	Domain: sparkDomainFilter,
+	Order:  portableOrder(sparkCanon),
 	// Spark's sum of BIGINTs fails on overflow in ANSI mode: an error that would depend on
 	// the data. DuckDB's is a HUGEINT, saturated to int64 when read (toInt64); Spark's sum
 	// of DECIMAL(38, 0) cannot overflow at any realistic size and is read as DuckDB's is.

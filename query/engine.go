@@ -300,12 +300,11 @@ func (e *Engine) query(ctx context.Context, req Request) (*release.Release, bool
 		return nil, false, &Error{Code: CodeOptions, Msg: err.Error(), Pos: -1}
 	}
 	if e.backend != nil {
-		// A backend runs the person_rank bounding only: what it cannot run is refused
-		// here, before a dry run, a dummy run or a charge (docs/scale.md).
-		if _, err := e.backendRewrite(plan, maxGroups, maxRows); err != nil {
+		// What the backend's dialect cannot print is refused here, before a dry run, a
+		// dummy run or a charge (docs/scale.md); the seed does not change what it prints.
+		if _, err := e.backendRewrite(plan, bounding.Method, 0, maxGroups, maxRows); err != nil {
 			return nil, false, err
 		}
-		bounding = boundingByMethod(boundingPersonRank)
 	}
 	bnd := bounding.Bounds(maxGroups, maxRows)
 	info := release.BoundingInfo{Method: bounding.Method, MaxGroupsContributed: maxGroups, MaxRowsPerGroup: maxRows, PartitionSelection: plan.Selection()}
@@ -438,7 +437,7 @@ func (e *Engine) run(ctx context.Context, req Request, plan *plan, rel *release.
 	if e.backend != nil {
 		// The same plan and bounds, printed for the backend and bound there (no data
 		// read), before the charge.
-		if rw, err = e.backendRewrite(plan, maxGroups, maxRows); err != nil {
+		if rw, err = e.backendRewrite(plan, bounding.Method, seed, maxGroups, maxRows); err != nil {
 			return nil, err
 		}
 		if err := bindBackend(ctx, e.backend, rw); err != nil {

@@ -3,9 +3,14 @@ package query
 import (
 	"context"
 	"math/rand/v2"
+	"path/filepath"
+	"sync"
 	"testing"
 
 	"github.com/velo-fse/velo/dp"
+	"github.com/velo-fse/velo/fse"
+	"github.com/velo-fse/velo/ingest"
+	"github.com/velo-fse/velo/synth"
 )
 
 // This file exports, to the package's external tests only (crossengine_test.go, which
@@ -15,6 +20,31 @@ import (
 
 // SynthDataset is the package's 3000-person synthetic extract (booking only).
 func SynthDataset(t testing.TB) string { return synthDataset(t) }
+
+// FullDataset is a 1500-person synthetic extract in every format (FHIR and CSV): booking,
+// person, lab_result and the others, ingested once for the package.
+func FullDataset(t testing.TB) string {
+	t.Helper()
+	fullOnce.Do(func() {
+		period, _ := fse.ParsePeriod(testPeriod)
+		src := filepath.Join(scratch, "synth-full")
+		if _, fullErr = synth.Generate(context.Background(), synth.Config{Persons: 1500, Seed: 12, Out: src, From: period.From, To: period.To}); fullErr != nil {
+			return
+		}
+		fullData = filepath.Join(scratch, "full-data")
+		_, fullErr = ingest.Run(context.Background(), ingest.Config{Pseudonymizer: testPseudonymizer(t), Out: fullData, Inputs: []string{src}, Period: period, MemoryLimit: "512MB"})
+	})
+	if fullErr != nil {
+		t.Fatal(fullErr)
+	}
+	return fullData
+}
+
+var (
+	fullOnce sync.Once
+	fullData string
+	fullErr  error
+)
 
 // GenDataset writes a generated dataset (gen_test.go: genCatalog with person ranks, and
 // genDataset's persons from seed) to dir.
@@ -58,12 +88,23 @@ const (
 	StageBothRun    = "both run"        // both failed running it
 	StageDuckDBRun  = "duckdb run"      // DuckDB failed running it, the backend did not
 	StageBackendRun = "backend run"     // the backend failed running it, DuckDB did not
+	StageNotApplied = "not applied"     // the bounding asked for does not apply to the plan
 )
 
+// The boundings CrossTotals compares.
+const (
+	PersonRank = boundingPersonRank
+	PerGroup   = boundingPerGroup
+)
+
+// crossSeed is the per-release seed both engines' per_group statements get in CrossTotals.
+const crossSeed = 0x5eed_c0ffee_d00d
+
 // CrossTotals checks sqlText as Query does and returns the exact pre-noise totals of its
-// person_rank rewrite on the engine's DuckDB sandbox and on its backend, by group; or the
-// stage at which it failed, and why.
-func CrossTotals(ctx context.Context, e *Engine, sqlText string, allow map[string][]string) (duck, backend map[string]Totals, stage string, err error) {
+// rewrite under bounding method (PersonRank or PerGroup) on the engine's DuckDB sandbox and
+// on its backend, by group; or the stage at which it failed, and why. Under per_group both
+// engines get the same seed, and DuckDB the portable keyed row order (duckPortable).
+func CrossTotals(ctx context.Context, e *Engine, sqlText string, allow map[string][]string, method string) (duck, backend map[string]Totals, stage string, err error) {
 	plan, err := e.check(ctx, sqlText, allow)
 	if err != nil {
 		return nil, nil, StageCheck, err
@@ -71,12 +112,21 @@ func CrossTotals(ctx context.Context, e *Engine, sqlText string, allow map[strin
 	if err := applyRequest(plan, Request{}); err != nil {
 		return nil, nil, StageCheck, err
 	}
+	if !boundingByMethod(method).Applies(plan) {
+		return nil, nil, StageNotApplied, nil
+	}
 	g, c := contributionBounds(plan)
-	srw, err := e.backendRewrite(plan, g, c)
+	srw, err := e.backendRewrite(plan, method, crossSeed, g, c)
 	if err != nil {
 		return nil, nil, StageDialect, err
 	}
-	rw := rewriteRanked(plan, g*c, treeShape{e.tree.Branching, e.tree.Height}, dp.SumScale)
+	tree := treeShape{e.tree.Branching, e.tree.Height}
+	var rw rewritten
+	if method == boundingPersonRank {
+		rw = rewriteRanked(plan, g*c, tree, dp.SumScale)
+	} else if rw, err = rewriteIn(duckPortable, plan, crossSeed, g, c, tree, dp.SumScale); err != nil {
+		return nil, nil, StagePrepare, err
+	}
 	domains := make([]*keyDomain, len(plan.Keys))
 	for i, k := range plan.Keys {
 		domains[i] = k.Domain
@@ -107,8 +157,9 @@ func CrossTotals(ctx context.Context, e *Engine, sqlText string, allow map[strin
 	return conv(dg), conv(bg), "", nil
 }
 
-// BackendSQL is the statements the engine sends its backend for sqlText (for messages).
-func BackendSQL(ctx context.Context, e *Engine, sqlText string, allow map[string][]string) ([]string, error) {
+// BackendSQL is the statements the engine sends its backend for sqlText under bounding
+// method (for messages).
+func BackendSQL(ctx context.Context, e *Engine, sqlText string, allow map[string][]string, method string) ([]string, error) {
 	plan, err := e.check(ctx, sqlText, allow)
 	if err != nil {
 		return nil, err
@@ -117,9 +168,42 @@ func BackendSQL(ctx context.Context, e *Engine, sqlText string, allow map[string
 		return nil, err
 	}
 	g, c := contributionBounds(plan)
-	rw, err := e.backendRewrite(plan, g, c)
+	rw, err := e.backendRewrite(plan, method, crossSeed, g, c)
 	if err != nil {
 		return nil, err
 	}
 	return append([]string{rw.Inline()}, rw.Tree...), nil
+}
+
+// PerGroupRunner prints sqlText's per_group rewrite for the embedded DuckDB, with DuckDB's
+// keyed hash() or (portable) the order Spark computes too, binds it, and returns a function
+// that runs it on the sandbox (BenchmarkKeyedOrder).
+func PerGroupRunner(ctx context.Context, e *Engine, sqlText string, allow map[string][]string, portable bool) (func() error, error) {
+	p, err := e.check(ctx, sqlText, allow)
+	if err != nil {
+		return nil, err
+	}
+	if err := applyRequest(p, Request{}); err != nil {
+		return nil, err
+	}
+	g, c := contributionBounds(p)
+	d := duckDialect
+	if portable {
+		d = duckPortable
+	}
+	rw, err := rewriteIn(d, p, crossSeed, g, c, treeShape{e.tree.Branching, e.tree.Height}, dp.SumScale)
+	if err != nil {
+		return nil, err
+	}
+	domains := make([]*keyDomain, len(p.Keys))
+	for i, k := range p.Keys {
+		domains[i] = k.Domain
+	}
+	if _, err := e.sb.prepare(ctx, rw, domains); err != nil {
+		return nil, err
+	}
+	return func() error {
+		_, err := e.sb.run(ctx, rw, len(p.Keys))
+		return err
+	}, nil
 }

@@ -94,45 +94,76 @@ type treeShape struct{ Branching, Height int }
 // domain filter that is not a date range is returned in later instead, written on its key
 // column (k0, …), for the caller to apply to the groups rather than to every row: the
 // same groups when no per-person step lies between the rows and their groups (person_rank),
-// at the price of one comparison a group.
-func baseSelect(p *plan, withPID, groupFilters bool, from string, extra ...string) (base string, keyCols, later []string) {
+// at the price of one comparison a group. It is printed in dialect d (DuckDB's refuses
+// nothing); an error is the dialect's refusal.
+func baseSelectIn(d dialect, p *plan, withPID, groupFilters bool, from string, extra ...string) (base string, keyCols, later []string, err error) {
 	var sel []string
 	if withPID {
-		sel = append(sel, quoteIdent(p.Tables[0].Alias)+".pid AS pid")
+		sel = append(sel, d.Ident(p.Tables[0].Alias)+".pid AS pid")
 	}
 	where := slices.Clone(extra)
 	if p.Where != nil {
-		where = append(where, p.Where.SQL())
+		cond := d.Expr
+		if d.Cond != nil {
+			cond = d.Cond
+		}
+		w, err := cond(p.Where)
+		if err != nil {
+			return "", nil, nil, err
+		}
+		where = append(where, w)
 	}
 	for i, k := range p.Keys {
 		kc := fmt.Sprintf("k%d", i)
 		keyCols = append(keyCols, kc)
-		key := k.Expr.SQL()
+		keySQL, err := d.Expr(k.Expr)
+		if err != nil {
+			return "", nil, nil, err
+		}
+		key := keySQL
 		if k.Domain == nil && k.Expr.Type() == tNum {
 			// Arithmetic in doubles saturates to ±inf or NaN, which no release can
 			// carry: such a key joins the NULL group, whose release, like any other
 			// group's, is decided by partition selection.
-			key = "(CASE WHEN isfinite(CAST(" + key + " AS DOUBLE)) THEN " + key + " END)"
+			key = d.Finite(key)
 		}
 		sel = append(sel, key+" AS "+kc)
 		if k.Domain != nil {
-			if _, isRange := bucketRange(k); groupFilters && !isRange {
-				later = append(later, domainFilter(kc, k.Domain))
-			} else {
-				where = append(where, keyDomainFilter(k))
+			r, isRange, err := bucketRange(d, k)
+			if err != nil {
+				return "", nil, nil, err
+			}
+			var f string
+			switch {
+			case isRange:
+				where = append(where, r)
+			case groupFilters:
+				if f, err = d.Domain(kc, k.Domain); err != nil {
+					return "", nil, nil, err
+				}
+				later = append(later, f)
+			default:
+				if f, err = d.Domain(keySQL, k.Domain); err != nil {
+					return "", nil, nil, err
+				}
+				where = append(where, f)
 			}
 		}
 	}
 	for j, a := range p.Aggs {
 		if a.Arg != nil {
-			sel = append(sel, a.Arg.SQL()+fmt.Sprintf(" AS v%d", j))
+			arg, err := d.Expr(a.Arg)
+			if err != nil {
+				return "", nil, nil, err
+			}
+			sel = append(sel, arg+fmt.Sprintf(" AS v%d", j))
 		}
 	}
 	base = "SELECT " + strings.Join(sel, ", ") + " FROM " + from
 	if len(where) > 0 {
 		base += " WHERE " + strings.Join(where, " AND ")
 	}
-	return base, keyCols, later
+	return base, keyCols, later, nil
 }
 
 // clampedValue is aggregate j's input v<j> clamped to its bounds (and, for variances,
@@ -146,14 +177,27 @@ func clampedValue(a agg, j int) string {
 }
 
 // rewrite builds the per_group bounding's statements for plan p with a secret per-release
-// seed (docs/privacy.md#bounding-each-persons-contribution).
+// seed (docs/privacy.md#bounding-each-persons-contribution), for the embedded DuckDB:
+// rewriteIn in DuckDB's dialect, which refuses nothing.
 func rewrite(p *plan, seed uint64, maxGroups, maxRows int, tree treeShape, scale func(lo, hi float64) float64) rewritten {
+	rw, err := rewriteIn(duckDialect, p, seed, maxGroups, maxRows, tree, scale)
+	if err != nil {
+		panic(fmt.Sprintf("query: DuckDB's dialect refused a per_group rewrite: %v", err))
+	}
+	return rw
+}
+
+// rewriteIn is the per_group bounding's statements printed in dialect d: the one printer
+// of this bounding. The dialect spells the expressions and sums, and the keyed row order
+// each person's rows and groups are kept by (d.Order: any deterministic function of the
+// person's own row and the seed, which the sensitivity does not depend on).
+func rewriteIn(d dialect, p *plan, seed uint64, maxGroups, maxRows int, tree treeShape, scale func(lo, hi float64) float64) (rewritten, error) {
 	rw := rewritten{Method: boundingPerGroup, tree: tree, MaxGroups: maxGroups, MaxRows: maxRows, Scales: make([]float64, len(p.Aggs)), Tree: make([]string, len(p.Aggs))}
 	seedSQL := strconv.FormatUint(seed>>1, 10) // fits a signed BIGINT literal
 	// 1. base: filter and join; project pid, keys and aggregate inputs.
 	var from strings.Builder
 	for i, t := range p.Tables {
-		src := quoteIdent(t.Name)
+		src := d.Ident(t.Name)
 		if len(p.Tables) > 1 {
 			// Per-person truncation before a join bounds the join's work and output by
 			// construction: at most R rows of each table per person. With person ranks,
@@ -163,22 +207,25 @@ func rewrite(p *plan, seed uint64, maxGroups, maxRows int, tree treeShape, scale
 			// query).
 			r := t.Meta.MaxGroupsContributed * t.Meta.MaxRowsPerGroup
 			if t.Meta.PersonRank {
-				src = fmt.Sprintf("(SELECT * FROM %s AS _t WHERE _t.%s <= %d)", quoteIdent(t.Name), dataset.PersonRankColumn, r)
+				src = fmt.Sprintf("(SELECT * FROM %s AS _t WHERE _t.%s <= %d)", d.Ident(t.Name), dataset.PersonRankColumn, r)
 			} else {
-				hashed := []string{"_t.pid"}
+				hashed := []orderVal{{SQL: "_t.pid", PID: true}}
 				for _, c := range columnsRead(p, t.Alias) {
-					hashed = append(hashed, "_t."+quoteIdent(c))
+					hashed = append(hashed, orderVal{SQL: "_t." + d.Ident(c.Name), T: c.T})
 				}
-				src = fmt.Sprintf("(SELECT * FROM %s AS _t QUALIFY row_number() OVER (PARTITION BY pid ORDER BY hash(%s, %s)) <= %d)", quoteIdent(t.Name), strings.Join(hashed, ", "), seedSQL, r)
+				src = fmt.Sprintf("(SELECT * FROM %s AS _t QUALIFY row_number() OVER (PARTITION BY pid ORDER BY %s) <= %d)", d.Ident(t.Name), d.Order(hashed, seedSQL), r)
 			}
 		}
 		if i == 0 {
-			fmt.Fprintf(&from, "%s AS %s", src, quoteIdent(t.Alias))
+			fmt.Fprintf(&from, "%s AS %s", src, d.Ident(t.Alias))
 		} else {
-			fmt.Fprintf(&from, " JOIN %s AS %s ON %s.pid = %s.pid", src, quoteIdent(t.Alias), quoteIdent(p.Tables[0].Alias), quoteIdent(t.Alias))
+			fmt.Fprintf(&from, " JOIN %s AS %s ON %s.pid = %s.pid", src, d.Ident(t.Alias), d.Ident(p.Tables[0].Alias), d.Ident(t.Alias))
 		}
 	}
-	base, keyCols, _ := baseSelect(p, true, false, from.String())
+	base, keyCols, _, err := baseSelectIn(d, p, true, false, from.String())
+	if err != nil {
+		return rewritten{}, err
+	}
 	// 2. per_unit: one row per person and group, with clamped partial aggregates.
 	pu := []string{"pid"}
 	pu = append(pu, keyCols...)
@@ -203,8 +250,12 @@ func rewrite(p *plan, seed uint64, maxGroups, maxRows int, tree treeShape, scale
 	// 3. L0 bounding: each person keeps at most maxGroups groups, chosen by a keyed hash.
 	bounded := "SELECT * FROM per_unit"
 	if len(keyCols) > 0 {
-		bounded = fmt.Sprintf("SELECT * FROM per_unit QUALIFY row_number() OVER (PARTITION BY pid ORDER BY hash(pid, %s, %s)) <= %d",
-			strings.Join(keyCols, ", "), seedSQL, maxGroups)
+		hashed := []orderVal{{SQL: "pid", PID: true}}
+		for i, k := range keyCols {
+			hashed = append(hashed, orderVal{SQL: k, T: p.Keys[i].Expr.Type()})
+		}
+		bounded = fmt.Sprintf("SELECT * FROM per_unit QUALIFY row_number() OVER (PARTITION BY pid ORDER BY %s) <= %d",
+			d.Order(hashed, seedSQL), maxGroups)
 	}
 	rw.ctes = "base AS (" + base + "), per_unit AS (" + perUnit + ")"
 	rw.boundedSelect = bounded
@@ -221,26 +272,36 @@ func rewrite(p *plan, seed uint64, maxGroups, maxRows int, tree treeShape, scale
 			sc = scale(vlo, vhi)
 			rw.Scales[j] = sc
 		}
-		g = append(g, r.PerGroup(j, vlo, vhi, sc, maxRows)...)
+		perGroup := r.PerGroup
+		if d.Sum != nil && r.Value && a.Kind != aggQuantile {
+			// The registry's scaledTotals with the dialect's sum (TestScaledTotalsInRegistry).
+			perGroup = scaledTotalsIn(r.Centred, d.Sum)
+		}
+		g = append(g, perGroup(j, vlo, vhi, sc, maxRows)...)
 		if a.Kind == aggQuantile {
-			rw.Tree[j] = treeSQL(rw.ctes, keyCols, j, leaves[j], seedSQL, maxRows, tree)
+			ctes := rw.ctes
+			if !d.TempTables {
+				// No temporary table to read bounded from: the statement defines it.
+				ctes += ", bounded AS (" + bounded + ")"
+			}
+			rw.Tree[j] = treeSQL(d, ctes, keyCols, j, leaves[j], seedSQL, maxRows, tree)
 		}
 	}
 	rw.Groups = "SELECT " + strings.Join(g, ", ") + " FROM bounded"
 	if len(keyCols) > 0 {
 		rw.Groups += " GROUP BY " + strings.Join(keyCols, ", ")
 	}
-	return rw
+	return rw, nil
 }
 
-// columnsRead lists, sorted, the columns of the table used as alias that the plan's
-// WHERE, keys and aggregate arguments read.
-func columnsRead(p *plan, alias string) []string {
-	var cols []string
+// columnsRead lists, sorted by name, the columns of the table used as alias that the
+// plan's WHERE, keys and aggregate arguments read.
+func columnsRead(p *plan, alias string) []*column {
+	var cols []*column
 	visit := func(e expr) {
 		walk(e, func(x expr) {
 			if c, ok := x.(*column); ok && c.Alias == alias {
-				cols = append(cols, c.Name)
+				cols = append(cols, c)
 			}
 		})
 	}
@@ -251,8 +312,8 @@ func columnsRead(p *plan, alias string) []string {
 	for _, a := range p.Aggs {
 		visit(a.Arg)
 	}
-	slices.Sort(cols)
-	return slices.Compact(cols)
+	slices.SortFunc(cols, func(a, b *column) int { return strings.Compare(a.Name, b.Name) })
+	return slices.CompactFunc(cols, func(a, b *column) bool { return a.Name == b.Name })
 }
 
 func prefixCols(cols []string) string {
@@ -269,7 +330,7 @@ func prefixCols(cols []string) string {
 // window, which spills, over those units' rows only). The other levels are sums of leaves
 // (rollUp): node i of level l is the leaves whose index divided by Branching^(Height-l)
 // is i.
-func treeSQL(ctes string, keyCols []string, j int, leaf, seedSQL string, maxRows int, t treeShape) string {
+func treeSQL(d dialect, ctes string, keyCols []string, j int, leaf, seedSQL string, maxRows int, t treeShape) string {
 	cols := prefixCols(keyCols)
 	part := strings.Join(append([]string{"pid"}, keyCols...), ", ")
 	match := []string{"bounded.pid = base.pid"}
@@ -280,10 +341,10 @@ func treeSQL(ctes string, keyCols []string, j int, leaf, seedSQL string, maxRows
 	}
 	return fmt.Sprintf("WITH %s, vals AS (SELECT base.pid AS pid, %s %s AS v, base.v%d AS v%d, bounded.c%d AS c%d FROM base JOIN bounded ON %s WHERE base.v%d IS NOT NULL) "+
 		"SELECT %s %d AS level, v AS node, count(*) AS n FROM (SELECT %s v FROM vals WHERE c%d <= %d UNION ALL "+
-		"SELECT %s v FROM (SELECT * FROM vals WHERE c%d > %d QUALIFY row_number() OVER (PARTITION BY %s ORDER BY hash(pid, v%d, %s)) <= %d)) GROUP BY ALL",
+		"SELECT %s v FROM (SELECT * FROM vals WHERE c%d > %d QUALIFY row_number() OVER (PARTITION BY %s ORDER BY %s) <= %d)) GROUP BY ALL",
 		ctes, prefixCols(baseKeys), leaf, j, j, j, j, strings.Join(match, " AND "), j,
 		cols, t.Height, cols, j, maxRows,
-		cols, j, maxRows, part, j, seedSQL, maxRows)
+		cols, j, maxRows, part, d.Order([]orderVal{{SQL: "pid", PID: true}, {SQL: fmt.Sprintf("v%d", j), T: tNum}}, seedSQL), maxRows)
 }
 
 // rollUp adds to leaf counts (level Height) every upper level's node counts.
@@ -304,29 +365,21 @@ func (t treeShape) rollUp(c treeCounts) {
 	}
 }
 
-// keyDomainFilter is domainFilter for key k. A date_trunc or year key whose domain is a run
-// of consecutive buckets is filtered on the date column it buckets instead, as a half-open
-// range [first bucket, end of the last): the same rows (a date's bucket is in the run exactly
-// when the date is in that range), but DuckDB compares a column it can skip row groups by,
-// where the key's expression would be computed for every row to compare it with each value.
-func keyDomainFilter(k key) string {
-	if r, ok := bucketRange(k); ok {
-		return r
-	}
-	return domainFilter(k.Expr.SQL(), k.Domain)
-}
-
-// bucketRange is the range filter of keyDomainFilter, when k is a bucket of a date column
-// and its domain values are consecutive buckets.
-func bucketRange(k key) (string, bool) {
+// bucketRange is key k's domain filter, in dialect d, when k is a date_trunc or year key
+// whose domain is a run of consecutive buckets: a filter on the date column it buckets, as
+// a half-open range [first bucket, end of the last). The same rows (a date's bucket is in
+// the run exactly when the date is in that range), but the engine compares a column it can
+// skip row groups by, where the key's expression would be computed for every row to
+// compare it with each value. ok is false for other keys (domainFilter's).
+func bucketRange(d dialect, k key) (filter string, ok bool, err error) {
 	c, ok := k.Expr.(*callExpr)
 	if !ok || c.rule().Bucket == nil || len(k.Domain.Values) == 0 {
-		return "", false
+		return "", false, nil
 	}
 	arg, unit := c.rule().Bucket(c)
 	col, ok := arg.(*column)
 	if !ok || col.T != tDate {
-		return "", false
+		return "", false, nil
 	}
 	starts := make([]time.Time, len(k.Domain.Values))
 	for i, v := range k.Domain.Values {
@@ -335,18 +388,22 @@ func bucketRange(k key) (string, bool) {
 			starts[i] = v
 		case int64: // year(d): the domain holds years
 			if unit != "year" || v < 1 || v > 9999 {
-				return "", false
+				return "", false, nil
 			}
 			starts[i] = time.Date(int(v), 1, 1, 0, 0, 0, 0, time.UTC)
 		default:
-			return "", false
+			return "", false, nil
 		}
 		if !truncDate(starts[i], unit).Equal(starts[i]) || i > 0 && !nextBucket(starts[i-1], unit).Equal(starts[i]) {
-			return "", false
+			return "", false, nil
 		}
 	}
 	end := nextBucket(starts[len(starts)-1], unit)
-	return fmt.Sprintf("(%s >= DATE '%s' AND %s < DATE '%s')", col.SQL(), starts[0].Format(time.DateOnly), col.SQL(), end.Format(time.DateOnly)), true
+	colSQL, err := d.Expr(col)
+	if err != nil {
+		return "", false, err
+	}
+	return fmt.Sprintf("(%s >= DATE '%s' AND %s < DATE '%s')", colSQL, starts[0].Format(time.DateOnly), colSQL, end.Format(time.DateOnly)), true, nil
 }
 
 // domainFilter keeps only rows whose key lies in its public domain

@@ -1,14 +1,18 @@
-// Command sparkbench times the bench suite's queries that the Spark engine runs, end to
-// end through Velo's engine (check, charge, bounded rewrite, noise, release), with the
-// totals computed by a local Spark cluster (internal/sparktest: a master, N one-core
-// workers and a Spark Connect server on loopback) and by the embedded DuckDB, against
-// plain DuckDB on the same Parquet; once per number of workers. It prints the median wall
-// times and their ratios as a Markdown table.
+// Command sparkbench times the bench suite and dashboard, end to end through Velo's engine
+// (check, charge, bounded rewrite, noise, release), with the totals computed by a local
+// Spark cluster (internal/sparktest: a master, N one-core workers and a Spark Connect
+// server on loopback) and by the embedded DuckDB, against plain DuckDB on the same Parquet;
+// once per number of workers. It prints the median wall times and their ratios as a
+// Markdown table.
 //
 //	bench/spark/setup.sh
-//	go run ./bench/cmd/sparkbench --persons 200000 --workers 1,2
+//	go run ./bench/cmd/sparkbench --persons 200000 --workers 1,2 --split-mb 8
 //
-// The dataset is bench.EnsureDataset's CSV-only extract (seed 1), kept in DIR/data-PERSONS.
+// The dataset is bench.EnsureDataset's full extract (FHIR and CSV, seed 1), kept in
+// DIR/full-PERSONS (--full=false: the CSV-only extract in DIR/data-PERSONS, booking only).
+// Ingest writes one Parquet file per table, in row groups of 122,880 rows; --split-mb sets
+// Spark's spark.sql.files.maxPartitionBytes so that a file is read as several tasks (a
+// task per split, each of whole row groups) which several workers can share.
 package main
 
 import (
@@ -25,6 +29,7 @@ import (
 	"time"
 
 	_ "github.com/duckdb/duckdb-go/v2"
+	"github.com/parquet-go/parquet-go"
 
 	"github.com/velo-fse/velo/bench"
 	"github.com/velo-fse/velo/dataset"
@@ -32,6 +37,7 @@ import (
 	"github.com/velo-fse/velo/ledger"
 	"github.com/velo-fse/velo/query"
 	"github.com/velo-fse/velo/query/spark"
+	"github.com/velo-fse/velo/release"
 )
 
 func main() {
@@ -39,6 +45,8 @@ func main() {
 	work := flag.String("dir", filepath.Join(os.TempDir(), "velo-querybench"), "work directory (the ingested dataset is cached here per size)")
 	runs := flag.Int("runs", 3, "timed runs of each query on each side; the median is reported")
 	workers := flag.String("workers", "1,2", "numbers of Spark workers to measure, one cluster each")
+	full := flag.Bool("full", true, "the full extract (booking, person, lab_result: the whole suite); false: the CSV-only extract (booking-only queries)")
+	splitMB := flag.Int("split-mb", 8, "Spark's spark.sql.files.maxPartitionBytes in MiB (0: Spark's default, 128)")
 	flag.Parse()
 	var ns []int
 	for _, w := range strings.Split(*workers, ",") {
@@ -49,27 +57,31 @@ func main() {
 		}
 		ns = append(ns, n)
 	}
-	if err := run(context.Background(), *persons, *work, *runs, ns); err != nil {
+	if err := run(context.Background(), *persons, *work, *runs, ns, *full, *splitMB); err != nil {
 		fmt.Fprintln(os.Stderr, "sparkbench:", err)
 		os.Exit(1)
 	}
 }
 
 type row struct {
-	id                  string
+	id, bounding        string
 	plain, velo         time.Duration
 	spark               map[int]time.Duration
 	sparkErr, veloError error
 }
 
-func run(ctx context.Context, persons int, work string, runs int, workers []int) error {
-	data, err := bench.EnsureDataset(ctx, work, persons, false)
+func run(ctx context.Context, persons int, work string, runs int, workers []int, full bool, splitMB int) error {
+	data, err := bench.EnsureDataset(ctx, work, persons, full)
 	if err != nil {
 		return err
 	}
 	bookings := int64(-1)
 	if man, err := dataset.ReadManifest(data); err == nil {
 		bookings = man.Tables["booking"].Written
+	}
+	layout, err := layoutOf(data, "booking")
+	if err != nil {
+		return err
 	}
 	state, err := os.MkdirTemp("", "sparkbench-")
 	if err != nil {
@@ -79,7 +91,7 @@ func run(ctx context.Context, persons int, work string, runs int, workers []int)
 	var qs []bench.SuiteQuery
 	seen := map[string]bool{}
 	for _, q := range slices.Concat(bench.Suite, bench.Dashboard) {
-		if !q.Full && !seen[q.ID] {
+		if (full || !q.Full) && !seen[q.ID] {
 			seen[q.ID] = true
 			qs = append(qs, q)
 		}
@@ -92,7 +104,7 @@ func run(ctx context.Context, persons int, work string, runs int, workers []int)
 	next := func(q bench.SuiteQuery) string { variant++; return q.Variant(variant) }
 
 	// Plain DuckDB and Velo on DuckDB, once.
-	plain, err := openPlain(ctx, data)
+	plain, err := openPlain(ctx, data, full)
 	if err != nil {
 		return err
 	}
@@ -108,11 +120,13 @@ func run(ctx context.Context, persons int, work string, runs int, workers []int)
 			if err != nil {
 				return fmt.Errorf("%s on plain DuckDB: %w", q.ID, err)
 			}
-			d2, err := timed(func() error { _, err := veloDuck.Query(ctx, velo(q, next(q))); return err })
+			var rel *release.Release
+			d2, err := timed(func() error { var err error; rel, err = veloDuck.Query(ctx, velo(q, next(q))); return err })
 			if err != nil {
 				rows[i].veloError = err
 				break
 			}
+			rows[i].bounding = rel.Bounding.Method
 			if r > 0 {
 				pt, vt = append(pt, d), append(vt, d2)
 			}
@@ -139,6 +153,12 @@ func run(ctx context.Context, persons int, work string, runs int, workers []int)
 			b, err := spark.Open(ctx, spark.Config{Remote: c.Remote, DataDir: data})
 			if err != nil {
 				return err
+			}
+			if splitMB > 0 {
+				if _, err := b.Query(ctx, fmt.Sprintf("SET spark.sql.files.maxPartitionBytes = %dm", splitMB)); err != nil {
+					b.Close()
+					return err
+				}
 			}
 			eng, led, err := openVelo(ctx, data, filepath.Join(state, fmt.Sprintf("spark-%d", n)), b)
 			if err != nil {
@@ -171,9 +191,13 @@ func run(ctx context.Context, persons int, work string, runs int, workers []int)
 		}
 	}
 
-	fmt.Printf("%d persons, %d bookings; median of %d runs after one warm-up; Spark workers one core and 2 GiB each, the Connect server's driver 1 GiB, all on this machine\n\n", persons, bookings, runs)
-	head := "| query | plain DuckDB | Velo, DuckDB |"
-	sep := "|---|---|---|"
+	split := "Spark's default split (128 MiB)"
+	if splitMB > 0 {
+		split = fmt.Sprintf("spark.sql.files.maxPartitionBytes %d MiB", splitMB)
+	}
+	fmt.Printf("%d persons, %d bookings (%s); %s; median of %d runs after one warm-up; Spark workers one core and 2 GiB each, the Connect server's driver 1 GiB, all on this machine\n\n", persons, bookings, layout, split, runs)
+	head := "| query | bounding | plain DuckDB | Velo, DuckDB |"
+	sep := "|---|---|---|---|"
 	for _, n := range workers {
 		head += fmt.Sprintf(" Velo, Spark %dw | ×DuckDB (Velo) |", n)
 		sep += "---|---|"
@@ -181,7 +205,7 @@ func run(ctx context.Context, persons int, work string, runs int, workers []int)
 	fmt.Println(head)
 	fmt.Println(sep)
 	for _, r := range rows {
-		line := fmt.Sprintf("| %s | %s | %s |", r.id, ms(r.plain), ms(r.velo))
+		line := fmt.Sprintf("| %s | %s | %s | %s |", r.id, r.bounding, ms(r.plain), ms(r.velo))
 		for _, n := range workers {
 			if d, ok := r.spark[n]; ok {
 				line += fmt.Sprintf(" %s | %.1f |", ms(d), float64(d)/float64(r.velo))
@@ -217,7 +241,7 @@ func openVelo(ctx context.Context, data, state string, b query.Backend) (*query.
 	}
 	if err := led.CreateProject(ctx, "dpo:bench", ledger.Project{
 		ID: "bench", Purpose: "Spark benchmark", LegalBasis: "none: synthetic data",
-		Allow: map[string][]string{"booking": nil}, EpsilonBudget: 1e6, DeltaBudget: 0.5, DefaultEpsilon: 1,
+		Allow: map[string][]string{"booking": nil, "person": nil, "lab_result": nil}, EpsilonBudget: 1e6, DeltaBudget: 0.5, DefaultEpsilon: 1,
 	}); err != nil {
 		led.Close()
 		return nil, nil, err
@@ -231,7 +255,7 @@ func openVelo(ctx context.Context, data, state string, b query.Backend) (*query.
 	return eng, led, nil
 }
 
-func openPlain(ctx context.Context, data string) (*sql.DB, error) {
+func openPlain(ctx context.Context, data string, full bool) (*sql.DB, error) {
 	abs, err := filepath.Abs(data)
 	if err != nil {
 		return nil, err
@@ -241,8 +265,15 @@ func openPlain(ctx context.Context, data string) (*sql.DB, error) {
 		return nil, err
 	}
 	db.SetMaxOpenConns(1)
-	for _, q := range []string{"SET threads = 2", "SET memory_limit = '2GB'",
-		fmt.Sprintf("CREATE VIEW booking AS SELECT * FROM read_parquet('%s')", dataset.TableGlob(abs, "booking"))} {
+	stmts := []string{"SET threads = 2", "SET memory_limit = '2GB'"}
+	tables := []string{"booking"}
+	if full {
+		tables = append(tables, "person", "lab_result")
+	}
+	for _, t := range tables {
+		stmts = append(stmts, fmt.Sprintf("CREATE VIEW %s AS SELECT * FROM read_parquet('%s')", t, dataset.TableGlob(abs, t)))
+	}
+	for _, q := range stmts {
 		if _, err := db.ExecContext(ctx, q); err != nil {
 			db.Close()
 			return nil, err
@@ -290,6 +321,35 @@ func median(d []time.Duration) time.Duration {
 		return d[len(d)/2]
 	}
 	return (d[len(d)/2-1] + d[len(d)/2]) / 2
+}
+
+// layoutOf says how a table is stored: its Parquet files and row groups.
+func layoutOf(data, table string) (string, error) {
+	files, err := filepath.Glob(dataset.TableGlob(data, table))
+	if err != nil {
+		return "", err
+	}
+	groups := 0
+	var size int64
+	for _, name := range files {
+		f, err := os.Open(name)
+		if err != nil {
+			return "", err
+		}
+		fi, err := f.Stat()
+		if err == nil {
+			var pf *parquet.File
+			if pf, err = parquet.OpenFile(f, fi.Size(), parquet.SkipPageIndex(true), parquet.SkipBloomFilters(true)); err == nil {
+				groups += len(pf.Metadata().RowGroups)
+				size += fi.Size()
+			}
+		}
+		f.Close()
+		if err != nil {
+			return "", fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	return fmt.Sprintf("%s: %d Parquet file(s), %d row groups, %.1f MiB", table, len(files), groups, float64(size)/(1<<20)), nil
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.0f ms", float64(d)/float64(time.Millisecond)) }
