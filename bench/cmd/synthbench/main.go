@@ -222,6 +222,9 @@ func exportSource(ctx context.Context, db *sql.DB, cfg *config) error {
 		return errors.New("the dataset has no booking table")
 	}
 	t := &cat.Tables[i]
+	if !slices.ContainsFunc(t.Columns, func(c dataset.CatalogColumn) bool { return c.NotNull }) {
+		fmt.Fprintf(os.Stderr, "note: %s's catalog predates the not_null property: Velo gives every attribute a NULL level (use --dir elsewhere to rebuild)\n", cfg.data)
+	}
 	var exprs []string
 	for _, name := range cfg.columns {
 		i := slices.IndexFunc(t.Columns, func(c dataset.CatalogColumn) bool { return c.Name == name })
