@@ -62,6 +62,10 @@ type CatalogColumn struct {
 	Groupable   bool    `json:"groupable"`
 	Domain      string  `json:"domain,omitempty"`
 	Bounds      *Bounds `json:"bounds,omitempty"`
+	// NotNull says that ingest never writes NULL in the column (its parser or quarantine
+	// rules guarantee a value): synthesis then gives the column no NULL level. It is a
+	// property of the code, not of the data; catalogs written before it have it false.
+	NotNull bool `json:"not_null,omitempty"`
 }
 
 // Domain is a public value set: an explicit list, or a range of days.

@@ -72,7 +72,7 @@ func BuildCatalog(version string, period *fse.Period) dataset.Catalog {
 		for _, c := range t.Columns {
 			cc := dataset.CatalogColumn{
 				Name: c.Name, Type: c.Type, Description: c.Doc, Identifier: c.Identifier,
-				Groupable: c.Groupable, Domain: c.Domain, Bounds: c.Bounds,
+				Groupable: c.Groupable, Domain: c.Domain, Bounds: c.Bounds, NotNull: c.NotNull,
 			}
 			if c.Domain == domainPeriod && period == nil {
 				cc.Domain = "" // no declared period: dates are groupable, not public

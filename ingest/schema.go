@@ -24,7 +24,11 @@ type Column struct {
 	Bounds *dataset.Bounds
 	// Date marks the date column the extract's period applies to (one per table at most).
 	PeriodDate bool
-	Doc        string
+	// NotNull says that ingest never writes NULL in the column: its parser sets it on every
+	// row, or its quarantine rules refuse a row without it (catalog property not_null).
+	// Set only where the code guarantees it, never from the data seen.
+	NotNull bool
+	Doc     string
 }
 
 // Table is a canonical table.
@@ -49,6 +53,7 @@ func col(name, typ, doc string, opts ...func(*Column)) Column {
 func identifier(c *Column) { c.Identifier = true }
 func groupable(c *Column)  { c.Groupable = true }
 func periodDate(c *Column) { c.PeriodDate = true; c.Groupable = true; c.Domain = domainPeriod }
+func notNull(c *Column)    { c.NotNull = true }
 func domain(d string) func(*Column) {
 	return func(c *Column) { c.Groupable = true; c.Domain = d }
 }
@@ -90,21 +95,21 @@ var Tables = []Table{
 			pidColumn,
 			col("booking_key", "VARCHAR", "re-keyed booking id", identifier),
 			col("rx_key", "VARCHAR", "re-keyed NRE prescription number", identifier),
-			col("service_code", "VARCHAR", "monitored service (national nomenclatore code)", domain(domainService)),
-			col("service_kind", "VARCHAR", "visit or test", domain(domainServiceKind)),
+			col("service_code", "VARCHAR", "monitored service (national nomenclatore code)", domain(domainService), notNull),
+			col("service_kind", "VARCHAR", "visit or test", domain(domainServiceKind), notNull),
 			col("priority", "VARCHAR", "priority class U/B/D/P; null for follow-ups", domain(domainPriority)),
 			col("first_access", "BOOLEAN", "first visit or test (false for follow-ups)", domain(domainBool)),
 			col("d_prescription", "DATE", "prescription date", groupable),
-			col("d_contact", "DATE", "booking (contact) date; the extract period applies to it", periodDate),
+			col("d_contact", "DATE", "booking (contact) date; the extract period applies to it", periodDate, notNull),
 			col("d_first_available", "DATE", "first date offered", groupable),
 			col("d_appointment", "DATE", "appointment date", groupable),
 			col("d_delivered", "DATE", "date the service was delivered", groupable),
 			col("garanzia", "BOOLEAN", "the patient accepted the first available date", domain(domainBool)),
 			col("provider_id", "VARCHAR", "facility code of the provider", groupable),
 			col("asl", "VARCHAR", "ASL providing the service", domain(domainASL)),
-			col("region", "VARCHAR", "region providing the service", domain(domainRegion)),
+			col("region", "VARCHAR", "region providing the service", domain(domainRegion), notNull),
 			col("channel", "VARCHAR", "booking channel", domain(domainChannel)),
-			col("status", "VARCHAR", "booked, delivered, cancelled or no-show", domain(domainStatus)),
+			col("status", "VARCHAR", "booked, delivered, cancelled or no-show", domain(domainStatus), notNull),
 			col("wait_days", "INTEGER", "d_appointment - d_contact in days", bounds(0, 365)),
 			col("within_target", "BOOLEAN", "wait within the PNGLA maximum for the class and kind; null where monitoring excludes the booking", domain(domainBool)),
 		},

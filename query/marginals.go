@@ -24,7 +24,8 @@ import (
 // max_rows_per_group rows in each. Every key has a public domain, so the table's cells are
 // enumerated from the catalog and rows outside the domain (NULLs, unknown codes) are dropped
 // before the bounding; cells nobody is in are present with count 0. (Synthesis counts over
-// one population instead, NULL a level: the person_rows bounding, synthbound.go.) The exact counts never
+// one population instead, NULL a level of every nullable attribute: the person_rows
+// bounding, synthbound.go.) The exact counts never
 // leave this package: Marginals noises them, Synthesize hands them to the synthesizer's
 // mechanisms.
 
@@ -57,12 +58,16 @@ type MarginalAttribute struct {
 	Edges  []float64 `json:"edges,omitempty"`
 	Source string    `json:"source"`
 	// Null says that NULL is a level of the attribute, the last (in Levels: null): what
-	// synthesis measures (every row counted in every marginal), not /v1/marginals.
+	// synthesis measures for a column the catalog does not declare not_null (every row
+	// counted in every marginal), not /v1/marginals.
 	Null bool `json:"null_level,omitempty"`
 
 	keySQL string
-	values []any // the resolved domain, as DuckDB groups it: level i is values[i]
-	index  map[string]int
+	// notNull: the catalog says ingest never writes NULL in the column (not_null), so
+	// synthesis gives it no NULL level and keeps only rows with a value in its domain.
+	notNull bool
+	values  []any // the resolved domain, as DuckDB groups it: level i is values[i]
+	index   map[string]int
 }
 
 // Mid is the representative value of level i in synthetic rows: the domain value, the
@@ -93,6 +98,16 @@ func resolveAttribute(cat *dataset.Catalog, t *dataset.CatalogTable, name string
 		return nil, &Error{Code: CodeForbidden, Msg: fmt.Sprintf("%s.%s is an identifier: it cannot be an attribute of a marginal or of synthetic data", t.Name, c.Name), Pos: -1}
 	}
 	col := quoteIdent(c.Name)
+	a, err := resolveKind(cat, t, c, col, bins)
+	if err != nil {
+		return nil, err
+	}
+	a.notNull = c.NotNull
+	return a, nil
+}
+
+// resolveKind makes the attribute's levels from the column's public domain.
+func resolveKind(cat *dataset.Catalog, t *dataset.CatalogTable, c dataset.CatalogColumn, col string, bins int) (*MarginalAttribute, error) {
 	switch {
 	case c.Domain == dataset.DomainPeriod && cat.Period != nil && c.Type == "DATE":
 		return &MarginalAttribute{Name: c.Name, Kind: AttrMonth, Type: "DATE", Source: "months of the extract period " + cat.Period.String(),
@@ -185,7 +200,7 @@ type marginalCounter struct {
 	seed               uint64
 	maxGroups, maxRows int // 0: the table's catalog defaults (maxGroups: overridden when set)
 	// rows, when set, is the synthesis bounding (person_rows, synthbound.go) in place of
-	// per_group, and makes NULL a level of every attribute.
+	// per_group, and makes NULL a level of every attribute not declared not_null.
 	rows *personRows
 }
 
@@ -250,7 +265,7 @@ func (mc *marginalCounter) prepare(ctx context.Context, attrs []int) (*preparedM
 		return nil, fmt.Errorf("%w: %w", errNotStarted, err)
 	}
 	for i, a := range attrs {
-		if err := mc.attrs[a].setLevels(resolved[i], mc.nullLevel()); err != nil {
+		if err := mc.attrs[a].setLevels(resolved[i], mc.nullLevel() && !mc.attrs[a].notNull); err != nil {
 			return nil, err
 		}
 	}

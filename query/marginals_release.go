@@ -344,7 +344,7 @@ type SynthesizeRequest struct {
 	Epsilon, Delta *float64
 	// MaxRowsPerPerson is k of the default bounding, person_rows: each person's at most k
 	// rows (1..100; 0: 1), the same in every marginal, with NULL a level of every
-	// attribute (docs/privacy.md#bounding-for-synthesis-person_rows).
+	// attribute the catalog does not declare not_null (docs/privacy.md#bounding-for-synthesis-person_rows).
 	MaxRowsPerPerson int
 	// MaxGroupsContributed and MaxRowsPerGroup, when either is given, select the per_group
 	// bounding instead: each person to C cells of R rows in each marginal on its own

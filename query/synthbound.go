@@ -21,8 +21,11 @@ import (
 // domain or NULL, and of those at most k per person — the rows of ingest rank ≤ k where the
 // table's files carry ranks (dataset.PersonRankColumn), otherwise the k with the smallest
 // keyed hash of the pid, the attributes' columns and a secret per-release seed. NULL is a
-// public level of every attribute (the last one), so every marginal counts every row of the
-// population, and the synthetic rows reproduce missing values.
+// public level of every attribute the catalog does not declare not_null (the last level),
+// so every marginal counts every row of the population, and the synthetic rows reproduce
+// missing values. A not_null attribute has no NULL level, and its predicate is its domain
+// alone: a row NULL in it (which ingest never writes, but a file could hold) is outside the
+// population, as a row with an unknown code is.
 //
 // It is not a row of boundingRules: those bound queries, and this counts only the
 // marginals the synthesizer measures; its sensitivity is the person_rank derivation with
@@ -40,12 +43,13 @@ type personRows struct {
 	hash   string // the keyed hash ordering a person's rows (without ranks)
 }
 
-// nullLevel says whether the counter's attributes have NULL as a level.
+// nullLevel says whether the counter's nullable attributes have NULL as a level.
 func (mc *marginalCounter) nullLevel() bool { return mc.rows != nil }
 
 // usePersonRows switches the counter to the person_rows bounding with k rows per person,
 // over all of its attributes (resolved already): each attribute's 1-way marginal is checked
-// for its public domain, which the population's predicate keeps (or NULL). It reads no data.
+// for its public domain, which the population's predicate keeps (or NULL, unless the
+// column is not_null). It reads no data.
 func (mc *marginalCounter) usePersonRows(ctx context.Context, meta *dataset.CatalogTable, k int) error {
 	if k < 1 || k > MaxRowsPerPerson {
 		return optionsError("max_rows_per_person must be from 1 to %d, got %d", MaxRowsPerPerson, k)
@@ -62,7 +66,14 @@ func (mc *marginalCounter) usePersonRows(ctx context.Context, meta *dataset.Cata
 		}
 		alias = p.Tables[0].Alias
 		key := p.Keys[0].Expr.SQL()
-		preds = append(preds, fmt.Sprintf("(%s OR %s IS NULL)", domainFilter(key, p.Keys[0].Domain), key))
+		if a.notNull {
+			// No NULL level: a row NULL here (a file that breaks the catalog's not_null)
+			// is outside the population, so every row counted has a level in every
+			// marginal.
+			preds = append(preds, domainFilter(key, p.Keys[0].Domain))
+		} else {
+			preds = append(preds, fmt.Sprintf("(%s OR %s IS NULL)", domainFilter(key, p.Keys[0].Domain), key))
+		}
 		cols = append(cols, quoteIdent(alias)+"."+quoteIdent(a.Name))
 	}
 	if alias == "" {

@@ -3,6 +3,7 @@ package query
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -283,5 +284,101 @@ func TestSynthesizeBoundingOptions(t *testing.T) {
 	charges := entriesOf(led, ledger.KindCharge)
 	if len(charges) != 2 || !strings.Contains(charges[0].Options, "bounding=person_rows&max_rows_per_person=2") || !strings.Contains(charges[1].Options, "max_rows_per_group=2") {
 		t.Errorf("charges' options: %d charges, %v", len(charges), charges)
+	}
+}
+
+// A column the catalog declares not_null (booking.region: the CUP parser quarantines a
+// booking without it) has no NULL level in synthesis, and the population is the rows with
+// a value in its domain: a file that breaks the catalog (region NULL on some rows) has
+// those rows counted in no marginal, so every marginal still counts the same rows and
+// every row counted has a cell. A nullable column (priority) keeps its NULL level. A
+// catalog written before the property (no not_null) keeps NULL a level of region too.
+func TestPersonRowsNotNullColumns(t *testing.T) {
+	var rows []string
+	for i := range 90 {
+		p := []string{"U", "B", "D", ""}[i%4]
+		rows = append(rows, booking(i, cfOf(t, i%40), "89.7A.3", p, []string{"120", "030", "150"}[i%3], "2024-03-04", i*5%300))
+	}
+	data := csvDataset(t, rows...)
+	// Break the catalog: region NULL on every fifth booking (by its key, so on rows of
+	// persons who keep other rows).
+	db, err := sql.Open("duckdb", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	part := dataset.TablePart(data, "booking")
+	if _, err := db.Exec(fmt.Sprintf("COPY (SELECT * REPLACE (CASE WHEN hash(booking_key) %% 5 = 0 THEN NULL ELSE region END AS region) FROM read_parquet(%s)) TO %s (FORMAT parquet)",
+		quoteString(part), quoteString(part+".new"))); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(part+".new", part); err != nil {
+		t.Fatal(err)
+	}
+	var nulls, withRegion, nullPriority int
+	if err := db.QueryRow(fmt.Sprintf("SELECT count(*) FILTER (WHERE region IS NULL), count(*) FILTER (WHERE region IS NOT NULL), count(*) FILTER (WHERE region IS NOT NULL AND priority IS NULL) FROM read_parquet(%s)", quoteString(part))).Scan(&nulls, &withRegion, &nullPriority); err != nil {
+		t.Fatal(err)
+	}
+	if nulls == 0 || withRegion+nulls != 90 || nullPriority == 0 {
+		t.Fatalf("%d rows with region NULL, %d with a region (%d of them priority NULL): the test needs some of each", nulls, withRegion, nullPriority)
+	}
+	for _, ranked := range []bool{true, false} {
+		eng, _, _ := openEngine(t, data, ledger.Budget{Epsilon: 10}, nil)
+		mc := personRowsCounter(t, eng, 3, ranked, "priority", "region", "service_kind")
+		full, _ := countOf(t, mc, 0, 1, 2)
+		if !mc.attrs[0].Null || mc.attrs[1].Null || mc.attrs[2].Null {
+			t.Fatalf("ranked=%v: NULL levels %v, %v, %v: want priority's only", ranked, mc.attrs[0].Null, mc.attrs[1].Null, mc.attrs[2].Null)
+		}
+		if len(mc.attrs[1].Levels) != len(eng.Catalog().Domains["region"].Values) || slices.Contains(mc.attrs[1].Levels, nil) || len(mc.attrs[2].Levels) != 2 {
+			t.Fatalf("ranked=%v: region levels %v, service_kind %v", ranked, mc.attrs[1].Levels, mc.attrs[2].Levels)
+		}
+		sizes := []int{len(mc.attrs[0].values), len(mc.attrs[1].values), len(mc.attrs[2].values)}
+		sum := 0.0
+		for _, v := range full {
+			sum += v
+		}
+		// Every person has at most 3 bookings, so k = 3 keeps every row with a region.
+		if sum != float64(withRegion) {
+			t.Errorf("ranked=%v: the population has %v rows, want the %d with a region", ranked, sum, withRegion)
+		}
+		for _, keep := range [][]int{{0}, {1}, {2}, {0, 1}, {1, 2}} {
+			got, _ := countOf(t, mc, keep...)
+			if want := project(full, sizes, keep); !slices.Equal(got, want) {
+				t.Errorf("ranked=%v: marginal %v is not the projection of the 3-way table", ranked, keep)
+			}
+		}
+		if got, _ := countOf(t, mc, 0); got[len(got)-1] != float64(nullPriority) {
+			t.Errorf("ranked=%v: priority's NULL level counts %v, want the %d rows with a region and no priority", ranked, got[len(got)-1], nullPriority)
+		}
+	}
+	// A catalog without the property: region nullable, the broken rows in its NULL level.
+	raw, err := os.ReadFile(dataset.CatalogPath(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cat dataset.Catalog
+	if err := json.Unmarshal(raw, &cat); err != nil {
+		t.Fatal(err)
+	}
+	for i := range cat.Tables {
+		for j := range cat.Tables[i].Columns {
+			cat.Tables[i].Columns[j].NotNull = false
+		}
+	}
+	if raw, err = json.Marshal(cat); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(raw), "not_null") {
+		t.Fatal("the old catalog still says not_null")
+	}
+	old := copyDataset(t, data)
+	if err := os.WriteFile(dataset.CatalogPath(old), raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	eng, _, _ := openEngine(t, old, ledger.Budget{Epsilon: 10}, nil)
+	mc := personRowsCounter(t, eng, 3, true, "priority", "region")
+	got, _ := countOf(t, mc, 1)
+	if !mc.attrs[1].Null || got[len(got)-1] != float64(nulls) {
+		t.Errorf("old catalog: region NULL level %v counting %v, want one counting the %d rows without a region", mc.attrs[1].Null, got[len(got)-1], nulls)
 	}
 }

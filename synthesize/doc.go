@@ -47,17 +47,18 @@
 //
 // # MST
 //
-// With n attributes and budget ρ (and n ≥ 2): (1) the n 1-way marginals with σ = k·√(3n/(2ρ))
-// each (ρ/3 in all), after which each attribute's categories with a noisy count below 3σ are
+// With n attributes and budget ρ (and n ≥ 2): (1) the n 1-way marginals with σ = k·√(n/(0.6ρ))
+// each (0.3ρ in all), after which each attribute's categories with a noisy count below 3σ are
 // merged into one (domain compression, post-processing; Result.Compression); the rest runs on
 // the compressed domain, whose marginals are sums of the original cells and so keep
 // sensitivity k, and Result.Sample spreads a merged category uniformly over its original
 // categories; (2) a model fitted to them (independent attributes), and n − 1
-// exponential mechanisms, each at ε = √(8·(ρ/3)/(n−1)) with Δ = k, picking among the pairs not
+// exponential mechanisms, each at ε = √(8·0.1ρ/(n−1)) with Δ = k, picking among the pairs not
 // yet connected the one whose exact 2-way marginal is furthest in L1 from the model's
 // (Kruskal's algorithm with private choices: a maximum spanning tree on the pairs'
-// dependence); (3) the n − 1 chosen 2-way marginals with σ = k·√(3(n−1)/(2ρ)) (ρ/3 in all);
-// then the final model fitted to all 2n − 1 measurements.
+// dependence); (3) the n − 1 chosen 2-way marginals with σ = k·√((n−1)/(1.2ρ)) (0.6ρ in all);
+// then the final model fitted to all 2n − 1 measurements. (The paper splits ρ in thirds; the
+// selection needs less than a third at the sizes synthetic data is made from: mstOneWayShare.)
 //
 // # AIM
 //

@@ -145,17 +145,17 @@ func TestMSTStepsAndSensitivity(t *testing.T) {
 			switch {
 			case s.Mechanism == "gaussian" && len(s.Attrs) == 1:
 				g1++
-				if want := GaussianSigma(float64(k), 0.5/3/8); math.Abs(s.Sigma/want-1) > 1e-8 {
+				if want := GaussianSigma(float64(k), 0.5*0.3/8); math.Abs(s.Sigma/want-1) > 1e-8 {
 					t.Errorf("k=%d: 1-way σ %v, want %v", k, s.Sigma, want)
 				}
 			case s.Mechanism == "gaussian" && len(s.Attrs) == 2:
 				g2++
-				if want := GaussianSigma(float64(k), 0.5/3/7); math.Abs(s.Sigma/want-1) > 1e-8 {
+				if want := GaussianSigma(float64(k), 0.5*0.6/7); math.Abs(s.Sigma/want-1) > 1e-8 {
 					t.Errorf("k=%d: 2-way σ %v, want %v", k, s.Sigma, want)
 				}
 			case s.Mechanism == "exponential":
 				e++
-				if want := math.Sqrt(8 * 0.5 / 3 / 7); math.Abs(s.Epsilon/want-1) > 1e-8 {
+				if want := math.Sqrt(8 * 0.5 * 0.1 / 7); math.Abs(s.Epsilon/want-1) > 1e-8 {
 					t.Errorf("k=%d: selection ε %v, want %v", k, s.Epsilon, want)
 				}
 			}

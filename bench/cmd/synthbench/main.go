@@ -72,6 +72,9 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "child" {
 		os.Exit(childMain(os.Args[2:]))
 	}
+	if len(os.Args) > 1 && os.Args[1] == "agediag" {
+		os.Exit(ageDiagMain(os.Args[2:]))
+	}
 	home, _ := os.UserHomeDir()
 	dir := flag.String("dir", filepath.Join(home, ".cache", "velo-bench"), "work directory: datasets are cached here")
 	persons := flag.Int("persons", 20000, "synthetic persons (velo synth, CUP CSV ingested)")
@@ -142,13 +145,20 @@ func run(ctx context.Context, cfg config) error {
 		return err
 	}
 	var results []*result
+	runs := map[string]int{}
 	for _, s := range cfg.systems {
 		s = strings.TrimSpace(s)
 		if s == "" {
 			continue
 		}
 		var argv []string
-		out := filepath.Join(work, s+".parquet")
+		// A system named again writes <name>-2.parquet, …: each run's rows stay readable.
+		runs[s]++
+		file := s
+		if runs[s] > 1 {
+			file = fmt.Sprintf("%s-%d", s, runs[s])
+		}
+		out := filepath.Join(work, file+".parquet")
 		switch s {
 		case "velo-mst", "velo-aim", "velo-mst-pg", "velo-aim-pg":
 			method, perGroup := strings.CutSuffix(strings.TrimPrefix(s, "velo-"), "-pg")
@@ -206,7 +216,7 @@ func run(ctx context.Context, cfg config) error {
 	}
 	results = append(results, r)
 	report(os.Stdout, cfg, results)
-	return nil
+	return plantedReport(ctx, os.Stdout, db, cfg, results)
 }
 
 // exportSource writes the source table as the peers read it: one row per booking, the
@@ -222,6 +232,9 @@ func exportSource(ctx context.Context, db *sql.DB, cfg *config) error {
 		return errors.New("the dataset has no booking table")
 	}
 	t := &cat.Tables[i]
+	if !slices.ContainsFunc(t.Columns, func(c dataset.CatalogColumn) bool { return c.NotNull }) {
+		fmt.Fprintf(os.Stderr, "note: %s's catalog predates the not_null property: Velo gives every attribute a NULL level (use --dir elsewhere to rebuild)\n", cfg.data)
+	}
 	var exprs []string
 	for _, name := range cfg.columns {
 		i := slices.IndexFunc(t.Columns, func(c dataset.CatalogColumn) bool { return c.Name == name })

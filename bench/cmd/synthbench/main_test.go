@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/velo-fse/velo/bench"
@@ -99,5 +101,55 @@ func TestExportAndEvaluate(t *testing.T) {
 	}
 	if cell.mean <= 0 || cell.max > 1 {
 		t.Fatalf("one cell per person: mean TVD %g, max %g", cell.mean, cell.max)
+	}
+}
+
+// TestPlantedReport: the conditional statistics of the source's own export are the real
+// rows' (the same mean waits, spread and a correlation of 1), and the independence
+// baseline's mean waits no longer rise with the priority class's allowed wait.
+func TestPlantedReport(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds an extract")
+	}
+	ctx := context.Background()
+	data, err := bench.EnsureDataset(ctx, t.TempDir(), 400, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := config{data: data, work: t.TempDir(), bins: 10, columns: []string{"region", "priority", "within_target", "wait_days"}}
+	db, err := sql.Open("duckdb", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	if err := exportSource(ctx, db, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	indep := filepath.Join(cfg.work, "independence.parquet")
+	if _, err := db.ExecContext(ctx, "COPY ("+independenceSQL(cfg.columns)+") TO '"+indep+"' (FORMAT parquet)"); err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	results := []*result{{name: "itself", out: filepath.Join(cfg.work, "source.parquet")}, {name: "independence", out: indep}}
+	if err := plantedReport(ctx, &b, db, cfg, results); err != nil {
+		t.Fatal(err)
+	}
+	rows := map[string][]string{}
+	for l := range strings.SplitSeq(b.String(), "\n") {
+		f := strings.Split(l, "|")
+		if len(f) > 2 {
+			name := strings.TrimSpace(f[1])
+			rows[name] = append(rows[name], strings.Join(f[2:], "|"))
+		}
+	}
+	if len(rows["real rows"]) != 2 || !slices.Equal(rows["real rows"], rows["itself"]) {
+		t.Fatalf("the source's export differs from the real rows:\n%s", b.String())
+	}
+	if !strings.Contains(rows["real rows"][1], "| 1.00 |") {
+		t.Errorf("the real rows' correlation with themselves is not 1:\n%s", b.String())
+	}
+	if rows["independence"][0] == rows["real rows"][0] {
+		t.Errorf("the independence baseline keeps the mean waits by priority:\n%s", b.String())
 	}
 }

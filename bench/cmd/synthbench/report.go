@@ -1,16 +1,20 @@
 package main
 
 import (
+	"context"
+	"database/sql"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 )
 
 var labels = map[string]string{
-	"velo-mst":               "Velo MST (person-level: person_rows, each person's 1 row, the same in every marginal; NULL a level)",
-	"velo-aim":               "Velo AIM (person-level: person_rows, each person's 1 row, the same in every marginal; NULL a level)",
+	"velo-mst":               "Velo MST (person-level: person_rows, each person's 1 row, the same in every marginal; NULL a level of the nullable columns)",
+	"velo-aim":               "Velo AIM (person-level: person_rows, each person's 1 row, the same in every marginal; NULL a level of the nullable columns)",
 	"velo-mst-pg":            "Velo MST, per_group bounding (person-level: 1 distinct cell per person in each marginal; NULLs dropped)",
 	"velo-aim-pg":            "Velo AIM, per_group bounding (person-level: 1 distinct cell per person in each marginal; NULLs dropped)",
 	"snsynth-mst":            "SmartNoise MST, every booking (row-level)",
@@ -86,4 +90,111 @@ func fmtSecs(s float64) string {
 		return fmt.Sprintf("%.2f s", s)
 	}
 	return fmt.Sprintf("%.1f s", s)
+}
+
+// plantedReport shows the planted dependencies of the booking table as conditional
+// statistics, for the real rows and every output: priority ↔ wait as the mean wait (bin
+// midpoints) of each priority class, region ↔ within target as the share within target (of
+// the bookings monitored) in each region, summarised by its spread across regions (standard
+// deviation, weighted by the region's bookings in the source) and its correlation with the
+// real rows' shares. The independence baseline has neither dependency.
+func plantedReport(ctx context.Context, w io.Writer, db *sql.DB, cfg config, results []*result) error {
+	has := func(c string) bool { return slices.Contains(cfg.columns, c) }
+	type src struct{ name, from string }
+	// Each system once, its last run (the TVD tables have every run).
+	srcs := []src{{"real rows", "source"}}
+	for i, r := range results {
+		if r.Error != "" || r.out == "" || slices.ContainsFunc(results[i+1:], func(o *result) bool { return o.name == r.name && o.Error == "" && o.out != "" }) {
+			continue
+		}
+		srcs = append(srcs, src{r.name, fmt.Sprintf("read_parquet('%s')", r.out)})
+	}
+	if has("priority") && has("wait_days") {
+		fmt.Fprintln(w, "| mean wait_days (bin midpoints) by priority | U | B | D | P |")
+		fmt.Fprintln(w, "|---|---:|---:|---:|---:|")
+		for _, s := range srcs {
+			fmt.Fprintf(w, "| %s |", s.name)
+			for _, p := range []string{"U", "B", "D", "P"} {
+				var m sql.NullFloat64
+				if err := db.QueryRowContext(ctx, fmt.Sprintf(`SELECT avg(CAST(wait_days AS DOUBLE)) FROM %s WHERE CAST(priority AS VARCHAR) = '%s'`, s.from, p)).Scan(&m); err != nil {
+					return err
+				}
+				fmt.Fprintf(w, " %.1f |", m.Float64)
+			}
+			fmt.Fprintln(w)
+		}
+		fmt.Fprintln(w)
+	}
+	if has("region") && has("within_target") {
+		fmt.Fprintln(w, "| share within target by region | spread across regions (weighted sd) | correlation with the real shares | lowest region, real → this | highest region, real → this |")
+		fmt.Fprintln(w, "|---|---:|---:|---:|---:|")
+		share := func(from string) (map[string]float64, error) {
+			rs, err := db.QueryContext(ctx, fmt.Sprintf(`SELECT CAST(region AS VARCHAR), avg(CASE WHEN CAST(within_target AS VARCHAR) = 'true' THEN 1.0 ELSE 0.0 END)
+				FROM %s WHERE within_target IS NOT NULL AND region IS NOT NULL GROUP BY 1`, from))
+			if err != nil {
+				return nil, err
+			}
+			defer rs.Close()
+			out := map[string]float64{}
+			for rs.Next() {
+				var r string
+				var v float64
+				if err := rs.Scan(&r, &v); err != nil {
+					return nil, err
+				}
+				out[r] = v
+			}
+			return out, rs.Err()
+		}
+		weights := map[string]float64{}
+		rs, err := db.QueryContext(ctx, "SELECT CAST(region AS VARCHAR), count(*) FROM source WHERE within_target IS NOT NULL GROUP BY 1")
+		if err != nil {
+			return err
+		}
+		for rs.Next() {
+			var r string
+			var n float64
+			if err := rs.Scan(&r, &n); err != nil {
+				rs.Close()
+				return err
+			}
+			weights[r] = n
+		}
+		rs.Close()
+		real, err := share("source")
+		if err != nil {
+			return err
+		}
+		lowest, highest := "", ""
+		for r := range real {
+			if lowest == "" || real[r] < real[lowest] || (real[r] == real[lowest] && r < lowest) {
+				lowest = r
+			}
+			if highest == "" || real[r] > real[highest] || (real[r] == real[highest] && r < highest) {
+				highest = r
+			}
+		}
+		for _, s := range srcs {
+			x, err := share(s.from)
+			if err != nil {
+				return err
+			}
+			var sw, mx, mr float64
+			for r, wt := range weights {
+				sw += wt
+				mx += wt * x[r]
+				mr += wt * real[r]
+			}
+			mx, mr = mx/sw, mr/sw
+			var vx, vr, cov float64
+			for r, wt := range weights {
+				vx += wt * (x[r] - mx) * (x[r] - mx)
+				vr += wt * (real[r] - mr) * (real[r] - mr)
+				cov += wt * (x[r] - mx) * (real[r] - mr)
+			}
+			fmt.Fprintf(w, "| %s | %.3f | %.2f | %s: %.2f → %.2f | %s: %.2f → %.2f |\n", s.name, math.Sqrt(vx/sw), cov/math.Sqrt(vx*vr), lowest, real[lowest], x[lowest], highest, real[highest], x[highest])
+		}
+		fmt.Fprintln(w)
+	}
+	return nil
 }
