@@ -280,22 +280,10 @@ func number(v any) *float64 {
 // openVelo opens the engine over data with a new ledger holding one project whose budget
 // the benchmark cannot spend.
 func openVelo(ctx context.Context, data, state string, threads int, memLimit string) (*query.Engine, *ledger.Ledger, error) {
-	led, err := ledger.Open(state, ledger.Options{})
-	if err != nil {
-		return nil, nil, err
-	}
-	if err := led.CreateProject(ctx, "dpo:bench", ledger.Project{
+	eng, led, _, err := bench.OpenEngine(ctx, data, state, ledger.Project{
 		ID: "bench", Purpose: "peer benchmark", LegalBasis: "none: synthetic data",
 		Allow:         map[string][]string{"booking": nil, "person": nil, "lab_result": nil},
 		EpsilonBudget: 1e6, DeltaBudget: 0.5, DefaultEpsilon: 1,
-	}); err != nil {
-		led.Close()
-		return nil, nil, err
-	}
-	eng, err := query.Open(ctx, query.Config{DataDir: data, Ledger: led, Limits: query.Limits{Threads: threads, MemoryLimit: memLimit, Timeout: time.Hour}})
-	if err != nil {
-		led.Close()
-		return nil, nil, err
-	}
-	return eng, led, nil
+	}, query.Limits{Threads: threads, MemoryLimit: memLimit, Timeout: time.Hour})
+	return eng, led, err
 }

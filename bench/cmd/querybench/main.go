@@ -28,6 +28,7 @@ import (
 
 	_ "github.com/duckdb/duckdb-go/v2"
 
+	"github.com/velo-fse/velo/bench"
 	"github.com/velo-fse/velo/dataset"
 	"github.com/velo-fse/velo/fse"
 	"github.com/velo-fse/velo/ingest"
@@ -260,23 +261,11 @@ func ingestedDataset(ctx context.Context, work string, persons int) (dir string,
 // openVelo opens the engine over data with a new ledger in state holding one project
 // whose budget the benchmark cannot spend.
 func openVelo(ctx context.Context, data, state string, threads int) (*query.Engine, *ledger.Ledger, error) {
-	led, err := ledger.Open(state, ledger.Options{})
-	if err != nil {
-		return nil, nil, err
-	}
-	if err := led.CreateProject(ctx, "dpo:bench", ledger.Project{
+	eng, led, _, err := bench.OpenEngine(ctx, data, state, ledger.Project{
 		ID: "bench", Purpose: "query benchmark", LegalBasis: "none: synthetic data",
 		Allow: map[string][]string{"booking": nil}, EpsilonBudget: 1e6, DeltaBudget: 0.5, DefaultEpsilon: 1,
-	}); err != nil {
-		led.Close()
-		return nil, nil, err
-	}
-	eng, err := query.Open(ctx, query.Config{DataDir: data, Ledger: led, Limits: query.Limits{Threads: threads, MemoryLimit: "2GB", Timeout: time.Hour}})
-	if err != nil {
-		led.Close()
-		return nil, nil, err
-	}
-	return eng, led, nil
+	}, query.Limits{Threads: threads, MemoryLimit: "2GB", Timeout: time.Hour})
+	return eng, led, err
 }
 
 // openPlain opens plain DuckDB over the same Parquet with the sandbox's threads and

@@ -85,27 +85,14 @@ func ageDiag(ctx context.Context, w io.Writer, dir string, persons int, eps, del
 	}
 
 	// DP: the same table through the engine, one query, a fresh ledger.
-	state, err := os.MkdirTemp("", "velo-synthbench-state-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(state)
-	led, err := ledger.Open(state, ledger.Options{})
-	if err != nil {
-		return err
-	}
-	defer led.Close()
-	if err := led.CreateProject(ctx, "dpo:bench", ledger.Project{
+	eng, _, closeAll, err := bench.OpenEngine(ctx, data, "", ledger.Project{
 		ID: "agediag", Purpose: "planted dependency benchmark", LegalBasis: "none: synthetic data",
 		Allow: map[string][]string{"diagnosis": nil, "person": nil}, EpsilonBudget: 100, DeltaBudget: 1e-3, DefaultEpsilon: 1, DefaultDelta: 1e-6,
-	}); err != nil {
-		return err
-	}
-	eng, err := query.Open(ctx, query.Config{DataDir: data, Ledger: led, Limits: query.Limits{Timeout: time.Hour}})
+	}, query.Limits{Timeout: time.Hour})
 	if err != nil {
 		return err
 	}
-	defer eng.Close()
+	defer closeAll()
 	q := fmt.Sprintf("SELECT WITH DIFFERENTIAL_PRIVACY %s AS age_band, d.code, COUNT(DISTINCT d.pid) AS persons FROM diagnosis d JOIN person p ON d.pid = p.pid GROUP BY age_band, d.code", ageBandSQL)
 	rel, err := eng.Query(ctx, query.Request{SQL: q, Project: "agediag", Actor: "user:bench", Epsilon: &eps, Delta: &delta})
 	if err != nil {

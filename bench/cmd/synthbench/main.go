@@ -439,27 +439,14 @@ func childMain(args []string) int {
 }
 
 func veloChild(ctx context.Context, data, method string, cols []string, rows int, eps, delta float64, bins int, perGroup bool, out string, res *ChildResult) error {
-	state, err := os.MkdirTemp("", "velo-synthbench-state-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(state)
-	led, err := ledger.Open(state, ledger.Options{})
-	if err != nil {
-		return err
-	}
-	defer led.Close()
-	if err := led.CreateProject(ctx, "dpo:bench", ledger.Project{
+	eng, _, closeAll, err := bench.OpenEngine(ctx, data, "", ledger.Project{
 		ID: "synth", Purpose: "synthetic data benchmark", LegalBasis: "none: synthetic data",
 		Allow: map[string][]string{"booking": nil}, EpsilonBudget: 100, DeltaBudget: 1e-3, DefaultEpsilon: 1, DefaultDelta: 1e-6,
-	}); err != nil {
-		return err
-	}
-	eng, err := query.Open(ctx, query.Config{DataDir: data, Ledger: led, Limits: query.Limits{Timeout: time.Hour}})
+	}, query.Limits{Timeout: time.Hour})
 	if err != nil {
 		return err
 	}
-	defer eng.Close()
+	defer closeAll()
 	start := time.Now()
 	req := query.SynthesizeRequest{Project: "synth", Actor: "user:bench", Table: "booking", Columns: cols, Method: method, Rows: rows, Bins: bins, Epsilon: &eps, Delta: &delta}
 	if perGroup {

@@ -17,24 +17,7 @@ import (
 // systems), the source against itself is at TVD 0, Velo's rows and the independence
 // baseline are not, and the baseline loses the planted priority ↔ first_access link.
 func TestExportAndEvaluate(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds an extract")
-	}
-	ctx := context.Background()
-	data, err := bench.EnsureDataset(ctx, t.TempDir(), 400, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := config{data: data, work: t.TempDir(), bins: 10, columns: []string{"region", "priority", "first_access", "wait_days"}}
-	db, err := sql.Open("duckdb", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	db.SetMaxOpenConns(1)
-	if err := exportSource(ctx, db, &cfg); err != nil {
-		t.Fatal(err)
-	}
+	ctx, db, cfg := exportedSource(t, "region", "priority", "first_access", "wait_days")
 	if cfg.sourceRows == 0 || cfg.personsShown == 0 || cfg.personsShown > 400 {
 		t.Fatalf("source: %d rows of %d persons", cfg.sourceRows, cfg.personsShown)
 	}
@@ -49,7 +32,7 @@ func TestExportAndEvaluate(t *testing.T) {
 	}
 	out := filepath.Join(cfg.work, "velo.parquet")
 	var res ChildResult
-	if err := veloChild(ctx, data, "mst", cfg.columns, 1000, 1, 1e-6, 10, false, out, &res); err != nil {
+	if err := veloChild(ctx, cfg.data, "mst", cfg.columns, 1000, 1, 1e-6, 10, false, out, &res); err != nil {
 		t.Fatal(err)
 	}
 	if res.Rows != 1000 {
@@ -108,31 +91,14 @@ func TestExportAndEvaluate(t *testing.T) {
 // rows' (the same mean waits, spread and a correlation of 1), and the independence
 // baseline's mean waits no longer rise with the priority class's allowed wait.
 func TestPlantedReport(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds an extract")
-	}
-	ctx := context.Background()
-	data, err := bench.EnsureDataset(ctx, t.TempDir(), 400, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := config{data: data, work: t.TempDir(), bins: 10, columns: []string{"region", "priority", "within_target", "wait_days"}}
-	db, err := sql.Open("duckdb", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	db.SetMaxOpenConns(1)
-	if err := exportSource(ctx, db, &cfg); err != nil {
-		t.Fatal(err)
-	}
+	ctx, db, cfg := exportedSource(t, "region", "priority", "within_target", "wait_days")
 	indep := filepath.Join(cfg.work, "independence.parquet")
 	if _, err := db.ExecContext(ctx, "COPY ("+independenceSQL(cfg.columns)+") TO '"+indep+"' (FORMAT parquet)"); err != nil {
 		t.Fatal(err)
 	}
 	var b strings.Builder
 	results := []*result{{name: "itself", out: filepath.Join(cfg.work, "source.parquet")}, {name: "independence", out: indep}}
-	if err := plantedReport(ctx, &b, db, cfg, results); err != nil {
+	if err := plantedReport(ctx, &b, db, *cfg, results); err != nil {
 		t.Fatal(err)
 	}
 	rows := map[string][]string{}
@@ -152,4 +118,29 @@ func TestPlantedReport(t *testing.T) {
 	if rows["independence"][0] == rows["real rows"][0] {
 		t.Errorf("the independence baseline keeps the mean waits by priority:\n%s", b.String())
 	}
+}
+
+// exportedSource builds a 400-person extract and exports its booking columns as the
+// benchmark's source table (skipped with -short); the database is closed with the test.
+func exportedSource(t *testing.T, columns ...string) (context.Context, *sql.DB, *config) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds an extract")
+	}
+	ctx := context.Background()
+	data, err := bench.EnsureDataset(ctx, t.TempDir(), 400, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := &config{data: data, work: t.TempDir(), bins: 10, columns: columns}
+	db, err := sql.Open("duckdb", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	db.SetMaxOpenConns(1)
+	if err := exportSource(ctx, db, cfg); err != nil {
+		t.Fatal(err)
+	}
+	return ctx, db, cfg
 }

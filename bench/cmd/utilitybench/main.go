@@ -83,27 +83,14 @@ func run(ctx context.Context, dir string, persons int, month string, eps, italy 
 		{"favoured", "", func(p *panel) float64 { return p.favoured }},
 		{"favoured, G = 1", "WITH DIFFERENTIAL_PRIVACY OPTIONS(max_groups_contributed = 1)", func(p *panel) float64 { return p.favoured }},
 	}
-	state, err := os.MkdirTemp("", "velo-utilitybench-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(state)
-	led, err := ledger.Open(state, ledger.Options{})
-	if err != nil {
-		return err
-	}
-	defer led.Close()
-	if err := led.CreateProject(ctx, "dpo:bench", ledger.Project{
+	eng, _, closeAll, err := bench.OpenEngine(ctx, data, "", ledger.Project{
 		ID: "dashboard", Purpose: "utility benchmark", LegalBasis: "none: synthetic data",
 		Allow: map[string][]string{"booking": nil}, EpsilonBudget: 100, DefaultEpsilon: 1,
-	}); err != nil {
-		return err
-	}
-	eng, err := query.Open(ctx, query.Config{DataDir: data, Ledger: led, Limits: query.Limits{Timeout: time.Hour}})
+	}, query.Limits{Timeout: time.Hour})
 	if err != nil {
 		return err
 	}
-	defer eng.Close()
+	defer closeAll()
 	db, err := sql.Open("duckdb", "")
 	if err != nil {
 		return err
