@@ -776,11 +776,11 @@ func (o *oracle) call(e *callExpr, env map[string]map[string]any) any {
 			return string(r[:n])
 		}
 		return string(r[size-n:])
-	case "date_trunc": // NULL beyond DuckDB's TIMESTAMP range (TRY_CAST)
-		if d := date(1); d.Before(time.Date(-290308, 12, 22, 0, 0, 0, 0, time.UTC)) || d.After(time.Date(294247, 1, 10, 0, 0, 0, 0, time.UTC)) {
-			return nil
+	case "date_trunc": // NULL where the unit's first day precedes DuckDB's first date
+		if t := truncDay(date(1), args[0].(string)); !t.Before(time.Date(-5877641, 6, 25, 0, 0, 0, 0, time.UTC)) {
+			return t
 		}
-		return truncDay(date(1), args[0].(string))
+		return nil
 	case "year":
 		return int64(date(0).Year())
 	case "month":
