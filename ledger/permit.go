@@ -180,6 +180,21 @@ func (ps *projectState) inactive(t time.Time) error {
 }
 
 // checkPermitKind is state.check for the permit entries.
+// checkNewProject is what a project's creation and a request for one both need: no
+// project and no pending request of that name, and a definition.
+func (st *state) checkNewProject(r *record) error {
+	if _, ok := st.projects[r.Project]; ok {
+		return ErrProjectExists
+	}
+	if rq, ok := st.requests[r.Project]; ok && rq.status == RequestPending {
+		return ErrRequestPending
+	}
+	if r.Definition == nil {
+		return &FieldError{"definition", "required"}
+	}
+	return nil
+}
+
 func (st *state) checkPermitKind(r *record) error {
 	if !utf8.ValidString(r.Reason) {
 		return &FieldError{"reason", "must be valid UTF-8"}
@@ -196,14 +211,8 @@ func (st *state) checkPermitKind(r *record) error {
 	}
 	switch r.Kind {
 	case KindRequest:
-		if _, ok := st.projects[r.Project]; ok {
-			return ErrProjectExists
-		}
-		if rq, ok := st.requests[r.Project]; ok && rq.status == RequestPending {
-			return ErrRequestPending
-		}
-		if r.Definition == nil {
-			return &FieldError{"definition", "required"}
+		if err := st.checkNewProject(r); err != nil {
+			return err
 		}
 		if r.Definition.Permit == nil {
 			return &FieldError{"permit_id", "a request names the data permit it is made under"}

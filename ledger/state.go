@@ -157,14 +157,8 @@ func (st *state) check(r *record) error {
 	}
 	switch r.Kind {
 	case KindProject:
-		if _, ok := st.projects[r.Project]; ok {
-			return ErrProjectExists
-		}
-		if rq, ok := st.requests[r.Project]; ok && rq.status == RequestPending {
-			return ErrRequestPending
-		}
-		if r.Definition == nil {
-			return &FieldError{"definition", "required"}
+		if err := st.checkNewProject(r); err != nil {
+			return err
 		}
 		return checkDefinition(r.Project, r.Definition, r.Time)
 
