@@ -44,29 +44,9 @@ const HomeEnv = "VELO_KEYCLOAK_HOME"
 // Home returns the Keycloak install, or an error saying where it looked and how to
 // install it.
 func Home() (string, error) {
-	ok := func(dir string) bool {
-		fi, err := os.Stat(filepath.Join(dir, "bin", "kc.sh"))
-		return err == nil && !fi.IsDir()
-	}
-	if dir := os.Getenv(HomeEnv); dir != "" {
-		if !ok(dir) {
-			return "", fmt.Errorf("%s=%s holds no bin/kc.sh (internal/oidctest/install-keycloak.sh installs Keycloak)", HomeEnv, dir)
-		}
-		return dir, nil
-	}
-	cache := os.Getenv("XDG_CACHE_HOME")
-	if cache == "" {
-		h, _ := os.UserHomeDir()
-		cache = filepath.Join(h, ".cache")
-	}
-	dirs, _ := filepath.Glob(filepath.Join(cache, "velo", "keycloak-*"))
-	slices.Sort(dirs)
-	for i := len(dirs) - 1; i >= 0; i-- {
-		if ok(dirs[i]) {
-			return dirs[i], nil
-		}
-	}
-	return "", fmt.Errorf("no OpenID provider for the identity tests: run internal/oidctest/install-keycloak.sh (Keycloak from Maven Central, needs maven and a JDK 17), or set %s to a Keycloak folder", HomeEnv)
+	return testenv.InstallDir(HomeEnv, filepath.Join("bin", "kc.sh"),
+		"no OpenID provider for the identity tests: run internal/oidctest/install-keycloak.sh (Keycloak from Maven Central, needs maven and a JDK 17)",
+		filepath.Join(testenv.CacheDir(), "velo", "keycloak-*"))
 }
 
 // Provider is a running Keycloak.

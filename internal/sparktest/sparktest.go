@@ -63,26 +63,9 @@ type proc struct {
 // Home returns the folder holding bin/spark-class, or an error saying where it looked
 // and how to install it.
 func Home() (string, error) {
-	ok := func(dir string) bool {
-		fi, err := os.Stat(filepath.Join(dir, "bin", "spark-class"))
-		return err == nil && !fi.IsDir()
-	}
-	if dir := os.Getenv(HomeEnv); dir != "" {
-		if !ok(dir) {
-			return "", fmt.Errorf("%s=%s holds no bin/spark-class", HomeEnv, dir)
-		}
-		return dir, nil
-	}
-	cache, err := os.UserCacheDir()
-	if err == nil {
-		dirs, _ := filepath.Glob(filepath.Join(cache, "velo", "spark", "lib", "python3*", "site-packages", "pyspark"))
-		for _, d := range dirs {
-			if ok(d) {
-				return d, nil
-			}
-		}
-	}
-	return "", fmt.Errorf("no Spark: run bench/spark/setup.sh (pyspark 4.3.0 into ~/.cache/velo/spark), or set %s to the folder holding bin/spark-class", HomeEnv)
+	return testenv.InstallDir(HomeEnv, filepath.Join("bin", "spark-class"),
+		"no Spark: run bench/spark/setup.sh (pyspark 4.3.0 into ~/.cache/velo/spark)",
+		filepath.Join(testenv.CacheDir(), "velo", "spark", "lib", "python3*", "site-packages", "pyspark"))
 }
 
 // JavaHome returns a Java 17+ installation: JAVA_HOME, else the newest

@@ -125,3 +125,43 @@ func RepoRoot() (string, error) {
 		dir = parent
 	}
 }
+
+// InstallDir finds a tool installed outside the repository: the folder named by the
+// environment variable env, else the last of candidates (glob patterns, tried in order,
+// each one's matches in sorted order) holding the file marker. missing is the error's
+// advice on how to install it; a folder env names without the marker is an error too.
+func InstallDir(env, marker, missing string, candidates ...string) (string, error) {
+	ok := func(dir string) bool {
+		fi, err := os.Stat(filepath.Join(dir, marker))
+		return err == nil && !fi.IsDir()
+	}
+	if dir := os.Getenv(env); dir != "" {
+		if !ok(dir) {
+			return "", fmt.Errorf("%s=%s holds no %s (%s)", env, dir, marker, missing)
+		}
+		return dir, nil
+	}
+	found := ""
+	for _, pattern := range candidates {
+		dirs, _ := filepath.Glob(pattern) // sorted
+		for _, d := range dirs {
+			if ok(d) {
+				found = d
+			}
+		}
+	}
+	if found == "" {
+		return "", fmt.Errorf("%s, or set %s to the folder holding %s", missing, env, marker)
+	}
+	return found, nil
+}
+
+// CacheDir is the user's cache folder ($XDG_CACHE_HOME, else ~/.cache), where the project's
+// install scripts put the tools the tests start.
+func CacheDir() string {
+	if c := os.Getenv("XDG_CACHE_HOME"); c != "" {
+		return c
+	}
+	h, _ := os.UserHomeDir()
+	return filepath.Join(h, ".cache")
+}
