@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/velo-fse/velo/dataset"
 	"github.com/velo-fse/velo/fse"
@@ -26,11 +27,11 @@ func EnsureDataset(ctx context.Context, dir string, persons int, full bool) (str
 		name, formats = fmt.Sprintf("full-%d", persons), nil
 	}
 	data := filepath.Join(dir, name)
-	if _, err := dataset.ReadManifest(data); err == nil {
-		if current(data) {
+	if m, err := dataset.ReadManifest(data); err == nil {
+		if current(data, m) {
 			return data, nil
 		}
-		fmt.Fprintf(os.Stderr, "%s was written before person ranks: building it again\n", data)
+		fmt.Fprintf(os.Stderr, "%s was written by an earlier ingest (no person ranks, or other columns): building it again\n", data)
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return "", err
 	}
@@ -59,8 +60,9 @@ func EnsureDataset(ctx context.Context, dir string, persons int, full bool) (str
 }
 
 // current says whether a cached dataset has what today's ingest writes: person ranks on
-// every table.
-func current(data string) bool {
+// every table, and the columns today's schema names in every table that holds rows (a
+// CUP-only dataset is not rebuilt for a change to the clinical tables).
+func current(data string, m *dataset.Manifest) bool {
 	cat, err := dataset.ReadCatalog(data)
 	if err != nil {
 		return false
@@ -68,6 +70,20 @@ func current(data string) bool {
 	for _, t := range cat.Tables {
 		if !t.PersonRank {
 			return false
+		}
+	}
+	for _, want := range ingest.Tables {
+		if m.Tables[want.Name].Written == 0 {
+			continue
+		}
+		i := slices.IndexFunc(cat.Tables, func(t dataset.CatalogTable) bool { return t.Name == want.Name })
+		if i < 0 || len(cat.Tables[i].Columns) != len(want.Columns) {
+			return false
+		}
+		for j, c := range want.Columns {
+			if cat.Tables[i].Columns[j].Name != c.Name {
+				return false
+			}
 		}
 	}
 	return true

@@ -104,6 +104,58 @@ func NormalizeICD9CM(code string, procedure bool) (string, bool) {
 	return c, false
 }
 
+// ICD9CMChapters are the chapters of the ICD-9-CM classification of diseases, by the range
+// of three-character categories each covers, then the two supplementary classifications
+// (V codes: factors influencing health status; E codes: external causes). They are the
+// public domain of diagnosis.chapter.
+var ICD9CMChapters = []string{
+	"001-139", // infectious and parasitic diseases
+	"140-239", // neoplasms
+	"240-279", // endocrine, nutritional and metabolic diseases, immunity disorders
+	"280-289", // diseases of the blood and blood-forming organs
+	"290-319", // mental disorders
+	"320-389", // nervous system and sense organs
+	"390-459", // circulatory system
+	"460-519", // respiratory system
+	"520-579", // digestive system
+	"580-629", // genitourinary system
+	"630-679", // complications of pregnancy, childbirth and the puerperium
+	"680-709", // skin and subcutaneous tissue
+	"710-739", // musculoskeletal system and connective tissue
+	"740-759", // congenital anomalies
+	"760-779", // conditions originating in the perinatal period
+	"780-799", // symptoms, signs and ill-defined conditions
+	"800-999", // injury and poisoning
+	"V",       // supplementary: factors influencing health status and contact with services
+	"E",       // supplementary: external causes of injury and poisoning
+}
+
+// ICD9CMChapter is the chapter (an element of ICD9CMChapters) of an ICD-9-CM diagnosis
+// code in any form NormalizeICD9CM accepts; ok is false for anything else, procedure codes
+// included.
+func ICD9CMChapter(code string) (chapter string, ok bool) {
+	c, ok := NormalizeICD9CM(code, false)
+	if !ok {
+		return "", false
+	}
+	switch c[0] {
+	case 'V':
+		return "V", true
+	case 'E':
+		return "E", true
+	}
+	n := int(c[0]-'0')*100 + int(c[1]-'0')*10 + int(c[2]-'0')
+	if n == 0 {
+		return "", false // 000 is no category
+	}
+	for _, ch := range ICD9CMChapters[:17] {
+		if hi := int(ch[4]-'0')*100 + int(ch[5]-'0')*10 + int(ch[6]-'0'); n <= hi {
+			return ch, true
+		}
+	}
+	return "", false
+}
+
 func join(head, tail string) string {
 	if tail == "" {
 		return head

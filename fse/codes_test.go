@@ -1,6 +1,7 @@
 package fse_test
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/velo-fse/velo/fse"
@@ -23,6 +24,39 @@ func TestNormalizeICD9CM(t *testing.T) {
 		if got != c.want || ok != c.ok {
 			t.Errorf("NormalizeICD9CM(%q, %v) = %q, %v; want %q, %v", c.in, c.proc, got, ok, c.want, c.ok)
 		}
+	}
+}
+
+func TestICD9CMChapter(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		// Each chapter's first and last category, in the forms ingest meets.
+		{"001", "001-139"}, {"139.8", "001-139"}, {"1400", "140-239"}, {"239.9", "140-239"},
+		{"250.00", "240-279"}, {"279", "240-279"}, {"280.9", "280-289"}, {"289", "280-289"},
+		{"290", "290-319"}, {"300.00", "290-319"}, {"319", "290-319"}, {"320", "320-389"}, {"389.9", "320-389"},
+		{"401.9", "390-459"}, {"427.31", "390-459"}, {"459", "390-459"}, {"460", "460-519"}, {"519", "460-519"},
+		{"520", "520-579"}, {"579", "520-579"}, {"580", "580-629"}, {"629", "580-629"}, {"630", "630-679"},
+		{"679", "630-679"}, {"680", "680-709"}, {"709", "680-709"}, {"715.90", "710-739"}, {"739", "710-739"},
+		{"740", "740-759"}, {"759", "740-759"}, {"760", "760-779"}, {"779", "760-779"}, {"780", "780-799"},
+		{"799", "780-799"}, {"800", "800-999"}, {"999", "800-999"}, {"v1052", "V"}, {"E8490", "E"},
+		// Not diagnosis codes: no chapter.
+		{"000", ""}, {"45.23", ""}, {"Q13.1", ""}, {"", ""}, {"12345678", ""},
+	} {
+		got, ok := fse.ICD9CMChapter(c.in)
+		if got != c.want || ok != (c.want != "") {
+			t.Errorf("ICD9CMChapter(%q) = %q, %v; want %q", c.in, got, ok, c.want)
+		}
+	}
+	// Every chapter is reached, and the ranges tile 001-999 in order.
+	seen := map[string]bool{}
+	for n := 1; n <= 999; n++ {
+		ch, ok := fse.ICD9CMChapter(fmt.Sprintf("%03d", n))
+		if !ok {
+			t.Fatalf("category %03d has no chapter", n)
+		}
+		seen[ch] = true
+	}
+	if len(seen) != len(fse.ICD9CMChapters)-2 {
+		t.Errorf("categories 001-999 reach %d chapters, want %d", len(seen), len(fse.ICD9CMChapters)-2)
 	}
 }
 

@@ -22,6 +22,7 @@ const (
 	domainERTriage       = "er_triage"
 	domainEROutcome      = "er_outcome"
 	domainDiagnosisRole  = "diagnosis_role"
+	domainICD9Chapter    = "icd9cm_chapter"
 
 	domainObservationCategory = "observation_category"
 	domainObservationCode     = "observation_code"
@@ -56,6 +57,7 @@ func BuildCatalog(version string, period *fse.Period) dataset.Catalog {
 		domainERTriage:            {Source: "EMUR triage colour codes (VPS CodiceTriage_VPS)", Values: strs(fse.ERTriageCodes)},
 		domainEROutcome:           {Source: "EMUR outcome codes (VPS EsitoTrattamento_VPS)", Values: strs(fse.EROutcomeCodes)},
 		domainDiagnosisRole:       {Source: "Velo: the role of a diagnosis in its document", Values: strs(fse.DiagnosisRoles)},
+		domainICD9Chapter:         {Source: "ICD-9-CM chapters of diseases (by category range), V and E codes", Values: strs(fse.ICD9CMChapters)},
 		domainObservationCategory: {Source: "FHIR observation categories (vital-signs, social-history)", Values: strs(fse.ObservationCategories)},
 		domainObservationCode:     {Source: "LOINC: FHIR vital-signs value set and lifestyle observations", Values: strs(fse.ObservationCodes())},
 	}

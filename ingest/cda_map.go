@@ -543,7 +543,7 @@ func (c *cdaDoc) diagnosis(st *cdaNode, role string, val *cdaNode) {
 		return
 	}
 	c.emit(rec, ts, func(pid duckdb.UUID, date any) ([]any, string) {
-		return []any{pid, system, dx, role, date}, ""
+		return diagnosisRow(pid, system, dx, role, date), ""
 	})
 }
 

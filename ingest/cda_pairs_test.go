@@ -52,12 +52,12 @@ var cdaPairs = []cdaPair{
 			"PROVA|85351-5|5.0|g|NULL|2023-01-01",
 			"PROVA|21892-5|5.0|g|NULL|2023-01-01",
 		}, why: "the Gateway's FHIR leaves out the quantities measured in the diagnosis section's organizers"},
-		{table: "diagnosis", cda: []string{"PROVA|icd9cm|191.0|diagnosis|2023-03-30"}, why: "the Gateway's FHIR leaves out the final-diagnosis section's (22637-3) Diagnosis observation; it keeps the reason-for-consult section's"},
+		{table: "diagnosis", cda: []string{"PROVA|icd9cm|191.0|140-239|diagnosis|2023-03-30"}, why: "the Gateway's FHIR leaves out the final-diagnosis section's (22637-3) Diagnosis observation; it keeps the reason-for-consult section's"},
 	}},
 	{name: "RSA", diffs: []knownDiff{}},
 	{name: "VPS", diffs: []knownDiff{
-		{table: "diagnosis", cda: []string{"GTW|icd9cm|162.3|diagnosis|2022-04-27"}, why: "the Gateway's FHIR leaves out the discharge note's (28574-2) Diagnosis observation"},
-		{table: "diagnosis", fhir: []string{"GTW|loinc|11450-4|problem|NULL"}, why: "the Gateway makes a Condition coded with the section code of the empty problem-list section (11450-4): the document states no problem there"},
+		{table: "diagnosis", cda: []string{"GTW|icd9cm|162.3|140-239|diagnosis|2022-04-27"}, why: "the Gateway's FHIR leaves out the discharge note's (28574-2) Diagnosis observation"},
+		{table: "diagnosis", fhir: []string{"GTW|loinc|11450-4|NULL|problem|NULL"}, why: "the Gateway makes a Condition coded with the section code of the empty problem-list section (11450-4): the document states no problem there"},
 		{table: "procedure", cda: []string{"GTW|loinc|76645-1|2022-04-17"}, why: "the Gateway writes the intervention performed (section 62387-6's act, moodCode EVN) as a ServiceRequest, an order, which is no procedure"},
 	}},
 }

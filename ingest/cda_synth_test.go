@@ -245,4 +245,16 @@ func TestSynthCDAMatchesFHIR(t *testing.T) {
 	if n := queryStrings(t, db, "SELECT count(*) FROM "+table(cdaDir, "diagnosis")); onlyCDA[0] != "0" || n[0] == "0" {
 		t.Errorf("%s of %s ER diagnoses are not FHIR conditions", onlyCDA[0], n[0])
 	}
+	// The chapter both readers derive, against the classification's ranges spelt out in SQL.
+	chapterSQL := `CASE WHEN code_system <> 'icd9cm' OR NOT regexp_matches(code, '^([0-9]{3}|V[0-9]{2}|E[0-9]{3})(\.[0-9]{1,2})?$') THEN NULL
+		WHEN code[1] IN ('V', 'E') THEN code[1]
+		ELSE (SELECT lo || '-' || hi FROM (VALUES ('001', '139'), ('140', '239'), ('240', '279'), ('280', '289'), ('290', '319'), ('320', '389'),
+			('390', '459'), ('460', '519'), ('520', '579'), ('580', '629'), ('630', '679'), ('680', '709'), ('710', '739'), ('740', '759'),
+			('760', '779'), ('780', '799'), ('800', '999')) r(lo, hi) WHERE code[1:3] BETWEEN lo AND hi) END`
+	for _, dir := range []string{fhirDir, cdaDir} {
+		got := strings.Split(queryStrings(t, db, "SELECT count(chapter), count(*) FILTER (WHERE chapter IS DISTINCT FROM "+chapterSQL+"), count(*) FROM "+table(dir, "diagnosis"))[0], "|")
+		if got[0] == "0" || got[1] != "0" {
+			t.Errorf("%s: of %s diagnoses, %s have a chapter and %s the wrong one", filepath.Base(dir), got[2], got[0], got[1])
+		}
+	}
 }

@@ -25,3 +25,15 @@ func normalizeICD9CM(code string, procedure bool) (string, bool) {
 	}
 	return c, ok
 }
+
+// diagnosisRow is a diagnosis table row: the code's ICD-9-CM chapter is derived here, so
+// that every reader writes it alike (NULL for a code of another system or shape).
+func diagnosisRow(pid any, system, code, role string, date any) []any {
+	var chapter any
+	if system == "icd9cm" {
+		if c, ok := fse.ICD9CMChapter(code); ok {
+			chapter = c
+		}
+	}
+	return []any{pid, system, code, chapter, role, date}
+}

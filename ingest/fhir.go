@@ -550,7 +550,7 @@ func (m *mapper) mapClinical(r *resource, resolve patientResolver, ec *entryCont
 			cc = r.ValueCodeableConcept
 		}
 		system, code, _ := clinicalCode(cc)
-		rec.row = []any{pid, system, code, role, date}
+		rec.row = diagnosisRow(pid, system, code, role, date)
 	case "procedure":
 		cc := r.Code
 		if r.ResourceType == "ImagingStudy" {

@@ -143,6 +143,7 @@ var Tables = []Table{
 			pidColumn,
 			col("code_system", "VARCHAR", "icd9cm, loinc or other", domain(domainCodeSystem)),
 			col("code", "VARCHAR", "diagnosis code (ICD-9-CM where the source uses it)", groupable),
+			col("chapter", "VARCHAR", "ICD-9-CM chapter of the code (001-139 … 800-999, V, E), derived at ingest; null for a code that is not an ICD-9-CM diagnosis", domain(domainICD9Chapter)),
 			col("role", "VARCHAR", "problem, admission, principal or secondary (discharge), diagnosis (a report's), reason (for the visit)", domain(domainDiagnosisRole)),
 			col("onset_date", "DATE", "onset or recorded date of a problem; admission or discharge date of an admission or discharge diagnosis; else the observation's or the document's date", periodDate),
 			factDocKey,
