@@ -23,6 +23,9 @@ type dataEngine interface {
 type MarginalsRequest struct {
 	Project string `json:"project"`
 	Table   string `json:"table"`
+	// Join are tables of one row per person (person) joined to Table on pid; their
+	// columns are named table.column ("person.birth_year").
+	Join []string `json:"join,omitempty"`
 	// Marginals are the attribute sets, each 1 to 3 column names: [["region"], ["priority", "wait_days"]].
 	Marginals            [][]string `json:"marginals"`
 	Epsilon              *float64   `json:"epsilon,omitempty"`
@@ -36,7 +39,11 @@ type MarginalsRequest struct {
 type SyntheticRequest struct {
 	Project string `json:"project"`
 	Table   string `json:"table"`
-	// Columns default to every approved column of the table with a public domain.
+	// Join are tables of one row per person joined to Table on pid: each synthetic row is a
+	// row of Table with its person's attributes.
+	Join []string `json:"join,omitempty"`
+	// Columns default to every approved column of the table (and of the joined tables, as
+	// table.column) with a public domain.
 	Columns []string `json:"columns,omitempty"`
 	Method  string   `json:"method,omitempty"` // aim (default) or mst
 	Rows    int      `json:"rows,omitempty"`   // 0: the model's noisy total
@@ -99,7 +106,7 @@ func (s *Server) marginals(w http.ResponseWriter, r *http.Request, u *User) erro
 	}
 	s.queries.Add(1)
 	rel, err := de.Marginals(r.Context(), query.MarginalsRequest{
-		Project: req.Project, Actor: "user:" + u.Name, Table: req.Table, Sets: req.Marginals,
+		Project: req.Project, Actor: "user:" + u.Name, Table: req.Table, Join: req.Join, Sets: req.Marginals,
 		Bins: req.Bins, Epsilon: req.Epsilon, Delta: req.Delta, MaxGroupsContributed: req.MaxGroupsContributed, MaxRowsPerGroup: req.MaxRowsPerGroup,
 	})
 	s.queries.Done()
@@ -148,7 +155,7 @@ func (s *Server) synthetic(w http.ResponseWriter, r *http.Request, u *User) erro
 	}
 	s.queries.Add(1)
 	syn, err := de.Synthesize(r.Context(), query.SynthesizeRequest{
-		Project: req.Project, Actor: "user:" + u.Name, Table: req.Table, Columns: req.Columns, Method: req.Method,
+		Project: req.Project, Actor: "user:" + u.Name, Table: req.Table, Join: req.Join, Columns: req.Columns, Method: req.Method,
 		Rows: req.Rows, Bins: req.Bins, Epsilon: req.Epsilon, Delta: req.Delta, MaxRowsPerPerson: req.MaxRowsPerPerson,
 		MaxGroupsContributed: req.MaxGroupsContributed, MaxRowsPerGroup: req.MaxRowsPerGroup,
 	})

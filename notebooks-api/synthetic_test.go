@@ -83,6 +83,8 @@ func TestMarginalsEndpoint(t *testing.T) {
 		{"rita", notebooksapi.MarginalsRequest{Project: "wl", Table: "booking", Marginals: [][]string{{"region"}}, Epsilon: f64p(1)}, 400, "invalid_options"},
 		{"rita", notebooksapi.MarginalsRequest{Project: "wl", Table: "booking"}, 400, "invalid_request"},
 		{"rita", notebooksapi.MarginalsRequest{Project: "wl", Table: "person", Marginals: [][]string{{"asl"}}, Epsilon: f64p(1), Delta: f64p(1e-6)}, 403, "forbidden"},
+		{"rita", notebooksapi.MarginalsRequest{Project: "wl", Table: "booking", Join: []string{"person"}, Marginals: [][]string{{"person.asl"}}, Epsilon: f64p(1), Delta: f64p(1e-6)}, 403, "forbidden"},
+		{"rita", notebooksapi.MarginalsRequest{Project: "wl", Table: "person", Join: []string{"booking"}, Marginals: [][]string{{"sex"}}, Epsilon: f64p(1), Delta: f64p(1e-6)}, 400, "invalid_options"},
 	} {
 		resp, b := ts.call(t, bad.user, "POST", "/v1/marginals", bad.body)
 		if p := problemOf(t, resp, b); resp.StatusCode != bad.status || p.Code != bad.code {
@@ -91,6 +93,17 @@ func TestMarginalsEndpoint(t *testing.T) {
 	}
 	if charges(ts, "wl") != 3 {
 		t.Errorf("refusals charged: %d charges", charges(ts, "wl"))
+	}
+	// Bookings with their person's sex: a person column beside a booking column.
+	resp, b = ts.call(t, "rita", "POST", "/v1/marginals", notebooksapi.MarginalsRequest{Project: "wl", Table: "booking", Join: []string{"person"},
+		Marginals: [][]string{{"priority", "person.sex"}}, Epsilon: f64p(1), Delta: f64p(1e-6)})
+	if resp.StatusCode != 200 {
+		t.Fatalf("join: %d: %s", resp.StatusCode, b)
+	}
+	rel = query.MarginalsRelease{}
+	mustJSON(t, b, &rel)
+	if len(rel.Tables) != 1 || len(rel.Tables[0].Cells) != 4*2 || !slices.Equal(rel.Tables[0].Attributes, []string{"priority", "person.sex"}) || !slices.Equal(rel.Join, []string{"person"}) {
+		t.Errorf("join: %+v", rel)
 	}
 }
 

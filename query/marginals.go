@@ -63,6 +63,9 @@ type MarginalAttribute struct {
 	Null bool `json:"null_level,omitempty"`
 
 	keySQL string
+	// table and column are where the attribute is read (table: the marginal's table or
+	// one joined to it on pid).
+	table, column string
 	// notNull: the catalog says ingest never writes NULL in the column (not_null), so
 	// synthesis gives it no NULL level and keeps only rows with a value in its domain.
 	notNull bool
@@ -87,8 +90,14 @@ func (a *MarginalAttribute) Mid(i int) any {
 	return a.values[i]
 }
 
-// resolveAttribute builds the attribute for a column of table t.
+// resolveAttribute builds the attribute for a column of table t, read alone.
 func resolveAttribute(cat *dataset.Catalog, t *dataset.CatalogTable, name string, bins int) (*MarginalAttribute, error) {
+	return resolveColumn(cat, t, name, name, false, bins)
+}
+
+// resolveColumn builds the attribute named display for column name of table t; qualified
+// prefixes the table's name to the column in the key's SQL (tables joined on pid).
+func resolveColumn(cat *dataset.Catalog, t *dataset.CatalogTable, name, display string, qualified bool, bins int) (*MarginalAttribute, error) {
 	i := slices.IndexFunc(t.Columns, func(c dataset.CatalogColumn) bool { return c.Name == name })
 	if i < 0 {
 		return nil, &Error{Code: CodeRejected, Msg: fmt.Sprintf("table %s has no column %s", t.Name, name), Pos: -1}
@@ -98,11 +107,14 @@ func resolveAttribute(cat *dataset.Catalog, t *dataset.CatalogTable, name string
 		return nil, &Error{Code: CodeForbidden, Msg: fmt.Sprintf("%s.%s is an identifier: it cannot be an attribute of a marginal or of synthetic data", t.Name, c.Name), Pos: -1}
 	}
 	col := quoteIdent(c.Name)
+	if qualified {
+		col = quoteIdent(t.Name) + "." + col
+	}
 	a, err := resolveKind(cat, t, c, col, bins)
 	if err != nil {
 		return nil, err
 	}
-	a.notNull = c.NotNull
+	a.Name, a.table, a.column, a.notNull = display, t.Name, c.Name, c.NotNull
 	return a, nil
 }
 
@@ -193,8 +205,10 @@ func (a *MarginalAttribute) setLevels(values []any, null bool) error {
 
 // marginalCounter computes exact, per-person-bounded contingency tables of one table.
 type marginalCounter struct {
-	e                  *Engine
-	table              string
+	e     *Engine
+	table string
+	// joins are tables of one row per person joined to table on pid (person).
+	joins              []string
 	allow              map[string][]string
 	attrs              []*MarginalAttribute
 	seed               uint64
@@ -219,7 +233,25 @@ func (mc *marginalCounter) marginalSQL(attrs []int) string {
 		keys = append(keys, fmt.Sprintf("%s AS a%d", mc.attrs[a].keySQL, i))
 		names = append(names, fmt.Sprintf("a%d", i))
 	}
-	return "SELECT " + strings.Join(keys, ", ") + ", COUNT(*) AS n FROM " + quoteIdent(mc.table) + " GROUP BY " + strings.Join(names, ", ")
+	return "SELECT " + strings.Join(keys, ", ") + ", COUNT(*) AS n FROM " + mc.from() + " GROUP BY " + strings.Join(names, ", ")
+}
+
+// from is the marginals' FROM clause: the table, joined on pid to each of mc.joins.
+func (mc *marginalCounter) from() string {
+	f := quoteIdent(mc.table)
+	for _, j := range mc.joins {
+		f += fmt.Sprintf(" JOIN %s ON %s.pid = %s.pid", quoteIdent(j), quoteIdent(mc.table), quoteIdent(j))
+	}
+	return f
+}
+
+// joinedName is how the catalog's tables read together are named in releases and the
+// ledger: "diagnosis", or "diagnosis JOIN person".
+func joinedName(table string, joins []string) string {
+	for _, j := range joins {
+		table += " JOIN " + j
+	}
+	return table
 }
 
 // prepare checks the marginal's query and binds its rewrite, resolving the attributes'

@@ -31,6 +31,10 @@ const (
 type MarginalsRequest struct {
 	Project, Actor string
 	Table          string
+	// Join are tables of one row per person (person) joined to Table on pid: their
+	// columns are attributes named table.column, and a row is a row of Table with its
+	// person's row of each.
+	Join []string
 	// Sets are the attribute sets, each of 1 to 3 column names.
 	Sets [][]string
 	// Bins is the number of equal-width bins of numeric attributes (0: DefaultBins).
@@ -78,6 +82,7 @@ type MarginalsRelease struct {
 	Project        string               `json:"project"`
 	DatasetVersion string               `json:"dataset_version"`
 	Table          string               `json:"table"`
+	Join           []string             `json:"join,omitempty"`
 	Epsilon        float64              `json:"epsilon"`
 	Delta          float64              `json:"delta"`
 	Rho            float64              `json:"rho"`
@@ -133,10 +138,11 @@ type dataRelease struct {
 	total  release.BudgetAmount
 	budget synthesize.Budget
 	table  *dataset.CatalogTable
+	joins  []*dataset.CatalogTable
 	mc     *marginalCounter
 }
 
-func (e *Engine) startDataRelease(project, table string, eps, delta *float64, maxGroups, maxRows, bins int) (*dataRelease, error) {
+func (e *Engine) startDataRelease(project, table string, joins []string, eps, delta *float64, maxGroups, maxRows, bins int) (*dataRelease, error) {
 	st, err := e.ledger.Project(project)
 	if err != nil {
 		if errors.Is(err, ledger.ErrUnknownProject) {
@@ -162,6 +168,19 @@ func (e *Engine) startDataRelease(project, table string, eps, delta *float64, ma
 	if i < 0 {
 		return nil, &Error{Code: CodeRejected, Msg: fmt.Sprintf("no table %q in the catalog", table), Pos: -1}
 	}
+	var joined []*dataset.CatalogTable
+	for _, name := range joins {
+		j := slices.IndexFunc(e.cat.Tables, func(t dataset.CatalogTable) bool { return t.Name == name })
+		switch {
+		case j < 0:
+			return nil, &Error{Code: CodeRejected, Msg: fmt.Sprintf("no table %q in the catalog to join", name), Pos: -1}
+		case name == table || slices.ContainsFunc(joined, func(t *dataset.CatalogTable) bool { return t.Name == name }):
+			return nil, optionsError("table %s is named twice", name)
+		case e.cat.Tables[j].MaxGroupsContributed*e.cat.Tables[j].MaxRowsPerGroup != 1:
+			return nil, optionsError("join names tables of one row per person (such as person), whose columns then describe each row of %s; %s has up to %d rows per person: make it the table instead", table, name, e.cat.Tables[j].MaxGroupsContributed*e.cat.Tables[j].MaxRowsPerGroup)
+		}
+		joined = append(joined, &e.cat.Tables[j])
+	}
 	if maxGroups != 0 && (maxGroups < 1 || maxGroups > 100) {
 		return nil, optionsError("max_groups_contributed must be from 1 to 100")
 	}
@@ -178,19 +197,37 @@ func (e *Engine) startDataRelease(project, table string, eps, delta *float64, ma
 	if err != nil {
 		return nil, err
 	}
-	return &dataRelease{st: st, total: total, budget: b, table: &e.cat.Tables[i],
-		mc: &marginalCounter{e: e, table: table, allow: st.Allow, seed: seed, maxGroups: maxGroups, maxRows: maxRows}}, nil
+	return &dataRelease{st: st, total: total, budget: b, table: &e.cat.Tables[i], joins: joined,
+		mc: &marginalCounter{e: e, table: table, joins: slices.Clone(joins), allow: st.Allow, seed: seed, maxGroups: maxGroups, maxRows: maxRows}}, nil
 }
 
-// attribute returns the index of the named attribute, resolving it on first use.
+// attribute returns the index of the named attribute, resolving it on first use: a column
+// of the release's table (column, or table.column), or of a joined table (table.column).
 func (dr *dataRelease) attribute(cat *dataset.Catalog, name string, bins int) (int, error) {
-	if i := slices.IndexFunc(dr.mc.attrs, func(a *MarginalAttribute) bool { return a.Name == name }); i >= 0 {
+	t, column, display := dr.table, name, name
+	if tn, c, ok := strings.Cut(name, "."); ok {
+		switch j := slices.IndexFunc(dr.joins, func(t *dataset.CatalogTable) bool { return t.Name == tn }); {
+		case tn == dr.table.Name:
+			column, display = c, c
+		case j >= 0:
+			t, column = dr.joins[j], c
+		default:
+			return 0, &Error{Code: CodeRejected, Msg: fmt.Sprintf("%s names table %s, which is neither %s nor joined to it", name, tn, dr.table.Name), Pos: -1}
+		}
+	} else if len(dr.joins) > 0 && !slices.ContainsFunc(dr.table.Columns, func(c dataset.CatalogColumn) bool { return c.Name == name }) {
+		for _, j := range dr.joins {
+			if slices.ContainsFunc(j.Columns, func(c dataset.CatalogColumn) bool { return c.Name == name }) {
+				return 0, &Error{Code: CodeRejected, Msg: fmt.Sprintf("%s has no column %s: name the joined table's column %s.%s", dr.table.Name, name, j.Name, name), Pos: -1}
+			}
+		}
+	}
+	if i := slices.IndexFunc(dr.mc.attrs, func(a *MarginalAttribute) bool { return a.Name == display }); i >= 0 {
 		return i, nil
 	}
 	if bins == 0 {
 		bins = DefaultBins
 	}
-	a, err := resolveAttribute(cat, dr.table, name, bins)
+	a, err := resolveColumn(cat, t, column, display, len(dr.joins) > 0, bins)
 	if err != nil {
 		return 0, err
 	}
@@ -217,7 +254,7 @@ func (e *Engine) Marginals(ctx context.Context, req MarginalsRequest) (*Marginal
 	if len(req.Sets) == 0 || len(req.Sets) > MaxMarginalSets {
 		return nil, optionsError("give from 1 to %d attribute sets, got %d", MaxMarginalSets, len(req.Sets))
 	}
-	dr, err := e.startDataRelease(req.Project, req.Table, req.Epsilon, req.Delta, req.MaxGroupsContributed, req.MaxRowsPerGroup, req.Bins)
+	dr, err := e.startDataRelease(req.Project, req.Table, req.Join, req.Epsilon, req.Delta, req.MaxGroupsContributed, req.MaxRowsPerGroup, req.Bins)
 	if err != nil {
 		return nil, err
 	}
@@ -250,12 +287,12 @@ func (e *Engine) Marginals(ctx context.Context, req MarginalsRequest) (*Marginal
 	rhoEach := dr.budget.Rho / float64(len(sets))
 	sigma := synthesize.GaussianSigma(l2, rhoEach)
 	rel := &MarginalsRelease{
-		Project: req.Project, DatasetVersion: e.version, Table: req.Table,
+		Project: req.Project, DatasetVersion: e.version, Table: req.Table, Join: dr.mc.joins,
 		Epsilon: dr.total.Epsilon, Delta: dr.total.Delta, Rho: dr.budget.Rho, Confidence: Confidence,
 		Mechanism: "gaussian (zCDP)",
 		Bounding:  MarginalBounding{MaxGroupsContributed: g, MaxRowsPerGroup: r, L1: l1, L2: l2},
 	}
-	canonical := canonicalMarginals("MARGINALS", req.Table, dr.mc.attrs, sets)
+	canonical := canonicalMarginals("MARGINALS", joinedName(req.Table, dr.mc.joins), dr.mc.attrs, sets)
 	options := fmt.Sprintf("engine=%s&kind=marginals&epsilon=%s&delta=%s&max_groups_contributed=%d&max_rows_per_group=%d",
 		engineVersion, strconv.FormatFloat(rel.Epsilon, 'g', -1, 64), strconv.FormatFloat(rel.Delta, 'g', -1, 64), g, r)
 	mech, _ := json.Marshal(map[string]any{"mechanism": "gaussian", "tables": len(sets), "rho": dr.budget.Rho, "sigma": sigma, "bounding": rel.Bounding})
@@ -266,7 +303,7 @@ func (e *Engine) Marginals(ctx context.Context, req MarginalsRequest) (*Marginal
 	}
 	defer free()
 	charge, err := e.ledger.Charge(ctx, ledger.ChargeRequest{
-		Actor: req.Actor, Project: req.Project, SQL: canonical, Text: "marginals " + req.Table + " " + string(text), Options: options,
+		Actor: req.Actor, Project: req.Project, SQL: canonical, Text: "marginals " + joinedName(req.Table, dr.mc.joins) + " " + string(text), Options: options,
 		DatasetVersion: e.version, Cost: ledger.Budget{Epsilon: rel.Epsilon, Delta: rel.Delta}, Mechanisms: mech,
 	})
 	if err != nil {
@@ -333,8 +370,11 @@ func marginalTable(attrs []*MarginalAttribute, set []int, noisy []float64, sigma
 type SynthesizeRequest struct {
 	Project, Actor string
 	Table          string
-	// Columns are the attributes (nil: every column of the table, approved for the project,
-	// that has a public domain).
+	// Join are tables of one row per person joined to Table on pid, as in
+	// MarginalsRequest: each synthetic row is a row of Table with its person's attributes.
+	Join []string
+	// Columns are the attributes (nil: every column of the table and the joined tables,
+	// approved for the project, that has a public domain; a joined table's as table.column).
 	Columns []string
 	// Method is "aim" (default) or "mst".
 	Method string
@@ -360,6 +400,7 @@ type Synthetic struct {
 	Project        string                   `json:"project"`
 	DatasetVersion string                   `json:"dataset_version"`
 	Table          string                   `json:"table"`
+	Join           []string                 `json:"join,omitempty"`
 	Method         string                   `json:"method"`
 	Epsilon        float64                  `json:"epsilon"`
 	Delta          float64                  `json:"delta"`
@@ -437,22 +478,28 @@ func (e *Engine) Synthesize(ctx context.Context, req SynthesizeRequest) (*Synthe
 	if maxRows == 0 {
 		maxRows = 1
 	}
-	dr, err := e.startDataRelease(req.Project, req.Table, req.Epsilon, req.Delta, maxGroups, maxRows, req.Bins)
+	dr, err := e.startDataRelease(req.Project, req.Table, req.Join, req.Epsilon, req.Delta, maxGroups, maxRows, req.Bins)
 	if err != nil {
 		return nil, err
 	}
 	cols := req.Columns
 	if cols == nil {
-		allowed, ok := dr.st.Allow[req.Table]
-		if !ok {
-			return nil, &Error{Code: CodeForbidden, Msg: fmt.Sprintf("project %s is not approved for table %s", req.Project, req.Table), Pos: -1}
-		}
-		for _, c := range dr.table.Columns {
-			if len(allowed) > 0 && !slices.Contains(allowed, c.Name) {
-				continue
+		for i, t := range append([]*dataset.CatalogTable{dr.table}, dr.joins...) {
+			allowed, ok := dr.st.Allow[t.Name]
+			if !ok {
+				return nil, &Error{Code: CodeForbidden, Msg: fmt.Sprintf("project %s is not approved for table %s", req.Project, t.Name), Pos: -1}
 			}
-			if _, err := resolveAttribute(e.cat, dr.table, c.Name, max(req.Bins, 2)); err == nil {
-				cols = append(cols, c.Name)
+			for _, c := range t.Columns {
+				if len(allowed) > 0 && !slices.Contains(allowed, c.Name) {
+					continue
+				}
+				if _, err := resolveAttribute(e.cat, t, c.Name, max(req.Bins, 2)); err == nil {
+					if i > 0 {
+						cols = append(cols, t.Name+"."+c.Name)
+					} else {
+						cols = append(cols, c.Name)
+					}
+				}
 			}
 		}
 	}
@@ -472,7 +519,7 @@ func (e *Engine) Synthesize(ctx context.Context, req SynthesizeRequest) (*Synthe
 		if k == 0 {
 			k = 1
 		}
-		if err := dr.mc.usePersonRows(ctx, dr.table, k); err != nil {
+		if err := dr.mc.usePersonRows(ctx, k); err != nil {
 			return nil, e.prepareError(req.Project, err)
 		}
 	}
@@ -508,7 +555,7 @@ func (e *Engine) Synthesize(ctx context.Context, req SynthesizeRequest) (*Synthe
 		bounding = personRowsBounding(k)
 	}
 	out := &Synthetic{
-		Project: req.Project, DatasetVersion: e.version, Table: req.Table, Method: method,
+		Project: req.Project, DatasetVersion: e.version, Table: req.Table, Join: dr.mc.joins, Method: method,
 		Epsilon: dr.total.Epsilon, Delta: dr.total.Delta, Rho: dr.budget.Rho,
 		Bounding: bounding, RowsPerPerson: k, Attributes: dr.mc.attrs,
 	}
@@ -516,7 +563,7 @@ func (e *Engine) Synthesize(ctx context.Context, req SynthesizeRequest) (*Synthe
 	for i := range dr.mc.attrs {
 		sets = append(sets, []int{i})
 	}
-	canonical := canonicalMarginals("SYNTHESIZE "+strings.ToUpper(method), req.Table, dr.mc.attrs, sets)
+	canonical := canonicalMarginals("SYNTHESIZE "+strings.ToUpper(method), joinedName(req.Table, dr.mc.joins), dr.mc.attrs, sets)
 	options := fmt.Sprintf("engine=%s&kind=synthetic&method=%s&epsilon=%s&delta=%s&max_groups_contributed=%d&max_rows_per_group=%d&rows=%d",
 		engineVersion, method, strconv.FormatFloat(out.Epsilon, 'g', -1, 64), strconv.FormatFloat(out.Delta, 'g', -1, 64), g, r, req.Rows)
 	if !perGroup {
@@ -534,7 +581,7 @@ func (e *Engine) Synthesize(ctx context.Context, req SynthesizeRequest) (*Synthe
 	}
 	defer free()
 	charge, err := e.ledger.Charge(ctx, ledger.ChargeRequest{
-		Actor: req.Actor, Project: req.Project, SQL: canonical, Text: fmt.Sprintf("synthesize %s %s columns=%v rows=%d", req.Table, method, cols, req.Rows),
+		Actor: req.Actor, Project: req.Project, SQL: canonical, Text: fmt.Sprintf("synthesize %s %s columns=%v rows=%d", joinedName(req.Table, dr.mc.joins), method, cols, req.Rows),
 		Options: options, DatasetVersion: e.version, Cost: ledger.Budget{Epsilon: out.Epsilon, Delta: out.Delta}, Mechanisms: mech,
 	})
 	if err != nil {

@@ -241,8 +241,7 @@ func TestSynthesizePlantedDependency(t *testing.T) {
 		}
 		withNull.attrs = append(withNull.attrs, a)
 	}
-	tab := eng.Catalog().Tables[slices.IndexFunc(eng.Catalog().Tables, func(c dataset.CatalogTable) bool { return c.Name == "booking" })]
-	if err := withNull.usePersonRows(ctx, &tab, 100); err != nil {
+	if err := withNull.usePersonRows(ctx, 100); err != nil {
 		t.Fatal(err)
 	}
 	for _, method := range []string{"aim", "mst"} {

@@ -38,8 +38,8 @@ const MaxRowsPerPerson = 100
 // personRows is the population of one synthesis.
 type personRows struct {
 	k      int
-	ranked bool   // the table's files carry person ranks
-	pred   string // every attribute in its domain or NULL, over the table's alias
+	ranked bool   // every table's files carry person ranks
+	pred   string // every attribute in its domain or NULL, over the tables' names
 	hash   string // the keyed hash ordering a person's rows (without ranks)
 }
 
@@ -49,22 +49,28 @@ func (mc *marginalCounter) nullLevel() bool { return mc.rows != nil }
 // usePersonRows switches the counter to the person_rows bounding with k rows per person,
 // over all of its attributes (resolved already): each attribute's 1-way marginal is checked
 // for its public domain, which the population's predicate keeps (or NULL, unless the
-// column is not_null). It reads no data.
-func (mc *marginalCounter) usePersonRows(ctx context.Context, meta *dataset.CatalogTable, k int) error {
+// column is not_null). Over tables joined on pid, a row is a row of the counter's table with
+// its person's row of each joined table (one row per person). It reads no data.
+func (mc *marginalCounter) usePersonRows(ctx context.Context, k int) error {
 	if k < 1 || k > MaxRowsPerPerson {
 		return optionsError("max_rows_per_person must be from 1 to %d, got %d", MaxRowsPerPerson, k)
 	}
 	var preds, cols []string
-	var alias string
+	ranked := true
 	for i, a := range mc.attrs {
 		p, err := mc.e.check(ctx, mc.marginalSQL([]int{i}), mc.allow)
 		if err != nil {
 			return err
 		}
-		if len(p.Keys) != 1 || p.Keys[0].Domain == nil || len(p.Tables) != 1 {
+		if len(p.Keys) != 1 || p.Keys[0].Domain == nil || len(p.Tables) != 1+len(mc.joins) {
 			return &Error{Code: CodeRejected, Msg: fmt.Sprintf("%s has no public domain", a.Name), Pos: -1}
 		}
-		alias = p.Tables[0].Alias
+		for _, t := range p.Tables {
+			if t.Alias != t.Name {
+				return fmt.Errorf("person_rows: internal error: table %s read as %s", t.Name, t.Alias)
+			}
+			ranked = ranked && t.Meta.PersonRank
+		}
 		key := p.Keys[0].Expr.SQL()
 		if a.notNull {
 			// No NULL level: a row NULL here (a file that breaks the catalog's not_null)
@@ -74,28 +80,36 @@ func (mc *marginalCounter) usePersonRows(ctx context.Context, meta *dataset.Cata
 		} else {
 			preds = append(preds, fmt.Sprintf("(%s OR %s IS NULL)", domainFilter(key, p.Keys[0].Domain), key))
 		}
-		cols = append(cols, quoteIdent(alias)+"."+quoteIdent(a.Name))
+		cols = append(cols, quoteIdent(a.table)+"."+quoteIdent(a.column))
 	}
-	if alias == "" {
+	if len(cols) == 0 {
 		return optionsError("synthetic data needs at least one attribute")
 	}
 	mc.rows = &personRows{
-		k: k, ranked: meta.PersonRank, pred: strings.Join(preds, " AND "),
-		hash: fmt.Sprintf("hash(%s.pid, %s, %d::UBIGINT)", quoteIdent(alias), strings.Join(cols, ", "), mc.seed>>1),
+		k: k, ranked: ranked, pred: strings.Join(preds, " AND "),
+		hash: fmt.Sprintf("hash(%s.pid, %s, %d::UBIGINT)", quoteIdent(mc.table), strings.Join(cols, ", "), mc.seed>>1),
 	}
 	return nil
 }
 
 // rewritePersonRows prints the person_rows statements of a marginal's plan: base reads the
 // population (the same rows whatever the marginal) and Groups counts them by the keys.
+// With ranks, a person's rows of rank ≤ k of the first table and the row of rank 1 of each
+// joined one; without, the k joined rows of the person with the smallest keyed hash.
 func rewritePersonRows(p *plan, pr *personRows) rewritten {
-	t := p.Tables[0]
-	name, alias := quoteIdent(t.Name), quoteIdent(t.Alias)
-	var inner string
-	if pr.ranked {
-		inner = fmt.Sprintf("SELECT * FROM %s AS %s WHERE %s.%s <= %d AND %s", name, alias, alias, dataset.PersonRankColumn, pr.k, pr.pred)
-	} else {
-		inner = fmt.Sprintf("SELECT * FROM %s AS %s WHERE %s QUALIFY row_number() OVER (PARTITION BY %s.pid ORDER BY %s) <= %d", name, alias, pr.pred, alias, pr.hash, pr.k)
+	var from strings.Builder
+	var ranks []string
+	first := quoteIdent(p.Tables[0].Alias)
+	for i, t := range p.Tables {
+		name, alias := quoteIdent(t.Name), quoteIdent(t.Alias)
+		limit := 1
+		if i == 0 {
+			limit = pr.k
+			fmt.Fprintf(&from, "%s AS %s", name, alias)
+		} else {
+			fmt.Fprintf(&from, " JOIN %s AS %s ON %s.pid = %s.pid", name, alias, first, alias)
+		}
+		ranks = append(ranks, fmt.Sprintf("%s.%s <= %d", alias, dataset.PersonRankColumn, limit))
 	}
 	var sel, keyCols []string
 	for i, k := range p.Keys {
@@ -103,7 +117,12 @@ func rewritePersonRows(p *plan, pr *personRows) rewritten {
 		keyCols = append(keyCols, kc)
 		sel = append(sel, k.Expr.SQL()+" AS "+kc)
 	}
-	base := "SELECT " + strings.Join(sel, ", ") + " FROM (" + inner + ") AS " + alias
+	base := "SELECT " + strings.Join(sel, ", ") + " FROM " + from.String()
+	if pr.ranked {
+		base += " WHERE " + strings.Join(ranks, " AND ") + " AND " + pr.pred
+	} else {
+		base += fmt.Sprintf(" WHERE %s QUALIFY row_number() OVER (PARTITION BY %s.pid ORDER BY %s) <= %d", pr.pred, first, pr.hash, pr.k)
+	}
 	rw := rewritten{Method: boundingPersonRows, MaxGroups: 1, MaxRows: pr.k, Scales: make([]float64, len(p.Aggs)), Tree: make([]string, len(p.Aggs))}
 	rw.ctes = "base AS (" + base + ")"
 	rw.boundedSelect = "SELECT * FROM base"

@@ -26,7 +26,7 @@ func personRowsCounter(t *testing.T, eng *Engine, k int, ranked bool, names ...s
 	if !tab.PersonRank {
 		t.Fatal("the ingest's catalog does not rank booking")
 	}
-	if err := mc.usePersonRows(context.Background(), &tab, k); err != nil {
+	if err := mc.usePersonRows(context.Background(), k); err != nil {
 		t.Fatal(err)
 	}
 	mc.rows.ranked = ranked

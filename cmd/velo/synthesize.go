@@ -53,7 +53,7 @@ func dataError(err error, state string) error {
 }
 
 func runMarginals(ctx context.Context, m *Main, args []string) error {
-	fs := m.newFlagSet("marginals", `marginals --data DATA --state DIR --project ID --table T --set A[,B[,C]]... [--epsilon E] [--delta D]
+	fs := m.newFlagSet("marginals", `marginals --data DATA --state DIR --project ID --table T [--join person] --set A[,B[,C]]... [--epsilon E] [--delta D]
        [--bins N] [--max-groups-contributed K] [--max-rows-per-group R] [--format json|csv]
 
 Releases differentially private contingency tables (1-, 2- or 3-way marginals) of one
@@ -63,11 +63,15 @@ period (counted by month), or a numeric column with catalog bounds (--bins equal
 bins). Every cell of the domains is released, with Gaussian noise and a 95% interval;
 delta must be > 0. Example:
   velo marginals --data data --state state --project wl --table booking \
-    --set region --set priority,wait_days --epsilon 1 --delta 1e-6 --format csv`)
+    --set region --set priority,wait_days --epsilon 1 --delta 1e-6 --format csv
+With --join person, each row of the table is read with its person's row, whose columns
+are named person.COLUMN:
+  velo marginals ... --table diagnosis --join person --set chapter,person.birth_year`)
 	data := fs.String("data", "", "dataset directory written by velo ingest")
 	state := fs.String("state", "", "state directory holding the ledger")
 	project := fs.String("project", "", "project the release is charged to")
 	table := fs.String("table", "", "table of the catalog")
+	join := fs.String("join", "", "comma-separated tables of one row per person (person) joined to --table on pid; their columns are named table.column")
 	eps := fs.String("epsilon", "", "epsilon for the whole release (default: the project's)")
 	delta := fs.String("delta", "", "delta for the whole release (default: the project's; must be > 0)")
 	bins := fs.Int("bins", 0, fmt.Sprintf("bins of numeric columns (default %d)", query.DefaultBins))
@@ -88,7 +92,7 @@ delta must be > 0. Example:
 	if *format != "json" && *format != "csv" {
 		return usageError{fmt.Errorf("marginals: --format %q: want json or csv", *format)}
 	}
-	req := query.MarginalsRequest{Project: *project, Actor: "operator:" + actorName(""), Table: *table, Bins: *bins, MaxGroupsContributed: *maxGroups, MaxRowsPerGroup: *maxRows}
+	req := query.MarginalsRequest{Project: *project, Actor: "operator:" + actorName(""), Table: *table, Join: commaList(*join), Bins: *bins, MaxGroupsContributed: *maxGroups, MaxRowsPerGroup: *maxRows}
 	for _, s := range sets {
 		var set []string
 		for c := range strings.SplitSeq(s, ",") {
@@ -100,7 +104,7 @@ delta must be > 0. Example:
 		return err
 	}
 	eng, done, err := openDataEngine(ctx, m, *data, *state, apiEquivalent{path: "/v1/marginals", tokenVar: "VELO_TOKEN", body: notebooksapi.MarginalsRequest{
-		Project: req.Project, Table: req.Table, Marginals: req.Sets, Epsilon: req.Epsilon, Delta: req.Delta, Bins: req.Bins, MaxGroupsContributed: req.MaxGroupsContributed, MaxRowsPerGroup: req.MaxRowsPerGroup,
+		Project: req.Project, Table: req.Table, Join: req.Join, Marginals: req.Sets, Epsilon: req.Epsilon, Delta: req.Delta, Bins: req.Bins, MaxGroupsContributed: req.MaxGroupsContributed, MaxRowsPerGroup: req.MaxRowsPerGroup,
 	}})
 	if err != nil {
 		return err
@@ -117,7 +121,7 @@ delta must be > 0. Example:
 }
 
 func runSynthesize(ctx context.Context, m *Main, args []string) error {
-	fs := m.newFlagSet("synthesize", `synthesize --data DATA --state DIR --project ID --table T --out FILE.parquet [--columns A,B,...]
+	fs := m.newFlagSet("synthesize", `synthesize --data DATA --state DIR --project ID --table T --out FILE.parquet [--join person] [--columns A,B,...]
        [--method aim|mst] [--rows N] [--epsilon E] [--delta D] [--bins N] [--max-groups-contributed K]
        [--max-rows-per-group R] [--report FILE.json]
 
@@ -128,12 +132,15 @@ The Parquet file holds the chosen columns only (default: every column with a pub
 domain; never pid or another identifier): codes within their domains, dates as the month's
 first day, binned numbers as the bin's midpoint. The release and its utility report (TVD
 between the rows and every noisy measurement) are in the file's metadata, in --report, and
-summarised on stderr.`)
+summarised on stderr. With --join person each row carries its person's attributes
+(columns person.COLUMN), e.g. --table diagnosis --join person
+--columns chapter,person.birth_year,person.sex.`)
 	data := fs.String("data", "", "dataset directory written by velo ingest")
 	state := fs.String("state", "", "state directory holding the ledger")
 	project := fs.String("project", "", "project the release is charged to")
 	table := fs.String("table", "", "table of the catalog")
-	columns := fs.String("columns", "", "comma-separated columns (default: every approved column with a public domain)")
+	join := fs.String("join", "", "comma-separated tables of one row per person (person) joined to --table on pid: each row gets its person's attributes, named table.column")
+	columns := fs.String("columns", "", "comma-separated columns (default: every approved column with a public domain, the joined tables' too)")
 	method := fs.String("method", "aim", "aim or mst")
 	rows := fs.Int("rows", 0, "rows to sample (default: the model's noisy estimate of the table's size)")
 	eps := fs.String("epsilon", "", "epsilon for the whole synthesis (default: the project's)")
@@ -153,12 +160,8 @@ summarised on stderr.`)
 	if fs.NArg() != 0 {
 		return usageError{errors.New("synthesize: unexpected arguments")}
 	}
-	req := query.SynthesizeRequest{Project: *project, Actor: "operator:" + actorName(""), Table: *table, Method: *method, Rows: *rows, Bins: *bins, MaxRowsPerPerson: *maxPerson, MaxGroupsContributed: *maxGroups, MaxRowsPerGroup: *maxRows}
-	if *columns != "" {
-		for c := range strings.SplitSeq(*columns, ",") {
-			req.Columns = append(req.Columns, strings.TrimSpace(c))
-		}
-	}
+	req := query.SynthesizeRequest{Project: *project, Actor: "operator:" + actorName(""), Table: *table, Join: commaList(*join), Method: *method, Rows: *rows, Bins: *bins, MaxRowsPerPerson: *maxPerson, MaxGroupsContributed: *maxGroups, MaxRowsPerGroup: *maxRows}
+	req.Columns = commaList(*columns)
 	if err := floatFlags("synthesize", *eps, &req.Epsilon, "epsilon", *delta, &req.Delta, "delta"); err != nil {
 		return err
 	}
@@ -169,7 +172,7 @@ summarised on stderr.`)
 		return err
 	}
 	eng, done, err := openDataEngine(ctx, m, *data, *state, apiEquivalent{path: "/v1/synthetic", tokenVar: "VELO_TOKEN", body: notebooksapi.SyntheticRequest{
-		Project: req.Project, Table: req.Table, Columns: req.Columns, Method: req.Method, Rows: req.Rows, Epsilon: req.Epsilon, Delta: req.Delta, Bins: req.Bins, MaxRowsPerPerson: req.MaxRowsPerPerson, MaxGroupsContributed: req.MaxGroupsContributed, MaxRowsPerGroup: req.MaxRowsPerGroup,
+		Project: req.Project, Table: req.Table, Join: req.Join, Columns: req.Columns, Method: req.Method, Rows: req.Rows, Epsilon: req.Epsilon, Delta: req.Delta, Bins: req.Bins, MaxRowsPerPerson: req.MaxRowsPerPerson, MaxGroupsContributed: req.MaxGroupsContributed, MaxRowsPerGroup: req.MaxRowsPerGroup,
 	}})
 	if err != nil {
 		f.Close()
@@ -206,4 +209,16 @@ summarised on stderr.`)
 	fmt.Fprintf(m.Stderr, "%s: %d synthetic rows of %s (%s, epsilon %g, delta %g) -> %s; mean TVD %.4f, max %.4f over %d measured marginals\n",
 		syn.ReleaseID, syn.Rows, syn.Table, syn.Method, syn.Epsilon, syn.Delta, *out, syn.Utility.MeanTVD, syn.Utility.MaxTVD, len(syn.Utility.Marginals))
 	return nil
+}
+
+// commaList splits a comma-separated flag value, trimming each element; "" is nil.
+func commaList(v string) []string {
+	var out []string
+	if v == "" {
+		return nil
+	}
+	for c := range strings.SplitSeq(v, ",") {
+		out = append(out, strings.TrimSpace(c))
+	}
+	return out
 }

@@ -113,7 +113,45 @@ func TestMarginalsAndSynthesizeCommands(t *testing.T) {
 	if chargeCount(t, state) != 2 {
 		t.Errorf("a refusal was charged")
 	}
+	// Bookings joined to their person: the person's approved columns as person.COLUMN, one
+	// charge each; a person column the project may not read is refused before any charge.
+	out = mustVelo(t, "marginals", "--data", data, "--state", state, "--project", "wl", "--table", "booking", "--join", "person",
+		"--set", "person.sex,priority", "--epsilon", "1", "--delta", "1e-6", "--format", "csv")
+	if recs, err := csv.NewReader(strings.NewReader(out)).ReadAll(); err != nil || len(recs) != 1+2*4 || recs[1][1] != "person.sex" {
+		t.Errorf("joined marginal: %v\n%s", err, out)
+	}
+	if _, err := velo(t, "marginals", "--data", data, "--state", state, "--project", "wl", "--table", "booking", "--join", "person",
+		"--set", "person.birth_year", "--epsilon", "1", "--delta", "1e-6"); err == nil || !strings.Contains(err.Error(), "birth_year") {
+		t.Errorf("a person column outside the allow-list: %v", err)
+	}
+	joined := filepath.Join(dir, "joined.parquet")
+	mustVelo(t, "synthesize", "--data", data, "--state", state, "--project", "wl", "--table", "booking", "--join", "person", "--method", "mst",
+		"--columns", "priority,person.sex,person.region", "--rows", "500", "--epsilon", "1", "--delta", "1e-6", "--out", joined)
+	if got := parquetColumns(t, joined); !slices.Equal(got, []string{"priority", "person.sex", "person.region"}) {
+		t.Errorf("joined synthesis columns %v", got)
+	}
+	if n := chargeCount(t, state); n != 4 {
+		t.Errorf("%d charges, want 4", n)
+	}
 	if out := mustVelo(t, "ledger", "verify", "--state", state); !strings.Contains(strings.ToLower(out), "ok") {
 		t.Errorf("ledger verify: %s", out)
 	}
+}
+
+func parquetColumns(t *testing.T, path string) []string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rd, err := file.NewParquetReader(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	var names []string
+	for i := range rd.MetaData().Schema.NumColumns() {
+		names = append(names, rd.MetaData().Schema.Column(i).Name())
+	}
+	return names
 }

@@ -81,14 +81,19 @@ func main() {
 	eps := flag.Float64("epsilon", 1, "epsilon of each synthesis")
 	delta := flag.Float64("delta", 1e-6, "delta of each synthesis")
 	bins := flag.Int("bins", query.DefaultBins, "bins of wait_days (equal width over the catalog bounds, as Velo bins it)")
-	columns := flag.String("columns", defaultColumns, "attributes of the booking table")
+	table := flag.String("table", "booking", "the source table")
+	join := flag.String("join", "", "tables of one row per person joined to --table on pid (person); their columns are named table.column. With a table other than booking or a join, the dataset is the full extract (every format)")
+	columns := flag.String("columns", defaultColumns, "attributes of the table (and table.column of the joined tables)")
 	systems := flag.String("systems", "velo-mst,velo-aim,velo-mst-pg,velo-aim-pg,snsynth-mst,snsynth-aim,snsynth-mst-1pp,snsynth-aim-1pp", "systems to run (the baselines always run); velo-*-pg: Velo with the per_group bounding (C = R = 1 in each marginal)")
 	venv := flag.String("venv", filepath.Join(home, ".cache", "velo-bench", "venv", "snsynth"), "SmartNoise Synth's virtual environment (bench/peers/setup.sh snsynth)")
 	timeout := flag.Duration("timeout", 30*time.Minute, "time limit of one run")
 	sampler := flag.String("snsynth-sampler", "round", "SmartNoise's row generator (Private-PGM's synthetic_data method): round, its default, or sample (i.i.d.)")
 	keep := flag.Bool("keep", false, "keep the work directory (the source and every synthetic table, as Parquet)")
 	flag.Parse()
-	cfg := config{dir: *dir, persons: *persons, eps: *eps, delta: *delta, bins: *bins, columns: strings.Split(*columns, ","), systems: strings.Split(*systems, ","), venv: *venv, timeout: *timeout, keep: *keep, sampler: *sampler}
+	cfg := config{dir: *dir, persons: *persons, eps: *eps, delta: *delta, bins: *bins, table: *table, columns: strings.Split(*columns, ","), systems: strings.Split(*systems, ","), venv: *venv, timeout: *timeout, keep: *keep, sampler: *sampler}
+	if *join != "" {
+		cfg.join = strings.Split(*join, ",")
+	}
 	if err := run(context.Background(), cfg); err != nil {
 		fmt.Fprintln(os.Stderr, "synthbench:", err)
 		os.Exit(1)
@@ -100,6 +105,8 @@ type config struct {
 	persons      int
 	eps, delta   float64
 	bins         int
+	table        string
+	join         []string
 	columns      []string
 	systems      []string
 	venv         string
@@ -112,7 +119,7 @@ type config struct {
 }
 
 func run(ctx context.Context, cfg config) error {
-	data, err := bench.EnsureDataset(ctx, cfg.dir, cfg.persons, false)
+	data, err := bench.EnsureDataset(ctx, cfg.dir, cfg.persons, cfg.table != "booking" || len(cfg.join) > 0)
 	if err != nil {
 		return err
 	}
@@ -162,7 +169,7 @@ func run(ctx context.Context, cfg config) error {
 		switch s {
 		case "velo-mst", "velo-aim", "velo-mst-pg", "velo-aim-pg":
 			method, perGroup := strings.CutSuffix(strings.TrimPrefix(s, "velo-"), "-pg")
-			argv = []string{self, "child", "--data", data, "--method", method, "--columns", strings.Join(cfg.columns, ","),
+			argv = []string{self, "child", "--data", data, "--table", cfg.table, "--join", strings.Join(cfg.join, ","), "--method", method, "--columns", strings.Join(cfg.columns, ","),
 				"--rows", strconv.Itoa(cfg.sourceRows), "--epsilon", fmt.Sprint(cfg.eps), "--delta", fmt.Sprint(cfg.delta), "--bins", strconv.Itoa(cfg.bins), "--out", out,
 				"--per-group=" + strconv.FormatBool(perGroup)}
 		case "snsynth-mst", "snsynth-aim", "snsynth-mst-1pp", "snsynth-aim-1pp":
@@ -193,7 +200,7 @@ func run(ctx context.Context, cfg config) error {
 	// 1-way marginals, as many rows), and the real rows with one booking per person.
 	for _, b := range []struct{ name, sql string }{
 		{"independence", independenceSQL(cfg.columns)},
-		{"one-booking-per-person", "SELECT * FROM source_1pp"},
+		{"one-row-per-person", "SELECT * FROM source_1pp"},
 	} {
 		out := filepath.Join(work, b.name+".parquet")
 		if _, err := db.ExecContext(ctx, fmt.Sprintf("COPY (%s) TO '%s' (FORMAT parquet)", b.sql, out)); err != nil {
@@ -219,39 +226,60 @@ func run(ctx context.Context, cfg config) error {
 	return plantedReport(ctx, os.Stdout, db, cfg, results)
 }
 
-// exportSource writes the source table as the peers read it: one row per booking, the
-// attributes as text (NULL kept), wait_days as the midpoint of its bin exactly as Velo's
-// synthetic rows carry it; and source-1pp.parquet, one booking per person chosen at random.
+// exportSource writes the source table as the peers read it: one row per row of the table
+// (joined on pid to each of cfg.join, whose columns are named table.column), the attributes
+// as text (NULL kept), numbers as the midpoint of their bin exactly as Velo's synthetic rows
+// carry them; and source-1pp.parquet, one row per person chosen at random.
 func exportSource(ctx context.Context, db *sql.DB, cfg *config) error {
 	cat, err := dataset.ReadCatalog(cfg.data)
 	if err != nil {
 		return err
 	}
-	i := slices.IndexFunc(cat.Tables, func(t dataset.CatalogTable) bool { return t.Name == "booking" })
-	if i < 0 {
-		return errors.New("the dataset has no booking table")
+	tableOf := func(name string) (*dataset.CatalogTable, error) {
+		i := slices.IndexFunc(cat.Tables, func(t dataset.CatalogTable) bool { return t.Name == name })
+		if i < 0 {
+			return nil, fmt.Errorf("the dataset has no %s table", name)
+		}
+		return &cat.Tables[i], nil
 	}
-	t := &cat.Tables[i]
-	if !slices.ContainsFunc(t.Columns, func(c dataset.CatalogColumn) bool { return c.NotNull }) {
+	t, err := tableOf(cfg.table)
+	if err != nil {
+		return err
+	}
+	if !slices.ContainsFunc(t.Columns, func(c dataset.CatalogColumn) bool { return c.NotNull }) && cfg.table == "booking" {
 		fmt.Fprintf(os.Stderr, "note: %s's catalog predates the not_null property: Velo gives every attribute a NULL level (use --dir elsewhere to rebuild)\n", cfg.data)
+	}
+	from := fmt.Sprintf("read_parquet('%s') AS t", dataset.TableGlob(cfg.data, cfg.table))
+	for i, j := range cfg.join {
+		from += fmt.Sprintf(" JOIN read_parquet('%s') AS j%d ON t.pid = j%d.pid", dataset.TableGlob(cfg.data, j), i, i)
 	}
 	var exprs []string
 	for _, name := range cfg.columns {
-		i := slices.IndexFunc(t.Columns, func(c dataset.CatalogColumn) bool { return c.Name == name })
-		if i < 0 {
-			return fmt.Errorf("booking has no column %s", name)
+		tab, alias, column := t, "t", name
+		if tn, c, ok := strings.Cut(name, "."); ok {
+			i := slices.Index(cfg.join, tn)
+			if i < 0 {
+				return fmt.Errorf("column %s: %s is not joined (--join)", name, tn)
+			}
+			if tab, err = tableOf(tn); err != nil {
+				return err
+			}
+			alias, column = fmt.Sprintf("j%d", i), c
 		}
-		c := t.Columns[i]
-		col := `"` + name + `"`
+		i := slices.IndexFunc(tab.Columns, func(c dataset.CatalogColumn) bool { return c.Name == column })
+		if i < 0 {
+			return fmt.Errorf("%s has no column %s", tab.Name, column)
+		}
+		c := tab.Columns[i]
+		col := alias + `."` + column + `"`
 		if c.Bounds != nil && c.Domain == "" {
-			exprs = append(exprs, binSQL(col, c.Bounds.Lo, c.Bounds.Hi, cfg.bins)+" AS "+col)
+			exprs = append(exprs, binSQL(col, c.Bounds.Lo, c.Bounds.Hi, cfg.bins)+` AS "`+name+`"`)
 			continue
 		}
-		exprs = append(exprs, "CAST("+col+" AS VARCHAR) AS "+col)
+		exprs = append(exprs, "CAST("+col+` AS VARCHAR) AS "`+name+`"`)
 	}
-	src := filepath.Join(cfg.data, "booking", "*.parquet")
 	stmts := []string{
-		fmt.Sprintf("CREATE TABLE source AS SELECT pid, %s FROM read_parquet('%s')", strings.Join(exprs, ", "), src),
+		fmt.Sprintf("CREATE TABLE source AS SELECT t.pid, %s FROM %s", strings.Join(exprs, ", "), from),
 		"CREATE TABLE source_1pp AS SELECT * EXCLUDE (pid) FROM source QUALIFY row_number() OVER (PARTITION BY pid ORDER BY random()) = 1",
 		fmt.Sprintf("COPY (SELECT * EXCLUDE (pid) FROM source) TO '%s' (FORMAT parquet)", filepath.Join(cfg.work, "source.parquet")),
 		fmt.Sprintf("COPY source_1pp TO '%s' (FORMAT parquet)", filepath.Join(cfg.work, "source-1pp.parquet")),
@@ -264,8 +292,16 @@ func exportSource(ctx context.Context, db *sql.DB, cfg *config) error {
 	if err := db.QueryRowContext(ctx, "SELECT count(*), count(DISTINCT pid) FROM source").Scan(&cfg.sourceRows, &cfg.personsShown); err != nil {
 		return err
 	}
-	fmt.Fprintf(os.Stderr, "source: %d bookings of %d persons, columns %s\n", cfg.sourceRows, cfg.personsShown, strings.Join(cfg.columns, ", "))
+	fmt.Fprintf(os.Stderr, "source: %d rows of %s of %d persons, columns %s\n", cfg.sourceRows, joinedName(cfg.table, cfg.join), cfg.personsShown, strings.Join(cfg.columns, ", "))
 	return nil
+}
+
+// joinedName is the source as the report names it: "diagnosis JOIN person".
+func joinedName(table string, join []string) string {
+	for _, j := range join {
+		table += " JOIN " + j
+	}
+	return table
 }
 
 // binSQL maps a numeric column to the midpoint of its bin, as text: the edges and midpoints
@@ -420,6 +456,8 @@ func runChild(ctx context.Context, timeout time.Duration, argv []string) *result
 func childMain(args []string) int {
 	fl := flag.NewFlagSet("child", flag.ExitOnError)
 	data := fl.String("data", "", "dataset directory")
+	table := fl.String("table", "booking", "the source table")
+	join := fl.String("join", "", "tables joined to it on pid")
 	method := fl.String("method", "aim", "aim or mst")
 	columns := fl.String("columns", defaultColumns, "attributes")
 	rows := fl.Int("rows", 0, "rows to sample")
@@ -430,7 +468,11 @@ func childMain(args []string) int {
 	perGroup := fl.Bool("per-group", false, "the per_group bounding (C = R = 1 in each marginal) instead of person_rows")
 	_ = fl.Parse(args)
 	res := ChildResult{System: "velo", Method: *method}
-	if err := veloChild(context.Background(), *data, *method, strings.Split(*columns, ","), *rows, *eps, *delta, *bins, *perGroup, *out, &res); err != nil {
+	var joins []string
+	if *join != "" {
+		joins = strings.Split(*join, ",")
+	}
+	if err := veloChild(context.Background(), *data, *table, joins, *method, strings.Split(*columns, ","), *rows, *eps, *delta, *bins, *perGroup, *out, &res); err != nil {
 		res.Error = err.Error()
 	}
 	b, _ := json.Marshal(res)
@@ -438,17 +480,21 @@ func childMain(args []string) int {
 	return 0
 }
 
-func veloChild(ctx context.Context, data, method string, cols []string, rows int, eps, delta float64, bins int, perGroup bool, out string, res *ChildResult) error {
+func veloChild(ctx context.Context, data, table string, joins []string, method string, cols []string, rows int, eps, delta float64, bins int, perGroup bool, out string, res *ChildResult) error {
+	allow := map[string][]string{table: nil}
+	for _, j := range joins {
+		allow[j] = nil
+	}
 	eng, _, closeAll, err := bench.OpenEngine(ctx, data, "", ledger.Project{
 		ID: "synth", Purpose: "synthetic data benchmark", LegalBasis: "none: synthetic data",
-		Allow: map[string][]string{"booking": nil}, EpsilonBudget: 100, DeltaBudget: 1e-3, DefaultEpsilon: 1, DefaultDelta: 1e-6,
+		Allow: allow, EpsilonBudget: 100, DeltaBudget: 1e-3, DefaultEpsilon: 1, DefaultDelta: 1e-6,
 	}, query.Limits{Timeout: time.Hour})
 	if err != nil {
 		return err
 	}
 	defer closeAll()
 	start := time.Now()
-	req := query.SynthesizeRequest{Project: "synth", Actor: "user:bench", Table: "booking", Columns: cols, Method: method, Rows: rows, Bins: bins, Epsilon: &eps, Delta: &delta}
+	req := query.SynthesizeRequest{Project: "synth", Actor: "user:bench", Table: table, Join: joins, Columns: cols, Method: method, Rows: rows, Bins: bins, Epsilon: &eps, Delta: &delta}
 	if perGroup {
 		req.MaxGroupsContributed, req.MaxRowsPerGroup = 1, 1
 	}

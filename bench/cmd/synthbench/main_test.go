@@ -32,7 +32,7 @@ func TestExportAndEvaluate(t *testing.T) {
 	}
 	out := filepath.Join(cfg.work, "velo.parquet")
 	var res ChildResult
-	if err := veloChild(ctx, cfg.data, "mst", cfg.columns, 1000, 1, 1e-6, 10, false, out, &res); err != nil {
+	if err := veloChild(ctx, cfg.data, "booking", nil, "mst", cfg.columns, 1000, 1, 1e-6, 10, false, out, &res); err != nil {
 		t.Fatal(err)
 	}
 	if res.Rows != 1000 {
@@ -123,16 +123,22 @@ func TestPlantedReport(t *testing.T) {
 // exportedSource builds a 400-person extract and exports its booking columns as the
 // benchmark's source table (skipped with -short); the database is closed with the test.
 func exportedSource(t *testing.T, columns ...string) (context.Context, *sql.DB, *config) {
+	return exportedJoin(t, "booking", nil, columns...)
+}
+
+// exportedJoin is exportedSource for any table, joined on pid to join (the full extract,
+// every format, when the table is not booking or join is given).
+func exportedJoin(t *testing.T, table string, join []string, columns ...string) (context.Context, *sql.DB, *config) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("builds an extract")
 	}
 	ctx := context.Background()
-	data, err := bench.EnsureDataset(ctx, t.TempDir(), 400, false)
+	data, err := bench.EnsureDataset(ctx, t.TempDir(), 400, table != "booking" || len(join) > 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := &config{data: data, work: t.TempDir(), bins: 10, columns: columns}
+	cfg := &config{data: data, work: t.TempDir(), bins: 10, table: table, join: join, columns: columns}
 	db, err := sql.Open("duckdb", "")
 	if err != nil {
 		t.Fatal(err)
@@ -143,4 +149,35 @@ func exportedSource(t *testing.T, columns ...string) (context.Context, *sql.DB, 
 		t.Fatal(err)
 	}
 	return ctx, db, cfg
+}
+
+// The joined source (diagnosis ⋈ person): the person's columns named person.COLUMN in the
+// export and in Velo's synthetic rows alike, a birth year spelt as the export bins it, and
+// the source against itself at TVD 0.
+func TestJoinedSource(t *testing.T) {
+	ctx, db, cfg := exportedJoin(t, "diagnosis", []string{"person"}, "chapter", "person.birth_year", "person.sex")
+	var persons, rows int
+	if err := db.QueryRowContext(ctx, `SELECT count(DISTINCT pid), count(*) FROM source WHERE "person.birth_year" IS NOT NULL AND chapter IS NOT NULL`).Scan(&persons, &rows); err != nil || persons == 0 || rows < persons {
+		t.Fatalf("source: %d rows of %d persons with a chapter and a birth year (%v)", rows, persons, err)
+	}
+	self, err := twoWayTVD(ctx, db, cfg.columns, filepath.Join(cfg.work, "source.parquet"), true)
+	if err != nil || len(self.pairs) != 3 || self.max > 1e-12 {
+		t.Fatalf("source against itself: %v, %d pairs, max TVD %g", err, len(self.pairs), self.max)
+	}
+	out := filepath.Join(cfg.work, "velo.parquet")
+	var res ChildResult
+	if err := veloChild(ctx, cfg.data, "diagnosis", []string{"person"}, "mst", cfg.columns, 500, 1, 1e-6, 10, false, out, &res); err != nil {
+		t.Fatal(err)
+	}
+	var foreign, levels int
+	if err := db.QueryRowContext(ctx, `SELECT count(*) FILTER (WHERE CAST("person.birth_year" AS VARCHAR) IS DISTINCT FROM `+binSQL(`"person.birth_year"`, 1900, 2030, 10)+`), count(DISTINCT "person.birth_year")
+		FROM read_parquet('`+out+`')`).Scan(&foreign, &levels); err != nil {
+		t.Fatal(err)
+	}
+	if res.Rows != 500 || foreign > 0 || levels < 2 {
+		t.Fatalf("Velo wrote %d rows; %d birth years spelt differently from the export (%d levels)", res.Rows, foreign, levels)
+	}
+	if _, err := twoWayTVD(ctx, db, cfg.columns, out, true); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -13,24 +13,24 @@ import (
 )
 
 var labels = map[string]string{
-	"velo-mst":               "Velo MST (person-level: person_rows, each person's 1 row, the same in every marginal; NULL a level of the nullable columns)",
-	"velo-aim":               "Velo AIM (person-level: person_rows, each person's 1 row, the same in every marginal; NULL a level of the nullable columns)",
-	"velo-mst-pg":            "Velo MST, per_group bounding (person-level: 1 distinct cell per person in each marginal; NULLs dropped)",
-	"velo-aim-pg":            "Velo AIM, per_group bounding (person-level: 1 distinct cell per person in each marginal; NULLs dropped)",
-	"snsynth-mst":            "SmartNoise MST, every booking (row-level)",
-	"snsynth-aim":            "SmartNoise AIM, every booking (row-level)",
-	"snsynth-mst-1pp":        "SmartNoise MST, one booking per person (person-level)",
-	"snsynth-aim-1pp":        "SmartNoise AIM, one booking per person (person-level)",
-	"independence":           "independence baseline (each column shuffled; non-private)",
-	"one-booking-per-person": "real rows, one booking per person at random (non-private)",
-	"one-cell-per-person":    "real rows, each marginal with one distinct cell per person at random: Velo's C = R = 1 bounding without noise (non-private)",
+	"velo-mst":            "Velo MST (person-level: person_rows, each person's 1 row, the same in every marginal; NULL a level of the nullable columns)",
+	"velo-aim":            "Velo AIM (person-level: person_rows, each person's 1 row, the same in every marginal; NULL a level of the nullable columns)",
+	"velo-mst-pg":         "Velo MST, per_group bounding (person-level: 1 distinct cell per person in each marginal; NULLs dropped)",
+	"velo-aim-pg":         "Velo AIM, per_group bounding (person-level: 1 distinct cell per person in each marginal; NULLs dropped)",
+	"snsynth-mst":         "SmartNoise MST, every row (row-level)",
+	"snsynth-aim":         "SmartNoise AIM, every row (row-level)",
+	"snsynth-mst-1pp":     "SmartNoise MST, one row per person (person-level)",
+	"snsynth-aim-1pp":     "SmartNoise AIM, one row per person (person-level)",
+	"independence":        "independence baseline (each column shuffled; non-private)",
+	"one-row-per-person":  "real rows, one row per person at random (non-private)",
+	"one-cell-per-person": "real rows, each marginal with one distinct cell per person at random: Velo's C = R = 1 bounding without noise (non-private)",
 }
 
 // report prints the results as a Markdown table, with the per-pair TVDs beneath.
 func report(w io.Writer, cfg config, results []*result) {
 	load, _ := os.ReadFile("/proc/loadavg")
-	fmt.Fprintf(w, "Source: booking table of %s: %d bookings of %d persons; attributes %s (wait_days in %d bins); epsilon %g, delta %g; %d synthetic rows each; SmartNoise's sampler %s; GOMAXPROCS %d; load average %s\n\n",
-		cfg.data, cfg.sourceRows, cfg.personsShown, strings.Join(cfg.columns, ", "), cfg.bins, cfg.eps, cfg.delta, cfg.sourceRows, cfg.sampler, runtime.GOMAXPROCS(0), strings.Join(strings.Fields(string(load))[:3], " "))
+	fmt.Fprintf(w, "Source: %s of %s: %d rows of %d persons; attributes %s (numbers in %d bins); epsilon %g, delta %g; %d synthetic rows each; SmartNoise's sampler %s; GOMAXPROCS %d; load average %s\n\n",
+		joinedName(cfg.table, cfg.join), cfg.data, cfg.sourceRows, cfg.personsShown, strings.Join(cfg.columns, ", "), cfg.bins, cfg.eps, cfg.delta, cfg.sourceRows, cfg.sampler, runtime.GOMAXPROCS(0), strings.Join(strings.Fields(string(load))[:3], " "))
 	fmt.Fprintln(w, "| system | wall (process) | synthesis | peak RSS | mean 2-way TVD | max 2-way TVD | mean 2-way TVD, NULL a level | max, NULL a level |")
 	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|")
 	for _, r := range results {
@@ -196,5 +196,71 @@ func plantedReport(ctx context.Context, w io.Writer, db *sql.DB, cfg config, res
 		}
 		fmt.Fprintln(w)
 	}
+	if has("chapter") && has("person.birth_year") {
+		// age ↔ diagnoses: the share of each birth-year bin's diagnoses in the circulatory
+		// chapter (synth's steepest prevalences in age) and in the mental-disorders one
+		// (its flattest), over the bins the real rows have at least 1% of their rows in.
+		var bins []string
+		rs, err := db.QueryContext(ctx, `SELECT CAST("person.birth_year" AS VARCHAR) FROM source WHERE "person.birth_year" IS NOT NULL GROUP BY 1 HAVING count(*) >= 0.01 * (SELECT count(*) FROM source) ORDER BY CAST("person.birth_year" AS DOUBLE)`)
+		if err != nil {
+			return err
+		}
+		for rs.Next() {
+			var b string
+			if err := rs.Scan(&b); err != nil {
+				rs.Close()
+				return err
+			}
+			bins = append(bins, b)
+		}
+		rs.Close()
+		for _, ch := range []struct{ code, name string }{{"390-459", "circulatory (390-459)"}, {"290-319", "mental disorders (290-319)"}} {
+			fmt.Fprintf(w, "| share of %s among the diagnoses, by birth year (bin midpoint) |", ch.name)
+			for _, b := range bins {
+				fmt.Fprintf(w, " %s |", b)
+			}
+			fmt.Fprint(w, " correlation with the real shares |\n|---|")
+			for range bins {
+				fmt.Fprint(w, "---:|")
+			}
+			fmt.Fprintln(w, "---:|")
+			var real []float64
+			for _, s := range srcs {
+				var xs []float64
+				for _, b := range bins {
+					var v sql.NullFloat64
+					if err := db.QueryRowContext(ctx, fmt.Sprintf(`SELECT avg(CASE WHEN CAST(chapter AS VARCHAR) = '%s' THEN 1.0 ELSE 0.0 END) FROM %s WHERE CAST("person.birth_year" AS VARCHAR) = '%s' AND chapter IS NOT NULL`, ch.code, s.from, b)).Scan(&v); err != nil {
+						return err
+					}
+					xs = append(xs, v.Float64)
+				}
+				if real == nil {
+					real = xs
+				}
+				fmt.Fprintf(w, "| %s |", s.name)
+				for _, x := range xs {
+					fmt.Fprintf(w, " %.3f |", x)
+				}
+				fmt.Fprintf(w, " %.2f |\n", correlation(xs, real))
+			}
+			fmt.Fprintln(w)
+		}
+	}
 	return nil
+}
+
+// correlation is Pearson's correlation of x and y (NaN when either is constant).
+func correlation(x, y []float64) float64 {
+	var mx, my float64
+	for i := range x {
+		mx, my = mx+x[i], my+y[i]
+	}
+	mx, my = mx/float64(len(x)), my/float64(len(y))
+	var vx, vy, c float64
+	for i := range x {
+		vx += (x[i] - mx) * (x[i] - mx)
+		vy += (y[i] - my) * (y[i] - my)
+		c += (x[i] - mx) * (y[i] - my)
+	}
+	return c / math.Sqrt(vx*vy)
 }
