@@ -167,11 +167,15 @@ func run(ctx context.Context, cfg config) error {
 		}
 		out := filepath.Join(work, file+".parquet")
 		switch s {
-		case "velo-mst", "velo-aim", "velo-mst-pg", "velo-aim-pg":
+		case "velo-mst", "velo-aim", "velo-mst-pg", "velo-aim-pg", "velo-mst-k2", "velo-aim-k2", "velo-mst-k4", "velo-aim-k4":
+			// -pg: the per_group bounding; -kN: person_rows with N rows per person.
 			method, perGroup := strings.CutSuffix(strings.TrimPrefix(s, "velo-"), "-pg")
+			k := "1"
+			method, k, _ = strings.Cut(method+"-k1", "-k")
+			k = strings.TrimSuffix(k, "-k1")
 			argv = []string{self, "child", "--data", data, "--table", cfg.table, "--join", strings.Join(cfg.join, ","), "--method", method, "--columns", strings.Join(cfg.columns, ","),
 				"--rows", strconv.Itoa(cfg.sourceRows), "--epsilon", fmt.Sprint(cfg.eps), "--delta", fmt.Sprint(cfg.delta), "--bins", strconv.Itoa(cfg.bins), "--out", out,
-				"--per-group=" + strconv.FormatBool(perGroup)}
+				"--per-group=" + strconv.FormatBool(perGroup), "--rows-per-person", k}
 		case "snsynth-mst", "snsynth-aim", "snsynth-mst-1pp", "snsynth-aim-1pp":
 			method, in := strings.TrimPrefix(s, "snsynth-"), filepath.Join(work, "source.parquet")
 			if m, ok := strings.CutSuffix(method, "-1pp"); ok {
@@ -201,6 +205,7 @@ func run(ctx context.Context, cfg config) error {
 	for _, b := range []struct{ name, sql string }{
 		{"independence", independenceSQL(cfg.columns)},
 		{"one-row-per-person", "SELECT * FROM source_1pp"},
+		{"independence-1pp", strings.ReplaceAll(independenceSQL(cfg.columns), "FROM source)", "FROM source_1pp)")},
 	} {
 		out := filepath.Join(work, b.name+".parquet")
 		if _, err := db.ExecContext(ctx, fmt.Sprintf("COPY (%s) TO '%s' (FORMAT parquet)", b.sql, out)); err != nil {
@@ -466,13 +471,14 @@ func childMain(args []string) int {
 	bins := fl.Int("bins", query.DefaultBins, "bins of numeric columns")
 	out := fl.String("out", "", "Parquet file to write")
 	perGroup := fl.Bool("per-group", false, "the per_group bounding (C = R = 1 in each marginal) instead of person_rows")
+	perPerson := fl.Int("rows-per-person", 1, "person_rows's k: rows of each person the synthesis reads")
 	_ = fl.Parse(args)
 	res := ChildResult{System: "velo", Method: *method}
 	var joins []string
 	if *join != "" {
 		joins = strings.Split(*join, ",")
 	}
-	if err := veloChild(context.Background(), *data, *table, joins, *method, strings.Split(*columns, ","), *rows, *eps, *delta, *bins, *perGroup, *out, &res); err != nil {
+	if err := veloChild(context.Background(), *data, *table, joins, *method, strings.Split(*columns, ","), *rows, *eps, *delta, *bins, *perGroup, *perPerson, *out, &res); err != nil {
 		res.Error = err.Error()
 	}
 	b, _ := json.Marshal(res)
@@ -480,7 +486,7 @@ func childMain(args []string) int {
 	return 0
 }
 
-func veloChild(ctx context.Context, data, table string, joins []string, method string, cols []string, rows int, eps, delta float64, bins int, perGroup bool, out string, res *ChildResult) error {
+func veloChild(ctx context.Context, data, table string, joins []string, method string, cols []string, rows int, eps, delta float64, bins int, perGroup bool, perPerson int, out string, res *ChildResult) error {
 	allow := map[string][]string{table: nil}
 	for _, j := range joins {
 		allow[j] = nil
@@ -495,8 +501,9 @@ func veloChild(ctx context.Context, data, table string, joins []string, method s
 	defer closeAll()
 	start := time.Now()
 	req := query.SynthesizeRequest{Project: "synth", Actor: "user:bench", Table: table, Join: joins, Columns: cols, Method: method, Rows: rows, Bins: bins, Epsilon: &eps, Delta: &delta}
+	req.MaxRowsPerPerson = perPerson
 	if perGroup {
-		req.MaxGroupsContributed, req.MaxRowsPerGroup = 1, 1
+		req.MaxGroupsContributed, req.MaxRowsPerGroup, req.MaxRowsPerPerson = 1, 1, 0
 	}
 	syn, err := eng.Synthesize(ctx, req)
 	if err != nil {

@@ -32,7 +32,7 @@ func TestExportAndEvaluate(t *testing.T) {
 	}
 	out := filepath.Join(cfg.work, "velo.parquet")
 	var res ChildResult
-	if err := veloChild(ctx, cfg.data, "booking", nil, "mst", cfg.columns, 1000, 1, 1e-6, 10, false, out, &res); err != nil {
+	if err := veloChild(ctx, cfg.data, "booking", nil, "mst", cfg.columns, 1000, 1, 1e-6, 10, false, 1, out, &res); err != nil {
 		t.Fatal(err)
 	}
 	if res.Rows != 1000 {
@@ -166,7 +166,7 @@ func TestJoinedSource(t *testing.T) {
 	}
 	out := filepath.Join(cfg.work, "velo.parquet")
 	var res ChildResult
-	if err := veloChild(ctx, cfg.data, "diagnosis", []string{"person"}, "mst", cfg.columns, 500, 1, 1e-6, 10, false, out, &res); err != nil {
+	if err := veloChild(ctx, cfg.data, "diagnosis", []string{"person"}, "mst", cfg.columns, 500, 1, 1e-6, 10, false, 1, out, &res); err != nil {
 		t.Fatal(err)
 	}
 	var foreign, levels int

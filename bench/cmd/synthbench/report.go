@@ -22,6 +22,11 @@ var labels = map[string]string{
 	"snsynth-mst-1pp":     "SmartNoise MST, one row per person (person-level)",
 	"snsynth-aim-1pp":     "SmartNoise AIM, one row per person (person-level)",
 	"independence":        "independence baseline (each column shuffled; non-private)",
+	"independence-1pp":    "independence baseline over one row per person at random (non-private)",
+	"velo-mst-k2":         "Velo MST, person_rows with each person's 2 rows",
+	"velo-aim-k2":         "Velo AIM, person_rows with each person's 2 rows",
+	"velo-mst-k4":         "Velo MST, person_rows with each person's 4 rows",
+	"velo-aim-k4":         "Velo AIM, person_rows with each person's 4 rows",
 	"one-row-per-person":  "real rows, one row per person at random (non-private)",
 	"one-cell-per-person": "real rows, each marginal with one distinct cell per person at random: Velo's C = R = 1 bounding without noise (non-private)",
 }
@@ -201,7 +206,8 @@ func plantedReport(ctx context.Context, w io.Writer, db *sql.DB, cfg config, res
 		// chapter (synth's steepest prevalences in age) and in the mental-disorders one
 		// (its flattest), over the bins the real rows have at least 1% of their rows in.
 		var bins []string
-		rs, err := db.QueryContext(ctx, `SELECT CAST("person.birth_year" AS VARCHAR) FROM source WHERE "person.birth_year" IS NOT NULL GROUP BY 1 HAVING count(*) >= 0.01 * (SELECT count(*) FROM source) ORDER BY CAST("person.birth_year" AS DOUBLE)`)
+		rs, err := db.QueryContext(ctx, `SELECT b FROM (SELECT CAST("person.birth_year" AS VARCHAR) AS b, count(*) AS n FROM source WHERE "person.birth_year" IS NOT NULL GROUP BY 1)
+			WHERE n >= 0.01 * (SELECT count(*) FROM source) ORDER BY CAST(b AS DOUBLE)`)
 		if err != nil {
 			return err
 		}

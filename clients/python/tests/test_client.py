@@ -105,3 +105,13 @@ def test_bad_tokens_and_other_projects(server):
         velo.connect("http://127.0.0.1:9", tokens["researcher"], project="wl").budget()
     with pytest.raises(ValueError):
         velo.connect(url, "")
+
+
+def test_synthesize_joins_the_person(conn):
+    before = conn.budget()
+    syn = conn.synthesize("booking", ["priority", "person.sex", "person.birth_year"], join=["person"],
+                          method="mst", rows=500, epsilon=0.5, delta=1e-7)
+    assert syn.table.column_names == ["priority", "person.sex", "person.birth_year"]
+    assert syn.table.num_rows == 500
+    assert syn.release["join"] == ["person"] and "pid" not in syn.table.column_names
+    assert conn.budget().spent.epsilon == pytest.approx(before.spent.epsilon + 0.5)

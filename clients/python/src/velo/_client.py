@@ -365,14 +365,19 @@ class Connection:
         delta: Optional[float] = None,
         bins: Optional[int] = None,
         max_rows_per_person: Optional[int] = None,
+        join: Optional[List[str]] = None,
         project: Optional[str] = None,
     ) -> Synthetic:
         """Synthetic microdata of ``table`` (MST or AIM over noisy marginals), charged once
         to the project's budget at (``epsilon``, ``delta``; delta must be > 0). ``columns``
         default to every approved column with a public domain; ``rows`` to the model's
         noisy estimate of the table's size; each person contributes at most
-        ``max_rows_per_person`` rows (default 1)."""
+        ``max_rows_per_person`` rows (default 1). ``join=["person"]`` reads each row with
+        its person's row: the person's columns are then named ``person.birth_year`` and
+        so on, in ``columns`` and in the synthetic table."""
         body: Dict[str, Any] = {"table": table, "project": project or self.project, "method": method}
+        if join:
+            body["join"] = list(join)
         if columns is not None:
             body["columns"] = list(columns)
         if rows is not None:
