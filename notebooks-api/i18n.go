@@ -154,7 +154,7 @@ var problemIT = map[string]string{
 	"too many failed authentications from your address: requests from it are refused for %d seconds (nothing was charged)": "troppe autenticazioni fallite dal tuo indirizzo: le sue richieste sono rifiutate per %d secondi (nulla è stato addebitato)",
 
 	// Routes and request bodies.
-	"a release is available as %s, %s or %s":  "un rilascio è disponibile come %s, %s o %s",
+	"a release is available as %s or %s":      "un rilascio è disponibile come %s o %s",
 	"synthetic data is available as %s or %s": "i dati sintetici sono disponibili come %s o %s",
 	"no project %q":                                      "nessun progetto %q",
 	"%s: want a whole number":                            "%s: serve un numero intero",

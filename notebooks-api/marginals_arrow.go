@@ -9,19 +9,22 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/compress"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
 	"github.com/velo-fse/velo/query"
 )
 
-// writeMarginalsArrow writes a marginals release as an Arrow IPC stream in the CSV's long
-// form (marginal, attribute_i and level_i as utf8, count and its interval as float64) with
-// the release's other fields, as JSON, in the schema metadata under "velo.marginals".
-func writeMarginalsArrow(w io.Writer, rel *query.MarginalsRelease) error {
+// marginalsRecord is a marginals release in the CSV's long form (marginal, attribute_i and
+// level_i as utf8, count and its interval as float64), and the release's other fields as
+// JSON (the metadata "velo.marginals" of the Arrow and Parquet answers).
+func marginalsRecord(rel *query.MarginalsRelease) (arrow.RecordBatch, string, error) {
 	head := *rel
 	head.Tables = nil
 	meta, err := json.Marshal(head)
 	if err != nil {
-		return err
+		return nil, "", err
 	}
 	fields := []arrow.Field{{Name: "marginal", Type: arrow.PrimitiveTypes.Int32}}
 	for i := 1; i <= query.MaxMarginalAttributes; i++ {
@@ -35,8 +38,7 @@ func writeMarginalsArrow(w io.Writer, rel *query.MarginalsRelease) error {
 		arrow.Field{Name: "ci_upper", Type: arrow.PrimitiveTypes.Float64})
 	md := arrow.NewMetadata([]string{"velo.marginals"}, []string{string(meta)})
 	schema := arrow.NewSchema(fields, &md)
-	mem := memory.NewGoAllocator()
-	b := array.NewRecordBuilder(mem, schema)
+	b := array.NewRecordBuilder(memory.NewGoAllocator(), schema)
 	defer b.Release()
 	for ti, t := range rel.Tables {
 		for _, c := range t.Cells {
@@ -57,12 +59,44 @@ func writeMarginalsArrow(w io.Writer, rel *query.MarginalsRelease) error {
 			b.Field(n + 2).(*array.Float64Builder).Append(c.CIUpper)
 		}
 	}
-	rec := b.NewRecordBatch()
+	return b.NewRecordBatch(), string(meta), nil
+}
+
+// writeMarginalsArrow writes a marginals release as an Arrow IPC stream (marginalsRecord).
+func writeMarginalsArrow(w io.Writer, rel *query.MarginalsRelease) error {
+	rec, _, err := marginalsRecord(rel)
+	if err != nil {
+		return err
+	}
 	defer rec.Release()
-	wr := ipc.NewWriter(w, ipc.WithSchema(schema), ipc.WithAllocator(mem))
+	wr := ipc.NewWriter(w, ipc.WithSchema(rec.Schema()), ipc.WithAllocator(memory.NewGoAllocator()))
 	if err := wr.Write(rec); err != nil {
 		wr.Close()
 		return fmt.Errorf("arrow: %w", err)
 	}
 	return wr.Close()
+}
+
+// writeMarginalsParquet writes a marginals release as a Parquet file: marginalsRecord's
+// columns, the release's other fields as JSON in the key-value metadata "velo.marginals".
+func writeMarginalsParquet(w io.Writer, rel *query.MarginalsRelease) error {
+	rec, meta, err := marginalsRecord(rel)
+	if err != nil {
+		return err
+	}
+	defer rec.Release()
+	props := parquet.NewWriterProperties(parquet.WithCompression(compress.Codecs.Zstd))
+	fw, err := pqarrow.NewFileWriter(arrow.NewSchema(rec.Schema().Fields(), nil), w, props, pqarrow.DefaultWriterProps())
+	if err != nil {
+		return err
+	}
+	if err := fw.AppendKeyValueMetadata("velo.marginals", meta); err != nil {
+		fw.Close()
+		return err
+	}
+	if err := fw.Write(rec); err != nil {
+		fw.Close()
+		return fmt.Errorf("parquet: %w", err)
+	}
+	return fw.Close()
 }

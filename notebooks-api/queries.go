@@ -149,12 +149,12 @@ func writeRelease(w http.ResponseWriter, rel *release.Release, media string) err
 
 // negotiate picks the release format from an Accept header: the supported type with the
 // highest q (ties: JSON, CSV, Arrow). No header, */* and application/* mean JSON.
-func negotiate(accept string) (string, error) {
+func negotiate(accept string, extra ...string) (string, error) {
 	if strings.TrimSpace(accept) == "" {
 		return mediaJSON, nil
 	}
 	best, bestQ := "", 0.0
-	prefer := []string{mediaJSON, mediaCSV, mediaArrow}
+	prefer := append([]string{mediaJSON, mediaCSV, mediaArrow}, extra...)
 	for part := range strings.SplitSeq(accept, ",") {
 		mt, params, err := mime.ParseMediaType(strings.TrimSpace(part))
 		if err != nil {
@@ -175,14 +175,17 @@ func negotiate(accept string) (string, error) {
 		case mediaArrow:
 			cand = mediaArrow
 		default:
-			continue
+			if !slices.Contains(extra, mt) {
+				continue
+			}
+			cand = mt
 		}
 		if q > bestQ || (q == bestQ && q > 0 && slices.Index(prefer, cand) < slices.Index(prefer, best)) {
 			best, bestQ = cand, q
 		}
 	}
 	if best == "" || bestQ <= 0 {
-		return "", problem(http.StatusNotAcceptable, CodeNotAcceptable, "a release is available as %s, %s or %s", mediaJSON, mediaCSV, mediaArrow)
+		return "", problem(http.StatusNotAcceptable, CodeNotAcceptable, "a release is available as %s or %s", strings.Join(prefer[:len(prefer)-1], ", "), prefer[len(prefer)-1])
 	}
 	return best, nil
 }

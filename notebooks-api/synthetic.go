@@ -86,10 +86,10 @@ func (s *Server) dataCaller(r *http.Request, u *User, project, table string) (da
 	return de, nil
 }
 
-// marginals releases DP contingency tables: JSON (the release) or, with Accept: text/csv or
-// application/vnd.apache.arrow.stream, one row per cell.
+// marginals releases DP contingency tables: JSON (the release) or, with Accept: text/csv,
+// application/vnd.apache.arrow.stream or application/vnd.apache.parquet, one row per cell.
 func (s *Server) marginals(w http.ResponseWriter, r *http.Request, u *User) error {
-	media, err := negotiate(r.Header.Get("Accept"))
+	media, err := negotiate(r.Header.Get("Accept"), mediaParquet)
 	if err != nil {
 		return err
 	}
@@ -126,6 +126,9 @@ func (s *Server) marginals(w http.ResponseWriter, r *http.Request, u *User) erro
 	case mediaArrow:
 		ct = mediaArrow
 		err = writeMarginalsArrow(&buf, rel)
+	case mediaParquet:
+		ct = mediaParquet
+		err = writeMarginalsParquet(&buf, rel)
 	default:
 		err = json.NewEncoder(&buf).Encode(rel)
 	}

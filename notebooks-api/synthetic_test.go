@@ -71,6 +71,18 @@ func TestMarginalsEndpoint(t *testing.T) {
 		t.Errorf("arrow: %d rows, schema %v", rows, rd.Schema())
 	}
 	rd.Release()
+	resp, b = ts.call(t, "rita", "POST", "/v1/marginals", body, "Accept", "application/vnd.apache.parquet")
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/vnd.apache.parquet" {
+		t.Fatalf("parquet: %d %s %s", resp.StatusCode, resp.Header.Get("Content-Type"), b)
+	}
+	pr, err := file.NewParquetReader(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if kv := pr.MetaData().KeyValueMetadata().FindValue("velo.marginals"); pr.NumRows() != 61 || kv == nil || !strings.Contains(*kv, `"table":"booking"`) || pr.MetaData().Schema.Column(7).Name() != "count" {
+		t.Errorf("parquet: %d rows, metadata %v", pr.NumRows(), kv)
+	}
+	pr.Close()
 	for _, bad := range []struct {
 		user   string
 		body   any
@@ -91,7 +103,7 @@ func TestMarginalsEndpoint(t *testing.T) {
 			t.Errorf("%s %v: %d %s, want %d %s (%s)", bad.user, bad.body, resp.StatusCode, p.Code, bad.status, bad.code, p.Detail)
 		}
 	}
-	if charges(ts, "wl") != 3 {
+	if charges(ts, "wl") != 4 {
 		t.Errorf("refusals charged: %d charges", charges(ts, "wl"))
 	}
 	// Bookings with their person's sex: a person column beside a booking column.

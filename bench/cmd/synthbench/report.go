@@ -88,6 +88,7 @@ func report(w io.Writer, cfg config, results []*result) {
 		}
 		fmt.Fprintln(w)
 	}
+	fmt.Fprintln(w)
 }
 
 func fmtSecs(s float64) string {
