@@ -4,7 +4,6 @@ import (
 	"math"
 
 	"github.com/velo-fse/velo/dp"
-	"github.com/velo-fse/velo/synthesize"
 )
 
 // budgetPlan is how one query's budget is divided among its mechanisms.
@@ -30,7 +29,7 @@ const zcdpMargin = 1e-9
 // composition). With δ > 0 every aggregate mechanism is Gaussian, and several Gaussians
 // compose more tightly under zCDP: their part of the budget, (ε_g, δ_g) = m equal shares, is
 // converted to the largest ρ with ρ-zCDP ⇒ (ε_g, δ_g)-DP (Canonne, Kamath and Steinke 2020;
-// synthesize.CDPRho), and each of the m gets ρ/m, so σ = L2/√(2ρ/m). That is used when it
+// dp.CDPRho), and each of the m gets ρ/m, so σ = L2/√(2ρ/m). That is used when it
 // gives a smaller σ than the equal (ε, δ) shares (from two mechanisms on; docs/privacy.md,
 // "Composition within a query"). Partition selection keeps its equal (ε, δ) share, composed
 // with the rest by basic composition.
@@ -44,7 +43,7 @@ func splitBudget(total dp.Budget, mechanisms int, selection bool) (budgetPlan, e
 		return bp, nil
 	}
 	m := float64(mechanisms)
-	rho := synthesize.CDPRho(per.Epsilon*m, per.Delta*m) * (1 - zcdpMargin) / m
+	rho := dp.CDPRho(per.Epsilon*m, per.Delta*m) * (1 - zcdpMargin) / m
 	// σ/L2 of each Gaussian: under zCDP, and under the equal (ε, δ) shares.
 	s := 1 / math.Sqrt(2*rho) * (1 + zcdpMargin)
 	if s >= dp.GaussianSigma(1, 1, per) {

@@ -5,7 +5,6 @@ import (
 	"testing"
 
 	"github.com/velo-fse/velo/dp"
-	"github.com/velo-fse/velo/synthesize"
 )
 
 // splitBudget composes a query's Gaussian mechanisms under zCDP exactly when that gives each
@@ -43,7 +42,7 @@ func TestSplitBudgetZCDP(t *testing.T) {
 		}
 		m := float64(tc.mechanisms)
 		// The Gaussians' ρ in all converts to at most their part of the total.
-		if d := synthesize.CDPDelta(m*bp.Rho, m*basic.Epsilon); d > m*basic.Delta {
+		if d := dp.CDPDelta(m*bp.Rho, m*basic.Epsilon); d > m*basic.Delta {
 			t.Errorf("%+v: ρ = %g each converts to δ %g at ε %g, over the Gaussians' %g", tc, bp.Rho, d, m*basic.Epsilon, m*basic.Delta)
 		}
 		for _, sens := range []struct {

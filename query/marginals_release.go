@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/velo-fse/velo/dataset"
+	"github.com/velo-fse/velo/dp"
 	"github.com/velo-fse/velo/ledger"
 	"github.com/velo-fse/velo/release"
 	"github.com/velo-fse/velo/synthesize"
@@ -285,7 +286,7 @@ func (e *Engine) Marginals(ctx context.Context, req MarginalsRequest) (*Marginal
 	g, r := prepared[0].bounds()
 	l1, l2 := sensitivity(g, r)
 	rhoEach := dr.budget.Rho / float64(len(sets))
-	sigma := synthesize.GaussianSigma(l2, rhoEach)
+	sigma := dp.ZCDPSigma(l2, rhoEach)
 	rel := &MarginalsRelease{
 		Project: req.Project, DatasetVersion: e.version, Table: req.Table, Join: dr.mc.joins,
 		Epsilon: dr.total.Epsilon, Delta: dr.total.Delta, Rho: dr.budget.Rho, Confidence: Confidence,
@@ -330,7 +331,7 @@ func (e *Engine) Marginals(ctx context.Context, req MarginalsRequest) (*Marginal
 			e.log.Error("noise failed", "project", req.Project, "charge", charge.Seq, "err", err)
 			return nil, ErrExecution
 		}
-		rel.Tables = append(rel.Tables, marginalTable(dr.mc.attrs, pm.attrs, noisy, used, synthesize.GaussianRho(l2, used)))
+		rel.Tables = append(rel.Tables, marginalTable(dr.mc.attrs, pm.attrs, noisy, used, dp.GaussianRho(l2, used)))
 	}
 	rel.Attributes = dr.mc.attrs
 	rel.ReleaseID = "m_" + strconv.FormatUint(charge.Seq, 10) + "_" + randomHex(6)

@@ -74,8 +74,8 @@ func TestPersonRowsMeasurementEmpirical(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			rho := synthesize.GaussianRho(b.L2, used)
-			budget := dp.Budget{Epsilon: 1, Delta: synthesize.CDPDelta(rho, 1)}
+			rho := dp.GaussianRho(b.L2, used)
+			budget := dp.Budget{Epsilon: 1, Delta: dp.CDPDelta(rho, 1)}
 
 			// Noise scale.
 			draws := max(n/10, 100)

@@ -35,15 +35,16 @@
 //     (they plan with ρ·(1 − 10⁻⁹) so that the floating-point sum respects it too).
 //   - Conversion: ρ-zCDP implies (ε, δ)-DP for δ = inf over α > 1 of
 //     exp((α−1)(αρ−ε))/(α−1)·(1−1/α)^α (Canonne, Kamath and Steinke 2020, Prop. 7), the bound
-//     Private-PGM's cdp2adp computes. CDPDelta finds α by bisection on the exponent's
-//     derivative (any α gives a valid δ); CDPEpsilon and CDPRho invert it by bisection,
-//     rounding towards safety (CDPDelta(ρ, CDPEpsilon(ρ, δ)) ≤ δ and
-//     CDPDelta(CDPRho(ε, δ), ε) ≤ δ). The tests check them against values computed with
+//     Private-PGM's cdp2adp computes (package dp, which the engine's composition within a
+//     query shares). dp.CDPDelta finds α by bisection on the exponent's
+//     derivative (any α gives a valid δ); dp.CDPEpsilon and dp.CDPRho invert it by bisection,
+//     rounding towards safety (dp.CDPDelta(ρ, dp.CDPEpsilon(ρ, δ)) ≤ δ and
+//     dp.CDPDelta(dp.CDPRho(ε, δ), ε) ≤ δ). The tests check them against values computed with
 //     50-digit arithmetic, against the values OpenDP's tests assert, and against an
 //     independent grid search, and check that the exact
 //     privacy profile of a Gaussian mechanism lies below the conversion.
 //
-// The ledger charges (ε, δ) and the synthesizer spends ρ = CDPRho(ε, δ) (NewBudget).
+// The ledger charges (ε, δ) and the synthesizer spends ρ = dp.CDPRho(ε, δ) (NewBudget).
 //
 // # MST
 //
@@ -120,7 +121,7 @@
 //
 // Guaranteed, given that Counts returns the marginals of data in which each person has at most
 // MaxRowsPerPerson rows: the Result (measurements, steps, model) and every sample drawn from it
-// are ρ-zCDP for the ρ given, hence (ε, δ)-DP for (ε, δ) with CDPRho(ε, δ) ≥ ρ. Errors depend
+// are ρ-zCDP for the ρ given, hence (ε, δ)-DP for (ε, δ) with dp.CDPRho(ε, δ) ≥ ρ. Errors depend
 // on the domain and the parameters, not on the counts.
 //
 // Not guaranteed: utility (the tests check it on planted data); the exponential mechanism's

@@ -3,6 +3,7 @@ package synthesize
 import (
 	"errors"
 	"fmt"
+	"github.com/velo-fse/velo/dp"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -82,7 +83,7 @@ type Result struct {
 
 // Epsilon is the ε that the spent ρ amounts to at δ (CDPEpsilon): at most the ε charged when
 // the budget came from NewBudget(ε, δ).
-func (r *Result) Epsilon(delta float64) float64 { return CDPEpsilon(r.RhoSpent, delta) }
+func (r *Result) Epsilon(delta float64) float64 { return dp.CDPEpsilon(r.RhoSpent, delta) }
 
 // Sample draws n rows over the source's domain: from the model, then, after MST's domain
 // compression, each merged category replaced by one of its original categories uniformly at
@@ -163,7 +164,7 @@ func (ms *measurer) measure(attrs []int, sigma float64) (Measurement, error) {
 	if err != nil {
 		return Measurement{}, err
 	}
-	rho := GaussianRho(ms.o.k(), used)
+	rho := dp.GaussianRho(ms.o.k(), used)
 	m := Measurement{Attrs: f.Attrs, Noisy: &Factor{Attrs: f.Attrs, Shape: f.Shape, Values: noisy}, Sigma: used, Rho: rho, onCompressed: ms.onCompressed}
 	ms.res.Measurements = append(ms.res.Measurements, m)
 	ms.res.Steps = append(ms.res.Steps, Step{Mechanism: "gaussian", Attrs: ms.d.names(f.Attrs), Sigma: used, Rho: rho})
@@ -222,14 +223,14 @@ func MST(d Domain, src Counts, rho float64, o Options) (*Result, error) {
 	var fitMs []Measurement // the measurements the model is fitted to (compressed)
 	fitDomain := d
 	if n == 1 {
-		m, err := ms.measure([]int{0}, GaussianSigma(k, rho))
+		m, err := ms.measure([]int{0}, dp.ZCDPSigma(k, rho))
 		if err != nil {
 			return nil, err
 		}
 		fitMs = append(fitMs, m)
 	} else {
 		// 1-ways: n marginals share 0.3ρ, each σ = k·√(n/(0.6ρ))
-		sigma1 := GaussianSigma(k, rho*mstOneWayShare/float64(n))
+		sigma1 := dp.ZCDPSigma(k, rho*mstOneWayShare/float64(n))
 		for a := range n {
 			if _, err := ms.measure([]int{a}, sigma1); err != nil {
 				return nil, err
@@ -292,7 +293,7 @@ func MST(d Domain, src Counts, rho float64, o Options) (*Result, error) {
 				}
 			}
 		}
-		sigma2 := GaussianSigma(k, rho*mstTwoWayShare/float64(n-1))
+		sigma2 := dp.ZCDPSigma(k, rho*mstTwoWayShare/float64(n-1))
 		for _, e := range tree {
 			m, err := ms.measure(e, sigma2)
 			if err != nil {

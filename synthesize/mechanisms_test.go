@@ -1,6 +1,7 @@
 package synthesize
 
 import (
+	"github.com/velo-fse/velo/dp"
 	"math"
 	"testing"
 )
@@ -145,12 +146,12 @@ func TestMSTStepsAndSensitivity(t *testing.T) {
 			switch {
 			case s.Mechanism == "gaussian" && len(s.Attrs) == 1:
 				g1++
-				if want := GaussianSigma(float64(k), 0.5*0.3/8); math.Abs(s.Sigma/want-1) > 1e-8 {
+				if want := dp.ZCDPSigma(float64(k), 0.5*0.3/8); math.Abs(s.Sigma/want-1) > 1e-8 {
 					t.Errorf("k=%d: 1-way σ %v, want %v", k, s.Sigma, want)
 				}
 			case s.Mechanism == "gaussian" && len(s.Attrs) == 2:
 				g2++
-				if want := GaussianSigma(float64(k), 0.5*0.6/7); math.Abs(s.Sigma/want-1) > 1e-8 {
+				if want := dp.ZCDPSigma(float64(k), 0.5*0.6/7); math.Abs(s.Sigma/want-1) > 1e-8 {
 					t.Errorf("k=%d: 2-way σ %v, want %v", k, s.Sigma, want)
 				}
 			case s.Mechanism == "exponential":

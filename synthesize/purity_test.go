@@ -21,7 +21,7 @@ func TestPurityOwnImports(t *testing.T) {
 	allowed := []string{
 		"errors", "fmt", "math", "slices", "sort",
 		"crypto/rand", "encoding/binary", "math/rand/v2",
-		"github.com/google/differential-privacy/go/v3/noise",
+		"github.com/google/differential-privacy/go/v3/noise", "github.com/velo-fse/velo/dp",
 	}
 	for name, imports := range deptest.OwnImports(t, ".") {
 		for _, path := range imports {
