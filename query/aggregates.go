@@ -72,6 +72,35 @@ type releaseInput struct {
 	per        dp.Budget // one part's share
 	confidence float64
 	tree0      dp.Tree
+	// share is the group's noisy tree when several quantiles read it (plan.treeOwners),
+	// and shareAt this quantile's place among its ranks; nil for any other aggregate.
+	share   *treeShare
+	shareAt int
+}
+
+// treeShare is one group's quantile tree read by several quantiles of one value: noised
+// once, at the tree's budget (one part's share), on the first read, and every quantile read
+// off the same noisy counts (dp.QuantilesWithIntervals with all their ranks).
+type treeShare struct {
+	ranks []float64
+	done  bool
+	vals  []float64
+	cis   []dp.Interval
+	r     dp.Released
+	err   error
+}
+
+func (s *treeShare) read(in releaseInput, counts func(level int, index int64) int64) (dp.Released, error) {
+	if !s.done {
+		s.vals, s.cis, s.r, s.err = dp.QuantilesWithIntervals(s.ranks, counts, in.tree0, in.agg.Lo, in.agg.Hi, in.bnd, in.per, in.confidence)
+		s.done = true
+	}
+	if s.err != nil {
+		return dp.Released{}, s.err
+	}
+	r, ci := s.r, s.cis[in.shareAt]
+	r.Value, r.CI = s.vals[in.shareAt], &ci
+	return r, nil
 }
 
 // aggRules is the registry. Order is the docs' order.
@@ -158,13 +187,16 @@ var aggRules = []aggRule{
 		PerRow: rowCount,
 		Release: func(in releaseInput) (dp.Released, error) {
 			counts := func(level int, index int64) int64 { return in.tree[[2]int64{int64(level), index}] }
+			if in.share != nil {
+				return in.share.read(in, counts)
+			}
 			vals, cis, r, err := dp.QuantilesWithIntervals([]float64{in.agg.Q}, counts, in.tree0, in.agg.Lo, in.agg.Hi, in.bnd, in.per, in.confidence)
 			if err == nil {
 				r.Value, r.CI = vals[0], &cis[0]
 			}
 			return r, err
 		},
-		Interval: "read off the same noisy tree (no extra budget): the node boundaries where the noisy count of values below, minus q times the noisy total, crosses ∓(2 + a bound on its noise at (1−confidence)/2 per side), found level by level to the first level with ≥ 256 nodes; widened by one leaf",
+		Interval: "read off the same noisy tree (no extra budget; quantiles of one value within the same bounds share one tree): the node boundaries where the noisy count of values below, minus q times the noisy total, crosses ∓(2 + a bound on its noise at (1−confidence)/2 per side), found level by level to the first level with ≥ 256 nodes; widened by one leaf",
 		Range:    withinBounds, RangeDoc: "[lo, hi]",
 		Accuracy: func(a agg, per dp.Budget, bnd dp.Bounding, t dp.Tree, confidence float64) string {
 			e, err := dp.QuantileRankError(t, a.Q, bnd, per, confidence)

@@ -188,14 +188,17 @@ func rewriteRankedIn(d dialect, p *plan, k int, tree treeShape, scale func(lo, h
 			leaf := dp.NodeSQL(x, a.Lo, a.Hi, dp.Tree{Branching: tree.Branching, Height: tree.Height}, tree.Height)
 			if !d.SingleScan {
 				// A statement per tree: its leaf counts by group (groups the totals do not
-				// hold are ignored when read).
+				// hold are ignored when read); a tree read by several quantiles once.
+				if p.treeOwners()[j] != j {
+					continue
+				}
 				rw.Tree[j] = fmt.Sprintf("WITH %s SELECT %s %d AS level, %s AS node, count(*) AS n FROM base WHERE v%d IS NOT NULL GROUP BY ALL",
 					rw.ctes, prefixCols(keyCols), tree.Height, leaf, j)
 				continue
 			}
 			// Quantiles of the same value within the same bounds have the same leaves:
-			// counted once, read by each (every quantile is still noised on its own).
-			same := fmt.Sprintf("%s\x00%g\x00%g", a.Arg.SQL(), a.Lo, a.Hi)
+			// counted once, read by each off one noisy tree (plan.treeOwners).
+			same := quantileTreeKey(a)
 			if i, ok := leafOf[same]; ok {
 				rw.SingleTrees[i] = append(rw.SingleTrees[i], j)
 				continue

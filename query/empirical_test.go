@@ -129,6 +129,10 @@ func TestEmpiricalPrivacy(t *testing.T) {
 			d: d, dPlus: dPlus, samples: n, kind: valueOutcomes},
 		{name: "median", sql: "SELECT WITH DIFFERENTIAL_PRIVACY OPTIONS(epsilon = 1, delta = 0, max_groups_contributed = 1) region, MEDIAN(wait_days) AS m FROM booking GROUP BY region",
 			d: d, dPlus: dPlus, samples: max(n/20, 100), kind: cellOutcomes},
+		// Two quantiles of one value read one noisy tree, noised once with the whole
+		// budget (plan.treeOwners): the pair released together is ε-DP.
+		{name: "median_p90_one_tree", sql: "SELECT WITH DIFFERENTIAL_PRIVACY OPTIONS(epsilon = 1, delta = 0, max_groups_contributed = 1) region, MEDIAN(wait_days) AS m, QUANTILE_CONT(wait_days, 0.9) AS p90 FROM booking GROUP BY region",
+			d: d, dPlus: dPlus, samples: max(n/20, 100), kind: jointCellOutcomes},
 		{name: "selection_1_group", sql: "SELECT WITH DIFFERENTIAL_PRIVACY OPTIONS(epsilon = 1, delta = 0.02, max_groups_contributed = 1) provider_id, COUNT(*) AS n FROM booking GROUP BY provider_id",
 			d: s, dPlus: sPlus, samples: 5 * n, kind: selectionOutcomes},
 		// The person's rows outside the eight providers D has are filtered out, so the
@@ -291,6 +295,7 @@ type outcomeKind int
 const (
 	valueOutcomes     outcomeKind = iota // T over the changed groups
 	cellOutcomes                         // the value of the one changed group in 16 cells
+	jointCellOutcomes                    // the two values of the one changed group in 4 × 4 cells
 	selectionOutcomes                    // absence or presence of the changed groups
 )
 
@@ -299,7 +304,7 @@ func (k outcomeKind) maxEvents() int {
 	switch k {
 	case valueOutcomes:
 		return 2*4 + 2
-	case cellOutcomes:
+	case cellOutcomes, jointCellOutcomes:
 		return 16
 	}
 	return 2*1 + 2 + 1 + 1 // the larger of the two selection schemes, with "released"
@@ -357,8 +362,8 @@ func prepareEmpirical(t *testing.T, c empiricalCase) *empirical {
 		t.Fatal(err)
 	}
 	e.per, e.sel = bp.Per, bp.Selection
-	if len(plan.Keys) != 1 || len(plan.Aggs) != 1 {
-		t.Fatalf("the empirical cases have one key and one aggregate: %s", c.sql)
+	if aggs := map[bool]int{false: 1, true: 2}[c.kind == jointCellOutcomes]; len(plan.Keys) != 1 || len(plan.Aggs) != aggs {
+		t.Fatalf("the empirical cases have one key and one aggregate (two for joint cells): %s", c.sql)
 	}
 	maxGroups, maxRows := contributionBounds(plan)
 	e.rw = rewrite(plan, empiricalSeed, maxGroups, maxRows, treeShape{dp.DefaultTree.Branching, dp.DefaultTree.Height}, dp.SumScale)
@@ -491,6 +496,20 @@ func (e *empirical) buildOutcomes(kind outcomeKind) {
 			return int(dp.NodeOf(values(rows)[e.affected[0]], a.Lo, a.Hi, dp.DefaultTree, 1))
 		}
 		single("level-1 node", e.total)
+	case jointCellOutcomes:
+		// Each value's level-1 node in quarters: 4 × 4 cells of the pair.
+		a := e.plan.Aggs[0]
+		e.outcomes = 16
+		e.outcome = func(rows [][]any) int {
+			var m, q float64
+			for _, r := range rows {
+				if e.keyOf[fmt.Sprint(r[0])] == e.affected[0] {
+					m, q = r[1].(float64), r[2].(float64)
+				}
+			}
+			return int(dp.NodeOf(m, a.Lo, a.Hi, dp.DefaultTree, 1)/4*4 + dp.NodeOf(q, a.Lo, a.Hi, dp.DefaultTree, 1)/4)
+		}
+		single("pair of level-1 quarters", e.total)
 	case selectionOutcomes:
 		released := func(x int) bool { return x > 0 }
 		if m == 1 {

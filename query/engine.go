@@ -238,7 +238,7 @@ var (
 
 // engineVersion is part of the release cache key: a change in how queries are rewritten
 // or noised must not serve releases made the old way.
-const engineVersion = "6"
+const engineVersion = "7"
 
 // Confidence is the level of every released confidence interval.
 const Confidence = 0.95
@@ -832,10 +832,23 @@ func budgetSplit(p *plan, bp budgetPlan) []release.SplitEntry {
 		entry.Mechanism, entry.Rho = "gaussian (zCDP)", bp.Rho
 	}
 	var out []release.SplitEntry
-	for _, a := range p.Aggs {
+	owner := p.treeOwners()
+	for j, a := range p.Aggs {
+		if owner[j] != j {
+			continue // read off its owner's tree: named there
+		}
 		parts := a.Kind.rule().Parts
 		if len(parts) == 1 {
 			entry.For = a.Name
+			var readers []string
+			for i, o := range owner {
+				if o == j {
+					readers = append(readers, p.Aggs[i].Name)
+				}
+			}
+			if len(readers) > 1 {
+				entry.For = strings.Join(readers, ", ") + " (one quantile tree)"
+			}
 			out = append(out, entry)
 			continue
 		}

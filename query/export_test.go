@@ -147,10 +147,19 @@ func CrossTotals(ctx context.Context, e *Engine, sqlText string, allow map[strin
 	case berr != nil:
 		return nil, nil, StageBackendRun, berr
 	}
+	// Each tree once, under the first quantile that reads it (plan.treeOwners): an engine
+	// may count it once for all its readers.
+	owner := plan.treeOwners()
 	conv := func(groups map[string]*groupRow) map[string]Totals {
 		out := map[string]Totals{}
 		for id, gr := range groups {
-			out[id] = Totals{Keys: gr.keys, Persons: gr.persons, Vals: gr.vals, Tree: gr.tree}
+			tree := map[int]treeCounts{}
+			for j, t := range gr.tree {
+				if owner[j] == j {
+					tree[j] = t
+				}
+			}
+			out[id] = Totals{Keys: gr.keys, Persons: gr.persons, Vals: gr.vals, Tree: tree}
 		}
 		return out
 	}

@@ -193,11 +193,42 @@ func (p *plan) Selection() bool {
 	return false
 }
 
-// Mechanisms counts the noise mechanisms the query spends budget on.
+// Mechanisms counts the noise mechanisms the query spends budget on: each aggregate's
+// parts, a quantile tree shared by several quantiles once (treeOwners).
 func (p *plan) Mechanisms() int {
 	n := 0
-	for _, a := range p.Aggs {
-		n += len(a.Kind.rule().Parts)
+	owner := p.treeOwners()
+	for j, a := range p.Aggs {
+		if owner[j] == j {
+			n += len(a.Kind.rule().Parts)
+		}
 	}
 	return n
+}
+
+// quantileTreeKey names a quantile's tree: quantiles of the same value within the same
+// bounds count the same rows into the same leaves.
+func quantileTreeKey(a agg) string { return fmt.Sprintf("%s\x00%g\x00%g", a.Arg.SQL(), a.Lo, a.Hi) }
+
+// treeOwners maps each aggregate to the first aggregate of the query whose quantile tree it
+// reads: for a quantile, the first quantile with its quantileTreeKey; for anything else,
+// itself. A tree is noised once, as one mechanism with the budget of one part, and every
+// quantile that owns or shares it is read off the same noisy counts (post-processing;
+// docs/privacy.md, "Quantiles of one value share a tree").
+func (p *plan) treeOwners() []int {
+	owner := make([]int, len(p.Aggs))
+	first := map[string]int{}
+	for j, a := range p.Aggs {
+		owner[j] = j
+		if a.Kind != aggQuantile {
+			continue
+		}
+		k := quantileTreeKey(a)
+		if i, ok := first[k]; ok {
+			owner[j] = i
+		} else {
+			first[k] = j
+		}
+	}
+	return owner
 }

@@ -93,6 +93,16 @@ func noiseRelease(p *plan, rw rewritten, domains [][]any, groups map[string]*gro
 func releaseRows(p *plan, rw rewritten, keys [][]any, groups map[string]*groupRow, per dp.Budget, confidence float64, tree dp.Tree, release func(releaseInput) (dp.Released, error)) (rows, cis [][]any, err error) {
 	used := make(map[*groupRow]bool, len(keys))
 	bnd := dp.Bounding{MaxGroups: int64(rw.MaxGroups), MaxContributionsPerGroup: int64(rw.MaxRows)}
+	// Quantiles sharing a tree: each owner's ranks, and each reader's place among them.
+	owner := p.treeOwners()
+	ranks := map[int][]float64{}
+	shareAt := make([]int, len(p.Aggs))
+	for j, a := range p.Aggs {
+		if a.Kind == aggQuantile {
+			shareAt[j] = len(ranks[owner[j]])
+			ranks[owner[j]] = append(ranks[owner[j]], a.Q)
+		}
+	}
 	for _, key := range keys {
 		g := groups[groupID(key)]
 		if g == nil {
@@ -104,13 +114,21 @@ func releaseRows(p *plan, rw rewritten, keys [][]any, groups map[string]*groupRo
 		used[g] = true
 		aggVals := make([]any, len(p.Aggs))
 		aggCIs := make([]any, len(p.Aggs))
+		shares := map[int]*treeShare{}
 		col := 0
 		for j, a := range p.Aggs {
 			rule := a.Kind.rule()
-			r, err := release(releaseInput{
-				agg: a, tot: g.vals[col : col+rule.Totals], tree: g.tree[j], scale: rw.Scales[j],
+			in := releaseInput{
+				agg: a, tot: g.vals[col : col+rule.Totals], tree: g.tree[owner[j]], scale: rw.Scales[j],
 				bnd: bnd, per: per, confidence: confidence, tree0: tree,
-			})
+			}
+			if o := owner[j]; a.Kind == aggQuantile && len(ranks[o]) > 1 {
+				if shares[o] == nil {
+					shares[o] = &treeShare{ranks: ranks[o]}
+				}
+				in.share, in.shareAt = shares[o], shareAt[j]
+			}
+			r, err := release(in)
 			col += rule.Totals
 			if err != nil {
 				return nil, nil, fmt.Errorf("release %s: %w", a.Name, err)

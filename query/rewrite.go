@@ -264,6 +264,7 @@ func rewriteIn(d dialect, p *plan, seed uint64, maxGroups, maxRows int, tree tre
 	// clamped to maxRows rows, its sums rescaled to the rows kept (so its mean is kept).
 	g := append([]string{}, keyCols...)
 	g = append(g, "count(*) AS persons")
+	owner := p.treeOwners()
 	for j, a := range p.Aggs {
 		r := a.Kind.rule()
 		var sc, vlo, vhi float64
@@ -278,7 +279,8 @@ func rewriteIn(d dialect, p *plan, seed uint64, maxGroups, maxRows int, tree tre
 			perGroup = scaledTotalsIn(r.Centred, d.Sum)
 		}
 		g = append(g, perGroup(j, vlo, vhi, sc, maxRows)...)
-		if a.Kind == aggQuantile {
+		if a.Kind == aggQuantile && owner[j] == j {
+			// A tree read by several quantiles is counted once (plan.treeOwners).
 			ctes := rw.ctes
 			if !d.TempTables {
 				// No temporary table to read bounded from: the statement defines it.
