@@ -449,6 +449,11 @@ func (b *boundRewrite) run(ctx context.Context, nkeys int) (map[string]*groupRow
 	}
 	ctx, cancel := context.WithTimeout(ctx, b.s.limits.Timeout)
 	defer cancel()
+	if err := ctx.Err(); err != nil {
+		// Out of time before anything was sent to DuckDB (as sandbox.run's wait for a
+		// connection would be): nothing was read.
+		return nil, fmt.Errorf("%w: %w", errNotStarted, err)
+	}
 	return execute(ctx, b.conn, b.rw, nkeys, b.main, b.tree)
 }
 

@@ -3,6 +3,7 @@ package query
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -194,5 +195,43 @@ func TestDescribeKeyTypeOfGroupsStatement(t *testing.T) {
 		if name := columnTypeName(b.main, i); typ != name || typ == "" {
 			t.Errorf("key %d: DESCRIBE %q, bound statement %q", i, typ, name)
 		}
+	}
+}
+
+// A bound rewrite whose context has ended before it is sent to DuckDB has read nothing:
+// its error wraps errNotStarted (the engine refunds the charge), as a wait for a
+// connection that times out does in sandbox.run.
+func TestBoundRunOutOfTimeNotStarted(t *testing.T) {
+	data := synthDataset(t)
+	ctx := context.Background()
+	cat, err := dataset.ReadCatalog(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb, err := openSandbox(ctx, data, cat, Limits{Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sb.close()
+	plan, err := checkSQL(ctx, testParser(t), cat, "SELECT region, COUNT(*) AS n FROM booking GROUP BY region", allowAll(cat))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, r := contributionBounds(plan)
+	rw := rewrite(plan, 7, g, r, treeShape{dp.DefaultTree.Branching, dp.DefaultTree.Height}, dp.SumScale)
+	b, err := sb.bind(ctx, rw, []*keyDomain{plan.Keys[0].Domain})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.close()
+	done, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := b.run(done, len(plan.Keys)); !errors.Is(err, errNotStarted) {
+		t.Fatalf("run after the context ended: %v, want errNotStarted", err)
+	}
+	// The same bound statement still runs once there is time.
+	groups, err := b.run(ctx, len(plan.Keys))
+	if err != nil || len(groups) == 0 {
+		t.Fatalf("run: %d groups, %v", len(groups), err)
 	}
 }
