@@ -65,7 +65,10 @@ type Phase struct {
 	Codes       map[string]int  // problem codes of refusals
 	Latencies   []time.Duration // of every request, sorted
 	Wall        time.Duration
-	Unexpected  []string // anything but 200 with the expected release, or a 429 problem
+	// CPU is the process's CPU time over the phase (server, clients and DuckDB: one
+	// process), 0 where the system does not say.
+	CPU        time.Duration
+	Unexpected []string // anything but 200 with the expected release, or a 429 problem
 }
 
 // Percentile is the p-th percentile latency (nearest rank).
@@ -80,9 +83,17 @@ func (p Phase) Percentile(q float64) time.Duration {
 // Throughput is requests per second over the phase's wall time.
 func (p Phase) Throughput() float64 { return float64(p.Requests) / p.Wall.Seconds() }
 
+// CPUPerRequest is the process's CPU time over the phase divided by its requests.
+func (p Phase) CPUPerRequest() time.Duration {
+	if p.Requests == 0 {
+		return 0
+	}
+	return p.CPU / time.Duration(p.Requests)
+}
+
 func (p Phase) String() string {
-	return fmt.Sprintf("%-34s %6d req, %3d at once: p50 %7s  p90 %7s  p99 %7s  max %7s  %7.0f req/s  status %v",
-		p.Name, p.Requests, p.Concurrency, ms(p.Percentile(50)), ms(p.Percentile(90)), ms(p.Percentile(99)), ms(p.Percentile(100)), p.Throughput(), p.Status)
+	return fmt.Sprintf("%-34s %6d req, %3d at once: p50 %7s  p90 %7s  p99 %7s  max %7s  %7.0f req/s  CPU %s/req  status %v",
+		p.Name, p.Requests, p.Concurrency, ms(p.Percentile(50)), ms(p.Percentile(90)), ms(p.Percentile(99)), ms(p.Percentile(100)), p.Throughput(), ms(p.CPUPerRequest()), p.Status)
 }
 
 func ms(d time.Duration) string {
@@ -199,6 +210,7 @@ func runPhase(ctx context.Context, name string, n, concurrency int, interval tim
 	}
 	next := make(chan job, n)
 	var wg sync.WaitGroup
+	cpu0 := processCPU()
 	start := time.Now()
 	for range concurrency {
 		wg.Add(1)
@@ -254,6 +266,7 @@ func runPhase(ctx context.Context, name string, n, concurrency int, interval tim
 	close(next)
 	wg.Wait()
 	p.Wall = time.Since(start)
+	p.CPU = processCPU() - cpu0
 	slices.Sort(p.Latencies)
 	return p
 }
@@ -298,6 +311,7 @@ func plainPhase(ctx context.Context, data string, threads, n, salt int) (Phase, 
 	if _, err := run(fmt.Sprintf(loadFreshSQL, -1_000_000)); err != nil { // warm-up
 		return p, err
 	}
+	cpu0 := processCPU()
 	start := time.Now()
 	for i := range n {
 		t := time.Now()
@@ -312,6 +326,7 @@ func plainPhase(ctx context.Context, data string, threads, n, salt int) (Phase, 
 		p.Status[200]++
 	}
 	p.Wall = time.Since(start)
+	p.CPU = processCPU() - cpu0
 	slices.Sort(p.Latencies)
 	return p, nil
 }

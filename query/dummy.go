@@ -115,12 +115,14 @@ func (e *Engine) dummy(ctx context.Context, req Request, plan *plan, rel *releas
 	for i, k := range plan.Keys {
 		keyDomains[i] = k.Domain
 	}
-	domains, err := ts.sb.prepare(ctx, rw, keyDomains)
+	bound, err := ts.sb.bind(ctx, rw, keyDomains)
 	if err != nil {
 		e.log.Error("prepare dummy rewrite", "project", req.Project, "class", errorClass(err))
 		return nil, ErrInternal
 	}
-	groups, err := ts.sb.run(ctx, rw, len(plan.Keys))
+	defer bound.close()
+	domains := bound.domains
+	groups, err := bound.run(ctx, len(plan.Keys))
 	if err != nil {
 		e.log.Error("dummy run failed", "project", req.Project, "class", errorClass(err))
 		return nil, ErrInternal

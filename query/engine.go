@@ -429,12 +429,17 @@ func (e *Engine) run(ctx context.Context, req Request, plan *plan, rel *release.
 	for i, k := range plan.Keys {
 		keyDomains[i] = k.Domain
 	}
-	domains, err := e.sb.prepare(ctx, rw, keyDomains)
+	// Bound once, before the charge, on a connection held until the query has run: what
+	// runs after the charge is the statement bound here.
+	bound, err := e.sb.bind(ctx, rw, keyDomains)
 	if err != nil {
 		e.log.Error("prepare rewrite", "project", req.Project, "class", errorClass(err))
 		return nil, ErrInternal
 	}
+	defer bound.close()
+	domains := bound.domains
 	if e.backend != nil {
+		bound.close() // the backend runs the query; DuckDB only resolved the domains
 		// The same plan and bounds, printed for the backend and bound there (no data
 		// read), before the charge.
 		if rw, err = e.backendRewrite(plan, bounding.Method, seed, maxGroups, maxRows); err != nil {
@@ -467,8 +472,9 @@ func (e *Engine) run(ctx context.Context, req Request, plan *plan, rel *release.
 		groups, err = runBackend(bctx, e.backend, rw, len(plan.Keys))
 		cancel()
 	} else {
-		groups, err = e.sb.run(ctx, rw, len(plan.Keys))
+		groups, err = bound.run(ctx, len(plan.Keys))
 	}
+	bound.close()
 	if errors.Is(err, errNotStarted) {
 		// Nothing was read: the charge is refunded (docs/privacy.md#errors-and-timing).
 		e.log.Error("query not started", "project", req.Project, "charge", charge.Seq, "class", errorClass(err))

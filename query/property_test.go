@@ -308,10 +308,13 @@ func (h *genHarness) execute(sb *sandbox, p *plan, rw rewritten, per, selection 
 	for i, k := range p.Keys {
 		domains[i] = k.Domain
 	}
-	if s.domains, s.prepErr = sb.prepare(h.ctx, rw, domains); s.prepErr != nil {
+	b, err := sb.bind(h.ctx, rw, domains)
+	if s.prepErr = err; err != nil {
 		return s
 	}
-	if s.groups, s.runErr = sb.run(h.ctx, rw, len(p.Keys)); s.runErr != nil {
+	defer b.close()
+	s.domains = b.domains
+	if s.groups, s.runErr = b.run(h.ctx, len(p.Keys)); s.runErr != nil {
 		return s
 	}
 	s.keys, s.keysErr = releaseKeys(p, rw, s.domains, s.groups, selection)
@@ -977,10 +980,12 @@ func runGenData(t *testing.T, data *genData, q string, allow map[string][]string
 	for i, k := range plan.Keys {
 		domains[i] = k.Domain
 	}
-	if _, err := sb.prepare(ctx, rw, domains); err != nil {
+	b, err := sb.bind(ctx, rw, domains)
+	if err != nil {
 		t.Fatalf("%s: %v", q, err)
 	}
-	groups, err := sb.run(ctx, rw, len(plan.Keys))
+	defer b.close()
+	groups, err := b.run(ctx, len(plan.Keys))
 	if err != nil {
 		t.Fatalf("%s: %v", q, err)
 	}

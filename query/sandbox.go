@@ -1,11 +1,13 @@
 package query
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -138,49 +140,202 @@ func (s *sandbox) close() error {
 	return errors.Join(s.db.Close(), s.connector.Close())
 }
 
-// prepare binds the rewrite without reading any data (Parquet metadata only): a
-// statement that does not bind fails here, before any charge. It returns each public
-// key's domain as DuckDB groups it (nil for a key without one): the checker's domain
-// values cast to the type DuckDB resolved for the key expression, de-duplicated by DuckDB
-// and scanned back exactly as group keys are. CASE results 1 and 1.0 are one group, so
-// they are one domain value.
+// prepare binds the rewrite without reading any data (Parquet metadata only) and returns
+// each public key's domain as DuckDB groups it; see bind, whose statements it closes.
 func (s *sandbox) prepare(ctx context.Context, rw rewritten, domains []*keyDomain) ([][]any, error) {
+	b, err := s.bind(ctx, rw, domains)
+	if err != nil {
+		return nil, err
+	}
+	b.close()
+	return b.domains, nil
+}
+
+// boundRewrite is a rewrite bound on one of the sandbox's connections before the charge,
+// and held until it runs: run executes the statements bound here instead of binding them
+// again. close gives the connection back.
+type boundRewrite struct {
+	s    *sandbox
+	conn *sql.Conn
+	rw   rewritten
+	// main is the statement that reads the groups (Single, or Groups over bounded as a
+	// common table expression) and tree the quantile statements by aggregate index, bound;
+	// none when bounded is materialised (Groups and Tree then read a table that run
+	// creates: they are bound again there).
+	main *duckdb.Stmt
+	tree []*duckdb.Stmt
+	// domains are the public keys' domains as DuckDB groups them (nil for a key without
+	// one).
+	domains [][]any
+}
+
+// bind binds the rewrite without reading any data (Parquet metadata only): a statement
+// that does not bind fails here, before any charge. It resolves each public key's domain
+// as DuckDB groups it: the checker's domain values cast to the type DuckDB resolved for the
+// key expression, de-duplicated by DuckDB and scanned back exactly as group keys are. CASE
+// results 1 and 1.0 are one group, so they are one domain value. The bound statements and
+// their connection are kept for run; the caller closes what bind returns.
+func (s *sandbox) bind(ctx context.Context, rw rewritten, domains []*keyDomain) (_ *boundRewrite, err error) {
 	conn, err := s.db.Conn(ctx)
 	if err != nil {
 		return nil, err
 	}
-	defer conn.Close()
-	// The bounded table does not exist yet: bind its definition, then the readers
-	// against an empty table of the same shape.
-	stmt := rw.createBounded(true)
-	if _, err := conn.ExecContext(ctx, stmt); err != nil {
-		return nil, err
-	}
-	defer conn.ExecContext(context.WithoutCancel(ctx), "DROP TABLE IF EXISTS bounded")
-	for _, q := range append([]string{rw.Groups, rw.Inline(), rw.Single}, rw.Tree...) {
-		if q == "" {
-			continue
+	b := &boundRewrite{s: s, conn: conn, rw: rw, domains: make([][]any, len(domains))}
+	defer func() {
+		if err != nil {
+			b.close()
 		}
-		st, err := conn.PrepareContext(ctx, q)
+	}()
+	types := make([]string, len(domains))
+	if rw.materialise() {
+		// The bounded table does not exist yet: bind its definition, then the readers
+		// against an empty table of the same shape, and read the keys' types from it.
+		if _, err := conn.ExecContext(ctx, rw.createBounded(true)); err != nil {
+			return nil, err
+		}
+		defer conn.ExecContext(context.WithoutCancel(ctx), "DROP TABLE IF EXISTS bounded")
+		for _, q := range append([]string{rw.Groups}, rw.Tree...) {
+			if q == "" {
+				continue
+			}
+			st, err := conn.PrepareContext(ctx, q)
+			if err != nil {
+				return nil, err
+			}
+			st.Close()
+		}
+		for i, d := range domains {
+			if d == nil {
+				continue
+			}
+			if err := conn.QueryRowContext(ctx, fmt.Sprintf("SELECT column_type FROM (DESCRIBE SELECT k%d FROM bounded)", i)).Scan(&types[i]); err != nil {
+				return nil, fmt.Errorf("type of key %d: %w", i, err)
+			}
+		}
+	} else {
+		main := rw.Inline()
+		if rw.Single != "" {
+			main = rw.Single
+		}
+		err := conn.Raw(func(dc any) error {
+			c, ok := dc.(*duckdb.Conn)
+			if !ok {
+				return fmt.Errorf("sandbox: driver connection %T", dc)
+			}
+			prep := func(q string) (*duckdb.Stmt, error) {
+				st, err := c.PrepareContext(ctx, q)
+				if err != nil {
+					return nil, err
+				}
+				return st.(*duckdb.Stmt), nil
+			}
+			var err error
+			if b.main, err = prep(main); err != nil {
+				return err
+			}
+			for j, q := range rw.Tree {
+				if q == "" {
+					continue
+				}
+				if b.tree == nil {
+					b.tree = make([]*duckdb.Stmt, len(rw.Tree))
+				}
+				if b.tree[j], err = prep(q); err != nil {
+					return err
+				}
+			}
+			// The groups statement's first columns are the keys k0, k1, … as bounded
+			// holds them: their types are the keys' types.
+			for i, d := range domains {
+				if d != nil {
+					types[i] = columnTypeName(b.main, i)
+				}
+			}
+			return nil
+		})
 		if err != nil {
 			return nil, err
 		}
-		st.Close()
+		for i, d := range domains {
+			if d != nil && types[i] == "" {
+				// A type columnTypeName does not name: DuckDB's own description of it.
+				if types[i], err = describeKeyType(ctx, conn, main, i); err != nil {
+					return nil, fmt.Errorf("type of key %d: %w", i, err)
+				}
+			}
+		}
 	}
-	resolved := make([][]any, len(domains))
 	for i, d := range domains {
 		if d == nil {
 			continue
 		}
-		var typ string
-		if err := conn.QueryRowContext(ctx, fmt.Sprintf("SELECT column_type FROM (DESCRIBE SELECT k%d FROM bounded)", i)).Scan(&typ); err != nil {
-			return nil, fmt.Errorf("type of key %d: %w", i, err)
-		}
-		if resolved[i], err = s.resolveDomain(ctx, conn, d, typ); err != nil {
+		if b.domains[i], err = s.resolveDomain(ctx, conn, d, types[i]); err != nil {
 			return nil, fmt.Errorf("domain of key %d: %w", i, err)
 		}
 	}
-	return resolved, nil
+	return b, nil
+}
+
+// describeKeyType is the type of key i (column k<i>) of a groups statement as DESCRIBE
+// names it: it binds the statement again.
+func describeKeyType(ctx context.Context, conn *sql.Conn, groups string, i int) (string, error) {
+	var typ string
+	err := conn.QueryRowContext(ctx, fmt.Sprintf("SELECT column_type FROM (DESCRIBE %s) WHERE column_name = 'k%d'", groups, i)).Scan(&typ)
+	return typ, err
+}
+
+// columnTypeName is the type of a bound statement's column n as DuckDB's DESCRIBE names
+// it, for the types a group key may have; "" for any other.
+func columnTypeName(st *duckdb.Stmt, n int) string {
+	info, err := st.ColumnTypeInfo(n)
+	if err != nil {
+		return ""
+	}
+	switch t := info.InternalType(); t {
+	case duckdb.TYPE_DECIMAL:
+		if d, ok := info.Details().(*duckdb.DecimalDetails); ok {
+			return fmt.Sprintf("DECIMAL(%d,%d)", d.Width, d.Scale)
+		}
+	case duckdb.TYPE_TIMESTAMP_TZ:
+		return "TIMESTAMP WITH TIME ZONE"
+	default:
+		if name, ok := scalarTypeNames[t]; ok && info.Alias() == "" {
+			return name
+		}
+	}
+	return ""
+}
+
+// scalarTypeNames are the SQL names of the scalar types a group key may have, as DESCRIBE
+// prints them.
+var scalarTypeNames = map[duckdb.Type]string{
+	duckdb.TYPE_BOOLEAN: "BOOLEAN", duckdb.TYPE_TINYINT: "TINYINT", duckdb.TYPE_SMALLINT: "SMALLINT",
+	duckdb.TYPE_INTEGER: "INTEGER", duckdb.TYPE_BIGINT: "BIGINT", duckdb.TYPE_HUGEINT: "HUGEINT",
+	duckdb.TYPE_UTINYINT: "UTINYINT", duckdb.TYPE_USMALLINT: "USMALLINT", duckdb.TYPE_UINTEGER: "UINTEGER",
+	duckdb.TYPE_UBIGINT: "UBIGINT", duckdb.TYPE_FLOAT: "FLOAT", duckdb.TYPE_DOUBLE: "DOUBLE",
+	duckdb.TYPE_DATE: "DATE", duckdb.TYPE_TIME: "TIME", duckdb.TYPE_TIMESTAMP: "TIMESTAMP",
+	duckdb.TYPE_VARCHAR: "VARCHAR", duckdb.TYPE_UUID: "UUID", duckdb.TYPE_INTERVAL: "INTERVAL",
+}
+
+// close releases the bound statements and gives the connection back to the pool; it may
+// be called more than once.
+func (b *boundRewrite) close() {
+	if b.conn == nil {
+		return
+	}
+	if b.main != nil || b.tree != nil {
+		b.conn.Raw(func(any) error {
+			for _, st := range append([]*duckdb.Stmt{b.main}, b.tree...) {
+				if st != nil {
+					st.Close()
+				}
+			}
+			return nil
+		})
+		b.main, b.tree = nil, nil
+	}
+	b.conn.Close()
+	b.conn = nil
 }
 
 // resolveDomain is resolveDomain, memoised by its input.
@@ -283,6 +438,69 @@ func (s *sandbox) run(ctx context.Context, rw rewritten, nkeys int) (map[string]
 		return nil, fmt.Errorf("%w: %w", errNotStarted, err)
 	}
 	defer conn.Close()
+	return execute(ctx, conn, rw, nkeys, nil, nil)
+}
+
+// run executes the statements bind bound (and binds those that read the materialised
+// bounded table), as sandbox.run does; the connection stays held until close.
+func (b *boundRewrite) run(ctx context.Context, nkeys int) (map[string]*groupRow, error) {
+	if b.conn == nil {
+		return nil, fmt.Errorf("%w: sandbox: bound rewrite closed", errNotStarted)
+	}
+	ctx, cancel := context.WithTimeout(ctx, b.s.limits.Timeout)
+	defer cancel()
+	if err := ctx.Err(); err != nil {
+		// Out of time before anything was sent to DuckDB (as sandbox.run's wait for a
+		// connection would be): nothing was read.
+		return nil, fmt.Errorf("%w: %w", errNotStarted, err)
+	}
+	return execute(ctx, b.conn, b.rw, nkeys, b.main, b.tree)
+}
+
+// each runs q on conn, or st when it is not nil (a statement bound on conn), and calls f
+// with each row's values, as database/sql scans them into an any: []byte copied, every
+// other value as the driver gives it.
+func each(ctx context.Context, conn *sql.Conn, q string, st *duckdb.Stmt, f func(vals []any) error) error {
+	return conn.Raw(func(dc any) error {
+		var rows driver.Rows
+		var err error
+		if st != nil {
+			rows, err = st.QueryContext(ctx, nil)
+		} else if c, ok := dc.(*duckdb.Conn); ok {
+			rows, err = c.QueryContext(ctx, q, nil)
+		} else {
+			err = fmt.Errorf("sandbox: driver connection %T", dc)
+		}
+		if err != nil {
+			return err
+		}
+		n := len(rows.Columns())
+		dest := make([]driver.Value, n)
+		for {
+			if err := rows.Next(dest); err != nil {
+				if err == io.EOF {
+					break
+				}
+				return errors.Join(err, rows.Close())
+			}
+			vals := make([]any, n)
+			for i, v := range dest {
+				if b, ok := v.([]byte); ok {
+					v = bytes.Clone(b)
+				}
+				vals[i] = v
+			}
+			if err := f(vals); err != nil {
+				return errors.Join(err, rows.Close())
+			}
+		}
+		return rows.Close()
+	})
+}
+
+// execute runs a rewrite on conn: main and tree, when set, are its groups statement and
+// quantile statements bound on conn (see bind); otherwise the statements are bound here.
+func execute(ctx context.Context, conn *sql.Conn, rw rewritten, nkeys int, main *duckdb.Stmt, tree []*duckdb.Stmt) (map[string]*groupRow, error) {
 	groupsSQL := rw.Inline()
 	if rw.materialise() {
 		// Groups and the trees both read bounded: computed once, as a temporary table.
@@ -291,6 +509,7 @@ func (s *sandbox) run(ctx context.Context, rw rewritten, nkeys int) (map[string]
 		}
 		defer conn.ExecContext(context.WithoutCancel(ctx), "DROP TABLE IF EXISTS bounded")
 		groupsSQL = rw.Groups
+		main, tree = nil, nil // bound against the empty table: bound again on this one
 	}
 	if rw.Single != "" {
 		groupsSQL = rw.Single
@@ -307,22 +526,7 @@ func (s *sandbox) run(ctx context.Context, rw rewritten, nkeys int) (map[string]
 	}
 	var leaves []leafRow
 	groups := map[string]*groupRow{}
-	rows, err := conn.QueryContext(ctx, groupsSQL)
-	if err != nil {
-		return nil, err
-	}
-	cols, _ := rows.Columns()
-rowsLoop:
-	for rows.Next() {
-		vals := make([]any, len(cols))
-		ptrs := make([]any, len(cols))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		if err := rows.Scan(ptrs...); err != nil {
-			rows.Close()
-			return nil, err
-		}
+	err := each(ctx, conn, groupsSQL, main, func(vals []any) error {
 		keys := normaliseKeys(vals[:nkeys])
 		if treeCols > 0 {
 			tail := vals[len(vals)-treeCols:]
@@ -337,7 +541,7 @@ rowsLoop:
 						leaves = append(leaves, leafRow{groupID(keys), j, toInt64(tail[2*i+1]), toInt64(tail[len(tail)-1])})
 					}
 				}
-				continue rowsLoop
+				return nil
 			}
 			vals = vals[:len(vals)-treeCols]
 		}
@@ -350,12 +554,12 @@ rowsLoop:
 		if groups[id] != nil {
 			// Two groups DuckDB formed would be read as one: fail closed rather than
 			// merge or drop one. The key's scanned form is at fault, not the data.
-			rows.Close()
-			return nil, errDuplicateGroup
+			return errDuplicateGroup
 		}
 		groups[id] = g
-	}
-	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
 	if treeCols > 0 {
@@ -383,30 +587,25 @@ rowsLoop:
 		if q == "" {
 			continue
 		}
-		rows, err := conn.QueryContext(ctx, q)
-		if err != nil {
-			return nil, err
+		var st *duckdb.Stmt
+		if j < len(tree) {
+			st = tree[j]
 		}
-		for rows.Next() {
-			vals := make([]any, nkeys+3)
-			ptrs := make([]any, len(vals))
-			for i := range vals {
-				ptrs[i] = &vals[i]
-			}
-			if err := rows.Scan(ptrs...); err != nil {
-				rows.Close()
-				return nil, err
+		err := each(ctx, conn, q, st, func(vals []any) error {
+			if len(vals) != nkeys+3 {
+				return fmt.Errorf("sandbox: a quantile statement read %d columns, not %d", len(vals), nkeys+3)
 			}
 			g := groups[groupID(normaliseKeys(vals[:nkeys]))]
 			if g == nil {
-				continue
+				return nil
 			}
 			if g.tree[j] == nil {
 				g.tree[j] = treeCounts{}
 			}
 			g.tree[j][[2]int64{toInt64(vals[nkeys]), toInt64(vals[nkeys+1])}] = toInt64(vals[nkeys+2])
-		}
-		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+			return nil
+		})
+		if err != nil {
 			return nil, err
 		}
 		for _, g := range groups {

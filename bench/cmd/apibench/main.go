@@ -94,6 +94,11 @@ func run(ctx context.Context, persons int, cfg bench.LoadConfig, limits notebook
 		if ok := rep.Fresh.Status[200]; ok > 0 {
 			velo := float64(ok) / rep.Fresh.Wall.Seconds()
 			fmt.Printf("fresh throughput: Velo %.1f answered/s, plain DuckDB %.1f queries/s: Velo / DuckDB %.2f\n", velo, rep.Plain.Throughput(), velo/rep.Plain.Throughput())
+			if rep.Fresh.CPU > 0 && rep.Plain.CPU > 0 {
+				fmt.Printf("process CPU per query: Velo %.2f ms, plain DuckDB %.2f ms: DuckDB / Velo %.2f\n",
+					float64(rep.Fresh.CPU.Microseconds())/1000/float64(ok), float64(rep.Plain.CPUPerRequest().Microseconds())/1000,
+					float64(rep.Plain.CPUPerRequest())/(float64(rep.Fresh.CPU)/float64(ok)))
+			}
 		}
 	}
 	fmt.Printf("budget: epsilon %s spent, %s expected; %d charges; ledger verified: %v\n", rep.SpentGot, rep.SpentWant, rep.Charged, rep.Verified)
