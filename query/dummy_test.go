@@ -96,7 +96,7 @@ func TestDummyExactOnTwin(t *testing.T) {
 	eng, led, state, twinDir := openDummyEngine(t)
 	ctx := context.Background()
 	before, _ := led.Project("wl")
-	leaf := 365.0 / 65536
+	leaf := 365.0 / math.Pow(float64(quantileTree.Branching), float64(quantileTree.Height)) // the engine's leaves
 	cases := []struct {
 		sql   string
 		nkeys int

@@ -177,7 +177,7 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	e := &Engine{dataDir: cfg.DataDir, cat: cat, version: cat.DatasetVersion, parser: parser, sb: sb, ledger: cfg.Ledger, log: log, tree: dp.DefaultTree, slots: sl, maxEpsilon: MaxEpsilon,
+	e := &Engine{dataDir: cfg.DataDir, cat: cat, version: cat.DatasetVersion, parser: parser, sb: sb, ledger: cfg.Ledger, log: log, tree: quantileTree, slots: sl, maxEpsilon: MaxEpsilon,
 		limits: cfg.Limits, dummyDir: cfg.DummyDir, dummyPersons: cfg.DummyPersons,
 		parsed: memo[string]{max: 4096, maxBytes: 32 << 20}, decoded: memo[*release.Release]{max: 1024, maxBytes: 64 << 20}}
 	if cfg.Backend != nil {
@@ -235,6 +235,13 @@ var (
 	// ErrInternal is a failure before any data was read; the query was not charged.
 	ErrInternal = errors.New("the query could not be prepared; it was not charged")
 )
+
+// quantileTree is the engine's quantile tree: 16² = 256 leaves over a quantile's bounds.
+// Each value is counted at every level, so a node's noise grows with the height; the
+// intervals are read at the first level with 256 nodes, so two levels give them their own
+// resolution at half the noise of the library's default 16⁴ (docs/privacy.md, "Quantiles
+// of one value share a tree").
+var quantileTree = dp.Tree{Branching: 16, Height: 2}
 
 // engineVersion is part of the release cache key: a change in how queries are rewritten
 // or noised must not serve releases made the old way.
