@@ -28,6 +28,15 @@ func (b Bounding) Validate() error {
 	return nil
 }
 
+// CountNorms are the L1 and L2 sensitivities of a vector of counts (a contingency table)
+// under the bounding: one person changes at most MaxGroups cells, each by at most
+// MaxContributionsPerGroup, so L1 ≤ G·C and L2 ≤ √G·C (both attained when the person has C
+// rows in each of G cells).
+func (b Bounding) CountNorms() (l1, l2 float64) {
+	g, c := float64(b.MaxGroups), float64(b.MaxContributionsPerGroup)
+	return g * c, math.Sqrt(g) * c
+}
+
 // Interval is a confidence interval [Lower, Upper].
 type Interval struct{ Lower, Upper float64 }
 

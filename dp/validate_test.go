@@ -222,3 +222,27 @@ func TestNoDataDependentErrors(t *testing.T) {
 		}
 	}
 }
+
+// CountNorms: a person in G cells with C rows in each moves a table of counts by G·C in L1
+// and √(G·C²) in L2; with G = 1 (row truncation to k) both are k.
+func TestBoundingCountNorms(t *testing.T) {
+	for _, c := range []struct {
+		b      dp.Bounding
+		l1, l2 float64
+	}{
+		{dp.Bounding{MaxGroups: 1, MaxContributionsPerGroup: 7}, 7, 7},
+		{dp.Bounding{MaxGroups: 4, MaxContributionsPerGroup: 3}, 12, 6},
+		{dp.Bounding{MaxGroups: 9, MaxContributionsPerGroup: 1}, 9, 3},
+	} {
+		// The extreme person, cell by cell: C in each of G cells.
+		var l1, l2 float64
+		for range c.b.MaxGroups {
+			l1 += float64(c.b.MaxContributionsPerGroup)
+			l2 += float64(c.b.MaxContributionsPerGroup * c.b.MaxContributionsPerGroup)
+		}
+		g1, g2 := c.b.CountNorms()
+		if g1 != c.l1 || g2 != c.l2 || g1 != l1 || math.Abs(g2-math.Sqrt(l2)) > 1e-12 {
+			t.Errorf("%+v: CountNorms %v, %v; want %v, %v", c.b, g1, g2, c.l1, c.l2)
+		}
+	}
+}

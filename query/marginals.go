@@ -3,7 +3,6 @@ package query
 import (
 	"context"
 	"fmt"
-	"math"
 	"slices"
 	"strings"
 	"time"
@@ -307,11 +306,11 @@ func (mc *marginalCounter) prepare(ctx context.Context, attrs []int) (*preparedM
 // bounds are the contribution bounds a prepared marginal applies.
 func (pm *preparedMarginal) bounds() (maxGroups, maxRows int) { return pm.rw.MaxGroups, pm.rw.MaxRows }
 
-// sensitivity is the L1 and L2 sensitivity of a contingency table under the bounding:
-// one person is in at most C cells, with at most R rows in each
-// (docs/privacy.md#sensitivity-of-a-contingency-table).
+// sensitivity is the L1 and L2 sensitivity of a contingency table under the per_group
+// bounding, from its row of the registry: one person is in at most C cells, with at most R
+// rows in each (docs/privacy.md#sensitivity-of-a-contingency-table).
 func sensitivity(maxGroups, maxRows int) (l1, l2 float64) {
-	return float64(maxGroups) * float64(maxRows), math.Sqrt(float64(maxGroups)) * float64(maxRows)
+	return boundingByMethod(boundingPerGroup).Bounds(maxGroups, maxRows).CountNorms()
 }
 
 // count runs a prepared marginal and returns its exact bounded counts, dense, in row-major
