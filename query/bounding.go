@@ -181,6 +181,7 @@ func rewriteRankedIn(d dialect, p *plan, k int, tree treeShape, scale func(lo, h
 	g := append(slices.Clone(keyCols), "0 AS persons")
 	var leaves []string
 	leafOf := map[string]int{}
+	owner := p.treeOwners()
 	for j, a := range p.Aggs {
 		cols, x := rankedTotals(&rw, j, a, scale, d.Sum)
 		g = append(g, cols...)
@@ -189,7 +190,7 @@ func rewriteRankedIn(d dialect, p *plan, k int, tree treeShape, scale func(lo, h
 			if !d.SingleScan {
 				// A statement per tree: its leaf counts by group (groups the totals do not
 				// hold are ignored when read); a tree read by several quantiles once.
-				if p.treeOwners()[j] != j {
+				if owner[j] != j {
 					continue
 				}
 				rw.Tree[j] = fmt.Sprintf("WITH %s SELECT %s %d AS level, %s AS node, count(*) AS n FROM base WHERE v%d IS NOT NULL GROUP BY ALL",

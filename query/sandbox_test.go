@@ -72,17 +72,8 @@ func TestColumnTypeNameMatchesDescribe(t *testing.T) {
 // common table expression, person_rank's single scan with quantile trees, and per_group's
 // materialised table read by the groups and the trees.
 func TestBoundRewriteRunsAsText(t *testing.T) {
-	data := synthDataset(t)
 	ctx := context.Background()
-	cat, err := dataset.ReadCatalog(data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sb, err := openSandbox(ctx, data, cat, Limits{Threads: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sb.close()
+	sb, cat := synthSandbox(t)
 	parser := testParser(t)
 	tree := treeShape{dp.DefaultTree.Branching, dp.DefaultTree.Height}
 	shapes := map[string]bool{}
@@ -165,17 +156,8 @@ func TestBoundRewriteRunsAsText(t *testing.T) {
 // The fallback for a key type columnTypeName does not name, DESCRIBE of the groups
 // statement, gives the type the bound statement has.
 func TestDescribeKeyTypeOfGroupsStatement(t *testing.T) {
-	data := synthDataset(t)
 	ctx := context.Background()
-	cat, err := dataset.ReadCatalog(data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sb, err := openSandbox(ctx, data, cat, Limits{Threads: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sb.close()
+	sb, cat := synthSandbox(t)
 	plan, err := checkSQL(ctx, testParser(t), cat, "SELECT region, year(d_contact) AS y, COUNT(*) AS n FROM booking GROUP BY region, y", allowAll(cat))
 	if err != nil {
 		t.Fatal(err)
@@ -202,17 +184,8 @@ func TestDescribeKeyTypeOfGroupsStatement(t *testing.T) {
 // its error wraps errNotStarted (the engine refunds the charge), as a wait for a
 // connection that times out does in sandbox.run.
 func TestBoundRunOutOfTimeNotStarted(t *testing.T) {
-	data := synthDataset(t)
 	ctx := context.Background()
-	cat, err := dataset.ReadCatalog(data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sb, err := openSandbox(ctx, data, cat, Limits{Threads: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sb.close()
+	sb, cat := synthSandbox(t)
 	plan, err := checkSQL(ctx, testParser(t), cat, "SELECT region, COUNT(*) AS n FROM booking GROUP BY region", allowAll(cat))
 	if err != nil {
 		t.Fatal(err)
@@ -234,4 +207,21 @@ func TestBoundRunOutOfTimeNotStarted(t *testing.T) {
 	if err != nil || len(groups) == 0 {
 		t.Fatalf("run: %d groups, %v", len(groups), err)
 	}
+}
+
+// synthSandbox is a one-thread sandbox over the package's synthetic extract, closed with the
+// test, and the extract's catalog.
+func synthSandbox(t *testing.T) (*sandbox, *dataset.Catalog) {
+	t.Helper()
+	data := synthDataset(t)
+	cat, err := dataset.ReadCatalog(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb, err := openSandbox(context.Background(), data, cat, Limits{Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sb.close() })
+	return sb, cat
 }

@@ -94,11 +94,7 @@ are named person.COLUMN:
 	}
 	req := query.MarginalsRequest{Project: *project, Actor: "operator:" + actorName(""), Table: *table, Join: commaList(*join), Bins: *bins, MaxGroupsContributed: *maxGroups, MaxRowsPerGroup: *maxRows}
 	for _, s := range sets {
-		var set []string
-		for c := range strings.SplitSeq(s, ",") {
-			set = append(set, strings.TrimSpace(c))
-		}
-		req.Sets = append(req.Sets, set)
+		req.Sets = append(req.Sets, commaList(s))
 	}
 	if err := floatFlags("marginals", *eps, &req.Epsilon, "epsilon", *delta, &req.Delta, "delta"); err != nil {
 		return err

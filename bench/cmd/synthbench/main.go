@@ -170,9 +170,10 @@ func run(ctx context.Context, cfg config) error {
 		case "velo-mst", "velo-aim", "velo-mst-pg", "velo-aim-pg", "velo-mst-k2", "velo-aim-k2", "velo-mst-k4", "velo-aim-k4":
 			// -pg: the per_group bounding; -kN: person_rows with N rows per person.
 			method, perGroup := strings.CutSuffix(strings.TrimPrefix(s, "velo-"), "-pg")
-			k := "1"
-			method, k, _ = strings.Cut(method+"-k1", "-k")
-			k = strings.TrimSuffix(k, "-k1")
+			method, k, ok := strings.Cut(method, "-k")
+			if !ok {
+				k = "1"
+			}
 			argv = []string{self, "child", "--data", data, "--table", cfg.table, "--join", strings.Join(cfg.join, ","), "--method", method, "--columns", strings.Join(cfg.columns, ","),
 				"--rows", strconv.Itoa(cfg.sourceRows), "--epsilon", fmt.Sprint(cfg.eps), "--delta", fmt.Sprint(cfg.delta), "--bins", strconv.Itoa(cfg.bins), "--out", out,
 				"--per-group=" + strconv.FormatBool(perGroup), "--rows-per-person", k}
