@@ -46,7 +46,7 @@ func dialectOf(b Backend) (dialect, error) {
 func (e *Engine) backendRewrite(p *plan, method string, seed uint64, maxGroups, maxRows int) (rewritten, error) {
 	tree := treeShape{e.tree.Branching, e.tree.Height}
 	if method == boundingPersonRank {
-		return rewriteRankedIn(e.dialect, p, maxGroups*maxRows, tree, dp.SumScale)
+		return rewriteRankedIn(e.dialect, p, rankedRows(p, maxGroups, maxRows), tree, dp.SumScale)
 	}
 	return rewriteIn(e.dialect, p, seed, maxGroups, maxRows, tree, dp.SumScale)
 }

@@ -25,9 +25,12 @@ type boundingRule struct {
 	Method string
 	// Applies says whether the bounding can run plan p.
 	Applies func(p *plan) bool
-	// Bounds is the dp.Bounding it guarantees for a plan whose contribution bounds are
-	// maxGroups (G) and maxRows (C).
-	Bounds func(maxGroups, maxRows int) dp.Bounding
+	// Bounds is the dp.Bounding its totals are noised with, for plan p with contribution
+	// bounds maxGroups (G) and maxRows (C).
+	Bounds func(p *plan, maxGroups, maxRows int) dp.Bounding
+	// PersonGroups is how many groups one person may be counted in among a group's
+	// persons (partition selection's L0, dp.KeepPartition, and COUNT(DISTINCT pid)'s).
+	PersonGroups func(p *plan, maxGroups, maxRows int) int
 	// Rewrite prints its statements.
 	Rewrite func(p *plan, seed uint64, maxGroups, maxRows int, tree treeShape, scale func(lo, hi float64) float64) rewritten
 	// Doc says what it keeps of each person, for docs/privacy.md.
@@ -40,33 +43,54 @@ var boundingRules = []boundingRule{
 		// rather than a per-person aggregation and a window.
 		Method: boundingPersonRank,
 		Applies: func(p *plan) bool {
-			// One table whose files carry person ranks; public keys (partition
-			// selection needs each person's groups bounded, not their rows); and every
-			// aggregate with a per-row form (COUNT(DISTINCT pid) has none). A global
-			// aggregate (G = 1) keeps the per-group bounding, which bounds rows after
-			// WHERE rather than before it.
-			if _, ok := rankedFact(p); !ok || p.Selection() || len(p.Keys) == 0 {
+			// One table whose files carry person ranks (or a join rankedFact accepts);
+			// group keys (a global aggregate keeps the per-group bounding, which bounds
+			// rows after WHERE rather than before it); and every aggregate with a per-row
+			// form (COUNT(DISTINCT pid) has none).
+			if _, ok := rankedFact(p); !ok || len(p.Keys) == 0 {
 				return false
 			}
 			return !slices.ContainsFunc(p.Aggs, func(a agg) bool { return a.Kind.rule().PerRow == nil })
 		},
-		Bounds: func(g, c int) dp.Bounding {
-			return dp.Bounding{MaxGroups: 1, MaxContributionsPerGroup: int64(g) * int64(c)}
+		Bounds: func(p *plan, g, c int) dp.Bounding {
+			return rankedBounds(rankedRows(p, g, c))
 		},
+		PersonGroups: rankedRows,
 		Rewrite: func(p *plan, _ uint64, g, c int, tree treeShape, scale func(lo, hi float64) float64) rewritten {
-			return rewriteRanked(p, g*c, tree, scale)
+			return rewriteRanked(p, rankedRows(p, g, c), tree, scale)
 		},
-		Doc: "each person's rows of the table ranked at ingest (a keyed hash with a secret seed); the query reads the rows of rank ≤ G·C (before WHERE), and in a join each other table's row of rank 1: at most G·C rows per person in all",
+		Doc: "each person's rows of the table ranked at ingest (a keyed hash with a secret seed); the query reads the rows of rank ≤ K (before WHERE), and in a join each other table's row of rank 1: at most K rows per person in all, K = G·C with public keys and K = G with partition selection",
 	},
 	{
 		Method:  boundingPerGroup,
 		Applies: func(*plan) bool { return true },
-		Bounds: func(g, c int) dp.Bounding {
+		Bounds: func(_ *plan, g, c int) dp.Bounding {
 			return dp.Bounding{MaxGroups: int64(g), MaxContributionsPerGroup: int64(c)}
 		},
-		Rewrite: rewrite,
-		Doc:     "each person's groups (at most G, by a keyed hash with a per-release seed) and rows in each (at most C, the partial aggregates rescaled)",
+		PersonGroups: func(_ *plan, g, _ int) int { return g },
+		Rewrite:      rewrite,
+		Doc:          "each person's groups (at most G, by a keyed hash with a per-release seed) and rows in each (at most C, the partial aggregates rescaled)",
 	},
+}
+
+// rankedRows is K, the rows of lowest rank person_rank keeps of each person for plan p
+// with contribution bounds G and C (docs/privacy.md#bounding-by-person-rank). With public
+// keys K = G·C: a person's K rows change the totals by at most K in L1 norm, as per_group's
+// G groups of C rows do. With partition selection K = G: a person's K rows fall in at most
+// K = G groups, the L0 that selection's threshold grows with (as per_group's), and change
+// the totals by at most G in L1 and L2 norm, where per_group's change them by G·C and √G·C.
+func rankedRows(p *plan, g, c int) int {
+	if p.Selection() {
+		return g
+	}
+	return g * c
+}
+
+// rankedBounds is the dp.Bounding of totals over at most k rows per person in all: one
+// "group" of k rows, L1 = L2 = k (docs/privacy.md#bounding-by-person-rank). person_rank's
+// and person_rows' (synthesis) sensitivities are both read here.
+func rankedBounds(k int) dp.Bounding {
+	return dp.Bounding{MaxGroups: 1, MaxContributionsPerGroup: int64(k)}
 }
 
 // chooseBounding is the bounding for plan p at budget share per, with the plan's
@@ -80,7 +104,7 @@ func chooseBounding(p *plan, per dp.Budget, g, c int) (*boundingRule, error) {
 		if !r.Applies(p) {
 			continue
 		}
-		s, err := dp.CountScale(r.Bounds(g, c), per)
+		s, err := dp.CountScale(r.Bounds(p, g, c), per)
 		if err != nil {
 			return nil, err
 		}
@@ -141,7 +165,7 @@ func rewriteRanked(p *plan, k int, tree treeShape, scale func(lo, hi float64) fl
 // printer of this bounding: the dialect spells the expressions, quotes, sums and filters,
 // and says whether the quantile trees are counted in the totals' scan (SingleScan).
 func rewriteRankedIn(d dialect, p *plan, k int, tree treeShape, scale func(lo, hi float64) float64) (rewritten, error) {
-	rw := rewritten{Method: boundingPersonRank, tree: tree, MaxGroups: 1, MaxRows: k, Scales: make([]float64, len(p.Aggs)), Tree: make([]string, len(p.Aggs))}
+	rw := rewritten{Method: boundingPersonRank, tree: tree, MaxGroups: 1, MaxRows: k, PersonGroups: k, Scales: make([]float64, len(p.Aggs)), Tree: make([]string, len(p.Aggs))}
 	fact, _ := rankedFact(p)
 	var from strings.Builder
 	var extra []string
@@ -164,7 +188,8 @@ func rewriteRankedIn(d dialect, p *plan, k int, tree treeShape, scale func(lo, h
 	}
 	// The keys' domain filters apply to the groups: each kept row counts in its own group
 	// only, whatever else is in the table, so filtering rows or groups keeps the same groups.
-	base, keyCols, groupFilters, err := baseSelectIn(d, p, false, true, from.String(), extra...)
+	// With partition selection, base keeps the pid: a group's persons are counted.
+	base, keyCols, groupFilters, err := baseSelectIn(d, p, p.Selection(), true, from.String(), extra...)
 	if err != nil {
 		return rewritten{}, err
 	}
@@ -177,8 +202,13 @@ func rewriteRankedIn(d dialect, p *plan, k int, tree treeShape, scale func(lo, h
 	rw.ctes = "base AS (" + base + ")"
 	rw.boundedSelect = "SELECT * FROM base"
 	rw.Bounded = "WITH " + rw.ctes + " " + rw.boundedSelect
-	// No person count: it only feeds partition selection, which this bounding never runs.
-	g := append(slices.Clone(keyCols), "0 AS persons")
+	// The persons only feed partition selection: each of a person's at most k rows is in
+	// one group, so they are counted in at most k groups, once in each (PersonGroups).
+	persons := "0 AS persons"
+	if p.Selection() {
+		persons = "count(DISTINCT pid) AS persons"
+	}
+	g := append(slices.Clone(keyCols), persons)
 	var leaves []string
 	leafOf := map[string]int{}
 	owner := p.treeOwners()

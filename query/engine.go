@@ -313,7 +313,7 @@ func (e *Engine) query(ctx context.Context, req Request) (*release.Release, bool
 			return nil, false, err
 		}
 	}
-	bnd := bounding.Bounds(maxGroups, maxRows)
+	bnd := bounding.Bounds(plan, maxGroups, maxRows)
 	info := release.BoundingInfo{Method: bounding.Method, MaxGroupsContributed: maxGroups, MaxRowsPerGroup: maxRows, PartitionSelection: plan.Selection()}
 	if bounding.Method == boundingPersonRank {
 		info.MaxRowsPerPerson = int(bnd.MaxContributionsPerGroup)
@@ -325,7 +325,7 @@ func (e *Engine) query(ctx context.Context, req Request) (*release.Release, bool
 		Columns:  columns(plan, per, bnd, e.tree), BudgetSplit: budgetSplit(plan, bp),
 	}
 	if plan.Selection() {
-		if rel.Selection, err = selectionInfo(selection, maxGroups); err != nil {
+		if rel.Selection, err = selectionInfo(selection, bounding.PersonGroups(plan, maxGroups, maxRows)); err != nil {
 			return nil, false, &Error{Code: CodeOptions, Msg: err.Error(), Pos: -1}
 		}
 	}

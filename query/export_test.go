@@ -123,7 +123,7 @@ func CrossTotals(ctx context.Context, e *Engine, sqlText string, allow map[strin
 	tree := treeShape{e.tree.Branching, e.tree.Height}
 	var rw rewritten
 	if method == boundingPersonRank {
-		rw = rewriteRanked(plan, g*c, tree, dp.SumScale)
+		rw = boundingByMethod(boundingPersonRank).Rewrite(plan, crossSeed, g, c, tree, dp.SumScale)
 	} else if rw, err = rewriteIn(duckPortable, plan, crossSeed, g, c, tree, dp.SumScale); err != nil {
 		return nil, nil, StagePrepare, err
 	}

@@ -310,7 +310,7 @@ func (pm *preparedMarginal) bounds() (maxGroups, maxRows int) { return pm.rw.Max
 // bounding, from its row of the registry: one person is in at most C cells, with at most R
 // rows in each (docs/privacy.md#sensitivity-of-a-contingency-table).
 func sensitivity(maxGroups, maxRows int) (l1, l2 float64) {
-	return boundingByMethod(boundingPerGroup).Bounds(maxGroups, maxRows).CountNorms()
+	return boundingByMethod(boundingPerGroup).Bounds(nil, maxGroups, maxRows).CountNorms()
 }
 
 // count runs a prepared marginal and returns its exact bounded counts, dense, in row-major

@@ -216,6 +216,9 @@ func (o *oracle) run(p *plan, rw rewritten) *oracleResult {
 	for _, u := range units {
 		g := group(u.keys)
 		if ranked {
+			if p.Selection() {
+				g.persons++ // a unit is one person in one group: count(DISTINCT pid)
+			}
 			res.addRanked(p, g, u, o.tree)
 			continue
 		}

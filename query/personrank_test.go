@@ -108,9 +108,11 @@ func TestPersonRankNeighbours(t *testing.T) {
 	}
 }
 
-// The engine takes person_rank where its noise is no larger (Laplace: the same L0·L∞) and
-// per_group where it is (Gaussian with G > 1: √G·C < G·C), never person_rank for partition
-// selection, COUNT(DISTINCT pid), a join or a global aggregate; the release says which.
+// The engine takes person_rank where its noise is no larger (public keys with Laplace: the
+// same L0·L∞; partition selection: K = G rows, G < √G·C) and per_group where it is (public
+// keys with Gaussian and G > 1: √G·C < G·C), never person_rank for COUNT(DISTINCT pid), a
+// join of two tables of many rows or a global aggregate; the release says which, and its
+// selection's L0 is G either way.
 func TestBoundingChoice(t *testing.T) {
 	data := synthDataset(t)
 	eng, _, _ := openEngine(t, data, ledger.Budget{Epsilon: 100, Delta: 1e-3}, nil)
@@ -124,7 +126,12 @@ func TestBoundingChoice(t *testing.T) {
 		{"public keys and a median, Laplace", "SELECT service_code, MEDIAN(wait_days) AS m FROM booking WHERE first_access GROUP BY service_code", 0, boundingPersonRank},
 		{"public keys, Gaussian", "SELECT region, COUNT(*) AS n FROM booking GROUP BY region", 1e-6, boundingPerGroup},
 		{"persons", "SELECT region, COUNT(DISTINCT pid) AS people FROM booking GROUP BY region", 0, boundingPerGroup},
-		{"partition selection", "SELECT provider_id, COUNT(*) AS n FROM booking GROUP BY provider_id", 1e-6, boundingPerGroup},
+		// Partition selection keeps each person's G rows of lowest rank: the same L0 as
+		// per_group, L1 and L2 G where per_group's are G·C and √G·C.
+		{"partition selection", "SELECT provider_id, COUNT(*) AS n FROM booking GROUP BY provider_id", 1e-6, boundingPersonRank},
+		{"partition selection with a sum", "SELECT provider_id, COUNT(*) AS n, SUM(wait_days) AS w FROM booking GROUP BY provider_id", 1e-6, boundingPersonRank},
+		{"partition selection, persons", "SELECT provider_id, COUNT(DISTINCT pid) AS people FROM booking GROUP BY provider_id", 1e-6, boundingPerGroup},
+		{"partition selection, join", "SELECT b.provider_id, AVG(b.wait_days) AS w FROM booking b JOIN person p ON b.pid = p.pid WHERE p.birth_year < 1960 GROUP BY b.provider_id", 1e-6, boundingPersonRank},
 		{"global aggregate", "SELECT COUNT(*) AS n FROM booking WHERE region = '120'", 0, boundingPerGroup},
 		{"join with person, Laplace", "SELECT b.region, p.sex, COUNT(*) AS n, AVG(b.wait_days) AS w FROM booking b JOIN person p ON b.pid = p.pid GROUP BY b.region, p.sex", 0, boundingPersonRank},
 		{"join with person first", "SELECT b.region, COUNT(*) AS n FROM person p JOIN booking b ON p.pid = b.pid GROUP BY b.region", 0, boundingPersonRank},
@@ -144,6 +151,12 @@ func TestBoundingChoice(t *testing.T) {
 			wantK := 0
 			if tt.want == boundingPersonRank {
 				wantK = b.MaxGroupsContributed * b.MaxRowsPerGroup
+				if b.PartitionSelection {
+					wantK = b.MaxGroupsContributed
+				}
+			}
+			if (rel.Selection != nil) != b.PartitionSelection || rel.Selection != nil && rel.Selection.MaxGroupsContributed != b.MaxGroupsContributed {
+				t.Errorf("selection %+v with bounding %+v: want L0 = max_groups_contributed", rel.Selection, b)
 			}
 			if b.MaxRowsPerPerson != wantK {
 				t.Errorf("max_rows_per_person %d, want %d", b.MaxRowsPerPerson, wantK)

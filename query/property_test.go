@@ -622,7 +622,7 @@ func declaredSensitivities(p *plan, rw rewritten, per dp.Budget, tree dp.Tree) (
 			checks = append(checks, rows(col, name))
 			col++
 		case aggPersons:
-			r, err := dp.CountPersons(0, bnd.MaxGroups, per, Confidence)
+			r, err := dp.CountPersons(0, int64(rw.PersonGroups), per, Confidence)
 			if err != nil {
 				return 0, nil, nil, err
 			}
@@ -683,7 +683,7 @@ func (h *genHarness) checkNeighbours(where string, p *plan, rw rewritten, per dp
 		return
 	}
 	empty := &groupRow{vals: make([]int64, valueColumns(p)), tree: map[int]treeCounts{}}
-	changed := 0
+	changed, counted := 0, 0                 // groups whose totals changed; whose persons did
 	norms := make([][2]float64, len(checks)) // per check: Σ|Δ| and ΣΔ² over every group
 	l1 := map[int]float64{}                  // per quantile: Σ|Δ| over every node of every group
 	l2 := map[int]float64{}
@@ -707,7 +707,10 @@ func (h *genHarness) checkNeighbours(where string, p *plan, rw rewritten, per dp
 		if d := after.persons - before.persons; d < 0 || d > 1 {
 			h.st.fail("%sgroup %q: persons changed by %d", where, id, d)
 		}
-		diff = diff || after.persons != before.persons
+		if after.persons != before.persons {
+			diff = true
+			counted++
+		}
 		for c := range after.vals {
 			diff = diff || after.vals[c] != before.vals[c]
 		}
@@ -752,6 +755,11 @@ func (h *genHarness) checkNeighbours(where string, p *plan, rw rewritten, per dp
 	// all (package dp is told L0 = 1 and L∞ = the rows kept), so only the norms below hold.
 	if rw.Method == boundingPerGroup && float64(changed) > l0 {
 		h.st.fail("%sthe added person changed %d groups, L0 %v", where, changed, l0)
+	}
+	// Partition selection's L0 (dp.KeepPartition) and COUNT(DISTINCT pid)'s: the groups
+	// in which the person is counted among the persons.
+	if counted > rw.PersonGroups {
+		h.st.fail("%sthe added person was counted in %d groups' persons, more than %d", where, counted, rw.PersonGroups)
 	}
 	// Over all groups, every total the noise covers changed by at most L0·L∞ in L1 norm
 	// (Laplace) and √L0·L∞ in L2 norm (Gaussian).

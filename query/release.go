@@ -27,7 +27,7 @@ func releaseKeys(p *plan, rw rewritten, domains [][]any, groups map[string]*grou
 		slices.Sort(ids)
 		for _, id := range ids {
 			g := groups[id]
-			keep, err := dp.KeepPartition(g.persons, int64(rw.MaxGroups), selection)
+			keep, err := dp.KeepPartition(g.persons, int64(rw.PersonGroups), selection)
 			if err != nil {
 				return nil, err
 			}

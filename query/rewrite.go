@@ -44,6 +44,9 @@ type rewritten struct {
 	// groups per person (L0) and rows per person per group; person_rank's are 1 and the
 	// rows kept per person (docs/privacy.md#bounding-by-person-rank).
 	MaxGroups, MaxRows int
+	// PersonGroups is how many groups one person may be counted in among a group's
+	// persons: partition selection's L0 (per_group's G; person_rank's k, its rows).
+	PersonGroups int
 	// tree is the quantile tree's shape: Tree reads leaf counts, rolled up to the other
 	// levels by rollUp.
 	tree treeShape
@@ -192,7 +195,7 @@ func rewrite(p *plan, seed uint64, maxGroups, maxRows int, tree treeShape, scale
 // each person's rows and groups are kept by (d.Order: any deterministic function of the
 // person's own row and the seed, which the sensitivity does not depend on).
 func rewriteIn(d dialect, p *plan, seed uint64, maxGroups, maxRows int, tree treeShape, scale func(lo, hi float64) float64) (rewritten, error) {
-	rw := rewritten{Method: boundingPerGroup, tree: tree, MaxGroups: maxGroups, MaxRows: maxRows, Scales: make([]float64, len(p.Aggs)), Tree: make([]string, len(p.Aggs))}
+	rw := rewritten{Method: boundingPerGroup, tree: tree, MaxGroups: maxGroups, MaxRows: maxRows, PersonGroups: maxGroups, Scales: make([]float64, len(p.Aggs)), Tree: make([]string, len(p.Aggs))}
 	seedSQL := strconv.FormatUint(seed>>1, 10) // fits a signed BIGINT literal
 	// 1. base: filter and join; project pid, keys and aggregate inputs.
 	var from strings.Builder

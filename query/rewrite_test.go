@@ -132,7 +132,7 @@ func TestRewriteGolden(t *testing.T) {
 			for _, br := range boundingRules {
 				if br.Method != boundingPerGroup && br.Applies(plan) {
 					other := br.Rewrite(plan, 42, g, r, treeShape{dp.DefaultTree.Branching, dp.DefaultTree.Height}, dp.SumScale)
-					bnd := br.Bounds(g, r)
+					bnd := br.Bounds(plan, g, r)
 					fmt.Fprintf(&b, "-- %s: dp.Bounding{MaxGroups: %d, MaxContributionsPerGroup: %d}\n", br.Method, bnd.MaxGroups, bnd.MaxContributionsPerGroup)
 					print(other)
 					rws = append(rws, other)

@@ -135,7 +135,7 @@ func rewritePersonRows(p *plan, pr *personRows) rewritten {
 // person changes at most k cells of a marginal, by k in all (L1), and by at most k in L2
 // (all k rows in one cell), as dp.Bounding{MaxGroups: 1, MaxContributionsPerGroup: k}.
 func personRowsBounding(k int) MarginalBounding {
-	// person_rank's row of the registry with G·C = k: dp.Bounding{MaxGroups: 1, MaxContributionsPerGroup: k}.
-	l1, l2 := boundingByMethod(boundingPersonRank).Bounds(1, k).CountNorms()
+	// person_rank's bounds with k rows per person: dp.Bounding{MaxGroups: 1, MaxContributionsPerGroup: k}.
+	l1, l2 := rankedBounds(k).CountNorms()
 	return MarginalBounding{Method: boundingPersonRows, MaxRowsPerPerson: k, MaxGroupsContributed: 1, MaxRowsPerGroup: k, L1: l1, L2: l2}
 }
