@@ -301,6 +301,11 @@ func rankedTotals(rw *rewritten, j int, a agg, scale func(lo, hi float64) float6
 // small enough that every scaled value is an exact double. Then round(clamp(v)·scale) =
 // clamp(v)·scale, the outer clamp does nothing, and Σ round(clamp(v)·scale) = scale·Σ clamp(v):
 // the same integers from one clamp a row and one multiplication a group.
+//
+// The clamp is a CASE, NULL for a NULL value (least and greatest skip NULLs, so theirs would
+// need a filter); and where the value's types and constants alone keep it within the bounds
+// (typeBounds: a boolean cast to an integer is 0 or 1), it is the value itself, which the
+// clamp would return unchanged.
 func integralClamp(a agg, j int, sc float64) (string, bool) {
 	const exact = 1 << 53
 	if a.Arg == nil || !integral(a.Arg) || sc < 1 || sc != math.Trunc(sc) ||
@@ -308,18 +313,22 @@ func integralClamp(a agg, j int, sc float64) (string, bool) {
 		math.Max(math.Abs(a.Lo), math.Abs(a.Hi))*sc >= exact {
 		return "", false
 	}
-	return fmt.Sprintf("least(greatest(v%d, %s), %s)", j, bigint(a.Lo), bigint(a.Hi)), true
+	if lo, hi, ok := typeBounds(a.Arg); ok && lo >= a.Lo && hi <= a.Hi {
+		return fmt.Sprintf("v%d", j), true
+	}
+	lo, hi := bigint(a.Lo), bigint(a.Hi)
+	return fmt.Sprintf("CASE WHEN v%d < %s THEN %s WHEN v%d > %s THEN %s ELSE v%d END", j, lo, lo, j, hi, hi, j), true
 }
 
 // integralRowTotals are rowTotals' columns for a value clamped by integralClamp: its count
-// and scale times the sum of the clamped integers (printed by sum, nil: sum(x)), of the
-// non-NULL values only: DuckDB's greatest(NULL, lo) is lo.
+// and scale times the sum of the clamped integers (printed by sum, nil: sum(x)); the clamp
+// is NULL for a NULL value, which the sum skips.
 func integralRowTotals(j int, v, ix string, sc float64, sum func(string) string) []string {
 	if sum == nil {
 		sum = func(x string) string { return "sum(" + x + ")" }
 	}
 	return []string{fmt.Sprintf("count(%s) AS a%d", v, j),
-		fmt.Sprintf("coalesce(%s FILTER (WHERE %s IS NOT NULL), 0) * %s AS s%d", sum(ix), v, bigint(sc), j)}
+		fmt.Sprintf("coalesce(%s, 0) * %s AS s%d", sum(ix), bigint(sc), j)}
 }
 
 func rowTotalsIn(squares bool, sum func(string) string) func(j int, v, x string, sc, lo, hi float64) []string {

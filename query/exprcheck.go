@@ -368,6 +368,43 @@ func literalValue(e expr) any {
 	return nil
 }
 
+// typeBounds is the range every non-NULL value of a numeric expression lies in by its types
+// and constants alone: a boolean cast to a number is 0 or 1, a number constant is itself, a
+// CASE is within its results'. Never the catalog's ranges, which clamp the data but do not
+// hold it (valueBounds). ok is false when the types say nothing.
+func typeBounds(e expr) (lo, hi float64, ok bool) {
+	switch e := e.(type) {
+	case *literal:
+		switch v := e.V.(type) {
+		case int64:
+			return float64(v), float64(v), true
+		case float64:
+			return v, v, finite(v)
+		}
+	case *cast:
+		if e.E.Type() == tBool && e.T == tNum {
+			return 0, 1, true
+		}
+	case *caseExpr:
+		lo, hi := math.Inf(1), math.Inf(-1)
+		for _, t := range append(slices.Clone(e.Thens), e.Else) {
+			if t == nil {
+				continue // no ELSE: NULL
+			}
+			if l, ok := t.(*literal); ok && l.V == nil {
+				continue
+			}
+			l, h, ok := typeBounds(t)
+			if !ok {
+				return 0, 0, false
+			}
+			lo, hi = math.Min(lo, l), math.Max(hi, h)
+		}
+		return lo, hi, lo <= hi
+	}
+	return 0, 0, false
+}
+
 // valueBounds derives clamping bounds of a numeric expression from the catalog and the
 // expression's own constants (interval arithmetic); ok is false when none can be.
 func valueBounds(e expr) (lo, hi float64, ok bool) {
