@@ -380,29 +380,34 @@ func typeBounds(e expr) (lo, hi float64, ok bool) {
 			return float64(v), float64(v), true
 		case float64:
 			return v, v, finite(v)
+		case nil:
+			return math.Inf(1), math.Inf(-1), true // NULL: no value, within any bounds
 		}
 	case *cast:
 		if e.E.Type() == tBool && e.T == tNum {
 			return 0, 1, true
 		}
 	case *caseExpr:
-		lo, hi := math.Inf(1), math.Inf(-1)
-		for _, t := range append(slices.Clone(e.Thens), e.Else) {
-			if t == nil {
-				continue // no ELSE: NULL
-			}
-			if l, ok := t.(*literal); ok && l.V == nil {
-				continue
-			}
-			l, h, ok := typeBounds(t)
-			if !ok {
-				return 0, 0, false
-			}
-			lo, hi = math.Min(lo, l), math.Max(hi, h)
-		}
-		return lo, hi, lo <= hi
+		return caseBounds(e, typeBounds)
 	}
 	return 0, 0, false
+}
+
+// caseBounds is the union of bounds of a CASE's results, each found by of; a missing ELSE
+// (NULL) adds nothing, and ok is false when any result has none.
+func caseBounds(e *caseExpr, of func(expr) (lo, hi float64, ok bool)) (lo, hi float64, ok bool) {
+	lo, hi = math.Inf(1), math.Inf(-1)
+	for _, t := range append(slices.Clone(e.Thens), e.Else) {
+		if t == nil {
+			continue
+		}
+		l, h, ok := of(t)
+		if !ok {
+			return 0, 0, false
+		}
+		lo, hi = math.Min(lo, l), math.Max(hi, h)
+	}
+	return lo, hi, lo <= hi
 }
 
 // valueBounds derives clamping bounds of a numeric expression from the catalog and the
@@ -428,18 +433,7 @@ func valueBounds(e expr) (lo, hi float64, ok bool) {
 			return valueBounds(e.E)
 		}
 	case *caseExpr:
-		lo, hi := math.Inf(1), math.Inf(-1)
-		for _, t := range append(slices.Clone(e.Thens), e.Else) {
-			if t == nil {
-				continue
-			}
-			l, h, ok := valueBounds(t)
-			if !ok {
-				return 0, 0, false
-			}
-			lo, hi = math.Min(lo, l), math.Max(hi, h)
-		}
-		return lo, hi, lo <= hi
+		return caseBounds(e, valueBounds)
 	case *callExpr:
 		r := e.rule()
 		if r.Bounds == nil {
