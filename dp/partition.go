@@ -161,3 +161,81 @@ func sumExp(eps float64, minPower, count int64) float64 {
 	}
 	return (math.Exp(float64(count+minPower-1)*eps) - math.Exp(float64(minPower-1)*eps)) / (1 - math.Exp(-eps))
 }
+
+// ThresholdCountPersons releases a group's count of persons and decides from that same
+// noisy count whether the group is released at all (Laplace thresholding, the library's
+// dpagg.Count.ThresholdedResult): exact plus Laplace noise for L0 = maxGroups, L∞ = 1 at
+// b.Epsilon (delta 0), kept when it reaches ⌈noise.Laplace().Threshold(maxGroups, 1,
+// b.Epsilon, 0, b.Delta)⌉. A person changes at most maxGroups groups' counts, each by 1;
+// where a group exists in one dataset only (its count is then at most 1 there) it is kept
+// with probability at most δ_p, with 1 − (1 − δ_p)^maxGroups ≤ b.Delta over the person's
+// groups; everywhere else the count is the Laplace mechanism's, ε-DP. So the release of the
+// kept groups' counts is (ε, δ)-DP with ε, δ = b, the whole budget on one noisy count. The
+// Released's Budget is the noise's, (b.Epsilon, 0).
+func ThresholdCountPersons(exact, maxGroups int64, b Budget, confidence float64) (Released, bool, error) {
+	t, err := personsThreshold(maxGroups, b)
+	if err != nil {
+		return Released{}, false, fmt.Errorf("dp.ThresholdCountPersons: %w", err)
+	}
+	r, err := CountPersons(exact, maxGroups, Budget{Epsilon: b.Epsilon}, confidence)
+	if err != nil {
+		return Released{}, false, fmt.Errorf("dp.ThresholdCountPersons: %w", err)
+	}
+	return r, r.Value >= t, nil
+}
+
+// ThresholdPersonsToKeep is the smallest number of persons a group needs to be released by
+// ThresholdCountPersons with probability at least p (0 < p < 1), from maxGroups and b only.
+// The library's integer Laplace noise is a Laplace sample of scale λ = maxGroups/ε rounded
+// to an integer (at a granularity far below 1 for these scales), so a count of n reaches the
+// threshold T with probability P(L ≥ T − n − 1/2): ½·e^(−d/λ) for d = T − n − 1/2 ≥ 0, and
+// 1 − ½·e^(d/λ) below.
+func ThresholdPersonsToKeep(p float64, maxGroups int64, b Budget) (int64, error) {
+	if !(p > 0 && p < 1) {
+		return 0, fmt.Errorf("dp.ThresholdPersonsToKeep: %w", argErr("p", "is %v, must be in (0, 1)", p))
+	}
+	t, err := personsThreshold(maxGroups, b)
+	if err != nil {
+		return 0, fmt.Errorf("dp.ThresholdPersonsToKeep: %w", err)
+	}
+	lambda := float64(maxGroups) / b.Epsilon
+	// The largest d = T − n − 1/2 with P(L ≥ d) ≥ p.
+	d := lambda * math.Log(2*(1-p))
+	if p <= 0.5 {
+		d = -lambda * math.Log(2*p)
+	}
+	return max(1, int64(math.Ceil(t-0.5-d))), nil
+}
+
+// personsThreshold is the integer threshold ThresholdCountPersons keeps a noisy count at.
+func personsThreshold(maxGroups int64, b Budget) (float64, error) {
+	if err := b.Validate(); err != nil {
+		return 0, err
+	}
+	if b.Delta == 0 {
+		return 0, argErr("delta", "is 0, partition selection needs delta > 0")
+	}
+	if maxGroups < 1 {
+		return 0, argErr("maxGroups", "is %d, must be >= 1", maxGroups)
+	}
+	t, err := noise.Laplace().Threshold(maxGroups, 1, b.Epsilon, 0, b.Delta)
+	if err != nil {
+		return 0, err
+	}
+	return math.Ceil(t), nil
+}
+
+// ThresholdKeepProbability is the probability that ThresholdCountPersons releases a group
+// of persons persons (ThresholdPersonsToKeep's P(L ≥ T − n − 1/2)), from its arguments only.
+func ThresholdKeepProbability(persons, maxGroups int64, b Budget) (float64, error) {
+	t, err := personsThreshold(maxGroups, b)
+	if err != nil {
+		return 0, fmt.Errorf("dp.ThresholdKeepProbability: %w", err)
+	}
+	lambda := float64(maxGroups) / b.Epsilon
+	if d := t - float64(persons) - 0.5; d >= 0 {
+		return 0.5 * math.Exp(-d/lambda), nil
+	} else {
+		return 1 - 0.5*math.Exp(d/lambda), nil
+	}
+}

@@ -64,6 +64,7 @@ var (
 
 // releaseInput is what one aggregate's Release needs for one group.
 type releaseInput struct {
+	group      *groupRow // the group released
 	agg        agg
 	tot        []int64 // the aggregate's exact bounded totals, Totals of them
 	tree       treeCounts

@@ -1,6 +1,7 @@
 package query
 
 import (
+	"fmt"
 	"math"
 
 	"github.com/velo-fse/velo/dp"
@@ -23,6 +24,23 @@ type budgetPlan struct {
 // zcdpMargin keeps the planned ρ below what the conversion allows, and each σ above what
 // the plan needs, by far more than floating-point rounding.
 const zcdpMargin = 1e-9
+
+// planBudget divides plan p's budget total: with Laplace thresholding (p.Thresholded) the
+// count of persons is noised with all of epsilon (Laplace, delta 0) and delta goes to its
+// threshold; otherwise splitBudget.
+func planBudget(p *plan, total dp.Budget) (budgetPlan, error) {
+	if !p.Thresholded() {
+		return splitBudget(total, p.Mechanisms(), p.Selection())
+	}
+	if err := total.Validate(); err != nil {
+		return budgetPlan{}, err
+	}
+	if total.Delta == 0 {
+		return budgetPlan{}, fmt.Errorf("dp.Split: delta is 0, partition selection needs delta > 0")
+	}
+	per := dp.Budget{Epsilon: total.Epsilon}
+	return budgetPlan{Per: per, Selection: dp.Budget{Delta: total.Delta}, Share: per}, nil
+}
 
 // splitBudget divides a query's budget among its mechanisms (from the query and the
 // budget alone, never from the data). By default the shares are equal (dp.Split: basic

@@ -171,7 +171,7 @@ func exactRelease(p *plan, rw rewritten, domains [][]any, groups map[string]*gro
 		for _, id := range ids {
 			keys = append(keys, groups[id].keys)
 		}
-	} else if keys, err = releaseKeys(p, rw, domains, groups, dp.Budget{}); err != nil {
+	} else if keys, _, err = releaseKeys(p, rw, domains, groups, dp.Budget{}, dp.Budget{}, Confidence); err != nil {
 		return nil, nil, 0, err
 	}
 	rows, cis, err = releaseRows(p, rw, keys, groups, dp.Budget{}, Confidence, tree, exactAggregate)

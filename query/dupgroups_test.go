@@ -58,10 +58,10 @@ func TestDuplicateDomainValuesReleasedOnce(t *testing.T) {
 // The release builder refuses a key list with a repeated tuple, whatever produced it.
 func TestReleaseKeysRefusesRepeatedTuples(t *testing.T) {
 	p := &plan{Keys: []key{{Name: "k", Domain: &keyDomain{Values: []any{int64(1), 1.0}}}}}
-	if _, err := releaseKeys(p, rewritten{MaxGroups: 1}, [][]any{{int64(1), int64(1)}}, nil, dp.Budget{}); !errors.Is(err, errDuplicateGroup) {
+	if _, _, err := releaseKeys(p, rewritten{MaxGroups: 1}, [][]any{{int64(1), int64(1)}}, nil, dp.Budget{}, dp.Budget{}, Confidence); !errors.Is(err, errDuplicateGroup) {
 		t.Fatalf("releaseKeys with a repeated domain value: %v, want errDuplicateGroup", err)
 	}
-	if keys, err := releaseKeys(p, rewritten{MaxGroups: 1}, [][]any{{int64(1), int64(2)}}, nil, dp.Budget{}); err != nil || len(keys) != 2 {
+	if keys, _, err := releaseKeys(p, rewritten{MaxGroups: 1}, [][]any{{int64(1), int64(2)}}, nil, dp.Budget{}, dp.Budget{}, Confidence); err != nil || len(keys) != 2 {
 		t.Fatalf("releaseKeys with distinct values: %v, %v", keys, err)
 	}
 }

@@ -146,6 +146,10 @@ func TestEmpiricalPrivacy(t *testing.T) {
 		// across 16 providers), counted in at most 4 groups.
 		{name: "selection_4_groups_person_rank", sql: "SELECT WITH DIFFERENTIAL_PRIVACY OPTIONS(epsilon = 1, delta = 0.02) provider_id, COUNT(*) AS n FROM booking GROUP BY provider_id",
 			d: s, dPlus: sPlus, samples: max(n/8, 100), kind: selectionOutcomes, method: boundingPersonRank},
+		// Laplace thresholding: the released count of people is the selection's (all of
+		// epsilon on one count, delta on its threshold).
+		{name: "selection_threshold_persons", sql: "SELECT WITH DIFFERENTIAL_PRIVACY OPTIONS(epsilon = 1, delta = 0.02) provider_id, COUNT(DISTINCT pid) AS people FROM booking GROUP BY provider_id",
+			d: s, dPlus: sPlus, samples: max(n/8, 100), kind: selectionOutcomes},
 	}
 	events := 0
 	for _, c := range cases {
@@ -363,7 +367,7 @@ func prepareEmpirical(t *testing.T, c empiricalCase) *empirical {
 		t.Fatal(err)
 	}
 	e := &empirical{plan: plan, total: dp.Budget{Epsilon: total.Epsilon, Delta: total.Delta}, keyOf: map[string]string{}}
-	bp, err := splitBudget(e.total, plan.Mechanisms(), plan.Selection())
+	bp, err := planBudget(plan, e.total)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -523,6 +527,12 @@ func (e *empirical) buildOutcomes(kind outcomeKind) {
 		single("pair of level-1 quarters", e.total)
 	case selectionOutcomes:
 		released := func(x int) bool { return x > 0 }
+		// Which groups are released is partition selection's: its own share, or with Laplace
+		// thresholding the noisy counts' epsilon and the threshold's delta, the whole budget.
+		sel := e.sel
+		if e.plan.Thresholded() {
+			sel = e.total
+		}
 		if m == 1 {
 			// Absent (0), or released with T in one of 4 buckets (1..4).
 			e.outcomes = 1 + 2*1 + 2
@@ -538,9 +548,9 @@ func (e *empirical) buildOutcomes(kind outcomeKind) {
 			// How many of the changed groups are released: a function of the selection only.
 			e.outcomes = m + 1
 			e.outcome = func(rows [][]any) int { return len(rows) }
-			single("groups released", e.sel)
+			single("groups released", sel)
 		}
-		e.events = append(e.events, dpEvent{name: "released", in: released, b: e.sel})
+		e.events = append(e.events, dpEvent{name: "released", in: released, b: sel})
 	}
 }
 

@@ -295,7 +295,7 @@ func (e *Engine) query(ctx context.Context, req Request) (*release.Release, bool
 	if err != nil {
 		return nil, false, err
 	}
-	bp, err := splitBudget(dp.Budget{Epsilon: total.Epsilon, Delta: total.Delta}, plan.Mechanisms(), plan.Selection())
+	bp, err := planBudget(plan, dp.Budget{Epsilon: total.Epsilon, Delta: total.Delta})
 	per, selection := bp.Per, bp.Selection
 	if err != nil {
 		return nil, false, &Error{Code: CodeOptions, Msg: err.Error(), Pos: -1}
@@ -325,7 +325,7 @@ func (e *Engine) query(ctx context.Context, req Request) (*release.Release, bool
 		Columns:  columns(plan, per, bnd, e.tree), BudgetSplit: budgetSplit(plan, bp),
 	}
 	if plan.Selection() {
-		if rel.Selection, err = selectionInfo(selection, bounding.PersonGroups(plan, maxGroups, maxRows)); err != nil {
+		if rel.Selection, err = selectionInfo(plan, per, selection, bounding.PersonGroups(plan, maxGroups, maxRows)); err != nil {
 			return nil, false, &Error{Code: CodeOptions, Msg: err.Error(), Pos: -1}
 		}
 	}
@@ -870,7 +870,9 @@ func budgetSplit(p *plan, bp budgetPlan) []release.SplitEntry {
 			out = append(out, entry)
 		}
 	}
-	if p.Selection() {
+	if p.Thresholded() {
+		out = append(out, release.SplitEntry{For: "partition selection", Mechanism: thresholdMechanism, Epsilon: bp.Selection.Epsilon, Delta: bp.Selection.Delta})
+	} else if p.Selection() {
 		out = append(out, release.SplitEntry{For: "partition selection", Mechanism: "preagg_select_partition", Epsilon: bp.Selection.Epsilon, Delta: bp.Selection.Delta})
 	}
 	return out

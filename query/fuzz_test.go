@@ -97,7 +97,7 @@ func FuzzCheck(f *testing.F) {
 		if err != nil {
 			t.Fatalf("the rewrite of an accepted query fails on the data (errors must not depend on the data): %v\n%s\n%s", err, rw.createBounded(false), rw.Groups)
 		}
-		bp, err := splitBudget(dp.Budget{Epsilon: 1, Delta: 1e-6}, plan.Mechanisms(), plan.Selection())
+		bp, err := planBudget(plan, dp.Budget{Epsilon: 1, Delta: 1e-6})
 		if err != nil {
 			t.Fatalf("budget split: %v", err)
 		}

@@ -193,6 +193,14 @@ func (p *plan) Selection() bool {
 	return false
 }
 
+// Thresholded reports whether partition selection keeps a group by the query's own noisy
+// count of persons (Laplace thresholding, dp.ThresholdCountPersons) rather than by a
+// selection of its own: the query needs selection and its one aggregate is COUNT(DISTINCT
+// pid), each person counted once in at most L0 groups — the count the selection needs.
+func (p *plan) Thresholded() bool {
+	return p.Selection() && len(p.Aggs) == 1 && p.Aggs[0].Kind == aggPersons
+}
+
 // Mechanisms counts the noise mechanisms the query spends budget on: each aggregate's
 // parts, a quantile tree shared by several quantiles once (treeOwners).
 func (p *plan) Mechanisms() int {

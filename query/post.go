@@ -139,18 +139,31 @@ func clampTo(r *release.Range, x float64) float64 {
 	return x
 }
 
-// selectionInfo is what a release says of partition selection, from the options alone.
-func selectionInfo(selection dp.Budget, maxGroups int) (*release.Selection, error) {
-	n50, err := dp.PersonsToKeep(0.5, int64(maxGroups), selection)
+// thresholdMechanism names Laplace thresholding on the released count of persons
+// (plan.Thresholded) in releases.
+const thresholdMechanism = "laplace_threshold"
+
+// selectionInfo is what a release says of partition selection, from the options alone:
+// plan p's per-mechanism and selection budgets and the groups one person may be counted in.
+// With Laplace thresholding the selection is the count's own noisy value (its epsilon) held
+// to a threshold (the selection's delta).
+func selectionInfo(p *plan, per, selection dp.Budget, maxGroups int) (*release.Selection, error) {
+	mech, b := "preagg_select_partition", selection
+	toKeep := dp.PersonsToKeep
+	if p.Thresholded() {
+		mech, b = thresholdMechanism, dp.Budget{Epsilon: per.Epsilon, Delta: selection.Delta}
+		toKeep = dp.ThresholdPersonsToKeep
+	}
+	n50, err := toKeep(0.5, int64(maxGroups), b)
 	if err != nil {
 		return nil, err
 	}
-	n95, err := dp.PersonsToKeep(0.95, int64(maxGroups), selection)
+	n95, err := toKeep(0.95, int64(maxGroups), b)
 	if err != nil {
 		return nil, err
 	}
 	return &release.Selection{
-		Mechanism: "preagg_select_partition", Epsilon: selection.Epsilon, Delta: selection.Delta,
+		Mechanism: mech, Epsilon: b.Epsilon, Delta: b.Delta,
 		MaxGroupsContributed: maxGroups, PersonsForEvenOdds: n50, PersonsFor95Percent: n95,
 	}, nil
 }

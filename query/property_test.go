@@ -317,7 +317,7 @@ func (h *genHarness) execute(sb *sandbox, p *plan, rw rewritten, per, selection 
 	if s.groups, s.runErr = b.run(h.ctx, len(p.Keys)); s.runErr != nil {
 		return s
 	}
-	s.keys, s.keysErr = releaseKeys(p, rw, s.domains, s.groups, selection)
+	s.keys, _, s.keysErr = releaseKeys(p, rw, s.domains, s.groups, per, selection, Confidence)
 	if noise {
 		_, _, s.noiseErr = noiseGroups(p, rw, s.domains, s.groups, per, selection, Confidence, dp.DefaultTree)
 	}
@@ -366,7 +366,7 @@ func (h *genHarness) runCase(i int) {
 		return
 	}
 	total, _ := resolveBudget(plan, Request{}, genProject, MaxEpsilon)
-	bp, _ := splitBudget(dp.Budget{Epsilon: total.Epsilon, Delta: total.Delta}, plan.Mechanisms(), plan.Selection())
+	bp, _ := planBudget(plan, dp.Budget{Epsilon: total.Epsilon, Delta: total.Delta})
 	per, selection := bp.Per, bp.Selection
 	maxGroups, maxRows := contributionBounds(plan)
 	tree := dp.DefaultTree

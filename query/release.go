@@ -15,21 +15,35 @@ import (
 
 // releaseKeys is the list of key tuples a query releases: with public keys, the cross
 // product of their domains as DuckDB groups them (resolved by the sandbox), empty groups
-// included; otherwise the data groups that pass DP partition selection. Each tuple is
-// distinct, so no group is released twice: checked here, before anything is noised.
-func releaseKeys(p *plan, rw rewritten, domains [][]any, groups map[string]*groupRow, selection dp.Budget) ([][]any, error) {
-	var keys [][]any
+// included; otherwise the data groups that pass DP partition selection, and with Laplace
+// thresholding (plan.Thresholded) also each kept group's released count of persons, noised
+// once at per's epsilon and held to the threshold for selection's delta
+// (dp.ThresholdCountPersons), which the release must then use. Each tuple is distinct, so
+// no group is released twice: checked here, before anything else is noised.
+func releaseKeys(p *plan, rw rewritten, domains [][]any, groups map[string]*groupRow, per, selection dp.Budget, confidence float64) (keys [][]any, counts map[*groupRow]dp.Released, err error) {
 	if p.Selection() {
 		ids := make([]string, 0, len(groups))
 		for id := range groups {
 			ids = append(ids, id)
 		}
 		slices.Sort(ids)
+		if p.Thresholded() {
+			counts = map[*groupRow]dp.Released{}
+		}
 		for _, id := range ids {
 			g := groups[id]
-			keep, err := dp.KeepPartition(g.persons, int64(rw.PersonGroups), selection)
+			var keep bool
+			if counts != nil {
+				var r dp.Released
+				r, keep, err = dp.ThresholdCountPersons(g.vals[0], int64(rw.PersonGroups), dp.Budget{Epsilon: per.Epsilon, Delta: selection.Delta}, confidence)
+				if keep {
+					counts[g] = r
+				}
+			} else {
+				keep, err = dp.KeepPartition(g.persons, int64(rw.PersonGroups), selection)
+			}
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			if keep {
 				keys = append(keys, g.keys)
@@ -37,12 +51,12 @@ func releaseKeys(p *plan, rw rewritten, domains [][]any, groups map[string]*grou
 		}
 	} else {
 		if len(domains) != len(p.Keys) {
-			return nil, fmt.Errorf("%d resolved domains for %d keys", len(domains), len(p.Keys))
+			return nil, nil, fmt.Errorf("%d resolved domains for %d keys", len(domains), len(p.Keys))
 		}
 		keys = [][]any{{}}
 		for i := range p.Keys {
 			if domains[i] == nil {
-				return nil, fmt.Errorf("key %d has no resolved domain", i)
+				return nil, nil, fmt.Errorf("key %d has no resolved domain", i)
 			}
 			var next [][]any
 			for _, prefix := range keys {
@@ -57,11 +71,11 @@ func releaseKeys(p *plan, rw rewritten, domains [][]any, groups map[string]*grou
 	for _, k := range keys {
 		id := groupID(k)
 		if seen[id] {
-			return nil, fmt.Errorf("key tuple released twice: %w", errDuplicateGroup)
+			return nil, nil, fmt.Errorf("key tuple released twice: %w", errDuplicateGroup)
 		}
 		seen[id] = true
 	}
-	return keys, nil
+	return keys, counts, nil
 }
 
 // noiseGroups turns exact bounded group totals into released rows: for each key tuple
@@ -77,11 +91,19 @@ func noiseGroups(p *plan, rw rewritten, domains [][]any, groups map[string]*grou
 // HAVING and LIMIT (with partition selection: how many groups it kept, a function of its
 // noisy output).
 func noiseRelease(p *plan, rw rewritten, domains [][]any, groups map[string]*groupRow, per, selection dp.Budget, confidence float64, tree dp.Tree) (rows, cis [][]any, kept int, err error) {
-	keys, err := releaseKeys(p, rw, domains, groups, selection)
+	keys, counts, err := releaseKeys(p, rw, domains, groups, per, selection, confidence)
 	if err != nil {
 		return nil, nil, 0, err
 	}
 	rows, cis, err = releaseRows(p, rw, keys, groups, per, confidence, tree, func(in releaseInput) (dp.Released, error) {
+		if counts != nil {
+			// Laplace thresholding: the count that passed the threshold is the release.
+			r, ok := counts[in.group]
+			if !ok {
+				return dp.Released{}, fmt.Errorf("a released group without its thresholded count")
+			}
+			return r, nil
+		}
 		return in.agg.Kind.rule().Release(in)
 	})
 	return rows, cis, len(keys), err
@@ -119,7 +141,7 @@ func releaseRows(p *plan, rw rewritten, keys [][]any, groups map[string]*groupRo
 		for j, a := range p.Aggs {
 			rule := a.Kind.rule()
 			in := releaseInput{
-				agg: a, tot: g.vals[col : col+rule.Totals], tree: g.tree[owner[j]], scale: rw.Scales[j],
+				group: g, agg: a, tot: g.vals[col : col+rule.Totals], tree: g.tree[owner[j]], scale: rw.Scales[j],
 				bnd: bnd, per: per, confidence: confidence, tree0: tree,
 			}
 			if o := owner[j]; a.Kind == aggQuantile && len(ranks[o]) > 1 {
