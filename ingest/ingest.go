@@ -52,8 +52,10 @@ type Config struct {
 	// OnProgress reports bytes read so far and the total bytes of all inputs.
 	OnProgress func(done, total int64)
 
-	crashAfter int              // tests: stop the commit before this step, as a crash would (0: never)
-	onDocument func(pos string) // tests: called before each document is mapped
+	crashAfter   int              // tests: stop the commit before this step, as a crash would (0: never)
+	appenderOnly bool             // tests: stage every row through DuckDB's appender (no stagefile.go)
+	stagedRows   *int64           // tests: set to the number of rows staged as Parquet
+	onDocument   func(pos string) // tests: called before each document is mapped
 }
 
 // DefaultMemoryLimit is DuckDB's memory limit for staging and sorting when none is given
@@ -191,6 +193,9 @@ func Run(ctx context.Context, cfg Config) (*dataset.Manifest, error) {
 	}
 	if err := st.flush(); err != nil {
 		return nil, err
+	}
+	if cfg.stagedRows != nil {
+		*cfg.stagedRows = st.bookings.rows
 	}
 	if err := st.finalize(ctx, cfg.Out, next, prev != nil, batchSeq); err != nil {
 		return nil, err
@@ -343,6 +348,13 @@ func (st *stage) ingestFile(ctx context.Context, cfg Config, m *mapper, f inputF
 		err = m.readBundle(ctx, cfg.Workers, hr, fh, f.size, "bundle", resolve, apply)
 	case formatCSV:
 		var bm *bookingMapper
+		st.csvFiles++
+		cs := st.bookings
+		if cfg.appenderOnly {
+			cs = nil
+		} else {
+			cs.startFile(st.csvFiles)
+		}
 		err = runPipeline(ctx, cfg.Workers,
 			func(emit func(unit) error) error {
 				// The header is read before the first unit is emitted, so bm is set
@@ -350,7 +362,13 @@ func (st *stage) ingestFile(ctx context.Context, cfg Config, m *mapper, f inputF
 				_, err := produceCSVWith(hr, cfg.CUPProfile, func(col map[string]int, n int) { bm = newBookingMapper(m, cfg.CUPProfile, col, n) }, emit)
 				return err
 			},
-			func(u unit) []record { return bm.work(u) },
+			func(u unit) []record {
+				recs := bm.work(u)
+				if cs != nil {
+					cs.write(u.idx, recs)
+				}
+				return recs
+			},
 			apply)
 	case formatCDAZip:
 		err = st.ingestCDAZip(ctx, cfg, m, f, &in)

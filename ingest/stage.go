@@ -26,6 +26,11 @@ type stage struct {
 	apps      map[string]*duckdb.Appender
 	facts     map[string]bool // tables whose rows get the doc_key of their document
 	seq       int64
+	// bookings stages the booking rows of CUP CSV files from the mapping workers
+	// (stagefile.go); nil: every row goes through the appenders. csvFiles counts the CSV
+	// files read, the high bits of their rows' staging sequence.
+	bookings *columnarStage
+	csvFiles int
 
 	tables   map[string]*dataset.TableCounts
 	warnings map[string]int64
@@ -119,6 +124,10 @@ func newStage(ctx context.Context, dir string, s duckDBSettings, quarantinePath 
 		}
 		st.apps[t.Name] = app
 	}
+	if st.bookings, err = newColumnarStage(bookingTable(), filepath.Join(dir, "stage")); err != nil {
+		st.close()
+		return nil, err
+	}
 	if err := os.MkdirAll(filepath.Dir(quarantinePath), 0o755); err != nil {
 		st.close()
 		return nil, err
@@ -143,6 +152,11 @@ type quarantined struct {
 
 // apply adds one unit's records to the stage and to the counts, in order.
 func (st *stage) apply(file *dataset.InputFile, recs []record) error {
+	if st.bookings != nil {
+		if err := st.bookings.failed(); err != nil {
+			return err
+		}
+	}
 	docSeq := make(map[int]int64)
 	for i := range recs {
 		rec := &recs[i]
@@ -166,6 +180,9 @@ func (st *stage) apply(file *dataset.InputFile, recs []record) error {
 		case outRow:
 			st.seq++
 			file.Rows++
+			if rec.staged {
+				continue // written by the mapping worker (stagefile.go)
+			}
 			if rec.isDoc {
 				docSeq[i] = st.seq
 				if rec.doc != nil {
@@ -236,6 +253,11 @@ func docKeyOf(recs []record, i int) any {
 	return recs[i].row[1] // document: pid, doc_key, ...
 }
 
+func bookingTable() Table {
+	t, _ := TableByName("booking")
+	return t
+}
+
 func toDriver(vals []any) []driver.Value {
 	out := make([]driver.Value, len(vals))
 	for i, v := range vals {
@@ -251,6 +273,16 @@ func (st *stage) flush() error {
 			return fmt.Errorf("flush staging %s: %w", name, err)
 		}
 		delete(st.apps, name)
+	}
+	if st.bookings != nil {
+		if err := st.bookings.finish(); err != nil {
+			return err
+		}
+		for _, q := range st.bookings.view() {
+			if _, err := st.db.Exec(q); err != nil {
+				return fmt.Errorf("flush staging booking: %w", err)
+			}
+		}
 	}
 	if st.qbuf != nil {
 		if err := st.qbuf.Flush(); err != nil {
@@ -268,6 +300,9 @@ func (st *stage) flush() error {
 }
 
 func (st *stage) close() {
+	if st.bookings != nil {
+		st.bookings.finish()
+	}
 	for _, app := range st.apps {
 		app.Close()
 	}
