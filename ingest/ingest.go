@@ -23,6 +23,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"time"
@@ -45,7 +46,7 @@ type Config struct {
 	Append bool
 
 	Workers     int    // parsing goroutines; 0 = number of CPUs
-	MemoryLimit string // DuckDB memory limit for staging and sorting; default DefaultMemoryLimit
+	MemoryLimit string // the memory budget of staging and sorting, DuckDB's and the rest; default DefaultMemoryLimit
 	ToolVersion string
 	Logger      *slog.Logger
 	Now         func() time.Time
@@ -58,9 +59,10 @@ type Config struct {
 	onDocument   func(pos string) // tests: called before each document is mapped
 }
 
-// DefaultMemoryLimit is DuckDB's memory limit for staging and sorting when none is given
-// (velo ingest --memory-limit). It bounds DuckDB's buffers, which spill to disk beyond it;
-// the process's peak is higher by what the Go side holds (docs/ingest.md#inputs).
+// DefaultMemoryLimit is the memory budget of an ingest when none is given (velo ingest
+// --memory-limit). DuckDB's buffers get half of it (duckDBMemoryLimit) and spill to
+// disk beyond; the rest is for DuckDB's allocations outside its buffer manager, the Go
+// side and the binary (docs/ingest.md#memory).
 const DefaultMemoryLimit = "1GB"
 
 // ErrDatasetExists is returned when DATA already holds a dataset and Append is not set.
@@ -144,7 +146,7 @@ func Run(ctx context.Context, cfg Config) (*dataset.Manifest, error) {
 		batchSeq = len(prev.Batches) + 1
 	}
 	qrel := dataset.QuarantineFile(batchSeq)
-	st, err := newStage(ctx, tmp, duckDBSettings{MemoryLimit: cfg.MemoryLimit, Threads: cfg.Workers, TempDir: filepath.Join(tmp, "spill")}, filepath.Join(next, qrel))
+	st, err := newStage(ctx, tmp, duckDBSettings{MemoryLimit: duckDBMemoryLimit(cfg.MemoryLimit), Threads: cfg.Workers, TempDir: filepath.Join(tmp, "spill")}, filepath.Join(next, qrel))
 	if err != nil {
 		return nil, err
 	}
@@ -197,6 +199,9 @@ func Run(ctx context.Context, cfg Config) (*dataset.Manifest, error) {
 	if cfg.stagedRows != nil {
 		*cfg.stagedRows = st.bookings.rows
 	}
+	// What the readers and mappers allocated is garbage now: give it back to the system
+	// before DuckDB's sort takes its share of the memory limit.
+	debug.FreeOSMemory()
 	if err := st.finalize(ctx, cfg.Out, next, prev != nil, batchSeq); err != nil {
 		return nil, err
 	}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	duckdb "github.com/duckdb/duckdb-go/v2"
@@ -59,6 +60,47 @@ type duckDBSettings struct {
 	MemoryLimit string
 	Threads     int
 	TempDir     string
+}
+
+// duckDBShareNum/duckDBShareDen is the share of an ingest's memory limit (velo ingest
+// --memory-limit, the process's budget) that DuckDB's buffer manager gets: the rest is
+// for what DuckDB allocates outside it (during the final sort and the Parquet write in
+// particular: 150-250 MB measured beside a limit of 500 MB to 1 GB at 2.5 million
+// bookings, growing with the limit), the Go side's bounded chunks and staging writers, and
+// the binary (docs/ingest.md, Memory).
+const duckDBShareNum, duckDBShareDen = 1, 2
+
+// duckDBMemoryLimit is DuckDB's memory_limit for an ingest's memory limit: half of it, in
+// whole megabytes. A limit that does not parse as a size ("1GB", "512 MiB") is
+// given to DuckDB as it is, which names what is wrong with it.
+func duckDBMemoryLimit(limit string) string {
+	n, ok := parseBytes(limit)
+	if !ok {
+		return limit
+	}
+	return fmt.Sprintf("%dMB", max(1, n*duckDBShareNum/duckDBShareDen/1_000_000))
+}
+
+// parseBytes reads a size as DuckDB's memory_limit takes it: a number and a unit, B, KB,
+// MB, GB, TB (powers of 1000) or KiB, MiB, GiB, TiB (powers of 1024), in any case.
+func parseBytes(s string) (int64, bool) {
+	s = strings.TrimSpace(s)
+	i := 0
+	for i < len(s) && (s[i] >= '0' && s[i] <= '9' || s[i] == '.') {
+		i++
+	}
+	num, err := strconv.ParseFloat(s[:i], 64)
+	if err != nil || num < 0 {
+		return 0, false
+	}
+	unit := map[string]float64{
+		"b": 1, "bytes": 1, "kb": 1e3, "mb": 1e6, "gb": 1e9, "tb": 1e12,
+		"kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30, "tib": 1 << 40,
+	}[strings.ToLower(strings.TrimSpace(s[i:]))]
+	if unit == 0 || num*unit > 1<<62 {
+		return 0, false
+	}
+	return int64(num * unit), true
 }
 
 func openDuckDB(ctx context.Context, path string, s duckDBSettings) (*duckdb.Connector, *sql.DB, error) {
