@@ -21,3 +21,18 @@ func TestStagedBookingHasTheTableColumns(t *testing.T) {
 		t.Errorf("staged booking columns\n%v\nwant\n%v", got, want)
 	}
 }
+
+// mapBooking finds each column through bookingColumnIndex.
+func TestBookingColumnIndex(t *testing.T) {
+	if len(bookingColumns) != len(bookingMapper{}.pos) {
+		t.Fatalf("%d booking columns, %d positions", len(bookingColumns), len(bookingMapper{}.pos))
+	}
+	for i, c := range bookingColumns {
+		if got := bookingColumnIndex(c); got != i {
+			t.Errorf("bookingColumnIndex(%q) = %d, want %d", c, got, i)
+		}
+	}
+	if got := bookingColumnIndex("patient"); got != -1 {
+		t.Errorf("bookingColumnIndex(patient) = %d", got)
+	}
+}
