@@ -4,19 +4,20 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 
 	duckdb "github.com/duckdb/duckdb-go/v2"
 	"github.com/parquet-go/parquet-go"
 )
 
-// Columnar staging. The rows of the booking table, which only the parallel CUP CSV
-// mappers produce, are staged as Parquet files (parquet-go's columnar writer of
-// stagedBooking; plain, uncompressed pages) that the mapping workers write themselves,
-// each into its own file, instead of through DuckDB's appender on the one goroutine that
-// applies the units in order (one cgo call per value). finalize then
+// Columnar staging. The rows of a table that only the parallel mappers produce (the
+// booking table, from CUP CSV) are staged as Parquet files that the mapping workers write
+// themselves, each into its own file, instead of through DuckDB's appender on the one
+// goroutine that applies the units in order (one cgo call per value). finalize then
 // reads them with read_parquet, in parallel, through the view stage_<table>
 // (columnarStage.view), exactly as it reads the rows the appender staged.
 //
@@ -41,11 +42,15 @@ func init() {
 // a row group: about 20 MiB of booking rows per worker.
 const stageRowGroup = 64 << 10
 
-// columnarStage stages the booking table's rows in Parquet files written by the mapping
-// workers.
+// columnarStage stages one table's rows in Parquet files written by the mapping workers.
 type columnarStage struct {
-	t   Table
-	dir string
+	t      Table
+	dir    string
+	schema *parquet.Schema
+	// src is, for each column of the schema (in name order), the index of the table's
+	// column it holds, or len(t.Columns) for _seq and len(t.Columns)+1 for _doc_seq.
+	src  []int
+	conv []func(any) (parquet.Value, bool)
 
 	mu    sync.Mutex
 	files []string
@@ -60,119 +65,88 @@ type columnarStage struct {
 // stageWriter is one worker's open staging file.
 type stageWriter struct {
 	f    *os.File
-	w    *parquet.GenericWriter[stagedBooking]
-	rows []stagedBooking
+	w    *parquet.Writer
+	rows []parquet.Row
+	buf  []parquet.Value
 	held int
 }
 
-// stagedBooking is a staged row of the booking table: its columns in the table's order
-// (TestStagedBookingHasTheTableColumns), then _seq and _doc_seq. A NULL string is the
-// empty string (ingest never writes an empty one: mapBooking gives nil instead), a NULL
-// of another type a nil pointer.
-type stagedBooking struct {
-	PID             [16]byte `parquet:"pid,uuid"`
-	BookingKey      string   `parquet:"booking_key,optional"`
-	RxKey           string   `parquet:"rx_key,optional"`
-	ServiceCode     string   `parquet:"service_code,optional"`
-	ServiceKind     string   `parquet:"service_kind,optional"`
-	Priority        string   `parquet:"priority,optional"`
-	FirstAccess     *bool    `parquet:"first_access"`
-	DPrescription   *int32   `parquet:"d_prescription,date"`
-	DContact        *int32   `parquet:"d_contact,date"`
-	DFirstAvailable *int32   `parquet:"d_first_available,date"`
-	DAppointment    *int32   `parquet:"d_appointment,date"`
-	DDelivered      *int32   `parquet:"d_delivered,date"`
-	Garanzia        *bool    `parquet:"garanzia"`
-	ProviderID      string   `parquet:"provider_id,optional"`
-	ASL             string   `parquet:"asl,optional"`
-	Region          string   `parquet:"region,optional"`
-	Channel         string   `parquet:"channel,optional"`
-	Status          string   `parquet:"status,optional"`
-	WaitDays        *int32   `parquet:"wait_days"`
-	WithinTarget    *bool    `parquet:"within_target"`
-	Seq             int64    `parquet:"_seq"`
-	DocSeq          *int64   `parquet:"_doc_seq"`
-}
-
-var boolValues = [2]bool{false, true}
-
-// stageBooking converts a row as mapBooking gives it (the values DuckDB's appender
-// takes) to a staged row; ints holds its dates and wait_days.
-func stageBooking(row []any, seq int64, ints []int32) (stagedBooking, error) {
-	if len(row) != 20 {
-		return stagedBooking{}, fmt.Errorf("a booking row of %d values", len(row))
-	}
-	var err error
-	str := func(i int) string {
-		switch v := row[i].(type) {
-		case nil:
-		case string:
-			if v != "" {
-				return v
-			}
-			err = fmt.Errorf("column %d: an empty string", i)
-		default:
-			err = fmt.Errorf("column %d: a %T", i, v)
-		}
-		return ""
-	}
-	boolean := func(i int) *bool {
-		switch v := row[i].(type) {
-		case nil:
-		case bool:
-			if v {
-				return &boolValues[1]
-			}
-			return &boolValues[0]
-		default:
-			err = fmt.Errorf("column %d: a %T", i, v)
-		}
-		return nil
-	}
-	k := 0
-	integer := func(i int) *int32 {
-		switch v := row[i].(type) {
-		case nil:
-			return nil
-		case time.Time:
-			// As DuckDB's appender converts a time.Time to a DATE.
-			ints[k] = int32(v.Unix() / (24 * 60 * 60))
-		case int32:
-			ints[k] = v
-		default:
-			err = fmt.Errorf("column %d: a %T", i, v)
-			return nil
-		}
-		k++
-		return &ints[k-1]
-	}
-	pid, ok := row[0].(duckdb.UUID)
-	if !ok {
-		return stagedBooking{}, fmt.Errorf("column 0: a %T", row[0])
-	}
-	b := stagedBooking{
-		PID: pid, BookingKey: str(1), RxKey: str(2), ServiceCode: str(3), ServiceKind: str(4),
-		Priority: str(5), FirstAccess: boolean(6), DPrescription: integer(7), DContact: integer(8),
-		DFirstAvailable: integer(9), DAppointment: integer(10), DDelivered: integer(11),
-		Garanzia: boolean(12), ProviderID: str(13), ASL: str(14), Region: str(15),
-		Channel: str(16), Status: str(17), WaitDays: integer(18), WithinTarget: boolean(19),
-		Seq: seq,
-	}
-	return b, err
-}
-
-// stagedIntsPerRow is how many of a staged booking's values are int32s (five dates and
-// wait_days).
-const stagedIntsPerRow = 6
-
 func newColumnarStage(t Table, dir string) (*columnarStage, error) {
-	if t.Name != "booking" {
-		return nil, fmt.Errorf("stage %s: only bookings are staged as Parquet", t.Name)
+	cs := &columnarStage{t: t, dir: dir}
+	g := parquet.Group{}
+	for _, c := range t.Columns {
+		leaf, conv, err := stageLeaf(c.Type)
+		if err != nil {
+			return nil, fmt.Errorf("stage %s.%s: %w", t.Name, c.Name, err)
+		}
+		g[c.Name] = parquet.Optional(leaf)
+		cs.conv = append(cs.conv, conv)
+	}
+	g[stagingSeq] = parquet.Int(64)
+	g[stagingDocSeq] = parquet.Optional(parquet.Int(64))
+	cs.schema = parquet.NewSchema("stage_"+t.Name, g)
+	pos := map[string]int{stagingSeq: len(t.Columns), stagingDocSeq: len(t.Columns) + 1}
+	for i, c := range t.Columns {
+		pos[c.Name] = i
+	}
+	for _, f := range cs.schema.Fields() {
+		cs.src = append(cs.src, pos[f.Name()])
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	return &columnarStage{t: t, dir: dir}, nil
+	return cs, nil
+}
+
+// stageLeaf is the Parquet type of a staged DuckDB column and the conversion of the Go
+// values the mappers give it (the types DuckDB's appender takes for it), false for NULL.
+func stageLeaf(typ string) (parquet.Node, func(any) (parquet.Value, bool), error) {
+	switch typ {
+	case "UUID":
+		return parquet.UUID(), func(v any) (parquet.Value, bool) {
+			u, ok := v.(duckdb.UUID)
+			if !ok {
+				return parquet.Value{}, false
+			}
+			return parquet.FixedLenByteArrayValue(u[:]), true
+		}, nil
+	case "VARCHAR":
+		return parquet.String(), func(v any) (parquet.Value, bool) {
+			s, ok := v.(string)
+			if !ok {
+				return parquet.Value{}, false
+			}
+			return parquet.ByteArrayValue(unsafe.Slice(unsafe.StringData(s), len(s))), true
+		}, nil
+	case "DATE":
+		return parquet.Date(), func(v any) (parquet.Value, bool) {
+			t, ok := v.(time.Time)
+			if !ok {
+				return parquet.Value{}, false
+			}
+			// As DuckDB's appender converts a time.Time to a DATE.
+			return parquet.Int32Value(int32(t.Unix() / (24 * 60 * 60))), true
+		}, nil
+	case "BOOLEAN":
+		return parquet.Leaf(parquet.BooleanType), func(v any) (parquet.Value, bool) {
+			b, ok := v.(bool)
+			if !ok {
+				return parquet.Value{}, false
+			}
+			return parquet.BooleanValue(b), true
+		}, nil
+	case "INTEGER":
+		return parquet.Int(32), func(v any) (parquet.Value, bool) {
+			switch n := v.(type) {
+			case int32:
+				return parquet.Int32Value(n), true
+			case int:
+				return parquet.Int32Value(int32(n)), true
+			}
+			return parquet.Value{}, false
+		}, nil
+	}
+	return nil, nil, fmt.Errorf("type %s is not staged as Parquet", typ)
 }
 
 // startFile starts the rows of input file n (its _seq's high bits).
@@ -236,13 +210,7 @@ func (cs *columnarStage) writer() (*stageWriter, error) {
 	}
 	cs.n++
 	cs.files = append(cs.files, name)
-	// Plain, uncompressed pages without statistics or column index: the files are read
-	// once, whole, by finalize.
-	opts := []parquet.WriterOption{parquet.PageBufferSize(1 << 20), parquet.DataPageStatistics(false)}
-	for _, c := range stagedBookingSchema.Columns() {
-		opts = append(opts, parquet.SkipPageBounds(c...))
-	}
-	return &stageWriter{f: f, w: parquet.NewGenericWriter[stagedBooking](f, opts...)}, nil
+	return &stageWriter{f: f, w: parquet.NewWriter(f, cs.schema, parquet.PageBufferSize(1<<20))}, nil
 }
 
 func (cs *columnarStage) release(w *stageWriter) {
@@ -255,35 +223,44 @@ func (cs *columnarStage) release(w *stageWriter) {
 	}
 }
 
-var stagedBookingSchema = parquet.SchemaOf(stagedBooking{})
-
 func (w *stageWriter) add(cs *columnarStage, base int64, recs []record) error {
+	ncols := len(cs.t.Columns)
 	w.rows = w.rows[:0]
-	var ints []int32
+	w.buf = slices.Grow(w.buf[:0], len(recs)*len(cs.src))
 	for i := range recs {
 		rec := &recs[i]
 		if rec.outcome != outRow || rec.table != cs.t.Name {
 			continue
 		}
-		if len(ints) < stagedIntsPerRow {
-			ints = make([]int32, stagedIntsPerRow*len(recs))
+		if len(rec.row) != len(cs.t.Columns) {
+			return fmt.Errorf("a row of %d values for %d columns", len(rec.row), len(cs.t.Columns))
 		}
-		b, err := stageBooking(rec.row, base|int64(i), ints[:stagedIntsPerRow])
-		if err != nil {
-			return err
+		start := len(w.buf)
+		// The writer wants each row's values in schema order.
+		for p, j := range cs.src {
+			switch {
+			case j == ncols:
+				w.buf = append(w.buf, parquet.Int64Value(base|int64(i)).Level(0, 0, p))
+			case j > ncols || rec.row[j] == nil:
+				w.buf = append(w.buf, parquet.NullValue().Level(0, 0, p))
+			default:
+				pv, ok := cs.conv[j](rec.row[j])
+				if !ok {
+					return fmt.Errorf("column %s: a %T", cs.t.Columns[j].Name, rec.row[j])
+				}
+				w.buf = append(w.buf, pv.Level(0, 1, p))
+			}
 		}
-		ints = ints[stagedIntsPerRow:]
-		w.rows = append(w.rows, b)
+		w.rows = append(w.rows, w.buf[start:len(w.buf):len(w.buf)])
 		rec.row = nil
 		rec.staged = true
 	}
 	if len(w.rows) == 0 {
 		return nil
 	}
-	if _, err := w.w.Write(w.rows); err != nil {
+	if _, err := w.w.WriteRows(w.rows); err != nil {
 		return err
 	}
-	clear(w.rows) // drop the strings' references
 	cs.mu.Lock()
 	cs.rows += int64(len(w.rows))
 	cs.mu.Unlock()
