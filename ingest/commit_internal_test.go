@@ -264,3 +264,31 @@ func TestRecoverRemovesWorkingFolders(t *testing.T) {
 		t.Errorf("%d messages for 4 folders:\n%s", n, logs.String())
 	}
 }
+
+// An ingest's memory limit is the process's budget: DuckDB gets half of it, in the
+// units DuckDB reads; what does not parse goes to DuckDB as given, for its own error.
+func TestDuckDBMemoryLimit(t *testing.T) {
+	for in, want := range map[string]string{
+		"1GB": "500MB", "512MB": "256MB", "2GiB": "1073MB", "1.5gb": "750MB", " 900 MiB ": "471MB",
+		"3000000000 bytes": "1500MB", "1KB": "1MB", "lots": "lots", "1XB": "1XB", "": "",
+	} {
+		if got := duckDBMemoryLimit(in); got != want {
+			t.Errorf("duckDBMemoryLimit(%q) = %q, want %q", in, got, want)
+		}
+	}
+	// DuckDB takes what it gives.
+	ctx := context.Background()
+	for _, in := range []string{"1GB", "2GiB", "1KB"} {
+		connector, db, err := openDuckDB(ctx, "", duckDBSettings{MemoryLimit: duckDBMemoryLimit(in), Threads: 1, TempDir: t.TempDir()})
+		if err == nil {
+			err = db.Ping()
+		}
+		if err != nil {
+			t.Errorf("%s: %v", in, err)
+		}
+		if db != nil {
+			db.Close()
+			connector.Close()
+		}
+	}
+}

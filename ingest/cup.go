@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"time"
 
@@ -21,6 +22,48 @@ var bookingColumns = []string{
 	"booking_id", "rx_id", "patient_cf", "service_code", "priority", "first_access",
 	"d_prescription", "d_contact", "d_first_available", "d_appointment", "d_delivered",
 	"garanzia", "provider_id", "asl", "region", "channel", "status",
+}
+
+// bookingColumnIndex is the position of a column in bookingColumns (-1: none); a switch
+// rather than a map, as mapBooking looks up every column of every record.
+func bookingColumnIndex(name string) int {
+	switch name {
+	case "booking_id":
+		return 0
+	case "rx_id":
+		return 1
+	case "patient_cf":
+		return 2
+	case "service_code":
+		return 3
+	case "priority":
+		return 4
+	case "first_access":
+		return 5
+	case "d_prescription":
+		return 6
+	case "d_contact":
+		return 7
+	case "d_first_available":
+		return 8
+	case "d_appointment":
+		return 9
+	case "d_delivered":
+		return 10
+	case "garanzia":
+		return 11
+	case "provider_id":
+		return 12
+	case "asl":
+		return 13
+	case "region":
+		return 14
+	case "channel":
+		return 15
+	case "status":
+		return 16
+	}
+	return -1
 }
 
 type csvRecord struct {
@@ -118,6 +161,7 @@ type bookingMapper struct {
 	*mapper
 	p       *CUPProfile
 	col     map[string]int
+	pos     [17]int // the header position of each of bookingColumns
 	ncols   int
 	aslSet  map[string]bool
 	regions map[string]bool
@@ -125,6 +169,9 @@ type bookingMapper struct {
 
 func newBookingMapper(m *mapper, p *CUPProfile, col map[string]int, ncols int) *bookingMapper {
 	bm := &bookingMapper{mapper: m, p: p, col: col, ncols: ncols, aslSet: map[string]bool{}, regions: map[string]bool{}}
+	for i, c := range bookingColumns {
+		bm.pos[i] = col[c]
+	}
 	for _, a := range fse.ASLCodes() {
 		bm.aslSet[a] = true
 	}
@@ -138,7 +185,7 @@ func (bm *bookingMapper) work(u unit) []record {
 	recs := make([]record, len(u.csv))
 	for i, cr := range u.csv {
 		recs[i] = bm.mapBooking(cr)
-		recs[i].pos = fmt.Sprintf("line %d", cr.line)
+		recs[i].pos = "line " + strconv.Itoa(cr.line)
 	}
 	return recs
 }
@@ -156,7 +203,7 @@ func (bm *bookingMapper) mapBooking(cr csvRecord) record {
 	if len(cr.fields) != bm.ncols {
 		return quarantine(rec, fmt.Sprintf("expected %d fields, got %d (truncated or extra fields)", bm.ncols, len(cr.fields)))
 	}
-	f := func(name string) string { return strings.TrimSpace(cr.fields[bm.col[name]]) }
+	f := func(name string) string { return strings.TrimSpace(cr.fields[bm.pos[bookingColumnIndex(name)]]) }
 	id, err := pseudonymize.ParseIdentifier(f("patient_cf"))
 	if err != nil {
 		return quarantine(rec, "patient_cf: "+err.Error())

@@ -237,6 +237,7 @@ type record struct {
 	outcome outcome
 	table   string // "" when the record maps to no table (ignored, unparsed)
 	row     []any
+	staged  bool   // the row was staged as Parquet by the mapping worker (stagefile.go)
 	reason  string // quarantine or ignore reason; never contains a value
 	pos     string // "line 12", "entry 3": where in the source file
 	// docLocal is, for a fact taken from a document, the index of the document's record

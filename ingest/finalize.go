@@ -115,7 +115,11 @@ func (st *stage) finalize(ctx context.Context, dataDir, next string, withExistin
 		}
 		dups := false
 		if t.Name == "booking" {
-			if err := db.QueryRowContext(ctx, "SELECT count(*) <> count(DISTINCT (pid, booking_key)) FROM stage_booking WHERE booking_key IS NOT NULL").Scan(&dups); err != nil {
+			// Whether a booking may have been sent twice, by the hash of its key: rows equal
+			// in (pid, booking_key) hash alike, so none is missed, and a collision between
+			// different keys only runs the exact "last sent wins" window for nothing. Half
+			// the time and memory of counting the distinct pairs themselves.
+			if err := db.QueryRowContext(ctx, "SELECT count(*) <> count(DISTINCT hash(pid, booking_key)) FROM stage_booking WHERE booking_key IS NOT NULL").Scan(&dups); err != nil {
 				return err
 			}
 		}

@@ -23,6 +23,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"time"
@@ -45,20 +46,23 @@ type Config struct {
 	Append bool
 
 	Workers     int    // parsing goroutines; 0 = number of CPUs
-	MemoryLimit string // DuckDB memory limit for staging and sorting; default DefaultMemoryLimit
+	MemoryLimit string // the memory budget of staging and sorting, DuckDB's and the rest; default DefaultMemoryLimit
 	ToolVersion string
 	Logger      *slog.Logger
 	Now         func() time.Time
 	// OnProgress reports bytes read so far and the total bytes of all inputs.
 	OnProgress func(done, total int64)
 
-	crashAfter int              // tests: stop the commit before this step, as a crash would (0: never)
-	onDocument func(pos string) // tests: called before each document is mapped
+	crashAfter   int              // tests: stop the commit before this step, as a crash would (0: never)
+	appenderOnly bool             // tests: stage every row through DuckDB's appender (no stagefile.go)
+	stagedRows   *int64           // tests: set to the number of rows staged as Parquet
+	onDocument   func(pos string) // tests: called before each document is mapped
 }
 
-// DefaultMemoryLimit is DuckDB's memory limit for staging and sorting when none is given
-// (velo ingest --memory-limit). It bounds DuckDB's buffers, which spill to disk beyond it;
-// the process's peak is higher by what the Go side holds (docs/ingest.md#inputs).
+// DefaultMemoryLimit is the memory budget of an ingest when none is given (velo ingest
+// --memory-limit). DuckDB's buffers get half of it (duckDBMemoryLimit) and spill to
+// disk beyond; the rest is for DuckDB's allocations outside its buffer manager, the Go
+// side and the binary (docs/ingest.md#memory).
 const DefaultMemoryLimit = "1GB"
 
 // ErrDatasetExists is returned when DATA already holds a dataset and Append is not set.
@@ -142,7 +146,7 @@ func Run(ctx context.Context, cfg Config) (*dataset.Manifest, error) {
 		batchSeq = len(prev.Batches) + 1
 	}
 	qrel := dataset.QuarantineFile(batchSeq)
-	st, err := newStage(ctx, tmp, duckDBSettings{MemoryLimit: cfg.MemoryLimit, Threads: cfg.Workers, TempDir: filepath.Join(tmp, "spill")}, filepath.Join(next, qrel))
+	st, err := newStage(ctx, tmp, duckDBSettings{MemoryLimit: duckDBMemoryLimit(cfg.MemoryLimit), Threads: cfg.Workers, TempDir: filepath.Join(tmp, "spill")}, filepath.Join(next, qrel))
 	if err != nil {
 		return nil, err
 	}
@@ -192,6 +196,12 @@ func Run(ctx context.Context, cfg Config) (*dataset.Manifest, error) {
 	if err := st.flush(); err != nil {
 		return nil, err
 	}
+	if cfg.stagedRows != nil {
+		*cfg.stagedRows = st.bookings.rows
+	}
+	// What the readers and mappers allocated is garbage now: give it back to the system
+	// before DuckDB's sort takes its share of the memory limit.
+	debug.FreeOSMemory()
 	if err := st.finalize(ctx, cfg.Out, next, prev != nil, batchSeq); err != nil {
 		return nil, err
 	}
@@ -343,6 +353,13 @@ func (st *stage) ingestFile(ctx context.Context, cfg Config, m *mapper, f inputF
 		err = m.readBundle(ctx, cfg.Workers, hr, fh, f.size, "bundle", resolve, apply)
 	case formatCSV:
 		var bm *bookingMapper
+		st.csvFiles++
+		cs := st.bookings
+		if cfg.appenderOnly {
+			cs = nil
+		} else {
+			cs.startFile(st.csvFiles)
+		}
 		err = runPipeline(ctx, cfg.Workers,
 			func(emit func(unit) error) error {
 				// The header is read before the first unit is emitted, so bm is set
@@ -350,7 +367,13 @@ func (st *stage) ingestFile(ctx context.Context, cfg Config, m *mapper, f inputF
 				_, err := produceCSVWith(hr, cfg.CUPProfile, func(col map[string]int, n int) { bm = newBookingMapper(m, cfg.CUPProfile, col, n) }, emit)
 				return err
 			},
-			func(u unit) []record { return bm.work(u) },
+			func(u unit) []record {
+				recs := bm.work(u)
+				if cs != nil {
+					cs.write(u.idx, recs)
+				}
+				return recs
+			},
 			apply)
 	case formatCDAZip:
 		err = st.ingestCDAZip(ctx, cfg, m, f, &in)

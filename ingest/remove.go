@@ -64,7 +64,7 @@ func RemoveOptedOut(ctx context.Context, cfg RemoveConfig) (*dataset.Manifest, e
 		return nil, err
 	}
 	defer os.RemoveAll(tmp)
-	connector, db, err := openDuckDB(ctx, filepath.Join(tmp, "remove.duckdb"), duckDBSettings{MemoryLimit: cfg.MemoryLimit, Threads: 2, TempDir: filepath.Join(tmp, "spill")})
+	connector, db, err := openDuckDB(ctx, filepath.Join(tmp, "remove.duckdb"), duckDBSettings{MemoryLimit: duckDBMemoryLimit(cfg.MemoryLimit), Threads: 2, TempDir: filepath.Join(tmp, "spill")})
 	if err != nil {
 		return nil, err
 	}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	duckdb "github.com/duckdb/duckdb-go/v2"
@@ -26,6 +27,11 @@ type stage struct {
 	apps      map[string]*duckdb.Appender
 	facts     map[string]bool // tables whose rows get the doc_key of their document
 	seq       int64
+	// bookings stages the booking rows of CUP CSV files from the mapping workers
+	// (stagefile.go); nil: every row goes through the appenders. csvFiles counts the CSV
+	// files read, the high bits of their rows' staging sequence.
+	bookings *columnarStage
+	csvFiles int
 
 	tables   map[string]*dataset.TableCounts
 	warnings map[string]int64
@@ -54,6 +60,47 @@ type duckDBSettings struct {
 	MemoryLimit string
 	Threads     int
 	TempDir     string
+}
+
+// duckDBShareNum/duckDBShareDen is the share of an ingest's memory limit (velo ingest
+// --memory-limit, the process's budget) that DuckDB's buffer manager gets: the rest is
+// for what DuckDB allocates outside it (during the final sort and the Parquet write in
+// particular: 150-250 MB measured beside a limit of 500 MB to 1 GB at 2.5 million
+// bookings, growing with the limit), the Go side's bounded chunks and staging writers, and
+// the binary (docs/ingest.md, Memory).
+const duckDBShareNum, duckDBShareDen = 1, 2
+
+// duckDBMemoryLimit is DuckDB's memory_limit for an ingest's memory limit: half of it, in
+// whole megabytes. A limit that does not parse as a size ("1GB", "512 MiB") is
+// given to DuckDB as it is, which names what is wrong with it.
+func duckDBMemoryLimit(limit string) string {
+	n, ok := parseBytes(limit)
+	if !ok {
+		return limit
+	}
+	return fmt.Sprintf("%dMB", max(1, n*duckDBShareNum/duckDBShareDen/1_000_000))
+}
+
+// parseBytes reads a size as DuckDB's memory_limit takes it: a number and a unit, B, KB,
+// MB, GB, TB (powers of 1000) or KiB, MiB, GiB, TiB (powers of 1024), in any case.
+func parseBytes(s string) (int64, bool) {
+	s = strings.TrimSpace(s)
+	i := 0
+	for i < len(s) && (s[i] >= '0' && s[i] <= '9' || s[i] == '.') {
+		i++
+	}
+	num, err := strconv.ParseFloat(s[:i], 64)
+	if err != nil || num < 0 {
+		return 0, false
+	}
+	unit := map[string]float64{
+		"b": 1, "bytes": 1, "kb": 1e3, "mb": 1e6, "gb": 1e9, "tb": 1e12,
+		"kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30, "tib": 1 << 40,
+	}[strings.ToLower(strings.TrimSpace(s[i:]))]
+	if unit == 0 || num*unit > 1<<62 {
+		return 0, false
+	}
+	return int64(num * unit), true
 }
 
 func openDuckDB(ctx context.Context, path string, s duckDBSettings) (*duckdb.Connector, *sql.DB, error) {
@@ -119,6 +166,10 @@ func newStage(ctx context.Context, dir string, s duckDBSettings, quarantinePath 
 		}
 		st.apps[t.Name] = app
 	}
+	if st.bookings, err = newColumnarStage(bookingTable(), filepath.Join(dir, "stage")); err != nil {
+		st.close()
+		return nil, err
+	}
 	if err := os.MkdirAll(filepath.Dir(quarantinePath), 0o755); err != nil {
 		st.close()
 		return nil, err
@@ -143,6 +194,11 @@ type quarantined struct {
 
 // apply adds one unit's records to the stage and to the counts, in order.
 func (st *stage) apply(file *dataset.InputFile, recs []record) error {
+	if st.bookings != nil {
+		if err := st.bookings.failed(); err != nil {
+			return err
+		}
+	}
 	docSeq := make(map[int]int64)
 	for i := range recs {
 		rec := &recs[i]
@@ -166,6 +222,9 @@ func (st *stage) apply(file *dataset.InputFile, recs []record) error {
 		case outRow:
 			st.seq++
 			file.Rows++
+			if rec.staged {
+				continue // written by the mapping worker (stagefile.go)
+			}
 			if rec.isDoc {
 				docSeq[i] = st.seq
 				if rec.doc != nil {
@@ -236,6 +295,11 @@ func docKeyOf(recs []record, i int) any {
 	return recs[i].row[1] // document: pid, doc_key, ...
 }
 
+func bookingTable() Table {
+	t, _ := TableByName("booking")
+	return t
+}
+
 func toDriver(vals []any) []driver.Value {
 	out := make([]driver.Value, len(vals))
 	for i, v := range vals {
@@ -251,6 +315,16 @@ func (st *stage) flush() error {
 			return fmt.Errorf("flush staging %s: %w", name, err)
 		}
 		delete(st.apps, name)
+	}
+	if st.bookings != nil {
+		if err := st.bookings.finish(); err != nil {
+			return err
+		}
+		for _, q := range st.bookings.view() {
+			if _, err := st.db.Exec(q); err != nil {
+				return fmt.Errorf("flush staging booking: %w", err)
+			}
+		}
 	}
 	if st.qbuf != nil {
 		if err := st.qbuf.Flush(); err != nil {
@@ -268,6 +342,9 @@ func (st *stage) flush() error {
 }
 
 func (st *stage) close() {
+	if st.bookings != nil {
+		st.bookings.finish()
+	}
 	for _, app := range st.apps {
 		app.Close()
 	}

@@ -48,7 +48,15 @@ const (
 // Pseudonymizer computes keyed pseudonyms. It is safe for concurrent use.
 type Pseudonymizer struct {
 	keyID string
-	pool  sync.Pool
+	pool  sync.Pool // of *macState
+}
+
+// macState is one goroutine's HMAC at a time: the keyed hash, reset between uses, and
+// the buffers of its message and sum, so that a pseudonym allocates nothing but itself.
+type macState struct {
+	h   hash.Hash
+	msg []byte
+	sum [sha256.Size]byte
 }
 
 // New returns a Pseudonymizer for the key.
@@ -56,22 +64,25 @@ func New(k Key) *Pseudonymizer {
 	secret := k.secret
 	return &Pseudonymizer{
 		keyID: k.ID,
-		pool:  sync.Pool{New: func() any { return hmac.New(sha256.New, secret[:]) }},
+		pool:  sync.Pool{New: func() any { return &macState{h: hmac.New(sha256.New, secret[:])} }},
 	}
 }
 
 // KeyID is the id of the key in use (recorded in the manifest; it reveals nothing).
 func (p *Pseudonymizer) KeyID() string { return p.keyID }
 
+// mac is HMAC-SHA256(key, domain || 0 || value).
 func (p *Pseudonymizer) mac(domain, value string) [32]byte {
-	h := p.pool.Get().(hash.Hash)
-	h.Reset()
-	h.Write([]byte(domain))
-	h.Write([]byte{0})
-	h.Write([]byte(value))
-	var sum [32]byte
-	h.Sum(sum[:0])
-	p.pool.Put(h)
+	m := p.pool.Get().(*macState)
+	m.h.Reset()
+	m.msg = append(append(append(m.msg[:0], domain...), 0), value...)
+	m.h.Write(m.msg)
+	sum := [32]byte(m.h.Sum(m.sum[:0]))
+	clear(m.msg) // the identifier does not outlive the call in the pool
+	if cap(m.msg) > 4<<10 {
+		m.msg = nil
+	}
+	p.pool.Put(m)
 	return sum
 }
 
@@ -87,7 +98,9 @@ func (p *Pseudonymizer) PID(id Identifier) PID {
 // a set id, an NRE prescription number, a booking id. The result is 32 hex characters.
 func (p *Pseudonymizer) rekey(domain, value string) string {
 	sum := p.mac(domain, value)
-	return hex.EncodeToString(sum[:16])
+	var h [32]byte
+	hex.Encode(h[:], sum[:16])
+	return string(h[:])
 }
 
 // DocumentKey re-keys a document identifier (including the OID root it was issued under).

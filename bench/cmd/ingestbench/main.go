@@ -8,6 +8,7 @@
 // against the same documents as XML files (medians of --runs runs).
 //
 //	go run ./bench/cmd/ingestbench --persons 1000000
+//	go run ./bench/cmd/ingestbench --persons 200000 --runs 5 --before /tmp/velo-main   # against another build
 //	go run ./bench/cmd/ingestbench --format cda --persons 14000   # about 100k documents
 //	go run ./bench/cmd/ingestbench --format bundle --persons 20000 --runs 3
 //	go run ./bench/cmd/ingestbench --format pdf --persons 2000 --runs 3
@@ -31,13 +32,14 @@ import (
 func main() {
 	persons := flag.Int("persons", 100000, "synthetic persons (bookings are ~2.5 per person, CDA documents ~7)")
 	format := flag.String("format", "csv", "what to ingest: csv (CUP bookings, against DuckDB COPY), fhir (FHIR NDJSON), cda (CDA R2 documents), bundle (one FHIR Bundle, against NDJSON) or pdf (CDA in PDFs, against XML files)")
-	runs := flag.Int("runs", 3, "runs of each side for --format bundle and pdf (the figures are medians)")
+	runs := flag.Int("runs", 3, "runs of each side for --format csv, bundle and pdf, taking turns (the figures are medians)")
+	before := flag.String("before", "", "--format csv: a velo binary of another build (say main's) to run in turn with this one")
 	work := flag.String("dir", filepath.Join(os.TempDir(), "velo-ingestbench"), "work directory (synthetic data is cached here per size)")
 	flag.Parse()
 	var err error
 	switch *format {
 	case "csv":
-		err = run(*persons, *work)
+		err = run(*persons, max(1, *runs), *work, *before)
 	case "fhir", "cda":
 		err = runFormat(*format, *persons, *work)
 	case "bundle", "pdf":
@@ -95,7 +97,7 @@ func key(velo, work string) (string, error) {
 	return key, nil
 }
 
-func run(persons int, work string) error {
+func run(persons, runs int, work, before string) error {
 	if err := os.MkdirAll(work, 0o755); err != nil {
 		return err
 	}
@@ -118,28 +120,73 @@ func run(persons int, work string) error {
 	if err != nil {
 		return err
 	}
+	// The sides take turns, run after run, so that a change in the machine's load
+	// touches them alike; the figures are medians.
+	type side struct {
+		name string
+		run  func() (measure, error)
+		ms   []measure
+	}
 	data := filepath.Join(work, "data")
-	os.RemoveAll(data)
-	fmt.Fprintln(os.Stderr, "velo ingest ...")
-	v, err := timed(velo, "ingest", "--key", key, "--out", data, csv)
-	if err != nil {
-		return err
+	ingest := func(velo string) func() (measure, error) {
+		return func() (measure, error) {
+			os.RemoveAll(data)
+			defer os.RemoveAll(data)
+			return timed(velo, "ingest", "--key", key, "--out", data, csv)
+		}
+	}
+	sides := []*side{{name: "velo ingest (parse, validate, HMAC, stage, pid sort, zstd Parquet)", run: ingest(velo)}}
+	if before != "" {
+		sides = append(sides, &side{name: "velo ingest, --before build (" + filepath.Base(before) + ")", run: ingest(before)})
 	}
 	out := filepath.Join(work, "duckdb.parquet")
-	os.Remove(out)
-	fmt.Fprintln(os.Stderr, "duckdb COPY ...")
-	d, err := timed(filepath.Join(bin, "duckcopy"), csv, out)
-	if err != nil {
-		return err
+	sides = append(sides, &side{name: "DuckDB COPY CSV -> Parquet (zstd)", run: func() (measure, error) {
+		os.Remove(out)
+		return timed(filepath.Join(bin, "duckcopy"), csv, out)
+	}})
+	var loads []string
+	for r := range runs {
+		for _, s := range sides {
+			fmt.Fprintf(os.Stderr, "run %d: %s\n", r+1, s.name)
+			m, err := s.run()
+			if err != nil {
+				return err
+			}
+			s.ms = append(s.ms, m)
+		}
+		loads = append(loads, loadAverage())
 	}
-	fmt.Printf("ingest of %d bookings (%d persons, %.1f MiB CSV) on %d CPUs, %s\n\n", rows, persons, float64(size)/(1<<20), runtime.NumCPU(), runtime.GOOS+"/"+runtime.GOARCH)
-	load, _ := os.ReadFile("/proc/loadavg")
-	fmt.Printf("load average at the end: %s\n", strings.Join(strings.Fields(string(load))[:min(3, len(strings.Fields(string(load))))], " "))
-	fmt.Printf("| | wall | rows/s | CPU (user+sys) | peak RSS |\n|---|---|---|---|---|\n")
-	fmt.Printf("| velo ingest (parse, validate, HMAC, stage, pid sort, zstd Parquet) | %.2f s | %.0f | %.2f s | %.0f MiB |\n", v.wall.Seconds(), float64(rows)/v.wall.Seconds(), v.cpu.Seconds(), float64(v.maxRSS)/(1<<20))
-	fmt.Printf("| DuckDB COPY CSV -> Parquet (zstd) | %.2f s | %.0f | %.2f s | %.0f MiB |\n", d.wall.Seconds(), float64(rows)/d.wall.Seconds(), d.cpu.Seconds(), float64(d.maxRSS)/(1<<20))
-	fmt.Printf("| ratio velo / DuckDB | %.2f× (throughput %.2f× COPY's) | | %.2f× | %.2f× |\n", v.wall.Seconds()/d.wall.Seconds(), d.wall.Seconds()/v.wall.Seconds(), v.cpu.Seconds()/d.cpu.Seconds(), float64(v.maxRSS)/float64(d.maxRSS))
+	fmt.Printf("ingest of %d bookings (%d persons, %.1f MiB CSV) on %d CPUs, %s, median of %d alternated runs\n\n", rows, persons, float64(size)/(1<<20), runtime.NumCPU(), runtime.GOOS+"/"+runtime.GOARCH, runs)
+	fmt.Printf("load average (1, 5, 15 min) after each run: %s\n\n", strings.Join(loads, "; "))
+	med := func(s *side) measure {
+		var w, c, r []int64
+		for _, m := range s.ms {
+			w, c, r = append(w, int64(m.wall)), append(c, int64(m.cpu)), append(r, m.maxRSS)
+		}
+		return measure{wall: time.Duration(median(w)), cpu: time.Duration(median(c)), maxRSS: median(r)}
+	}
+	d := med(sides[len(sides)-1])
+	fmt.Printf("| | wall | rows/s | CPU (user+sys) | peak RSS | throughput vs COPY | CPU vs COPY |\n|---|---:|---:|---:|---:|---:|---:|\n")
+	for _, s := range sides {
+		m := med(s)
+		fmt.Printf("| %s | %.2f s | %.0f | %.2f s | %.0f MiB | %.2f× | %.2f× |\n", s.name, m.wall.Seconds(), float64(rows)/m.wall.Seconds(), m.cpu.Seconds(), float64(m.maxRSS)/(1<<20),
+			d.wall.Seconds()/m.wall.Seconds(), m.cpu.Seconds()/d.cpu.Seconds())
+	}
+	fmt.Printf("\nevery run (wall / CPU / peak RSS):\n")
+	for _, s := range sides {
+		var parts []string
+		for _, m := range s.ms {
+			parts = append(parts, fmt.Sprintf("%.2f s / %.2f s / %.0f MiB", m.wall.Seconds(), m.cpu.Seconds(), float64(m.maxRSS)/(1<<20)))
+		}
+		fmt.Printf("- %s: %s\n", s.name, strings.Join(parts, "; "))
+	}
 	return nil
+}
+
+func loadAverage() string {
+	load, _ := os.ReadFile("/proc/loadavg")
+	f := strings.Fields(string(load))
+	return strings.Join(f[:min(3, len(f))], " ")
 }
 
 // runFormat ingests the FHIR NDJSON or the CDA documents of one synthetic extract. The
