@@ -11,6 +11,7 @@ import (
 	duckdb "github.com/duckdb/duckdb-go/v2"
 
 	"github.com/velo-fse/velo/fse"
+	"github.com/velo-fse/velo/pseudonymize"
 )
 
 // The CDA mapping produces the same canonical rows as the FHIR reader does for the
@@ -695,7 +696,9 @@ func documentTypeProblem(code *cdaNode) string {
 	case code == nil || value == "":
 		return "unknown document type (ClinicalDocument/code has no code)"
 	case !fse.SameSystem(system, fse.OIDLOINC):
-		if fse.IsOID(system) {
+		// An OID is quoted unless it has an identifier's shape (a run of digits may be a
+		// phone number or a VAT number as well as a one-arc OID).
+		if fse.IsOID(system) && pseudonymize.MaskIdentifiers(system) == system {
 			return "unknown document type (ClinicalDocument/code is not in LOINC but in " + system + ")"
 		}
 		return "unknown document type (ClinicalDocument/code is not in LOINC)"

@@ -165,6 +165,8 @@ func TestCDAMalformedCorpus(t *testing.T) {
 		"unknown-type.xml":   bad(`code="11502-2"	codeSystem`, `code="99999-9"	codeSystem`),
 		"not-loinc-type.xml": bad(`code="11502-2"	codeSystem="2.16.840.1.113883.6.1"`, `code="11502-2"	codeSystem="2.16.840.1.113883.2.9.99"`),
 		"text-type.xml":      bad(`code="11502-2"	codeSystem`, `code="Mario Rossi"	codeSystem`),
+		// An OID of identifier shape (the fuzzer's 0000000000) is not quoted.
+		"digits-type.xml":    bad(`code="11502-2"	codeSystem="2.16.840.1.113883.6.1"`, `code="11502-2"	codeSystem="0000000000"`),
 		"encoding.xml":       `<?xml version="1.0" encoding="EBCDIC-CP-US"?>` + "\n" + lab,
 		"latin1.xml":         `<?xml version="1.0" encoding="ISO-8859-1"?>` + "\n" + strings.Replace(lab, "Maura", "Ma\xf9ra", 1),
 		"garbage.zip":        "PK\x03\x04 this is not a zip archive",
@@ -241,6 +243,7 @@ func TestCDAMalformedCorpus(t *testing.T) {
 		"unknown-type.xml":   "unknown document type (ClinicalDocument/code 99999-9 is not an FSE document type)",
 		"not-loinc-type.xml": "unknown document type (ClinicalDocument/code is not in LOINC but in 2.16.840.1.113883.2.9.99)",
 		"text-type.xml":      "unknown document type (ClinicalDocument/code is not an FSE document type)",
+		"digits-type.xml":    "unknown document type (ClinicalDocument/code is not in LOINC)",
 		"encoding.xml":       "unsupported character encoding (UTF-8, UTF-16, ISO-8859-1, ISO-8859-15 and windows-1252 are read)",
 		"garbage.zip":        "not a readable zip archive",
 		"huge.xml":           "document larger than 64 MiB",
