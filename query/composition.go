@@ -1,7 +1,6 @@
 package query
 
 import (
-	"fmt"
 	"math"
 
 	"github.com/velo-fse/velo/dp"
@@ -32,14 +31,13 @@ func planBudget(p *plan, total dp.Budget) (budgetPlan, error) {
 	if !p.Thresholded() {
 		return splitBudget(total, p.Mechanisms(), p.Selection())
 	}
-	if err := total.Validate(); err != nil {
+	// One mechanism that is its own selection: dp.Split's whole share, with its checks.
+	_, whole, err := dp.Split(total, 0, true)
+	if err != nil {
 		return budgetPlan{}, err
 	}
-	if total.Delta == 0 {
-		return budgetPlan{}, fmt.Errorf("dp.Split: delta is 0, partition selection needs delta > 0")
-	}
-	per := dp.Budget{Epsilon: total.Epsilon}
-	return budgetPlan{Per: per, Selection: dp.Budget{Delta: total.Delta}, Share: per}, nil
+	per := dp.Budget{Epsilon: whole.Epsilon}
+	return budgetPlan{Per: per, Selection: dp.Budget{Delta: whole.Delta}, Share: per}, nil
 }
 
 // splitBudget divides a query's budget among its mechanisms (from the query and the

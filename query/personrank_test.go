@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/velo-fse/velo/dataset"
@@ -157,6 +158,21 @@ func TestBoundingChoice(t *testing.T) {
 			}
 			if (rel.Selection != nil) != b.PartitionSelection || rel.Selection != nil && rel.Selection.MaxGroupsContributed != b.MaxGroupsContributed {
 				t.Errorf("selection %+v with bounding %+v: want L0 = max_groups_contributed", rel.Selection, b)
+			}
+			if rel.Selection != nil {
+				// COUNT(DISTINCT pid) alone: the released count is its own selection, all of
+				// epsilon on it and delta on its threshold; the split adds up either way.
+				want := "preagg_select_partition"
+				if strings.Contains(tt.sql, "COUNT(DISTINCT pid)") {
+					want = thresholdMechanism
+				}
+				var eps, delta float64
+				for _, e := range rel.BudgetSplit {
+					eps, delta = eps+e.Epsilon, delta+e.Delta
+				}
+				if rel.Selection.Mechanism != want || math.Abs(eps-1) > 1e-12 || math.Abs(delta-tt.delta) > 1e-18 {
+					t.Errorf("selection %s, budget split %+v (ε %v, δ %v); want %s adding up to (1, %v)", rel.Selection.Mechanism, rel.BudgetSplit, eps, delta, want, tt.delta)
+				}
 			}
 			if b.MaxRowsPerPerson != wantK {
 				t.Errorf("max_rows_per_person %d, want %d", b.MaxRowsPerPerson, wantK)
