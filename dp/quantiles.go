@@ -509,6 +509,38 @@ func NodeSQL(expr string, lo, hi float64, t Tree, level int) string {
 	return s
 }
 
+// IntegerNodeSQL returns an expression computing NodeOf(v, lo, hi, t, level) for a v of an
+// integer SQL type (SMALLINT to BIGINT, or NULL) in integer arithmetic, with div(a, b) the
+// engine's integer division of non-negative BIGINTs; ok is false where it does not apply, and
+// NodeSQL is then the expression:
+//
+//	CASE WHEN v <= lo THEN 0 WHEN v >= hi THEN N−1 ELSE div((CAST(v AS BIGINT) − lo)·N, hi − lo) END
+//
+// (then div(…, D) for a level above the leaves). It applies when lo and hi are whole numbers,
+// N = Branching^Height is a power of two and (hi − lo)·N < 2⁵³. Then it equals NodeOf on every
+// integer v: below lo and above hi both clamp; within, with w = hi − lo and r = (v − lo)·N/w,
+// NodeOf's (v − lo)/w is within a relative 2⁻⁵³ of r/N (exact when r is a whole number, since
+// r/N is then a dyadic rational of fewer than 53 bits) and its product by N is exact, so it is
+// within r·2⁻⁵³ < N·2⁻⁵³ < 1/w of r, while a non-whole r is at least 1/w from every whole
+// number: both floors are ⌊r⌋. A NULL v gives NULL (every WHEN is unknown). DuckDB computes
+// it about twice as fast as NodeSQL's doubles.
+func IntegerNodeSQL(v string, lo, hi float64, t Tree, level int, div func(a, b string) string) (expr string, ok bool) {
+	mustNodeArgs(lo, hi, t, level)
+	n := t.pow(t.Height)
+	w := hi - lo
+	if lo != math.Trunc(lo) || hi != math.Trunc(hi) || n&(n-1) != 0 || w*float64(n) >= 1<<53 ||
+		math.Abs(lo) >= 1<<53 || math.Abs(hi) >= 1<<53 {
+		return "", false
+	}
+	l, h := strconv.FormatInt(int64(lo), 10), strconv.FormatInt(int64(hi), 10)
+	s := fmt.Sprintf("CASE WHEN %s <= %s THEN 0 WHEN %s >= %s THEN %d ELSE %s END", v, l, v, h, n-1,
+		div(fmt.Sprintf("(CAST(%s AS BIGINT) - (%s)) * %d", v, l, n), strconv.FormatInt(int64(w), 10)))
+	if d := t.pow(t.Height - level); d > 1 {
+		s = div("("+s+")", strconv.FormatInt(d, 10))
+	}
+	return s, true
+}
+
 func mustNodeArgs(lo, hi float64, t Tree, level int) {
 	if err := firstErr(t.Validate(), checkBounds(lo, hi)); err != nil {
 		panic("dp: " + err.Error())

@@ -157,7 +157,7 @@ func TestArgumentValidation(t *testing.T) {
 	}
 }
 
-// NodeOf and NodeSQL have no error result: invalid parameters are programming errors and panic.
+// NodeOf, NodeSQL and IntegerNodeSQL have no error result: invalid parameters are programming errors and panic.
 func TestNodePanicsOnInvalidParameters(t *testing.T) {
 	tests := []struct {
 		name   string
@@ -176,6 +176,9 @@ func TestNodePanicsOnInvalidParameters(t *testing.T) {
 			for name, f := range map[string]func(){
 				"NodeOf":  func() { dp.NodeOf(0.5, tc.lo, tc.hi, tc.tree, tc.level) },
 				"NodeSQL": func() { dp.NodeSQL("x", tc.lo, tc.hi, tc.tree, tc.level) },
+				"IntegerNodeSQL": func() {
+					dp.IntegerNodeSQL("x", tc.lo, tc.hi, tc.tree, tc.level, func(a, b string) string { return a + " // " + b })
+				},
 			} {
 				func() {
 					defer func() {

@@ -216,7 +216,7 @@ func rewriteRankedIn(d dialect, p *plan, k int, tree treeShape, scale func(lo, h
 		cols, x := rankedTotals(&rw, j, a, scale, d.Sum)
 		g = append(g, cols...)
 		if a.Kind == aggQuantile {
-			leaf := dp.NodeSQL(x, a.Lo, a.Hi, dp.Tree{Branching: tree.Branching, Height: tree.Height}, tree.Height)
+			leaf := leafSQL(d, a, j, x, tree)
 			if !d.SingleScan {
 				// A statement per tree: its leaf counts by group (groups the totals do not
 				// hold are ignored when read); a tree read by several quantiles once.

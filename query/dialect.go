@@ -34,6 +34,9 @@ type dialect struct {
 	// each person's first rows and groups by: a deterministic function of the values (the
 	// person's own row) and the secret seed (a BIGINT literal).
 	Order func(vals []orderVal, seedSQL string) string
+	// IntDiv prints the integer division of two non-negative BIGINTs: the quantile leaves of
+	// integer values are computed in integer arithmetic (leafSQL, dp.IntegerNodeSQL).
+	IntDiv func(a, b string) string
 	// SingleScan: person_rank counts its quantile trees' leaves in the totals' scan
 	// (rewritten.Single); else a statement per tree (rewritten.Tree).
 	SingleScan bool
@@ -72,6 +75,7 @@ var duckDialect = dialect{
 		}
 		return "hash(" + strings.Join(sqls, ", ") + ", " + seedSQL + ")"
 	},
+	IntDiv:     func(a, b string) string { return "(" + a + " // " + b + ")" },
 	SingleScan: true,
 	TempTables: true,
 }
@@ -175,7 +179,8 @@ var sparkDialect = dialect{
 	// Spark's sum of BIGINTs fails on overflow in ANSI mode: an error that would depend on
 	// the data. DuckDB's is a HUGEINT, saturated to int64 when read (toInt64); Spark's sum
 	// of DECIMAL(38, 0) cannot overflow at any realistic size and is read as DuckDB's is.
-	Sum: func(x string) string { return "sum(CAST(" + x + " AS DECIMAL(38, 0)))" },
+	Sum:    func(x string) string { return "sum(CAST(" + x + " AS DECIMAL(38, 0)))" },
+	IntDiv: func(a, b string) string { return "(" + a + " div " + b + ")" },
 }
 
 func sparkIdent(s string) string { return "`" + strings.ReplaceAll(s, "`", "``") + "`" }

@@ -179,6 +179,19 @@ func clampedValue(a agg, j int) string {
 	return x
 }
 
+// leafSQL is quantile j's leaf in dialect d: in integer arithmetic when its value is an
+// integer and the tree and bounds allow it (dp.IntegerNodeSQL: the same leaf for every
+// value, about twice as fast in DuckDB), else from the clamped double x (dp.NodeSQL).
+func leafSQL(d dialect, a agg, j int, x string, tree treeShape) string {
+	t := dp.Tree{Branching: tree.Branching, Height: tree.Height}
+	if _, _, off := a.noisedBounds(); a.Arg != nil && integral(a.Arg) && off == 0 && d.IntDiv != nil {
+		if s, ok := dp.IntegerNodeSQL(fmt.Sprintf("v%d", j), a.Lo, a.Hi, t, tree.Height, d.IntDiv); ok {
+			return s
+		}
+	}
+	return dp.NodeSQL(x, a.Lo, a.Hi, t, tree.Height)
+}
+
 // rewrite builds the per_group bounding's statements for plan p with a secret per-release
 // seed (docs/privacy.md#bounding-each-persons-contribution), for the embedded DuckDB:
 // rewriteIn in DuckDB's dialect, which refuses nothing.
@@ -245,7 +258,7 @@ func rewriteIn(d dialect, p *plan, seed uint64, maxGroups, maxRows int, tree tre
 			// A quantile's values are counted in its tree statement, each as its leaf
 			// (its node at the deepest level: the upper levels' nodes are the leaf
 			// divided by powers of the branching factor, summed in Go).
-			leaves[j] = dp.NodeSQL(x, a.Lo, a.Hi, dp.Tree{Branching: tree.Branching, Height: tree.Height}, tree.Height)
+			leaves[j] = leafSQL(d, a, j, x, tree)
 		}
 		pu = append(pu, r.PerUnit(j, v, x, maxRows, seedSQL)...)
 	}
