@@ -46,8 +46,9 @@ import (
 // bucketBytes is the target size of a bucket's encoded rows: about 160,000 bookings.
 const bucketBytes = 24 << 20
 
-// bucketFlush is the size at which a worker appends a bucket's encoded rows to its file.
-const bucketFlush = 128 << 10
+// bucketBuffers is the most a worker buffers of all buckets' encoded rows: it appends a
+// bucket's to its file at bucketBuffers / buckets, between 4 and 128 KiB.
+const bucketBuffers = 16 << 20
 
 // Value kinds of the encoded columns.
 const (
@@ -81,6 +82,7 @@ type bucketStage struct {
 	dir   string
 	files []*os.File
 	locks []sync.Mutex
+	flush int // a worker's buffered rows of a bucket at which it appends them to the file
 
 	mu   sync.Mutex
 	err  error
@@ -108,6 +110,7 @@ func newBucketStage(t Table, dir string, size int64) (*bucketStage, error) {
 	}
 	n := int(min(1<<12, max(1, size/bucketBytes+1)))
 	bs.locks = make([]sync.Mutex, n)
+	bs.flush = min(128<<10, max(4<<10, bucketBuffers/n))
 	for i := range n {
 		f, err := os.Create(filepath.Join(dir, fmt.Sprintf("%s-bucket-%04d", t.Name, i)))
 		if err != nil {
@@ -192,7 +195,7 @@ func (bs *bucketStage) write(idx int, recs []record) {
 		rec.row = nil
 		rec.staged = true
 		n++
-		if len(bufs[b]) >= bucketFlush {
+		if len(bufs[b]) >= bs.flush {
 			if err := bs.flushBucket(b, bufs[b]); err != nil {
 				bs.fail(err)
 				break
