@@ -375,10 +375,11 @@ func (st *stage) ingestFile(ctx context.Context, cfg Config, m *mapper, f inputF
 				return err
 			},
 			func(u unit) []record {
-				recs := bm.work(u)
-				if cs != nil {
-					cs.write(u.idx, recs)
+				if cs == nil {
+					return bm.work(u)
 				}
+				recs := bm.workValues(u)
+				cs.write(u.idx, recs)
 				return recs
 			},
 			apply)

@@ -178,21 +178,30 @@ func (bs *bucketStage) write(idx int, recs []record) {
 		if rec.outcome != outRow || rec.table != bs.t.Name {
 			continue
 		}
-		if len(rec.row) != len(bs.t.Columns) {
-			bs.fail(fmt.Errorf("a row of %d values for %d columns", len(rec.row), len(bs.t.Columns)))
-			break
-		}
 		var pid []byte
-		if u, ok := rec.row[0].(duckdb.UUID); ok {
-			pid = u[:]
-		}
-		b := bucketOf(pid, len(bs.files))
 		var err error
-		if bufs[b], err = bs.encode(bufs[b], base|int64(i), rec.row); err != nil {
-			bs.fail(err)
-			break
+		b := 0
+		if v := rec.booking; v != nil {
+			if !v.isNull(0) {
+				pid = v.pid[:]
+			}
+			b = bucketOf(pid, len(bs.files))
+			bufs[b] = bs.encodeValues(bufs[b], base|int64(i), v)
+		} else {
+			if len(rec.row) != len(bs.t.Columns) {
+				bs.fail(fmt.Errorf("a row of %d values for %d columns", len(rec.row), len(bs.t.Columns)))
+				break
+			}
+			if u, ok := rec.row[0].(duckdb.UUID); ok {
+				pid = u[:]
+			}
+			b = bucketOf(pid, len(bs.files))
+			if bufs[b], err = bs.encode(bufs[b], base|int64(i), rec.row); err != nil {
+				bs.fail(err)
+				break
+			}
 		}
-		rec.row = nil
+		rec.row, rec.booking = nil, nil
 		rec.staged = true
 		n++
 		if len(bufs[b]) >= bs.flush {
@@ -256,7 +265,7 @@ func (bs *bucketStage) encode(dst []byte, seq int64, row []any) ([]byte, error) 
 		case kindBool:
 			var b bool
 			if b, ok = v.(bool); ok {
-				dst = append(dst, 1, map[bool]byte{false: 0, true: 1}[b])
+				dst = append(dst, 1, boolByte(b))
 			}
 		case kindInt:
 			switch n := v.(type) {
@@ -273,6 +282,29 @@ func (bs *bucketStage) encode(dst []byte, seq int64, row []any) ([]byte, error) 
 		}
 	}
 	return dst, nil
+}
+
+// encodeValues appends a row given as typed values (the booking table's), encoded as
+// encode encodes the same values given as a row.
+func (bs *bucketStage) encodeValues(dst []byte, seq int64, v *bookingValues) []byte {
+	dst = binary.LittleEndian.AppendUint64(dst, uint64(seq))
+	for j, k := range bs.kinds {
+		if v.isNull(j) {
+			dst = append(dst, 0)
+			continue
+		}
+		switch k {
+		case kindUUID:
+			dst = append(append(dst, 1), v.pid[:]...)
+		case kindVarchar:
+			dst = append(binary.AppendUvarint(append(dst, 1), uint64(len(v.str[j]))), v.str[j]...)
+		case kindDate, kindInt:
+			dst = binary.LittleEndian.AppendUint32(append(dst, 1), uint32(v.i32[j]))
+		case kindBool:
+			dst = append(dst, 1, boolByte(v.flag[j]))
+		}
+	}
+	return dst
 }
 
 // rowEnd is the end of the row whose values (after its _seq) start at off.
@@ -454,11 +486,14 @@ func newRankHasher(ps *pseudonymize.Pseudonymizer, table string) (*rankHasher, e
 	return &rankHasher{block: block, seed: ps.Seed(use + "/digest")}, nil
 }
 
-func (h *rankHasher) sum(row []byte) uint64 {
-	d := xxh3.Hash128Seed(row, h.seed).Bytes()
-	var out [16]byte
-	h.block.Encrypt(out[:], d[:])
-	return binary.BigEndian.Uint64(out[:8])
+// sum is the rank hash of an encoded row; scratch is 16 bytes of the caller's (the
+// block cipher's buffers escape to the heap).
+func (h *rankHasher) sum(row, scratch []byte) uint64 {
+	d := xxh3.Hash128Seed(row, h.seed)
+	binary.BigEndian.PutUint64(scratch[:8], d.Hi)
+	binary.BigEndian.PutUint64(scratch[8:16], d.Lo)
+	h.block.Encrypt(scratch[:16], scratch[:16])
+	return binary.BigEndian.Uint64(scratch[:8])
 }
 
 // sortedRow is one row of a bucket being written: its pid (as two big-endian halves;
@@ -577,13 +612,14 @@ func (bs *bucketStage) prepare(w *parquet.Writer, b int, hasher *rankHasher, key
 		return nil, 0, 0, err
 	}
 	rows := make([]sortedRow, 0, len(buf)/100)
+	scratch := make([]byte, 16)
 	for off := 0; off < len(buf); {
 		r := sortedRow{seq: int64(binary.LittleEndian.Uint64(buf[off:])), off: off + 8}
 		end, err := bs.rowEnd(buf, r.off)
 		if err != nil {
 			return nil, 0, 0, fmt.Errorf("bucket %d: %w", b, err)
 		}
-		r.h = hasher.sum(buf[r.off:end])
+		r.h = hasher.sum(buf[r.off:end], scratch)
 		if r.null = buf[r.off] == 0; !r.null {
 			r.p0 = binary.BigEndian.Uint64(buf[r.off+1:])
 			r.p1 = binary.BigEndian.Uint64(buf[r.off+9:])
@@ -783,6 +819,13 @@ func (bs *bucketStage) field(buf []byte, off, col int) []byte {
 		off += n
 	}
 	return nil
+}
+
+func boolByte(b bool) byte {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func boolCmp(a, b bool) int {
