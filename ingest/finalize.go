@@ -204,7 +204,7 @@ func (st *stage) finalizeBookings(ctx context.Context, t Table, next string, app
 	if err != nil {
 		return false, err
 	}
-	written, _, err := st.sorted.writeSorted(dataset.TablePart(next, t.Name), hasher, st.workers)
+	written, _, err := st.sorted.writeSorted(ctx, dataset.TablePart(next, t.Name), hasher, st.workers)
 	if err != nil {
 		return false, err
 	}

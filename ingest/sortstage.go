@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"bytes"
+	"context"
 	"crypto/aes"
 	"crypto/cipher"
 	"encoding/binary"
@@ -114,7 +115,7 @@ func newBucketStage(t Table, dir string, size int64) (*bucketStage, error) {
 	for i := range n {
 		f, err := os.Create(filepath.Join(dir, fmt.Sprintf("%s-bucket-%04d", t.Name, i)))
 		if err != nil {
-			bs.finish()
+			bs.close()
 			return nil, err
 		}
 		bs.files = append(bs.files, f)
@@ -529,7 +530,7 @@ func samePerson(x, y *sortedRow) bool {
 // writeSorted writes the staged rows as the table's Parquet file out, sorted by pid and
 // rank, with the person ranks (the column dataset.PersonRankColumn) by hasher. It returns
 // the rows written and the rows dropped as a booking sent again later.
-func (bs *bucketStage) writeSorted(out string, hasher *rankHasher, workers int) (written, dropped int64, err error) {
+func (bs *bucketStage) writeSorted(ctx context.Context, out string, hasher *rankHasher, workers int) (written, dropped int64, err error) {
 	if err := bs.finish(); err != nil {
 		return 0, 0, err
 	}
@@ -571,7 +572,9 @@ func (bs *bucketStage) writeSorted(out string, hasher *rankHasher, workers int) 
 			slots <- struct{}{}
 			go func() {
 				var r result
-				r.groups, r.written, r.dropped, r.err = bs.prepare(w, b, hasher, keyCol)
+				if r.err = ctx.Err(); r.err == nil {
+					r.groups, r.written, r.dropped, r.err = bs.prepare(w, b, hasher, keyCol)
+				}
 				results[b] <- r
 			}()
 		}

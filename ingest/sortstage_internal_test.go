@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
@@ -199,7 +200,10 @@ func TestBucketStageWritesSortedRankedRows(t *testing.T) {
 	}
 
 	out := filepath.Join(dir, "booking.parquet")
-	written, gone, err := bs.writeSorted(out, hasher, 2)
+	if _, _, err := bs.writeSorted(canceled(), filepath.Join(dir, "canceled.parquet"), hasher, 2); !errors.Is(err, context.Canceled) {
+		t.Errorf("writeSorted with its context canceled: %v", err)
+	}
+	written, gone, err := bs.writeSorted(context.Background(), out, hasher, 2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -376,4 +380,10 @@ func TestBookingValuesEncodeAsTheirRow(t *testing.T) {
 			t.Fatalf("%+v:\nencodeValues %x\nencode(row)  %x", v, got, want)
 		}
 	}
+}
+
+func canceled() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx
 }
