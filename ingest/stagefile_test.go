@@ -17,12 +17,14 @@ import (
 	"github.com/velo-fse/velo/synth"
 )
 
-// The mapping workers stage CUP bookings as Parquet (ingest/stagefile.go) instead of
+// The mapping workers stage CUP bookings in pid buckets (ingest/sortstage.go) instead of
 // through DuckDB's appender: a synthetic extract with its planted bad records, a second
 // file that sends half its bookings again (some twice, across a unit boundary) with
 // another status, and then an append that sends some a third time, are ingested both
 // ways. Every table, in file order, the manifest's counts and the quarantine must be the
-// same, and the last version sent of a booking must be the one kept.
+// same, and the last version sent of a booking must be the one kept — but for the first
+// batch's bookings, which Go writes and ranks by its own keyed hash: the same rows, in pid
+// order, each person's ranked 1..n (the append ranks them all again in DuckDB, both ways).
 func TestColumnarStagingWritesWhatTheAppenderDid(t *testing.T) {
 	if testing.Short() {
 		t.Skip("generates and ingests a synthetic extract four times")
