@@ -37,7 +37,8 @@ type CatalogTable struct {
 	MaxRowsPerGroup      int `json:"max_rows_per_group"`
 	// PersonRank says the table's files carry PersonRankColumn: each row's rank among
 	// its person's rows of the table, in an order fixed at ingest by a keyed hash with a
-	// secret seed (PersonRankSQL). The engine may then bound a person's rows with a filter
+	// secret seed (PersonRankSQL, or for the bookings of a first batch the ingest's own
+	// keyed hash: docs/ingest.md#output). The engine may then bound a person's rows with a filter
 	// on it instead of a window (docs/privacy.md#bounding-by-person-rank).
 	PersonRank bool `json:"person_rank,omitempty"`
 }

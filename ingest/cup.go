@@ -181,13 +181,114 @@ func newBookingMapper(m *mapper, p *CUPProfile, col map[string]int, ncols int) *
 	return bm
 }
 
+// work maps a unit's records, each row as the []any DuckDB's appender takes.
 func (bm *bookingMapper) work(u unit) []record {
+	recs := bm.workValues(u)
+	for i := range recs {
+		if v := recs[i].booking; v != nil {
+			recs[i].row, recs[i].booking = v.row(), nil
+		}
+	}
+	return recs
+}
+
+// workValues maps a unit's records, each row as its typed values (record.booking), for
+// the bucket stage.
+func (bm *bookingMapper) workValues(u unit) []record {
 	recs := make([]record, len(u.csv))
+	vals := make([]bookingValues, len(u.csv))
 	for i, cr := range u.csv {
-		recs[i] = bm.mapBooking(cr)
+		recs[i] = bm.mapBooking(cr, &vals[i])
 		recs[i].pos = "line " + strconv.Itoa(cr.line)
 	}
 	return recs
+}
+
+// Positions of the booking table's columns (bookingValues).
+const (
+	bcPID = iota
+	bcBookingKey
+	bcRxKey
+	bcServiceCode
+	bcServiceKind
+	bcPriority
+	bcFirstAccess
+	bcDPrescription
+	bcDContact
+	bcDFirstAvailable
+	bcDAppointment
+	bcDDelivered
+	bcGaranzia
+	bcProviderID
+	bcASL
+	bcRegion
+	bcChannel
+	bcStatus
+	bcWaitDays
+	bcWithinTarget
+	bookingValueColumns
+)
+
+// bookingValues are a booking row's values, typed, by column position (a DATE as days
+// since 1970-01-01, in i32); bit j of null is set while column j is NULL. The mapping
+// workers encode them into the bucket stage as they are, no value boxed in an interface;
+// row gives the []any DuckDB's appender takes.
+type bookingValues struct {
+	null uint32
+	pid  duckdb.UUID
+	str  [bookingValueColumns]string
+	i32  [bookingValueColumns]int32
+	flag [bookingValueColumns]bool
+}
+
+func (v *bookingValues) setStr(j int, s string) { v.str[j] = s; v.null &^= 1 << j }
+
+// setDate sets a DATE column to t's day, as DuckDB's appender converts a time.Time.
+func (v *bookingValues) setDate(j int, t time.Time) {
+	v.i32[j] = int32(t.Unix() / (24 * 60 * 60))
+	v.null &^= 1 << j
+}
+
+func (v *bookingValues) setFlag(j int, b bool) { v.flag[j] = b; v.null &^= 1 << j }
+
+func (v *bookingValues) isNull(j int) bool { return v.null&(1<<j) != 0 }
+
+// row is the booking as DuckDB's appender takes it.
+func (v *bookingValues) row() []any {
+	row := make([]any, bookingValueColumns)
+	for j, c := range bookingTable().Columns {
+		if v.isNull(j) {
+			continue
+		}
+		switch c.Type {
+		case "UUID":
+			row[j] = v.pid
+		case "VARCHAR":
+			row[j] = v.str[j]
+		case "DATE":
+			row[j] = time.Unix(int64(v.i32[j])*24*60*60, 0).UTC()
+		case "BOOLEAN":
+			row[j] = v.flag[j]
+		case "INTEGER":
+			row[j] = v.i32[j]
+		}
+	}
+	return row
+}
+
+func init() {
+	names := []string{"pid", "booking_key", "rx_key", "service_code", "service_kind", "priority", "first_access",
+		"d_prescription", "d_contact", "d_first_available", "d_appointment", "d_delivered", "garanzia",
+		"provider_id", "asl", "region", "channel", "status", "wait_days", "within_target"}
+	cols := bookingTable().Columns
+	if len(cols) != bookingValueColumns || len(names) != bookingValueColumns {
+		panic("ingest: bookingValues does not match the booking table")
+	}
+	for i, c := range cols {
+		if c.Name != names[i] {
+			panic("ingest: bookingValues does not match the booking table at " + c.Name)
+		}
+	}
 }
 
 // fieldError is a validation failure naming the column, never the value.
@@ -195,7 +296,7 @@ type fieldError struct{ col, what string }
 
 func (e fieldError) Error() string { return e.col + ": " + e.what }
 
-func (bm *bookingMapper) mapBooking(cr csvRecord) record {
+func (bm *bookingMapper) mapBooking(cr csvRecord, v *bookingValues) record {
 	rec := record{table: "booking", docLocal: -1}
 	if cr.err != nil {
 		return quarantine(rec, "malformed CSV record")
@@ -217,100 +318,107 @@ func (bm *bookingMapper) mapBooking(cr csvRecord) record {
 	if id.Omocode {
 		rec.warnings = append(rec.warnings, warnIdentifierOmocode)
 	}
+	*v = bookingValues{null: 1<<bookingValueColumns - 1}
 	var bad error
-	date := func(name string, required bool) any {
+	date := func(j int, name string, required bool) (time.Time, bool) {
 		s := f(name)
 		if s == "" {
 			if required && bad == nil {
 				bad = fieldError{name, "missing"}
 			}
-			return nil
+			return time.Time{}, false
 		}
 		t, ok := bm.p.parseDate(s)
 		if !ok && bad == nil {
 			bad = fieldError{name, "malformed date (want " + bm.p.want + ")"}
 		}
 		if !ok {
-			return nil
+			return time.Time{}, false
 		}
-		return t
+		v.setDate(j, t)
+		return t, true
 	}
-	boolean := func(name string) any {
+	// boolean sets column j and says whether it is true.
+	boolean := func(j int, name string) bool {
 		switch strings.ToLower(f(name)) {
 		case "true", "1", "s", "si", "y":
+			v.setFlag(j, true)
 			return true
 		case "false", "0", "n", "no":
+			v.setFlag(j, false)
 			return false
 		case "":
-			return nil
+			return false
 		}
 		if bad == nil {
 			bad = fieldError{name, "not a boolean"}
 		}
-		return nil
+		return false
 	}
-	code := func(name string, ok func(string) bool, required bool) any {
+	code := func(j int, name string, ok func(string) bool, required bool) (string, bool) {
 		s := f(name)
 		if s == "" {
 			if required && bad == nil {
 				bad = fieldError{name, "missing"}
 			}
-			return nil
+			return "", false
 		}
 		if !ok(s) && bad == nil {
 			bad = fieldError{name, "unknown code"}
 		}
-		return s
+		v.setStr(j, s)
+		return s, true
 	}
 	svc, svcOK := fse.ServiceByCode(bm.p.serviceCode(f("service_code")))
 	if !svcOK {
 		return quarantine(rec, fieldError{"service_code", "unknown code"}.Error())
 	}
-	priority := code("priority", func(s string) bool { return slicesContains(fse.Priorities, fse.Priority(s)) }, false)
-	firstAccess := boolean("first_access")
-	dPrescription := date("d_prescription", false)
-	dContact := date("d_contact", true)
-	dFirst := date("d_first_available", false)
-	dAppointment := date("d_appointment", false)
-	dDelivered := date("d_delivered", false)
-	garanzia := boolean("garanzia")
-	asl := code("asl", func(s string) bool { return bm.aslSet[s] }, false)
-	region := code("region", func(s string) bool { return bm.regions[s] }, true)
-	channel := code("channel", func(s string) bool { return slicesContains(fse.Channels, s) }, false)
-	status := code("status", func(s string) bool { return slicesContains(fse.BookingStatuses, s) }, true)
+	v.setStr(bcServiceCode, svc.Code)
+	v.setStr(bcServiceKind, string(svc.Kind))
+	priority, hasPriority := code(bcPriority, "priority", func(s string) bool { return slicesContains(fse.Priorities, fse.Priority(s)) }, false)
+	firstAccess := boolean(bcFirstAccess, "first_access")
+	date(bcDPrescription, "d_prescription", false)
+	dContact, hasContact := date(bcDContact, "d_contact", true)
+	date(bcDFirstAvailable, "d_first_available", false)
+	dAppointment, hasAppointment := date(bcDAppointment, "d_appointment", false)
+	date(bcDDelivered, "d_delivered", false)
+	garanzia := boolean(bcGaranzia, "garanzia")
+	code(bcASL, "asl", func(s string) bool { return bm.aslSet[s] }, false)
+	code(bcRegion, "region", func(s string) bool { return bm.regions[s] }, true)
+	code(bcChannel, "channel", func(s string) bool { return slicesContains(fse.Channels, s) }, false)
+	code(bcStatus, "status", func(s string) bool { return slicesContains(fse.BookingStatuses, s) }, true)
 	if bad != nil {
 		return quarantine(rec, bad.Error())
 	}
-	var waitDays, withinTarget any
-	if dContact != nil && dAppointment != nil {
-		w := int32(dAppointment.(time.Time).Sub(dContact.(time.Time)).Hours() / 24)
+	if hasContact && hasAppointment {
+		w := int32(dAppointment.Sub(dContact).Hours() / 24)
 		if w < 0 {
 			return quarantine(rec, "d_appointment is before d_contact")
 		}
-		waitDays = w
+		v.i32[bcWaitDays] = w
+		v.null &^= 1 << bcWaitDays
 		// Ex-ante monitoring: first-access bookings with a class where the patient took
 		// the first date offered; everything else is excluded (null), not "late".
-		if firstAccess == true && priority != nil && garanzia == true {
-			max, _ := fse.MaxWaitDays(fse.Priority(priority.(string)), svc.Kind)
-			withinTarget = int(w) <= max
+		if firstAccess && hasPriority && garanzia {
+			max, _ := fse.MaxWaitDays(fse.Priority(priority), svc.Kind)
+			v.setFlag(bcWithinTarget, int(w) <= max)
 		}
 	}
-	if bm.period != nil && !bm.period.Contains(dContact.(time.Time)) {
+	if bm.period != nil && !bm.period.Contains(dContact) {
 		rec.outcome = outOutsidePeriod
 		return rec
 	}
-	var rxKey any
 	if rx := f("rx_id"); rx != "" {
-		rxKey = bm.ps.PrescriptionKey(rx)
+		v.setStr(bcRxKey, bm.ps.PrescriptionKey(rx))
 	}
-	var bookingKey any
 	if b := f("booking_id"); b != "" {
-		bookingKey = bm.ps.BookingKey(b)
+		v.setStr(bcBookingKey, bm.ps.BookingKey(b))
 	}
-	rec.row = []any{
-		duckdb.UUID(pid), bookingKey, rxKey, svc.Code, string(svc.Kind), priority, firstAccess,
-		dPrescription, dContact, dFirst, dAppointment, dDelivered, garanzia,
-		nullable(f("provider_id")), asl, region, channel, status, waitDays, withinTarget,
+	if p := f("provider_id"); p != "" {
+		v.setStr(bcProviderID, p)
 	}
+	v.pid = duckdb.UUID(pid)
+	v.null &^= 1 << bcPID
+	rec.booking = v
 	return rec
 }

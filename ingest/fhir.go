@@ -237,9 +237,10 @@ type record struct {
 	outcome outcome
 	table   string // "" when the record maps to no table (ignored, unparsed)
 	row     []any
-	staged  bool   // the row was staged as Parquet by the mapping worker (stagefile.go)
-	reason  string // quarantine or ignore reason; never contains a value
-	pos     string // "line 12", "entry 3": where in the source file
+	booking *bookingValues // a booking's row, typed (cup.go), instead of row
+	staged  bool           // the row was staged by the mapping worker (sortstage.go)
+	reason  string         // quarantine or ignore reason; never contains a value
+	pos     string         // "line 12", "entry 3": where in the source file
 	// docLocal is, for a fact taken from a document, the index of the document's record
 	// in the same unit (bundle), so its staging sequence can be linked; -1 otherwise.
 	docLocal int

@@ -104,11 +104,20 @@ func (st *stage) finalize(ctx context.Context, dataDir, next string, withExistin
 		if err := os.MkdirAll(dataset.TableDir(next, t.Name), 0o755); err != nil {
 			return err
 		}
+		appendTo := withExisting && tableExists(dataDir, t.Name)
+		if t.Name == "booking" {
+			done, err := st.finalizeBookings(ctx, t, next, appendTo)
+			if err != nil {
+				return err
+			}
+			if done {
+				continue
+			}
+		}
 		var superseded int64
 		if err := db.QueryRowContext(ctx, fmt.Sprintf("SELECT count(*) FROM stage_%s WHERE NOT %s", t.Name, notSuperseded(t))).Scan(&superseded); err != nil {
 			return fmt.Errorf("count superseded %s: %w", t.Name, err)
 		}
-		appendTo := withExisting && tableExists(dataDir, t.Name)
 		var staged, existing, kept int64
 		if err := db.QueryRowContext(ctx, fmt.Sprintf("SELECT count(*) FROM stage_%s", t.Name)).Scan(&staged); err != nil {
 			return err
@@ -177,6 +186,34 @@ func (st *stage) finalize(ctx context.Context, dataDir, next string, withExistin
 		}
 	}
 	return st.writeVersions(ctx, next)
+}
+
+// finalizeBookings writes the booking table of a batch whose bookings are all bucketed
+// (sortstage.go) and that has none to merge: sorted, deduplicated and ranked in Go, its
+// person ranks by rankHasher. Otherwise it makes stage_booking hold every staged booking
+// for finalize's SQL, and returns false.
+func (st *stage) finalizeBookings(ctx context.Context, t Table, next string, appendTo bool) (bool, error) {
+	var appended int64
+	if err := st.db.QueryRowContext(ctx, "SELECT count(*) FROM stage_booking").Scan(&appended); err != nil {
+		return false, err
+	}
+	if appendTo || appended > 0 || st.sorted == nil || st.sorted.rows == 0 {
+		return false, st.stageBookingsForSQL()
+	}
+	hasher, err := newRankHasher(st.seeds, t.Name)
+	if err != nil {
+		return false, err
+	}
+	written, _, err := st.sorted.writeSorted(ctx, dataset.TablePart(next, t.Name), hasher, st.workers)
+	if err != nil {
+		return false, err
+	}
+	// A booking has no document: none is superseded; one sent again is merged.
+	tc := st.tables[t.Name]
+	tc.Written = written
+	tc.Superseded = 0
+	tc.Merged = st.sorted.rows - written
+	return true, nil
 }
 
 func tableExists(dataDir, table string) bool {

@@ -112,7 +112,7 @@ func (fr *fuzzReader) stage(tb testing.TB) *stage {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			tb.Fatal(err)
 		}
-		st, err := newStage(context.Background(), dir, duckDBSettings{MemoryLimit: "256MB", Threads: 1, TempDir: filepath.Join(dir, "spill")}, filepath.Join(dir, "quarantine.ndjson"))
+		st, err := newStage(context.Background(), dir, duckDBSettings{MemoryLimit: "256MB", Threads: 1, TempDir: filepath.Join(dir, "spill")}, filepath.Join(dir, "quarantine.ndjson"), 0)
 		if err != nil {
 			tb.Fatal(err)
 		}

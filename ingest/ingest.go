@@ -146,11 +146,18 @@ func Run(ctx context.Context, cfg Config) (*dataset.Manifest, error) {
 		batchSeq = len(prev.Batches) + 1
 	}
 	qrel := dataset.QuarantineFile(batchSeq)
-	st, err := newStage(ctx, tmp, duckDBSettings{MemoryLimit: duckDBMemoryLimit(cfg.MemoryLimit), Threads: cfg.Workers, TempDir: filepath.Join(tmp, "spill")}, filepath.Join(next, qrel))
+	var csvBytes int64
+	for _, f := range files {
+		if f.format == formatCSV {
+			csvBytes += f.size
+		}
+	}
+	st, err := newStage(ctx, tmp, duckDBSettings{MemoryLimit: duckDBMemoryLimit(cfg.MemoryLimit), Threads: cfg.Workers, TempDir: filepath.Join(tmp, "spill")}, filepath.Join(next, qrel), csvBytes)
 	if err != nil {
 		return nil, err
 	}
 	defer st.close()
+	st.workers = cfg.Workers
 	st.seeds = cfg.Pseudonymizer
 
 	m := &mapper{ps: cfg.Pseudonymizer, optOut: cfg.OptOut, period: cfg.Period, onDocument: cfg.onDocument}
@@ -197,7 +204,7 @@ func Run(ctx context.Context, cfg Config) (*dataset.Manifest, error) {
 		return nil, err
 	}
 	if cfg.stagedRows != nil {
-		*cfg.stagedRows = st.bookings.rows
+		*cfg.stagedRows = st.sorted.rows
 	}
 	// What the readers and mappers allocated is garbage now: give it back to the system
 	// before DuckDB's sort takes its share of the memory limit.
@@ -354,7 +361,7 @@ func (st *stage) ingestFile(ctx context.Context, cfg Config, m *mapper, f inputF
 	case formatCSV:
 		var bm *bookingMapper
 		st.csvFiles++
-		cs := st.bookings
+		cs := st.sorted
 		if cfg.appenderOnly {
 			cs = nil
 		} else {
@@ -368,10 +375,11 @@ func (st *stage) ingestFile(ctx context.Context, cfg Config, m *mapper, f inputF
 				return err
 			},
 			func(u unit) []record {
-				recs := bm.work(u)
-				if cs != nil {
-					cs.write(u.idx, recs)
+				if cs == nil {
+					return bm.work(u)
 				}
+				recs := bm.workValues(u)
+				cs.write(u.idx, recs)
 				return recs
 			},
 			apply)

@@ -32,6 +32,10 @@ type stage struct {
 	// files read, the high bits of their rows' staging sequence.
 	bookings *columnarStage
 	csvFiles int
+	// sorted stages the booking rows of CUP CSV files in pid-range buckets (sortstage.go),
+	// which finalize sorts, ranks and writes itself, or hands to bookings for an append.
+	sorted  *bucketStage
+	workers int
 
 	tables   map[string]*dataset.TableCounts
 	warnings map[string]int64
@@ -131,7 +135,7 @@ func openDuckDB(ctx context.Context, path string, s duckDBSettings) (*duckdb.Con
 // rankSeed is the secret seed of a use's person ranks, derived from the key.
 func (st *stage) rankSeed(use string) uint64 { return st.seeds.Seed(use) }
 
-func newStage(ctx context.Context, dir string, s duckDBSettings, quarantinePath string) (*stage, error) {
+func newStage(ctx context.Context, dir string, s duckDBSettings, quarantinePath string, csvBytes int64) (*stage, error) {
 	// In memory, spilling to the temporary directory beyond the memory limit: no WAL or
 	// checkpoint of data that lives only until the Parquet is written.
 	connector, db, err := openDuckDB(ctx, "", s)
@@ -170,6 +174,10 @@ func newStage(ctx context.Context, dir string, s duckDBSettings, quarantinePath 
 		st.close()
 		return nil, err
 	}
+	if st.sorted, err = newBucketStage(bookingTable(), filepath.Join(dir, "buckets"), csvBytes); err != nil {
+		st.close()
+		return nil, err
+	}
 	if err := os.MkdirAll(filepath.Dir(quarantinePath), 0o755); err != nil {
 		st.close()
 		return nil, err
@@ -194,8 +202,8 @@ type quarantined struct {
 
 // apply adds one unit's records to the stage and to the counts, in order.
 func (st *stage) apply(file *dataset.InputFile, recs []record) error {
-	if st.bookings != nil {
-		if err := st.bookings.failed(); err != nil {
+	if st.sorted != nil {
+		if err := st.sorted.failed(); err != nil {
 			return err
 		}
 	}
@@ -316,14 +324,9 @@ func (st *stage) flush() error {
 		}
 		delete(st.apps, name)
 	}
-	if st.bookings != nil {
-		if err := st.bookings.finish(); err != nil {
+	if st.sorted != nil {
+		if err := st.sorted.finish(); err != nil {
 			return err
-		}
-		for _, q := range st.bookings.view() {
-			if _, err := st.db.Exec(q); err != nil {
-				return fmt.Errorf("flush staging booking: %w", err)
-			}
 		}
 	}
 	if st.qbuf != nil {
@@ -341,9 +344,32 @@ func (st *stage) flush() error {
 	return nil
 }
 
+// stageBookingsForSQL moves the bucketed bookings into the staging Parquet files and
+// makes stage_booking read them beside the appender's rows, for finalize's SQL.
+func (st *stage) stageBookingsForSQL() error {
+	if st.sorted != nil {
+		if err := st.sorted.toColumnar(st.bookings); err != nil {
+			return err
+		}
+	}
+	if err := st.bookings.finish(); err != nil {
+		return err
+	}
+	for _, q := range st.bookings.view() {
+		if _, err := st.db.Exec(q); err != nil {
+			return fmt.Errorf("stage booking: %w", err)
+		}
+	}
+	return nil
+}
+
 func (st *stage) close() {
 	if st.bookings != nil {
 		st.bookings.finish()
+	}
+	if st.sorted != nil {
+		st.sorted.finish()
+		st.sorted.close()
 	}
 	for _, app := range st.apps {
 		app.Close()

@@ -255,6 +255,11 @@ func (w *stageWriter) add(cs *columnarStage, base int64, recs []record) error {
 		rec.row = nil
 		rec.staged = true
 	}
+	return w.write(cs)
+}
+
+// write writes the rows held in w.rows, each with its values in schema order.
+func (w *stageWriter) write(cs *columnarStage) error {
 	if len(w.rows) == 0 {
 		return nil
 	}
@@ -264,7 +269,9 @@ func (w *stageWriter) add(cs *columnarStage, base int64, recs []record) error {
 	cs.mu.Lock()
 	cs.rows += int64(len(w.rows))
 	cs.mu.Unlock()
-	if w.held += len(w.rows); w.held >= stageRowGroup {
+	w.held += len(w.rows)
+	w.rows = w.rows[:0]
+	if w.held >= stageRowGroup {
 		w.held = 0
 		return w.w.Flush()
 	}
