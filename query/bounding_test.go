@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -200,5 +201,111 @@ func TestIntegralClampTypeBounds(t *testing.T) {
 		if got := strings.HasPrefix(ix, "CASE WHEN v0 < "); got != tt.clamped || !got && ix != "v0" {
 			t.Errorf("%s: clamp %q, want clamped %v", sqlText, ix, tt.clamped)
 		}
+	}
+}
+
+// When the keys' public domains hold at most G groups in all, per_group prints no L0 step
+// (publicGroupsWithin): each person is in at most that many groups whatever the data. The
+// decision reads the plan only; on DuckDB's output every person keeps every one of their
+// groups, at most G of them, each counted once among its persons, and everyone keeps
+// their rows in each (at most C counted) — the same bounds as with the L0 step, which
+// would have kept all of them too.
+func TestPublicGroupsWithinG(t *testing.T) {
+	ctx := context.Background()
+	cat := testCatalog(t)
+	parser := testParser(t)
+	decisions := []struct {
+		sql  string
+		want bool
+	}{
+		{"SELECT priority, COUNT(DISTINCT pid) AS p FROM booking GROUP BY priority", true},                                     // 4 values, G = 4
+		{"SELECT service_kind, first_access, COUNT(DISTINCT pid) AS p FROM booking GROUP BY service_kind, first_access", true}, // 2 × 2
+		{"SELECT priority, first_access, COUNT(DISTINCT pid) AS p FROM booking GROUP BY priority, first_access", false},        // 4 × 2 > G
+		{"SELECT region, COUNT(DISTINCT pid) AS p FROM booking GROUP BY region", false},                                        // 21 values
+		{"SELECT region, COUNT(*) AS n FROM booking WHERE region IN ('010', '020') GROUP BY region", true},                     // restricted by WHERE to 2
+		{"SELECT provider_id, COUNT(DISTINCT pid) AS p FROM booking GROUP BY provider_id", false},                              // partition selection
+		{"SELECT WITH DIFFERENTIAL_PRIVACY OPTIONS(max_groups_contributed = 2) priority, COUNT(DISTINCT pid) AS p FROM booking GROUP BY priority", false},
+		{"SELECT WITH DIFFERENTIAL_PRIVACY OPTIONS(max_groups_contributed = 8) priority, first_access, COUNT(DISTINCT pid) AS p FROM booking GROUP BY priority, first_access", true},
+	}
+	for _, d := range decisions {
+		plan, err := checkSQL(ctx, parser, cat, d.sql, allowAll(cat))
+		if err != nil {
+			t.Fatalf("%s: %v", d.sql, err)
+		}
+		g, r := contributionBounds(plan)
+		rw := rewrite(plan, 7, g, r, treeShape{dp.DefaultTree.Branching, dp.DefaultTree.Height}, dp.SumScale)
+		if got := publicGroupsWithin(plan, g); got != d.want {
+			t.Errorf("%s: publicGroupsWithin = %v, want %v", d.sql, got, d.want)
+		}
+		if hasL0 := strings.Contains(rw.Bounded, "row_number()"); hasL0 == d.want {
+			t.Errorf("%s: L0 step printed %v, want %v:\n%s", d.sql, hasL0, !d.want, rw.Bounded)
+		}
+	}
+
+	// 60 people, each with bookings in 1 to 4 priorities; person 100 with 3 bookings in
+	// every priority (more rows than C = 4 in none, 4 groups = G).
+	var rows0 []string
+	for i := 0; i < 60; i++ {
+		for k := 0; k <= i%4; k++ {
+			rows0 = append(rows0, booking(i*10+k, cfOf(t, i), fse.Services[k].Code, string(fse.Priorities[(i+k)%4]), fse.Regions[i%5].Code, "2024-03-04", i%40))
+		}
+	}
+	for k := 0; k < 12; k++ {
+		rows0 = append(rows0, booking(5000+k, cfOf(t, 100), fse.Services[k%3].Code, string(fse.Priorities[k%4]), fse.Regions[k%3].Code, "2024-05-06", k))
+	}
+	data := csvDataset(t, rows0...)
+	plan, err := checkSQL(ctx, parser, cat, "SELECT priority, COUNT(DISTINCT pid) AS p, COUNT(*) AS n FROM booking GROUP BY priority", allowAll(cat))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, r := contributionBounds(plan)
+	rw := rewrite(plan, 7, g, r, treeShape{dp.DefaultTree.Branching, dp.DefaultTree.Height}, dp.SumScale)
+	sb, err := openSandbox(ctx, data, cat, Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sb.close()
+	// Independently: each group's distinct persons and rows (at most C a person) in base.
+	type tot struct{ persons, rows int64 }
+	want := map[string]tot{}
+	q := fmt.Sprintf("WITH %s SELECT k0, count(*), sum(least(n, %d)), max(groups) FROM (SELECT pid, k0, count(*) AS n, count(*) OVER (PARTITION BY pid) AS groups FROM base GROUP BY pid, k0) GROUP BY k0", rw.ctes, r)
+	res, err := sb.db.QueryContext(ctx, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	maxGroups := int64(0)
+	for res.Next() {
+		var k string
+		var w tot
+		var mg int64
+		if err := res.Scan(&k, &w.persons, &w.rows, &mg); err != nil {
+			t.Fatal(err)
+		}
+		want[k], maxGroups = w, max(maxGroups, mg)
+	}
+	res.Close()
+	if maxGroups != int64(g) {
+		t.Fatalf("the most groups a person is in is %d, want G = %d: the test checks less than it says", maxGroups, g)
+	}
+	res, err = sb.db.QueryContext(ctx, rw.Inline())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]tot{}
+	for res.Next() {
+		var k string
+		var w tot
+		var p int64
+		if err := res.Scan(&k, &w.persons, &p, &w.rows); err != nil {
+			t.Fatal(err)
+		}
+		if p != w.persons {
+			t.Errorf("group %s: COUNT(DISTINCT pid) total %d, persons %d", k, p, w.persons)
+		}
+		got[k] = w
+	}
+	res.Close()
+	if len(want) != 4 || !maps.Equal(got, want) {
+		t.Errorf("groups %v, want every person in every one of their groups: %v", got, want)
 	}
 }
