@@ -229,6 +229,11 @@ func rewriteIn(d dialect, p *plan, seed uint64, maxGroups, maxRows int, tree tre
 	if err != nil {
 		return rewritten{}, err
 	}
+	if d.MaskL0 && maskApplies(p) {
+		// Steps 2 to 4 for COUNT(DISTINCT pid) over at most 63 public groups: each
+		// person's groups as the bits of one integer, no window.
+		return maskL0(p, rw, base, keyCols, seedSQL, maxGroups), nil
+	}
 	// 2. per_unit: one row per person and group, with clamped partial aggregates.
 	pu := []string{"pid"}
 	pu = append(pu, keyCols...)
