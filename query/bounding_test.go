@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strings"
@@ -240,4 +241,298 @@ func TestIntegralClampTypeBounds(t *testing.T) {
 			t.Errorf("%s: clamp %q sums to %d over %d values in DuckDB, want %d over %d", sqlText, ix, got, count, want, n)
 		}
 	}
+}
+
+// When the keys' public domains hold at most G groups in all, per_group prints no L0 step
+// (publicGroupsWithin): each person is in at most that many groups whatever the data (the
+// queries count rows beside persons, so that the window form is the one printed). The
+// decision reads the plan only; on DuckDB's output every person keeps every one of their
+// groups, at most G of them, each counted once among its persons, and everyone keeps
+// their rows in each (at most C counted) — the same bounds as with the L0 step, which
+// would have kept all of them too.
+func TestPublicGroupsWithinG(t *testing.T) {
+	ctx := context.Background()
+	cat := testCatalog(t)
+	parser := testParser(t)
+	decisions := []struct {
+		sql  string
+		want bool
+	}{
+		{"SELECT priority, COUNT(DISTINCT pid) AS p, COUNT(*) AS n FROM booking GROUP BY priority", true},                                     // 4 values, G = 4
+		{"SELECT service_kind, first_access, COUNT(DISTINCT pid) AS p, COUNT(*) AS n FROM booking GROUP BY service_kind, first_access", true}, // 2 × 2
+		{"SELECT priority, first_access, COUNT(DISTINCT pid) AS p, COUNT(*) AS n FROM booking GROUP BY priority, first_access", false},        // 4 × 2 > G
+		{"SELECT region, COUNT(DISTINCT pid) AS p, COUNT(*) AS n FROM booking GROUP BY region", false},                                        // 21 values
+		{"SELECT region, COUNT(*) AS n FROM booking WHERE region IN ('010', '020') GROUP BY region", true},                                    // restricted by WHERE to 2
+		{"SELECT provider_id, COUNT(DISTINCT pid) AS p, COUNT(*) AS n FROM booking GROUP BY provider_id", false},                              // partition selection
+		{"SELECT WITH DIFFERENTIAL_PRIVACY OPTIONS(max_groups_contributed = 2) priority, COUNT(DISTINCT pid) AS p, COUNT(*) AS n FROM booking GROUP BY priority", false},
+		{"SELECT WITH DIFFERENTIAL_PRIVACY OPTIONS(max_groups_contributed = 8) priority, first_access, COUNT(DISTINCT pid) AS p, COUNT(*) AS n FROM booking GROUP BY priority, first_access", true},
+	}
+	for _, d := range decisions {
+		plan, err := checkSQL(ctx, parser, cat, d.sql, allowAll(cat))
+		if err != nil {
+			t.Fatalf("%s: %v", d.sql, err)
+		}
+		g, r := contributionBounds(plan)
+		rw := rewrite(plan, 7, g, r, treeShape{dp.DefaultTree.Branching, dp.DefaultTree.Height}, dp.SumScale)
+		if got := publicGroupsWithin(plan, g); got != d.want {
+			t.Errorf("%s: publicGroupsWithin = %v, want %v", d.sql, got, d.want)
+		}
+		if hasL0 := strings.Contains(rw.Bounded, "row_number()"); hasL0 == d.want {
+			t.Errorf("%s: L0 step printed %v, want %v:\n%s", d.sql, hasL0, !d.want, rw.Bounded)
+		}
+	}
+
+	// 60 people, each with bookings in 1 to 4 priorities; person 100 with 3 bookings in
+	// every priority (more rows than C = 4 in none, 4 groups = G).
+	var rows0 []string
+	for i := 0; i < 60; i++ {
+		for k := 0; k <= i%4; k++ {
+			rows0 = append(rows0, booking(i*10+k, cfOf(t, i), fse.Services[k].Code, string(fse.Priorities[(i+k)%4]), fse.Regions[i%5].Code, "2024-03-04", i%40))
+		}
+	}
+	for k := 0; k < 12; k++ {
+		rows0 = append(rows0, booking(5000+k, cfOf(t, 100), fse.Services[k%3].Code, string(fse.Priorities[k%4]), fse.Regions[k%3].Code, "2024-05-06", k))
+	}
+	data := csvDataset(t, rows0...)
+	plan, err := checkSQL(ctx, parser, cat, "SELECT priority, COUNT(DISTINCT pid) AS p, COUNT(*) AS n FROM booking GROUP BY priority", allowAll(cat))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, r := contributionBounds(plan)
+	rw := rewrite(plan, 7, g, r, treeShape{dp.DefaultTree.Branching, dp.DefaultTree.Height}, dp.SumScale)
+	sb, err := openSandbox(ctx, data, cat, Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sb.close()
+	// Independently: each group's distinct persons and rows (at most C a person) in base.
+	type tot struct{ persons, rows int64 }
+	want := map[string]tot{}
+	q := fmt.Sprintf("WITH %s SELECT k0, count(*), sum(least(n, %d)), max(groups) FROM (SELECT pid, k0, count(*) AS n, count(*) OVER (PARTITION BY pid) AS groups FROM base GROUP BY pid, k0) GROUP BY k0", rw.ctes, r)
+	res, err := sb.db.QueryContext(ctx, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	maxGroups := int64(0)
+	for res.Next() {
+		var k string
+		var w tot
+		var mg int64
+		if err := res.Scan(&k, &w.persons, &w.rows, &mg); err != nil {
+			t.Fatal(err)
+		}
+		want[k], maxGroups = w, max(maxGroups, mg)
+	}
+	res.Close()
+	if maxGroups != int64(g) {
+		t.Fatalf("the most groups a person is in is %d, want G = %d: the test checks less than it says", maxGroups, g)
+	}
+	res, err = sb.db.QueryContext(ctx, rw.Inline())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]tot{}
+	for res.Next() {
+		var k string
+		var w tot
+		var p int64
+		if err := res.Scan(&k, &w.persons, &p, &w.rows); err != nil {
+			t.Fatal(err)
+		}
+		if p != w.persons {
+			t.Errorf("group %s: COUNT(DISTINCT pid) total %d, persons %d", k, p, w.persons)
+		}
+		got[k] = w
+	}
+	res.Close()
+	if len(want) != 4 || !maps.Equal(got, want) {
+		t.Errorf("groups %v, want every person in every one of their groups: %v", got, want)
+	}
+}
+
+// COUNT(DISTINCT pid) over at most 63 public groups runs per_group's L0 step as a
+// per-person bitmask (maskL0). On DuckDB's output each person keeps exactly the min(groups,
+// G) of their groups whose keyed hash hash(pid, group number, seed) is smallest, and each
+// group counts the persons who kept it, once each — checked against a selection in Go from
+// base's (person, group) units; the window form keeps as many groups of every person.
+func TestMaskL0KeepsDeclaredContribution(t *testing.T) {
+	ctx := context.Background()
+	cat := testCatalog(t)
+	parser := testParser(t)
+	for _, d := range []struct {
+		sql  string
+		want bool
+	}{
+		{"SELECT region, COUNT(DISTINCT pid) AS p FROM booking GROUP BY region", true},
+		{"SELECT region, service_kind, COUNT(DISTINCT pid) AS p FROM booking GROUP BY region, service_kind", true}, // 42 groups
+		{"SELECT region, priority, COUNT(DISTINCT pid) AS p FROM booking GROUP BY region, priority", false},        // 84 groups
+		{"SELECT asl, COUNT(DISTINCT pid) AS p FROM booking GROUP BY asl", false},                                  // 110 values
+		{"SELECT provider_id, COUNT(DISTINCT pid) AS p FROM booking GROUP BY provider_id", false},                  // partition selection
+		{"SELECT region, COUNT(DISTINCT pid) AS p, COUNT(*) AS n FROM booking GROUP BY region", false},             // rows counted too
+		{"SELECT date_trunc('month', d_contact) AS m, COUNT(DISTINCT pid) AS p FROM booking GROUP BY m", false},    // not a text or boolean column
+		{"SELECT first_access, COUNT(DISTINCT pid) AS p FROM booking GROUP BY first_access", true},
+	} {
+		plan, err := checkSQL(ctx, parser, cat, d.sql, allowAll(cat))
+		if err != nil {
+			t.Fatalf("%s: %v", d.sql, err)
+		}
+		if got := maskApplies(plan); got != d.want {
+			t.Errorf("%s: maskApplies = %v, want %v", d.sql, got, d.want)
+		}
+		g, r := contributionBounds(plan)
+		if got := strings.Contains(rewrite(plan, 7, g, r, treeShape{dp.DefaultTree.Branching, dp.DefaultTree.Height}, dp.SumScale).Bounded, "row_number()"); got == d.want {
+			t.Errorf("%s: window printed %v, want %v", d.sql, got, !d.want)
+		}
+		if got := strings.Contains(rewriteIn2(t, plan, g, r), "bit_or"); got {
+			t.Errorf("%s: the portable dialect printed the bitmask", d.sql)
+		}
+	}
+
+	// 80 people with one to three bookings; people 100 to 104 with bookings in 3 to 11
+	// regions, of both kinds of service, some twice.
+	var rows0 []string
+	for i := 0; i < 80; i++ {
+		for k := 0; k <= i%3; k++ {
+			rows0 = append(rows0, booking(i*10+k, cfOf(t, i), fse.Services[(i+k)%len(fse.Services)].Code, "B", fse.Regions[(i+k*7)%len(fse.Regions)].Code, "2024-03-04", i%40))
+		}
+	}
+	for h := 0; h < 5; h++ {
+		for k := 0; k < 3+2*h; k++ {
+			for rep := 0; rep <= k%2; rep++ {
+				rows0 = append(rows0, booking(5000+h*100+k*2+rep, cfOf(t, 100+h), fse.Services[(k+rep)%len(fse.Services)].Code, "D", fse.Regions[(h+k*3)%len(fse.Regions)].Code, "2024-05-06", k))
+			}
+		}
+	}
+	data := csvDataset(t, rows0...)
+	sb, err := openSandbox(ctx, data, cat, Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sb.close()
+	for _, sqlText := range []string{
+		"SELECT region, COUNT(DISTINCT pid) AS p FROM booking GROUP BY region",
+		"SELECT region, service_kind, COUNT(DISTINCT pid) AS p FROM booking GROUP BY region, service_kind",
+	} {
+		plan, err := checkSQL(ctx, parser, cat, sqlText, allowAll(cat))
+		if err != nil {
+			t.Fatal(err)
+		}
+		g, r := contributionBounds(plan)
+		const seed = 7
+		rw := rewrite(plan, seed, g, r, treeShape{dp.DefaultTree.Branching, dp.DefaultTree.Height}, dp.SumScale)
+		// The group number of a unit's keys: their places in the domains, the last key's
+		// varying fastest.
+		number := func(keys []any) int64 {
+			n := int64(0)
+			for i, k := range plan.Keys {
+				n = n*int64(len(k.Domain.Values)) + int64(slices.Index(k.Domain.Values, keys[i]))
+			}
+			return n
+		}
+		// Every (person, group) unit of base, with the keyed hash of its group number.
+		keyCols := "k0"
+		if len(plan.Keys) == 2 {
+			keyCols = "k0, k1"
+		}
+		res, err := sb.db.QueryContext(ctx, fmt.Sprintf("WITH %s SELECT DISTINCT CAST(pid AS VARCHAR), %s FROM base", rw.ctes, keyCols))
+		if err != nil {
+			t.Fatal(err)
+		}
+		type unit struct {
+			n int64
+			h uint64
+		}
+		units := map[string][]unit{}
+		for res.Next() {
+			var pid string
+			keys := make([]any, len(plan.Keys))
+			ptrs := []any{&pid}
+			for i := range keys {
+				ptrs = append(ptrs, &keys[i])
+			}
+			if err := res.Scan(ptrs...); err != nil {
+				t.Fatal(err)
+			}
+			n := number(keys)
+			if n < 0 {
+				t.Fatalf("a unit's keys %v are not in their domains", keys)
+			}
+			units[pid] = append(units[pid], unit{n: n})
+		}
+		res.Close()
+		heavy := 0
+		want := map[int64]int64{}
+		wantKept := map[string]uint64{}
+		for pid, us := range units {
+			for i := range us {
+				if err := sb.db.QueryRowContext(ctx, fmt.Sprintf("SELECT hash(CAST('%s' AS UUID), CAST(%d AS BIGINT), %d)", pid, us[i].n, uint64(seed)>>1)).Scan(&us[i].h); err != nil {
+					t.Fatal(err)
+				}
+			}
+			slices.SortFunc(us, func(a, b unit) int { return cmp.Or(cmp.Compare(a.h, b.h), cmp.Compare(a.n, b.n)) })
+			if len(us) > g {
+				heavy++
+			}
+			for _, u := range us[:min(len(us), g)] {
+				wantKept[pid] |= 1 << u.n
+				want[u.n]++
+			}
+		}
+		if heavy == 0 {
+			t.Fatalf("%s: no person is in more than G = %d groups: the test checks less than it says", sqlText, g)
+		}
+		// What the sandbox keeps of each person.
+		res, err = sb.db.QueryContext(ctx, "SELECT CAST(pid AS VARCHAR), m FROM ("+rw.Bounded+")")
+		if err != nil {
+			t.Fatal(err)
+		}
+		kept := map[string]uint64{}
+		for res.Next() {
+			var pid string
+			var m int64
+			if err := res.Scan(&pid, &m); err != nil {
+				t.Fatal(err)
+			}
+			kept[pid] = uint64(m)
+		}
+		res.Close()
+		if !maps.Equal(kept, wantKept) {
+			t.Errorf("%s: kept groups (bits by person) %v, want the min(groups, G) with the smallest keyed hash %v", sqlText, kept, wantKept)
+		}
+		// Each group's persons, as the sandbox totals them.
+		res, err = sb.db.QueryContext(ctx, rw.Inline())
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[int64]int64{}
+		for res.Next() {
+			keys := make([]any, len(plan.Keys))
+			var persons, a0 int64
+			ptrs := []any{}
+			for i := range keys {
+				ptrs = append(ptrs, &keys[i])
+			}
+			if err := res.Scan(append(ptrs, &persons, &a0)...); err != nil {
+				t.Fatal(err)
+			}
+			if persons != a0 || persons == 0 {
+				t.Errorf("%s: group %v: persons %d, COUNT(DISTINCT pid) total %d", sqlText, keys, persons, a0)
+			}
+			got[number(keys)] = persons
+		}
+		res.Close()
+		if !maps.Equal(got, want) {
+			t.Errorf("%s: persons by group number %v, want %v", sqlText, got, want)
+		}
+	}
+}
+
+// rewriteIn2 is plan p's per_group Bounded statement in the portable dialect (duckPortable).
+func rewriteIn2(t *testing.T, p *plan, g, r int) string {
+	t.Helper()
+	rw, err := rewriteIn(duckPortable, p, 7, g, r, treeShape{dp.DefaultTree.Branching, dp.DefaultTree.Height}, dp.SumScale)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rw.Bounded
 }

@@ -43,6 +43,9 @@ type dialect struct {
 	// TempTables: the engine materialises bounded once as a temporary table for the
 	// per_group quantile trees to read; else each tree statement defines it.
 	TempTables bool
+	// MaskL0: per_group runs its L0 step for COUNT(DISTINCT pid) over few public groups as
+	// a per-person bitmask (maskL0) where maskApplies, in place of the window.
+	MaskL0 bool
 }
 
 // orderVal is one value a keyed row order hashes: its SQL, its type, or the person's pid.
@@ -78,6 +81,7 @@ var duckDialect = dialect{
 	IntDiv:     func(a, b string) string { return "(" + a + " // " + b + ")" },
 	SingleScan: true,
 	TempTables: true,
+	MaskL0:     true,
 }
 
 // duckPortable is DuckDB's dialect with the portable keyed row order (portableOrder) in
@@ -86,6 +90,8 @@ var duckDialect = dialect{
 var duckPortable = func() dialect {
 	d := duckDialect
 	d.Order = portableOrder(duckCanon)
+	// Spark keeps the window, whose order is the portable one.
+	d.MaskL0 = false
 	return d
 }()
 

@@ -126,6 +126,62 @@ func TestNeighbouringDatasetsSensitivity(t *testing.T) {
 	}
 }
 
+// The bitmask form of the L0 step (maskL0, COUNT(DISTINCT pid) over at most 63 public
+// groups) on the same neighbours: the added person, in all 21 regions and more than G of
+// them, changes the persons of exactly G regions, by 1 each, and nothing else.
+func TestNeighbouringDatasetsSensitivityMaskL0(t *testing.T) {
+	d, dPlus := neighbours(t)
+	ctx := context.Background()
+	cat := testCatalog(t)
+	plan, err := checkSQL(ctx, testParser(t), cat, "SELECT region, COUNT(DISTINCT pid) AS people FROM booking GROUP BY region", allowAll(cat))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !maskApplies(plan) {
+		t.Fatal("the query does not take the bitmask form: the test checks less than it says")
+	}
+	g, r := contributionBounds(plan)
+	rw := rewrite(plan, 7, g, r, treeShape{dp.DefaultTree.Branching, dp.DefaultTree.Height}, dp.SumScale)
+	run := func(dir string) map[string]*groupRow {
+		sb, err := openSandbox(ctx, dir, cat, Limits{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sb.close()
+		groups, err := sb.run(ctx, rw, len(plan.Keys))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return groups
+	}
+	g0, g1 := run(d), run(dPlus)
+	changed := 0
+	for id, after := range g1 {
+		before := g0[id]
+		if before == nil {
+			before = &groupRow{vals: make([]int64, len(after.vals))}
+		}
+		if after.vals[0] != after.persons {
+			t.Errorf("group %q: COUNT(DISTINCT pid) total %d, persons %d", id, after.vals[0], after.persons)
+		}
+		switch after.persons - before.persons {
+		case 0:
+		case 1:
+			changed++
+		default:
+			t.Errorf("group %q: persons changed by %d", id, after.persons-before.persons)
+		}
+	}
+	for id := range g0 {
+		if g1[id] == nil {
+			t.Errorf("group %q disappeared", id)
+		}
+	}
+	if changed != g {
+		t.Errorf("the added person, in 21 regions, changed %d groups, want G = %d", changed, g)
+	}
+}
+
 // Errors do not depend on the data: for a pair of neighbouring datasets where one row
 // would make an untotal expression fail in plain SQL (division by zero, a failing cast,
 // an integer overflow), every accepted query gives the same outcome on both: a release.

@@ -242,6 +242,11 @@ func rewriteIn(d dialect, p *plan, seed uint64, maxGroups, maxRows int, tree tre
 	if err != nil {
 		return rewritten{}, err
 	}
+	if d.MaskL0 && maskApplies(p) {
+		// Steps 2 to 4 for COUNT(DISTINCT pid) over at most 63 public groups: each
+		// person's groups as the bits of one integer, no window.
+		return maskL0(p, rw, base, keyCols, seedSQL, maxGroups), nil
+	}
 	// 2. per_unit: one row per person and group, with clamped partial aggregates.
 	pu := []string{"pid"}
 	pu = append(pu, keyCols...)
@@ -263,9 +268,11 @@ func rewriteIn(d dialect, p *plan, seed uint64, maxGroups, maxRows int, tree tre
 		pu = append(pu, r.PerUnit(j, v, x, maxRows, seedSQL)...)
 	}
 	perUnit := "SELECT " + strings.Join(pu, ", ") + " FROM base GROUP BY " + strings.Join(append([]string{"pid"}, keyCols...), ", ")
-	// 3. L0 bounding: each person keeps at most maxGroups groups, chosen by a keyed hash.
+	// 3. L0 bounding: each person keeps at most maxGroups groups, chosen by a keyed hash;
+	// none when the keys' public domains hold at most maxGroups groups in all, which then
+	// bound each person's groups already (publicGroupsWithin).
 	bounded := "SELECT * FROM per_unit"
-	if len(keyCols) > 0 {
+	if len(keyCols) > 0 && !publicGroupsWithin(p, maxGroups) {
 		hashed := []orderVal{{SQL: "pid", PID: true}}
 		for i, k := range keyCols {
 			hashed = append(hashed, orderVal{SQL: k, T: p.Keys[i].Expr.Type()})
@@ -310,6 +317,31 @@ func rewriteIn(d dialect, p *plan, seed uint64, maxGroups, maxRows int, tree tre
 		rw.Groups += " GROUP BY " + strings.Join(keyCols, ", ")
 	}
 	return rw, nil
+}
+
+// publicGroupsWithin says whether plan p's groups are at most g in number whatever the
+// data: every key has a public domain, whose filter keeps only the domain's values, so
+// every group is one of the product of the domains' sizes
+// (docs/privacy.md#bounding-each-persons-contribution). Each person is then in at most g
+// groups without the L0 step, and per_group keeps every group of every person. Decided
+// from the plan (the catalog's and the query's domains), never the data.
+func publicGroupsWithin(p *plan, g int) bool {
+	if len(p.Keys) == 0 {
+		return false
+	}
+	n := 1
+	for _, k := range p.Keys {
+		// A domain of more than 64 dates is filtered as a range (domainFilter), which
+		// holds exactly its values only when they are consecutive days: not counted on.
+		if k.Domain == nil || len(k.Domain.Values) > 64 {
+			return false
+		}
+		n *= len(k.Domain.Values)
+		if n > g {
+			return false
+		}
+	}
+	return true
 }
 
 // columnsRead lists, sorted by name, the columns of the table used as alias that the
