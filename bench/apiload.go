@@ -43,6 +43,12 @@ func StartAPIServer(ctx context.Context, dir string, persons int, limits noteboo
 	if err != nil {
 		return nil, err
 	}
+	return ServeAPI(ctx, dir, data, limits)
+}
+
+// ServeAPI starts the load test's server over the dataset data (written by velo ingest, read
+// only), its ledger under dir.
+func ServeAPI(ctx context.Context, dir, data string, limits notebooksapi.Limits) (*APIServer, error) {
 	srv, err := apitest.Serve(ctx, data, filepath.Join(dir, "state"), apitest.Config{
 		Projects: []ledger.Project{{ID: "wl", Purpose: "load test", LegalBasis: "none: synthetic data",
 			Allow: map[string][]string{"booking": {}}, EpsilonBudget: 1000, DeltaBudget: 1e-3, DefaultEpsilon: 0.01}},

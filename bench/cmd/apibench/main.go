@@ -5,7 +5,7 @@
 // The fresh queries then run one after another in plain DuckDB on the same Parquet (the
 // floor for the fresh phase's throughput), unless --plain=false.
 //
-//	go run ./bench/cmd/apibench [--persons 20000] [--cached 1000] [--clients 16] [--fresh 100] [--slots 8] [--rate R] [--plain]
+//	go run ./bench/cmd/apibench [--persons 20000 | --data DIR] [--cached 1000] [--clients 16] [--fresh 100] [--slots 8] [--rate R] [--plain]
 package main
 
 import (
@@ -24,6 +24,7 @@ import (
 
 func main() {
 	persons := flag.Int("persons", 20000, "people in the synthetic extract")
+	data := flag.String("data", "", "serve this dataset (written by velo ingest, read only) instead of generating one of --persons")
 	cached := flag.Int("cached", 1000, "requests for one cached release")
 	clients := flag.Int("clients", 16, "clients sending the cached requests")
 	fresh := flag.Int("fresh", 100, "distinct fresh queries, sent at once")
@@ -50,7 +51,7 @@ func main() {
 		}
 		defer stopProfile()
 	}
-	if err := run(ctx, *persons, cfg, notebooksapi.Limits{MaxConcurrentQueries: *slots, QueueTimeout: *queue, Threads: *threads}); err != nil {
+	if err := run(ctx, *persons, *data, cfg, notebooksapi.Limits{MaxConcurrentQueries: *slots, QueueTimeout: *queue, Threads: *threads}); err != nil {
 		fmt.Fprintln(os.Stderr, "apibench:", err)
 		os.Exit(1)
 	}
@@ -69,20 +70,27 @@ func startProfile(path string) (func(), error) {
 	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
-func run(ctx context.Context, persons int, cfg bench.LoadConfig, limits notebooksapi.Limits) error {
+func run(ctx context.Context, persons int, data string, cfg bench.LoadConfig, limits notebooksapi.Limits) error {
 	dir, err := os.MkdirTemp("", "velo-apibench-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
 	start := time.Now()
-	srv, err := bench.StartAPIServer(ctx, dir, persons, limits)
+	var srv *bench.APIServer
+	over := fmt.Sprintf("%d synthetic people", persons)
+	if data != "" {
+		over = data
+		srv, err = bench.ServeAPI(ctx, dir, data, limits)
+	} else {
+		srv, err = bench.StartAPIServer(ctx, dir, persons, limits)
+	}
 	if err != nil {
 		return err
 	}
 	defer srv.Close()
-	fmt.Printf("server on %s over %d synthetic people (set up in %s); %d CPUs, GOMAXPROCS %d; %d query slots, queue timeout %s, DuckDB threads %d\n",
-		srv.URL, persons, time.Since(start).Round(time.Millisecond), runtime.NumCPU(), runtime.GOMAXPROCS(0), limits.MaxConcurrentQueries, limits.QueueTimeout, limits.Threads)
+	fmt.Printf("server on %s over %s (set up in %s); %d CPUs, GOMAXPROCS %d; %d query slots, queue timeout %s, DuckDB threads %d\n",
+		srv.URL, over, time.Since(start).Round(time.Millisecond), runtime.NumCPU(), runtime.GOMAXPROCS(0), limits.MaxConcurrentQueries, limits.QueueTimeout, limits.Threads)
 	rep, err := bench.RunLoad(ctx, srv, cfg)
 	if err != nil {
 		return err
