@@ -536,35 +536,3 @@ func rewriteIn2(t *testing.T, p *plan, g, r int) string {
 	}
 	return rw.Bounded
 }
-
-// G is never more than the groups the keys' public domains hold (publicGroups): the
-// decision, from the plan only, on queries whose domains hold fewer, as many or more groups
-// than the tables' G = 4, or whose keys have none. The property and oracle tests run the
-// generated queries (boolean and sex keys, NULLs among them) with the G it gives.
-func TestContributionBoundsPublicGroups(t *testing.T) {
-	ctx := context.Background()
-	cat := testCatalog(t)
-	for _, tc := range []struct {
-		sql  string
-		want int
-	}{
-		{"SELECT first_access, COUNT(*) AS n FROM booking GROUP BY first_access", 2},
-		{"SELECT region, COUNT(*) AS n FROM booking WHERE region IN ('010', '020', '030') GROUP BY region", 3},
-		{"SELECT service_kind, first_access, AVG(wait_days) AS w FROM booking GROUP BY service_kind, first_access", 4},
-		{"SELECT priority, COUNT(*) AS n FROM booking GROUP BY priority", 4},
-		{"SELECT region, COUNT(*) AS n FROM booking GROUP BY region", 4},
-		{"SELECT provider_id, COUNT(*) AS n FROM booking GROUP BY provider_id", 4},
-		{"SELECT COUNT(*) AS n FROM booking", 1},
-		{"SELECT WITH DIFFERENTIAL_PRIVACY OPTIONS(max_groups_contributed = 1) first_access, COUNT(*) AS n FROM booking GROUP BY first_access", 1},
-		{"SELECT WITH DIFFERENTIAL_PRIVACY OPTIONS(max_groups_contributed = 8) first_access, COUNT(*) AS n FROM booking GROUP BY first_access", 2},
-		{"SELECT WITH DIFFERENTIAL_PRIVACY OPTIONS(max_groups_contributed = 8) priority, first_access, COUNT(*) AS n FROM booking GROUP BY priority, first_access", 8},
-	} {
-		plan, err := checkSQL(ctx, testParser(t), cat, tc.sql, allowAll(cat))
-		if err != nil {
-			t.Fatalf("%s: %v", tc.sql, err)
-		}
-		if g, _ := contributionBounds(plan); g != tc.want {
-			t.Errorf("%s: G = %d, want %d", tc.sql, g, tc.want)
-		}
-	}
-}

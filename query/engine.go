@@ -785,9 +785,8 @@ const (
 
 // contributionBounds picks the L0 and per-group row bounds: the request's or clause's
 // max_groups_contributed, else the largest default of the tables used (the fact table's,
-// in a join with person), and never more than the groups the keys' public domains hold;
-// rows per group likewise. The rewrite enforces whatever is chosen, so the choice affects
-// accuracy, never the guarantee.
+// in a join with person); rows per group likewise. The rewrite enforces whatever is
+// chosen, so the choice affects accuracy, never the guarantee.
 func contributionBounds(p *plan) (maxGroups, maxRows int) {
 	maxGroups, maxRows = 1, 1
 	for _, t := range p.Tables {
@@ -799,12 +798,6 @@ func contributionBounds(p *plan) (maxGroups, maxRows int) {
 	}
 	if len(p.Keys) == 0 {
 		maxGroups = 1
-	}
-	// Keys whose public domains hold fewer groups than that: no person can be in more
-	// than those, whatever the data, so they are the L0 bound (less noise for the same
-	// rows; docs/privacy.md#bounding-each-persons-contribution).
-	if n, ok := publicGroups(p, maxGroups); ok && n < maxGroups {
-		maxGroups = max(n, 1)
 	}
 	return maxGroups, maxRows
 }

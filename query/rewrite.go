@@ -326,31 +326,22 @@ func rewriteIn(d dialect, p *plan, seed uint64, maxGroups, maxRows int, tree tre
 // groups without the L0 step, and per_group keeps every group of every person. Decided
 // from the plan (the catalog's and the query's domains), never the data.
 func publicGroupsWithin(p *plan, g int) bool {
-	n, ok := publicGroups(p, g)
-	return ok && n <= g
-}
-
-// publicGroups is how many groups plan p can release whatever the data — the product of
-// its keys' public domain sizes (domains filter every row and exclude NULL) — when every key
-// has one and the product is at most limit; ok is false otherwise. Decided from the plan
-// only (the catalog's and the query's domains), never the data.
-func publicGroups(p *plan, limit int) (n int, ok bool) {
 	if len(p.Keys) == 0 {
-		return 0, false
+		return false
 	}
-	n = 1
+	n := 1
 	for _, k := range p.Keys {
 		// A domain of more than 64 dates is filtered as a range (domainFilter), which
 		// holds exactly its values only when they are consecutive days: not counted on.
 		if k.Domain == nil || len(k.Domain.Values) > 64 {
-			return 0, false
+			return false
 		}
 		n *= len(k.Domain.Values)
-		if n > limit {
-			return 0, false
+		if n > g {
+			return false
 		}
 	}
-	return n, true
+	return true
 }
 
 // columnsRead lists, sorted by name, the columns of the table used as alias that the
