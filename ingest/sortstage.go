@@ -344,30 +344,9 @@ func (bs *bucketStage) rowEnd(buf []byte, off int) (int, error) {
 // leaf column col[j]; strings and UUIDs refer to buf.
 func (bs *bucketStage) values(dst []parquet.Value, buf []byte, off int, col []int) []parquet.Value {
 	for j, k := range bs.kinds {
-		if buf[off] == 0 {
-			dst = append(dst, parquet.NullValue().Level(0, 0, col[j]))
-			off++
-			continue
-		}
-		off++
 		var v parquet.Value
-		switch k {
-		case kindUUID:
-			v = parquet.FixedLenByteArrayValue(buf[off : off+16 : off+16])
-			off += 16
-		case kindVarchar:
-			n, w := binary.Uvarint(buf[off:])
-			off += w
-			v = parquet.ByteArrayValue(buf[off : off+int(n) : off+int(n)])
-			off += int(n)
-		case kindDate, kindInt:
-			v = parquet.Int32Value(int32(binary.LittleEndian.Uint32(buf[off:])))
-			off += 4
-		case kindBool:
-			v = parquet.BooleanValue(buf[off] == 1)
-			off++
-		}
-		dst = append(dst, v.Level(0, 1, col[j]))
+		v, off = decodeValue(buf, off, k, col[j])
+		dst = append(dst, v)
 	}
 	return dst
 }
@@ -725,31 +704,38 @@ func (bs *bucketStage) prepare(w *parquet.Writer, b int, hasher *rankHasher, key
 // column's to cols[j], as leaf column j; strings and UUIDs refer to buf.
 func (bs *bucketStage) columnValues(cols [][]parquet.Value, buf []byte, off int) {
 	for j, k := range bs.kinds {
-		if buf[off] == 0 {
-			cols[j] = append(cols[j], parquet.NullValue().Level(0, 0, j))
-			off++
-			continue
-		}
-		off++
 		var v parquet.Value
-		switch k {
-		case kindUUID:
-			v = parquet.FixedLenByteArrayValue(buf[off : off+16 : off+16])
-			off += 16
-		case kindVarchar:
-			n, w := binary.Uvarint(buf[off:])
-			off += w
-			v = parquet.ByteArrayValue(buf[off : off+int(n) : off+int(n)])
-			off += int(n)
-		case kindDate, kindInt:
-			v = parquet.Int32Value(int32(binary.LittleEndian.Uint32(buf[off:])))
-			off += 4
-		case kindBool:
-			v = parquet.BooleanValue(buf[off] == 1)
-			off++
-		}
-		cols[j] = append(cols[j], v.Level(0, 1, j))
+		v, off = decodeValue(buf, off, k, j)
+		cols[j] = append(cols[j], v)
 	}
+}
+
+// decodeValue is the encoded value of kind k at off in buf as leaf column col's parquet
+// value (a NULL at definition level 0; strings and UUIDs refer to buf), and the offset of
+// the value after it.
+func decodeValue(buf []byte, off int, k, col int) (parquet.Value, int) {
+	if buf[off] == 0 {
+		return parquet.NullValue().Level(0, 0, col), off + 1
+	}
+	off++
+	var v parquet.Value
+	switch k {
+	case kindUUID:
+		v = parquet.FixedLenByteArrayValue(buf[off : off+16 : off+16])
+		off += 16
+	case kindVarchar:
+		n, w := binary.Uvarint(buf[off:])
+		off += w
+		v = parquet.ByteArrayValue(buf[off : off+int(n) : off+int(n)])
+		off += int(n)
+	case kindDate, kindInt:
+		v = parquet.Int32Value(int32(binary.LittleEndian.Uint32(buf[off:])))
+		off += 4
+	case kindBool:
+		v = parquet.BooleanValue(buf[off] == 1)
+		off++
+	}
+	return v.Level(0, 1, col), off
 }
 
 // dropResent marks (rank -1) each of one person's rows whose non-NULL booking_key

@@ -87,12 +87,29 @@ func stageUnits(t *testing.T, bs *bucketStage, units [][]record) map[int64][]any
 		}
 	}
 	bs.startFile(1)
+	writeConcurrently(t, bs, units)
+	if bs.rows != int64(len(all)) {
+		t.Fatalf("%d rows staged, want %d", bs.rows, len(all))
+	}
+	return all
+}
+
+// unitStage is what the parsing workers write to: a staging of CUP bookings.
+type unitStage interface {
+	write(idx int, recs []record)
+	finish() error
+}
+
+// writeConcurrently writes units to st from three goroutines, as the workers do, and
+// finishes it.
+func writeConcurrently(t *testing.T, st unitStage, units [][]record) {
+	t.Helper()
 	var wg sync.WaitGroup
 	next := make(chan int)
 	for range 3 {
 		wg.Go(func() {
 			for u := range next {
-				bs.write(u, units[u])
+				st.write(u, units[u])
 			}
 		})
 	}
@@ -101,13 +118,9 @@ func stageUnits(t *testing.T, bs *bucketStage, units [][]record) map[int64][]any
 	}
 	close(next)
 	wg.Wait()
-	if err := bs.finish(); err != nil {
+	if err := st.finish(); err != nil {
 		t.Fatal(err)
 	}
-	if bs.rows != int64(len(all)) {
-		t.Fatalf("%d rows staged, want %d", bs.rows, len(all))
-	}
-	return all
 }
 
 func scanAll(t *testing.T, db *sql.DB, q string, cols int) [][]any {

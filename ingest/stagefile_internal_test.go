@@ -6,7 +6,6 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -75,23 +74,7 @@ func TestColumnarStageRoundTrip(t *testing.T) {
 		}
 		units = append(units, recs)
 	}
-	var wg sync.WaitGroup
-	next := make(chan int)
-	for range 3 {
-		wg.Go(func() {
-			for u := range next {
-				cs.write(u, units[u])
-			}
-		})
-	}
-	for u := range units {
-		next <- u
-	}
-	close(next)
-	wg.Wait()
-	if err := cs.finish(); err != nil {
-		t.Fatal(err)
-	}
+	writeConcurrently(t, cs, units)
 	if cs.rows != n {
 		t.Fatalf("%d rows staged, want %d", cs.rows, n)
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/velo-fse/velo/dataset"
 	"github.com/velo-fse/velo/dp"
 	"github.com/velo-fse/velo/fse"
 	"github.com/velo-fse/velo/ledger"
@@ -38,6 +39,22 @@ func neighbours(t *testing.T) (d, dPlus string) {
 	return csvDataset(t, base...), csvDataset(t, extra...)
 }
 
+// runRewrite runs rw in a fresh sandbox over the dataset in dir and returns its groups.
+func runRewrite(t *testing.T, dir string, cat *dataset.Catalog, rw rewritten, nkeys int) map[string]*groupRow {
+	t.Helper()
+	ctx := context.Background()
+	sb, err := openSandbox(ctx, dir, cat, Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sb.close()
+	groups, err := sb.run(ctx, rw, nkeys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return groups
+}
+
 // Adding one person with many rows across many groups changes each pre-noise group
 // total by at most the sensitivity package dp is told, in at most max_groups_contributed
 // groups.
@@ -53,19 +70,7 @@ func TestNeighbouringDatasetsSensitivity(t *testing.T) {
 	}
 	g, r := contributionBounds(plan)
 	rw := rewrite(plan, 7, g, r, treeShape{dp.DefaultTree.Branching, dp.DefaultTree.Height}, dp.SumScale)
-	run := func(dir string) map[string]*groupRow {
-		sb, err := openSandbox(ctx, dir, cat, Limits{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer sb.close()
-		groups, err := sb.run(ctx, rw, len(plan.Keys))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return groups
-	}
-	g0, g1 := run(d), run(dPlus)
+	g0, g1 := runRewrite(t, d, cat, rw, len(plan.Keys)), runRewrite(t, dPlus, cat, rw, len(plan.Keys))
 	// The scaled bound dp is told for aggregate j: ⌈max(|lo|, |hi|)·scale⌉ over the values
 	// noised (the variance's centred on the middle of its range).
 	bound := func(j int) float64 {
@@ -142,19 +147,7 @@ func TestNeighbouringDatasetsSensitivityMaskL0(t *testing.T) {
 	}
 	g, r := contributionBounds(plan)
 	rw := rewrite(plan, 7, g, r, treeShape{dp.DefaultTree.Branching, dp.DefaultTree.Height}, dp.SumScale)
-	run := func(dir string) map[string]*groupRow {
-		sb, err := openSandbox(ctx, dir, cat, Limits{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer sb.close()
-		groups, err := sb.run(ctx, rw, len(plan.Keys))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return groups
-	}
-	g0, g1 := run(d), run(dPlus)
+	g0, g1 := runRewrite(t, d, cat, rw, len(plan.Keys)), runRewrite(t, dPlus, cat, rw, len(plan.Keys))
 	changed := 0
 	for id, after := range g1 {
 		before := g0[id]

@@ -44,19 +44,7 @@ func TestPersonRankNeighbours(t *testing.T) {
 	if rw.Method != boundingPersonRank || rw.MaxGroups != 1 || float64(rw.MaxRows) != K {
 		t.Fatalf("rewrite %s with bounds (%d, %d), want person_rank (1, %v)", rw.Method, rw.MaxGroups, rw.MaxRows, K)
 	}
-	run := func(dir string) map[string]*groupRow {
-		sb, err := openSandbox(ctx, dir, cat, Limits{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer sb.close()
-		groups, err := sb.run(ctx, rw, len(plan.Keys))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return groups
-	}
-	g0, g1 := run(d), run(dPlus)
+	g0, g1 := runRewrite(t, d, cat, rw, len(plan.Keys)), runRewrite(t, dPlus, cat, rw, len(plan.Keys))
 	bound := func(j int) float64 {
 		lo, hi, _ := plan.Aggs[j].noisedBounds()
 		return math.Ceil(math.Max(math.Abs(lo), math.Abs(hi)) * rw.Scales[j])
