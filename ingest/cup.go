@@ -110,7 +110,9 @@ func produceCSVWith(r io.Reader, p *CUPProfile, onHeader func(map[string]int, in
 	cr := csv.NewReader(lim)
 	cr.Comma = d.sep
 	cr.FieldsPerRecord = -1
-	cr.ReuseRecord = false
+	// The fields of a unit's records share one slice (the strings themselves are the
+	// reader's, one per record): the reader's own slice is reused.
+	cr.ReuseRecord = true
 	header, err := cr.Read()
 	if err != nil {
 		return nil, fmt.Errorf("read CSV header (%s): %w", d, err)
@@ -125,6 +127,7 @@ func produceCSVWith(r io.Reader, p *CUPProfile, onHeader func(map[string]int, in
 	}
 	onHeader(colIdx, len(header))
 	var u unit
+	var fieldArena []string
 	for {
 		fields, err := cr.Read()
 		if errors.Is(err, io.EOF) {
@@ -140,7 +143,12 @@ func produceCSVWith(r io.Reader, p *CUPProfile, onHeader func(map[string]int, in
 		} else {
 			// FieldPos only after a record was read: after a parse error it panics.
 			line, _ := cr.FieldPos(0)
-			u.csv = append(u.csv, csvRecord{line: line, fields: fields})
+			if len(fieldArena)+len(fields) > cap(fieldArena) {
+				fieldArena = make([]string, 0, max(chunkRecords*len(header), len(fields)))
+			}
+			start := len(fieldArena)
+			fieldArena = append(fieldArena, fields...)
+			u.csv = append(u.csv, csvRecord{line: line, fields: fieldArena[start:len(fieldArena):len(fieldArena)]})
 		}
 		lim.start = cr.InputOffset()
 		if len(u.csv) == chunkRecords {
@@ -187,6 +195,7 @@ func (bm *bookingMapper) work(u unit) []record {
 	for i := range recs {
 		if v := recs[i].booking; v != nil {
 			recs[i].row, recs[i].booking = v.row(), nil
+			recs[i].pos = "line " + strconv.Itoa(u.csv[i].line)
 		}
 	}
 	return recs
@@ -199,7 +208,9 @@ func (bm *bookingMapper) workValues(u unit) []record {
 	vals := make([]bookingValues, len(u.csv))
 	for i, cr := range u.csv {
 		recs[i] = bm.mapBooking(cr, &vals[i])
-		recs[i].pos = "line " + strconv.Itoa(cr.line)
+		if recs[i].outcome != outRow {
+			recs[i].pos = "line " + strconv.Itoa(cr.line) // a row staged here needs none
+		}
 	}
 	return recs
 }

@@ -103,6 +103,7 @@ func Run(ctx context.Context, cfg Config) (*dataset.Manifest, error) {
 	if cfg.Pseudonymizer == nil {
 		return nil, errors.New("ingest: no pseudonymization key")
 	}
+	defer tuneGC(cfg.MemoryLimit)()
 	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
 		return nil, fmt.Errorf("create %s: %w", cfg.Out, err)
 	}

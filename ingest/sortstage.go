@@ -529,6 +529,9 @@ func (bs *bucketStage) writeSorted(ctx context.Context, out string, hasher *rank
 	w := parquet.NewWriter(f, schema,
 		parquet.Compression(&zstdCodec{}),
 		parquet.MaxRowsPerRowGroup(finalRowGroup),
+		// No statistics in each page's header (DuckDB neither writes nor reads them); the
+		// column chunks' statistics and the page index stay.
+		parquet.DataPageStatistics(false),
 		parquet.CreatedBy("velo", "", ""))
 	keyCol := -1
 	if bs.t.Name == "booking" {
