@@ -106,7 +106,7 @@ func (st *stage) finalize(ctx context.Context, dataDir, next string, withExistin
 		}
 		appendTo := withExisting && tableExists(dataDir, t.Name)
 		if t.Name == "booking" {
-			done, err := st.finalizeBookings(ctx, t, next, appendTo)
+			done, err := st.finalizeBookings(ctx, t, dataDir, next, appendTo)
 			if err != nil {
 				return err
 			}
@@ -189,30 +189,53 @@ func (st *stage) finalize(ctx context.Context, dataDir, next string, withExistin
 }
 
 // finalizeBookings writes the booking table of a batch whose bookings are all bucketed
-// (sortstage.go) and that has none to merge: sorted, deduplicated and ranked in Go, its
-// person ranks by rankHasher. Otherwise it makes stage_booking hold every staged booking
-// for finalize's SQL, and returns false.
-func (st *stage) finalizeBookings(ctx context.Context, t Table, next string, appendTo bool) (bool, error) {
+// (sortstage.go): sorted, deduplicated and ranked in Go, its person ranks by rankHasher.
+// An append stages the existing table's rows in the buckets too, below every new row, so
+// that a booking sent again replaces its existing row, and ranks them all again. A batch
+// with bookings staged otherwise (through DuckDB's appender), or with none to write on a
+// fresh dataset, makes stage_booking hold every staged booking for finalize's SQL, and
+// returns false.
+func (st *stage) finalizeBookings(ctx context.Context, t Table, dataDir, next string, appendTo bool) (bool, error) {
 	var appended int64
 	if err := st.db.QueryRowContext(ctx, "SELECT count(*) FROM stage_booking").Scan(&appended); err != nil {
 		return false, err
 	}
-	if appendTo || appended > 0 || st.sorted == nil || st.sorted.rows == 0 {
+	if appended > 0 || st.sorted == nil || (st.sorted.rows == 0 && !appendTo) {
 		return false, st.stageBookingsForSQL()
+	}
+	if err := st.sorted.finish(); err != nil {
+		return false, err
+	}
+	var existing int64
+	if appendTo {
+		files, err := filepath.Glob(dataset.TableGlob(dataDir, t.Name))
+		if err != nil {
+			return false, err
+		}
+		if existing, err = st.sorted.addExisting(ctx, files, st.workers); err != nil {
+			return false, err
+		}
 	}
 	hasher, err := newRankHasher(st.seeds, t.Name)
 	if err != nil {
 		return false, err
 	}
-	written, _, err := st.sorted.writeSorted(ctx, dataset.TablePart(next, t.Name), hasher, st.workers)
+	written, dropped, replaced, err := st.sorted.writeSorted(ctx, dataset.TablePart(next, t.Name), hasher, st.workers)
 	if err != nil {
 		return false, err
 	}
-	// A booking has no document: none is superseded; one sent again is merged.
+	// A booking has no document: none is superseded; one sent again is merged, and an
+	// existing one sent again is replaced. Written counts this batch's rows only.
 	tc := st.tables[t.Name]
-	tc.Written = written
+	tc.Written = written - (existing - replaced)
 	tc.Superseded = 0
-	tc.Merged = st.sorted.rows - written
+	tc.Merged = dropped
+	if appendTo {
+		tc.ReplacedExisting = replaced
+	}
+	if tc.Written != st.sorted.rows-dropped {
+		return false, fmt.Errorf("write %s: %d rows written of %d staged, %d merged and %d existing (%d replaced)", t.Name, written, st.sorted.rows, dropped, existing, replaced)
+	}
 	return true, nil
 }
 

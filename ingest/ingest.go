@@ -153,6 +153,18 @@ func Run(ctx context.Context, cfg Config) (*dataset.Manifest, error) {
 			csvBytes += f.size
 		}
 	}
+	if prev != nil {
+		// An append stages the existing bookings in the buckets too (finalizeBookings).
+		existing, err := filepath.Glob(dataset.TableGlob(cfg.Out, bookingTable().Name))
+		if err != nil {
+			return nil, err
+		}
+		n, err := existingRows(existing)
+		if err != nil {
+			return nil, err
+		}
+		csvBytes += n * existingBytesPerRow
+	}
 	st, err := newStage(ctx, tmp, duckDBSettings{MemoryLimit: duckDBMemoryLimit(cfg.MemoryLimit), Threads: cfg.Workers, TempDir: filepath.Join(tmp, "spill")}, filepath.Join(next, qrel), csvBytes)
 	if err != nil {
 		return nil, err

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -32,14 +33,16 @@ import (
 // its staging sequence) into one of B buckets by the leading bits of its pid, appending
 // each bucket to a file of its own in DATA's temporary folder. The buckets partition the
 // pids into ranges, in pid order, each small enough to sort in memory (bucketBytes).
-// finalize then, for a fresh booking table (no existing rows to merge), reads the buckets
-// in parallel, one per worker: it orders each bucket's rows by (pid, rank hash, _seq),
-// drops a booking sent twice but the last sent, numbers each person's rows 1..n
-// (_velo_rank) and encodes them as zstd row groups, which are committed to the table's one
-// Parquet file in bucket order: the file is sorted by pid and rank, as DuckDB's window and
-// sort wrote it, with no window, no global sort, and without copying the rows into DuckDB.
-// For an append (existing rows to merge and rank again) the buckets are written out as the
-// staging Parquet files of columnarStage and finalize's SQL does the work, as before.
+// finalize then reads the buckets in parallel, one per worker: it orders each bucket's
+// rows by (pid, rank hash, _seq), drops a booking sent twice but the last sent, numbers
+// each person's rows 1..n (_velo_rank) and encodes them as zstd row groups, which are
+// committed to the table's one Parquet file in bucket order: the file is sorted by pid and
+// rank, as DuckDB's window and sort wrote it, with no window, no global sort, and without
+// copying the rows into DuckDB.
+// An append stages the existing table's rows in the buckets too (addExisting), each with
+// a _seq below every new row's, so that the same dedupe replaces a booking sent again and
+// all are ranked again. Bookings staged through DuckDB's appender instead (tests) are
+// written out as the staging Parquet files of columnarStage for finalize's SQL.
 //
 // The rank hash is a keyed pseudo-random function of the row's values (rankHasher): equal
 // rows hash alike, and tie.
@@ -508,18 +511,19 @@ func samePerson(x, y *sortedRow) bool {
 
 // writeSorted writes the staged rows as the table's Parquet file out, sorted by pid and
 // rank, with the person ranks (the column dataset.PersonRankColumn) by hasher. It returns
-// the rows written and the rows dropped as a booking sent again later.
-func (bs *bucketStage) writeSorted(ctx context.Context, out string, hasher *rankHasher, workers int) (written, dropped int64, err error) {
+// the rows written, the staged rows dropped as a booking sent again later, and the
+// existing rows (addExisting) dropped as a booking the staged rows send again.
+func (bs *bucketStage) writeSorted(ctx context.Context, out string, hasher *rankHasher, workers int) (written, dropped, replaced int64, err error) {
 	if err := bs.finish(); err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	schema, err := finalSchema(bs.t)
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	f, err := os.Create(out)
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	defer func() {
 		if cerr := f.Close(); err == nil {
@@ -538,9 +542,9 @@ func (bs *bucketStage) writeSorted(ctx context.Context, out string, hasher *rank
 		keyCol = slices.IndexFunc(bs.t.Columns, func(c Column) bool { return c.Name == "booking_key" })
 	}
 	type result struct {
-		groups           []*parquet.ConcurrentRowGroupWriter
-		written, dropped int64
-		err              error
+		groups                     []*parquet.ConcurrentRowGroupWriter
+		written, dropped, replaced int64
+		err                        error
 	}
 	n := len(bs.files)
 	results := make([]chan result, n)
@@ -555,7 +559,7 @@ func (bs *bucketStage) writeSorted(ctx context.Context, out string, hasher *rank
 			go func() {
 				var r result
 				if r.err = ctx.Err(); r.err == nil {
-					r.groups, r.written, r.dropped, r.err = bs.prepare(w, b, hasher, keyCol)
+					r.groups, r.written, r.dropped, r.replaced, r.err = bs.prepare(w, b, hasher, keyCol)
 				}
 				results[b] <- r
 			}()
@@ -576,25 +580,27 @@ func (bs *bucketStage) writeSorted(ctx context.Context, out string, hasher *rank
 		}
 		written += r.written
 		dropped += r.dropped
+		replaced += r.replaced
 		<-slots
 	}
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	if err := w.Close(); err != nil {
-		return 0, 0, fmt.Errorf("write %s: %w", bs.t.Name, err)
+		return 0, 0, 0, fmt.Errorf("write %s: %w", bs.t.Name, err)
 	}
-	return written, dropped, nil
+	return written, dropped, replaced, nil
 }
 
 // finalRowGroup is the row group size of a table's Parquet, as DuckDB's COPY writes it.
 const finalRowGroup = 122880
 
 // prepare reads bucket b, orders and ranks its rows and encodes them as row groups of w.
-func (bs *bucketStage) prepare(w *parquet.Writer, b int, hasher *rankHasher, keyCol int) (groups []*parquet.ConcurrentRowGroupWriter, written, dropped int64, err error) {
+// It counts the rows written, and the staged and the existing rows dropped.
+func (bs *bucketStage) prepare(w *parquet.Writer, b int, hasher *rankHasher, keyCol int) (groups []*parquet.ConcurrentRowGroupWriter, written, dropped, replaced int64, err error) {
 	buf, err := bs.read(b)
 	if err != nil {
-		return nil, 0, 0, err
+		return nil, 0, 0, 0, err
 	}
 	rows := make([]sortedRow, 0, len(buf)/100)
 	scratch := make([]byte, 16)
@@ -602,7 +608,7 @@ func (bs *bucketStage) prepare(w *parquet.Writer, b int, hasher *rankHasher, key
 		r := sortedRow{seq: int64(binary.LittleEndian.Uint64(buf[off:])), off: off + 8}
 		end, err := bs.rowEnd(buf, r.off)
 		if err != nil {
-			return nil, 0, 0, fmt.Errorf("bucket %d: %w", b, err)
+			return nil, 0, 0, 0, fmt.Errorf("bucket %d: %w", b, err)
 		}
 		r.h = hasher.sum(buf[r.off:end], scratch)
 		if r.null = buf[r.off] == 0; !r.null {
@@ -622,13 +628,18 @@ func (bs *bucketStage) prepare(w *parquet.Writer, b int, hasher *rankHasher, key
 		}
 		group := rows[i:j]
 		if keyCol > 0 && len(group) > 1 {
-			dropped += bs.dropResent(buf, group, keyCol)
+			bs.dropResent(buf, group, keyCol)
 		}
 		rank := int64(0)
 		for k := range group {
-			if group[k].rank >= 0 {
+			switch {
+			case group[k].rank >= 0:
 				rank++
 				group[k].rank = rank
+			case group[k].seq < 0:
+				replaced++ // an existing row (existingSeq)
+			default:
+				dropped++
 			}
 		}
 		i = j
@@ -688,19 +699,19 @@ func (bs *bucketStage) prepare(w *parquet.Writer, b int, hasher *rankHasher, key
 		written++
 		if inChunk++; inChunk == chunk || inGroup+inChunk == groupRows {
 			if err := flush(); err != nil {
-				return nil, 0, 0, err
+				return nil, 0, 0, 0, err
 			}
 		}
 	}
 	if err := flush(); err != nil {
-		return nil, 0, 0, err
+		return nil, 0, 0, 0, err
 	}
 	if g != nil {
 		if err := g.Flush(); err != nil {
-			return nil, 0, 0, err
+			return nil, 0, 0, 0, err
 		}
 	}
-	return groups, written, dropped, nil
+	return groups, written, dropped, replaced, nil
 }
 
 // columnValues appends the values of the row whose values start at off to cols, the j-th
@@ -742,14 +753,12 @@ func decodeValue(buf []byte, off int, k, col int) (parquet.Value, int) {
 }
 
 // dropResent marks (rank -1) each of one person's rows whose non-NULL booking_key
-// (column keyCol) another of the rows, sent later (a higher _seq), has too, and counts
-// them.
-func (bs *bucketStage) dropResent(buf []byte, group []sortedRow, keyCol int) int64 {
+// (column keyCol) another of the rows, sent later (a higher _seq), has too.
+func (bs *bucketStage) dropResent(buf []byte, group []sortedRow, keyCol int) {
 	keys := make([][]byte, len(group))
 	for i := range group {
 		keys[i] = bs.field(buf, group[i].off, keyCol)
 	}
-	var n int64
 	if len(group) <= 16 {
 		for i := range group {
 			if keys[i] == nil {
@@ -758,26 +767,27 @@ func (bs *bucketStage) dropResent(buf []byte, group []sortedRow, keyCol int) int
 			for j := range group {
 				if j != i && group[j].seq > group[i].seq && bytes.Equal(keys[j], keys[i]) {
 					group[i].rank = -1
-					n++
 					break
 				}
 			}
 		}
-		return n
+		return
 	}
 	last := map[string]int64{}
 	for i, k := range keys {
-		if k != nil {
-			last[string(k)] = max(last[string(k)], group[i].seq)
+		if k == nil {
+			continue
+		}
+		// Existing rows' _seq are negative (existingSeq): no zero value to start from.
+		if s, ok := last[string(k)]; !ok || group[i].seq > s {
+			last[string(k)] = group[i].seq
 		}
 	}
 	for i, k := range keys {
 		if k != nil && last[string(k)] != group[i].seq {
 			group[i].rank = -1
-			n++
 		}
 	}
-	return n
 }
 
 // field is the bytes of a VARCHAR column's value in the row whose values start at off,
@@ -917,4 +927,212 @@ func (c *zstdCodec) Decode(dst, src []byte) ([]byte, error) {
 	}
 	defer c.decoders.Put(d)
 	return d.DecodeAll(src, dst[:0])
+}
+
+// existingBytesPerRow is what an existing row counts for in sizing the buckets: about the
+// CSV bytes of a booking (bucketBytes holds about 160,000).
+const existingBytesPerRow = bucketBytes / 160_000
+
+// existingRows is the number of rows of the Parquet files, from their footers.
+func existingRows(files []string) (int64, error) {
+	var n int64
+	for _, path := range files {
+		f, err := os.Open(path)
+		if err != nil {
+			return 0, err
+		}
+		info, err := f.Stat()
+		if err == nil {
+			var pf *parquet.File
+			if pf, err = parquet.OpenFile(f, info.Size(), parquet.SkipPageIndex(true), parquet.SkipBloomFilters(true)); err == nil {
+				n += pf.NumRows()
+			}
+		}
+		f.Close()
+		if err != nil {
+			return 0, fmt.Errorf("read %s: %w", path, err)
+		}
+	}
+	return n, nil
+}
+
+// existingSeq is the _seq of the existing table's i-th row (in file order) when an append
+// merges it: below every staged row's, so that a booking sent again in the append replaces
+// it, and distinct, so that of two existing rows with one booking key one is kept, as
+// finalize's SQL keeps one.
+func existingSeq(i int64) int64 { return math.MinInt64 + i }
+
+// addExisting stages the rows of the table's existing Parquet files (an append merges
+// them with the new rows, ranks them all again and writes them out with writeSorted),
+// reading their row groups on up to workers goroutines. A column the files lack is NULL in
+// every row; the person rank and any other column the table does not have are not read.
+// It returns the rows staged.
+func (bs *bucketStage) addExisting(ctx context.Context, files []string, workers int) (int64, error) {
+	type group struct {
+		file   *parquet.File
+		path   string
+		rg     parquet.RowGroup
+		first  int64 // the ordinal of its first row among the files' rows
+		cols   []int // the file's leaf column of each of the table's columns, -1: none
+		leaves int   // the file's leaf columns: a row's values, one per column
+	}
+	var groups []group
+	var total int64
+	for _, path := range files {
+		f, err := os.Open(path)
+		if err != nil {
+			return 0, err
+		}
+		defer f.Close()
+		info, err := f.Stat()
+		if err != nil {
+			return 0, err
+		}
+		pf, err := parquet.OpenFile(f, info.Size(), parquet.SkipPageIndex(true), parquet.SkipBloomFilters(true))
+		if err != nil {
+			return 0, fmt.Errorf("read %s: %w", path, err)
+		}
+		cols, err := bs.existingColumns(pf.Schema())
+		if err != nil {
+			return 0, fmt.Errorf("read %s: %w", path, err)
+		}
+		for _, rg := range pf.RowGroups() {
+			groups = append(groups, group{pf, path, rg, total, cols, len(pf.Schema().Columns())})
+			total += rg.NumRows()
+		}
+	}
+	next := make(chan group)
+	errs := make(chan error, max(1, workers))
+	var wg sync.WaitGroup
+	for range max(1, workers) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			bufs := make([][]byte, len(bs.files))
+			var err error
+			for g := range next {
+				if err == nil {
+					if err = bs.stageGroup(ctx, g.rg, g.first, g.cols, g.leaves, bufs); err != nil {
+						err = fmt.Errorf("read %s: %w", g.path, err)
+					}
+				}
+			}
+			for b, buf := range bufs {
+				if err == nil {
+					err = bs.flushBucket(b, buf)
+				}
+			}
+			errs <- err
+		}()
+	}
+	for _, g := range groups {
+		next <- g
+	}
+	close(next)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			return 0, fmt.Errorf("stage existing %s rows: %w", bs.t.Name, err)
+		}
+	}
+	return total, nil
+}
+
+// existingColumns is the leaf column of a file's schema that holds each of the table's
+// columns (-1 where it has none), each checked to have the physical type the column is
+// written with.
+func (bs *bucketStage) existingColumns(schema *parquet.Schema) ([]int, error) {
+	cols := make([]int, len(bs.t.Columns))
+	for j, c := range bs.t.Columns {
+		leaf, ok := schema.Lookup(c.Name)
+		if !ok {
+			cols[j] = -1
+			continue
+		}
+		typ := leaf.Node.Type()
+		var ok2 bool
+		switch bs.kinds[j] {
+		case kindUUID:
+			ok2 = typ.Kind() == parquet.FixedLenByteArray && typ.Length() == 16
+		case kindVarchar:
+			ok2 = typ.Kind() == parquet.ByteArray
+		case kindDate, kindInt:
+			ok2 = typ.Kind() == parquet.Int32
+		case kindBool:
+			ok2 = typ.Kind() == parquet.Boolean
+		}
+		if !ok2 || leaf.MaxRepetitionLevel > 0 {
+			return nil, fmt.Errorf("column %s is %s, not the %s the table holds", c.Name, typ, c.Type)
+		}
+		cols[j] = leaf.ColumnIndex
+	}
+	if cols[0] < 0 {
+		return nil, errors.New("no pid column")
+	}
+	return cols, nil
+}
+
+// stageGroup encodes a row group's rows into the workers' bucket buffers bufs, appending
+// a bucket's to its file when it reaches bs.flush; first is the ordinal of its first row.
+func (bs *bucketStage) stageGroup(ctx context.Context, rg parquet.RowGroup, first int64, cols []int, leaves int, bufs [][]byte) error {
+	rows := rg.Rows()
+	defer rows.Close()
+	batch := make([]parquet.Row, 1024)
+	ord := first
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		n, err := rows.ReadRows(batch)
+		for _, row := range batch[:n] {
+			if len(row) != leaves {
+				return fmt.Errorf("row %d has %d values for %d columns (a repeated column)", ord, len(row), leaves)
+			}
+			var pid []byte
+			if v := row[cols[0]]; !v.IsNull() {
+				pid = v.ByteArray()
+			}
+			b := bucketOf(pid, len(bufs))
+			bufs[b] = bs.encodeExisting(bufs[b], existingSeq(ord), row, cols)
+			ord++
+			if len(bufs[b]) >= bs.flush {
+				if err := bs.flushBucket(b, bufs[b]); err != nil {
+					return err
+				}
+				bufs[b] = bufs[b][:0]
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// encodeExisting appends a row read from an existing file (its values by leaf column),
+// encoded as encode encodes the same values given as a row.
+func (bs *bucketStage) encodeExisting(dst []byte, seq int64, row parquet.Row, cols []int) []byte {
+	dst = binary.LittleEndian.AppendUint64(dst, uint64(seq))
+	for j, k := range bs.kinds {
+		if cols[j] < 0 || row[cols[j]].IsNull() {
+			dst = append(dst, 0)
+			continue
+		}
+		v := row[cols[j]]
+		switch k {
+		case kindUUID:
+			dst = append(append(dst, 1), v.ByteArray()...)
+		case kindVarchar:
+			s := v.ByteArray()
+			dst = append(binary.AppendUvarint(append(dst, 1), uint64(len(s))), s...)
+		case kindDate, kindInt:
+			dst = binary.LittleEndian.AppendUint32(append(dst, 1), uint32(v.Int32()))
+		case kindBool:
+			dst = append(dst, 1, boolByte(v.Boolean()))
+		}
+	}
+	return dst
 }

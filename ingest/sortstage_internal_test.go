@@ -213,15 +213,15 @@ func TestBucketStageWritesSortedRankedRows(t *testing.T) {
 	}
 
 	out := filepath.Join(dir, "booking.parquet")
-	if _, _, err := bs.writeSorted(canceled(), filepath.Join(dir, "canceled.parquet"), hasher, 2); !errors.Is(err, context.Canceled) {
+	if _, _, _, err := bs.writeSorted(canceled(), filepath.Join(dir, "canceled.parquet"), hasher, 2); !errors.Is(err, context.Canceled) {
 		t.Errorf("writeSorted with its context canceled: %v", err)
 	}
-	written, gone, err := bs.writeSorted(context.Background(), out, hasher, 2)
+	written, gone, replaced, err := bs.writeSorted(context.Background(), out, hasher, 2)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if written != int64(len(want)) || gone != int64(dropped) {
-		t.Errorf("written %d, dropped %d; want %d, %d", written, gone, len(want), dropped)
+	if written != int64(len(want)) || gone != int64(dropped) || replaced != 0 {
+		t.Errorf("written %d, dropped %d, replaced %d; want %d, %d, 0", written, gone, replaced, len(want), dropped)
 	}
 
 	connector, db, err := openDuckDB(context.Background(), "", duckDBSettings{MemoryLimit: "1GB", Threads: 2, TempDir: dir})
