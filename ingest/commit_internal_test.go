@@ -265,12 +265,12 @@ func TestRecoverRemovesWorkingFolders(t *testing.T) {
 	}
 }
 
-// An ingest's memory limit is the process's budget: DuckDB gets half of it, in the
+// An ingest's memory limit is the process's budget: DuckDB gets a third of it, in the
 // units DuckDB reads; what does not parse goes to DuckDB as given, for its own error.
 func TestDuckDBMemoryLimit(t *testing.T) {
 	for in, want := range map[string]string{
-		"1GB": "500MB", "512MB": "256MB", "2GiB": "1073MB", "1.5gb": "750MB", " 900 MiB ": "471MB",
-		"3000000000 bytes": "1500MB", "1KB": "1MB", "lots": "lots", "1XB": "1XB", "": "",
+		"1GB": "333MB", "512MB": "170MB", "2GiB": "715MB", "1.5gb": "500MB", " 900 MiB ": "314MB",
+		"3000000000 bytes": "1000MB", "1KB": "1MB", "lots": "lots", "1XB": "1XB", "": "",
 	} {
 		if got := duckDBMemoryLimit(in); got != want {
 			t.Errorf("duckDBMemoryLimit(%q) = %q, want %q", in, got, want)

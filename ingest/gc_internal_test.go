@@ -6,7 +6,7 @@ import (
 )
 
 // TestTuneGCRestores checks the collector's settings during an ingest (GOGC
-// ingestGCPercent, a soft limit of the Go side's share of the budget) and that they are
+// ingestGCPercent, a soft limit of the Go side's quarter of the budget) and that they are
 // put back after it, including where the process had set them itself.
 func TestTuneGCRestores(t *testing.T) {
 	prevGC := debug.SetGCPercent(100)
@@ -18,8 +18,8 @@ func TestTuneGCRestores(t *testing.T) {
 		t.Errorf("GOGC during an ingest = %d, want %d", got, ingestGCPercent)
 	}
 	debug.SetGCPercent(ingestGCPercent)
-	if got, want := debug.SetMemoryLimit(-1), int64(500_000_000); got != want {
-		t.Errorf("soft memory limit during an ingest of 1GB = %d, want %d (the half DuckDB does not get)", got, want)
+	if got, want := debug.SetMemoryLimit(-1), int64(250_000_000); got != want {
+		t.Errorf("soft memory limit during an ingest of 1GB = %d, want %d (the Go side's quarter)", got, want)
 	}
 	restore()
 	if got := debug.SetGCPercent(100); got != 100 {

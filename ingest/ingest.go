@@ -60,9 +60,9 @@ type Config struct {
 }
 
 // DefaultMemoryLimit is the memory budget of an ingest when none is given (velo ingest
-// --memory-limit). DuckDB's buffers get half of it (duckDBMemoryLimit) and spill to
-// disk beyond; the rest is for DuckDB's allocations outside its buffer manager, the Go
-// side and the binary (docs/ingest.md#memory).
+// --memory-limit). DuckDB's buffers get a third of it (duckDBMemoryLimit) and spill to
+// disk beyond, the Go heap a quarter (tuneGC); the rest is for DuckDB's allocations
+// outside its buffer manager and the binary (docs/ingest.md#memory).
 const DefaultMemoryLimit = "1GB"
 
 // ErrDatasetExists is returned when DATA already holds a dataset and Append is not set.

@@ -68,15 +68,20 @@ type duckDBSettings struct {
 }
 
 // duckDBShareNum/duckDBShareDen is the share of an ingest's memory limit (velo ingest
-// --memory-limit, the process's budget) that DuckDB's buffer manager gets: the rest is
-// for what DuckDB allocates outside it (during the final sort and the Parquet write in
-// particular: 150-250 MB measured beside a limit of 500 MB to 1 GB at 2.5 million
-// bookings, growing with the limit), the Go side's bounded chunks and staging writers, and
-// the binary (docs/ingest.md, Memory).
-const duckDBShareNum, duckDBShareDen = 1, 2
+// --memory-limit, the process's budget) that DuckDB's buffer manager gets, and
+// goShareNum/goShareDen the Go heap's soft limit (tuneGC). The rest, 35%, is for what
+// DuckDB allocates outside its buffer manager (its sorts and Parquet writes: 200-300 MB
+// beside a limit of 300 to 500 MB, staging and writing the tables of a 200,000-person
+// FHIR and CUP extract) and the binary. With half for DuckDB, as before, and no limit on
+// the Go heap, that extract peaked at 1.08-1.13 GiB under the default 1GB; with these
+// shares, 0.80 GiB (docs/ingest.md, Memory).
+const (
+	duckDBShareNum, duckDBShareDen = 1, 3
+	goShareNum, goShareDen         = 1, 4
+)
 
-// duckDBMemoryLimit is DuckDB's memory_limit for an ingest's memory limit: half of it, in
-// whole megabytes. A limit that does not parse as a size ("1GB", "512 MiB") is
+// duckDBMemoryLimit is DuckDB's memory_limit for an ingest's memory limit: its DuckDB
+// share, in whole megabytes. A limit that does not parse as a size ("1GB", "512 MiB") is
 // given to DuckDB as it is, which names what is wrong with it.
 func duckDBMemoryLimit(limit string) string {
 	n, ok := parseBytes(limit)
@@ -90,19 +95,21 @@ func duckDBMemoryLimit(limit string) string {
 // allocate short-lived garbage (CSV records, typed rows, pseudonyms) at a high rate for a
 // small live heap, so Go's default of 100 spends about 8% of the CPU collecting; at 400 it
 // spends less than a third of that, and the soft memory limit tuneGC sets keeps the heap
-// within the Go side's share of the budget whatever the live heap.
+// within the Go side's share of the budget (goShareNum/goShareDen). A live heap beyond that
+// share (the NDJSON patient ids of millions of people) makes the collector run often, at
+// most half the CPU: such an extract needs a larger --memory-limit.
 const ingestGCPercent = 400
 
 // tuneGC sets the Go collector for an ingest under the memory limit limit and returns
 // what restores the previous settings: GOGC ingestGCPercent (unless it was set higher,
-// or off), and a soft memory limit of the budget's part that DuckDB does not get (unless
-// one at most that was set already). A limit that does not parse changes nothing.
+// or off), and a soft memory limit of the Go side's share of the budget (unless one at
+// most that was set already). A limit that does not parse changes nothing.
 func tuneGC(limit string) (restore func()) {
 	n, ok := parseBytes(limit)
 	if !ok {
 		return func() {}
 	}
-	share := n - n*duckDBShareNum/duckDBShareDen
+	share := n * goShareNum / goShareDen
 	prevLimit := debug.SetMemoryLimit(-1)
 	if share < prevLimit {
 		debug.SetMemoryLimit(share)
