@@ -21,8 +21,9 @@ import (
 // again replaces its existing row (and of two versions sent in the append the later wins),
 // of two existing rows with one booking key one is kept, rows without a booking key are all
 // kept, a person's rows — twenty of them, beyond the small-group path of the dedupe — are
-// ranked 1..n in pid order, and the counts say which rows went where. A file whose column
-// has another type than the table's is refused, naming the column.
+// ranked 1..n in pid order, and the counts say which rows went where. An append without
+// bookings writes the table as it was, ranks included. A file whose column has another
+// type than the table's is refused, naming the column.
 func TestAddExistingMergesAndReplaces(t *testing.T) {
 	dir := t.TempDir()
 	tb := bookingTable()
@@ -152,6 +153,23 @@ func TestAddExistingMergesAndReplaces(t *testing.T) {
 	for _, w := range want {
 		if !slices.Contains(got, w) {
 			t.Errorf("row %s not written", w)
+		}
+	}
+
+	// An append without bookings writes the table as it was, ranks included: the rows
+	// hash as they did.
+	bs = stage("none", nil)
+	if _, err := bs.addExisting(context.Background(), []string{first}, 2); err != nil {
+		t.Fatal(err)
+	}
+	same := filepath.Join(dir, "same.parquet")
+	if written, dropped, replaced, err := bs.writeSorted(context.Background(), same, hasher, 2); err != nil || written != int64(len(old)) || dropped != 0 || replaced != 0 {
+		t.Errorf("rewriting the existing table alone: written %d, dropped %d, replaced %d, %v; want %d, 0, 0", written, dropped, replaced, err, len(old))
+	}
+	for _, pair := range [][2]string{{first, same}, {same, first}} {
+		diff := scanAll(t, db, fmt.Sprintf("SELECT count(*) FROM (SELECT * FROM read_parquet(%s) EXCEPT ALL SELECT * FROM read_parquet(%s))", quote(pair[0]), quote(pair[1])), 1)
+		if diff[0][0].(int64) != 0 {
+			t.Errorf("%d rows of %s not in %s", diff[0][0], filepath.Base(pair[0]), filepath.Base(pair[1]))
 		}
 	}
 
