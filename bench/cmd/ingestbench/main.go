@@ -5,13 +5,17 @@
 // --format cda the HL7 CDA R2 documents (zip archives) of the same people. --format bundle
 // writes the FHIR resources as one Bundle file and ingests it against the same resources
 // as NDJSON; --format pdf injects each CDA document into a PDF and ingests the PDFs
-// against the same documents as XML files (medians of --runs runs).
+// against the same documents as XML files (medians of --runs runs). --format append
+// times the append of a second extract (another seed) to a dataset of the first, each
+// build on its own first ingest: the CUP CSV, or with --fhir the FHIR NDJSON and the CSV.
 //
 //	go run ./bench/cmd/ingestbench --persons 1000000
 //	go run ./bench/cmd/ingestbench --persons 200000 --runs 5 --before /tmp/velo-main   # against another build
 //	go run ./bench/cmd/ingestbench --format cda --persons 14000   # about 100k documents
 //	go run ./bench/cmd/ingestbench --format bundle --persons 20000 --runs 3
 //	go run ./bench/cmd/ingestbench --format pdf --persons 2000 --runs 3
+//	go run ./bench/cmd/ingestbench --format append --persons 1000000 --runs 3 --before /tmp/velo-main
+//	go run ./bench/cmd/ingestbench --format append --fhir --persons 200000 --runs 2
 package main
 
 import (
@@ -31,9 +35,10 @@ import (
 
 func main() {
 	persons := flag.Int("persons", 100000, "synthetic persons (bookings are ~2.5 per person, CDA documents ~7)")
-	format := flag.String("format", "csv", "what to ingest: csv (CUP bookings, against DuckDB COPY), fhir (FHIR NDJSON), cda (CDA R2 documents), bundle (one FHIR Bundle, against NDJSON) or pdf (CDA in PDFs, against XML files)")
-	runs := flag.Int("runs", 3, "runs of each side for --format csv, bundle and pdf, taking turns (the figures are medians)")
-	before := flag.String("before", "", "--format csv: a velo binary of another build (say main's) to run in turn with this one")
+	format := flag.String("format", "csv", "what to ingest: csv (CUP bookings, against DuckDB COPY), fhir (FHIR NDJSON), cda (CDA R2 documents), bundle (one FHIR Bundle, against NDJSON), pdf (CDA in PDFs, against XML files) or append (a second extract appended to the first)")
+	withFHIR := flag.Bool("fhir", false, "--format append: the extracts' FHIR NDJSON as well as their CUP CSV")
+	runs := flag.Int("runs", 3, "runs of each side for --format csv, bundle, pdf and append, taking turns (the figures are medians)")
+	before := flag.String("before", "", "--format csv and append: a velo binary of another build (say main's) to run in turn with this one")
 	work := flag.String("dir", filepath.Join(os.TempDir(), "velo-ingestbench"), "work directory (synthetic data is cached here per size)")
 	flag.Parse()
 	var err error
@@ -44,8 +49,10 @@ func main() {
 		err = runFormat(*format, *persons, *work)
 	case "bundle", "pdf":
 		err = runDocuments(*format, *persons, max(1, *runs), *work)
+	case "append":
+		err = runAppend(*persons, max(1, *runs), *work, *before, *withFHIR)
 	default:
-		err = fmt.Errorf("--format %q: want csv, fhir, cda, bundle or pdf", *format)
+		err = fmt.Errorf("--format %q: want csv, fhir, cda, bundle, pdf or append", *format)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "ingestbench:", err)
@@ -73,14 +80,22 @@ func build(work string) (string, error) {
 
 // extract synthesises (once per size and formats) and returns its directory.
 func extract(velo, work string, persons int, formats string) (string, error) {
+	return extractSeed(velo, work, persons, formats, 1)
+}
+
+// extractSeed synthesises the extract of a seed (once per size, formats and seed).
+func extractSeed(velo, work string, persons int, formats string, seed int) (string, error) {
 	synthDir := filepath.Join(work, fmt.Sprintf("synth-%d", persons))
 	if formats != "fhir,csv" {
 		synthDir += "-" + strings.ReplaceAll(formats, ",", "-")
 	}
+	if seed != 1 {
+		synthDir += fmt.Sprintf("-seed%d", seed)
+	}
 	if _, err := os.Stat(filepath.Join(synthDir, "synth.json")); err != nil {
 		os.RemoveAll(synthDir)
-		fmt.Fprintf(os.Stderr, "synthesising %d persons (%s)\n", persons, formats)
-		if _, err := timed(velo, "synth", "--persons", fmt.Sprint(persons), "--seed", "1", "--format", formats, "--out", synthDir); err != nil {
+		fmt.Fprintf(os.Stderr, "synthesising %d persons (%s, seed %d)\n", persons, formats, seed)
+		if _, err := timed(velo, "synth", "--persons", fmt.Sprint(persons), "--seed", fmt.Sprint(seed), "--format", formats, "--out", synthDir); err != nil {
 			return "", err
 		}
 	}
@@ -277,12 +292,14 @@ func timed(name string, args ...string) (measure, error) {
 	start := time.Now()
 	err := cmd.Run()
 	m := measure{wall: time.Since(start)}
+	if cmd.ProcessState != nil {
+		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+			m.maxRSS = ru.Maxrss * 1024 // Linux reports KiB
+			m.cpu = time.Duration(syscall.TimevalToNsec(ru.Utime) + syscall.TimevalToNsec(ru.Stime))
+		}
+	}
 	if err != nil {
 		return m, fmt.Errorf("%s %v: %v\n%s", filepath.Base(name), args[0], err, stderr.String())
-	}
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		m.maxRSS = ru.Maxrss * 1024 // Linux reports KiB
-		m.cpu = time.Duration(syscall.TimevalToNsec(ru.Utime) + syscall.TimevalToNsec(ru.Stime))
 	}
 	return m, nil
 }
