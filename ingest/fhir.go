@@ -177,20 +177,20 @@ func (r *resource) categories() []codeableConcept {
 	}
 	if raw[0] == '{' {
 		var one codeableConcept
-		if json.Unmarshal(raw, &one) == nil {
+		if decodeJSON(raw, &one) == nil {
 			return []codeableConcept{one}
 		}
 		return nil
 	}
 	var many []codeableConcept
-	_ = json.Unmarshal(raw, &many)
+	_ = decodeJSON(raw, &many)
 	return many
 }
 
 // docType is the LOINC type of a Composition or DocumentReference.
 func (r *resource) docType() string {
 	var cc codeableConcept
-	if len(r.Type) == 0 || json.Unmarshal(r.Type, &cc) != nil {
+	if len(r.Type) == 0 || decodeJSON(r.Type, &cc) != nil {
 		return ""
 	}
 	return cc.code(fse.SystemLOINC)
@@ -203,13 +203,13 @@ func (r *resource) identifiers() []fhirIdentifier {
 	}
 	if raw[0] == '{' {
 		var one fhirIdentifier
-		if json.Unmarshal(raw, &one) == nil {
+		if decodeJSON(raw, &one) == nil {
 			return []fhirIdentifier{one}
 		}
 		return nil
 	}
 	var many []fhirIdentifier
-	_ = json.Unmarshal(raw, &many)
+	_ = decodeJSON(raw, &many)
 	return many
 }
 

@@ -276,7 +276,7 @@ func (m *mapper) mapLine(line []byte, pos string, resolve patientResolver) (recs
 		return []record{m.undecodable(line, pos, json.Unmarshal(line, &none))}
 	}
 	var r resource
-	if err := json.Unmarshal(line, &r); err != nil {
+	if err := decodeJSON(line, &r); err != nil {
 		return []record{m.undecodable(line, pos, err)}
 	}
 	if r.ResourceType == "Bundle" {
