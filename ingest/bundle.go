@@ -592,6 +592,11 @@ func (idx *bundleIndex) work(m *mapper, u unit) []record {
 	return recs
 }
 
+// entryResource is what a worker decodes of a Bundle entry: its resource.
+type entryResource struct {
+	Resource *resource `json:"resource"`
+}
+
 // workEntry maps entry i of the Bundle; a panic while mapping it quarantines it.
 func (idx *bundleIndex) workEntry(m *mapper, i int, entry []byte, epos string) (rec record) {
 	defer func() {
@@ -600,10 +605,8 @@ func (idx *bundleIndex) workEntry(m *mapper, i int, entry []byte, epos string) (
 		}
 		rec.pos = epos
 	}()
-	var e struct {
-		Resource *resource `json:"resource"`
-	}
-	err := json.Unmarshal(entry, &e)
+	var e entryResource
+	err := decodeJSON(entry, &e)
 	switch {
 	case len(entry) == 0 || entry[0] != '{':
 		return record{outcome: outQuarantined, reason: "malformed bundle entry: not a JSON object", docLocal: -1}
@@ -611,7 +614,7 @@ func (idx *bundleIndex) workEntry(m *mapper, i int, entry []byte, epos string) (
 		// Say what is wrong as for the resource alone, when it is the resource.
 		_, raw := entryParts(entry)
 		var res resource
-		if rerr := json.Unmarshal(raw, &res); rerr != nil {
+		if rerr := decodeJSON(raw, &res); rerr != nil {
 			return m.undecodable(raw, epos, rerr)
 		}
 		return record{outcome: outQuarantined, reason: "malformed bundle entry: " + jsonErrorKind(err), docLocal: -1}

@@ -18,8 +18,8 @@ import (
 // decodeJSON is encoding/json's Unmarshal, value and error, on every input: FHIR
 // resources of every kind Velo maps, every line of a synthetic extract (its planted damage
 // included), and what the fuzzer makes of them (go test -fuzz FuzzDecodeJSONAsEncodingJSON ./ingest),
-// into the resource a line decodes to and into the concepts and identifiers decoded from
-// its raw fields.
+// into the resource a line decodes to, a Bundle entry, and the concepts and identifiers
+// decoded from a resource's raw fields.
 func FuzzDecodeJSONAsEncodingJSON(f *testing.F) {
 	for _, s := range []string{
 		`{"resourceType":"Patient","id":"p1","identifier":[{"system":"urn:oid:2.16.840.1.113883.2.9.4.3.2","value":"` + fuzzCF + `"}],"gender":"male","birthDate":"1985-12-10","address":[{"use":"home","state":"120"}]}`,
@@ -39,6 +39,8 @@ func FuzzDecodeJSONAsEncodingJSON(f *testing.F) {
 		`{"a":` + strings.Repeat("[", 4990) + strings.Repeat("]", 4990) + `}`,
 		`{"resourceType":"Observation","hasMember":[{"reference":"Observation/1"},7]}`,
 		`{"resourceType":"Observation","category":[{"coding":[{"code":"laboratory"}]},{"coding":"x"}]}`,
+		`{"fullUrl":"urn:uuid:1","resource":{"resourceType":"Patient","id":"p1","gender":"female"}}`,
+		`{"resource":null}`, `{"resource":[]}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -63,6 +65,7 @@ func FuzzDecodeJSONAsEncodingJSON(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		same(t, data, func() any { return new(resource) })
+		same(t, data, func() any { return new(entryResource) })
 		same(t, data, func() any { return new([]codeableConcept) })
 		same(t, data, func() any { return new(codeableConcept) })
 		same(t, data, func() any { return new([]fhirIdentifier) })
