@@ -69,12 +69,12 @@ type duckDBSettings struct {
 
 // duckDBShareNum/duckDBShareDen is the share of an ingest's memory limit (velo ingest
 // --memory-limit, the process's budget) that DuckDB's buffer manager gets, and
-// goShareNum/goShareDen the Go heap's soft limit (tuneGC). The rest, 35%, is for what
+// goShareNum/goShareDen the Go heap's soft limit (tuneGC). The rest, 42%, is for what
 // DuckDB allocates outside its buffer manager (its sorts and Parquet writes: 200-300 MB
 // beside a limit of 300 to 500 MB, staging and writing the tables of a 200,000-person
-// FHIR and CUP extract) and the binary. With half for DuckDB, as before, and no limit on
-// the Go heap, that extract peaked at 1.08-1.13 GiB under the default 1GB; with these
-// shares, 0.80 GiB (docs/ingest.md, Memory).
+// FHIR and CUP extract) and the binary. With half for DuckDB and no limit on the Go heap,
+// that extract peaked at 975-1,131 MiB under the default 1GB (its append at 1,411 MiB);
+// with these shares, 766-850 MiB (787-929 MiB) in the same time (docs/ingest.md, Memory).
 const (
 	duckDBShareNum, duckDBShareDen = 1, 3
 	goShareNum, goShareDen         = 1, 4
