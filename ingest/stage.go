@@ -74,7 +74,7 @@ type duckDBSettings struct {
 // beside a limit of 300 to 500 MB, staging and writing the tables of a 200,000-person
 // FHIR and CUP extract) and the binary. With half for DuckDB and no limit on the Go heap,
 // that extract peaked at 975-1,131 MiB under the default 1GB (its append at 1,411 MiB);
-// with these shares, 766-850 MiB (787-929 MiB) in the same time (docs/ingest.md, Memory).
+// with these shares, 766-850 MiB (756-929 MiB) in the same time (docs/ingest.md, Memory).
 const (
 	duckDBShareNum, duckDBShareDen = 1, 3
 	goShareNum, goShareDen         = 1, 4
