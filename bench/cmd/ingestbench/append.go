@@ -14,14 +14,10 @@ import (
 // withFHIR the FHIR NDJSON and the CSV. Each build appends to its own first ingest. An
 // ingest that fails (out of memory, say) is reported as such, with its peak memory.
 func runAppend(persons, runs int, work, before string, withFHIR bool) error {
-	if err := os.MkdirAll(work, 0o755); err != nil {
-		return err
-	}
-	bin, err := build(work)
+	_, velo, err := build(work)
 	if err != nil {
 		return err
 	}
-	velo := filepath.Join(bin, "velo")
 	formats := "csv"
 	if withFHIR {
 		formats = "fhir,csv"

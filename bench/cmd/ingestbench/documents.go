@@ -26,14 +26,10 @@ import (
 
 // runDocuments measures format "bundle" or "pdf".
 func runDocuments(format string, persons, runs int, work string) error {
-	if err := os.MkdirAll(work, 0o755); err != nil {
-		return err
-	}
-	bin, err := build(work)
+	_, velo, err := build(work)
 	if err != nil {
 		return err
 	}
-	velo := filepath.Join(bin, "velo")
 	formats := "fhir,csv"
 	if format == "pdf" {
 		formats = "fhir,csv,cda"

@@ -66,16 +66,20 @@ type measure struct {
 	maxRSS int64         // bytes
 }
 
-// build compiles velo and the DuckDB baseline into work/bin.
-func build(work string) (string, error) {
-	bin := filepath.Join(work, "bin")
+// build makes the work directory and compiles velo and the DuckDB baseline into work/bin;
+// it returns that folder and velo's path.
+func build(work string) (bin, velo string, err error) {
+	if err := os.MkdirAll(work, 0o755); err != nil {
+		return "", "", err
+	}
+	bin = filepath.Join(work, "bin")
 	for _, b := range []struct{ out, pkg string }{{"velo", "./cmd/velo"}, {"duckcopy", "./bench/cmd/duckcopy"}} {
 		fmt.Fprintf(os.Stderr, "building %s\n", b.pkg)
 		if out, err := exec.Command("go", "build", "-o", filepath.Join(bin, b.out), b.pkg).CombinedOutput(); err != nil {
-			return "", fmt.Errorf("build %s: %v\n%s", b.pkg, err, out)
+			return "", "", fmt.Errorf("build %s: %v\n%s", b.pkg, err, out)
 		}
 	}
-	return bin, nil
+	return bin, filepath.Join(bin, "velo"), nil
 }
 
 // extract synthesises (once per size and formats) and returns its directory.
@@ -113,14 +117,10 @@ func key(velo, work string) (string, error) {
 }
 
 func run(persons, runs int, work, before string) error {
-	if err := os.MkdirAll(work, 0o755); err != nil {
-		return err
-	}
-	bin, err := build(work)
+	bin, velo, err := build(work)
 	if err != nil {
 		return err
 	}
-	velo := filepath.Join(bin, "velo")
 	// The CUP CSV alone: the same bookings as an extract with FHIR too (synth writes each
 	// format from the same people), without the FHIR files it would not read (11.5 GB at
 	// 1M persons).
@@ -210,14 +210,10 @@ func loadAverage() string {
 // runFormat ingests the FHIR NDJSON or the CDA documents of one synthetic extract. The
 // two hold the same people, so their figures compare the readers.
 func runFormat(format string, persons int, work string) error {
-	if err := os.MkdirAll(work, 0o755); err != nil {
-		return err
-	}
-	bin, err := build(work)
+	bin, velo, err := build(work)
 	if err != nil {
 		return err
 	}
-	velo := filepath.Join(bin, "velo")
 	synthDir, err := extract(velo, work, persons, "fhir,csv,cda")
 	if err != nil {
 		return err
