@@ -147,10 +147,12 @@ func Run(ctx context.Context, cfg Config) (*dataset.Manifest, error) {
 		batchSeq = len(prev.Batches) + 1
 	}
 	qrel := dataset.QuarantineFile(batchSeq)
-	var csvBytes int64
+	// What the booking buckets are sized for: the CSV files' bytes, and an append's
+	// existing bookings at about a CSV record's size each.
+	var bookingBytes int64
 	for _, f := range files {
 		if f.format == formatCSV {
-			csvBytes += f.size
+			bookingBytes += f.size
 		}
 	}
 	if prev != nil {
@@ -163,9 +165,9 @@ func Run(ctx context.Context, cfg Config) (*dataset.Manifest, error) {
 		if err != nil {
 			return nil, err
 		}
-		csvBytes += n * existingBytesPerRow
+		bookingBytes += n * existingBytesPerRow
 	}
-	st, err := newStage(ctx, tmp, duckDBSettings{MemoryLimit: duckDBMemoryLimit(cfg.MemoryLimit), Threads: cfg.Workers, TempDir: filepath.Join(tmp, "spill")}, filepath.Join(next, qrel), csvBytes)
+	st, err := newStage(ctx, tmp, duckDBSettings{MemoryLimit: duckDBMemoryLimit(cfg.MemoryLimit), Threads: cfg.Workers, TempDir: filepath.Join(tmp, "spill")}, filepath.Join(next, qrel), bookingBytes)
 	if err != nil {
 		return nil, err
 	}

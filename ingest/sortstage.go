@@ -253,30 +253,30 @@ func (bs *bucketStage) encode(dst []byte, seq int64, row []any) ([]byte, error) 
 		case kindUUID:
 			var u duckdb.UUID
 			if u, ok = v.(duckdb.UUID); ok {
-				dst = append(append(dst, 1), u[:]...)
+				dst = appendFixed(dst, u[:])
 			}
 		case kindVarchar:
 			var s string
 			if s, ok = v.(string); ok {
-				dst = append(binary.AppendUvarint(append(dst, 1), uint64(len(s))), s...)
+				dst = appendVarchar(dst, s)
 			}
 		case kindDate:
 			var t time.Time
 			if t, ok = v.(time.Time); ok {
 				// As DuckDB's appender converts a time.Time to a DATE.
-				dst = binary.LittleEndian.AppendUint32(append(dst, 1), uint32(int32(t.Unix()/(24*60*60))))
+				dst = appendInt32(dst, int32(t.Unix()/(24*60*60)))
 			}
 		case kindBool:
 			var b bool
 			if b, ok = v.(bool); ok {
-				dst = append(dst, 1, boolByte(b))
+				dst = appendBool(dst, b)
 			}
 		case kindInt:
 			switch n := v.(type) {
 			case int32:
-				dst = binary.LittleEndian.AppendUint32(append(dst, 1), uint32(n))
+				dst = appendInt32(dst, n)
 			case int:
-				dst = binary.LittleEndian.AppendUint32(append(dst, 1), uint32(int32(n)))
+				dst = appendInt32(dst, int32(n))
 			default:
 				ok = false
 			}
@@ -299,13 +299,13 @@ func (bs *bucketStage) encodeValues(dst []byte, seq int64, v *bookingValues) []b
 		}
 		switch k {
 		case kindUUID:
-			dst = append(append(dst, 1), v.pid[:]...)
+			dst = appendFixed(dst, v.pid[:])
 		case kindVarchar:
-			dst = append(binary.AppendUvarint(append(dst, 1), uint64(len(v.str[j]))), v.str[j]...)
+			dst = appendVarchar(dst, v.str[j])
 		case kindDate, kindInt:
-			dst = binary.LittleEndian.AppendUint32(append(dst, 1), uint32(v.i32[j]))
+			dst = appendInt32(dst, v.i32[j])
 		case kindBool:
-			dst = append(dst, 1, boolByte(v.flag[j]))
+			dst = appendBool(dst, v.flag[j])
 		}
 	}
 	return dst
@@ -823,11 +823,24 @@ func (bs *bucketStage) field(buf []byte, off, col int) []byte {
 	return nil
 }
 
-func boolByte(b bool) byte {
+// The encoding of a non-NULL value (encode): its presence byte 1, then the value. The
+// three encoders (of a mapper's row, of typed booking values, of an existing file's row)
+// write every value through these.
+func appendFixed(dst, b []byte) []byte { return append(append(dst, 1), b...) }
+
+func appendVarchar[S ~string | ~[]byte](dst []byte, s S) []byte {
+	return append(binary.AppendUvarint(append(dst, 1), uint64(len(s))), s...)
+}
+
+func appendInt32(dst []byte, v int32) []byte {
+	return binary.LittleEndian.AppendUint32(append(dst, 1), uint32(v))
+}
+
+func appendBool(dst []byte, b bool) []byte {
 	if b {
-		return 1
+		return append(dst, 1, 1)
 	}
-	return 0
+	return append(dst, 1, 0)
 }
 
 func boolCmp(a, b bool) int {
@@ -937,23 +950,33 @@ const existingBytesPerRow = bucketBytes / 160_000
 func existingRows(files []string) (int64, error) {
 	var n int64
 	for _, path := range files {
-		f, err := os.Open(path)
+		f, pf, err := openParquet(path)
 		if err != nil {
 			return 0, err
 		}
-		info, err := f.Stat()
-		if err == nil {
-			var pf *parquet.File
-			if pf, err = parquet.OpenFile(f, info.Size(), parquet.SkipPageIndex(true), parquet.SkipBloomFilters(true)); err == nil {
-				n += pf.NumRows()
-			}
-		}
+		n += pf.NumRows()
 		f.Close()
-		if err != nil {
-			return 0, fmt.Errorf("read %s: %w", path, err)
-		}
 	}
 	return n, nil
+}
+
+// openParquet opens an existing table file for its footer and row groups (not its page
+// index nor bloom filters); the caller closes the file.
+func openParquet(path string) (*os.File, *parquet.File, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	info, err := f.Stat()
+	var pf *parquet.File
+	if err == nil {
+		pf, err = parquet.OpenFile(f, info.Size(), parquet.SkipPageIndex(true), parquet.SkipBloomFilters(true))
+	}
+	if err != nil {
+		f.Close()
+		return nil, nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	return f, pf, nil
 }
 
 // existingSeq is the _seq of the existing table's i-th row (in file order) when an append
@@ -979,19 +1002,11 @@ func (bs *bucketStage) addExisting(ctx context.Context, files []string, workers 
 	var groups []group
 	var total int64
 	for _, path := range files {
-		f, err := os.Open(path)
+		f, pf, err := openParquet(path)
 		if err != nil {
 			return 0, err
 		}
 		defer f.Close()
-		info, err := f.Stat()
-		if err != nil {
-			return 0, err
-		}
-		pf, err := parquet.OpenFile(f, info.Size(), parquet.SkipPageIndex(true), parquet.SkipBloomFilters(true))
-		if err != nil {
-			return 0, fmt.Errorf("read %s: %w", path, err)
-		}
 		cols, err := bs.existingColumns(pf.Schema())
 		if err != nil {
 			return 0, fmt.Errorf("read %s: %w", path, err)
@@ -1124,14 +1139,13 @@ func (bs *bucketStage) encodeExisting(dst []byte, seq int64, row parquet.Row, co
 		v := row[cols[j]]
 		switch k {
 		case kindUUID:
-			dst = append(append(dst, 1), v.ByteArray()...)
+			dst = appendFixed(dst, v.ByteArray())
 		case kindVarchar:
-			s := v.ByteArray()
-			dst = append(binary.AppendUvarint(append(dst, 1), uint64(len(s))), s...)
+			dst = appendVarchar(dst, v.ByteArray())
 		case kindDate, kindInt:
-			dst = binary.LittleEndian.AppendUint32(append(dst, 1), uint32(v.Int32()))
+			dst = appendInt32(dst, v.Int32())
 		case kindBool:
-			dst = append(dst, 1, boolByte(v.Boolean()))
+			dst = appendBool(dst, v.Boolean())
 		}
 	}
 	return dst

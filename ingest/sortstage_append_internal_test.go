@@ -11,8 +11,6 @@ import (
 	"time"
 
 	duckdb "github.com/duckdb/duckdb-go/v2"
-
-	"github.com/velo-fse/velo/pseudonymize"
 )
 
 // An append through the buckets (addExisting, then writeSorted): the existing table's
@@ -27,14 +25,7 @@ import (
 func TestAddExistingMergesAndReplaces(t *testing.T) {
 	dir := t.TempDir()
 	tb := bookingTable()
-	k, err := pseudonymize.GenerateKey(bytes.NewReader(bytes.Repeat([]byte{7}, 32)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	hasher, err := newRankHasher(pseudonymize.New(k), tb.Name)
-	if err != nil {
-		t.Fatal(err)
-	}
+	hasher := testRankHasher(t, 7)
 	day := time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC)
 	person := func(b byte) duckdb.UUID {
 		var u duckdb.UUID

@@ -186,14 +186,7 @@ func TestBucketStageWritesSortedRankedRows(t *testing.T) {
 	}
 	var want []string
 	hashOf := map[string]uint64{}
-	k, err := pseudonymize.GenerateKey(bytes.NewReader(bytes.Repeat([]byte{9}, 32)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	hasher, err := newRankHasher(pseudonymize.New(k), tb.Name)
-	if err != nil {
-		t.Fatal(err)
-	}
+	hasher := testRankHasher(t, 9)
 	dropped := 0
 	for seq, row := range all {
 		if k, ok := row[1].(string); ok && last[keyed{row[0].(duckdb.UUID), k}] != seq {
@@ -323,18 +316,7 @@ func TestBucketStageWritesSortedRankedRows(t *testing.T) {
 
 // A person's rows are ranked by the keyed hash: another key orders them otherwise.
 func TestRankHasherIsKeyed(t *testing.T) {
-	hasher := func(b byte) *rankHasher {
-		k, err := pseudonymize.GenerateKey(bytes.NewReader(bytes.Repeat([]byte{b}, 32)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		h, err := newRankHasher(pseudonymize.New(k), "booking")
-		if err != nil {
-			t.Fatal(err)
-		}
-		return h
-	}
-	a, a2, b := hasher(1), hasher(1), hasher(2)
+	a, a2, b := testRankHasher(t, 1), testRankHasher(t, 1), testRankHasher(t, 2)
 	same, agree := 0, 0
 	const n = 1000
 	for i := range n {
@@ -393,6 +375,20 @@ func TestBookingValuesEncodeAsTheirRow(t *testing.T) {
 			t.Fatalf("%+v:\nencodeValues %x\nencode(row)  %x", v, got, want)
 		}
 	}
+}
+
+// testRankHasher is the booking table's rank hasher under the key of 32 bytes b.
+func testRankHasher(t *testing.T, b byte) *rankHasher {
+	t.Helper()
+	k, err := pseudonymize.GenerateKey(bytes.NewReader(bytes.Repeat([]byte{b}, 32)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := newRankHasher(pseudonymize.New(k), bookingTable().Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
 }
 
 func canceled() context.Context {

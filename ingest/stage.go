@@ -174,7 +174,7 @@ func openDuckDB(ctx context.Context, path string, s duckDBSettings) (*duckdb.Con
 // rankSeed is the secret seed of a use's person ranks, derived from the key.
 func (st *stage) rankSeed(use string) uint64 { return st.seeds.Seed(use) }
 
-func newStage(ctx context.Context, dir string, s duckDBSettings, quarantinePath string, csvBytes int64) (*stage, error) {
+func newStage(ctx context.Context, dir string, s duckDBSettings, quarantinePath string, bookingBytes int64) (*stage, error) {
 	// In memory, spilling to the temporary directory beyond the memory limit: no WAL or
 	// checkpoint of data that lives only until the Parquet is written.
 	connector, db, err := openDuckDB(ctx, "", s)
@@ -213,7 +213,7 @@ func newStage(ctx context.Context, dir string, s duckDBSettings, quarantinePath 
 		st.close()
 		return nil, err
 	}
-	if st.sorted, err = newBucketStage(bookingTable(), filepath.Join(dir, "buckets"), csvBytes); err != nil {
+	if st.sorted, err = newBucketStage(bookingTable(), filepath.Join(dir, "buckets"), bookingBytes); err != nil {
 		st.close()
 		return nil, err
 	}
