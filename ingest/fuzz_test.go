@@ -51,7 +51,7 @@ type fuzzReader struct {
 	stages int // stages opened so far
 	// patients are the NDJSON Patients every input may refer to: Patient/p1 is mapped,
 	// Patient/p2 opted out, Patient/p3 quarantined.
-	patients map[string]patientRef
+	patients map[refKey]patientRef
 	staged   int // inputs read into st
 }
 
@@ -84,10 +84,10 @@ func newFuzzReader(tb testing.TB) *fuzzReader {
 		}
 		return fr.m.ps.PID(id)
 	}
-	fr.patients = map[string]patientRef{
-		"Patient/p1": {pid: pid(fuzzCF), state: outRow},
-		"Patient/p2": {pid: pid(fuzzOptedOutCF), state: outOptedOut},
-		"Patient/p3": {state: outQuarantined},
+	fr.patients = map[refKey]patientRef{
+		patientRefKey("Patient/p1"): {pid: pid(fuzzCF), state: outRow},
+		patientRefKey("Patient/p2"): {pid: pid(fuzzOptedOutCF), state: outOptedOut},
+		patientRefKey("Patient/p3"): {state: outQuarantined},
 	}
 	tb.Cleanup(fr.closeStage)
 	return fr

@@ -1,8 +1,11 @@
 package ingest
 
 import (
+	"reflect"
 	"runtime/debug"
 	"testing"
+
+	"github.com/velo-fse/velo/pseudonymize"
 )
 
 // TestTuneGCRestores checks the collector's settings during an ingest (GOGC
@@ -46,5 +49,63 @@ func TestTuneGCRestores(t *testing.T) {
 	tuneGC("lots")()
 	if got := debug.SetGCPercent(100); got != 100 {
 		t.Errorf("GOGC after an unparsable limit = %d, want 100", got)
+	}
+}
+
+// TestPatientIndexIsPointerFree guards the index of the NDJSON Patients: it holds a
+// million entries for a million people, and the collector scans every pointer of it on
+// every cycle. Keyed by the reference strings, the collector took most of an ingest's CPU
+// at a million people (553 s against 211 s, bench/RESULTS.md).
+func TestPatientIndexIsPointerFree(t *testing.T) {
+	var st stage
+	for _, idx := range []any{st.patients, st.newPatients} {
+		typ := reflect.TypeOf(idx)
+		for _, part := range []reflect.Type{typ.Key(), typ.Elem()} {
+			if path := pointerIn(part); path != "" {
+				t.Errorf("the Patient index %s holds a pointer: %s", typ, path)
+			}
+		}
+	}
+}
+
+// pointerIn names a part of typ that is or holds a pointer ("" if none).
+func pointerIn(typ reflect.Type) string {
+	switch typ.Kind() {
+	case reflect.Array:
+		if p := pointerIn(typ.Elem()); p != "" {
+			return typ.String() + " of " + p
+		}
+	case reflect.Struct:
+		for i := range typ.NumField() {
+			if p := pointerIn(typ.Field(i).Type); p != "" {
+				return typ.String() + "." + typ.Field(i).Name + ": " + p
+			}
+		}
+	case reflect.Bool, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr,
+		reflect.Float32, reflect.Float64, reflect.Complex64, reflect.Complex128:
+	default:
+		return typ.String()
+	}
+	return ""
+}
+
+// TestGlobalPatientsResolve checks the references that find an earlier file's Patient:
+// relative or absolute, and no other.
+func TestGlobalPatientsResolve(t *testing.T) {
+	want := patientRef{pid: pseudonymize.PID{1, 2, 3}, state: outRow}
+	resolve := globalPatients(map[refKey]patientRef{patientRefKey("Patient/p1"): want})
+	for _, ref := range []string{"Patient/p1", "https://fhir.example.it/r4/Patient/p1"} {
+		if got, ok := resolve(ref); !ok || got != want {
+			t.Errorf("%s resolved to %v, %v; want %v", ref, got, ok, want)
+		}
+	}
+	for _, ref := range []string{"Patient/p2", "Patient/p1/_history/2", "Patient/P1", "p1", ""} {
+		if got, ok := resolve(ref); ok {
+			t.Errorf("%s resolved to %v; want no Patient", ref, got)
+		}
+	}
+	if _, ok := globalPatients(map[refKey]patientRef{})("Patient/p1"); ok {
+		t.Error("an empty index resolved Patient/p1")
 	}
 }

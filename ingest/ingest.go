@@ -411,8 +411,15 @@ func (st *stage) ingestFile(ctx context.Context, cfg Config, m *mapper, f inputF
 	if err != nil {
 		return in, fmt.Errorf("ingest %s: %w", in.Path, err)
 	}
-	maps.Copy(st.patients, st.newPatients)
-	clear(st.newPatients)
+	// The file's Patients join the earlier files'. A Patient file's index (a million
+	// entries for a million people) is taken over, not copied, and no emptied index keeps
+	// its size.
+	if len(st.patients) == 0 {
+		st.patients = st.newPatients
+	} else {
+		maps.Copy(st.patients, st.newPatients)
+	}
+	st.newPatients = map[refKey]patientRef{}
 	if _, err := io.Copy(io.Discard, hr); err != nil {
 		return in, fmt.Errorf("read %s: %w", in.Path, err)
 	}

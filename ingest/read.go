@@ -285,7 +285,7 @@ func (m *mapper) mapLine(line []byte, pos string, resolve patientResolver) (recs
 	var rec record
 	if r.ResourceType == "Patient" {
 		rec = m.mapPatient(&r, nil)
-		rec.patientKey = "Patient/" + r.ID
+		rec.isPatient, rec.patientKey = true, patientRefKey("Patient/"+r.ID)
 	} else {
 		rec = m.mapClinical(&r, resolve, nil, -1)
 	}
@@ -347,12 +347,15 @@ func tableOfType(t string) string {
 }
 
 // globalPatients resolves references against the Patients read from NDJSON files.
-func globalPatients(p map[string]patientRef) patientResolver {
+func globalPatients(p map[refKey]patientRef) patientResolver {
 	return func(ref string) (patientRef, bool) {
+		if len(p) == 0 {
+			return patientRef{}, false
+		}
 		if i := strings.LastIndex(ref, "Patient/"); i >= 0 {
 			ref = ref[i:]
 		}
-		r, ok := p[ref]
+		r, ok := p[patientRefKey(ref)]
 		return r, ok
 	}
 }

@@ -56,8 +56,8 @@ type stage struct {
 	// when it ends. The pipeline's workers read patients while apply runs: were apply to
 	// add to it, a read would race with the write, and whether a resource found a Patient
 	// of its own file would depend on how far the other workers had got.
-	patients    map[string]patientRef
-	newPatients map[string]patientRef
+	patients    map[refKey]patientRef
+	newPatients map[refKey]patientRef
 }
 
 // duckDBSettings are the resource limits of Velo's own DuckDB work (never user SQL).
@@ -184,8 +184,8 @@ func newStage(ctx context.Context, dir string, s duckDBSettings, quarantinePath 
 	st := &stage{
 		connector: connector, db: db, apps: map[string]*duckdb.Appender{}, facts: map[string]bool{},
 		tables: map[string]*dataset.TableCounts{}, warnings: map[string]int64{},
-		optedOut: map[pseudonymize.PID]struct{}{}, patients: map[string]patientRef{},
-		newPatients: map[string]patientRef{},
+		optedOut: map[pseudonymize.PID]struct{}{}, patients: map[refKey]patientRef{},
+		newPatients: map[refKey]patientRef{},
 		qname:       quarantinePath,
 	}
 	for _, t := range Tables {
@@ -253,7 +253,7 @@ func (st *stage) apply(file *dataset.InputFile, recs []record) error {
 		for _, w := range rec.warnings {
 			st.warnings[w]++
 		}
-		if rec.patientKey != "" {
+		if rec.isPatient {
 			p := rec.patient
 			if rec.outcome == outQuarantined {
 				p.state = outQuarantined
