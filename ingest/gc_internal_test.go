@@ -55,7 +55,7 @@ func TestTuneGCRestores(t *testing.T) {
 // TestPatientIndexIsPointerFree guards the index of the NDJSON Patients: it holds a
 // million entries for a million people, and the collector scans every pointer of it on
 // every cycle. Keyed by the reference strings, the collector took most of an ingest's CPU
-// at a million people (553 s against 211 s, bench/RESULTS.md).
+// at a million people (553 s against 157 s, bench/RESULTS.md).
 func TestPatientIndexIsPointerFree(t *testing.T) {
 	var st stage
 	for _, idx := range []any{st.patients, st.newPatients} {
