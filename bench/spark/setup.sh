@@ -22,5 +22,5 @@ if ! have; then
 fi
 home=$("$venv/bin/python" -c "import os, pyspark; print(os.path.dirname(pyspark.__file__))")
 test -x "$home/bin/spark-class" || { echo "setup.sh: $home/bin/spark-class missing" >&2; exit 1; }
-ls "$home/jars" | grep -q '^spark-connect_' || { echo "setup.sh: no Spark Connect jar in $home/jars" >&2; exit 1; }
+compgen -G "$home/jars/spark-connect_*" >/dev/null || { echo "setup.sh: no Spark Connect jar in $home/jars" >&2; exit 1; }
 echo "$home"
