@@ -11,3 +11,7 @@ func SetAppenderOnly(cfg *Config, staged *int64) { cfg.appenderOnly, cfg.stagedR
 
 // CountStaged sets *staged to the number of rows a run of cfg stages as Parquet.
 func CountStaged(cfg *Config, staged *int64) { cfg.stagedRows = staged }
+
+// SetPatientEntries makes a run of cfg hold at most n NDJSON Patients in memory per index,
+// the rest on disk.
+func SetPatientEntries(cfg *Config, n int) { cfg.patientEntries = n }

@@ -112,7 +112,7 @@ func (fr *fuzzReader) stage(tb testing.TB) *stage {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			tb.Fatal(err)
 		}
-		st, err := newStage(context.Background(), dir, duckDBSettings{MemoryLimit: "256MB", Threads: 1, TempDir: filepath.Join(dir, "spill")}, filepath.Join(dir, "quarantine.ndjson"), 0)
+		st, err := newStage(context.Background(), dir, duckDBSettings{MemoryLimit: "256MB", Threads: 1, TempDir: filepath.Join(dir, "spill")}, filepath.Join(dir, "quarantine.ndjson"), 0, patientIndexEntries("256MB"))
 		if err != nil {
 			tb.Fatal(err)
 		}
@@ -122,9 +122,8 @@ func (fr *fuzzReader) stage(tb testing.TB) *stage {
 	// Each input stands alone: Patients staged by an earlier input would make the outcome
 	// of this one depend on what ran before it. Every input sees the same Patients of
 	// "earlier files", so that resources need not carry their own to be mapped.
-	clear(fr.st.patients)
-	clear(fr.st.newPatients)
-	maps.Copy(fr.st.patients, fr.patients)
+	fr.st.dropPatients()
+	maps.Copy(fr.st.patients.mem, fr.patients)
 	return fr.st
 }
 

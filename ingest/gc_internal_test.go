@@ -57,13 +57,10 @@ func TestTuneGCRestores(t *testing.T) {
 // every cycle. Keyed by the reference strings, the collector took most of an ingest's CPU
 // at a million people (553 s against 157 s, bench/RESULTS.md).
 func TestPatientIndexIsPointerFree(t *testing.T) {
-	var st stage
-	for _, idx := range []any{st.patients, st.newPatients} {
-		typ := reflect.TypeOf(idx)
-		for _, part := range []reflect.Type{typ.Key(), typ.Elem()} {
-			if path := pointerIn(part); path != "" {
-				t.Errorf("the Patient index %s holds a pointer: %s", typ, path)
-			}
+	typ := reflect.TypeOf(patientIndex{}.mem)
+	for _, part := range []reflect.Type{typ.Key(), typ.Elem()} {
+		if path := pointerIn(part); path != "" {
+			t.Errorf("the Patient index %s holds a pointer: %s", typ, path)
 		}
 	}
 }
@@ -91,21 +88,31 @@ func pointerIn(typ reflect.Type) string {
 }
 
 // TestGlobalPatientsResolve checks the references that find an earlier file's Patient:
-// relative or absolute, and no other.
+// relative or absolute, and no other; with the index in memory and on disk.
 func TestGlobalPatientsResolve(t *testing.T) {
 	want := patientRef{pid: pseudonymize.PID{1, 2, 3}, state: outRow}
-	resolve := globalPatients(map[refKey]patientRef{patientRefKey("Patient/p1"): want})
-	for _, ref := range []string{"Patient/p1", "https://fhir.example.it/r4/Patient/p1"} {
-		if got, ok := resolve(ref); !ok || got != want {
-			t.Errorf("%s resolved to %v, %v; want %v", ref, got, ok, want)
+	for _, maxMem := range []int{1, 100} {
+		idx := newPatientIndex(t.TempDir(), maxMem)
+		if err := idx.add(patientRefKey("Patient/p1"), want); err != nil {
+			t.Fatal(err)
 		}
-	}
-	for _, ref := range []string{"Patient/p2", "Patient/p1/_history/2", "Patient/P1", "p1", ""} {
-		if got, ok := resolve(ref); ok {
-			t.Errorf("%s resolved to %v; want no Patient", ref, got)
+		if onDisk := len(idx.runs) > 0; onDisk != (maxMem == 1) {
+			t.Fatalf("%d in memory: the Patient is on disk: %v", maxMem, onDisk)
 		}
+		resolve := globalPatients(idx)
+		for _, ref := range []string{"Patient/p1", "https://fhir.example.it/r4/Patient/p1"} {
+			if got, ok := resolve(ref); !ok || got != want {
+				t.Errorf("%s resolved to %v, %v; want %v", ref, got, ok, want)
+			}
+		}
+		for _, ref := range []string{"Patient/p2", "Patient/p1/_history/2", "Patient/P1", "p1", ""} {
+			if got, ok := resolve(ref); ok {
+				t.Errorf("%s resolved to %v; want no Patient", ref, got)
+			}
+		}
+		idx.reset()
 	}
-	if _, ok := globalPatients(map[refKey]patientRef{})("Patient/p1"); ok {
+	if _, ok := globalPatients(newPatientIndex(t.TempDir(), 1))("Patient/p1"); ok {
 		t.Error("an empty index resolved Patient/p1")
 	}
 }

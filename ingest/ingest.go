@@ -11,6 +11,7 @@
 package ingest
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -19,7 +20,6 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
-	"maps"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -57,6 +57,8 @@ type Config struct {
 	appenderOnly bool             // tests: stage every row through DuckDB's appender (no stagefile.go)
 	stagedRows   *int64           // tests: set to the number of rows staged as Parquet
 	onDocument   func(pos string) // tests: called before each document is mapped
+	// tests: the NDJSON Patients each index holds in memory; 0: patientIndexEntries
+	patientEntries int
 }
 
 // DefaultMemoryLimit is the memory budget of an ingest when none is given (velo ingest
@@ -167,7 +169,7 @@ func Run(ctx context.Context, cfg Config) (*dataset.Manifest, error) {
 		}
 		bookingBytes += n * existingBytesPerRow
 	}
-	st, err := newStage(ctx, tmp, duckDBSettings{MemoryLimit: duckDBMemoryLimit(cfg.MemoryLimit), Threads: cfg.Workers, TempDir: filepath.Join(tmp, "spill")}, filepath.Join(next, qrel), bookingBytes)
+	st, err := newStage(ctx, tmp, duckDBSettings{MemoryLimit: duckDBMemoryLimit(cfg.MemoryLimit), Threads: cfg.Workers, TempDir: filepath.Join(tmp, "spill")}, filepath.Join(next, qrel), bookingBytes, cmp.Or(cfg.patientEntries, patientIndexEntries(cfg.MemoryLimit)))
 	if err != nil {
 		return nil, err
 	}
@@ -222,9 +224,9 @@ func Run(ctx context.Context, cfg Config) (*dataset.Manifest, error) {
 		*cfg.stagedRows = st.sorted.rows
 	}
 	// What the readers and mappers allocated is garbage now, and so is the index of the
-	// NDJSON Patients (84 MB a million): give it back to the system before DuckDB's sort
-	// takes its share of the memory limit.
-	st.patients, st.newPatients = nil, nil
+	// NDJSON Patients (up to 84 MB a million in memory): give it back to the system before
+	// DuckDB's sort takes its share of the memory limit.
+	st.dropPatients()
 	debug.FreeOSMemory()
 	if err := st.finalize(ctx, cfg.Out, next, prev != nil, batchSeq); err != nil {
 		return nil, err
@@ -413,15 +415,15 @@ func (st *stage) ingestFile(ctx context.Context, cfg Config, m *mapper, f inputF
 	if err != nil {
 		return in, fmt.Errorf("ingest %s: %w", in.Path, err)
 	}
-	// The file's Patients join the earlier files'. A Patient file's index (a million
-	// entries for a million people) is taken over, not copied, and no emptied index keeps
-	// its size.
-	if len(st.patients) == 0 {
-		st.patients = st.newPatients
-	} else {
-		maps.Copy(st.patients, st.newPatients)
+	// A resource whose Patient could not be read from disk found none: the ingest stops
+	// rather than quarantine it.
+	if err := st.patients.failed(); err != nil {
+		return in, fmt.Errorf("ingest %s: %w", in.Path, err)
 	}
-	st.newPatients = map[refKey]patientRef{}
+	// The file's Patients join the earlier files'.
+	if err := st.patients.absorb(st.newPatients); err != nil {
+		return in, fmt.Errorf("ingest %s: %w", in.Path, err)
+	}
 	if _, err := io.Copy(io.Discard, hr); err != nil {
 		return in, fmt.Errorf("read %s: %w", in.Path, err)
 	}

@@ -347,15 +347,14 @@ func tableOfType(t string) string {
 }
 
 // globalPatients resolves references against the Patients read from NDJSON files.
-func globalPatients(p map[refKey]patientRef) patientResolver {
+func globalPatients(p *patientIndex) patientResolver {
 	return func(ref string) (patientRef, bool) {
-		if len(p) == 0 {
+		if p.empty() {
 			return patientRef{}, false
 		}
 		if i := strings.LastIndex(ref, "Patient/"); i >= 0 {
 			ref = ref[i:]
 		}
-		r, ok := p[patientRefKey(ref)]
-		return r, ok
+		return p.find(patientRefKey(ref))
 	}
 }

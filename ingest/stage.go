@@ -56,8 +56,8 @@ type stage struct {
 	// when it ends. The pipeline's workers read patients while apply runs: were apply to
 	// add to it, a read would race with the write, and whether a resource found a Patient
 	// of its own file would depend on how far the other workers had got.
-	patients    map[refKey]patientRef
-	newPatients map[refKey]patientRef
+	patients    *patientIndex
+	newPatients *patientIndex
 }
 
 // duckDBSettings are the resource limits of Velo's own DuckDB work (never user SQL).
@@ -95,9 +95,11 @@ func duckDBMemoryLimit(limit string) string {
 // allocate short-lived garbage (CSV records, typed rows, pseudonyms) at a high rate for a
 // small live heap, so Go's default of 100 spends about 8% of the CPU collecting; at 400 it
 // spends less than a third of that, and the soft memory limit tuneGC sets keeps the heap
-// within the Go side's share of the budget (goShareNum/goShareDen). A live heap beyond that
-// share (the NDJSON patient ids of millions of people) makes the collector run often, at
-// most half the CPU: such an extract needs a larger --memory-limit.
+// within the Go side's share of the budget (goShareNum/goShareDen). The live heap stays
+// well below that share at any input size: what grows with the number of people, the
+// index of the NDJSON Patients, keeps at most a twelfth of the budget in memory
+// (patientIndexShareDen; two such indexes while a Patient file is read) and the rest on
+// disk.
 const ingestGCPercent = 400
 
 // tuneGC sets the Go collector for an ingest under the memory limit limit and returns
@@ -174,7 +176,9 @@ func openDuckDB(ctx context.Context, path string, s duckDBSettings) (*duckdb.Con
 // rankSeed is the secret seed of a use's person ranks, derived from the key.
 func (st *stage) rankSeed(use string) uint64 { return st.seeds.Seed(use) }
 
-func newStage(ctx context.Context, dir string, s duckDBSettings, quarantinePath string, bookingBytes int64) (*stage, error) {
+// newStage opens a stage in dir; patientEntries is how many NDJSON Patients each of its
+// indexes holds in memory (patientIndexEntries), the rest on disk in dir.
+func newStage(ctx context.Context, dir string, s duckDBSettings, quarantinePath string, bookingBytes int64, patientEntries int) (*stage, error) {
 	// In memory, spilling to the temporary directory beyond the memory limit: no WAL or
 	// checkpoint of data that lives only until the Parquet is written.
 	connector, db, err := openDuckDB(ctx, "", s)
@@ -184,8 +188,9 @@ func newStage(ctx context.Context, dir string, s duckDBSettings, quarantinePath 
 	st := &stage{
 		connector: connector, db: db, apps: map[string]*duckdb.Appender{}, facts: map[string]bool{},
 		tables: map[string]*dataset.TableCounts{}, warnings: map[string]int64{},
-		optedOut: map[pseudonymize.PID]struct{}{}, patients: map[refKey]patientRef{},
-		newPatients: map[refKey]patientRef{},
+		optedOut:    map[pseudonymize.PID]struct{}{},
+		patients:    newPatientIndex(filepath.Join(dir, "patients"), patientEntries),
+		newPatients: newPatientIndex(filepath.Join(dir, "patients"), patientEntries),
 		qname:       quarantinePath,
 	}
 	for _, t := range Tables {
@@ -258,7 +263,9 @@ func (st *stage) apply(file *dataset.InputFile, recs []record) error {
 			if rec.outcome == outQuarantined {
 				p.state = outQuarantined
 			}
-			st.newPatients[rec.patientKey] = p
+			if err := st.newPatients.add(rec.patientKey, p); err != nil {
+				return err
+			}
 		}
 		var tc *dataset.TableCounts
 		if rec.table != "" {
@@ -402,6 +409,15 @@ func (st *stage) stageBookingsForSQL() error {
 	return nil
 }
 
+// dropPatients empties the indexes of the NDJSON Patients and removes their runs.
+func (st *stage) dropPatients() {
+	for _, x := range []*patientIndex{st.patients, st.newPatients} {
+		if x != nil {
+			x.reset()
+		}
+	}
+}
+
 func (st *stage) close() {
 	if st.bookings != nil {
 		st.bookings.finish()
@@ -416,6 +432,7 @@ func (st *stage) close() {
 	if st.qfile != nil {
 		st.qfile.Close()
 	}
+	st.dropPatients()
 	if st.conn != nil {
 		st.conn.Close()
 	}
