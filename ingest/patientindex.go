@@ -18,21 +18,24 @@ import (
 // patientIndex is the index of the Patients of NDJSON files, which resources of later
 // files resolve their subject against: refKey → patientRef. Its memory is bounded, so that
 // an ingest's stays within its limit at any number of people: at most maxMem entries are
-// held in a map (84 bytes an entry with the map's own), and beyond that they go to disk
-// as sorted runs of fixed-size entries, found through the first key of each block (16
-// bytes per runBlock entries in memory) and one read of that block.
+// held in maps (84 bytes an entry with the map's own), and beyond that they go to disk as
+// sorted runs of fixed-size entries, found through the first key of each block (16 bytes
+// per runBlock entries in memory) and one read of that block.
 //
-// Entries added later replace earlier ones of the same key, as the map's assignment
-// does: a run written later holds later entries, and the map the latest.
+// The first entries fill mem, which then keeps them: a full index has as many entries in
+// memory as it may, and only the rest costs a read. Later entries go to buf, written out
+// as a run each time it fills. An entry replaces the earlier one of its key, as a map's
+// assignment does: in place where the key is in mem or buf, else as a newer run. So of a
+// key, mem holds the latest entry if it holds one, else buf, else the newest run.
 //
 // add, absorb, spill and reset are for one goroutine; find may be called from many at
 // once, while none of those runs (the pipeline's workers read the index of the earlier
 // files while apply adds to the current file's).
 type patientIndex struct {
-	dir    string // where runs are written, created at the first
-	maxMem int
-	mem    map[refKey]patientRef
-	runs   []*patientRun // oldest first
+	dir            string // where runs are written, created at the first
+	memMax, bufMax int    // together maxMem
+	mem, buf       map[refKey]patientRef
+	runs           []*patientRun // oldest first
 
 	errMu sync.Mutex
 	err   error // the first failed read of a run: find cannot return it
@@ -55,6 +58,9 @@ const (
 	// indexes (the earlier files' and the current file's) may hold in memory: 1/12, 83 MB
 	// of the default 1GB, about a million Patients. The Go heap's whole share is a quarter.
 	patientIndexShareDen = 12
+	// patientBufDen: buf gets 1/16 of an index's entries, so that a run holds at least
+	// that many.
+	patientBufDen = 16
 )
 
 // patientIndexEntries is how many entries an index holds in memory under the ingest's
@@ -67,17 +73,23 @@ func patientIndexEntries(limit string) int {
 	return max(runBlock, int(n/patientIndexShareDen/patientEntryBytes))
 }
 
+// newPatientIndex returns an empty index holding at most maxMem entries in memory (at
+// least 1), writing its runs in dir.
 func newPatientIndex(dir string, maxMem int) *patientIndex {
-	return &patientIndex{dir: dir, maxMem: maxMem, mem: map[refKey]patientRef{}}
+	bufMax := max(1, maxMem/patientBufDen)
+	return &patientIndex{dir: dir, memMax: max(0, maxMem-bufMax), bufMax: bufMax, mem: map[refKey]patientRef{}, buf: map[refKey]patientRef{}}
 }
 
-func (x *patientIndex) empty() bool { return len(x.mem) == 0 && len(x.runs) == 0 }
+func (x *patientIndex) empty() bool { return len(x.mem) == 0 && len(x.buf) == 0 && len(x.runs) == 0 }
 
-// add records p as the Patient of k, written out with the rest of the map once it holds
-// maxMem entries.
+// add records p as the Patient of k.
 func (x *patientIndex) add(k refKey, p patientRef) error {
-	x.mem[k] = p
-	if len(x.mem) >= x.maxMem {
+	if _, ok := x.mem[k]; ok || len(x.mem) < x.memMax {
+		x.mem[k] = p
+		return nil
+	}
+	x.buf[k] = p
+	if len(x.buf) >= x.bufMax {
 		return x.spill()
 	}
 	return nil
@@ -88,6 +100,9 @@ func (x *patientIndex) add(k refKey, p patientRef) error {
 // there.
 func (x *patientIndex) find(k refKey) (patientRef, bool) {
 	if p, ok := x.mem[k]; ok {
+		return p, true
+	}
+	if p, ok := x.buf[k]; ok {
 		return p, true
 	}
 	for i := len(x.runs) - 1; i >= 0; i-- {
@@ -119,37 +134,46 @@ func (x *patientIndex) failed() error {
 }
 
 // absorb adds the entries of newer, which replace x's own of the same keys, and empties
-// newer. A map is taken over rather than copied into an empty one; runs are taken as they
-// are, and x's runs merged into one, so that a lookup reads at most one block.
+// newer. Into an empty x, newer is taken over rather than copied. x's runs end merged
+// into one, so that a lookup reads at most one block.
 func (x *patientIndex) absorb(newer *patientIndex) error {
-	defer func() { newer.mem, newer.runs = map[refKey]patientRef{}, nil }()
-	if len(newer.runs) == 0 {
-		if x.empty() {
-			x.mem = newer.mem
-			return nil
-		}
-		for k, p := range newer.mem {
-			if err := x.add(k, p); err != nil {
-				return err
-			}
-		}
+	defer func() {
+		newer.mem, newer.buf, newer.runs = map[refKey]patientRef{}, map[refKey]patientRef{}, nil
+	}()
+	if x.empty() {
+		x.mem, x.buf, x.runs = newer.mem, newer.buf, newer.runs
 		return x.merge()
 	}
-	// newer's runs are newer than all of x's entries, and its map newer than its runs.
-	if len(x.mem) > 0 {
-		if err := x.spill(); err != nil {
+	// Of newer's, its runs are the oldest, then its buf; its mem holds other keys than
+	// either. A key of newer's runs that x holds in memory is replaced there: the latest
+	// entry of a key must be in the first place find looks.
+	for _, r := range newer.runs {
+		err := r.each(func(k refKey, p patientRef) {
+			if _, ok := x.mem[k]; ok {
+				x.mem[k] = p
+			} else if _, ok := x.buf[k]; ok {
+				x.buf[k] = p
+			}
+		})
+		if err != nil {
 			return err
 		}
 	}
 	x.runs = append(x.runs, newer.runs...)
-	x.mem = newer.mem
+	for _, m := range []map[refKey]patientRef{newer.buf, newer.mem} {
+		for k, p := range m {
+			if err := x.add(k, p); err != nil {
+				return err
+			}
+		}
+	}
 	return x.merge()
 }
 
-// spill writes the map out as a run and empties it.
+// spill writes buf out as a run and empties it.
 func (x *patientIndex) spill() error {
-	entries := make([]runEntry, 0, len(x.mem))
-	for k, p := range x.mem {
+	entries := make([]runEntry, 0, len(x.buf))
+	for k, p := range x.buf {
 		entries = append(entries, newRunEntry(k, p))
 	}
 	slices.SortFunc(entries, func(a, b runEntry) int { return bytes.Compare(a.key(), b.key()) })
@@ -165,7 +189,7 @@ func (x *patientIndex) spill() error {
 		return err
 	}
 	x.runs = append(x.runs, run)
-	clear(x.mem)
+	clear(x.buf)
 	return nil
 }
 
@@ -331,6 +355,17 @@ func (r *patientRun) find(k refKey) (patientRef, bool, error) {
 	return patientRef{}, false, nil
 }
 
+// each calls f with each entry of the run, in key order.
+func (r *patientRun) each(f func(refKey, patientRef)) error {
+	c := &runCursor{r: bufio.NewReaderSize(io.NewSectionReader(r.f, 0, int64(r.n*runEntrySize)), 1<<16)}
+	for {
+		if err := c.next(); err != nil || !c.ok {
+			return err
+		}
+		f(refKey(c.e.key()), c.e.patient())
+	}
+}
+
 func (r *patientRun) close() {
 	r.f.Close()
 	os.Remove(r.f.Name())
@@ -341,5 +376,5 @@ func (x *patientIndex) reset() {
 	for _, r := range x.runs {
 		r.close()
 	}
-	x.runs, x.mem = nil, map[refKey]patientRef{}
+	x.runs, x.mem, x.buf = nil, map[refKey]patientRef{}, map[refKey]patientRef{}
 }

@@ -37,8 +37,8 @@ func TestPatientIndexMatchesAMap(t *testing.T) {
 					if err := current.add(k, p); err != nil {
 						t.Fatal(err)
 					}
-					if len(current.mem) >= maxMem {
-						t.Fatalf("file %d: %d entries in memory, at most %d", file, len(current.mem), maxMem-1)
+					if n := len(current.mem) + len(current.buf); n >= maxMem {
+						t.Fatalf("file %d: %d entries in memory, at most %d", file, n, maxMem-1)
 					}
 				}
 				// Until the file ends its Patients are not found.
@@ -58,6 +58,13 @@ func TestPatientIndexMatchesAMap(t *testing.T) {
 				}
 				if len(earlier.runs) > 1 {
 					t.Fatalf("file %d: %d runs after absorb, want at most 1", file, len(earlier.runs))
+				}
+				if n := len(earlier.mem) + len(earlier.buf); n >= maxMem {
+					t.Fatalf("file %d: %d entries in memory after absorb, at most %d", file, n, maxMem-1)
+				}
+				// A full index keeps as many entries in memory as it may: the first.
+				if len(want) > maxMem && len(earlier.mem) != earlier.memMax {
+					t.Fatalf("file %d: %d of %d entries in memory, want %d there", file, len(earlier.mem), len(want), earlier.memMax)
 				}
 				for i := range keys + 100 {
 					k := key(i)
