@@ -15,9 +15,11 @@ import (
 	_ "github.com/duckdb/duckdb-go/v2"
 
 	"github.com/velo-fse/velo/dataset"
+	"github.com/velo-fse/velo/fse"
 	"github.com/velo-fse/velo/ingest"
 	"github.com/velo-fse/velo/internal/testenv"
 	"github.com/velo-fse/velo/pseudonymize"
+	"github.com/velo-fse/velo/synth"
 )
 
 // gateway is the folder of the FSE Gateway's examples (CDA/ and FHIR/, nine documents of
@@ -258,4 +260,19 @@ func ingestGateway(t *testing.T, ps *pseudonymize.Pseudonymizer, sub, format str
 		}
 	}
 	return dir, man, db
+}
+
+// synthExtract generates cfg's synthetic extract over 2024-01..2025-12 into a temporary
+// folder (cfg's Out, From and To are set here) and returns the folder and the period.
+func synthExtract(t *testing.T, cfg synth.Config) (string, *fse.Period) {
+	t.Helper()
+	period, err := fse.ParsePeriod("2024-01..2025-12")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Out, cfg.From, cfg.To = filepath.Join(t.TempDir(), "synth"), period.From, period.To
+	if _, err := synth.Generate(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	return cfg.Out, period
 }

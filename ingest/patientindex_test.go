@@ -12,7 +12,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/velo-fse/velo/dataset"
-	"github.com/velo-fse/velo/fse"
 	"github.com/velo-fse/velo/ingest"
 	"github.com/velo-fse/velo/synth"
 )
@@ -27,11 +26,7 @@ func TestPatientIndexOnDiskIngestsTheSame(t *testing.T) {
 	if testing.Short() {
 		t.Skip("generates and ingests a synthetic extract twice")
 	}
-	src := filepath.Join(t.TempDir(), "synth")
-	period, _ := fse.ParsePeriod("2024-01..2025-12")
-	if _, err := synth.Generate(context.Background(), synth.Config{Persons: 1500, Seed: 5, Out: src, From: period.From, To: period.To, Formats: []synth.Format{synth.FormatFHIR}}); err != nil {
-		t.Fatal(err)
-	}
+	src, period := synthExtract(t, synth.Config{Persons: 1500, Seed: 5, Formats: []synth.Format{synth.FormatFHIR}})
 	ndjson := filepath.Join(src, "fhir", "ndjson")
 	raw, err := os.ReadFile(filepath.Join(ndjson, "Patient.ndjson"))
 	if err != nil {

@@ -30,11 +30,7 @@ func TestColumnarStagingWritesWhatTheAppenderDid(t *testing.T) {
 	if testing.Short() {
 		t.Skip("generates and ingests a synthetic extract four times")
 	}
-	src := filepath.Join(t.TempDir(), "synth")
-	period, _ := fse.ParsePeriod("2024-01..2025-12")
-	if _, err := synth.Generate(context.Background(), synth.Config{Persons: 1500, Seed: 11, Out: src, From: period.From, To: period.To, Formats: []synth.Format{synth.FormatCSV}}); err != nil {
-		t.Fatal(err)
-	}
+	src, period := synthExtract(t, synth.Config{Persons: 1500, Seed: 11, Formats: []synth.Format{synth.FormatCSV}})
 	bookings := filepath.Join(src, "cup", "bookings.csv")
 	raw, err := os.ReadFile(bookings)
 	if err != nil {

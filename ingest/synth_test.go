@@ -1,7 +1,6 @@
 package ingest_test
 
 import (
-	"context"
 	"encoding/json"
 	"index/suffixarray"
 	"os"
@@ -33,11 +32,7 @@ func TestSynthExtractIngests(t *testing.T) {
 	if testing.Short() {
 		t.Skip("generates and ingests a 2000-person extract")
 	}
-	src := filepath.Join(t.TempDir(), "synth")
-	period, _ := fse.ParsePeriod("2024-01..2025-12")
-	if _, err := synth.Generate(context.Background(), synth.Config{Persons: 2000, Seed: 7, Bundles: 20, Out: src, From: period.From, To: period.To}); err != nil {
-		t.Fatal(err)
-	}
+	src, period := synthExtract(t, synth.Config{Persons: 2000, Seed: 7, Bundles: 20})
 	var rep synthReport
 	b, err := os.ReadFile(filepath.Join(src, "synth.json"))
 	if err != nil {
