@@ -15,3 +15,9 @@ func CountStaged(cfg *Config, staged *int64) { cfg.stagedRows = staged }
 // SetPatientEntries makes a run of cfg hold at most n NDJSON Patients in memory per index,
 // the rest on disk.
 func SetPatientEntries(cfg *Config, n int) { cfg.patientEntries = n }
+
+// SetPidRanges makes a run of cfg write every table in n pid ranges.
+func SetPidRanges(cfg *Config, n int) { cfg.pidRanges = n }
+
+// PidRanges are finalize's predicates of n pid ranges.
+var PidRanges = pidRanges

@@ -32,13 +32,16 @@ func columnList(t Table, prefix string) string {
 // the column was added — reads as NULL; so does a fact's doc_key, and such facts cannot be
 // retracted. An existing fact is kept only while its document stays live (the table
 // live_keys, made by settleVersions). The document table's own is documentFinal.
-func finalSelect(t Table, dataDir string, existing map[string]bool, bookingDups bool) string {
+//
+// pred, a predicate on pid, selects the rows of one pid range (pidRanges): every row of a
+// person the SELECT keeps or drops it by is in the person's range.
+func finalSelect(t Table, dataDir string, existing map[string]bool, bookingDups bool, pred string) string {
 	withExisting := existing != nil
 	cols := columnList(t, "")
 	outCols := cols + ", " + stagingSeq
-	src := fmt.Sprintf("SELECT %s, %s, %s%s FROM stage_%s WHERE %s", cols, stagingSeq, stagingDocSeq,
+	src := fmt.Sprintf("SELECT %s, %s, %s%s FROM stage_%s WHERE %s AND %s", cols, stagingSeq, stagingDocSeq,
 		map[bool]string{true: ", " + stagingAsOf, false: ""}[t.Name == "person"], t.Name,
-		notSuperseded(t))
+		pred, notSuperseded(t))
 	if withExisting {
 		existingCols := make([]string, len(t.Columns))
 		for i, c := range t.Columns {
@@ -47,9 +50,9 @@ func finalSelect(t Table, dataDir string, existing map[string]bool, bookingDups 
 				existingCols[i] = fmt.Sprintf("NULL::%s AS %s", c.Type, c.Name)
 			}
 		}
-		where := ""
+		where := " e WHERE " + pred
 		if IsFactTable(t) && existing[factDocKey.Name] {
-			where = " e WHERE e.doc_key IS NULL OR EXISTS (SELECT 1 FROM live_keys k WHERE k.pid = e.pid AND k.doc_key = e.doc_key)"
+			where += " AND (e.doc_key IS NULL OR EXISTS (SELECT 1 FROM live_keys k WHERE k.pid = e.pid AND k.doc_key = e.doc_key))"
 		}
 		src += fmt.Sprintf(" UNION ALL BY NAME SELECT %s, -1::BIGINT AS %s, NULL::BIGINT AS %s%s FROM read_parquet(%s)%s",
 			strings.Join(existingCols, ", "), stagingSeq, stagingDocSeq,
@@ -77,6 +80,17 @@ func notSuperseded(t Table) string {
 	return fmt.Sprintf("(%s IS NULL OR %s NOT IN (SELECT s FROM superseded))", stagingDocSeq, stagingDocSeq)
 }
 
+// finalizeWarnings count data-quality warnings (docs/domain.md#the-codice-fiscale):
+// documents that disagree on a person, and document ids shared by different documents.
+// Both are kept, and counted. Each counts the distinct rows, grouped again, rather than
+// a count(DISTINCT …) per group, which is the same number (NULLs equal, as in DISTINCT)
+// but does not spill: at a million people under --memory-limit 330MB it ran out of
+// memory, and so did three million people at the default limit.
+var finalizeWarnings = map[string]string{
+	warnPersonConflictingFacts: "SELECT count(*) FROM (SELECT pid FROM (SELECT DISTINCT pid, birth_year, sex FROM stage_person) GROUP BY pid HAVING count(*) > 1)",
+	warnDocumentIDReused:       "SELECT count(*) FROM (SELECT doc_key FROM (SELECT DISTINCT doc_key, pid, doc_type FROM stage_document) GROUP BY doc_key HAVING count(*) > 1)",
+}
+
 // finalize writes every table, and the registry of document versions, as pid-sorted,
 // zstd Parquet under next, for commit to move into DATA. It fills Written, Superseded and
 // Merged of this batch's counts; batch is this batch's sequence number.
@@ -85,12 +99,7 @@ func (st *stage) finalize(ctx context.Context, dataDir, next string, withExistin
 	if err := st.settleVersions(ctx, dataDir, batch, withExisting); err != nil {
 		return err
 	}
-	// Data-quality warnings (docs/domain.md#the-codice-fiscale): documents that disagree on
-	// a person, and document ids shared by different documents. Both are kept, and counted.
-	for name, q := range map[string]string{
-		warnPersonConflictingFacts: "SELECT count(*) FROM (SELECT pid FROM stage_person GROUP BY pid HAVING count(DISTINCT (birth_year, sex)) > 1)",
-		warnDocumentIDReused:       "SELECT count(*) FROM (SELECT doc_key FROM stage_document GROUP BY doc_key HAVING count(DISTINCT (pid, doc_type)) > 1)",
-	} {
+	for name, q := range finalizeWarnings {
 		var n int64
 		if err := db.QueryRowContext(ctx, q).Scan(&n); err != nil {
 			return fmt.Errorf("count %s: %w", name, err)
@@ -138,23 +147,7 @@ func (st *stage) finalize(ctx context.Context, dataDir, next string, withExistin
 			if existingCols, err = parquetColumns(ctx, db, dataset.TableGlob(dataDir, t.Name)); err != nil {
 				return fmt.Errorf("read %s schema: %w", t.Name, err)
 			}
-		}
-		final := finalSelect(t, dataDir, existingCols, dups)
-		if t.Name == "document" {
-			final = documentFinal()
-		}
-		out := dataset.TablePart(next, t.Name)
-		src := "(" + final + ")"
-		if appendTo {
-			// An append needs to know which existing rows survive: materialise once.
-			if _, err := db.ExecContext(ctx, fmt.Sprintf("CREATE OR REPLACE TEMP TABLE final AS %s", final)); err != nil {
-				return fmt.Errorf("prepare %s: %w", t.Name, err)
-			}
-			src = "final"
 			if err := db.QueryRowContext(ctx, fmt.Sprintf("SELECT count(*) FROM read_parquet(%s)", quote(dataset.TableGlob(dataDir, t.Name)))).Scan(&existing); err != nil {
-				return err
-			}
-			if err := db.QueryRowContext(ctx, fmt.Sprintf("SELECT count(*) FROM final WHERE %s < 0", stagingSeq)).Scan(&kept); err != nil {
 				return err
 			}
 		}
@@ -164,9 +157,39 @@ func (st *stage) finalize(ctx context.Context, dataDir, next string, withExistin
 		// (docs/privacy.md#bounding-by-person-rank); rows equal in every column tie, and
 		// are interchangeable, so (pid, rank) orders the file completely.
 		names := strings.Split(columnList(t, ""), ", ")
-		copySQL := fmt.Sprintf("COPY (SELECT %s, %s AS %s FROM %s ORDER BY pid, %s) TO %s (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)",
-			columnList(t, ""), dataset.PersonRankSQL(names, st.rankSeed("person-rank/"+t.Name)), dataset.PersonRankColumn, src, dataset.PersonRankColumn, quote(out))
-		if _, err := db.ExecContext(ctx, copySQL); err != nil {
+		rank := dataset.PersonRankSQL(names, st.rankSeed("person-rank/"+t.Name))
+		final := func(pred string) string {
+			if t.Name == "document" {
+				return documentFinal(pred)
+			}
+			return finalSelect(t, dataDir, existingCols, dups, pred)
+		}
+		var prepare func(string) error
+		if appendTo {
+			// An append needs to know which existing rows survive: materialise each
+			// range's once.
+			prepare = func(pred string) error {
+				if _, err := db.ExecContext(ctx, fmt.Sprintf("CREATE OR REPLACE TABLE final AS %s", final(pred))); err != nil {
+					return fmt.Errorf("prepare %s: %w", t.Name, err)
+				}
+				var n int64
+				if err := db.QueryRowContext(ctx, fmt.Sprintf("SELECT count(*) FROM final WHERE %s < 0", stagingSeq)).Scan(&n); err != nil {
+					return err
+				}
+				kept += n
+				return nil
+			}
+		}
+		query := func(pred string) string {
+			src := "(" + final(pred) + ")"
+			if appendTo {
+				src = "final"
+			}
+			return fmt.Sprintf("SELECT %s, %s AS %s FROM %s ORDER BY pid, %s",
+				columnList(t, ""), rank, dataset.PersonRankColumn, src, dataset.PersonRankColumn)
+		}
+		out := dataset.TablePart(next, t.Name)
+		if err := st.copySorted(ctx, out, st.rangesFor(staged+existing, len(t.Columns)), prepare, query); err != nil {
 			return fmt.Errorf("write %s: %w", t.Name, err)
 		}
 		var total int64

@@ -11,8 +11,10 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	_ "github.com/duckdb/duckdb-go/v2"
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/velo-fse/velo/dataset"
 	"github.com/velo-fse/velo/fse"
@@ -275,4 +277,28 @@ func synthExtract(t *testing.T, cfg synth.Config) (string, *fse.Period) {
 		t.Fatal(err)
 	}
 	return cfg.Out, period
+}
+
+// assertSameDatasets checks that two ingests of the same extracts, a and b with their
+// manifests, wrote the same: the manifests (but for their times), and every table's
+// rows in the same order.
+func assertSameDatasets(t *testing.T, db *sql.DB, a, b string, ma, mb *dataset.Manifest) {
+	t.Helper()
+	for _, m := range []*dataset.Manifest{ma, mb} {
+		m.CreatedAt = time.Time{}
+		for i := range m.Batches {
+			m.Batches[i].At = time.Time{}
+		}
+	}
+	if d := cmp.Diff(ma, mb); d != "" {
+		t.Errorf("manifests differ (-%s +%s):\n%s", filepath.Base(a), filepath.Base(b), d)
+	}
+	for _, tb := range slices.Concat(ingest.Tables, ingest.InternalTables) {
+		q := "SELECT * FROM read_parquet('%s')"
+		ra := queryStrings(t, db, strings.Replace(q, "%s", dataset.TableGlob(a, tb.Name), 1))
+		rb := queryStrings(t, db, strings.Replace(q, "%s", dataset.TableGlob(b, tb.Name), 1))
+		if !slices.Equal(ra, rb) {
+			t.Errorf("table %s differs: %d rows in %s, %d in %s, or in another order", tb.Name, len(ra), filepath.Base(a), len(rb), filepath.Base(b))
+		}
+	}
 }

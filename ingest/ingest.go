@@ -59,6 +59,7 @@ type Config struct {
 	onDocument   func(pos string) // tests: called before each document is mapped
 	// tests: the NDJSON Patients each index holds in memory; 0: patientIndexEntries
 	patientEntries int
+	pidRanges      int // tests: the pid ranges finalize writes every table in; 0: by size
 }
 
 // DefaultMemoryLimit is the memory budget of an ingest when none is given (velo ingest
@@ -175,6 +176,7 @@ func Run(ctx context.Context, cfg Config) (*dataset.Manifest, error) {
 	}
 	defer st.close()
 	st.workers = cfg.Workers
+	st.pidRangesFixed = cfg.pidRanges
 	st.seeds = cfg.Pseudonymizer
 
 	m := &mapper{ps: cfg.Pseudonymizer, optOut: cfg.OptOut, period: cfg.Period, onDocument: cfg.onDocument}

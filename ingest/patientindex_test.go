@@ -4,12 +4,8 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/google/go-cmp/cmp"
 
 	"github.com/velo-fse/velo/dataset"
 	"github.com/velo-fse/velo/ingest"
@@ -61,27 +57,13 @@ func TestPatientIndexOnDiskIngestsTheSame(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		man.CreatedAt = time.Time{}
-		for i := range man.Batches {
-			man.Batches[i].At = time.Time{}
-		}
 		return man
 	}
 	a, b := filepath.Join(t.TempDir(), "memory"), filepath.Join(t.TempDir(), "disk")
 	ma, mb := run(a, 0), run(b, 7)
-	if d := cmp.Diff(ma, mb); d != "" {
-		t.Errorf("manifests differ (-in memory +on disk):\n%s", d)
-	}
 	db := openDB(t)
+	assertSameDatasets(t, db, a, b, ma, mb)
 	assertReconciles(t, db, b, mb)
-	for _, tb := range slices.Concat(ingest.Tables, ingest.InternalTables) {
-		q := "SELECT * FROM read_parquet('%s') ORDER BY ALL"
-		ra := queryStrings(t, db, strings.Replace(q, "%s", filepath.Join(a, tb.Name, "*.parquet"), 1))
-		rb := queryStrings(t, db, strings.Replace(q, "%s", filepath.Join(b, tb.Name, "*.parquet"), 1))
-		if !slices.Equal(ra, rb) {
-			t.Errorf("table %s differs: %d rows with the Patients in memory, %d on disk", tb.Name, len(ra), len(rb))
-		}
-	}
 	qa, err := os.ReadFile(filepath.Join(a, ma.Batches[0].Quarantine))
 	if err != nil {
 		t.Fatal(err)

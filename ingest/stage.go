@@ -38,6 +38,13 @@ type stage struct {
 	sorted  *bucketStage
 	workers int
 
+	// dir is the stage's folder in DATA's temporary folder; memBytes DuckDB's memory
+	// limit, which sizes finalize's pid ranges (pidranges.go); pidRangesFixed, when
+	// positive, is the number of ranges every table is written in (tests).
+	dir            string
+	memBytes       int64
+	pidRangesFixed int
+
 	tables   map[string]*dataset.TableCounts
 	warnings map[string]int64
 	optedOut map[pseudonymize.PID]struct{}
@@ -179,13 +186,18 @@ func (st *stage) rankSeed(use string) uint64 { return st.seeds.Seed(use) }
 // newStage opens a stage in dir; patientEntries is how many NDJSON Patients each of its
 // indexes holds in memory (patientIndexEntries), the rest on disk in dir.
 func newStage(ctx context.Context, dir string, s duckDBSettings, quarantinePath string, bookingBytes int64, patientEntries int) (*stage, error) {
-	// In memory, spilling to the temporary directory beyond the memory limit: no WAL or
-	// checkpoint of data that lives only until the Parquet is written.
-	connector, db, err := openDuckDB(ctx, "", s)
+	// In a database file of the stage's own folder, removed with it: DuckDB can then evict
+	// the staged tables' blocks, already on disk, to make room for finalize's queries. An
+	// in-memory database must write them to its temporary directory first, and at a few
+	// million people it held its whole share with them and failed finalize's first
+	// aggregate for want of memory (docs/ingest.md#memory).
+	connector, db, err := openDuckDB(ctx, filepath.Join(dir, "stage.duckdb"), s)
 	if err != nil {
 		return nil, err
 	}
+	memBytes, _ := parseBytes(s.MemoryLimit)
 	st := &stage{
+		dir: dir, memBytes: memBytes,
 		connector: connector, db: db, apps: map[string]*duckdb.Appender{}, facts: map[string]bool{},
 		tables: map[string]*dataset.TableCounts{}, warnings: map[string]int64{},
 		optedOut:    map[pseudonymize.PID]struct{}{},

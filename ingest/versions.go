@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 
 	"github.com/velo-fse/velo/dataset"
 )
@@ -77,12 +76,12 @@ func (st *stage) settleVersions(ctx context.Context, dataDir string, batch int, 
 			AND (list_has_any(x.%[1]s, r.ids) OR (list_contains(x.%[1]s, r.doc_key) AND (r.doc_key <> x.doc_key OR r.version < x.version)))`, list, sameType)
 	}
 	for _, q := range []string{
-		fmt.Sprintf(`CREATE OR REPLACE TEMP TABLE v AS SELECT row_number() OVER () AS vid, * FROM (%s
+		fmt.Sprintf(`CREATE OR REPLACE TABLE v AS SELECT row_number() OVER () AS vid, * FROM (%s
 			SELECT pid, doc_key, doc_type, doc_date, version, %s AS ids, %s AS replaces, %s AS appends, %d AS batch, %s AS seq, false AS superseded, true AS staged FROM stage_document)`,
 			existing, stagingIDs, stagingReplaces, stagingAppends, batch, stagingSeq),
-		"CREATE OR REPLACE TEMP TABLE rplc AS " + match("replaces", " AND x.doc_type = r.doc_type"),
-		"CREATE OR REPLACE TEMP TABLE apnd AS " + match("appends", ""),
-		`CREATE OR REPLACE TEMP TABLE sup AS
+		"CREATE OR REPLACE TABLE rplc AS " + match("replaces", " AND x.doc_type = r.doc_type"),
+		"CREATE OR REPLACE TABLE apnd AS " + match("appends", ""),
+		`CREATE OR REPLACE TABLE sup AS
 			SELECT vid FROM v WHERE superseded
 			UNION SELECT vid FROM (SELECT vid, row_number() OVER (PARTITION BY pid, doc_key, doc_type ORDER BY version DESC, doc_date DESC NULLS LAST, batch DESC, seq DESC) AS rn FROM v) WHERE rn > 1
 			UNION SELECT r FROM rplc`,
@@ -116,8 +115,8 @@ func (st *stage) settleVersions(ctx context.Context, dataDir string, batch int, 
 		}
 	}
 	for _, q := range []string{
-		"CREATE OR REPLACE TEMP TABLE superseded AS SELECT seq AS s FROM v WHERE staged AND vid IN (SELECT vid FROM sup)",
-		"CREATE OR REPLACE TEMP TABLE live_keys AS SELECT DISTINCT pid, doc_key FROM v WHERE NOT staged AND vid NOT IN (SELECT vid FROM sup)",
+		"CREATE OR REPLACE TABLE superseded AS SELECT seq AS s FROM v WHERE staged AND vid IN (SELECT vid FROM sup)",
+		"CREATE OR REPLACE TABLE live_keys AS SELECT DISTINCT pid, doc_key FROM v WHERE NOT staged AND vid NOT IN (SELECT vid FROM sup)",
 	} {
 		if _, err := st.db.ExecContext(ctx, q); err != nil {
 			return fmt.Errorf("settle document versions: %w", err)
@@ -126,10 +125,10 @@ func (st *stage) settleVersions(ctx context.Context, dataDir string, batch int, 
 	return nil
 }
 
-// documentFinal is the document table's final SELECT: the live versions, with _seq -1
-// for the dataset's own.
-func documentFinal() string {
-	return fmt.Sprintf("SELECT pid, doc_key, doc_type, doc_date, version, CASE WHEN staged THEN seq ELSE -1 END AS %s FROM v WHERE vid NOT IN (SELECT vid FROM sup)", stagingSeq)
+// documentFinal is the document table's final SELECT of the pid range pred: the live
+// versions, with _seq -1 for the dataset's own.
+func documentFinal(pred string) string {
+	return fmt.Sprintf("SELECT pid, doc_key, doc_type, doc_date, version, CASE WHEN staged THEN seq ELSE -1 END AS %s FROM v WHERE %s AND vid NOT IN (SELECT vid FROM sup)", stagingSeq, pred)
 }
 
 // writeVersions writes the registry of document versions into next.
@@ -137,10 +136,15 @@ func (st *stage) writeVersions(ctx context.Context, next string) error {
 	if err := os.MkdirAll(dataset.TableDir(next, documentVersions.Name), 0o755); err != nil {
 		return err
 	}
-	q := fmt.Sprintf("COPY (SELECT %s FROM (SELECT *, vid IN (SELECT vid FROM sup) AS retired FROM v) ORDER BY pid, batch, seq) TO %s (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)",
-		"pid, doc_key, doc_type, doc_date, version, ids, replaces, appends, batch, seq, retired AS superseded",
-		quote(filepath.Join(dataset.TableDir(next, documentVersions.Name), "part-0.parquet")))
-	if _, err := st.db.ExecContext(ctx, q); err != nil {
+	var rows int64
+	if err := st.db.QueryRowContext(ctx, "SELECT count(*) FROM v").Scan(&rows); err != nil {
+		return err
+	}
+	query := func(pred string) string {
+		return fmt.Sprintf("SELECT %s FROM (SELECT *, vid IN (SELECT vid FROM sup) AS retired FROM v WHERE %s) ORDER BY pid, batch, seq",
+			"pid, doc_key, doc_type, doc_date, version, ids, replaces, appends, batch, seq, retired AS superseded", pred)
+	}
+	if err := st.copySorted(ctx, dataset.TablePart(next, documentVersions.Name), st.rangesFor(rows, len(documentVersions.Columns)), nil, query); err != nil {
 		return fmt.Errorf("write %s: %w", documentVersions.Name, err)
 	}
 	return nil
