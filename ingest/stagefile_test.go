@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -108,12 +107,7 @@ func TestColumnarStagingWritesWhatTheAppenderDid(t *testing.T) {
 	// hash than a's SQL: the same rows, each person's ranked 1..n in another order.
 	compare := func(step string, a, b string, ma, mb *dataset.Manifest, goRanked bool) {
 		t.Helper()
-		for _, m := range []*dataset.Manifest{ma, mb} {
-			m.CreatedAt = time.Time{}
-			for i := range m.Batches {
-				m.Batches[i].At = time.Time{}
-			}
-		}
+		zeroTimes(ma, mb)
 		if d := cmp.Diff(ma, mb); d != "" {
 			t.Errorf("%s: manifests differ (-appender +columnar):\n%s", step, d)
 		}
