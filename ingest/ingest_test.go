@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/velo-fse/velo/fse"
 	"github.com/velo-fse/velo/ingest"
 	"github.com/velo-fse/velo/pseudonymize"
+	"github.com/velo-fse/velo/synth"
 )
 
 func cf(t *testing.T, first15 string) string {
@@ -309,6 +311,46 @@ func TestAppendAndRemoveOptedOut(t *testing.T) {
 		n := queryStrings(t, db, "SELECT count(*) FROM "+table(dir, tb.Name))
 		if want := fmt.Sprint(man.Tables[tb.Name].Written); n[0] != want {
 			t.Errorf("table %s holds %s rows, manifest says %s", tb.Name, n[0], want)
+		}
+	}
+}
+
+// Removing the people who opted out later keeps every other row where it was: each
+// table's file, read in order, is the one before without their rows, so it stays sorted
+// by pid and person rank.
+func TestRemoveOptedOutKeepsTheOrder(t *testing.T) {
+	if testing.Short() {
+		t.Skip("generates and ingests a synthetic extract")
+	}
+	src, period := synthExtract(t, synth.Config{Persons: 400, Seed: 4, Formats: []synth.Format{synth.FormatFHIR, synth.FormatCSV}})
+	ps, _ := testKey(t)
+	dir := filepath.Join(t.TempDir(), "data")
+	// The extract's opt-out registry is not given at ingest: its people are removed later.
+	runIngest(t, ingest.Config{Pseudonymizer: ps, Out: dir, Inputs: []string{src}, Period: period})
+	reg := readOptOutFile(t, filepath.Join(src, "optout.txt"))
+	var gone []string
+	for _, id := range reg.Identifiers() {
+		gone = append(gone, "'"+ps.PID(id).String()+"'")
+	}
+	db := openDB(t)
+	kept := func(tb string) []string {
+		return queryStrings(t, db, "SELECT * FROM "+table(dir, tb)+" WHERE pid IS NULL OR pid::VARCHAR NOT IN ("+strings.Join(gone, ", ")+")")
+	}
+	before := map[string][]string{}
+	for _, tb := range slices.Concat(ingest.Tables, ingest.InternalTables) {
+		before[tb.Name] = kept(tb.Name)
+	}
+	man, err := ingest.RemoveOptedOut(context.Background(), ingest.RemoveConfig{Pseudonymizer: ps, OptOut: reg, Out: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if man.Removals[0].RemovedPeople == 0 {
+		t.Fatal("the extract's opt-out registry named nobody in the dataset")
+	}
+	for _, tb := range slices.Concat(ingest.Tables, ingest.InternalTables) {
+		after := queryStrings(t, db, "SELECT * FROM "+table(dir, tb.Name))
+		if !slices.Equal(before[tb.Name], after) {
+			t.Errorf("table %s: %d rows after the removal, %d before without the people removed, or in another order", tb.Name, len(after), len(before[tb.Name]))
 		}
 	}
 }

@@ -95,6 +95,10 @@ func RemoveOptedOut(ctx context.Context, cfg RemoveConfig) (*dataset.Manifest, e
 	removal := dataset.Removal{At: cfg.Now().UTC(), RegistrySize: cfg.OptOut.Len(), RemovedRows: map[string]int64{}, PreviousVersion: man.DatasetVersion}
 	var people []string
 	next := filepath.Join(tmp, "next")
+	// Each table is copied without its people who opted out, in the order it is in: sorted
+	// by pid and person rank (DuckDB keeps the insertion order), so the copy streams in
+	// bounded memory and each person's rows keep their ranks' order, where sorting again
+	// by pid would hold the whole table and need not keep it.
 	for _, t := range Tables {
 		src := fmt.Sprintf("read_parquet(%s)", quote(dataset.TableGlob(cfg.Out, t.Name)))
 		if !tableExists(cfg.Out, t.Name) {
@@ -110,7 +114,7 @@ func RemoveOptedOut(ctx context.Context, cfg RemoveConfig) (*dataset.Manifest, e
 		if err := os.MkdirAll(dataset.TableDir(next, t.Name), 0o755); err != nil {
 			return nil, err
 		}
-		q := fmt.Sprintf("COPY (SELECT * FROM %s WHERE pid NOT IN (SELECT pid FROM gone) ORDER BY pid) TO %s (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)",
+		q := fmt.Sprintf("COPY (SELECT * FROM %s WHERE pid NOT IN (SELECT pid FROM gone)) TO %s (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)",
 			src, quote(dataset.TablePart(next, t.Name)))
 		if _, err := db.ExecContext(ctx, q); err != nil {
 			return nil, fmt.Errorf("rewrite %s: %w", t.Name, err)
@@ -125,7 +129,7 @@ func RemoveOptedOut(ctx context.Context, cfg RemoveConfig) (*dataset.Manifest, e
 		if err := os.MkdirAll(dataset.TableDir(next, t.Name), 0o755); err != nil {
 			return nil, err
 		}
-		q := fmt.Sprintf("COPY (SELECT * FROM read_parquet(%s) WHERE pid NOT IN (SELECT pid FROM gone) ORDER BY pid) TO %s (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)",
+		q := fmt.Sprintf("COPY (SELECT * FROM read_parquet(%s) WHERE pid NOT IN (SELECT pid FROM gone)) TO %s (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)",
 			quote(dataset.TableGlob(cfg.Out, t.Name)), quote(dataset.TablePart(next, t.Name)))
 		if _, err := db.ExecContext(ctx, q); err != nil {
 			return nil, fmt.Errorf("rewrite %s: %w", t.Name, err)
