@@ -15,9 +15,9 @@ import (
 // person rank, the person table's latest facts, a booking sent twice, a document's
 // supersession, which never crosses patients), so a range's rows come out as they would
 // from the whole table, and the file is the same, row for row, in as many ranges as in
-// one. DuckDB sorts spill to disk, but a window over a whole table and the sort behind it
-// do not stay within a third of a gigabyte at a few million rows (a 3-million-person FHIR
-// extract failed so at the default limit; docs/ingest.md#memory).
+// one. DuckDB's sorts spill to disk, but a window over a whole table and the sort behind
+// it did not stay within DuckDB's share at a few million rows: a million people's 2.4M
+// prescriptions failed so under --memory-limit 330MB (docs/ingest.md#memory).
 
 // sortRowBytes is what finalize's window and sort are taken to hold per row and column
 // of a table (a column's value, the sort key's share, the row's pointers), and
