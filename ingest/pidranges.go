@@ -74,11 +74,14 @@ func (st *stage) rangesFor(rows int64, cols int) int {
 	return pidRangeCount(rows, cols, st.memBytes)
 }
 
+// parquetCopyOptions are the options of DuckDB's COPY of a table's Parquet file: zstd, in
+// row groups of at most finalRowGroup rows, as the booking table's Go writer writes them.
+const parquetCopyOptions = "(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)"
+
 // copySorted writes out, a Parquet file of zstd row groups of at most 122,880 rows, from
 // the sorted SELECT query(pred) of each of n pid ranges, in range order; prepare, when
 // not nil, runs before each range's query with the range's predicate.
 func (st *stage) copySorted(ctx context.Context, out string, n int, prepare func(pred string) error, query func(pred string) string) error {
-	const opts = "(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)"
 	preds := pidRanges(n)
 	if len(preds) == 1 {
 		if prepare != nil {
@@ -86,7 +89,7 @@ func (st *stage) copySorted(ctx context.Context, out string, n int, prepare func
 				return err
 			}
 		}
-		_, err := st.db.ExecContext(ctx, fmt.Sprintf("COPY (%s) TO %s %s", query(preds[0]), quote(out), opts))
+		_, err := st.db.ExecContext(ctx, fmt.Sprintf("COPY (%s) TO %s %s", query(preds[0]), quote(out), parquetCopyOptions))
 		return err
 	}
 	dir, err := os.MkdirTemp(st.dir, "ranges-")
@@ -102,11 +105,11 @@ func (st *stage) copySorted(ctx context.Context, out string, n int, prepare func
 			}
 		}
 		parts[i] = quote(filepath.Join(dir, fmt.Sprintf("range-%04d.parquet", i)))
-		if _, err := st.db.ExecContext(ctx, fmt.Sprintf("COPY (%s) TO %s %s", query(pred), parts[i], opts)); err != nil {
+		if _, err := st.db.ExecContext(ctx, fmt.Sprintf("COPY (%s) TO %s %s", query(pred), parts[i], parquetCopyOptions)); err != nil {
 			return err
 		}
 	}
 	// The stage keeps insertion order: the files' rows are copied in list order.
-	_, err = st.db.ExecContext(ctx, fmt.Sprintf("COPY (SELECT * FROM read_parquet([%s])) TO %s %s", strings.Join(parts, ", "), quote(out), opts))
+	_, err = st.db.ExecContext(ctx, fmt.Sprintf("COPY (SELECT * FROM read_parquet([%s])) TO %s %s", strings.Join(parts, ", "), quote(out), parquetCopyOptions))
 	return err
 }

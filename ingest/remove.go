@@ -114,8 +114,8 @@ func RemoveOptedOut(ctx context.Context, cfg RemoveConfig) (*dataset.Manifest, e
 		if err := os.MkdirAll(dataset.TableDir(next, t.Name), 0o755); err != nil {
 			return nil, err
 		}
-		q := fmt.Sprintf("COPY (SELECT * FROM %s WHERE pid NOT IN (SELECT pid FROM gone)) TO %s (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)",
-			src, quote(dataset.TablePart(next, t.Name)))
+		q := fmt.Sprintf("COPY (SELECT * FROM %s WHERE pid NOT IN (SELECT pid FROM gone)) TO %s %s",
+			src, quote(dataset.TablePart(next, t.Name)), parquetCopyOptions)
 		if _, err := db.ExecContext(ctx, q); err != nil {
 			return nil, fmt.Errorf("rewrite %s: %w", t.Name, err)
 		}
@@ -129,8 +129,8 @@ func RemoveOptedOut(ctx context.Context, cfg RemoveConfig) (*dataset.Manifest, e
 		if err := os.MkdirAll(dataset.TableDir(next, t.Name), 0o755); err != nil {
 			return nil, err
 		}
-		q := fmt.Sprintf("COPY (SELECT * FROM read_parquet(%s) WHERE pid NOT IN (SELECT pid FROM gone)) TO %s (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)",
-			quote(dataset.TableGlob(cfg.Out, t.Name)), quote(dataset.TablePart(next, t.Name)))
+		q := fmt.Sprintf("COPY (SELECT * FROM read_parquet(%s) WHERE pid NOT IN (SELECT pid FROM gone)) TO %s %s",
+			quote(dataset.TableGlob(cfg.Out, t.Name)), quote(dataset.TablePart(next, t.Name)), parquetCopyOptions)
 		if _, err := db.ExecContext(ctx, q); err != nil {
 			return nil, fmt.Errorf("rewrite %s: %w", t.Name, err)
 		}
