@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"index/suffixarray"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -129,15 +128,7 @@ func assertNoCDAIdentifiers(t *testing.T, src string, out []byte) {
 			t.Fatal(err)
 		}
 		for _, f := range zr.File {
-			rc, err := f.Open()
-			if err != nil {
-				t.Fatal(err)
-			}
-			b, err := io.ReadAll(rc)
-			rc.Close()
-			if err != nil {
-				t.Fatal(err)
-			}
+			b := readZipFile(t, f)
 			if strings.HasSuffix(string(b), "</ClinicalDocument>\n") {
 				collectCDASensitive(t, b, needles)
 			} else { // a document synth cut short

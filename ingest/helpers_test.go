@@ -1,11 +1,13 @@
 package ingest_test
 
 import (
+	"archive/zip"
 	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -306,4 +308,19 @@ func zeroTimes(ms ...*dataset.Manifest) {
 			m.Batches[i].At = time.Time{}
 		}
 	}
+}
+
+// readZipFile reads one file of a zip.
+func readZipFile(t *testing.T, f *zip.File) []byte {
+	t.Helper()
+	rc, err := f.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		t.Fatalf("%s: %v", f.Name, err)
+	}
+	return b
 }

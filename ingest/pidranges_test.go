@@ -4,7 +4,6 @@ import (
 	"archive/zip"
 	"context"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -122,16 +121,7 @@ func newVersions(t *testing.T, zipPath, dir string, n int) {
 		t.Fatal(err)
 	}
 	for _, f := range z.File[:min(n, len(z.File))] {
-		r, err := f.Open()
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := io.ReadAll(r)
-		r.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		doc := string(b)
+		doc := string(readZipFile(t, f))
 		id := regexp.MustCompile(`<id root="[^"]*" extension="([^"]*)"/><code `).FindStringSubmatch(doc)
 		if id == nil || !strings.Contains(doc, `<versionNumber value="1"/>`) {
 			t.Fatalf("%s: no document id or version 1", f.Name)
