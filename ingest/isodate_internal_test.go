@@ -35,3 +35,32 @@ func TestParseISODate(t *testing.T) {
 		t.Errorf("%d dates accepted", accepted)
 	}
 }
+
+// TestParseDateCutsTheTime: a date-time's date is the text before its first space or T, as
+// strings.IndexAny(s, " T") found it; a string starting with either is not cut.
+func TestParseDateCutsTheTime(t *testing.T) {
+	p := DefaultCUPProfile()
+	for _, tc := range []struct {
+		in   string
+		want string // "": refused
+	}{
+		{"2024-03-05", "2024-03-05"},
+		{"2024-03-05T10:00:00", "2024-03-05"},
+		{"2024-03-05 10:00", "2024-03-05"},
+		{"2024-03-05 T10", "2024-03-05"},
+		{"2024-03-05T 10", "2024-03-05"},
+		{"T2024-03-05", ""},
+		{" 2024-03-05", ""},
+		{"2024-03-05X10", ""},
+		{"", ""},
+		{"T", ""},
+	} {
+		got, ok := p.parseDate(tc.in)
+		switch {
+		case tc.want == "" && ok:
+			t.Errorf("%q: accepted as %v", tc.in, got)
+		case tc.want != "" && (!ok || got.Format(time.DateOnly) != tc.want):
+			t.Errorf("%q: %v %v, want %s", tc.in, got, ok, tc.want)
+		}
+	}
+}
