@@ -145,6 +145,7 @@ var problemIT = map[string]string{
 	"send a token: Authorization: Bearer <token>":                     "invia un token: Authorization: Bearer <token>",
 	"send a token":                                              "invia un token",
 	"you are not a member of project %q":                        "non sei membro del progetto %q",
+	"project %s has no release %q":                              "il progetto %s non ha un rilascio %q",
 	"the %s role cannot send queries":                           "il ruolo %s non può inviare interrogazioni",
 	"the %s role cannot request data releases":                  "il ruolo %s non può chiedere rilasci di dati",
 	"the admin role manages users and tokens and reads no data": "il ruolo admin gestisce utenti e token e non legge dati",

@@ -18,10 +18,15 @@ import (
 
 // marginalsRecord is a marginals release in the CSV's long form (marginal, attribute_i and
 // level_i as utf8, count and its interval as float64), and the release's other fields as
-// JSON (the metadata "velo.marginals" of the Arrow and Parquet answers).
+// JSON (the metadata "velo.marginals" of the Arrow and Parquet answers), its tables there
+// without their cells (attributes, sigma, rho, ci_half_width).
 func marginalsRecord(rel *query.MarginalsRelease) (arrow.RecordBatch, string, error) {
 	head := *rel
-	head.Tables = nil
+	head.Tables = make([]query.MarginalTable, len(rel.Tables))
+	for i, t := range rel.Tables {
+		t.Cells = nil
+		head.Tables[i] = t
+	}
 	meta, err := json.Marshal(head)
 	if err != nil {
 		return nil, "", err

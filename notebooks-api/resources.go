@@ -107,13 +107,9 @@ func (s *Server) listProjects(w http.ResponseWriter, r *http.Request, u *User) e
 // getProject sends one project with its budget: total, spent, left, expiry. A researcher
 // or official asking about a project that is not theirs is refused whether it exists or not.
 func (s *Server) getProject(w http.ResponseWriter, r *http.Request, u *User) error {
-	if err := denyAdmin(u); err != nil {
+	id, err := projectMember(r, u)
+	if err != nil {
 		return err
-	}
-	id := r.PathValue("id")
-	setProject(r, id)
-	if u.Role != RoleDPO && !u.member(id) {
-		return problem(http.StatusForbidden, CodeForbidden, "you are not a member of project %q", id)
 	}
 	st, err := s.led.Project(id)
 	if err != nil {
@@ -218,14 +214,9 @@ func (s *Server) ledgerEntries(w http.ResponseWriter, r *http.Request, u *User) 
 	if err := requireDPO(u); err != nil {
 		return err
 	}
-	q := r.URL.Query()
-	project := q.Get("project")
+	project := r.URL.Query().Get("project")
 	setProject(r, project)
-	since, err := uintParam(q.Get("since_seq"), "since_seq", 0, 0)
-	if err != nil {
-		return err
-	}
-	limit, err := uintParam(q.Get("limit"), "limit", 1000, 10000)
+	since, limit, err := pageParams(r, 1000, 10000)
 	if err != nil {
 		return err
 	}
@@ -246,6 +237,16 @@ func (s *Server) ledgerEntries(w http.ResponseWriter, r *http.Request, u *User) 
 		page.NextSinceSeq = page.Entries[n-1].Seq
 	}
 	return writeJSON(w, http.StatusOK, page)
+}
+
+// pageParams are a page's since_seq (default 0) and limit (default def, 1..maxLimit).
+func pageParams(r *http.Request, def, maxLimit uint64) (since, limit uint64, err error) {
+	q := r.URL.Query()
+	if since, err = uintParam(q.Get("since_seq"), "since_seq", 0, 0); err != nil {
+		return 0, 0, err
+	}
+	limit, err = uintParam(q.Get("limit"), "limit", def, maxLimit)
+	return since, limit, err
 }
 
 func uintParam(v, name string, def, maxV uint64) (uint64, error) {

@@ -139,6 +139,8 @@ func (s *Server) routes() []route {
 		{"GET /v1/projects", s.h(s.listProjects)},
 		{"POST /v1/projects", s.h(s.createProject)},
 		{"GET /v1/projects/{id}", s.h(s.getProject)},
+		{"GET /v1/projects/{id}/history", s.h(s.history)},
+		{"GET /v1/projects/{id}/releases/{release_id}", s.h(s.getRelease)},
 		{"POST /v1/projects/{id}/grants", s.h(s.grant)},
 		{"GET /v1/ledger", s.h(s.ledgerEntries)},
 		{"GET /v1/ledger/verify", s.h(s.verify)},

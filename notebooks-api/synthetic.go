@@ -33,6 +33,9 @@ type MarginalsRequest struct {
 	Bins                 int        `json:"bins,omitempty"`
 	MaxGroupsContributed int        `json:"max_groups_contributed,omitempty"`
 	MaxRowsPerGroup      int        `json:"max_rows_per_group,omitempty"`
+	// DryRun validates and prices the request, with each table's noise and interval
+	// half-width: no charge, no data read, no cells.
+	DryRun bool `json:"dry_run,omitempty"`
 }
 
 // SyntheticRequest is the body of POST /v1/synthetic.
@@ -108,6 +111,7 @@ func (s *Server) marginals(w http.ResponseWriter, r *http.Request, u *User) erro
 	rel, err := de.Marginals(r.Context(), query.MarginalsRequest{
 		Project: req.Project, Actor: "user:" + u.Name, Table: req.Table, Join: req.Join, Sets: req.Marginals,
 		Bins: req.Bins, Epsilon: req.Epsilon, Delta: req.Delta, MaxGroupsContributed: req.MaxGroupsContributed, MaxRowsPerGroup: req.MaxRowsPerGroup,
+		DryRun: req.DryRun,
 	})
 	s.queries.Done()
 	if err != nil {
@@ -116,7 +120,14 @@ func (s *Server) marginals(w http.ResponseWriter, r *http.Request, u *User) erro
 		}
 		return err
 	}
-	logExtra(r, "release_id", rel.ReleaseID, "outcome", "released", "epsilon", rel.Epsilon, "delta", rel.Delta, "format", media)
+	outcome := "released"
+	switch {
+	case rel.DryRun:
+		outcome = "dry_run"
+	case rel.Cached:
+		outcome = "cached"
+	}
+	logExtra(r, "release_id", rel.ReleaseID, "outcome", outcome, "epsilon", rel.Epsilon, "delta", rel.Delta, "format", media)
 	var buf bytes.Buffer
 	ct := mediaJSON
 	switch media {

@@ -29,12 +29,26 @@ func charges(ts *testServer, project string) int {
 	return n
 }
 
-// POST /v1/marginals over loopback: JSON and CSV, one charge each, refusals uncharged.
+// POST /v1/marginals over loopback: a dry run, uncharged; JSON, then the same request as
+// CSV, Arrow and Parquet, answered by the same release at no further charge; refusals
+// uncharged.
 func TestMarginalsEndpoint(t *testing.T) {
 	ts := startServer(t)
 	body := notebooksapi.MarginalsRequest{Project: "wl", Table: "booking", Marginals: [][]string{{"region"}, {"priority", "wait_days"}},
 		Epsilon: f64p(1), Delta: f64p(1e-6)}
-	resp, b := ts.call(t, "rita", "POST", "/v1/marginals", body)
+	// A dry run first: priced, each table's noise, no cells, nothing charged.
+	dryBody := body
+	dryBody.DryRun = true
+	resp, b := ts.call(t, "rita", "POST", "/v1/marginals", dryBody)
+	if resp.StatusCode != 200 {
+		t.Fatalf("dry run: %d: %s", resp.StatusCode, b)
+	}
+	var dry query.MarginalsRelease
+	mustJSON(t, b, &dry)
+	if !dry.DryRun || len(dry.Tables) != 2 || len(dry.Tables[0].Cells) != 0 || dry.Tables[0].CIHalfWidth <= 0 || charges(ts, "wl") != 0 {
+		t.Fatalf("dry run: %s; %d charges", b, charges(ts, "wl"))
+	}
+	resp, b = ts.call(t, "rita", "POST", "/v1/marginals", body)
 	if resp.StatusCode != 200 {
 		t.Fatalf("%d: %s", resp.StatusCode, b)
 	}
@@ -67,7 +81,8 @@ func TestMarginalsEndpoint(t *testing.T) {
 		rows += int(rd.RecordBatch().NumRows())
 	}
 	md := rd.Schema().Metadata()
-	if i := md.FindKey("velo.marginals"); rows != 61 || i < 0 || !strings.Contains(md.Values()[i], `"table":"booking"`) || rd.Schema().Field(7).Name != "count" {
+	if i := md.FindKey("velo.marginals"); rows != 61 || i < 0 || !strings.Contains(md.Values()[i], `"table":"booking"`) || !strings.Contains(md.Values()[i], `"release_id":"`+rel.ReleaseID+`"`) ||
+		!strings.Contains(md.Values()[i], `"cached":true`) || rd.Schema().Field(7).Name != "count" {
 		t.Errorf("arrow: %d rows, schema %v", rows, rd.Schema())
 	}
 	rd.Release()
@@ -79,10 +94,13 @@ func TestMarginalsEndpoint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if kv := pr.MetaData().KeyValueMetadata().FindValue("velo.marginals"); pr.NumRows() != 61 || kv == nil || !strings.Contains(*kv, `"table":"booking"`) || pr.MetaData().Schema.Column(7).Name() != "count" {
+	if kv := pr.MetaData().KeyValueMetadata().FindValue("velo.marginals"); pr.NumRows() != 61 || kv == nil || !strings.Contains(*kv, `"release_id":"`+rel.ReleaseID+`"`) || pr.MetaData().Schema.Column(7).Name() != "count" {
 		t.Errorf("parquet: %d rows, metadata %v", pr.NumRows(), kv)
 	}
 	pr.Close()
+	if charges(ts, "wl") != 1 || ts.project(t, "wl").Spent.Epsilon != 1 {
+		t.Errorf("the same request in four formats: %d charges, want one", charges(ts, "wl"))
+	}
 	for _, bad := range []struct {
 		user   string
 		body   any
@@ -103,7 +121,7 @@ func TestMarginalsEndpoint(t *testing.T) {
 			t.Errorf("%s %v: %d %s, want %d %s (%s)", bad.user, bad.body, resp.StatusCode, p.Code, bad.status, bad.code, p.Detail)
 		}
 	}
-	if charges(ts, "wl") != 4 {
+	if charges(ts, "wl") != 1 {
 		t.Errorf("refusals charged: %d charges", charges(ts, "wl"))
 	}
 	// Bookings with their person's sex: a person column beside a booking column.

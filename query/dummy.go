@@ -8,7 +8,6 @@ import (
 	"math"
 	"os"
 	"slices"
-	"strconv"
 
 	"github.com/velo-fse/velo/dp"
 	"github.com/velo-fse/velo/ledger"
@@ -152,7 +151,7 @@ func (e *Engine) dummy(ctx context.Context, req Request, plan *plan, rel *releas
 	if err != nil {
 		return nil, fmt.Errorf("record dummy run: %w", err)
 	}
-	rel.ReleaseID = "d_" + strconv.FormatUint(entry.Seq, 10)
+	rel.ReleaseID = DummyReleaseID(entry.Seq)
 	rel.BudgetLeft = release.BudgetAmount{Epsilon: st.Left.Epsilon, Delta: st.Left.Delta}
 	return rel, nil
 }

@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -66,17 +67,18 @@ type Engine struct {
 	ledger  Ledger
 	log     *slog.Logger
 	tree    dp.Tree
-	// afterCharge, when set (tests only), runs between the charge and the execution.
+	// afterCharge, when set (tests only), runs between the charge and the execution;
+	// onWait, when set (tests only), when a request starts waiting for an identical one.
 	afterCharge func()
+	onWait      func()
 	// maxEpsilon is MaxEpsilon; accuracy tests raise it to check the engine's totals
 	// through the noise.
 	maxEpsilon float64
 	// slots bounds the queries that read data at once (Limits.MaxConcurrent).
 	slots slots
 
-	// inflight holds the queries being answered, by release cache key: an identical
-	// query arriving meanwhile (dashboard panels refreshing together) waits for the first
-	// and is answered from the cache instead of being charged twice.
+	// inflight holds the queries and marginals being answered, by release cache key
+	// (answerOnce).
 	mu       sync.Mutex
 	inflight map[string]chan struct{}
 
@@ -345,36 +347,16 @@ func (e *Engine) query(ctx context.Context, req Request) (*release.Release, bool
 		rel.BudgetLeft = release.BudgetAmount{Epsilon: st.Left.Epsilon, Delta: st.Left.Delta}
 		return rel, clamp, nil
 	}
-	key := req.Project + "\x00" + ledger.SQLHash(plan.Canonical) + "\x00" + options
-	for {
-		if rel, ok, err := e.cached(req.Project, plan, options); ok || err != nil {
-			return rel, clamp, err
-		}
-		e.mu.Lock()
-		wait, busy := e.inflight[key]
-		if !busy {
-			if e.inflight == nil {
-				e.inflight = map[string]chan struct{}{}
-			}
-			done := make(chan struct{})
-			e.inflight[key] = done
-			defer func() {
-				e.mu.Lock()
-				delete(e.inflight, key)
-				e.mu.Unlock()
-				close(done)
-			}()
-		}
-		e.mu.Unlock()
-		if !busy {
-			break
-		}
-		select {
-		case <-wait:
-		case <-ctx.Done():
-			return nil, false, ctx.Err()
-		}
+	var hit *release.Release
+	done, err := e.answerOnce(ctx, req.Project+"\x00"+ledger.SQLHash(plan.Canonical)+"\x00"+options, func() (bool, error) {
+		r, ok, err := e.cached(req.Project, plan, options)
+		hit = r
+		return ok, err
+	})
+	if done == nil {
+		return hit, clamp, err
 	}
+	defer done()
 	// Only now, with no release to reuse and none on its way, does the query need a slot.
 	free, err := e.slots.acquire(ctx)
 	if err != nil {
@@ -383,6 +365,45 @@ func (e *Engine) query(ctx context.Context, req Request) (*release.Release, bool
 	defer free()
 	rel, err = e.run(ctx, req, plan, rel, options, total, per, selection, bounding, maxGroups, maxRows)
 	return rel, clamp, err
+}
+
+// answerOnce returns once a request with this release cache key needs answering: it runs
+// cached, and when that finds nothing and no identical request is being answered, it
+// returns done, which the caller runs once it has answered (its release recorded, or its
+// failure). An identical request arriving meanwhile (dashboard panels refreshing together,
+// a notebook cell run twice) waits for the first and asks cached again, instead of being
+// charged twice. done is nil when cached found the release or failed (err), or ctx ended.
+func (e *Engine) answerOnce(ctx context.Context, key string, cached func() (bool, error)) (done func(), err error) {
+	for {
+		if ok, err := cached(); ok || err != nil {
+			return nil, err
+		}
+		e.mu.Lock()
+		wait, busy := e.inflight[key]
+		if !busy {
+			if e.inflight == nil {
+				e.inflight = map[string]chan struct{}{}
+			}
+			ch := make(chan struct{})
+			e.inflight[key] = ch
+			e.mu.Unlock()
+			return func() {
+				e.mu.Lock()
+				delete(e.inflight, key)
+				e.mu.Unlock()
+				close(ch)
+			}, nil
+		}
+		e.mu.Unlock()
+		if e.onWait != nil {
+			e.onWait()
+		}
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 }
 
 // cached returns the stored release of a query, if there is one. The ledger keeps the
@@ -505,7 +526,7 @@ func (e *Engine) run(ctx context.Context, req Request, plan *plan, rel *release.
 		rel.Selection.GroupsKept = &kept
 	}
 	keyLabels(plan, e.cat, rel)
-	rel.ReleaseID = "r_" + strconv.FormatUint(charge.Seq, 10) + "_" + randomHex(6)
+	rel.ReleaseID = releaseID(releaseQuery, charge.Seq)
 	left, err := e.recordRelease(ctx, charge, req.Project, rel)
 	if err != nil {
 		return nil, err
@@ -906,6 +927,53 @@ func randomUint64() (uint64, error) {
 		return 0, err
 	}
 	return binary.LittleEndian.Uint64(b[:]), nil
+}
+
+// Release ids: a prefix for what was released (r_ a query, m_ marginals, s_ synthetic
+// data), the number of the ledger's charge entry and a random suffix; a dummy run's is d_
+// and the number of its ledger entry.
+const (
+	releaseQuery     = "r_"
+	releaseMarginals = "m_"
+	releaseSynthetic = "s_"
+	releaseDummy     = "d_"
+)
+
+func releaseID(prefix string, seq uint64) string {
+	return prefix + strconv.FormatUint(seq, 10) + "_" + randomHex(6)
+}
+
+// What a charge paid for, as its options say (kind=…; a query's options have no kind).
+const (
+	KindQuery     = "query"
+	KindMarginals = "marginals"
+	KindSynthetic = "synthetic"
+)
+
+// ChargeKind is what a charge with these options (a ledger entry's Options) paid for.
+func ChargeKind(options string) string {
+	for _, kv := range strings.Split(options, "&") {
+		if k, v, _ := strings.Cut(kv, "="); k == "kind" {
+			return v
+		}
+	}
+	return KindQuery
+}
+
+// DummyReleaseID is the release id of the dummy run recorded at ledger entry seq.
+func DummyReleaseID(seq uint64) string { return releaseDummy + strconv.FormatUint(seq, 10) }
+
+var releaseIDPattern = regexp.MustCompile(`^(?:([rms]_)([0-9]{1,20})_[0-9a-f]{12}|(d_)([0-9]{1,20}))$`)
+
+// ParseReleaseID reads a release id: the number of the ledger entry it names (a charge's,
+// or a dummy run's for a dummy release) and whether it is a dummy run's.
+func ParseReleaseID(id string) (seq uint64, dummy, ok bool) {
+	m := releaseIDPattern.FindStringSubmatch(id)
+	if m == nil {
+		return 0, false, false
+	}
+	seq, err := strconv.ParseUint(m[2]+m[4], 10, 64)
+	return seq, m[3] == releaseDummy, err == nil
 }
 
 func randomHex(n int) string {

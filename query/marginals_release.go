@@ -45,6 +45,9 @@ type MarginalsRequest struct {
 	MaxGroupsContributed int
 	// MaxRowsPerGroup overrides the table's rows per person in a cell (1..100).
 	MaxRowsPerGroup int
+	// DryRun validates and prices the request, and gives each table's noise and interval
+	// half-width, without charging and without reading data: the release has no cells.
+	DryRun bool
 }
 
 // MarginalBounding is the per-person bounding a release applied and the sensitivities it
@@ -71,10 +74,12 @@ type MarginalCell struct {
 
 // MarginalTable is one noisy contingency table: every cell of the attributes' domains.
 type MarginalTable struct {
-	Attributes []string       `json:"attributes"`
-	Sigma      float64        `json:"sigma"`
-	Rho        float64        `json:"rho"`
-	Cells      []MarginalCell `json:"cells"`
+	Attributes []string `json:"attributes"`
+	Sigma      float64  `json:"sigma"`
+	Rho        float64  `json:"rho"`
+	// CIHalfWidth is every cell's 95% interval half-width, 1.96σ.
+	CIHalfWidth float64        `json:"ci_half_width"`
+	Cells       []MarginalCell `json:"cells"`
 }
 
 // MarginalsRelease is a DP release of contingency tables: one ledger entry.
@@ -93,6 +98,10 @@ type MarginalsRelease struct {
 	Attributes     []*MarginalAttribute `json:"attributes"`
 	Tables         []MarginalTable      `json:"tables"`
 	BudgetLeft     release.BudgetAmount `json:"budget_left"`
+	// Cached: the release recorded for the same request earlier, served at no cost.
+	Cached bool `json:"cached,omitempty"`
+	// DryRun: validated and priced only (MarginalsRequest.DryRun): no cells, no charge.
+	DryRun bool `json:"dry_run,omitempty"`
 }
 
 // WriteCSV writes the tables in long form: one row per cell, the marginal's number, up to
@@ -250,7 +259,8 @@ func (e *Engine) prepareError(project string, err error) error {
 // Marginals releases noisy contingency tables of one table for one ledger charge: checked
 // against the project's allow-list and budget, charged (ε, δ) before any data is read, each
 // table's exact bounded counts noised with the Gaussian mechanism at an equal share of
-// ρ = CDPRho(ε, δ) (docs/privacy.md#sensitivity-of-a-contingency-table).
+// ρ = CDPRho(ε, δ) (docs/privacy.md#sensitivity-of-a-contingency-table). The same request
+// again is answered by the recorded release, at no cost (Cached).
 func (e *Engine) Marginals(ctx context.Context, req MarginalsRequest) (*MarginalsRelease, error) {
 	if len(req.Sets) == 0 || len(req.Sets) > MaxMarginalSets {
 		return nil, optionsError("give from 1 to %d attribute sets, got %d", MaxMarginalSets, len(req.Sets))
@@ -293,11 +303,46 @@ func (e *Engine) Marginals(ctx context.Context, req MarginalsRequest) (*Marginal
 		Mechanism: "gaussian (zCDP)",
 		Bounding:  MarginalBounding{MaxGroupsContributed: g, MaxRowsPerGroup: r, L1: l1, L2: l2},
 	}
+	if req.DryRun {
+		// Priced from the catalog and the budget: nothing read, nothing charged. The
+		// release's σ is this one or, rounded by the noise's calibration, a hair larger.
+		rel.DryRun, rel.Attributes = true, dr.mc.attrs
+		for _, pm := range prepared {
+			rel.Tables = append(rel.Tables, marginalTable(dr.mc.attrs, pm.attrs, nil, sigma, rhoEach))
+		}
+		rel.BudgetLeft = release.BudgetAmount{Epsilon: dr.st.Left.Epsilon, Delta: dr.st.Left.Delta}
+		return rel, nil
+	}
 	canonical := canonicalMarginals("MARGINALS", joinedName(req.Table, dr.mc.joins), dr.mc.attrs, sets)
-	options := fmt.Sprintf("engine=%s&kind=marginals&epsilon=%s&delta=%s&max_groups_contributed=%d&max_rows_per_group=%d",
+	options := fmt.Sprintf("engine=%s&kind="+KindMarginals+"&epsilon=%s&delta=%s&max_groups_contributed=%d&max_rows_per_group=%d",
 		engineVersion, strconv.FormatFloat(rel.Epsilon, 'g', -1, 64), strconv.FormatFloat(rel.Delta, 'g', -1, 64), g, r)
 	mech, _ := json.Marshal(map[string]any{"mechanism": "gaussian", "tables": len(sets), "rho": dr.budget.Rho, "sigma": sigma, "bounding": rel.Bounding})
 	text, _ := json.Marshal(req.Sets)
+	// The same request again (project, tables, attribute sets with their bins, budget and
+	// bounding, on this dataset version) is answered by the release recorded for it, at no
+	// cost: the same noisy counts, so no new information.
+	var hit *MarginalsRelease
+	hash := ledger.SQLHash(canonical)
+	done, err := e.answerOnce(ctx, req.Project+"\x00"+hash+"\x00"+options, func() (bool, error) {
+		raw, ok := e.ledger.Cached(req.Project, hash, options, e.version)
+		if !ok {
+			return false, nil
+		}
+		cached := new(MarginalsRelease)
+		if err := json.Unmarshal(raw, cached); err != nil {
+			return false, fmt.Errorf("cached marginals: %w", err)
+		}
+		cached.Cached = true
+		if st, err := e.ledger.Project(req.Project); err == nil {
+			cached.BudgetLeft = release.BudgetAmount{Epsilon: st.Left.Epsilon, Delta: st.Left.Delta}
+		}
+		hit = cached
+		return true, nil
+	})
+	if done == nil {
+		return hit, err
+	}
+	defer done()
 	free, err := e.slots.acquire(ctx)
 	if err != nil {
 		return nil, err
@@ -334,7 +379,7 @@ func (e *Engine) Marginals(ctx context.Context, req MarginalsRequest) (*Marginal
 		rel.Tables = append(rel.Tables, marginalTable(dr.mc.attrs, pm.attrs, noisy, used, dp.GaussianRho(l2, used)))
 	}
 	rel.Attributes = dr.mc.attrs
-	rel.ReleaseID = "m_" + strconv.FormatUint(charge.Seq, 10) + "_" + randomHex(6)
+	rel.ReleaseID = releaseID(releaseMarginals, charge.Seq)
 	left, err := e.recordRelease(ctx, charge, req.Project, rel)
 	if err != nil {
 		return nil, err
@@ -349,7 +394,7 @@ func (e *Engine) Marginals(ctx context.Context, req MarginalsRequest) (*Marginal
 const z95 = 1.959963984540054
 
 func marginalTable(attrs []*MarginalAttribute, set []int, noisy []float64, sigma, rho float64) MarginalTable {
-	t := MarginalTable{Sigma: sigma, Rho: rho, Cells: make([]MarginalCell, len(noisy))}
+	t := MarginalTable{Sigma: sigma, Rho: rho, CIHalfWidth: z95 * sigma, Cells: make([]MarginalCell, len(noisy))}
 	for _, a := range set {
 		t.Attributes = append(t.Attributes, attrs[a].Name)
 	}
@@ -565,10 +610,10 @@ func (e *Engine) Synthesize(ctx context.Context, req SynthesizeRequest) (*Synthe
 		sets = append(sets, []int{i})
 	}
 	canonical := canonicalMarginals("SYNTHESIZE "+strings.ToUpper(method), joinedName(req.Table, dr.mc.joins), dr.mc.attrs, sets)
-	options := fmt.Sprintf("engine=%s&kind=synthetic&method=%s&epsilon=%s&delta=%s&max_groups_contributed=%d&max_rows_per_group=%d&rows=%d",
+	options := fmt.Sprintf("engine=%s&kind="+KindSynthetic+"&method=%s&epsilon=%s&delta=%s&max_groups_contributed=%d&max_rows_per_group=%d&rows=%d",
 		engineVersion, method, strconv.FormatFloat(out.Epsilon, 'g', -1, 64), strconv.FormatFloat(out.Delta, 'g', -1, 64), g, r, req.Rows)
 	if !perGroup {
-		options = fmt.Sprintf("engine=%s&kind=synthetic&method=%s&epsilon=%s&delta=%s&bounding=%s&max_rows_per_person=%d&rows=%d",
+		options = fmt.Sprintf("engine=%s&kind="+KindSynthetic+"&method=%s&epsilon=%s&delta=%s&bounding=%s&max_rows_per_person=%d&rows=%d",
 			engineVersion, method, strconv.FormatFloat(out.Epsilon, 'g', -1, 64), strconv.FormatFloat(out.Delta, 'g', -1, 64), boundingPersonRows, k, req.Rows)
 	}
 	mech, _ := json.Marshal(map[string]any{"mechanism": method + " (gaussian measurements, exponential selections; zCDP)", "rho": dr.budget.Rho, "rows_per_person_bound": k, "bounding": out.Bounding})
@@ -620,7 +665,7 @@ func (e *Engine) Synthesize(ctx context.Context, req SynthesizeRequest) (*Synthe
 		return nil, ErrExecution
 	}
 	out.RhoSpent, out.Rows, out.Steps, out.Utility, out.data = res.RhoSpent, n, res.Steps, util, tab
-	out.ReleaseID = "s_" + strconv.FormatUint(charge.Seq, 10) + "_" + randomHex(6)
+	out.ReleaseID = releaseID(releaseSynthetic, charge.Seq)
 	raw, err := json.Marshal(out)
 	if err != nil {
 		return nil, err

@@ -54,14 +54,16 @@ func dataError(err error, state string) error {
 
 func runMarginals(ctx context.Context, m *Main, args []string) error {
 	fs := m.newFlagSet("marginals", `marginals --data DATA --state DIR --project ID --table T [--join person] --set A[,B[,C]]... [--epsilon E] [--delta D]
-       [--bins N] [--max-groups-contributed K] [--max-rows-per-group R] [--format json|csv]
+       [--bins N] [--max-groups-contributed K] [--max-rows-per-group R] [--dry-run] [--format json|csv]
 
 Releases differentially private contingency tables (1-, 2- or 3-way marginals) of one
 table, as the local operator, for one ledger charge made before any data is read. Each
 --set names 1 to 3 columns with a public domain: a catalog domain, a date of the extract
 period (counted by month), or a numeric column with catalog bounds (--bins equal-width
 bins). Every cell of the domains is released, with Gaussian noise and a 95% interval;
-delta must be > 0. Example:
+delta must be > 0. The same request again returns the recorded release at no cost.
+--dry-run validates and prices the request and gives each table's noise (sigma) and 95%
+interval half-width, without charging and without reading data. Example:
   velo marginals --data data --state state --project wl --table booking \
     --set region --set priority,wait_days --epsilon 1 --delta 1e-6 --format csv
 With --join person, each row of the table is read with its person's row, whose columns
@@ -78,6 +80,7 @@ are named person.COLUMN:
 	maxGroups := fs.Int("max-groups-contributed", 0, "cells one person may contribute to in each table (default: the table's policy)")
 	maxRows := fs.Int("max-rows-per-group", 0, "rows of one person counted in a cell (default: the table's policy)")
 	format := fs.String("format", "json", "output: json (the release) or csv (one row per cell)")
+	dry := fs.Bool("dry-run", false, "validate and price only, with each table's noise: no charge, no data read")
 	var sets stringList
 	fs.Var(&sets, "set", "an attribute set: 1 to 3 comma-separated columns (repeatable)")
 	if err := parse(fs, args); err != nil {
@@ -92,7 +95,7 @@ are named person.COLUMN:
 	if *format != "json" && *format != "csv" {
 		return usageError{fmt.Errorf("marginals: --format %q: want json or csv", *format)}
 	}
-	req := query.MarginalsRequest{Project: *project, Actor: "operator:" + actorName(""), Table: *table, Join: commaList(*join), Bins: *bins, MaxGroupsContributed: *maxGroups, MaxRowsPerGroup: *maxRows}
+	req := query.MarginalsRequest{Project: *project, Actor: "operator:" + actorName(""), Table: *table, Join: commaList(*join), Bins: *bins, MaxGroupsContributed: *maxGroups, MaxRowsPerGroup: *maxRows, DryRun: *dry}
 	for _, s := range sets {
 		req.Sets = append(req.Sets, commaList(s))
 	}
@@ -100,7 +103,7 @@ are named person.COLUMN:
 		return err
 	}
 	eng, done, err := openDataEngine(ctx, m, *data, *state, apiEquivalent{path: "/v1/marginals", tokenVar: "VELO_TOKEN", body: notebooksapi.MarginalsRequest{
-		Project: req.Project, Table: req.Table, Join: req.Join, Marginals: req.Sets, Epsilon: req.Epsilon, Delta: req.Delta, Bins: req.Bins, MaxGroupsContributed: req.MaxGroupsContributed, MaxRowsPerGroup: req.MaxRowsPerGroup,
+		Project: req.Project, Table: req.Table, Join: req.Join, Marginals: req.Sets, Epsilon: req.Epsilon, Delta: req.Delta, Bins: req.Bins, MaxGroupsContributed: req.MaxGroupsContributed, MaxRowsPerGroup: req.MaxRowsPerGroup, DryRun: req.DryRun,
 	}})
 	if err != nil {
 		return err

@@ -52,6 +52,16 @@ func TestMarginalsAndSynthesizeCommands(t *testing.T) {
 	if chargeCount(t, state) != 1 {
 		t.Fatalf("marginals: want one charge")
 	}
+	// The same tables again, as a dry run: priced with their noise, uncharged.
+	out = mustVelo(t, "marginals", "--data", data, "--state", state, "--project", "wl", "--table", "booking",
+		"--set", "region", "--set", "priority,within_target", "--epsilon", "0.5", "--delta", "1e-6", "--dry-run")
+	var dry query.MarginalsRelease
+	if err := json.Unmarshal([]byte(out), &dry); err != nil || !dry.DryRun || len(dry.Tables) != 2 || dry.Tables[0].CIHalfWidth <= 0 || len(dry.Tables[0].Cells) != 0 {
+		t.Fatalf("dry run: %v\n%s", err, out)
+	}
+	if chargeCount(t, state) != 1 {
+		t.Fatalf("the dry run was charged")
+	}
 	if _, err := velo(t, "marginals", "--data", data, "--state", state, "--project", "wl", "--table", "booking", "--set", "provider_id", "--epsilon", "1", "--delta", "1e-6"); err == nil || !strings.Contains(err.Error(), "no public domain") {
 		t.Errorf("a column without a domain: %v", err)
 	}

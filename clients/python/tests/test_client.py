@@ -115,3 +115,46 @@ def test_synthesize_joins_the_person(conn):
     assert syn.table.num_rows == 500
     assert syn.release["join"] == ["person"] and "pid" not in syn.table.column_names
     assert conn.budget().spent.epsilon == pytest.approx(before.spent.epsilon + 0.5)
+
+
+def test_marginals_dry_run_then_charged_once(conn):
+    sets = [["region"], ["priority", "within_target"]]
+    before = conn.budget()
+    dry = conn.marginals("booking", sets, epsilon=0.25, delta=1e-7, dry_run=True)
+    assert dry.dry_run and len(dry) == 0 and dry.release_id == ""
+    assert [t["attributes"] for t in dry.tables] == sets
+    assert all(t["ci_half_width"] == pytest.approx(1.959963984540054 * t["sigma"]) for t in dry.tables)
+    assert conn.budget().spent == before.spent
+
+    m = conn.marginals("booking", sets, epsilon=0.25, delta=1e-7)
+    assert not m.cached and not m.dry_run and m.release_id
+    assert len(m) == 21 + 4 * 2
+    df = m.to_pandas()
+    assert set(df["marginal"]) == {1, 2}
+    assert (df["ci_lower"] <= df["count"]).all() and (df["count"] <= df["ci_upper"]).all()
+    assert all(a["sigma"] >= b["sigma"] for a, b in zip(m.tables, dry.tables))
+    assert conn.budget().spent.epsilon == pytest.approx(before.spent.epsilon + 0.25)
+
+    again = conn.marginals("booking", sets, epsilon=0.25, delta=1e-7)
+    assert again.cached and again.release_id == m.release_id
+    assert again.table.equals(m.table)
+    assert conn.budget().spent.epsilon == pytest.approx(before.spent.epsilon + 0.25)
+
+
+def test_history_lists_the_charges_and_fetches_a_release_again(conn):
+    sql = "SELECT priority, COUNT(*) AS n FROM booking GROUP BY priority"
+    before = conn.budget()
+    r = conn.query(sql, epsilon=0.25)
+    charges = conn.history()
+    mine = [c for c in charges if c.get("release_id") == r.release_id]
+    assert len(mine) == 1
+    assert mine[0]["text"] == sql and mine[0]["kind"] == "query" and mine[0]["outcome"] == "released"
+    assert mine[0]["epsilon"] == pytest.approx(0.25)
+    assert [c["seq"] for c in charges] == sorted(c["seq"] for c in charges)
+    again = conn.release(r.release_id)
+    assert again["release_id"] == r.release_id
+    assert [row[0] for row in again["rows"]] == r.to_pandas()["priority"].tolist()
+    assert conn.budget().spent.epsilon == pytest.approx(before.spent.epsilon + 0.25)
+    with pytest.raises(velo.VeloError) as e:
+        conn.release("r_999999_0123456789ab")
+    assert e.value.status == 404

@@ -27,6 +27,7 @@ __all__ = [
     "Connection",
     "Result",
     "Synthetic",
+    "Marginals",
     "Price",
     "Budget",
     "Amount",
@@ -227,13 +228,8 @@ class Result:
 
 
 @dataclass
-class Synthetic:
-    """A differentially private synthetic table (``POST /v1/synthetic``): ``table`` is the
-    rows (Arrow; no person identifier; NULL where the model put a missing value), ``release``
-    the release record (method, epsilon, delta, bounding, attributes and their levels, the
-    synthesizer's steps) and ``utility`` its report: for every noisy marginal it measured,
-    the total-variation distance of the rows from it (computed from the noisy measurements,
-    free). Anything computed from the rows is post-processing: it costs nothing more."""
+class _TableRelease:
+    """An Arrow ``table`` released with its ``release`` record (the API's JSON)."""
 
     table: pa.Table
     release: Mapping[str, Any]
@@ -250,10 +246,6 @@ class Synthetic:
     def delta(self) -> float:
         return float(self.release.get("delta", 0))
 
-    @property
-    def utility(self) -> Mapping[str, Any]:
-        return self.release.get("utility") or {}
-
     def to_arrow(self) -> pa.Table:
         return self.table
 
@@ -262,6 +254,42 @@ class Synthetic:
 
     def __len__(self) -> int:
         return self.table.num_rows
+
+
+class Synthetic(_TableRelease):
+    """A differentially private synthetic table (``POST /v1/synthetic``): ``table`` is the
+    rows (Arrow; no person identifier; NULL where the model put a missing value), ``release``
+    the release record (method, epsilon, delta, bounding, attributes and their levels, the
+    synthesizer's steps) and ``utility`` its report: for every noisy marginal it measured,
+    the total-variation distance of the rows from it (computed from the noisy measurements,
+    free). Anything computed from the rows is post-processing: it costs nothing more."""
+
+    @property
+    def utility(self) -> Mapping[str, Any]:
+        return self.release.get("utility") or {}
+
+
+class Marginals(_TableRelease):
+    """Differentially private contingency tables (``POST /v1/marginals``): ``table`` is one
+    row per cell of every marginal (``marginal``, ``attribute_1``/``level_1`` to
+    ``attribute_3``/``level_3``, ``count``, ``ci_lower``, ``ci_upper``: the noisy count and
+    its 95% interval), ``release`` the release record (epsilon, delta, bounding, attributes
+    and their levels, and per marginal its ``sigma`` and ``ci_half_width``). A dry run has
+    no cells: its ``release`` says what the tables would cost and how precise they would
+    be."""
+
+    @property
+    def cached(self) -> bool:
+        return bool(self.release.get("cached", False))
+
+    @property
+    def dry_run(self) -> bool:
+        return bool(self.release.get("dry_run", False))
+
+    @property
+    def tables(self) -> List[Mapping[str, Any]]:
+        """Per marginal: its ``attributes``, ``sigma``, ``rho`` and ``ci_half_width``."""
+        return list(self.release.get("tables") or [])
 
 
 def connect(url: str, token: str, project: Optional[str] = None, timeout: float = 300.0) -> "Connection":
@@ -375,31 +403,53 @@ class Connection:
         ``max_rows_per_person`` rows (default 1). ``join=["person"]`` reads each row with
         its person's row: the person's columns are then named ``person.birth_year`` and
         so on, in ``columns`` and in the synthetic table."""
-        body: Dict[str, Any] = {"table": table, "project": project or self.project, "method": method}
-        if join:
-            body["join"] = list(join)
-        if columns is not None:
-            body["columns"] = list(columns)
-        if rows is not None:
-            body["rows"] = int(rows)
-        if epsilon is not None:
-            body["epsilon"] = float(epsilon)
-        if delta is not None:
-            body["delta"] = float(delta)
-        if bins is not None:
-            body["bins"] = int(bins)
-        if max_rows_per_person is not None:
-            body["max_rows_per_person"] = int(max_rows_per_person)
+        body = _given(
+            {"table": table, "project": project or self.project, "method": method},
+            join=list(join) if join else None, columns=None if columns is None else list(columns),
+            rows=_num(rows, int), epsilon=_num(epsilon, float), delta=_num(delta, float), bins=_num(bins, int),
+            max_rows_per_person=_num(max_rows_per_person, int),
+        )
         raw = self._request("POST", "/v1/synthetic", body, accept="application/vnd.apache.parquet")
         tab = pyarrow.parquet.read_table(pa.BufferReader(raw))
         md = tab.schema.metadata or {}
         release = json.loads(md.get(b"velo.synthetic", b"{}"))
         return Synthetic(table=tab.replace_schema_metadata(None), release=release)
 
+    def marginals(
+        self,
+        table: str,
+        sets: List[List[str]],
+        *,
+        epsilon: Optional[float] = None,
+        delta: Optional[float] = None,
+        bins: Optional[int] = None,
+        max_groups_contributed: Optional[int] = None,
+        max_rows_per_group: Optional[int] = None,
+        join: Optional[List[str]] = None,
+        project: Optional[str] = None,
+        dry_run: bool = False,
+    ) -> Marginals:
+        """Noisy contingency tables of ``table``, one per attribute set in ``sets`` (1 to 3
+        columns with a public domain each, e.g. ``[["region"], ["priority", "wait_days"]]``),
+        every cell released with its 95% interval; charged once at (``epsilon``, ``delta``;
+        delta must be > 0). The same request again is answered from the ledger, free
+        (``Marginals.cached``). ``dry_run=True`` prices it and gives each table's noise
+        and interval half-width, reading no data and charging nothing."""
+        body = _given(
+            {"table": table, "project": project or self.project, "marginals": [list(s) for s in sets]},
+            join=list(join) if join else None, epsilon=_num(epsilon, float), delta=_num(delta, float),
+            bins=_num(bins, int), max_groups_contributed=_num(max_groups_contributed, int),
+            max_rows_per_group=_num(max_rows_per_group, int), dry_run=True if dry_run else None,
+        )
+        raw = self._request("POST", "/v1/marginals", body, accept=ARROW_STREAM)
+        tab = pa.ipc.open_stream(raw).read_all()
+        md = tab.schema.metadata or {}
+        release = json.loads(md.get(b"velo.marginals", b"{}"))
+        return Marginals(table=tab.replace_schema_metadata(None), release=release)
+
     def budget(self, project: Optional[str] = None) -> Budget:
         """The project's budget: total, spent, left, and how many queries were charged."""
-        pid = project or self.project
-        r = self._json("GET", "/v1/projects/" + urllib.parse.quote(pid, safe=""))
+        r = self._json("GET", self._project_path(project))
         return Budget(
             project=r["id"],
             total=_amount(r["total"]) or Amount(0, 0),
@@ -408,6 +458,25 @@ class Connection:
             queries=int(r.get("queries", 0)),
         )
 
+    def history(self, project: Optional[str] = None) -> List[Mapping[str, Any]]:
+        """What the project's budget paid for, oldest first: every charge (query, marginals,
+        synthetic) with its ``sql``, ``text``, ``actor``, ``time``, ``epsilon``, ``delta``
+        and ``outcome`` (``released`` with its ``release_id``, ``refunded``, ``no_release``),
+        and the free dummy runs (``kind`` dummy). Free: it reads the ledger, not the data."""
+        out: List[Mapping[str, Any]] = []
+        since = 0
+        while True:
+            page = self._json("GET", self._project_path(project) + f"/history?limit=1000&since_seq={since}")
+            out.extend(page.get("charges") or [])
+            if not page.get("more"):
+                return out
+            since = int(page["next_since_seq"])
+
+    def release(self, release_id: str, project: Optional[str] = None) -> Mapping[str, Any]:
+        """A release of the project as it was answered (its JSON: ``rows``, ``ci``,
+        ``columns``, ...; a marginals release's ``tables``), read from the ledger, free."""
+        return self._json("GET", self._project_path(project) + "/releases/" + urllib.parse.quote(release_id, safe=""))
+
     def catalog(self, project: Optional[str] = None) -> Mapping[str, Any]:
         """The catalog cut to what the project is approved for: tables, columns, public
         domains and bounds (free: it reads no data)."""
@@ -415,6 +484,10 @@ class Connection:
         return self._json("GET", "/v1/catalog?project=" + urllib.parse.quote(pid, safe=""))
 
     # -- HTTP --------------------------------------------------------------------------
+
+    def _project_path(self, project: Optional[str]) -> str:
+        """/v1/projects/ID of the project (default: the connection's)."""
+        return "/v1/projects/" + urllib.parse.quote(project or self.project, safe="")
 
     def _body(
         self,
@@ -461,6 +534,17 @@ class Connection:
             raise _error(e.code, e.read(), e.headers.get("Content-Type", "")) from None
         except urllib.error.URLError as e:
             raise ConnectionError(f"cannot reach Velo at {self.url}: {e.reason}") from None
+
+
+def _given(body: Dict[str, Any], **options: Any) -> Dict[str, Any]:
+    """body with every option that is given (not None)."""
+    body.update({k: v for k, v in options.items() if v is not None})
+    return body
+
+
+def _num(v: Any, kind: Any) -> Any:
+    """v as int or float (a numpy scalar is not JSON), or None."""
+    return None if v is None else kind(v)
 
 
 def _error(status: int, raw: bytes, content_type: str) -> VeloError:
