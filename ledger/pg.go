@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -59,7 +60,10 @@ CREATE TABLE IF NOT EXISTS velo_ledger_meta (
 //     that state — so budgets are never overdrawn, whichever replica charges — and inserts
 //     it; the lock is released when the transaction ends.
 //   - An append returns once its transaction committed with synchronous_commit on: the
-//     charge is durable in PostgreSQL before the caller reads any data. A commit whose
+//     charge is durable in PostgreSQL before the caller reads any data. Concurrent appends
+//     of one replica share a transaction (group commit): one lock, one read of the others'
+//     entries, one insert and one commit for every append queued while the transaction
+//     before them ran, each entry checked against the committed ones and those before it. A commit whose
 //     outcome is unknown (the connection lost) is reported as ErrWriteFailed; if it did
 //     commit, the charge stands and can only over-count spend.
 //   - Readers (Project, Active, Entries, Cached) first read the entries other replicas
@@ -79,21 +83,30 @@ type PG struct {
 	log    *slog.Logger
 	signer note.Signer
 
-	// mu is held by an appender for its transaction, and by Close.
+	// mu is held by the appender running a transaction (commitBatch), and by Close.
 	mu     sync.Mutex
 	closed atomic.Bool
 	behind bool   // the clock reads earlier than the last entry; under mu
 	lastCP uint64 // entries covered by the last checkpoint known; under mu
+	// onBatch, if set (tests), is told the number of appends of each transaction; under mu.
+	onBatch func(n int)
+
+	// queue is the appends waiting for a transaction, in arrival order; under queueMu.
+	queueMu sync.Mutex
+	queue   []*pgAppend
 
 	brokenMu sync.Mutex
 	broken   error // an entry failed its check: no further appends; under brokenMu
 
-	// stateMu guards st. Readers and appenders both apply the entries they read from the
-	// table, each under the write lock and only the next one in the chain, so an entry is
-	// applied once whoever reads it first; an appender holds the read lock while it checks
-	// its entry against st.
+	// stateMu guards st and spec. Readers and appenders both apply the entries they read
+	// from the table, each under the write lock and only the next one in the chain, so an
+	// entry is applied once whoever reads it first; an appender holds the write lock while it
+	// builds and checks a transaction's entries against spec.
 	stateMu sync.RWMutex
-	st      *state
+	st      *state // the committed entries
+	// spec is a lean look-ahead of st (state.lookahead) plus the entries of the transaction
+	// in flight, which each entry of it is checked against.
+	spec *state
 }
 
 // setBroken stops appends after a row failed its check (logged once).
@@ -175,6 +188,7 @@ func OpenPostgres(ctx context.Context, dsn string, opts Options) (*PG, error) {
 		return nil, l.dbError("read checkpoints", err)
 	}
 	l.mu.Lock()
+	l.spec = newState().lookahead()
 	err = l.catchUp(ctx, l.pool, true)
 	l.mu.Unlock()
 	if err != nil {
@@ -303,8 +317,9 @@ func pgCheckpointsData(ctx context.Context, q querier) ([]byte, error) {
 	return buf.Bytes(), rows.Err()
 }
 
-// applyRow checks one row as replay checks a frame and applies it to st.
-func applyRow(st *state, row pgRow) error {
+// applyRow checks one row as replay checks a frame and applies it to st; it returns the
+// entry and its chain hash.
+func applyRow(st *state, row pgRow) (*record, [32]byte, error) {
 	r, err := decodeBody(row.body)
 	if err == nil && r.Seq != uint64(row.seq) {
 		err = fmt.Errorf("the row numbered %d holds entry %d", row.seq, r.Seq)
@@ -317,14 +332,16 @@ func applyRow(st *state, row pgRow) error {
 		err = errors.New("the stored hash does not match the entry's body: the entry was changed")
 	}
 	if err != nil {
-		return &CorruptError{File: pgTableName(pgEntriesTable), Seq: uint64(row.seq), Offset: st.size, Reason: err.Error()}
+		return nil, h, &CorruptError{File: pgTableName(pgEntriesTable), Seq: uint64(row.seq), Offset: st.size, Reason: err.Error()}
 	}
 	st.apply(r, h, st.size+int64(len(row.body)))
-	return nil
+	return r, h, nil
 }
 
-// catchUp reads the entries committed since st's last and applies them; rows applied
-// meanwhile (by a reader, or by this replica's appender) are skipped. Under the advisory
+// catchUp reads the entries committed since st's last and applies them, to spec as well
+// unless entries of a transaction in flight are in it (none are under the advisory lock:
+// the rows read then all precede them); rows applied meanwhile (by a reader, or by this
+// replica's appender) are skipped. Under the advisory
 // lock (locked) the table must continue the chain exactly; without it, reading stops at a
 // gap (appends commit in chain order, so none is expected). A row that fails its check
 // stops appends.
@@ -348,9 +365,14 @@ func (l *PG) catchUp(ctx context.Context, q querier, locked bool) error {
 		if !locked && uint64(row.seq) != l.st.seq+1 {
 			return nil
 		}
-		if err := applyRow(l.st, row); err != nil {
+		inStep := l.spec.seq == l.st.seq // no entry of this replica's is in flight
+		r, h, err := applyRow(l.st, row)
+		if err != nil {
 			l.setBroken(err)
 			return err
+		}
+		if inStep {
+			l.spec.apply(r, h, l.st.size)
 		}
 	}
 	return nil
@@ -369,78 +391,204 @@ func (l *PG) refresh() {
 	}
 }
 
-// append runs one append transaction: under the advisory lock it reads the entries other
-// replicas committed, builds the entry from that state (build), checks it as replay will,
-// inserts it (with a checkpoint when due) and commits with synchronous_commit on.
+// pgAppend is one append waiting for a transaction: its caller's context and how to build
+// its entry from the ledger's state; the transaction's leader sets e or err, then closes done.
+type pgAppend struct {
+	ctx   context.Context
+	build func(st *state) (*record, error)
+	e     Entry
+	err   error
+	done  chan struct{}
+}
+
+func (a *pgAppend) finish(e Entry, err error) {
+	a.e, a.err = e, err
+	close(a.done)
+}
+
+// maxPGBatch bounds the entries of one append transaction; appends beyond it wait for the
+// next.
+const maxPGBatch = 256
+
+// append records the entry build makes, and returns once the transaction that inserted it
+// committed. Appends of this replica share transactions (group commit): an appender queues
+// its append and takes mu; if the transaction before it already committed its append, it
+// is done, or else it runs one transaction for the appends queued (commitBatch), at most
+// maxPGBatch of them, the oldest first, until its own is done.
 func (l *PG) append(ctx context.Context, build func(st *state) (*record, error)) (Entry, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+	a := &pgAppend{ctx: ctx, build: build, done: make(chan struct{})}
+	l.queueMu.Lock()
+	l.queue = append(l.queue, a)
+	l.queueMu.Unlock()
+	for {
+		l.mu.Lock()
+		select {
+		case <-a.done: // a transaction (this appender's or another's) committed or failed it
+			l.mu.Unlock()
+			return a.e, a.err
+		default:
+		}
+		l.queueMu.Lock()
+		n := min(len(l.queue), maxPGBatch)
+		batch := slices.Clone(l.queue[:n])
+		l.queue = slices.Delete(l.queue, 0, n)
+		l.queueMu.Unlock()
+		if l.onBatch != nil {
+			l.onBatch(len(batch))
+		}
+		l.commitBatch(batch)
+		l.mu.Unlock()
+	}
+}
+
+// commitBatch runs one transaction for the appends of batch: under the advisory lock it reads the entries other replicas
+// committed, builds each append's entry from that state and the entries before it in the
+// batch, checks it as replay will, inserts them all (with a checkpoint at every multiple of
+// CheckpointEvery) and commits with synchronous_commit on. An append whose entry fails its
+// check (a budget exhausted, a charge already settled) or whose caller gave up before it
+// was built gets its own error and no entry; the others go on. If the transaction fails,
+// every append built into it fails with ErrWriteFailed and nothing of it is applied. The
+// caller holds mu.
+func (l *PG) commitBatch(batch []*pgAppend) {
 	if l.closed.Load() {
-		return Entry{}, ErrClosed
+		for _, a := range batch {
+			a.finish(Entry{}, ErrClosed)
+		}
+		return
 	}
 	if broken := l.brokenErr(); broken != nil {
-		return Entry{}, fmt.Errorf("ledger: no appends to a ledger that failed its check: %w", broken)
+		for _, a := range batch {
+			a.finish(Entry{}, fmt.Errorf("ledger: no appends to a ledger that failed its check: %w", broken))
+		}
+		return
 	}
-	// The database out of reach (or a row failing its check) is, to the caller, a ledger
+	// The transaction's reads and its lock wait give up once every caller gave up; once an
+	// entry is inserted, the commit runs whatever happens to them: an abandoned commit would
+	// leave a caller not knowing whether it was charged.
+	wctx := context.WithoutCancel(batch[0].ctx)
+	ctx, cancel := context.WithCancel(wctx)
+	defer cancel()
+	var waiting atomic.Int64
+	waiting.Store(int64(len(batch)))
+	for _, a := range batch {
+		stop := context.AfterFunc(a.ctx, func() {
+			if waiting.Add(-1) == 0 {
+				cancel()
+			}
+		})
+		defer stop()
+	}
+	// The database out of reach (or a row failing its check) is, to the callers, a ledger
 	// that cannot record entries: ErrWriteFailed. Nothing was written; unlike the file
 	// ledger's, appends resume once the database answers again.
-	unavailable := func(err error) (Entry, error) {
-		if cerr := ctx.Err(); cerr != nil {
-			return Entry{}, cerr // the caller gave up: nothing was written
+	unavailable := func(err error) {
+		for _, a := range batch {
+			if cerr := a.ctx.Err(); cerr != nil {
+				a.finish(Entry{}, cerr) // the caller gave up: nothing was written
+			} else {
+				a.finish(Entry{}, fmt.Errorf("%w: %w", ErrWriteFailed, err))
+			}
 		}
-		return Entry{}, fmt.Errorf("%w: %w", ErrWriteFailed, err)
 	}
 	tx, err := l.pool.Begin(ctx)
 	if err != nil {
-		return unavailable(l.dbError("begin", err))
+		unavailable(l.dbError("begin", err))
+		return
 	}
-	// Once the entry is inserted, the commit runs whatever happens to ctx: an abandoned
-	// commit would leave the caller not knowing whether it was charged.
-	wctx := context.WithoutCancel(ctx)
 	defer tx.Rollback(wctx) //nolint:errcheck // a no-op after Commit
 	if _, err := tx.Exec(ctx, `SET LOCAL synchronous_commit TO on`); err != nil {
-		return unavailable(l.dbError("begin", err))
+		unavailable(l.dbError("begin", err))
+		return
 	}
 	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, pgLockKey); err != nil {
-		return unavailable(l.dbError("lock", err))
+		unavailable(l.dbError("lock", err))
+		return
 	}
 	if err := l.catchUp(ctx, tx, true); err != nil {
-		return unavailable(err)
+		unavailable(err)
+		return
 	}
-	dec, body, h, err := l.prepare(build)
-	if err != nil {
-		return Entry{}, err
+	type built struct {
+		a    *pgAppend
+		dec  *record
+		body []byte
+		h    [32]byte
 	}
-	if _, err := tx.Exec(wctx, `INSERT INTO velo_ledger (seq, body, hash) VALUES ($1, $2, $3)`, int64(dec.Seq), body, h[:]); err != nil {
-		return Entry{}, fmt.Errorf("%w: entry %d: %s", ErrWriteFailed, dec.Seq, l.scrub(err))
+	var entries []built
+	l.stateMu.Lock()
+	if l.spec.seq != l.st.seq { // not expected: spec holds st and nothing in flight here
+		l.spec = l.st.lookahead()
 	}
-	checkpoint := dec.Seq%uint64(l.opts.CheckpointEvery) == 0
-	if checkpoint {
-		if err := l.insertCheckpoint(wctx, tx, dec.Seq, h); err != nil {
-			return Entry{}, err
+	for _, a := range batch {
+		if err := a.ctx.Err(); err != nil {
+			a.finish(Entry{}, err)
+			continue
+		}
+		dec, body, h, err := l.prepare(a.build)
+		if err != nil {
+			a.finish(Entry{}, err)
+			continue
+		}
+		l.spec.apply(dec, h, l.spec.size+int64(len(body)))
+		entries = append(entries, built{a, dec, body, h})
+	}
+	l.stateMu.Unlock()
+	if len(entries) == 0 {
+		return
+	}
+	// From here a failure loses the whole transaction: spec goes back to the committed state.
+	fail := func(err error) {
+		l.stateMu.Lock()
+		l.spec = l.st.lookahead()
+		l.stateMu.Unlock()
+		for _, b := range entries {
+			b.a.finish(Entry{}, err)
+		}
+	}
+	first, last := entries[0].dec.Seq, entries[len(entries)-1].dec.Seq
+	seqs, bodies, hashes := make([]int64, len(entries)), make([][]byte, len(entries)), make([][]byte, len(entries))
+	for i, b := range entries {
+		seqs[i], bodies[i], hashes[i] = int64(b.dec.Seq), b.body, b.h[:]
+	}
+	if _, err := tx.Exec(wctx, `INSERT INTO velo_ledger (seq, body, hash) SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::bytea[])`, seqs, bodies, hashes); err != nil {
+		fail(fmt.Errorf("%w: entries %d to %d: %s", ErrWriteFailed, first, last, l.scrub(err)))
+		return
+	}
+	every := uint64(l.opts.CheckpointEvery)
+	checkpoint := uint64(0)
+	for _, b := range entries {
+		if b.dec.Seq%every == 0 {
+			if err := l.insertCheckpoint(wctx, tx, b.dec.Seq, b.h); err != nil {
+				fail(err)
+				return
+			}
+			checkpoint = b.dec.Seq
 		}
 	}
 	if err := tx.Commit(wctx); err != nil {
-		return Entry{}, fmt.Errorf("%w: entry %d (if the commit reached the database, the entry stands): %s", ErrWriteFailed, dec.Seq, l.scrub(err))
+		fail(fmt.Errorf("%w: entries %d to %d (if the commit reached the database, they stand): %s", ErrWriteFailed, first, last, l.scrub(err)))
+		return
 	}
 	l.stateMu.Lock()
-	if l.st.seq+1 == dec.Seq { // else a reader has already read it from the table
-		l.st.apply(dec, h, l.st.size+int64(len(body)))
+	for _, b := range entries {
+		if l.st.seq+1 == b.dec.Seq { // else a reader has already read it from the table
+			l.st.apply(b.dec, b.h, l.st.size+int64(len(b.body)))
+		}
 	}
 	l.stateMu.Unlock()
-	if checkpoint {
-		l.lastCP = dec.Seq
+	if checkpoint > 0 {
+		l.lastCP = checkpoint
 	}
-	return entryOf(dec, h), nil
+	for _, b := range entries {
+		b.a.finish(entryOf(b.dec, b.h), nil)
+	}
 }
 
-// prepare builds the next entry from st (under the advisory lock, after catchUp: st holds
-// every committed entry) and checks it as replay will: its decoded form, its body and its
-// hash.
+// prepare builds the next entry from spec (under the advisory lock, after catchUp: spec
+// holds every committed entry and those built before it in this transaction) and checks it
+// as replay will: its decoded form, its body and its hash. The caller holds mu and stateMu.
 func (l *PG) prepare(build func(st *state) (*record, error)) (*record, []byte, [32]byte, error) {
-	l.stateMu.RLock()
-	defer l.stateMu.RUnlock()
-	st := l.st
+	st := l.spec
 	r, err := build(st)
 	if err != nil {
 		return nil, nil, [32]byte{}, err
@@ -754,7 +902,7 @@ func (s *pgSnapshot) replay() (*state, int64, error) {
 			return st, size, &CorruptError{File: pgTableName(pgEntriesTable), Seq: st.seq + 1, Offset: st.size,
 				Reason: fmt.Sprintf("entry %d is missing (the next row is %d): entries were removed", st.seq+1, row.seq)}
 		}
-		if err := applyRow(st, row); err != nil {
+		if _, _, err := applyRow(st, row); err != nil {
 			return st, size, err
 		}
 	}
