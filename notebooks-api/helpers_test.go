@@ -122,7 +122,7 @@ func startServer(t *testing.T, opts ...serverOption) *testServer {
 	}
 	limits := o.Limits.QueryLimits()
 	limits.MemoryLimit, limits.Threads = "512MB", 1
-	eng, err := query.Open(ctx, query.Config{DataDir: data, Ledger: engLedger, Limits: limits})
+	eng, err := query.Open(ctx, query.Config{DataDir: data, Ledger: engLedger, Limits: limits, ReleaseDir: filepath.Join(state, "releases")})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet/file"
@@ -147,23 +149,10 @@ func TestSyntheticEndpoint(t *testing.T) {
 	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/vnd.apache.parquet" {
 		t.Fatalf("%d %s: %.300s", resp.StatusCode, resp.Header.Get("Content-Type"), b)
 	}
-	rd, err := file.NewParquetReader(bytes.NewReader(b))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rd.Close()
+	rd, tbl := readParquet(t, b)
 	if rd.NumRows() != 1500 {
 		t.Errorf("%d rows", rd.NumRows())
 	}
-	fr, err := pqarrow.NewFileReader(rd, pqarrow.ArrowReadProperties{}, memory.NewGoAllocator())
-	if err != nil {
-		t.Fatal(err)
-	}
-	tbl, err := fr.ReadTable(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tbl.Release()
 	var names []string
 	for _, f := range tbl.Schema().Fields() {
 		names = append(names, f.Name)
@@ -185,6 +174,22 @@ func TestSyntheticEndpoint(t *testing.T) {
 	}
 	if charges(ts, "wl") != 1 || ts.project(t, "wl").Spent.Epsilon != 1 {
 		t.Errorf("want one charge of epsilon 1")
+	}
+	// The same request again, as JSON: the same release, rows and all, marked cached and
+	// not charged again.
+	resp, b = ts.call(t, "rita", "POST", "/v1/synthetic", notebooksapi.SyntheticRequest{Project: "wl", Table: "booking", Columns: cols,
+		Method: "mst", Rows: 1500, Epsilon: f64p(1), Delta: f64p(1e-6)}, "Accept", "application/json")
+	if resp.StatusCode != 200 {
+		t.Fatalf("again: %d: %.300s", resp.StatusCode, b)
+	}
+	var again notebooksapi.SyntheticJSON
+	mustJSON(t, b, &again)
+	if !again.Release.Cached || again.Release.ReleaseID != rel.ReleaseID || again.Release.RowsSHA256 == "" || again.Release.RowsSHA256 != rel.RowsSHA256 || charges(ts, "wl") != 1 {
+		t.Fatalf("again: cached %v, release %s (first %s), rows %s (first %s), %d charges", again.Release.Cached, again.Release.ReleaseID, rel.ReleaseID,
+			again.Release.RowsSHA256, rel.RowsSHA256, charges(ts, "wl"))
+	}
+	if _, tbl2 := readParquet(t, again.Parquet); !array.TableEqual(tbl, tbl2) {
+		t.Error("the cached release's rows differ from the first's")
 	}
 	// JSON: the release beside the same kind of file.
 	resp, b = ts.call(t, "rita", "POST", "/v1/synthetic", notebooksapi.SyntheticRequest{Project: "wl", Table: "person", Rows: 300, Epsilon: f64p(0.5), Delta: f64p(1e-7)}, "Accept", "application/json")
@@ -217,3 +222,24 @@ func TestSyntheticEndpoint(t *testing.T) {
 }
 
 func f64p(f float64) *float64 { return &f }
+
+// readParquet opens a Parquet file and reads it whole as an Arrow table (both let go when
+// the test ends).
+func readParquet(t *testing.T, b []byte) (*file.Reader, arrow.Table) {
+	t.Helper()
+	rd, err := file.NewParquetReader(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rd.Close() })
+	fr, err := pqarrow.NewFileReader(rd, pqarrow.ArrowReadProperties{}, memory.NewGoAllocator())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tbl, err := fr.ReadTable(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(tbl.Release)
+	return rd, tbl
+}

@@ -91,6 +91,7 @@ type Engine struct {
 	limits       Limits
 	dummyDir     string
 	dummyPersons int
+	releaseDir   string // Config.ReleaseDir
 	twinMu       sync.Mutex
 	twin         *twinState
 }
@@ -138,6 +139,10 @@ type Config struct {
 	// Close. DummyPersons is the twin's size (twin.DefaultPersons when 0).
 	DummyDir     string
 	DummyPersons int
+	// ReleaseDir is where the rows of synthetic releases are kept, so that the same request
+	// again is answered by the same release at no cost; empty: they are not kept, and the
+	// same request again is a new release, charged again.
+	ReleaseDir string
 	// Backend, when set, computes the exact per-group totals of every query (a cluster:
 	// docs/scale.md); nil: the embedded DuckDB sandbox. The engine closes it.
 	Backend Backend
@@ -180,7 +185,7 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	e := &Engine{dataDir: cfg.DataDir, cat: cat, version: cat.DatasetVersion, parser: parser, sb: sb, ledger: cfg.Ledger, log: log, tree: quantileTree, slots: sl, maxEpsilon: MaxEpsilon,
-		limits: cfg.Limits, dummyDir: cfg.DummyDir, dummyPersons: cfg.DummyPersons,
+		limits: cfg.Limits, dummyDir: cfg.DummyDir, dummyPersons: cfg.DummyPersons, releaseDir: cfg.ReleaseDir,
 		parsed: memo[string]{max: 4096, maxBytes: 32 << 20}, decoded: memo[*release.Release]{max: 1024, maxBytes: 64 << 20}}
 	if cfg.Backend != nil {
 		if e.dialect, err = dialectOf(cfg.Backend); err != nil {
@@ -428,9 +433,7 @@ func (e *Engine) cached(project string, plan *plan, options string) (*release.Re
 	cached.Rows = cloneCells(tmpl.Rows)
 	cached.CI = cloneCells(tmpl.CI)
 	cached.Cached = true
-	if st, err := e.ledger.Project(project); err == nil {
-		cached.BudgetLeft = release.BudgetAmount{Epsilon: st.Left.Epsilon, Delta: st.Left.Delta}
-	}
+	e.budgetLeft(project, &cached.BudgetLeft)
 	return &cached, true, nil
 }
 
@@ -552,6 +555,14 @@ func (e *Engine) recordRelease(ctx context.Context, charge ledger.Charge, projec
 		return nil, nil
 	}
 	return &release.BudgetAmount{Epsilon: st.Left.Epsilon, Delta: st.Left.Delta}, nil
+}
+
+// budgetLeft sets *into to what the project has left as the ledger says now (unchanged if
+// it cannot say).
+func (e *Engine) budgetLeft(project string, into *release.BudgetAmount) {
+	if st, err := e.ledger.Project(project); err == nil {
+		*into = release.BudgetAmount{Epsilon: st.Left.Epsilon, Delta: st.Left.Delta}
+	}
 }
 
 // Check parses and checks a query against the catalog and an allow-list, without

@@ -333,9 +333,7 @@ func (e *Engine) Marginals(ctx context.Context, req MarginalsRequest) (*Marginal
 			return false, fmt.Errorf("cached marginals: %w", err)
 		}
 		cached.Cached = true
-		if st, err := e.ledger.Project(req.Project); err == nil {
-			cached.BudgetLeft = release.BudgetAmount{Epsilon: st.Left.Epsilon, Delta: st.Left.Delta}
-		}
+		e.budgetLeft(req.Project, &cached.BudgetLeft)
 		hit = cached
 		return true, nil
 	})
@@ -458,7 +456,12 @@ type Synthetic struct {
 	Attributes     []*MarginalAttribute     `json:"attributes"`
 	Steps          []synthesize.Step        `json:"steps"`
 	Utility        synthesize.UtilityReport `json:"utility"`
-	BudgetLeft     release.BudgetAmount     `json:"budget_left"`
+	// RowsSHA256 is the SHA-256 of the rows as kept for the same request again
+	// (Config.ReleaseDir; synthetic_store.go); empty when they were not kept.
+	RowsSHA256 string               `json:"rows_sha256,omitempty"`
+	BudgetLeft release.BudgetAmount `json:"budget_left"`
+	// Cached: the release made for the same request earlier, served at no cost.
+	Cached bool `json:"cached,omitempty"`
 
 	data *synthesize.Table
 }
@@ -617,6 +620,39 @@ func (e *Engine) Synthesize(ctx context.Context, req SynthesizeRequest) (*Synthe
 			engineVersion, method, strconv.FormatFloat(out.Epsilon, 'g', -1, 64), strconv.FormatFloat(out.Delta, 'g', -1, 64), boundingPersonRows, k, req.Rows)
 	}
 	mech, _ := json.Marshal(map[string]any{"mechanism": method + " (gaussian measurements, exponential selections; zCDP)", "rho": dr.budget.Rho, "rows_per_person_bound": k, "bounding": out.Bounding})
+	// The same request again (project, table and joins, columns with their bins, method,
+	// rows, budget and bounding, on this dataset version) is answered by the release made
+	// for it, rows and all, at no cost: no new information. Its rows are read back from
+	// ReleaseDir; if they were not kept there, or no longer match their digest, the request
+	// is a new release, charged (a warning says why).
+	var hit *Synthetic
+	hash := ledger.SQLHash(canonical)
+	done, err := e.answerOnce(ctx, req.Project+"\x00"+hash+"\x00"+options, func() (bool, error) {
+		raw, ok := e.ledger.Cached(req.Project, hash, options, e.version)
+		if !ok || e.releaseDir == "" {
+			return false, nil
+		}
+		cached := new(Synthetic)
+		if err := json.Unmarshal(raw, cached); err != nil {
+			return false, fmt.Errorf("cached synthetic release: %w", err)
+		}
+		tab, err := readSyntheticRows(e.releaseDir, cached, d)
+		if err != nil {
+			e.log.Warn("the rows of the release made for this request cannot be served again: a new release is made and charged",
+				"project", req.Project, "release_id", cached.ReleaseID, "err", err)
+			return false, nil
+		}
+		// The request resolved the same attributes (they are part of its key); this
+		// engine's carry the levels the rows index.
+		cached.Attributes, cached.data, cached.Cached = dr.mc.attrs, tab, true
+		e.budgetLeft(req.Project, &cached.BudgetLeft)
+		hit = cached
+		return true, nil
+	})
+	if done == nil {
+		return hit, err
+	}
+	defer done()
 	var seed [32]byte
 	if _, err := rand.Read(seed[:]); err != nil {
 		return nil, err
@@ -666,6 +702,13 @@ func (e *Engine) Synthesize(ctx context.Context, req SynthesizeRequest) (*Synthe
 	}
 	out.RhoSpent, out.Rows, out.Steps, out.Utility, out.data = res.RhoSpent, n, res.Steps, util, tab
 	out.ReleaseID = releaseID(releaseSynthetic, charge.Seq)
+	if e.releaseDir != "" {
+		// Kept before the release is recorded, so that a recorded digest names rows on
+		// disk. Not kept, the release stands all the same: only a repeat is charged again.
+		if out.RowsSHA256, err = keepSyntheticRows(e.releaseDir, out.ReleaseID, tab); err != nil {
+			e.log.Warn("the synthetic rows cannot be kept for the same request again", "project", req.Project, "release_id", out.ReleaseID, "err", err)
+		}
+	}
 	raw, err := json.Marshal(out)
 	if err != nil {
 		return nil, err
@@ -673,8 +716,6 @@ func (e *Engine) Synthesize(ctx context.Context, req SynthesizeRequest) (*Synthe
 	if err := e.ledger.Release(ctx, charge, raw); err != nil {
 		return nil, fmt.Errorf("record release: %w", err)
 	}
-	if st, err := e.ledger.Project(req.Project); err == nil {
-		out.BudgetLeft = release.BudgetAmount{Epsilon: st.Left.Epsilon, Delta: st.Left.Delta}
-	}
+	e.budgetLeft(req.Project, &out.BudgetLeft)
 	return out, nil
 }

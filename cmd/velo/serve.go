@@ -100,7 +100,10 @@ func serve(ctx context.Context, m *Main, cfg notebooksapi.Config, cfgPath, addr,
 	if err != nil {
 		return err
 	}
-	eng, err := query.Open(ctx, query.Config{DataDir: cfg.Data, Ledger: led, Limits: cfg.Limits.QueryLimits(), Logger: log, Backend: backend})
+	// The rows of synthetic releases, for the same request again, beside the ledger (with
+	// a PostgreSQL ledger, each replica keeps those it made).
+	eng, err := query.Open(ctx, query.Config{DataDir: cfg.Data, Ledger: led, Limits: cfg.Limits.QueryLimits(), Logger: log, Backend: backend,
+		ReleaseDir: filepath.Join(cfg.State, "releases")})
 	if err != nil {
 		if backend != nil {
 			backend.Close()

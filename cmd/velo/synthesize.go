@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -21,7 +22,7 @@ func openDataEngine(ctx context.Context, m *Main, data, state string, api apiEqu
 	if err != nil {
 		return nil, nil, lockedHint(err, api)
 	}
-	eng, err := query.Open(ctx, query.Config{DataDir: data, Ledger: led})
+	eng, err := query.Open(ctx, query.Config{DataDir: data, Ledger: led, ReleaseDir: filepath.Join(state, "releases")})
 	if err != nil {
 		led.Close()
 		return nil, nil, err
@@ -133,7 +134,8 @@ first day, binned numbers as the bin's midpoint. The release and its utility rep
 between the rows and every noisy measurement) are in the file's metadata, in --report, and
 summarised on stderr. With --join person each row carries its person's attributes
 (columns person.COLUMN), e.g. --table diagnosis --join person
---columns chapter,person.birth_year,person.sex.`)
+--columns chapter,person.birth_year,person.sex. The rows are kept in STATE/releases: the
+same request again writes the same release, rows and all, at no cost.`)
 	data := fs.String("data", "", "dataset directory written by velo ingest")
 	state := fs.String("state", "", "state directory holding the ledger")
 	project := fs.String("project", "", "project the release is charged to")
@@ -205,8 +207,12 @@ summarised on stderr. With --join person each row carries its person's attribute
 			return err
 		}
 	}
-	fmt.Fprintf(m.Stderr, "%s: %d synthetic rows of %s (%s, epsilon %g, delta %g) -> %s; mean TVD %.4f, max %.4f over %d measured marginals\n",
-		syn.ReleaseID, syn.Rows, syn.Table, syn.Method, syn.Epsilon, syn.Delta, *out, syn.Utility.MeanTVD, syn.Utility.MaxTVD, len(syn.Utility.Marginals))
+	again := ""
+	if syn.Cached {
+		again = " (the release made for the same request before: not charged again)"
+	}
+	fmt.Fprintf(m.Stderr, "%s: %d synthetic rows of %s (%s, epsilon %g, delta %g) -> %s; mean TVD %.4f, max %.4f over %d measured marginals%s\n",
+		syn.ReleaseID, syn.Rows, syn.Table, syn.Method, syn.Epsilon, syn.Delta, *out, syn.Utility.MeanTVD, syn.Utility.MaxTVD, len(syn.Utility.Marginals), again)
 	return nil
 }
 

@@ -112,6 +112,14 @@ func TestMarginalsAndSynthesizeCommands(t *testing.T) {
 	if bytes.Contains(b, []byte("pid")) || bytes.Contains(b, []byte("booking_key")) {
 		t.Errorf("an identifier's name is in the file")
 	}
+	// The same request again, from another process: the same release, from the rows kept
+	// in STATE/releases, not charged again.
+	pq2 := filepath.Join(dir, "again.parquet")
+	out = mustVelo(t, "synthesize", "--data", data, "--state", state, "--project", "wl", "--table", "booking", "--method", "mst",
+		"--columns", "priority,region,within_target,wait_days,d_contact", "--rows", "3000", "--epsilon", "1", "--delta", "1e-6", "--out", pq2)
+	if !strings.HasPrefix(out, syn.ReleaseID+": 3000 synthetic rows") || !strings.Contains(out, "not charged again") || chargeCount(t, state) != 2 {
+		t.Errorf("the same synthesis again (release %s): %d charges; %s", syn.ReleaseID, chargeCount(t, state), out)
+	}
 	// An identifier is refused before any charge, and the output file is not left behind.
 	bad := filepath.Join(dir, "bad.parquet")
 	if _, err := velo(t, "synthesize", "--data", data, "--state", state, "--project", "wl", "--table", "booking", "--columns", "region,pid", "--epsilon", "1", "--delta", "1e-6", "--out", bad); err == nil || !strings.Contains(err.Error(), "identifier") {

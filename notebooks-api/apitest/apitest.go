@@ -155,7 +155,7 @@ func Serve(ctx context.Context, data, state string, cfg Config) (*Server, error)
 			return fail(err)
 		}
 	}
-	eng, err := query.Open(ctx, query.Config{DataDir: data, Ledger: led, Limits: cfg.QueryLimits})
+	eng, err := query.Open(ctx, query.Config{DataDir: data, Ledger: led, Limits: cfg.QueryLimits, ReleaseDir: filepath.Join(state, "releases")})
 	if err != nil {
 		return fail(err)
 	}

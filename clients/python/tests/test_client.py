@@ -115,6 +115,13 @@ def test_synthesize_joins_the_person(conn):
     assert syn.table.num_rows == 500
     assert syn.release["join"] == ["person"] and "pid" not in syn.table.column_names
     assert conn.budget().spent.epsilon == pytest.approx(before.spent.epsilon + 0.5)
+    assert not syn.cached
+
+    again = conn.synthesize("booking", ["priority", "person.sex", "person.birth_year"], join=["person"],
+                            method="mst", rows=500, epsilon=0.5, delta=1e-7)
+    assert again.cached and again.release_id == syn.release_id
+    assert again.table.equals(syn.table)
+    assert conn.budget().spent.epsilon == pytest.approx(before.spent.epsilon + 0.5)
 
 
 def test_marginals_dry_run_then_charged_once(conn):

@@ -246,6 +246,11 @@ class _TableRelease:
     def delta(self) -> float:
         return float(self.release.get("delta", 0))
 
+    @property
+    def cached(self) -> bool:
+        """The release made for the same request before, answered again at no cost."""
+        return bool(self.release.get("cached", False))
+
     def to_arrow(self) -> pa.Table:
         return self.table
 
@@ -262,7 +267,8 @@ class Synthetic(_TableRelease):
     the release record (method, epsilon, delta, bounding, attributes and their levels, the
     synthesizer's steps) and ``utility`` its report: for every noisy marginal it measured,
     the total-variation distance of the rows from it (computed from the noisy measurements,
-    free). Anything computed from the rows is post-processing: it costs nothing more."""
+    free). Anything computed from the rows is post-processing: it costs nothing more. The
+    same request again returns the same release, rows and all, at no cost (``cached``)."""
 
     @property
     def utility(self) -> Mapping[str, Any]:
@@ -277,10 +283,6 @@ class Marginals(_TableRelease):
     and their levels, and per marginal its ``sigma`` and ``ci_half_width``). A dry run has
     no cells: its ``release`` says what the tables would cost and how precise they would
     be."""
-
-    @property
-    def cached(self) -> bool:
-        return bool(self.release.get("cached", False))
 
     @property
     def dry_run(self) -> bool:
