@@ -3,7 +3,10 @@ package notebooksapi
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/velo-fse/velo/ledger"
@@ -142,8 +145,9 @@ func releaseIDOf(raw json.RawMessage) string {
 
 // getRelease sends a release of the project as the ledger recorded it (GET
 // /v1/projects/{id}/releases/{release_id}; the DPO and the project's members): the same
-// JSON its request was answered with then, at no cost. A synthetic release is its record,
-// not its rows.
+// JSON its request was answered with then, at no cost. A synthetic release is its record;
+// with Accept: application/vnd.apache.parquet, its rows, as its request was answered, if
+// this server keeps them (query.Engine.SyntheticRelease).
 func (s *Server) getRelease(w http.ResponseWriter, r *http.Request, u *User) error {
 	id, err := projectMember(r, u)
 	if err != nil {
@@ -176,6 +180,9 @@ func (s *Server) getRelease(w http.ResponseWriter, r *http.Request, u *User) err
 		default:
 			continue
 		}
+		if strings.Contains(r.Header.Get("Accept"), mediaParquet) {
+			return s.sendSyntheticRows(w, r, rid, body)
+		}
 		logExtra(r, "release_id", rid, "outcome", "recorded")
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusOK)
@@ -183,4 +190,32 @@ func (s *Server) getRelease(w http.ResponseWriter, r *http.Request, u *User) err
 		return nil
 	}
 	return notFound
+}
+
+// syntheticRows is the engine's rebuilding of a synthetic release's rows from its record.
+type syntheticRows interface {
+	SyntheticRelease(recorded json.RawMessage) (*query.Synthetic, error)
+}
+
+// sendSyntheticRows answers a synthetic release's rows as Parquet, as POST /v1/synthetic
+// did: 406 for another kind of release, 404 when this server does not keep its rows.
+func (s *Server) sendSyntheticRows(w http.ResponseWriter, r *http.Request, rid string, recorded json.RawMessage) error {
+	sr, ok := s.eng.(syntheticRows)
+	if !query.IsSyntheticReleaseID(rid) || !ok {
+		return problem(http.StatusNotAcceptable, CodeNotAcceptable, "release %s is available as %s only: Parquet is for the rows of synthetic releases", rid, mediaJSON)
+	}
+	syn, err := sr.SyntheticRelease(recorded)
+	if errors.Is(err, query.ErrRowsNotKept) {
+		return problem(http.StatusNotFound, CodeNotFound, "the rows of release %s are not kept on this server (its record is available as %s)", rid, mediaJSON)
+	}
+	if err != nil {
+		return err
+	}
+	var pq bytes.Buffer
+	if err := syn.WriteParquet(&pq); err != nil {
+		return fmt.Errorf("encode synthetic %s: %w", rid, err)
+	}
+	logExtra(r, "release_id", rid, "outcome", "recorded", "format", mediaParquet)
+	w.Header().Set("Content-Disposition", `attachment; filename="`+syn.Table+`-synthetic.parquet"`)
+	return send(w, mediaParquet, pq.Bytes(), rid)
 }

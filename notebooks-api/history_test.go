@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 
 	notebooksapi "github.com/velo-fse/velo/notebooks-api"
@@ -117,6 +118,11 @@ func TestProjectHistoryAndReleases(t *testing.T) {
 	resp, b = ts.call(t, "rita", "GET", "/v1/projects/wl/releases/"+synID, nil)
 	if resp.StatusCode != 200 || !bytes.Contains(b, []byte(`"method":"mst"`)) || !bytes.Contains(b, []byte(synID)) {
 		t.Errorf("synthetic release again: %d %.300s", resp.StatusCode, b)
+	}
+	// Parquet is for a synthetic release's rows (synthetic_test.go), not a query's.
+	resp, b = ts.call(t, "rita", "GET", "/v1/projects/wl/releases/"+q.ReleaseID, nil, "Accept", "application/vnd.apache.parquet")
+	if p := problemOf(t, resp, b); resp.StatusCode != 406 || !strings.Contains(p.Detail, "synthetic releases") {
+		t.Errorf("a query's release as Parquet: %d %s", resp.StatusCode, p.Detail)
 	}
 	if st := ts.project(t, "wl"); st.Spent.Epsilon != 2 {
 		t.Errorf("spent %v after reading the history and the releases, want 2", st.Spent.Epsilon)

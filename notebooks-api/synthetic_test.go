@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -190,6 +192,30 @@ func TestSyntheticEndpoint(t *testing.T) {
 	}
 	if _, tbl2 := readParquet(t, again.Parquet); !array.TableEqual(tbl, tbl2) {
 		t.Error("the cached release's rows differ from the first's")
+	}
+	// The release by its id: its record as JSON (the default), its rows as Parquet.
+	relPath := "/v1/projects/wl/releases/" + rel.ReleaseID
+	resp, b = ts.call(t, "rita", "GET", relPath, nil)
+	var record query.Synthetic
+	if mustJSON(t, b, &record); resp.StatusCode != 200 || record.ReleaseID != rel.ReleaseID || record.RowsSHA256 != rel.RowsSHA256 {
+		t.Fatalf("release record: %d %.300s", resp.StatusCode, b)
+	}
+	resp, b = ts.call(t, "rita", "GET", relPath, nil, "Accept", "application/vnd.apache.parquet")
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/vnd.apache.parquet" || resp.Header.Get("Velo-Release-Id") != rel.ReleaseID {
+		t.Fatalf("release rows: %d %s %.300s", resp.StatusCode, resp.Header.Get("Content-Type"), b)
+	}
+	if _, tbl3 := readParquet(t, b); !array.TableEqual(tbl, tbl3) {
+		t.Error("the release's rows by its id differ from the release's")
+	}
+	if charges(ts, "wl") != 1 {
+		t.Errorf("%d charges after reading the release again", charges(ts, "wl"))
+	}
+	if err := os.Remove(filepath.Join(ts.State, "releases", rel.ReleaseID+".rows")); err != nil {
+		t.Fatal(err)
+	}
+	resp, b = ts.call(t, "rita", "GET", relPath, nil, "Accept", "application/vnd.apache.parquet")
+	if p := problemOf(t, resp, b); resp.StatusCode != 404 || !strings.Contains(p.Detail, "not kept on this server") {
+		t.Errorf("rows gone: %d %s", resp.StatusCode, p.Detail)
 	}
 	// JSON: the release beside the same kind of file.
 	resp, b = ts.call(t, "rita", "POST", "/v1/synthetic", notebooksapi.SyntheticRequest{Project: "wl", Table: "person", Rows: 300, Epsilon: f64p(0.5), Delta: f64p(1e-7)}, "Accept", "application/json")

@@ -950,6 +950,9 @@ const (
 	releaseDummy     = "d_"
 )
 
+// IsSyntheticReleaseID says whether a release id names a synthetic release.
+func IsSyntheticReleaseID(id string) bool { return strings.HasPrefix(id, releaseSynthetic) }
+
 func releaseID(prefix string, seq uint64) string {
 	return prefix + strconv.FormatUint(seq, 10) + "_" + randomHex(6)
 }

@@ -5,11 +5,14 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/klauspost/compress/zstd"
 
@@ -148,4 +151,73 @@ func readSyntheticRows(dir string, s *Synthetic, d synthesize.Domain) (*synthesi
 		}
 	}
 	return t, nil
+}
+
+// ErrRowsNotKept: a synthetic release's rows are not kept (no release directory, pruned,
+// kept by another replica) or no longer match the digest its release records.
+var ErrRowsNotKept = errors.New("the rows of this synthetic release are not kept here")
+
+// SyntheticRelease rebuilds a synthetic release from its record (the JSON the ledger
+// holds, as GET /v1/projects/{id}/releases/{release_id} reads it) and the rows kept for
+// it, so that WriteParquet writes the same rows again; no budget, nothing read but the
+// kept rows. It fails with ErrRowsNotKept when they cannot be served.
+func (e *Engine) SyntheticRelease(recorded json.RawMessage) (*Synthetic, error) {
+	s := new(Synthetic)
+	if err := json.Unmarshal(recorded, s); err != nil {
+		return nil, fmt.Errorf("synthetic release record: %w", err)
+	}
+	d := synthesize.Domain{}
+	for _, a := range s.Attributes {
+		if err := a.restoreValues(); err != nil {
+			return nil, fmt.Errorf("synthetic release %s: %w", s.ReleaseID, err)
+		}
+		d.Names = append(d.Names, a.Name)
+		d.Sizes = append(d.Sizes, len(a.values))
+	}
+	if e.releaseDir == "" {
+		return nil, ErrRowsNotKept
+	}
+	tab, err := readSyntheticRows(e.releaseDir, s, d)
+	if err != nil {
+		e.log.Warn("the rows of a synthetic release cannot be served", "release_id", s.ReleaseID, "err", err)
+		return nil, ErrRowsNotKept
+	}
+	s.data = tab
+	return s, nil
+}
+
+// restoreValues rebuilds a recorded attribute's levels as the engine resolved them, from
+// what the record holds (Levels, Edges, Type), for Mid: a bin's index, a month's first day,
+// a domain value in the Go type WriteParquet writes for Type; NULL stays NULL.
+func (a *MarginalAttribute) restoreValues() error {
+	a.values = make([]any, len(a.Levels))
+	for i, l := range a.Levels {
+		if l == nil {
+			continue
+		}
+		var ok bool
+		switch {
+		case a.Kind == AttrBins:
+			a.values[i], ok = int64(i), i+1 < len(a.Edges)
+		case a.Kind == AttrMonth:
+			var s string
+			if s, ok = l.(string); ok {
+				t, err := time.Parse(time.DateOnly, s)
+				a.values[i], ok = t, err == nil
+			}
+		case a.Type == "BIGINT":
+			var f float64
+			if f, ok = l.(float64); ok {
+				a.values[i], ok = int64(f), f == math.Trunc(f) && math.Abs(f) < 1<<53
+			}
+		case a.Type == "BOOLEAN":
+			a.values[i], ok = l.(bool)
+		default:
+			a.values[i], ok = l, true
+		}
+		if !ok {
+			return fmt.Errorf("attribute %s: level %d (%v) is not a %s level", a.Name, i, l, a.Type)
+		}
+	}
+	return nil
 }
