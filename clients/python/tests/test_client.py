@@ -121,6 +121,9 @@ def test_synthesize_joins_the_person(conn):
                             method="mst", rows=500, epsilon=0.5, delta=1e-7)
     assert again.cached and again.release_id == syn.release_id
     assert again.table.equals(syn.table)
+    by_id = conn.synthetic_release(syn.release_id)
+    assert by_id.release_id == syn.release_id and by_id.table.equals(syn.table)
+    assert conn.release(syn.release_id)["rows_sha256"] == syn.release["rows_sha256"]
     assert conn.budget().spent.epsilon == pytest.approx(before.spent.epsilon + 0.5)
 
 

@@ -21,6 +21,7 @@ import pyarrow.ipc
 import pyarrow.parquet
 
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
+PARQUET = "application/vnd.apache.parquet"
 
 __all__ = [
     "connect",
@@ -411,11 +412,7 @@ class Connection:
             rows=_num(rows, int), epsilon=_num(epsilon, float), delta=_num(delta, float), bins=_num(bins, int),
             max_rows_per_person=_num(max_rows_per_person, int),
         )
-        raw = self._request("POST", "/v1/synthetic", body, accept="application/vnd.apache.parquet")
-        tab = pyarrow.parquet.read_table(pa.BufferReader(raw))
-        md = tab.schema.metadata or {}
-        release = json.loads(md.get(b"velo.synthetic", b"{}"))
-        return Synthetic(table=tab.replace_schema_metadata(None), release=release)
+        return _synthetic(self._request("POST", "/v1/synthetic", body, accept=PARQUET))
 
     def marginals(
         self,
@@ -479,6 +476,13 @@ class Connection:
         ``columns``, ...; a marginals release's ``tables``), read from the ledger, free."""
         return self._json("GET", self._project_path(project) + "/releases/" + urllib.parse.quote(release_id, safe=""))
 
+    def synthetic_release(self, release_id: str, project: Optional[str] = None) -> Synthetic:
+        """A synthetic release again by its id, rows and all, as its request was answered
+        (the rows the server keeps for it), free. A ``VeloError`` with ``status`` 404 when the
+        server no longer keeps them: ``release()`` still gives its record."""
+        path = self._project_path(project) + "/releases/" + urllib.parse.quote(release_id, safe="")
+        return _synthetic(self._request("GET", path, None, accept=PARQUET))
+
     def catalog(self, project: Optional[str] = None) -> Mapping[str, Any]:
         """The catalog cut to what the project is approved for: tables, columns, public
         domains and bounds (free: it reads no data)."""
@@ -536,6 +540,15 @@ class Connection:
             raise _error(e.code, e.read(), e.headers.get("Content-Type", "")) from None
         except urllib.error.URLError as e:
             raise ConnectionError(f"cannot reach Velo at {self.url}: {e.reason}") from None
+
+
+def _synthetic(parquet: bytes) -> Synthetic:
+    """A synthetic release from its Parquet file: the rows, and the release record in its
+    metadata."""
+    tab = pyarrow.parquet.read_table(pa.BufferReader(parquet))
+    md = tab.schema.metadata or {}
+    release = json.loads(md.get(b"velo.synthetic", b"{}"))
+    return Synthetic(table=tab.replace_schema_metadata(None), release=release)
 
 
 def _given(body: Dict[str, Any], **options: Any) -> Dict[str, Any]:
