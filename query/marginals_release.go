@@ -504,7 +504,8 @@ func (c *engineCounts) Marginal(attrs []int) (*synthesize.Factor, error) {
 // Synthesize fits MST or AIM to the table's bounded marginals, measured through the engine,
 // and samples rows: charged (ε, δ) once, before any data is read, the synthesizer spending
 // at most ρ = CDPRho(ε, δ). The rows, the model and the utility report are post-processing
-// of the noisy measurements; the sampler is seeded from crypto/rand.
+// of the noisy measurements; the sampler is seeded from crypto/rand. With Config.ReleaseDir
+// the rows are kept, and the same request again is answered by the same release (Cached).
 func (e *Engine) Synthesize(ctx context.Context, req SynthesizeRequest) (*Synthetic, error) {
 	method := strings.ToLower(req.Method)
 	if method == "" {
