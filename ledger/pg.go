@@ -90,6 +90,8 @@ type PG struct {
 	lastCP uint64 // entries covered by the last checkpoint known; under mu
 	// onBatch, if set (tests), is told the number of appends of each transaction; under mu.
 	onBatch func(n int)
+	// onQueue, if set (tests), is called once an append is queued.
+	onQueue func()
 
 	// queue is the appends waiting for a transaction, in arrival order; under queueMu.
 	queueMu sync.Mutex
@@ -420,6 +422,9 @@ func (l *PG) append(ctx context.Context, build func(st *state) (*record, error))
 	l.queueMu.Lock()
 	l.queue = append(l.queue, a)
 	l.queueMu.Unlock()
+	if l.onQueue != nil {
+		l.onQueue()
+	}
 	for {
 		l.mu.Lock()
 		select {

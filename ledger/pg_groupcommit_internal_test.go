@@ -57,8 +57,8 @@ func (g *pgGroup) transactions() []int {
 	return slices.Clone(g.batches)
 }
 
-// until polls cond (a state of the database or of the ledger another goroutine brings
-// about) until it holds, failing after a minute.
+// until polls cond (a state of the database, which no hook reports) until it holds,
+// failing after a minute.
 func until(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	for deadline := time.Now().Add(time.Minute); !cond(); time.Sleep(5 * time.Millisecond) {
@@ -82,12 +82,16 @@ func (g *pgGroup) pileUpPG(t *testing.T, n int, eps float64, ctxOf func(i int) c
 		t.Fatal(err)
 	}
 	results = make(chan chargeResult, n+1)
+	queued := make(chan struct{}, n+1)
+	g.l.onQueue = func() { queued <- struct{}{} }
+	t.Cleanup(func() { g.l.onQueue = nil })
 	charge := func(ctx context.Context, i int) {
 		c, err := g.l.Charge(ctx, ChargeRequest{Actor: "user:ana", Project: "wl", SQL: fmt.Sprintf("SELECT %d FROM booking", i),
 			Options: fmt.Sprintf("epsilon=%g", eps), DatasetVersion: "v1", Cost: Budget{Epsilon: eps}})
 		results <- chargeResult{c, err}
 	}
 	go charge(ctx, -1)
+	<-queued
 	until(t, "the first charge waits for the advisory lock", func() bool {
 		var waiting int
 		if err := g.holder.QueryRow(ctx, `SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted`).Scan(&waiting); err != nil {
@@ -98,11 +102,9 @@ func (g *pgGroup) pileUpPG(t *testing.T, n int, eps float64, ctxOf func(i int) c
 	for i := range n {
 		go charge(ctxOf(i), i)
 	}
-	until(t, fmt.Sprintf("%d charges queued", n), func() bool {
-		g.l.queueMu.Lock()
-		defer g.l.queueMu.Unlock()
-		return len(g.l.queue) == n
-	})
+	for range n { // each queued behind the transaction that waits for the lock
+		<-queued
+	}
 	return func() {
 		if err := tx.Commit(ctx); err != nil {
 			t.Fatal(err)
